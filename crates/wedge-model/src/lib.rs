@@ -1,0 +1,175 @@
+//! One model of a system snapshot: processes, threads, open files, mounts —
+//! whatever the source.
+//!
+//! A live scan of /proc fills it today; a kernel crash dump and recorded
+//! history fill the same types later, and the analysis reads only this.
+//! Hence nothing here names a /proc path as the way a value is obtained:
+//! where a value could not be obtained, a [`Field`] says why, in a sentence
+//! the source wrote.
+
+mod field;
+mod files;
+mod task;
+
+pub use field::{Field, Missing, MissingReason};
+pub use files::{FdDetail, FileKind, FsClass, FuseConnection, IoUringInfo, Mount, OpenFile};
+pub use task::{KernelFrame, Namespace, Process, SchedInfo, Syscall, Thread};
+
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// Bumped whenever a field changes meaning or shape in JSON.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Everything known about one system at one moment.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub schema_version: u32,
+    pub source: Source,
+    pub system: SystemInfo,
+    pub processes: Vec<Process>,
+    /// Every mount seen, from every mount namespace, by mount id (mount ids
+    /// are unique system-wide, so fds of processes in other namespaces still
+    /// resolve).
+    pub mounts: Vec<Mount>,
+    pub fuse_connections: Field<Vec<FuseConnection>>,
+    /// Reads that did not finish in time. Each is evidence in itself: the
+    /// kernel blocked wedge where it blocks the stuck tasks.
+    pub blocked_reads: Vec<BlockedRead>,
+    /// What could not be seen at all, and why (no root, no kernel support).
+    pub limitations: Vec<Limitation>,
+    pub stats: ScanStats,
+}
+
+/// Where a snapshot came from.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Source {
+    /// The running system, through the proc filesystem mounted at `root`.
+    Live { root: String },
+    /// A kernel crash dump.
+    Vmcore { path: String },
+    /// A snapshot recorded earlier and loaded back.
+    Recorded { path: String },
+}
+
+/// Facts about the whole system.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SystemInfo {
+    pub hostname: Option<String>,
+    pub kernel_release: Option<String>,
+    pub boot_id: Option<String>,
+    /// Wall-clock time of the snapshot, milliseconds since the Unix epoch.
+    pub taken_at_unix_ms: u64,
+    /// Seconds since boot when the snapshot was taken.
+    pub uptime_secs: f64,
+    /// The scheduler clock at the snapshot, in milliseconds, on the same
+    /// clock as [`SchedInfo::last_ran_ms`]; off-CPU times are its difference.
+    pub sched_clock_ms: Option<f64>,
+    /// USER_HZ: the unit of start times and CPU times (100 on Linux).
+    pub clock_ticks_per_sec: u64,
+    /// The viewer's effective uid; 0 sees everything.
+    pub viewer_uid: u32,
+    /// `kernel.hung_task_timeout_secs`; 0 means the detector is off.
+    pub hung_task_timeout_secs: Option<u64>,
+}
+
+/// A read that was abandoned at its deadline.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BlockedRead {
+    pub pid: i32,
+    pub tid: Option<i32>,
+    /// What was being read (`cmdline`, `mountinfo`, `statfs /mnt/fuse`).
+    pub what: String,
+    pub waited_ms: u64,
+    /// What a read of this kind blocks on in the kernel.
+    pub blocks_on: String,
+}
+
+/// Something the viewer cannot see at all.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Limitation {
+    pub what: String,
+    pub why: String,
+}
+
+/// What the scan cost and found.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ScanStats {
+    pub duration_ms: f64,
+    pub processes: usize,
+    pub threads: usize,
+    pub reads: u64,
+    pub timed_out: u64,
+    /// Tasks that exited while being read.
+    pub vanished: u64,
+    /// Pids that were reused mid-scan (start time changed): dropped, never mixed.
+    pub reused: u64,
+}
+
+impl Snapshot {
+    /// An empty snapshot of the given source.
+    pub fn new(source: Source) -> Self {
+        Snapshot {
+            schema_version: SCHEMA_VERSION,
+            source,
+            system: SystemInfo {
+                clock_ticks_per_sec: 100,
+                ..SystemInfo::default()
+            },
+            processes: Vec::new(),
+            mounts: Vec::new(),
+            fuse_connections: Field::default(),
+            blocked_reads: Vec::new(),
+            limitations: Vec::new(),
+            stats: ScanStats::default(),
+        }
+    }
+
+    pub fn process(&self, pid: i32) -> Option<&Process> {
+        self.processes.iter().find(|p| p.pid == pid)
+    }
+
+    /// The process a thread id belongs to, and the thread.
+    pub fn thread(&self, tid: i32) -> Option<(&Process, &Thread)> {
+        self.processes
+            .iter()
+            .find_map(|p| p.threads.iter().find(|t| t.tid == tid).map(|t| (p, t)))
+    }
+
+    pub fn children(&self, pid: i32) -> impl Iterator<Item = &Process> {
+        self.processes.iter().filter(move |p| p.ppid == pid)
+    }
+
+    pub fn mount(&self, mount_id: u64) -> Option<&Mount> {
+        self.mounts.iter().find(|m| m.mount_id == mount_id)
+    }
+
+    pub fn kernel_version(&self) -> Option<wedge_kernel::KernelVersion> {
+        self.system
+            .kernel_release
+            .as_deref()
+            .and_then(wedge_kernel::KernelVersion::parse)
+    }
+
+    /// Index of processes by pid, for repeated lookups.
+    pub fn index(&self) -> HashMap<i32, usize> {
+        self.processes
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.pid, i))
+            .collect()
+    }
+
+    /// Milliseconds since a thread last ran, where the source knows it.
+    pub fn off_cpu_ms(&self, thread: &Thread) -> Option<f64> {
+        let now = self.system.sched_clock_ms?;
+        let last = thread.sched.value()?.last_ran_ms?;
+        Some((now - last).max(0.0))
+    }
+
+    /// Blocked reads concerning one process.
+    pub fn blocked_reads_of(&self, pid: i32) -> impl Iterator<Item = &BlockedRead> {
+        self.blocked_reads.iter().filter(move |b| b.pid == pid)
+    }
+}

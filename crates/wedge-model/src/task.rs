@@ -1,0 +1,222 @@
+//! Processes (thread groups) and their threads.
+
+use crate::field::Field;
+use crate::files::OpenFile;
+use serde::{Deserialize, Serialize};
+use wedge_kernel::{SignalSet, TaskFlags, TaskState, ThreadKind};
+
+/// A thread group: what the kernel shares among its threads.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Process {
+    /// The thread-group id in the viewer's pid namespace.
+    pub pid: i32,
+    /// Start time in clock ticks since boot; with `pid` it names the process
+    /// unambiguously even when pids are reused.
+    pub start_time: u64,
+    pub comm: String,
+    pub ppid: i32,
+    pub pgrp: i32,
+    pub session: i32,
+    pub tty_nr: i32,
+    pub uid: Option<u32>,
+    /// The pid in each pid namespace, from the viewer's outward to the
+    /// innermost (`NStgid`). `[.., 1]` is the init of its namespace.
+    pub ns_pids: Vec<i32>,
+    pub cmdline: Field<Vec<String>>,
+    pub exe: Field<String>,
+    pub cwd: Field<String>,
+    pub root: Field<String>,
+    pub namespaces: Field<Vec<Namespace>>,
+    /// Lines of the cgroup membership (`0::/system.slice/x.service`).
+    pub cgroup: Field<Vec<String>>,
+    /// Signals pending for the whole thread group (`ShdPnd`).
+    pub shared_pending: SignalSet,
+    pub ignored: SignalSet,
+    pub caught: SignalSet,
+    /// Queued signals and the RLIMIT_SIGPENDING limit (`SigQ`).
+    pub sigq: Option<(u64, u64)>,
+    pub cap_effective: Option<u64>,
+    pub fds: Field<Vec<OpenFile>>,
+    /// Every thread, the leader (tid == pid) first.
+    pub threads: Vec<Thread>,
+}
+
+/// One task.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Thread {
+    pub tid: i32,
+    pub comm: String,
+    pub state: TaskState,
+    pub flags: TaskFlags,
+    pub kind: ThreadKind,
+    pub start_time: u64,
+    /// The CPU it last ran on.
+    pub processor: Option<i32>,
+    /// The tid in each pid namespace (`NSpid`).
+    pub ns_tids: Vec<i32>,
+    /// The tracer's pid, when ptraced.
+    pub tracer_pid: Option<i32>,
+    /// Signals pending for this thread only (`SigPnd`).
+    pub pending: SignalSet,
+    pub blocked: SignalSet,
+    /// The kernel function it sleeps in; `None` when running or when the
+    /// kernel reports no wait channel.
+    pub wchan: Field<Option<String>>,
+    pub kernel_stack: Field<Vec<KernelFrame>>,
+    pub syscall: Field<Syscall>,
+    pub sched: Field<SchedInfo>,
+    /// User and system CPU time, clock ticks.
+    pub utime: u64,
+    pub stime: u64,
+}
+
+/// One frame of a kernel stack.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KernelFrame {
+    pub function: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub module: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<u64>,
+    /// Printed with `?`: found on the stack but not proven to be a return
+    /// address.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unreliable: bool,
+}
+
+impl KernelFrame {
+    pub fn named(function: impl Into<String>) -> Self {
+        KernelFrame {
+            function: function.into(),
+            offset: None,
+            size: None,
+            module: None,
+            address: None,
+            unreliable: false,
+        }
+    }
+}
+
+/// What a task is doing at the system-call boundary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Syscall {
+    /// On a CPU: the kernel cannot tell.
+    Running,
+    /// Blocked outside any system call (a page fault, or a kernel thread).
+    NotInSyscall { sp: u64, pc: u64 },
+    /// Inside system call `nr`.
+    InSyscall {
+        nr: i64,
+        name: Option<String>,
+        args: Vec<u64>,
+        sp: u64,
+        pc: u64,
+    },
+}
+
+/// Scheduler accounting for one task.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SchedInfo {
+    pub voluntary_switches: Option<u64>,
+    pub involuntary_switches: Option<u64>,
+    /// Total time on CPU, nanoseconds.
+    pub run_ns: Option<u64>,
+    /// Total time runnable but waiting for a CPU, nanoseconds.
+    pub wait_ns: Option<u64>,
+    /// When the task last started running, on the scheduler clock
+    /// ([`crate::SystemInfo::sched_clock_ms`]), milliseconds.
+    pub last_ran_ms: Option<f64>,
+}
+
+/// One namespace membership.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Namespace {
+    /// `mnt`, `pid`, `net`, `user`, …
+    pub kind: String,
+    pub inode: u64,
+}
+
+impl Process {
+    pub fn leader(&self) -> Option<&Thread> {
+        self.threads
+            .iter()
+            .find(|t| t.tid == self.pid)
+            .or(self.threads.first())
+    }
+
+    /// Whether this process is the init (pid 1) of a pid namespace nested
+    /// below the viewer's.
+    pub fn is_nested_pidns_init(&self) -> bool {
+        self.ns_pids.len() > 1 && self.ns_pids.last() == Some(&1)
+    }
+
+    pub fn namespace(&self, kind: &str) -> Option<u64> {
+        self.namespaces
+            .value()?
+            .iter()
+            .find(|n| n.kind == kind)
+            .map(|n| n.inode)
+    }
+
+    /// Pending signals of the group and of any of its threads.
+    pub fn all_pending(&self) -> SignalSet {
+        self.threads
+            .iter()
+            .fold(self.shared_pending, |acc, t| acc.union(t.pending))
+    }
+
+    /// A readable command line: argv joined, or `[comm]` when it is empty
+    /// (kernel threads, zombies) or could not be read.
+    pub fn command(&self) -> String {
+        match self.cmdline.value() {
+            Some(argv) if !argv.is_empty() => argv.join(" "),
+            _ => format!("[{}]", self.comm),
+        }
+    }
+}
+
+impl Thread {
+    /// The top frame worth naming: the first that is not scheduler
+    /// plumbing. On 6.x kernels /proc hides `schedule` & co. already.
+    pub fn top_frame(&self) -> Option<&KernelFrame> {
+        let stack = self.kernel_stack.value()?;
+        stack
+            .iter()
+            .find(|f| !is_scheduler_plumbing(&f.function))
+            .or(stack.first())
+    }
+
+    pub fn wchan_name(&self) -> Option<&str> {
+        self.wchan.value().and_then(|w| w.as_deref())
+    }
+
+    /// Whether any frame's function matches one of `names` exactly.
+    pub fn stack_has(&self, names: &[&str]) -> bool {
+        self.kernel_stack
+            .value()
+            .is_some_and(|s| s.iter().any(|f| names.contains(&f.function.as_str())))
+    }
+}
+
+/// Frames that say "it sleeps" but not where or why.
+pub fn is_scheduler_plumbing(function: &str) -> bool {
+    matches!(
+        function,
+        "__schedule"
+            | "schedule"
+            | "schedule_timeout"
+            | "schedule_preempt_disabled"
+            | "io_schedule"
+            | "io_schedule_timeout"
+            | "__switch_to"
+            | "__switch_to_asm"
+            | "preempt_schedule_common"
+            | "schedule_hrtimeout_range"
+            | "schedule_hrtimeout_range_clock"
+    )
+}
