@@ -1,1 +1,13 @@
-//! wedge-analysis
+//! From a snapshot to conclusions: which tasks matter, what each waits for,
+//! and findings with evidence, confidence and remedies.
+//!
+//! Reads only [`wedge_model::Snapshot`], so live scans, crash dumps and
+//! recordings get the same analysis.
+
+mod finding;
+mod rules;
+mod wait;
+
+pub use finding::{Confidence, Evidence, Finding, Remedy, Severity};
+pub use rules::analyze;
+pub use wait::{describe_wait, matters, Attention, WaitKind};

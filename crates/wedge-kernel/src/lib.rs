@@ -17,3 +17,20 @@ pub use kthread::ThreadKind;
 pub use signal::{Signal, SignalSet};
 pub use state::TaskState;
 pub use version::KernelVersion;
+
+/// The name of system call `nr` on the architecture wedge runs on.
+pub fn syscall_name(nr: i64) -> Option<&'static str> {
+    let nr = usize::try_from(nr).ok()?;
+    syscalls::Sysno::new(nr).map(|s| s.name())
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    #[test]
+    fn syscall_names() {
+        assert_eq!(super::syscall_name(0), Some("read"));
+        assert_eq!(super::syscall_name(231), Some("exit_group"));
+        assert_eq!(super::syscall_name(-1), None);
+        assert_eq!(super::syscall_name(100_000), None);
+    }
+}

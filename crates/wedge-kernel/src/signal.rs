@@ -13,10 +13,38 @@ use std::fmt;
 pub struct Signal(pub u8);
 
 const NAMES: [&str; 32] = [
-    "", "SIGHUP", "SIGINT", "SIGQUIT", "SIGILL", "SIGTRAP", "SIGABRT", "SIGBUS", "SIGFPE",
-    "SIGKILL", "SIGUSR1", "SIGSEGV", "SIGUSR2", "SIGPIPE", "SIGALRM", "SIGTERM", "SIGSTKFLT",
-    "SIGCHLD", "SIGCONT", "SIGSTOP", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGURG", "SIGXCPU",
-    "SIGXFSZ", "SIGVTALRM", "SIGPROF", "SIGWINCH", "SIGIO", "SIGPWR", "SIGSYS",
+    "",
+    "SIGHUP",
+    "SIGINT",
+    "SIGQUIT",
+    "SIGILL",
+    "SIGTRAP",
+    "SIGABRT",
+    "SIGBUS",
+    "SIGFPE",
+    "SIGKILL",
+    "SIGUSR1",
+    "SIGSEGV",
+    "SIGUSR2",
+    "SIGPIPE",
+    "SIGALRM",
+    "SIGTERM",
+    "SIGSTKFLT",
+    "SIGCHLD",
+    "SIGCONT",
+    "SIGSTOP",
+    "SIGTSTP",
+    "SIGTTIN",
+    "SIGTTOU",
+    "SIGURG",
+    "SIGXCPU",
+    "SIGXFSZ",
+    "SIGVTALRM",
+    "SIGPROF",
+    "SIGWINCH",
+    "SIGIO",
+    "SIGPWR",
+    "SIGSYS",
 ];
 
 impl Signal {
@@ -115,7 +143,9 @@ impl SignalSet {
 
     /// The signals in the set, lowest first.
     pub fn iter(self) -> impl Iterator<Item = Signal> {
-        (1u8..=64).filter(move |&n| self.0 & (1u64 << (n - 1)) != 0).map(Signal)
+        (1u8..=64)
+            .filter(move |&n| self.0 & (1u64 << (n - 1)) != 0)
+            .map(Signal)
     }
 
     /// Names, e.g. `["SIGINT", "SIGKILL"]`.
@@ -180,7 +210,10 @@ mod tests {
     fn fatal_respects_handlers() {
         let pending = SignalSet(1 << 14 | 1 << 8); // SIGTERM, SIGKILL
         let caught = SignalSet(1 << 14);
-        assert_eq!(pending.fatal_given(SignalSet::EMPTY, caught).names(), ["SIGKILL"]);
+        assert_eq!(
+            pending.fatal_given(SignalSet::EMPTY, caught).names(),
+            ["SIGKILL"]
+        );
     }
 
     #[test]

@@ -96,9 +96,7 @@ impl TaskState {
                  (or the parent's own exit) removes it"
             }
             TaskState::Dead => "does nothing: the task is being reaped",
-            TaskState::Parked | TaskState::Idle => {
-                "does nothing: kernel threads ignore signals"
-            }
+            TaskState::Parked | TaskState::Idle => "does nothing: kernel threads ignore signals",
             TaskState::Other(_) => "is unknown for this state letter",
         }
     }

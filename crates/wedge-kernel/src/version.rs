@@ -40,7 +40,10 @@ impl KernelVersion {
 }
 
 fn leading_number(s: &str) -> Option<u32> {
-    let end = s.bytes().position(|b| !b.is_ascii_digit()).unwrap_or(s.len());
+    let end = s
+        .bytes()
+        .position(|b| !b.is_ascii_digit())
+        .unwrap_or(s.len());
     s.get(..end)?.parse().ok()
 }
 

@@ -81,11 +81,17 @@ impl FileKind {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum FdDetail {
     IoUring(IoUringInfo),
-    Eventfd { count: Option<u64> },
+    Eventfd {
+        count: Option<u64>,
+    },
     /// Each watched descriptor number and its event mask.
-    Epoll { targets: Vec<(i32, u32)> },
+    Epoll {
+        targets: Vec<(i32, u32)>,
+    },
     /// Each watch: inode and device of the watched object.
-    Inotify { watches: Vec<(u64, String)> },
+    Inotify {
+        watches: Vec<(u64, String)>,
+    },
 }
 
 /// An io_uring instance, from its fdinfo. The layout changed often (5.x to
@@ -131,11 +137,19 @@ pub enum FsClass {
         connection: u32,
     },
     /// NFS client: the server is the part of the source before `:`.
-    Nfs { server: String },
-    Cifs { server: String },
-    Lustre { server: String },
+    Nfs {
+        server: String,
+    },
+    Cifs {
+        server: String,
+    },
+    Lustre {
+        server: String,
+    },
     /// Other network or cluster filesystems (ceph, 9p, glusterfs via FUSE…).
-    Network { fs_type: String },
+    Network {
+        fs_type: String,
+    },
     Local,
     Pseudo,
 }
@@ -170,9 +184,9 @@ impl Mount {
                 }
             }
             "proc" | "sysfs" | "devtmpfs" | "devpts" | "tmpfs" | "cgroup" | "cgroup2"
-            | "securityfs" | "debugfs" | "tracefs" | "bpf" | "mqueue" | "hugetlbfs"
-            | "pstore" | "configfs" | "fusectl" | "binfmt_misc" | "autofs" | "efivarfs"
-            | "nsfs" | "rpc_pipefs" | "ramfs" => FsClass::Pseudo,
+            | "securityfs" | "debugfs" | "tracefs" | "bpf" | "mqueue" | "hugetlbfs" | "pstore"
+            | "configfs" | "fusectl" | "binfmt_misc" | "autofs" | "efivarfs" | "nsfs"
+            | "rpc_pipefs" | "ramfs" => FsClass::Pseudo,
             _ => FsClass::Local,
         }
     }
@@ -258,8 +272,14 @@ mod tests {
 
     #[test]
     fn file_kinds() {
-        assert_eq!(FileKind::classify("anon_inode:[io_uring]"), FileKind::IoUring);
-        assert_eq!(FileKind::classify("anon_inode:[eventpoll]"), FileKind::Epoll);
+        assert_eq!(
+            FileKind::classify("anon_inode:[io_uring]"),
+            FileKind::IoUring
+        );
+        assert_eq!(
+            FileKind::classify("anon_inode:[eventpoll]"),
+            FileKind::Epoll
+        );
         assert_eq!(FileKind::classify("anon_inode:inotify"), FileKind::Inotify);
         assert_eq!(FileKind::classify("/tmp/x (deleted)"), FileKind::Deleted);
         assert_eq!(FileKind::classify("pipe:[12]"), FileKind::Pipe);

@@ -1,1 +1,333 @@
-//! wedge-procfs
+//! A snapshot of a live system from /proc that can never hang.
+//!
+//! wedge is run against the processes that hang everything else, so every
+//! read here is bounded in time:
+//!
+//! * per-task files (`stat`, `status`, `wchan`, `stack`, `syscall`, `fd/*`,
+//!   `fdinfo/*`, `ns/*`, `sched`) are read by a small pool of threads whose
+//!   current read is watched; a read past its deadline is recorded as
+//!   evidence, its worker abandoned and replaced, and the pid scanned again
+//!   without that read. These files sleep, if at all, only killably on
+//!   current kernels, so an abandoned worker cannot keep wedge from exiting;
+//! * files whose read can sleep uninterruptibly on a lock a stuck task holds
+//!   (`cmdline`, `cgroup`, `mountinfo`) go through a sacrificial child
+//!   process ([`helper`]) that is abandoned at the deadline.
+//!
+//! Everything is opened relative to an open `/proc/PID` directory, so a pid
+//! reused mid-scan yields errors, never a mix of two processes.
+
+pub mod helper;
+mod parse;
+mod read;
+mod scan;
+
+use procfs_core::FromRead;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use wedge_model::{Field, FuseConnection, Limitation, MissingReason, Mount, Snapshot, Source};
+
+pub use parse::kernel_stack as parse_kernel_stack;
+
+/// What to read, and how long any single read may take.
+#[derive(Debug, Clone)]
+pub struct ScanOptions {
+    pub proc_root: PathBuf,
+    /// Where fusectl is mounted (`/sys/fs/fuse/connections`).
+    pub fuse_connections: PathBuf,
+    /// The deadline of every single read.
+    pub deadline: Duration,
+    /// Scanning threads (the watchdog adds replacements for stuck ones).
+    pub workers: usize,
+    pub cmdline: bool,
+    pub stacks: bool,
+    pub fds: bool,
+    /// Read `/proc/PID/sched` (for time off-CPU) for every task, not only
+    /// for tasks that look stuck.
+    pub sched_all: bool,
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        ScanOptions {
+            proc_root: PathBuf::from("/proc"),
+            fuse_connections: PathBuf::from("/sys/fs/fuse/connections"),
+            deadline: Duration::from_millis(250),
+            workers: std::thread::available_parallelism()
+                .map(|n| n.get().clamp(2, 4))
+                .unwrap_or(2),
+            cmdline: true,
+            stacks: true,
+            fds: true,
+            sched_all: false,
+        }
+    }
+}
+
+/// Wait channels and stack functions of waits that are known to hang for
+/// reasons outside the task: a FUSE daemon, an NFS/Lustre/CIFS server,
+/// io_uring work, a lock's slow path, a vfork child.
+pub fn is_known_blocking_wait(function: &str) -> bool {
+    const EXACT: &[&str] = &[
+        "request_wait_answer",
+        "fuse_simple_request",
+        "fuse_flush",
+        "fuse_wait_on_page_writeback",
+        "fuse_sync_writes",
+        "rpc_wait_bit_killable",
+        "nfs_wait_bit_killable",
+        "ptlrpc_set_wait",
+        "ldlm_completion_ast",
+        "cifs_wait_mtu_credits",
+        "wait_for_response",
+        "io_uring_cancel_generic",
+        "io_wq_exit_workers",
+        "io_ring_exit_work",
+        "kernel_clone",
+        "zap_pid_ns_processes",
+        "path_openat",
+        "do_coredump",
+        "coredump_wait",
+    ];
+    const PREFIX: &[&str] = &[
+        "rwsem_down_",
+        "__mutex_lock",
+        "mutex_lock",
+        "__down",
+        "down_write",
+        "down_read",
+        "fuse_",
+        "nfs_",
+        "nfs4_",
+        "rpc_",
+        "ptlrpc_",
+        "ldlm_",
+        "osc_",
+        "cl_",
+        "cifs_",
+        "smb2_",
+        "io_wq_",
+        "io_uring_",
+        "wait_on_page_bit",
+        "folio_wait_bit",
+        "__folio_lock",
+        "jbd2_",
+    ];
+    EXACT.contains(&function) || PREFIX.iter().any(|p| function.starts_with(p))
+}
+
+fn read_small(path: &str) -> Option<String> {
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+/// The scheduler clock now, from the scanning thread's own
+/// `se.exec_start`: the thread is running, so its last start is within a
+/// time slice of now, on the same clock as every other task's.
+fn sched_clock_now(proc_root: &std::path::Path) -> Option<f64> {
+    let text = std::fs::read_to_string(proc_root.join("thread-self/sched")).ok()?;
+    parse::sched_exec_start(&text)
+}
+
+/// Takes a snapshot of the live system.
+pub fn scan(opts: &ScanOptions) -> Result<Snapshot, String> {
+    let started = Instant::now();
+    let root = opts.proc_root.display().to_string();
+    let proc_fd = rustix::fs::open(
+        &opts.proc_root,
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(|e| format!("cannot open {root}: {e}"))?;
+    let listing = rustix::fs::openat(
+        &proc_fd,
+        ".",
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(|e| format!("cannot list {root}: {e}"))?;
+    let pids = read::list_numeric(listing).map_err(|e| format!("cannot list {root}: {e}"))?;
+    if pids.is_empty() {
+        return Err(format!(
+            "{root} lists no processes: is procfs mounted there?"
+        ));
+    }
+
+    let mut snap = Snapshot::new(Source::Live { root: root.clone() });
+    snap.system.kernel_release = read_small(&format!("{root}/sys/kernel/osrelease"));
+    snap.system.hostname = read_small(&format!("{root}/sys/kernel/hostname"));
+    snap.system.boot_id = read_small(&format!("{root}/sys/kernel/random/boot_id"));
+    snap.system.hung_task_timeout_secs =
+        read_small(&format!("{root}/sys/kernel/hung_task_timeout_secs"))
+            .and_then(|s| s.parse().ok());
+    snap.system.uptime_secs = read_small(&format!("{root}/uptime"))
+        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
+        .unwrap_or(0.0);
+    snap.system.viewer_uid = rustix::process::geteuid().as_raw();
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    snap.system.clock_ticks_per_sec = if hz > 0 { hz as u64 } else { 100 };
+    snap.system.taken_at_unix_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+
+    let (results, mut blocked, mut helper) = scan::run(opts, proc_fd, pids);
+    let mut denied: std::collections::BTreeMap<&'static str, Vec<i32>> = Default::default();
+    for r in results {
+        snap.stats.reads += r.reads;
+        snap.stats.vanished += r.vanished as u64;
+        snap.stats.reused += r.reused as u64;
+        blocked.extend(r.blocked);
+        for what in r.permission_denied {
+            denied.entry(what).or_default().push(r.pid);
+        }
+        if let Some(p) = r.process {
+            snap.processes.push(p);
+        }
+    }
+    snap.system.sched_clock_ms = sched_clock_now(&opts.proc_root);
+
+    // Mounts: one mountinfo per mount namespace. Mount ids are global, so
+    // the union resolves every fd's mnt_id.
+    let mut seen_ns = std::collections::HashSet::new();
+    let mut mount_ids = std::collections::HashSet::new();
+    for p in &snap.processes {
+        let ns = p.namespace("mnt");
+        if !seen_ns.insert(ns) {
+            continue;
+        }
+        let path = format!("{root}/{}/mountinfo", p.pid);
+        match helper.read_file(path.as_bytes(), opts.deadline) {
+            Ok(bytes) => {
+                if let Ok(infos) = procfs_core::process::MountInfos::from_read(&bytes[..]) {
+                    for m in infos.0 {
+                        let id = m.mnt_id as u64;
+                        if mount_ids.insert(id) {
+                            snap.mounts.push(convert_mount(m));
+                        }
+                    }
+                }
+            }
+            Err(helper::HelperError::TimedOut(w)) => blocked.push(wedge_model::BlockedRead {
+                pid: p.pid,
+                tid: None,
+                what: "mountinfo".into(),
+                waited_ms: w.as_millis() as u64,
+                blocks_on: scan::blocks_on("mountinfo").into(),
+            }),
+            Err(_) => {}
+        }
+        // A namespace whose mountinfo could not be read is retried through
+        // the next process in it.
+        if snap.mounts.is_empty() {
+            seen_ns.remove(&ns);
+        }
+    }
+    snap.mounts.sort_by_key(|m| m.mount_id);
+    snap.fuse_connections = fuse_connections(opts);
+
+    if snap.system.viewer_uid != 0 {
+        snap.limitations.push(Limitation {
+            what: "wait channels of other users' tasks".into(),
+            why: "the kernel prints 0 for them unless the viewer may ptrace the task; run as root"
+                .into(),
+        });
+    }
+    for (what, pids) in denied {
+        let examples: Vec<String> = pids
+            .iter()
+            .take(3)
+            .map(|pid| {
+                let comm = snap.process(*pid).map(|p| p.comm.as_str()).unwrap_or("?");
+                format!("{pid} {comm}")
+            })
+            .collect();
+        snap.limitations.push(Limitation {
+            what: format!("{what}, for {} process(es) (e.g. {})", pids.len(), examples.join(", ")),
+            why: if snap.system.viewer_uid == 0 {
+                "denied even to root: the process is not dumpable, belongs to a more privileged user namespace, \
+                 or a security module forbids it"
+                    .into()
+            } else {
+                "permission denied; run as root to see them".into()
+            },
+        });
+    }
+    if helper.abandoned() > 0 {
+        snap.limitations.push(Limitation {
+            what: format!("{} reads were abandoned", helper.abandoned()),
+            why: "they blocked in the kernel; the reader processes were killed and left to die"
+                .into(),
+        });
+    }
+    snap.stats.timed_out = blocked.len() as u64;
+    snap.blocked_reads = blocked;
+    snap.stats.processes = snap.processes.len();
+    snap.stats.threads = snap.processes.iter().map(|p| p.threads.len()).sum();
+    snap.stats.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    Ok(snap)
+}
+
+fn convert_mount(m: procfs_core::process::MountInfo) -> Mount {
+    let (major, minor) = m
+        .majmin
+        .split_once(':')
+        .map(|(a, b)| (a.parse().unwrap_or(0), b.parse().unwrap_or(0)))
+        .unwrap_or((0, 0));
+    let opts = |o: &std::collections::HashMap<String, Option<String>>| {
+        let mut v: Vec<String> = o
+            .iter()
+            .map(|(k, v)| match v {
+                Some(v) => format!("{k}={v}"),
+                None => k.clone(),
+            })
+            .collect();
+        v.sort();
+        v.join(",")
+    };
+    Mount {
+        mount_id: m.mnt_id as u64,
+        parent_id: m.pid as u64,
+        major,
+        minor,
+        root: m.root,
+        mount_point: m.mount_point.display().to_string(),
+        options: opts(&m.mount_options),
+        fs_type: m.fs_type,
+        source: m.mount_source.unwrap_or_default(),
+        super_options: opts(&m.super_options),
+    }
+}
+
+fn fuse_connections(opts: &ScanOptions) -> Field<Vec<FuseConnection>> {
+    let dir = &opts.fuse_connections;
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => {
+            return Field::missing(
+                MissingReason::NotSupported,
+                format!("cannot list {}: {e} (is fusectl mounted?)", dir.display()),
+            )
+        }
+    };
+    let mut out = Vec::new();
+    for entry in entries.flatten() {
+        let Some(id) = entry.file_name().to_str().and_then(|s| s.parse().ok()) else {
+            continue;
+        };
+        // These files are plain counters of the fuse_conn; reading them
+        // never calls into the daemon.
+        let num = |f: &str| {
+            read_small(&entry.path().join(f).display().to_string()).and_then(|s| s.parse().ok())
+        };
+        out.push(FuseConnection {
+            id,
+            waiting: num("waiting"),
+            max_background: num("max_background"),
+            congestion_threshold: num("congestion_threshold"),
+        });
+    }
+    out.sort_by_key(|c| c.id);
+    Field::Value(out)
+}

@@ -1,1 +1,131 @@
-fn main() {}
+//! The `wedge` command: argument parsing, dispatch and exit codes only.
+//!
+//! Exit status: 0 nothing wedged, 1 something wedged, 2 error.
+
+mod args;
+
+use args::{Cli, Command};
+use clap::Parser;
+use std::io::Write;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("wedge: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Writes to stdout; a closed pipe (`wedge ps | head`) is not an error.
+fn emit(text: &str) -> Result<(), String> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(format!("writing output: {e}")),
+    }
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Result<String, String> {
+    serde_json::to_string_pretty(v)
+        .map(|mut s| {
+            s.push('\n');
+            s
+        })
+        .map_err(|e| format!("encoding JSON: {e}"))
+}
+
+fn code(wedged: bool) -> ExitCode {
+    if wedged {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode, String> {
+    let opts = cli.scan_options();
+    match cli.command {
+        None => {
+            let snap = wedge_procfs::scan(&opts)?;
+            let findings = wedge_analysis::analyze(&snap);
+            let wedged = findings.iter().any(|f| f.is_wedged());
+            if cli.json {
+                #[derive(serde::Serialize)]
+                struct Verdict<'a> {
+                    wedged: bool,
+                    findings: &'a [wedge_analysis::Finding],
+                    limitations: &'a [wedge_model::Limitation],
+                    stats: &'a wedge_model::ScanStats,
+                }
+                emit(&json(&Verdict {
+                    wedged,
+                    findings: &findings,
+                    limitations: &snap.limitations,
+                    stats: &snap.stats,
+                })?)?;
+            } else {
+                emit(&wedge_render::verdict::render(
+                    &snap,
+                    &findings,
+                    cli.verbose,
+                ))?;
+            }
+            Ok(code(wedged))
+        }
+        Some(Command::Ps(ps)) => {
+            let snap = wedge_procfs::scan(&opts)?;
+            let findings = wedge_analysis::analyze(&snap);
+            let wedged = findings.iter().any(|f| f.is_wedged());
+            if cli.json {
+                emit(&json(&snap)?)?;
+            } else {
+                let (text, _) = wedge_render::ps::render(
+                    &snap,
+                    wedge_render::ps::PsOptions {
+                        all: ps.all,
+                        tree: ps.tree,
+                        wide: ps.wide,
+                    },
+                );
+                emit(&text)?;
+                for b in &snap.blocked_reads {
+                    emit(&format!(
+                        "note: reading /proc/{}/{} blocked > {} ms ({})\n",
+                        b.pid, b.what, b.waited_ms, b.blocks_on
+                    ))?;
+                }
+            }
+            Ok(code(wedged))
+        }
+        Some(Command::Why(why)) => {
+            let snap = wedge_procfs::scan(&opts)?;
+            let findings = wedge_analysis::analyze(&snap);
+            let (proc_, _) = match snap.process(why.pid) {
+                Some(p) => (p, None::<i32>),
+                None => match snap.thread(why.pid) {
+                    Some((p, _)) => (p, Some(why.pid)),
+                    None => {
+                        return Err(format!(
+                            "no process or thread {} (it may have exited)",
+                            why.pid
+                        ))
+                    }
+                },
+            };
+            let wedged = findings
+                .iter()
+                .any(|f| f.is_wedged() && f.pids.contains(&proc_.pid));
+            if cli.json {
+                emit(&json(&wedge_render::why::report(&snap, proc_, &findings))?)?;
+            } else {
+                emit(&wedge_render::why::render(&snap, proc_, &findings))?;
+            }
+            Ok(code(wedged))
+        }
+    }
+}

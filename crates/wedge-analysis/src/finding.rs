@@ -1,0 +1,60 @@
+//! What wedge concludes, with the facts it concluded it from.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Info,
+    Warning,
+    /// Something is wedged: it will not make progress by itself.
+    Critical,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Confidence {
+    Low,
+    Medium,
+    High,
+}
+
+/// One fact behind a finding, and where it was read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// `/proc/4242/task/4243/stack`, `status:ShdPnd`, `kernel log line 17`.
+    pub source: String,
+    pub fact: String,
+}
+
+/// Something to do, ready to run where it is a command.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Remedy {
+    pub action: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+}
+
+/// A conclusion about one or more tasks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    /// Stable identifier, e.g. `fuse.unanswered`.
+    pub id: String,
+    pub title: String,
+    pub severity: Severity,
+    pub confidence: Confidence,
+    /// The processes concerned, the most affected first.
+    pub pids: Vec<i32>,
+    pub evidence: Vec<Evidence>,
+    pub explanation: String,
+    pub remedies: Vec<Remedy>,
+    /// What would make things worse.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub do_not: Vec<String>,
+}
+
+impl Finding {
+    pub fn is_wedged(&self) -> bool {
+        self.severity == Severity::Critical
+    }
+}

@@ -1,0 +1,544 @@
+//! Findings over a whole snapshot.
+
+use crate::finding::{Confidence, Evidence, Finding, Remedy, Severity};
+use crate::wait::{describe_wait, wait_kind, WaitKind};
+use std::collections::BTreeMap;
+use wedge_kernel::{Signal, TaskState};
+use wedge_model::{FsClass, Process, Snapshot, Thread};
+
+/// A task off the CPU for this long in a wait that should be brief is
+/// stuck rather than slow. Disk I/O under load stays far below it.
+pub const STUCK_AFTER_MS: f64 = 10_000.0;
+
+fn ev(source: impl Into<String>, fact: impl Into<String>) -> Evidence {
+    Evidence {
+        source: source.into(),
+        fact: fact.into(),
+    }
+}
+
+fn task_path(snap: &Snapshot, p: &Process, t: &Thread) -> String {
+    let root = match &snap.source {
+        wedge_model::Source::Live { root } => root.as_str(),
+        _ => "task",
+    };
+    if p.pid == t.tid {
+        format!("{root}/{}", p.pid)
+    } else {
+        format!("{root}/{}/task/{}", p.pid, t.tid)
+    }
+}
+
+fn off_cpu(snap: &Snapshot, t: &Thread) -> Option<f64> {
+    snap.off_cpu_ms(t)
+}
+
+fn fmt_ms(ms: f64) -> String {
+    if ms >= 120_000.0 {
+        format!("{:.0} min", ms / 60_000.0)
+    } else {
+        format!("{:.1} s", ms / 1000.0)
+    }
+}
+
+/// FUSE mounts among a process's open files, with their connection ids.
+fn fuse_mounts_of<'a>(snap: &'a Snapshot, p: &Process) -> Vec<&'a wedge_model::Mount> {
+    let mut v: Vec<&wedge_model::Mount> = p
+        .fds
+        .value()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| snap.mount(f.mount_id?))
+        .filter(|m| matches!(m.class(), FsClass::Fuse { .. }))
+        .collect();
+    v.sort_by_key(|m| m.mount_id);
+    v.dedup_by_key(|m| m.mount_id);
+    v
+}
+
+fn stack_evidence(snap: &Snapshot, p: &Process, t: &Thread) -> Option<Evidence> {
+    let stack = t.kernel_stack.value()?;
+    let frames: Vec<&str> = stack.iter().take(6).map(|f| f.function.as_str()).collect();
+    if frames.is_empty() {
+        return None;
+    }
+    Some(ev(
+        format!("{}/stack", task_path(snap, p, t)),
+        frames.join(" ← "),
+    ))
+}
+
+/// Runs every rule. Findings come out ranked: wedged first, then by
+/// confidence.
+pub fn analyze(snap: &Snapshot) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for p in &snap.processes {
+        fuse_waits(snap, p, &mut out);
+        fatal_pending(snap, p, &mut out);
+        uninterruptible(snap, p, &mut out);
+        stopped(snap, p, &mut out);
+    }
+    zombies(snap, &mut out);
+    blocked_reads(snap, &mut out);
+    out.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then(b.confidence.cmp(&a.confidence))
+            .then(a.pids.cmp(&b.pids))
+    });
+    out
+}
+
+fn fuse_waits(snap: &Snapshot, p: &Process, out: &mut Vec<Finding>) {
+    let waiting: Vec<&Thread> = p
+        .threads
+        .iter()
+        .filter(|t| {
+            matches!(
+                wait_kind(t),
+                WaitKind::FuseRequest { .. } | WaitKind::FuseFlush
+            )
+        })
+        .collect();
+    let Some(first) = waiting.first() else {
+        return;
+    };
+    let flush = waiting
+        .iter()
+        .any(|t| wait_kind(t) == WaitKind::FuseFlush && t.flags.exiting());
+    let longest = waiting
+        .iter()
+        .filter_map(|t| off_cpu(snap, t))
+        .fold(None, |a: Option<f64>, b| Some(a.map_or(b, |a| a.max(b))));
+    let mut evidence = Vec::new();
+    for t in &waiting {
+        evidence.push(ev(
+            format!("{}/stat", task_path(snap, p, t)),
+            format!(
+                "thread {} ({}) is {} and {}",
+                t.tid,
+                t.comm,
+                t.state.code(),
+                describe_wait(snap, p, t)
+            ),
+        ));
+        if let Some(e) = stack_evidence(snap, p, t) {
+            evidence.push(e);
+        }
+        if let Some(ms) = off_cpu(snap, t) {
+            evidence.push(ev(
+                format!("{}/sched", task_path(snap, p, t)),
+                format!("off the CPU for {}", fmt_ms(ms)),
+            ));
+        }
+    }
+    let mounts = fuse_mounts_of(snap, p);
+    let mut remedies = Vec::new();
+    for m in &mounts {
+        if let FsClass::Fuse { connection, .. } = m.class() {
+            let waiting_count = snap
+                .fuse_connections
+                .value()
+                .and_then(|c| c.iter().find(|c| c.id == connection))
+                .and_then(|c| c.waiting);
+            if let Some(w) = waiting_count {
+                evidence.push(ev(
+                    format!("/sys/fs/fuse/connections/{connection}/waiting"),
+                    format!(
+                        "{w} requests waiting on connection {connection} ({})",
+                        m.mount_point
+                    ),
+                ));
+            }
+            remedies.push(Remedy {
+                action: format!(
+                    "abort FUSE connection {connection} ({}): every waiting request fails with ENOTCONN and the waiters wake",
+                    m.mount_point
+                ),
+                command: Some(format!("echo 1 > /sys/fs/fuse/connections/{connection}/abort")),
+            });
+            remedies.push(Remedy {
+                action: format!("then detach the dead mount {}", m.mount_point),
+                command: Some(format!("umount -l {}", m.mount_point)),
+            });
+        }
+    }
+    let in_d = waiting.iter().any(|t| t.state == TaskState::DiskSleep);
+    let stuck = in_d || longest.is_some_and(|ms| ms >= STUCK_AFTER_MS);
+    let (id, title, explanation) = if flush {
+        (
+            "fuse.flush_on_exit",
+            format!("{} ({}) cannot finish exiting: a thread is flushing a FUSE file", p.comm, p.pid),
+            "A thread of this process is inside do_exit() (PF_EXITING) closing its files, and closing a FUSE \
+             file sends FLUSH to the daemon and waits for the answer. The daemon has not answered, so the \
+             process can neither finish exiting nor be killed: a fatal signal is already being acted on. If the \
+             process is (or is a child of) a pid-namespace init, the init waits for it in zap_pid_ns_processes \
+             too (the deadlock of Netflix's 2023 FUSE report)."
+                .to_string(),
+        )
+    } else {
+        (
+            "fuse.unanswered",
+            format!("{} ({}) waits for a FUSE daemon that does not answer", p.comm, p.pid),
+            format!(
+                "{} thread(s) of this process sent a request to a FUSE daemon and wait for its reply. \
+                 While waiting interruptibly (S) a signal would interrupt them; once a fatal signal arrives \
+                 after the daemon has read the request, the wait becomes uninterruptible (D) until the daemon \
+                 answers or the connection is aborted.",
+                waiting.len()
+            ),
+        )
+    };
+    out.push(Finding {
+        id: id.into(),
+        title,
+        severity: if stuck {
+            Severity::Critical
+        } else {
+            Severity::Warning
+        },
+        confidence: if first.kernel_stack.value().is_some() {
+            Confidence::High
+        } else {
+            Confidence::Medium
+        },
+        pids: vec![p.pid],
+        evidence,
+        explanation,
+        remedies,
+        do_not: vec![
+            "do not attach gdb or strace: ptrace on a task in D state wedges the tracer too".into(),
+        ],
+    });
+}
+
+fn fatal_pending(snap: &Snapshot, p: &Process, out: &mut Vec<Finding>) {
+    for t in &p.threads {
+        let pending = p.shared_pending.union(t.pending);
+        let fatal = pending.fatal_given(p.ignored, p.caught);
+        if fatal.is_empty() || !matches!(t.state, TaskState::DiskSleep) {
+            continue;
+        }
+        // FUSE waits carry their own finding.
+        if matches!(
+            wait_kind(t),
+            WaitKind::FuseRequest { .. } | WaitKind::FuseFlush
+        ) {
+            continue;
+        }
+        let mut evidence = vec![ev(
+            format!("{}/status", task_path(snap, p, t)),
+            format!(
+                "pending: {} (ShdPnd {:016x}, SigPnd {:016x}); state D",
+                fatal, p.shared_pending.0, t.pending.0
+            ),
+        )];
+        if let Some(e) = stack_evidence(snap, p, t) {
+            evidence.push(e);
+        }
+        out.push(Finding {
+            id: "signal.fatal_pending".into(),
+            title: format!(
+                "{} ({}) has {} pending but is not dying",
+                p.comm,
+                p.pid,
+                if fatal.contains(Signal::SIGKILL) { "SIGKILL".to_string() } else { fatal.to_string() }
+            ),
+            severity: Severity::Critical,
+            confidence: Confidence::High,
+            pids: vec![p.pid],
+            evidence,
+            explanation: format!(
+                "Thread {} {}. Signals are acted on only when a task returns towards user space; a task in \
+                 uninterruptible sleep does not, so the signal waits until the awaited event happens.",
+                t.tid,
+                describe_wait(snap, p, t)
+            ),
+            remedies: vec![Remedy {
+                action: "find and unblock what the thread waits for (the stack names it); killing it again does nothing".into(),
+                command: None,
+            }],
+            do_not: vec!["do not attach gdb or strace: ptrace on a task in D state wedges the tracer too".into()],
+        });
+        return;
+    }
+}
+
+fn uninterruptible(snap: &Snapshot, p: &Process, out: &mut Vec<Finding>) {
+    for t in &p.threads {
+        if t.state != TaskState::DiskSleep {
+            continue;
+        }
+        let kind = wait_kind(t);
+        if matches!(kind, WaitKind::FuseRequest { .. } | WaitKind::FuseFlush) {
+            continue;
+        }
+        if !p
+            .shared_pending
+            .union(t.pending)
+            .fatal_given(p.ignored, p.caught)
+            .is_empty()
+        {
+            continue;
+        }
+        let ms = off_cpu(snap, t);
+        let stuck = ms.is_some_and(|ms| ms >= STUCK_AFTER_MS);
+        let id = match kind {
+            WaitKind::VforkChild => "vfork.waiting",
+            WaitKind::PidNamespaceReap => "pidns.init_reaping",
+            WaitKind::IoUringCancel => "io_uring.stuck",
+            WaitKind::NfsServer | WaitKind::LustreServer | WaitKind::CifsServer => {
+                "netfs.server_unreachable"
+            }
+            WaitKind::Lock { .. } => "lock.waiting",
+            _ => "task.uninterruptible",
+        };
+        // A vfork parent waits as long as its child runs: not a hang by
+        // itself.
+        let severity = match (id, stuck) {
+            ("vfork.waiting", _) => Severity::Info,
+            (_, true) => Severity::Critical,
+            _ => Severity::Info,
+        };
+        if severity == Severity::Info && id == "task.uninterruptible" {
+            continue;
+        }
+        let mut evidence = vec![ev(
+            format!("{}/stat", task_path(snap, p, t)),
+            format!(
+                "thread {} ({}) is D: {}",
+                t.tid,
+                t.comm,
+                describe_wait(snap, p, t)
+            ),
+        )];
+        if let Some(e) = stack_evidence(snap, p, t) {
+            evidence.push(e);
+        }
+        if let Some(ms) = ms {
+            evidence.push(ev(
+                format!("{}/sched", task_path(snap, p, t)),
+                format!("off the CPU for {}", fmt_ms(ms)),
+            ));
+        }
+        let children: Vec<String> = snap
+            .children(p.pid)
+            .map(|c| {
+                format!(
+                    "{} ({}, {})",
+                    c.comm,
+                    c.pid,
+                    c.leader().map_or('?', |l| l.state.code())
+                )
+            })
+            .collect();
+        if id == "vfork.waiting" && !children.is_empty() {
+            evidence.push(ev(
+                "process tree",
+                format!("children: {}", children.join(", ")),
+            ));
+        }
+        out.push(Finding {
+            id: id.into(),
+            title: format!(
+                "{} ({}) thread {} {}",
+                p.comm,
+                p.pid,
+                t.tid,
+                describe_wait(snap, p, t)
+            ),
+            severity,
+            confidence: if t.kernel_stack.value().is_some() {
+                Confidence::Medium
+            } else {
+                Confidence::Low
+            },
+            pids: vec![p.pid],
+            evidence,
+            explanation:
+                "A task in uninterruptible sleep (D) does not react to signals until the wait ends."
+                    .into(),
+            remedies: Vec::new(),
+            do_not: vec![
+                "do not attach gdb or strace: ptrace on a task in D state wedges the tracer too"
+                    .into(),
+            ],
+        });
+    }
+}
+
+fn stopped(snap: &Snapshot, p: &Process, out: &mut Vec<Finding>) {
+    let Some(t) = p.threads.iter().find(|t| t.state.is_stopped()) else {
+        return;
+    };
+    let traced = t.state == TaskState::TracingStop;
+    let mut evidence = vec![ev(
+        format!("{}/stat", task_path(snap, p, t)),
+        format!(
+            "thread {} is {} ({})",
+            t.tid,
+            t.state.code(),
+            t.state.name()
+        ),
+    )];
+    if let Some(tr) = t.tracer_pid {
+        let who = snap.process(tr).map(|x| x.comm.as_str()).unwrap_or("?");
+        evidence.push(ev(
+            format!("{}/status", task_path(snap, p, t)),
+            format!("TracerPid: {tr} ({who})"),
+        ));
+    }
+    out.push(Finding {
+        id: if traced { "ptrace.stopped".into() } else { "task.stopped".into() },
+        title: if traced {
+            format!(
+                "{} ({}) is stopped by its tracer{}",
+                p.comm,
+                p.pid,
+                t.tracer_pid.map(|t| format!(", pid {t}")).unwrap_or_default()
+            )
+        } else {
+            format!("{} ({}) is stopped", p.comm, p.pid)
+        },
+        severity: Severity::Warning,
+        confidence: Confidence::High,
+        pids: vec![p.pid],
+        evidence,
+        explanation: if traced {
+            "The tracer (a debugger, strace) holds the task stopped; it runs again when the tracer resumes or detaches it.".into()
+        } else {
+            "Stopped by SIGSTOP/SIGTSTP; it does nothing until SIGCONT.".into()
+        },
+        remedies: vec![Remedy {
+            action: if traced { "detach or end the tracer".into() } else { "resume it".into() },
+            command: if traced {
+                t.tracer_pid.map(|tr| format!("kill -CONT {}  # or end the tracer: kill {tr}", p.pid))
+            } else {
+                Some(format!("kill -CONT {}", p.pid))
+            },
+        }],
+        do_not: Vec::new(),
+    });
+}
+
+fn zombies(snap: &Snapshot, out: &mut Vec<Finding>) {
+    // Zombies grouped by parent: one finding per negligent parent.
+    let mut by_parent: BTreeMap<i32, Vec<&Process>> = BTreeMap::new();
+    for p in &snap.processes {
+        if p.leader().is_some_and(|l| l.state == TaskState::Zombie) {
+            by_parent.entry(p.ppid).or_default().push(p);
+        }
+    }
+    for (ppid, zs) in by_parent {
+        let parent = snap.process(ppid);
+        // A leader-zombie with live threads is a process still running.
+        let live_threads = zs
+            .iter()
+            .any(|z| z.threads.iter().any(|t| t.state != TaskState::Zombie));
+        let oldest = zs
+            .iter()
+            .filter_map(|z| z.leader().and_then(|l| snap.off_cpu_ms(l)))
+            .fold(0.0f64, f64::max);
+        let mut evidence: Vec<Evidence> = zs
+            .iter()
+            .map(|z| {
+                ev(
+                    format!("/proc/{}/stat", z.pid),
+                    format!("{} ({}) is Z, parent {}", z.comm, z.pid, ppid),
+                )
+            })
+            .collect();
+        let why = match parent {
+            Some(par) => {
+                let lt = par.leader();
+                let st = lt.map(|l| l.state).unwrap_or(TaskState::Other('?'));
+                evidence.push(ev(
+                    format!("/proc/{ppid}/stat"),
+                    format!(
+                        "parent {} ({ppid}) is {} ({})",
+                        par.comm,
+                        st.code(),
+                        st.name()
+                    ),
+                ));
+                match st {
+                    TaskState::Stopped => {
+                        "its parent is stopped and cannot call wait()".to_string()
+                    }
+                    TaskState::TracingStop => "its parent is stopped by a tracer".to_string(),
+                    TaskState::DiskSleep => {
+                        "its parent is itself stuck in uninterruptible sleep".to_string()
+                    }
+                    TaskState::Zombie => "its parent is a zombie too".to_string(),
+                    _ if par.ignored.contains(Signal::SIGCHLD) => {
+                        "its parent ignores SIGCHLD yet has not reaped it".to_string()
+                    }
+                    _ => "its parent is alive but does not call wait() for it".to_string(),
+                }
+            }
+            None => "its parent is not visible".to_string(),
+        };
+        if live_threads {
+            evidence.push(ev(
+                "threads",
+                "the thread-group leader is a zombie but other threads still run".to_string(),
+            ));
+        }
+        let parent_stuck = parent
+            .and_then(|p| p.leader())
+            .is_some_and(|l| l.state.is_stopped() || l.state == TaskState::DiskSleep);
+        out.push(Finding {
+            id: "zombie.unreaped".into(),
+            title: format!(
+                "{} zombie(s) of {} ({ppid}) not reaped: {why}",
+                zs.len(),
+                parent.map(|p| p.comm.as_str()).unwrap_or("?")
+            ),
+            severity: if parent_stuck || oldest >= 60_000.0 { Severity::Warning } else { Severity::Info },
+            confidence: Confidence::High,
+            pids: zs.iter().map(|z| z.pid).collect(),
+            evidence,
+            explanation: "A zombie has already exited: kill -9 does nothing to it. It holds only its pid and \
+                exit status until its parent calls wait(), or until the parent exits and init adopts and reaps it."
+                .into(),
+            remedies: match parent.and_then(|p| p.leader()).map(|l| l.state) {
+                Some(TaskState::Stopped) => vec![Remedy {
+                    action: "resume the parent so it can reap".into(),
+                    command: Some(format!("kill -CONT {ppid}")),
+                }],
+                _ => vec![Remedy {
+                    action: "make the parent reap (SIGCHLD), or end the parent so init adopts and reaps the zombies".into(),
+                    command: Some(format!("kill -CHLD {ppid}")),
+                }],
+            },
+            do_not: vec!["kill -9 on the zombie itself does nothing".into()],
+        });
+    }
+}
+
+fn blocked_reads(snap: &Snapshot, out: &mut Vec<Finding>) {
+    for b in &snap.blocked_reads {
+        let comm = snap.process(b.pid).map(|p| p.comm.as_str()).unwrap_or("?");
+        out.push(Finding {
+            id: "wedge.read_blocked".into(),
+            title: format!("reading {} of {comm} ({}) blocked for > {} ms", b.what, b.pid, b.waited_ms),
+            severity: Severity::Critical,
+            confidence: Confidence::Medium,
+            pids: vec![b.pid],
+            evidence: vec![ev(
+                format!("/proc/{}/{}", b.pid, b.what),
+                format!("wedge's own read did not return within {} ms", b.waited_ms),
+            )],
+            explanation: format!(
+                "The kernel blocked wedge's read, which waits on {}. Tools like ps, top and pgrep read the \
+                 same file and hang on it too.",
+                b.blocks_on
+            ),
+            remedies: Vec::new(),
+            do_not: vec![format!(
+                "do not run ps/pgrep/top without a timeout on this machine: they read /proc/{}/{} and hang",
+                b.pid, b.what
+            )],
+        });
+    }
+}

@@ -1,0 +1,264 @@
+//! What one task waits for, from its state, wait channel and kernel stack.
+//!
+//! On 6.x kernels /proc hides scheduler and lock functions from both
+//! `wchan` and `stack`, so the wait is read from the outermost frames that
+//! name a subsystem (`request_wait_answer` for FUSE, `rpc_wait_bit_killable`
+//! for NFS), not from the top frame alone.
+
+use serde::Serialize;
+use wedge_kernel::{Signal, TaskState};
+use wedge_model::{FsClass, Process, Snapshot, Thread};
+
+/// The broad kind of a wait.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum WaitKind {
+    /// A FUSE request the daemon has not answered.
+    FuseRequest {
+        operation: Option<String>,
+    },
+    /// Closing a FUSE file sends FLUSH and waits for the daemon.
+    FuseFlush,
+    NfsServer,
+    LustreServer,
+    CifsServer,
+    /// Exiting, waiting for io_uring requests to be cancelled or finish.
+    IoUringCancel,
+    /// A vfork parent waits until its child execs or exits.
+    VforkChild,
+    /// A pid-namespace init reaping its namespace before it can exit.
+    PidNamespaceReap,
+    /// Waiting on a lock (mutex, rw-semaphore, inode lock).
+    Lock {
+        function: String,
+    },
+    Coredump,
+    /// Some other kernel function.
+    Other {
+        function: String,
+    },
+    /// No wait: running, stopped, dead.
+    None,
+}
+
+/// The first frame (from the top) that names one of `names`.
+fn frame_in<'a>(t: &'a Thread, pred: impl Fn(&str) -> bool) -> Option<&'a str> {
+    if let Some(stack) = t.kernel_stack.value() {
+        if let Some(f) = stack.iter().find(|f| pred(&f.function)) {
+            return Some(&f.function);
+        }
+    }
+    t.wchan_name().filter(|w| pred(w))
+}
+
+/// Classifies what a thread waits for.
+pub fn wait_kind(t: &Thread) -> WaitKind {
+    if matches!(
+        t.state,
+        TaskState::Running
+            | TaskState::Zombie
+            | TaskState::Dead
+            | TaskState::Stopped
+            | TaskState::TracingStop
+    ) {
+        return WaitKind::None;
+    }
+    let has =
+        |names: &[&str]| t.stack_has(names) || t.wchan_name().is_some_and(|w| names.contains(&w));
+    if has(&["fuse_flush"]) {
+        return WaitKind::FuseFlush;
+    }
+    if has(&[
+        "request_wait_answer",
+        "fuse_simple_request",
+        "fuse_wait_on_page_writeback",
+        "fuse_sync_writes",
+    ]) {
+        let operation = frame_in(t, |f| {
+            f.starts_with("fuse_") && !matches!(f, "fuse_simple_request" | "fuse_request_send")
+        })
+        .map(str::to_string);
+        return WaitKind::FuseRequest { operation };
+    }
+    if has(&[
+        "io_uring_cancel_generic",
+        "io_wq_exit_workers",
+        "io_ring_exit_work",
+        "io_uring_files_cancel",
+    ]) {
+        return WaitKind::IoUringCancel;
+    }
+    if has(&["zap_pid_ns_processes"]) {
+        return WaitKind::PidNamespaceReap;
+    }
+    if frame_in(t, |f| {
+        f.starts_with("ptlrpc_") || f.starts_with("ldlm_") || f.starts_with("osc_")
+    })
+    .is_some()
+    {
+        return WaitKind::LustreServer;
+    }
+    if frame_in(t, |f| {
+        f.starts_with("rpc_") || f.starts_with("nfs_") || f.starts_with("nfs4_")
+    })
+    .is_some()
+    {
+        return WaitKind::NfsServer;
+    }
+    if frame_in(t, |f| f.starts_with("cifs_") || f.starts_with("smb2_")).is_some() {
+        return WaitKind::CifsServer;
+    }
+    if has(&["do_coredump", "coredump_wait"]) {
+        return WaitKind::Coredump;
+    }
+    // vfork: the parent sleeps in kernel_clone (wait_for_vfork_done is
+    // inlined on 6.x) until the child execs or exits.
+    if t.wchan_name() == Some("kernel_clone") || has(&["wait_for_vfork_done"]) {
+        return WaitKind::VforkChild;
+    }
+    if let Some(f) = frame_in(t, |f| {
+        f.starts_with("rwsem_down_")
+            || f.starts_with("__mutex_lock")
+            || f.starts_with("mutex_lock")
+            || f.starts_with("down_write")
+            || f.starts_with("down_read")
+            || f == "__down_common"
+            || f == "path_openat"
+    }) {
+        return WaitKind::Lock {
+            function: f.to_string(),
+        };
+    }
+    match t
+        .wchan_name()
+        .or_else(|| t.top_frame().map(|f| f.function.as_str()))
+    {
+        Some(f) => WaitKind::Other {
+            function: f.to_string(),
+        },
+        None => WaitKind::None,
+    }
+}
+
+/// Why a task deserves a line in `wedge ps`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Attention {
+    Uninterruptible,
+    Zombie,
+    Stopped,
+    Traced,
+    FatalSignalPending,
+    BlockingWait,
+}
+
+/// Whether a task matters for wedge's questions, and why (the strongest
+/// reason first). `None` for the ordinary.
+pub fn matters(p: &Process, t: &Thread) -> Option<Attention> {
+    match t.state {
+        TaskState::DiskSleep => return Some(Attention::Uninterruptible),
+        TaskState::Zombie => return Some(Attention::Zombie),
+        TaskState::Stopped => return Some(Attention::Stopped),
+        TaskState::TracingStop => return Some(Attention::Traced),
+        _ => {}
+    }
+    let pending = p.shared_pending.union(t.pending);
+    if !pending.fatal_given(p.ignored, p.caught).is_empty() && t.state != TaskState::Running {
+        return Some(Attention::FatalSignalPending);
+    }
+    if t.state == TaskState::Sleeping
+        && !matches!(wait_kind(t), WaitKind::None | WaitKind::Other { .. })
+    {
+        return Some(Attention::BlockingWait);
+    }
+    None
+}
+
+/// A plain-language sentence on what a thread waits for, naming the file
+/// system and mount where the process's open files tell.
+pub fn describe_wait(snap: &Snapshot, p: &Process, t: &Thread) -> String {
+    let kind = wait_kind(t);
+    let fuse_mounts = || -> Vec<String> {
+        let mut v: Vec<String> = p
+            .fds
+            .value()
+            .into_iter()
+            .flatten()
+            .filter_map(|f| snap.mount(f.mount_id?))
+            .filter_map(|m| match m.class() {
+                FsClass::Fuse { connection, .. } => Some(format!(
+                    "{} ({}, FUSE connection {connection})",
+                    m.mount_point, m.fs_type
+                )),
+                _ => None,
+            })
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    let on = |v: Vec<String>| {
+        if v.is_empty() {
+            String::new()
+        } else {
+            format!(" on {}", v.join(", "))
+        }
+    };
+    let mut s = match &kind {
+        WaitKind::FuseRequest { operation } => format!(
+            "waits for a FUSE daemon to answer a request{}{}",
+            operation
+                .as_deref()
+                .map(|o| format!(" ({o})"))
+                .unwrap_or_default(),
+            on(fuse_mounts())
+        ),
+        WaitKind::FuseFlush => format!(
+            "is closing a FUSE file and waits for the daemon to answer FLUSH{}",
+            on(fuse_mounts())
+        ),
+        WaitKind::NfsServer => "waits for an NFS server".to_string(),
+        WaitKind::LustreServer => "waits for a Lustre server (ptlrpc)".to_string(),
+        WaitKind::CifsServer => "waits for a CIFS/SMB server".to_string(),
+        WaitKind::IoUringCancel => {
+            "is exiting and waits for its io_uring requests to be cancelled or to finish".to_string()
+        }
+        WaitKind::VforkChild => {
+            "is a vfork parent: it waits until its child calls exec or exits".to_string()
+        }
+        WaitKind::PidNamespaceReap => {
+            "is the init of a pid namespace and waits, while exiting, for every other task of the namespace to be reaped".to_string()
+        }
+        WaitKind::Lock { function } if function == "path_openat" => {
+            "waits in path_openat: most likely queued on a directory's inode lock held by another task".to_string()
+        }
+        WaitKind::Lock { function } => format!("waits for a lock ({function})"),
+        WaitKind::Coredump => "is dumping core, or waits for a core dump to finish".to_string(),
+        WaitKind::Other { function } => format!("sleeps in {function}"),
+        WaitKind::None => match t.state {
+            TaskState::Running => "is running".to_string(),
+            TaskState::Zombie => "has exited; its parent has not reaped it".to_string(),
+            TaskState::Stopped => "is stopped (job control); SIGCONT resumes it".to_string(),
+            TaskState::TracingStop => match t.tracer_pid {
+                Some(tr) => format!("is stopped by its tracer, pid {tr}"),
+                None => "is stopped under ptrace".to_string(),
+            },
+            _ => "is idle".to_string(),
+        },
+    };
+    if t.flags.exiting() && !matches!(t.state, TaskState::Zombie | TaskState::Dead) {
+        s.push_str("; it is exiting (PF_EXITING)");
+    }
+    let pending = p.shared_pending.union(t.pending);
+    if pending.contains(Signal::SIGKILL) && !matches!(t.state, TaskState::Zombie | TaskState::Dead)
+    {
+        if t.state == TaskState::DiskSleep {
+            s.push_str(
+                "; SIGKILL is pending but cannot be delivered until this uninterruptible wait ends",
+            );
+        } else {
+            s.push_str("; SIGKILL is pending");
+        }
+    }
+    s
+}

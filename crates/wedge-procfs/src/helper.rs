@@ -1,0 +1,460 @@
+//! Reads that may block a thread forever go through a sacrificial process.
+//!
+//! Some reads of /proc and of mounts sleep on locks the stuck task holds:
+//! `/proc/PID/cmdline`, `environ`, `maps` and `mem` take the target's
+//! mmap_lock (killably since 5.x, with a plain `down_read` on older kernels);
+//! `mountinfo` takes `namespace_sem` with a plain `down_read`; `statfs` and
+//! `stat` on a FUSE or NFS mount wait for the daemon or server, and a FUSE
+//! request that the daemon has already read waits in TASK_UNINTERRUPTIBLE
+//! even after SIGKILL. A wedge thread caught there would keep the whole wedge
+//! process from exiting (exit_group waits for every thread), so such reads
+//! are done by a forked child that wedge can abandon: at the deadline it is
+//! sent SIGKILL and forgotten, wedge moves on and exits, and the child dies
+//! whenever the kernel lets it (it is reparented and reaped by init).
+//!
+//! The child is forked without exec. Between fork and `_exit` it uses only
+//! raw system calls and memory allocated before the fork, since other wedge
+//! threads may have held the allocator's locks at the moment of fork.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant};
+
+/// Largest chunk the child sends at a time.
+const CHUNK: usize = 64 * 1024;
+/// Longest path a request may carry.
+const MAX_PATH: usize = 4096;
+/// At most this many children may be left behind, stuck, in one scan; after
+/// that risky reads are refused rather than piling up stuck processes.
+const MAX_ABANDONED: usize = 16;
+
+const OP_READ: u8 = 1;
+const OP_STATFS: u8 = 2;
+
+/// Why a bounded read produced no data.
+#[derive(Debug)]
+pub enum HelperError {
+    /// The read did not finish in time; the child was abandoned.
+    TimedOut(Duration),
+    /// The kernel answered with an error (`errno`).
+    Os(i32),
+    /// Too many earlier reads blocked; this one was not attempted.
+    Refused(usize),
+    /// The helper could not be started or talked to.
+    Broken(String),
+}
+
+struct Child {
+    pid: libc::pid_t,
+    requests: OwnedFd,
+    replies: OwnedFd,
+}
+
+/// The sacrificial reader. One child serves reads until one of them blocks.
+pub struct Helper {
+    child: Option<Child>,
+    abandoned: Vec<libc::pid_t>,
+    /// Memory the child writes into; allocated here so the child never
+    /// allocates.
+    child_buf: Vec<u8>,
+}
+
+impl Default for Helper {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Helper {
+    pub fn new() -> Self {
+        Helper {
+            child: None,
+            abandoned: Vec::new(),
+            child_buf: vec![0u8; CHUNK + MAX_PATH + 16],
+        }
+    }
+
+    /// How many children were abandoned so far.
+    pub fn abandoned(&self) -> usize {
+        self.abandoned.len()
+    }
+
+    /// Reads a whole file, giving up at `deadline`.
+    pub fn read_file(&mut self, path: &[u8], deadline: Duration) -> Result<Vec<u8>, HelperError> {
+        self.request(OP_READ, path, deadline)
+    }
+
+    /// statfs(2) on a path; returns the raw `f_type` magic.
+    pub fn statfs(&mut self, path: &[u8], deadline: Duration) -> Result<i64, HelperError> {
+        let data = self.request(OP_STATFS, path, deadline)?;
+        let bytes: [u8; 8] = data
+            .get(..8)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| HelperError::Broken("short statfs reply".into()))?;
+        Ok(i64::from_ne_bytes(bytes))
+    }
+
+    fn request(&mut self, op: u8, path: &[u8], deadline: Duration) -> Result<Vec<u8>, HelperError> {
+        if path.len() >= MAX_PATH || path.contains(&0) {
+            return Err(HelperError::Os(libc::ENAMETOOLONG));
+        }
+        if self.abandoned.len() >= MAX_ABANDONED {
+            return Err(HelperError::Refused(self.abandoned.len()));
+        }
+        if self.child.is_none() {
+            self.reap_abandoned();
+            self.child = Some(
+                self.spawn()
+                    .map_err(|e| HelperError::Broken(e.to_string()))?,
+            );
+        }
+        let started = Instant::now();
+        let result = self.exchange(op, path, started + deadline);
+        match &result {
+            Err(HelperError::TimedOut(_)) | Err(HelperError::Broken(_)) => self.abandon(),
+            _ => {}
+        }
+        result.map_err(|e| match e {
+            HelperError::TimedOut(_) => HelperError::TimedOut(started.elapsed()),
+            e => e,
+        })
+    }
+
+    fn exchange(&mut self, op: u8, path: &[u8], until: Instant) -> Result<Vec<u8>, HelperError> {
+        let child = self
+            .child
+            .as_ref()
+            .ok_or_else(|| HelperError::Broken("no child".into()))?;
+        let mut req = Vec::with_capacity(3 + path.len());
+        req.push(op);
+        req.extend_from_slice(&(path.len() as u16).to_ne_bytes());
+        req.extend_from_slice(path);
+        write_all(child.requests.as_raw_fd(), &req)
+            .map_err(|e| HelperError::Broken(e.to_string()))?;
+
+        // Replies: [i32 status][u32 len][len bytes]… repeated, ending with
+        // a frame of len 0. A negative status is -errno.
+        let fd = child.replies.as_raw_fd();
+        let mut out = Vec::new();
+        loop {
+            let mut head = [0u8; 8];
+            read_exact_until(fd, &mut head, until)?;
+            let status = i32::from_ne_bytes([head[0], head[1], head[2], head[3]]);
+            let len = u32::from_ne_bytes([head[4], head[5], head[6], head[7]]) as usize;
+            if status < 0 {
+                return Err(HelperError::Os(-status));
+            }
+            if len == 0 {
+                return Ok(out);
+            }
+            if len > CHUNK {
+                return Err(HelperError::Broken(format!("oversized reply frame {len}")));
+            }
+            let start = out.len();
+            out.resize(start + len, 0);
+            read_exact_until(fd, &mut out[start..], until)?;
+        }
+    }
+
+    fn abandon(&mut self) {
+        if let Some(child) = self.child.take() {
+            // SAFETY: kill(2) on a pid we forked; it has not been reaped yet
+            // (we only reap abandoned pids), so the pid cannot be reused.
+            unsafe { libc::kill(child.pid, libc::SIGKILL) };
+            self.abandoned.push(child.pid);
+        }
+    }
+
+    /// Collects abandoned children that have since died, without waiting.
+    fn reap_abandoned(&mut self) {
+        self.abandoned.retain(|&pid| {
+            let mut status = 0;
+            // SAFETY: waitpid on our own child with WNOHANG never blocks.
+            let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+            r == 0
+        });
+    }
+
+    fn spawn(&mut self) -> io::Result<Child> {
+        let (req_r, req_w) = pipe()?;
+        let (rep_r, rep_w) = pipe()?;
+        let buf_ptr = self.child_buf.as_mut_ptr();
+        let buf_len = self.child_buf.len();
+        // SAFETY: fork(2). The child runs only `child_main`, which makes raw
+        // system calls and uses the buffer allocated above; it never returns.
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if pid == 0 {
+            // SAFETY: we are the freshly forked child; see child_main.
+            unsafe { child_main(req_r.as_raw_fd(), rep_w.as_raw_fd(), buf_ptr, buf_len) }
+        }
+        drop(req_r);
+        drop(rep_w);
+        Ok(Child {
+            pid,
+            requests: req_w,
+            replies: rep_r,
+        })
+    }
+}
+
+impl Drop for Helper {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.take() {
+            // Closing the request pipe makes an idle child exit by itself.
+            drop(child.requests);
+            drop(child.replies);
+            let mut status = 0;
+            // SAFETY: an idle child exits at once on EOF; wait for it so it
+            // does not linger as a zombie of a long-running caller.
+            unsafe { libc::waitpid(child.pid, &mut status, 0) };
+        }
+        self.reap_abandoned();
+    }
+}
+
+fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as RawFd; 2];
+    // SAFETY: pipe2 writes two fds into the array on success.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: both fds were just created and are owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+fn write_all(fd: RawFd, mut buf: &[u8]) -> io::Result<()> {
+    while !buf.is_empty() {
+        // SAFETY: writing from a valid slice.
+        let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        buf = &buf[n as usize..];
+    }
+    Ok(())
+}
+
+fn read_exact_until(fd: RawFd, buf: &mut [u8], until: Instant) -> Result<(), HelperError> {
+    let mut got = 0;
+    while got < buf.len() {
+        let now = Instant::now();
+        if now >= until {
+            return Err(HelperError::TimedOut(Duration::ZERO));
+        }
+        let ms = (until - now).as_millis().clamp(1, i32::MAX as u128) as i32;
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: poll on one valid pollfd.
+        let r = unsafe { libc::poll(&mut pfd, 1, ms) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(HelperError::Broken(e.to_string()));
+        }
+        if r == 0 {
+            continue;
+        }
+        // SAFETY: reading into the unfilled tail of a valid buffer.
+        let n = unsafe { libc::read(fd, buf[got..].as_mut_ptr().cast(), buf.len() - got) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted || e.kind() == io::ErrorKind::WouldBlock {
+                continue;
+            }
+            return Err(HelperError::Broken(e.to_string()));
+        }
+        if n == 0 {
+            return Err(HelperError::Broken("helper closed its pipe".into()));
+        }
+        got += n as usize;
+    }
+    Ok(())
+}
+
+/// The child's whole life. Only raw system calls from here on.
+///
+/// # Safety
+/// Must be called only in a freshly forked child; `buf` must point to
+/// `len` writable bytes (the child's copy of the parent's buffer).
+unsafe fn child_main(req: RawFd, rep: RawFd, buf: *mut u8, len: usize) -> ! {
+    // SAFETY: all calls below are plain system calls on fds and memory this
+    // process owns; no allocation, no locks.
+    unsafe {
+        // Die with wedge; show up in ps as what it is.
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        libc::prctl(libc::PR_SET_NAME, c"wedge-reader".as_ptr());
+        // Keep nothing of wedge's open but the two pipes: an inherited
+        // stdout would keep `wedge | less` or a test's output pipe open
+        // while this child is stuck, hanging whoever waits for EOF.
+        for fd in 0..1024 {
+            if fd != req && fd != rep {
+                libc::close(fd);
+            }
+        }
+        libc::syscall(libc::SYS_close_range, 1024u32, u32::MAX, 0u32);
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        if null >= 0 {
+            libc::dup2(null, 0);
+            libc::dup2(null, 1);
+            libc::dup2(null, 2);
+        }
+        let buf = std::slice::from_raw_parts_mut(buf, len);
+        loop {
+            let (head, rest) = buf.split_at_mut(3);
+            if !child_read_exact(req, head) {
+                libc::_exit(0);
+            }
+            let op = head[0];
+            let plen = u16::from_ne_bytes([head[1], head[2]]) as usize;
+            if plen >= MAX_PATH || plen + 1 > rest.len() {
+                libc::_exit(1);
+            }
+            let (path, data) = rest.split_at_mut(plen + 1);
+            if !child_read_exact(req, &mut path[..plen]) {
+                libc::_exit(0);
+            }
+            path[plen] = 0;
+            let cpath = path.as_ptr() as *const libc::c_char;
+            match op {
+                OP_READ => {
+                    let fd = libc::open(cpath, libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOCTTY);
+                    if fd < 0 {
+                        child_reply(rep, -errno(), &[]);
+                        continue;
+                    }
+                    let chunk = data.len().min(CHUNK);
+                    loop {
+                        let n = libc::read(fd, data.as_mut_ptr().cast(), chunk);
+                        if n < 0 {
+                            let e = errno();
+                            if e == libc::EINTR {
+                                continue;
+                            }
+                            child_reply(rep, -e, &[]);
+                            break;
+                        }
+                        if n == 0 {
+                            child_reply(rep, 0, &[]);
+                            break;
+                        }
+                        child_reply(rep, 0, &data[..n as usize]);
+                    }
+                    libc::close(fd);
+                }
+                OP_STATFS => {
+                    let mut st: libc::statfs = std::mem::zeroed();
+                    if libc::statfs(cpath, &mut st) != 0 {
+                        child_reply(rep, -errno(), &[]);
+                    } else {
+                        let magic = (st.f_type as i64).to_ne_bytes();
+                        child_reply(rep, 0, &magic);
+                        child_reply(rep, 0, &[]);
+                    }
+                }
+                _ => libc::_exit(1),
+            }
+        }
+    }
+}
+
+fn errno() -> i32 {
+    // SAFETY: reading this thread's errno.
+    unsafe { *libc::__errno_location() }
+}
+
+fn child_read_exact(fd: RawFd, buf: &mut [u8]) -> bool {
+    let mut got = 0;
+    while got < buf.len() {
+        // SAFETY: reading into the unfilled tail of a valid buffer.
+        let n = unsafe { libc::read(fd, buf[got..].as_mut_ptr().cast(), buf.len() - got) };
+        if n < 0 && errno() == libc::EINTR {
+            continue;
+        }
+        if n <= 0 {
+            return false;
+        }
+        got += n as usize;
+    }
+    true
+}
+
+fn child_reply(fd: RawFd, status: i32, data: &[u8]) {
+    let mut head = [0u8; 8];
+    head[..4].copy_from_slice(&status.to_ne_bytes());
+    head[4..].copy_from_slice(&(data.len() as u32).to_ne_bytes());
+    for part in [&head[..], data] {
+        let mut off = 0;
+        while off < part.len() {
+            // SAFETY: writing from a valid slice.
+            let n = unsafe { libc::write(fd, part[off..].as_ptr().cast(), part.len() - off) };
+            if n < 0 && errno() == libc::EINTR {
+                continue;
+            }
+            if n <= 0 {
+                // wedge is gone or gave up on us.
+                // SAFETY: leaving the child.
+                unsafe { libc::_exit(0) };
+            }
+            off += n as usize;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_and_errors() {
+        let mut h = Helper::new();
+        let d = Duration::from_secs(2);
+        let data = h.read_file(b"/proc/self/stat", d).unwrap();
+        // The child reads its *own* stat: its comm is wedge-reader.
+        assert!(String::from_utf8_lossy(&data).contains("(wedge-reader)"));
+        match h.read_file(b"/nonexistent/file", d) {
+            Err(HelperError::Os(e)) => assert_eq!(e, libc::ENOENT),
+            other => panic!("{other:?}"),
+        }
+        let big = h.read_file(b"/proc/self/smaps", d).unwrap();
+        assert!(big.len() > 1000);
+        assert!(h.statfs(b"/proc", d).unwrap() == 0x9fa0);
+    }
+
+    #[test]
+    fn a_blocked_read_is_abandoned() {
+        // A FIFO with no writer blocks open(2) forever: the shape of a read
+        // that never returns.
+        let dir = std::env::temp_dir().join(format!("wedge-helper-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("fifo");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: mkfifo with a valid C string.
+        unsafe { libc::mkfifo(c.as_ptr(), 0o600) };
+        let mut h = Helper::new();
+        let t = Instant::now();
+        let r = h.read_file(
+            fifo.as_os_str().as_encoded_bytes(),
+            Duration::from_millis(100),
+        );
+        assert!(matches!(r, Err(HelperError::TimedOut(_))), "{r:?}");
+        assert!(t.elapsed() < Duration::from_secs(1));
+        assert_eq!(h.abandoned(), 1);
+        // The next read gets a fresh child.
+        assert!(h
+            .read_file(b"/proc/self/stat", Duration::from_secs(2))
+            .is_ok());
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

@@ -1,0 +1,185 @@
+//! `wedge ps`: the tasks that matter, one line each, flat or as a tree.
+
+use crate::{fit, human_ms};
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use wedge_analysis::{matters, Attention};
+use wedge_kernel::{Signal, TaskState};
+use wedge_model::{Process, Snapshot, Thread};
+
+/// Which tasks to list.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PsOptions {
+    pub all: bool,
+    pub tree: bool,
+    pub wide: bool,
+}
+
+/// Notes that `ps` cannot show: pending kill, exiting, tracer, pid-ns init.
+pub fn notes(p: &Process, t: &Thread) -> String {
+    let mut n: Vec<String> = Vec::new();
+    let pending = p.shared_pending.union(t.pending);
+    if pending.contains(Signal::SIGKILL) && t.state != TaskState::Zombie {
+        n.push("SIGKILL pending".into());
+    } else {
+        let fatal = pending.fatal_given(p.ignored, p.caught);
+        if !fatal.is_empty() && t.state != TaskState::Zombie {
+            n.push(format!("{fatal} pending"));
+        }
+    }
+    if t.flags.exiting() && t.state != TaskState::Zombie {
+        n.push("exiting".into());
+    }
+    if let Some(tr) = t.tracer_pid {
+        n.push(format!("traced by {tr}"));
+    }
+    if p.is_nested_pidns_init() && t.tid == p.pid {
+        n.push("pid-ns init".into());
+    }
+    if t.kind.is_io_uring() {
+        n.push("io_uring worker".into());
+    }
+    n.join(", ")
+}
+
+fn frame(t: &Thread) -> String {
+    match t.top_frame() {
+        Some(f) => f.function.clone(),
+        None => match t.kernel_stack.missing_info() {
+            Some(m) if m.reason == wedge_model::MissingReason::PermissionDenied => {
+                "(need root)".into()
+            }
+            Some(m) if m.reason == wedge_model::MissingReason::TimedOut => "(read blocked)".into(),
+            _ => "-".into(),
+        },
+    }
+}
+
+fn line(snap: &Snapshot, p: &Process, t: &Thread, prefix: &str, wide: bool) -> String {
+    let off = snap
+        .off_cpu_ms(t)
+        .filter(|_| !matches!(t.state, TaskState::Running))
+        .map(human_ms)
+        .unwrap_or_else(|| "-".into());
+    let wchan = t.wchan_name().unwrap_or("-");
+    let cmd = if t.tid == p.pid {
+        p.command()
+    } else {
+        format!("{} [thread of {}]", t.comm, p.comm)
+    };
+    let cmd = if wide { cmd } else { fit(&cmd, 60) };
+    let notes = notes(p, t);
+    let mut s = format!(
+        "{:>7} {:>7} {:<4} {:>8} {:<24} {:<26} {}{}",
+        p.pid,
+        t.tid,
+        t.state.code(),
+        off,
+        fit(wchan, 24),
+        fit(&frame(t), 26),
+        prefix,
+        cmd
+    );
+    if !notes.is_empty() {
+        let _ = write!(s, "  ({notes})");
+    }
+    s
+}
+
+pub const HEADER: &str =
+    "    PID     TID STAT  OFF-CPU WCHAN                    KERNEL FRAME               COMMAND";
+
+/// Renders the listing. Returns the text and how many tasks it shows.
+pub fn render(snap: &Snapshot, opts: PsOptions) -> (String, usize) {
+    let mut out = String::new();
+    let mut shown = 0;
+    let _ = writeln!(out, "{HEADER}");
+    let chosen = |p: &Process, t: &Thread| opts.all || matters(p, t).is_some();
+    if !opts.tree {
+        let mut rows: Vec<(Attention, &Process, &Thread)> = Vec::new();
+        for p in &snap.processes {
+            for t in &p.threads {
+                if opts.all {
+                    rows.push((matters(p, t).unwrap_or(Attention::BlockingWait), p, t));
+                } else if let Some(a) = matters(p, t) {
+                    rows.push((a, p, t));
+                }
+            }
+        }
+        if !opts.all {
+            rows.sort_by_key(|(a, p, t)| (*a, p.pid, t.tid));
+        }
+        for (_, p, t) in rows {
+            let _ = writeln!(out, "{}", line(snap, p, t, "", opts.wide));
+            shown += 1;
+        }
+        return (out, shown);
+    }
+    // Tree: processes under their parents; threads under their process.
+    let mut children: BTreeMap<i32, Vec<&Process>> = BTreeMap::new();
+    let pids: std::collections::HashSet<i32> = snap.processes.iter().map(|p| p.pid).collect();
+    let mut roots = Vec::new();
+    for p in &snap.processes {
+        if pids.contains(&p.ppid) && p.ppid != p.pid {
+            children.entry(p.ppid).or_default().push(p);
+        } else {
+            roots.push(p);
+        }
+    }
+    // Without --all, keep only branches that lead to a task that matters.
+    let mut keep: std::collections::HashSet<i32> = std::collections::HashSet::new();
+    if !opts.all {
+        let index = snap.index();
+        for p in &snap.processes {
+            if p.threads.iter().any(|t| chosen(p, t)) {
+                let mut cur = Some(p);
+                let mut guard = 0;
+                while let Some(c) = cur {
+                    if !keep.insert(c.pid) || guard > 4096 {
+                        break;
+                    }
+                    guard += 1;
+                    cur = index.get(&c.ppid).map(|&i| &snap.processes[i]);
+                }
+            }
+        }
+    }
+    fn walk(
+        snap: &Snapshot,
+        p: &Process,
+        depth: usize,
+        children: &BTreeMap<i32, Vec<&Process>>,
+        keep: &std::collections::HashSet<i32>,
+        opts: PsOptions,
+        out: &mut String,
+        shown: &mut usize,
+    ) {
+        if !opts.all && !keep.contains(&p.pid) {
+            return;
+        }
+        let indent = if depth == 0 {
+            String::new()
+        } else {
+            format!("{}\\_ ", "   ".repeat(depth - 1))
+        };
+        let Some(leader) = p.leader() else { return };
+        let _ = writeln!(out, "{}", line(snap, p, leader, &indent, opts.wide));
+        *shown += 1;
+        for t in p.threads.iter().filter(|t| t.tid != p.pid) {
+            if opts.all || matters(p, t).is_some() {
+                let pad = format!("{}   · ", "   ".repeat(depth));
+                let _ = writeln!(out, "{}", line(snap, p, t, &pad, opts.wide));
+                *shown += 1;
+            }
+        }
+        if let Some(kids) = children.get(&p.pid) {
+            for k in kids {
+                walk(snap, k, depth + 1, children, keep, opts, out, shown);
+            }
+        }
+    }
+    for r in roots {
+        walk(snap, r, 0, &children, &keep, opts, &mut out, &mut shown);
+    }
+    (out, shown)
+}

@@ -1,0 +1,90 @@
+//! `wedge`: the whole-machine verdict.
+
+use std::fmt::Write;
+use wedge_analysis::{Finding, Severity};
+use wedge_model::Snapshot;
+
+fn sev(s: Severity) -> &'static str {
+    match s {
+        Severity::Critical => "WEDGED",
+        Severity::Warning => "WARN",
+        Severity::Info => "info",
+    }
+}
+
+/// One finding; `full` adds explanation, evidence and remedies.
+pub fn finding_text(f: &Finding, full: bool) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "  [{}] {}  ({}, confidence {:?})",
+        sev(f.severity),
+        f.title,
+        f.id,
+        f.confidence
+    );
+    if !full {
+        return o;
+    }
+    for e in &f.evidence {
+        let _ = writeln!(o, "      saw   {}  — {}", e.fact, e.source);
+    }
+    let _ = writeln!(o, "      why   {}", f.explanation);
+    for r in &f.remedies {
+        match &r.command {
+            Some(c) => {
+                let _ = writeln!(o, "      do    {}\n              $ {c}", r.action);
+            }
+            None => {
+                let _ = writeln!(o, "      do    {}", r.action);
+            }
+        }
+    }
+    for d in &f.do_not {
+        let _ = writeln!(o, "      don't {d}");
+    }
+    o
+}
+
+pub fn render(snap: &Snapshot, findings: &[Finding], verbose: bool) -> String {
+    let mut o = String::new();
+    let wedged = findings.iter().filter(|f| f.is_wedged()).count();
+    let _ = writeln!(
+        o,
+        "wedge: {} processes, {} threads scanned in {:.0} ms on {} ({})",
+        snap.stats.processes,
+        snap.stats.threads,
+        snap.stats.duration_ms,
+        snap.system.hostname.as_deref().unwrap_or("?"),
+        snap.system
+            .kernel_release
+            .as_deref()
+            .unwrap_or("unknown kernel")
+    );
+    if findings.is_empty() {
+        let _ = writeln!(o, "nothing is wedged.");
+    } else if wedged == 0 {
+        let _ = writeln!(
+            o,
+            "nothing is wedged; {} thing(s) worth knowing:",
+            findings.len()
+        );
+    } else {
+        let _ = writeln!(
+            o,
+            "{wedged} wedged, {} other finding(s):",
+            findings.len() - wedged
+        );
+    }
+    for f in findings {
+        let full = verbose || f.severity == Severity::Critical;
+        o.push_str(&finding_text(f, full));
+    }
+    for l in &snap.limitations {
+        let _ = writeln!(o, "  (cannot see {}: {})", l.what, l.why);
+    }
+    if !findings.is_empty() {
+        let _ = writeln!(o, "details: wedge why PID");
+    }
+    o
+}

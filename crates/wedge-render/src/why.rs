@@ -1,0 +1,369 @@
+//! `wedge why PID`: everything about one process, readable.
+
+use crate::{human_ms, ps::notes};
+use serde::Serialize;
+use std::fmt::Write;
+use wedge_analysis::{describe_wait, Finding};
+use wedge_kernel::TaskState;
+use wedge_model::{FsClass, Process, Snapshot, Thread};
+
+/// Threads that share a state, wait channel and kernel stack.
+#[derive(Debug, Serialize)]
+pub struct ThreadGroup {
+    pub tids: Vec<i32>,
+    pub comms: Vec<String>,
+    pub state: TaskState,
+    pub wchan: Option<String>,
+    pub stack: Vec<String>,
+    pub waits: String,
+}
+
+/// The JSON form of `wedge why`.
+#[derive(Serialize)]
+pub struct WhyReport<'a> {
+    pub process: &'a Process,
+    pub summary: Vec<String>,
+    pub thread_groups: Vec<ThreadGroup>,
+    pub findings: Vec<&'a Finding>,
+    pub blocked_reads: Vec<&'a wedge_model::BlockedRead>,
+}
+
+fn stack_names(t: &Thread) -> Vec<String> {
+    t.kernel_stack
+        .value()
+        .map(|s| s.iter().map(|f| f.function.clone()).collect())
+        .unwrap_or_default()
+}
+
+pub fn groups(snap: &Snapshot, p: &Process) -> Vec<ThreadGroup> {
+    let mut out: Vec<ThreadGroup> = Vec::new();
+    for t in &p.threads {
+        let stack = stack_names(t);
+        let wchan = t.wchan_name().map(str::to_string);
+        if let Some(g) = out
+            .iter_mut()
+            .find(|g| g.state == t.state && g.wchan == wchan && g.stack == stack)
+        {
+            g.tids.push(t.tid);
+            if !g.comms.contains(&t.comm) {
+                g.comms.push(t.comm.clone());
+            }
+            continue;
+        }
+        out.push(ThreadGroup {
+            tids: vec![t.tid],
+            comms: vec![t.comm.clone()],
+            state: t.state,
+            wchan,
+            stack,
+            waits: describe_wait(snap, p, t),
+        });
+    }
+    // Stuck groups first.
+    out.sort_by_key(|g| match g.state {
+        TaskState::DiskSleep => 0,
+        TaskState::Zombie => 1,
+        TaskState::TracingStop | TaskState::Stopped => 2,
+        TaskState::Sleeping => 3,
+        _ => 4,
+    });
+    out
+}
+
+/// One sentence per notable thread.
+pub fn summary(snap: &Snapshot, p: &Process) -> Vec<String> {
+    let mut s = Vec::new();
+    for t in &p.threads {
+        if wedge_analysis::matters(p, t).is_some() || t.tid == p.pid {
+            let who = if t.tid == p.pid {
+                format!("{} ({})", p.comm, p.pid)
+            } else {
+                format!("thread {} ({})", t.tid, t.comm)
+            };
+            let off = snap
+                .off_cpu_ms(t)
+                .filter(|_| t.state != TaskState::Running)
+                .map(|ms| format!(", off the CPU for {}", human_ms(ms)))
+                .unwrap_or_default();
+            s.push(format!(
+                "{who} is {} ({}){off} and {}",
+                t.state.code(),
+                t.state.name(),
+                describe_wait(snap, p, t)
+            ));
+        }
+    }
+    if p.is_nested_pidns_init() {
+        s.push(format!(
+            "it is PID 1 of its pid namespace (pids {}): signals without a handler, SIGABRT included, are \
+             discarded for it, and when it exits the kernel kills the whole namespace",
+            p.ns_pids.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(" → ")
+        ));
+    }
+    s
+}
+
+pub fn report<'a>(snap: &'a Snapshot, p: &'a Process, findings: &'a [Finding]) -> WhyReport<'a> {
+    WhyReport {
+        process: p,
+        summary: summary(snap, p),
+        thread_groups: groups(snap, p),
+        findings: findings
+            .iter()
+            .filter(|f| f.pids.contains(&p.pid))
+            .collect(),
+        blocked_reads: snap.blocked_reads_of(p.pid).collect(),
+    }
+}
+
+fn field_text<T: std::fmt::Display>(f: &wedge_model::Field<T>) -> String {
+    match f {
+        wedge_model::Field::Value(v) => v.to_string(),
+        wedge_model::Field::Missing(m) => format!("({})", m.detail),
+    }
+}
+
+pub fn render(snap: &Snapshot, p: &Process, findings: &[Finding]) -> String {
+    let r = report(snap, p, findings);
+    let version = snap.kernel_version();
+    let mut o = String::new();
+    let leader_state = p.leader().map(|l| l.state).unwrap_or(TaskState::Other('?'));
+    let _ = writeln!(
+        o,
+        "{} (pid {}) — {} ({}), {} thread(s)",
+        p.comm,
+        p.pid,
+        leader_state.code(),
+        leader_state.name(),
+        p.threads.len()
+    );
+    let cmd = match &p.cmdline {
+        wedge_model::Field::Value(v) if !v.is_empty() => v.join(" "),
+        wedge_model::Field::Value(_) => {
+            format!("[{}] (no command line: kernel thread or exited)", p.comm)
+        }
+        wedge_model::Field::Missing(m) => format!("({})", m.detail),
+    };
+    let _ = writeln!(o, "  command     {cmd}");
+    let _ = writeln!(o, "  exe         {}", field_text(&p.exe));
+    let _ = writeln!(o, "  cwd         {}", field_text(&p.cwd));
+    let parent = snap
+        .process(p.ppid)
+        .map(|pp| {
+            format!(
+                "{} ({}, {})",
+                pp.comm,
+                pp.pid,
+                pp.leader().map_or('?', |l| l.state.code())
+            )
+        })
+        .unwrap_or_else(|| format!("{} (not visible)", p.ppid));
+    let _ = writeln!(o, "  parent      {parent}");
+    let kids: Vec<String> = snap
+        .children(p.pid)
+        .map(|c| {
+            format!(
+                "{} ({}, {})",
+                c.comm,
+                c.pid,
+                c.leader().map_or('?', |l| l.state.code())
+            )
+        })
+        .collect();
+    if !kids.is_empty() {
+        let _ = writeln!(o, "  children    {}", kids.join(", "));
+    }
+    let tracers: Vec<i32> = p.threads.iter().filter_map(|t| t.tracer_pid).collect();
+    if let Some(tr) = tracers.first() {
+        let who = snap.process(*tr).map(|x| x.comm.as_str()).unwrap_or("?");
+        let _ = writeln!(o, "  tracer      {who} ({tr})");
+    }
+    if p.ns_pids.len() > 1 {
+        let _ = writeln!(
+            o,
+            "  pid ns      pids by namespace, outermost first: {}{}",
+            p.ns_pids
+                .iter()
+                .map(|x| x.to_string())
+                .collect::<Vec<_>>()
+                .join(" → "),
+            if p.is_nested_pidns_init() {
+                "  (init of its pid namespace)"
+            } else {
+                ""
+            }
+        );
+    }
+    if let Some(ns) = p.namespaces.value() {
+        let list: Vec<String> = ns
+            .iter()
+            .filter(|n| matches!(n.kind.as_str(), "pid" | "mnt" | "net" | "user" | "cgroup"))
+            .map(|n| format!("{}:{}", n.kind, n.inode))
+            .collect();
+        let _ = writeln!(o, "  namespaces  {}", list.join(" "));
+    }
+    if let Some(cg) = p.cgroup.value() {
+        if let Some(first) = cg.first() {
+            let _ = writeln!(o, "  cgroup      {first}");
+        }
+    }
+    let _ = writeln!(
+        o,
+        "  signals     pending(group) {}  ignored {}  caught {}",
+        p.shared_pending, p.ignored, p.caught
+    );
+    let _ = writeln!(o, "\nWhat it is doing");
+    for line in &r.summary {
+        let _ = writeln!(o, "  • {line}");
+    }
+    let _ = writeln!(o, "\nThreads, grouped by identical kernel stack");
+    for g in &r.thread_groups {
+        let tids: Vec<String> = g.tids.iter().take(12).map(|t| t.to_string()).collect();
+        let more = if g.tids.len() > 12 {
+            format!(" +{}", g.tids.len() - 12)
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            o,
+            "  {} × {} [{}{}] {}  wchan {}",
+            g.tids.len(),
+            g.state.code(),
+            tids.join(","),
+            more,
+            g.comms.join(","),
+            g.wchan.as_deref().unwrap_or("-")
+        );
+        let t = p.threads.iter().find(|t| t.tid == g.tids[0]);
+        if let Some(t) = t {
+            let flags = t.flags.names(version);
+            let notes = notes(p, t);
+            if !notes.is_empty() {
+                let _ = writeln!(o, "      notes   {notes}");
+            }
+            let _ = writeln!(o, "      flags   {:#x} {}", t.flags.0, flags.join(" "));
+            if !t.pending.is_empty() || !t.blocked.is_empty() {
+                let _ = writeln!(
+                    o,
+                    "      signals pending(thread) {}  blocked {}",
+                    t.pending, t.blocked
+                );
+            }
+            match &t.syscall {
+                wedge_model::Field::Value(wedge_model::Syscall::InSyscall {
+                    nr,
+                    name,
+                    args,
+                    ..
+                }) => {
+                    let _ = writeln!(
+                        o,
+                        "      syscall {}({})",
+                        name.clone().unwrap_or_else(|| format!("#{nr}")),
+                        args.iter()
+                            .take(3)
+                            .map(|a| format!("{a:#x}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
+                }
+                wedge_model::Field::Value(wedge_model::Syscall::NotInSyscall { .. }) => {
+                    let _ = writeln!(o, "      syscall none (blocked outside a system call, e.g. in a page fault or exit)");
+                }
+                _ => {}
+            }
+            match &t.kernel_stack {
+                wedge_model::Field::Value(s) => {
+                    for f in s {
+                        let _ = writeln!(
+                            o,
+                            "        {}{}",
+                            f.function,
+                            f.module
+                                .as_ref()
+                                .map(|m| format!(" [{m}]"))
+                                .unwrap_or_default()
+                        );
+                    }
+                }
+                wedge_model::Field::Missing(m) => {
+                    let _ = writeln!(o, "      stack   ({})", m.detail);
+                }
+            }
+        }
+    }
+    if let Some(fds) = p.fds.value() {
+        let interesting: Vec<_> = fds
+            .iter()
+            .filter(|f| {
+                f.mount_id
+                    .and_then(|m| snap.mount(m))
+                    .is_some_and(|m| m.is_remote_or_userspace())
+                    || matches!(f.kind, wedge_model::FileKind::IoUring)
+            })
+            .collect();
+        let _ = writeln!(
+            o,
+            "\nOpen files: {} ({} on FUSE/network filesystems or io_uring)",
+            fds.len(),
+            interesting.len()
+        );
+        for f in fds
+            .iter()
+            .filter(|f| f.kind != wedge_model::FileKind::Socket)
+            .take(40)
+        {
+            let fs = f
+                .mount_id
+                .and_then(|m| snap.mount(m))
+                .map(|m| {
+                    let class = match m.class() {
+                        FsClass::Fuse { connection, .. } => {
+                            format!(" FUSE connection {connection}")
+                        }
+                        FsClass::Nfs { server } => format!(" NFS server {server}"),
+                        FsClass::Cifs { server } => format!(" CIFS server {server}"),
+                        FsClass::Lustre { server } => format!(" Lustre {server}"),
+                        _ => String::new(),
+                    };
+                    format!("  [{} on {}{}]", m.fs_type, m.mount_point, class)
+                })
+                .unwrap_or_default();
+            let detail = match &f.detail {
+                Some(wedge_model::FdDetail::IoUring(u)) => format!(
+                    "  sq {} entries, {} unsubmitted; cq {} ready{}",
+                    u.sq_entries.map_or("?".into(), |v| v.to_string()),
+                    u.sq_pending.map_or("?".into(), |v| v.to_string()),
+                    u.cq_ready.map_or("?".into(), |v| v.to_string()),
+                    u.sq_thread
+                        .map(|t| format!("; SQPOLL thread {t}"))
+                        .unwrap_or_default()
+                ),
+                _ => String::new(),
+            };
+            let _ = writeln!(o, "  {:>4} {}{fs}{detail}", f.fd, f.target);
+        }
+        if fds.len() > 40 {
+            let _ = writeln!(o, "  … {} more", fds.len() - 40);
+        }
+    } else if let Some(m) = p.fds.missing_info() {
+        let _ = writeln!(o, "\nOpen files: ({})", m.detail);
+    }
+    if !r.blocked_reads.is_empty() {
+        let _ = writeln!(o, "\nReads that blocked (evidence)");
+        for b in &r.blocked_reads {
+            let _ = writeln!(
+                o,
+                "  reading /proc/{}/{} blocked > {} ms: {}",
+                b.pid, b.what, b.waited_ms, b.blocks_on
+            );
+        }
+    }
+    if !r.findings.is_empty() {
+        let _ = writeln!(o, "\nFindings");
+        for f in &r.findings {
+            o.push_str(&crate::verdict::finding_text(f, true));
+        }
+    }
+    o
+}
