@@ -10,6 +10,10 @@ use wedge_model::{FsClass, Process, Snapshot, Thread};
 /// stuck rather than slow. Disk I/O under load stays far below it.
 pub const STUCK_AFTER_MS: f64 = 10_000.0;
 
+/// Zombies younger than this, with a parent that could reap them, are not
+/// reported.
+pub const ZOMBIE_GRACE_MS: f64 = 5_000.0;
+
 fn ev(source: impl Into<String>, fact: impl Into<String>) -> Evidence {
     Evidence {
         source: source.into(),
@@ -487,6 +491,15 @@ fn zombies(snap: &Snapshot, out: &mut Vec<Finding>) {
         let parent_stuck = parent
             .and_then(|p| p.leader())
             .is_some_and(|l| l.state.is_stopped() || l.state == TaskState::DiskSleep);
+        // A zombie a few seconds old is most likely about to be reaped: a
+        // parent's wait() runs after SIGCHLD, and some inits reap in batches.
+        let youngest_known = zs
+            .iter()
+            .filter_map(|z| z.leader().and_then(|l| snap.off_cpu_ms(l)))
+            .fold(f64::INFINITY, f64::min);
+        if !parent_stuck && !live_threads && youngest_known < ZOMBIE_GRACE_MS {
+            continue;
+        }
         out.push(Finding {
             id: "zombie.unreaped".into(),
             title: format!(

@@ -42,10 +42,10 @@ pub enum WaitKind {
 }
 
 /// The first frame (from the top) that names one of `names`.
-fn frame_in<'a>(t: &'a Thread, pred: impl Fn(&str) -> bool) -> Option<&'a str> {
+fn frame_in(t: &Thread, pred: impl Fn(&str) -> bool) -> Option<&str> {
     if let Some(stack) = t.kernel_stack.value() {
-        if let Some(f) = stack.iter().find(|f| pred(&f.function)) {
-            return Some(&f.function);
+        if let Some(f) = stack.iter().find(|f| pred(f.base_name())) {
+            return Some(f.base_name());
         }
     }
     t.wchan_name().filter(|w| pred(w))

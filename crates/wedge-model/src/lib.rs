@@ -13,7 +13,7 @@ mod task;
 
 pub use field::{Field, Missing, MissingReason};
 pub use files::{FdDetail, FileKind, FsClass, FuseConnection, IoUringInfo, Mount, OpenFile};
-pub use task::{KernelFrame, Namespace, Process, SchedInfo, Syscall, Thread};
+pub use task::{base_function, KernelFrame, Namespace, Process, SchedInfo, Syscall, Thread};
 
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;

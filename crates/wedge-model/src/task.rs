@@ -89,6 +89,12 @@ pub struct KernelFrame {
 }
 
 impl KernelFrame {
+    /// The function without GCC's clone suffixes: `fuse_do_readfolio.isra.0`
+    /// and `put_files_struct.part.0` are the functions of the source.
+    pub fn base_name(&self) -> &str {
+        base_function(&self.function)
+    }
+
     pub fn named(function: impl Into<String>) -> Self {
         KernelFrame {
             function: function.into(),
@@ -187,20 +193,31 @@ impl Thread {
         let stack = self.kernel_stack.value()?;
         stack
             .iter()
-            .find(|f| !is_scheduler_plumbing(&f.function))
+            .find(|f| !is_scheduler_plumbing(f.base_name()))
             .or(stack.first())
     }
 
+    /// The wait channel without clone suffixes.
     pub fn wchan_name(&self) -> Option<&str> {
-        self.wchan.value().and_then(|w| w.as_deref())
+        self.wchan
+            .value()
+            .and_then(|w| w.as_deref())
+            .map(base_function)
     }
 
-    /// Whether any frame's function matches one of `names` exactly.
+    /// Whether any frame's function matches one of `names`, ignoring the
+    /// compiler's clone suffixes (`.isra.0`, `.part.0`, `.constprop.0`).
     pub fn stack_has(&self, names: &[&str]) -> bool {
         self.kernel_stack
             .value()
-            .is_some_and(|s| s.iter().any(|f| names.contains(&f.function.as_str())))
+            .is_some_and(|s| s.iter().any(|f| names.contains(&f.base_name())))
     }
+}
+
+/// A kernel symbol without GCC's clone suffixes (`.isra.N`, `.part.N`,
+/// `.constprop.N`, `.cold`): what was cloned is still the same function.
+pub fn base_function(name: &str) -> &str {
+    name.split_once('.').map_or(name, |(b, _)| b)
 }
 
 /// Frames that say "it sleeps" but not where or why.

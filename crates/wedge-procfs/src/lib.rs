@@ -20,6 +20,7 @@ pub mod helper;
 mod parse;
 mod read;
 mod scan;
+mod status;
 
 use procfs_core::FromRead;
 use std::path::PathBuf;
@@ -70,6 +71,7 @@ pub fn is_known_blocking_wait(function: &str) -> bool {
     const EXACT: &[&str] = &[
         "request_wait_answer",
         "fuse_simple_request",
+        "__fuse_simple_request",
         "fuse_flush",
         "fuse_wait_on_page_writeback",
         "fuse_sync_writes",
@@ -112,6 +114,7 @@ pub fn is_known_blocking_wait(function: &str) -> bool {
         "__folio_lock",
         "jbd2_",
     ];
+    let function = wedge_model::base_function(function);
     EXACT.contains(&function) || PREFIX.iter().any(|p| function.starts_with(p))
 }
 
@@ -172,14 +175,17 @@ pub fn scan(opts: &ScanOptions) -> Result<Snapshot, String> {
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
 
-    let (results, mut blocked, mut helper) = scan::run(opts, proc_fd, pids);
+    let (results, notes, mut helper) = scan::run(opts, proc_fd, pids);
     let mut denied: std::collections::BTreeMap<&'static str, Vec<i32>> = Default::default();
+    let mut blocked = notes.blocked;
+    snap.stats.reads += notes.reads;
     for r in results {
-        snap.stats.reads += r.reads;
+        snap.stats.reads += r.notes.reads;
         snap.stats.vanished += r.vanished as u64;
         snap.stats.reused += r.reused as u64;
-        blocked.extend(r.blocked);
-        for what in r.permission_denied {
+        blocked.extend(r.notes.blocked);
+        // Chunks of a process's threads were denied what its first chunk was.
+        for what in r.notes.permission_denied {
             denied.entry(what).or_default().push(r.pid);
         }
         if let Some(p) = r.process {

@@ -1,9 +1,13 @@
 //! The whole-system scan: every process and thread under /proc, read by a
 //! small pool of workers that a watchdog bounds in time.
+//!
+//! Work is cut into jobs: one per process (its own files and its first
+//! threads) and, for processes with many threads, one per further chunk of
+//! threads, so a single process with 10,000 threads keeps every worker busy.
 
 use crate::helper::{Helper, HelperError};
 use crate::parse;
-use crate::read::{Slot, TaskReader};
+use crate::read::{Slot, Target, TaskReader};
 use crate::ScanOptions;
 use procfs_core::FromRead;
 use rustix::fd::{AsFd, OwnedFd};
@@ -16,61 +20,92 @@ use wedge_model::{
     BlockedRead, Field, FileKind, MissingReason, Namespace, OpenFile, Process, SchedInfo, Thread,
 };
 
-/// A scan of one pid may be retried this many times, each retry skipping
-/// the reads that blocked before.
+/// A job may be retried this many times, each retry skipping the reads
+/// that blocked before.
 const MAX_ATTEMPTS: u32 = 4;
+/// Threads per job.
+const THREAD_CHUNK: usize = 128;
 
 /// Namespace links, in the order `ls /proc/PID/ns` gives them.
-const NS_KINDS: &[&str] = &[
-    "cgroup",
-    "ipc",
-    "mnt",
-    "net",
-    "pid",
-    "pid_for_children",
-    "time",
-    "user",
-    "uts",
+const NS_KINDS: &[(&str, &str)] = &[
+    ("cgroup", "ns/cgroup"),
+    ("ipc", "ns/ipc"),
+    ("mnt", "ns/mnt"),
+    ("net", "ns/net"),
+    ("pid", "ns/pid"),
+    ("pid_for_children", "ns/pid_for_children"),
+    ("time", "ns/time"),
+    ("user", "ns/user"),
+    ("uts", "ns/uts"),
 ];
 
-/// What one pid's scan produced.
-pub(crate) struct PidResult {
-    pub process: Option<Process>,
-    pub blocked: Vec<BlockedRead>,
-    pub reads: u64,
-    pub vanished: bool,
-    pub reused: bool,
-    pub permission_denied: HashSet<&'static str>,
-    pub pid: i32,
+/// A unit of work: a process (chunk 0) or a further chunk of its threads.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+struct JobId {
+    pid: i32,
+    chunk: u32,
+}
+
+#[derive(Clone)]
+enum Work {
+    Process,
+    Threads { tids: Arc<[i32]>, start_time: u64 },
 }
 
 #[derive(Clone)]
 struct Job {
-    pid: i32,
+    id: JobId,
     attempt: u32,
     skip: Arc<HashSet<String>>,
+    work: Work,
+}
+
+/// Facts collected along the way, merged by the coordinator.
+#[derive(Default)]
+pub(crate) struct Notes {
+    pub blocked: Vec<BlockedRead>,
+    pub reads: u64,
+    pub permission_denied: HashSet<&'static str>,
+}
+
+/// What one process's scan produced.
+pub(crate) struct PidResult {
+    pub pid: i32,
+    pub process: Option<Process>,
+    pub vanished: bool,
+    pub reused: bool,
+    pub notes: Notes,
+}
+
+enum Output {
+    Process(Box<PidResult>),
+    Threads { threads: Vec<Thread>, notes: Notes },
 }
 
 struct Shared {
     opts: ScanOptions,
+    root: String,
     proc_fd: OwnedFd,
     pids: Vec<i32>,
     next: AtomicUsize,
-    retries: Mutex<VecDeque<Job>>,
+    queue: Mutex<VecDeque<Job>>,
+    /// Thread-chunk jobs by id, so the watchdog can retry them.
+    chunks: Mutex<HashMap<JobId, Work>>,
     helper: Mutex<Helper>,
     stop: AtomicBool,
 }
 
 /// What a blocked read of this file waits for in the kernel.
 pub(crate) fn blocks_on(what: &str) -> &'static str {
-    let file = what.rsplit('/').next().unwrap_or(what);
+    let file = what.trim_end_matches(|c: char| c.is_ascii_digit() || c == '/');
+    let file = file.rsplit('/').next().unwrap_or(file);
     match file {
         "cmdline" | "environ" | "maps" | "smaps" | "mem" | "auxv" => {
             "the process's mmap_lock: a thread holds it while stuck, or a writer is queued behind such a holder"
         }
         "mountinfo" | "mounts" => "namespace_sem: a mount or unmount is stuck in progress",
         "cgroup" => "cgroup_mutex: a cgroup operation is stuck in progress",
-        "stack" | "syscall" | "wchan" | "status" | "stat" => {
+        "stack" | "syscall" | "wchan" | "status" | "stat" | "sched" | "schedstat" => {
             "the task's exec_update_lock or its scheduler state: an exec or exit is stuck in progress"
         }
         _ => "a lock or wait of the kernel's",
@@ -79,39 +114,38 @@ pub(crate) fn blocks_on(what: &str) -> &'static str {
 
 fn helper_read(
     shared: &Shared,
-    path: &str,
     pid: i32,
-    tid: Option<i32>,
-    what: &str,
-    blocked: &mut Vec<BlockedRead>,
+    name: &str,
+    notes: &mut Notes,
 ) -> Result<Vec<u8>, (MissingReason, String)> {
     let deadline = shared.opts.deadline;
-    let mut helper = match shared.helper.lock() {
-        Ok(h) => h,
-        Err(p) => p.into_inner(),
+    let path = format!("{}/{pid}/{name}", shared.root);
+    notes.reads += 1;
+    let result = match shared.helper.lock() {
+        Ok(mut h) => h.read_file(path.as_bytes(), deadline),
+        Err(p) => p.into_inner().read_file(path.as_bytes(), deadline),
     };
-    match helper.read_file(path.as_bytes(), deadline) {
+    match result {
         Ok(data) => Ok(data),
         Err(HelperError::TimedOut(waited)) => {
-            let ms = waited.as_millis() as u64;
-            blocked.push(BlockedRead {
+            notes.blocked.push(BlockedRead {
                 pid,
-                tid,
-                what: what.to_string(),
-                waited_ms: ms,
-                blocks_on: blocks_on(what).to_string(),
+                tid: None,
+                what: name.to_string(),
+                waited_ms: waited.as_millis() as u64,
+                blocks_on: blocks_on(name).to_string(),
             });
             Err((
                 MissingReason::TimedOut,
                 format!(
                     "reading {path} blocked > {} ms: {}",
                     deadline.as_millis(),
-                    blocks_on(what)
+                    blocks_on(name)
                 ),
             ))
         }
         Err(HelperError::Os(e)) => {
-            let f = crate::read::classify(rustix::io::Errno::from_raw_os_error(e), path);
+            let f = crate::read::classify(rustix::io::Errno::from_raw_os_error(e), &path);
             Err((f.reason, f.detail))
         }
         Err(HelperError::Refused(n)) => Err((
@@ -125,49 +159,53 @@ fn helper_read(
     }
 }
 
-fn scan_pid(shared: &Shared, slot: &Slot, job: &Job) -> PidResult {
-    let pid = job.pid;
-    let opts = &shared.opts;
-    let root = opts.proc_root.display().to_string();
-    let mut r = TaskReader {
+fn reader<'a>(shared: &'a Shared, slot: &'a Slot, job: &'a Job) -> TaskReader<'a> {
+    TaskReader {
         slot,
-        buf: Vec::with_capacity(16 * 1024),
+        root: &shared.root,
+        buf: Vec::with_capacity(8 * 1024),
         reads: 0,
-        pid,
-        attempt: job.attempt,
+        pid: job.id.pid,
+        job: ((job.id.chunk as u64) << 32) | job.attempt as u64,
         skip: &job.skip,
-    };
+    }
+}
+
+fn open_pid_dir(shared: &Shared, r: &mut TaskReader<'_>, pid: i32) -> Option<OwnedFd> {
+    r.open_dir(shared.proc_fd.as_fd(), &pid.to_string(), Target::proc("."))
+        .ok()
+}
+
+fn scan_process(shared: &Shared, slot: &Slot, job: &Job) -> (PidResult, Vec<Job>) {
+    let pid = job.id.pid;
+    let opts = &shared.opts;
+    let mut r = reader(shared, slot, job);
+    let mut notes = Notes::default();
     let mut out = PidResult {
         pid,
         process: None,
-        blocked: Vec::new(),
-        reads: 0,
         vanished: false,
         reused: false,
-        permission_denied: HashSet::new(),
+        notes: Notes::default(),
     };
-    let base = format!("{root}/{pid}");
     // Everything below is opened relative to this directory: if the process
     // exits, reads fail with ENOENT/ESRCH instead of silently reading a new
     // process that reused the pid.
-    let dir = match r.open_dir(shared.proc_fd.as_fd(), None, &pid.to_string(), &base) {
-        Ok(d) => d,
-        Err(_) => {
-            out.vanished = true;
-            return out;
-        }
+    let Some(dir) = open_pid_dir(shared, &mut r, pid) else {
+        out.vanished = true;
+        return (out, Vec::new());
     };
-    let stat = match r.read(dir.as_fd(), None, "stat", &format!("{base}/stat")) {
-        Ok(text) => procfs_core::process::Stat::from_read(text.as_bytes()).ok(),
-        Err(_) => None,
-    };
+    let stat = r
+        .read(dir.as_fd(), Target::proc("stat"))
+        .ok()
+        .and_then(|t| procfs_core::process::Stat::from_read(t.as_bytes()).ok());
     let Some(stat) = stat else {
         out.vanished = true;
-        out.reads = r.reads;
-        return out;
+        out.notes.reads = r.reads;
+        return (out, Vec::new());
     };
     let status = r
-        .read(dir.as_fd(), None, "status", &format!("{base}/status"))
+        .read(dir.as_fd(), Target::proc("status"))
         .ok()
         .and_then(|t| procfs_core::process::Status::from_read(t.as_bytes()).ok());
 
@@ -198,48 +236,43 @@ fn scan_pid(shared: &Shared, slot: &Slot, job: &Job) -> PidResult {
         fds: Field::default(),
         threads: Vec::new(),
     };
+    let kthread = stat.flags & TaskFlags::KTHREAD != 0;
 
     for (name, field) in [
         ("exe", &mut process.exe),
         ("cwd", &mut process.cwd),
         ("root", &mut process.root),
     ] {
-        *field = match r.readlink(dir.as_fd(), None, name, &format!("{base}/{name}")) {
+        *field = match r.readlink(dir.as_fd(), Target::proc(name)) {
             Ok(t) => Field::Value(t),
+            Err(f) if kthread && f.reason == MissingReason::Vanished => Field::missing(
+                MissingReason::NotSupported,
+                format!("kernel threads have no {name}"),
+            ),
             Err(f) => {
                 if f.reason == MissingReason::PermissionDenied {
-                    out.permission_denied
+                    notes
+                        .permission_denied
                         .insert("exe, cwd, root and open files");
                 }
                 f.field()
             }
         };
     }
-    // Kernel threads have no exe; that is not an error worth showing.
-    if stat.flags & TaskFlags::KTHREAD != 0 {
-        if let Field::Missing(m) = &mut process.exe {
-            m.reason = MissingReason::NotSupported;
-            m.detail = "kernel threads have no executable".into();
-        }
-    }
 
     let mut namespaces = Vec::new();
     let mut ns_err = None;
-    for kind in NS_KINDS {
-        match r.readlink(
-            dir.as_fd(),
-            None,
-            &format!("ns/{kind}"),
-            &format!("{base}/ns/{kind}"),
-        ) {
-            Ok(link) => {
-                if let Some(inode) = parse::ns_inode(&link) {
+    for (kind, link) in NS_KINDS {
+        match r.readlink(dir.as_fd(), Target::proc(link)) {
+            Ok(l) => {
+                if let Some(inode) = parse::ns_inode(&l) {
                     namespaces.push(Namespace {
                         kind: kind.to_string(),
                         inode,
                     });
                 }
             }
+            // time namespaces exist from 5.6 on.
             Err(f) if f.reason == MissingReason::Vanished && kind.starts_with("time") => {}
             Err(f) => ns_err = Some(f),
         }
@@ -250,90 +283,129 @@ fn scan_pid(shared: &Shared, slot: &Slot, job: &Job) -> PidResult {
     };
 
     // cmdline and cgroup sleep on locks a stuck process may hold (mmap_lock,
-    // cgroup_mutex): the sacrificial helper reads them.
+    // cgroup_mutex): the sacrificial helper reads them. A kernel thread has
+    // neither an mm nor an empty-able cmdline worth a round trip.
     if opts.cmdline {
-        process.cmdline = match helper_read(
-            shared,
-            &format!("{base}/cmdline"),
-            pid,
-            None,
-            "cmdline",
-            &mut out.blocked,
-        ) {
-            Ok(bytes) => Field::Value(split_nul(&bytes)),
+        process.cmdline = if kthread {
+            Field::Value(Vec::new())
+        } else {
+            match helper_read(shared, pid, "cmdline", &mut notes) {
+                Ok(bytes) => Field::Value(split_nul(&bytes)),
+                Err((reason, detail)) => Field::missing(reason, detail),
+            }
+        };
+    }
+    if !kthread {
+        process.cgroup = match helper_read(shared, pid, "cgroup", &mut notes) {
+            Ok(bytes) => Field::Value(
+                String::from_utf8_lossy(&bytes)
+                    .lines()
+                    .map(str::to_string)
+                    .collect(),
+            ),
             Err((reason, detail)) => Field::missing(reason, detail),
         };
-        r.reads += 1;
+    } else {
+        process.cgroup = Field::missing(MissingReason::NotCollected, "not read for kernel threads");
     }
-    process.cgroup = match helper_read(
-        shared,
-        &format!("{base}/cgroup"),
-        pid,
-        None,
-        "cgroup",
-        &mut out.blocked,
-    ) {
-        Ok(bytes) => Field::Value(
-            String::from_utf8_lossy(&bytes)
-                .lines()
-                .map(str::to_string)
-                .collect(),
-        ),
-        Err((reason, detail)) => Field::missing(reason, detail),
-    };
-    r.reads += 1;
 
     if opts.fds {
-        process.fds = read_fds(&mut r, &dir, &base);
+        process.fds = read_fds(&mut r, &dir);
         if matches!(&process.fds, Field::Missing(m) if m.reason == MissingReason::PermissionDenied)
         {
-            out.permission_denied
+            notes
+                .permission_denied
                 .insert("exe, cwd, root and open files");
         }
     }
 
     // Threads. The leader is listed under task/ too.
-    let tids = match r.open_dir(dir.as_fd(), None, "task", &format!("{base}/task")) {
+    let tids = match r.open_dir(dir.as_fd(), "task", Target::proc("task")) {
         Ok(tdir) => r
-            .list_numeric(tdir, &format!("{base}/task"))
+            .list_numeric(tdir, Target::proc("task"))
             .unwrap_or_default(),
         Err(_) => Vec::new(),
     };
-    let tids = if tids.is_empty() { vec![pid] } else { tids };
-    for tid in tids {
-        let tbase = format!("{base}/task/{tid}");
-        let Ok(tdir) = r.open_dir(dir.as_fd(), Some(tid), &format!("task/{tid}"), &tbase) else {
-            continue;
-        };
-        if let Some(t) = scan_thread(shared, &mut r, &tdir, tid, &tbase, &mut out) {
+    let tids: Arc<[i32]> = if tids.is_empty() {
+        Arc::from(vec![pid])
+    } else {
+        Arc::from(tids)
+    };
+    let mut more = Vec::new();
+    let first = tids.len().min(THREAD_CHUNK);
+    for &tid in &tids[..first] {
+        if let Some(t) = scan_thread(shared, &mut r, &dir, tid, &mut notes) {
             process.threads.push(t);
         }
     }
-    process.threads.sort_by_key(|t| (t.tid != pid, t.tid));
+    for (i, chunk) in tids[first..].chunks(THREAD_CHUNK).enumerate() {
+        more.push(Job {
+            id: JobId {
+                pid,
+                chunk: i as u32 + 1,
+            },
+            attempt: 0,
+            skip: Arc::new(HashSet::new()),
+            work: Work::Threads {
+                tids: Arc::from(chunk),
+                start_time: stat.starttime,
+            },
+        });
+    }
 
     // Pid reuse: if the process behind our directory fd died during the scan,
     // a fresh lookup through it fails. Values read by path (cmdline, cgroup)
     // could then belong to a new process with the same pid: drop the record.
-    if rustix::fs::openat(
+    let alive = rustix::fs::accessat(
         dir.as_fd(),
         "stat",
-        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
-        rustix::fs::Mode::empty(),
+        rustix::fs::Access::EXISTS,
+        rustix::fs::AtFlags::empty(),
     )
-    .is_err()
-    {
+    .is_ok();
+    notes.reads += r.reads;
+    out.notes = notes;
+    if !alive {
         out.vanished = true;
-        if let Ok(text) = std::fs::read_to_string(format!("{base}/stat")) {
+        if let Ok(text) = std::fs::read_to_string(format!("{}/{pid}/stat", shared.root)) {
             if let Ok(s) = procfs_core::process::Stat::from_read(text.as_bytes()) {
                 out.reused = s.starttime != stat.starttime;
             }
         }
-        out.reads = r.reads;
-        return out;
+        return (out, Vec::new());
     }
-    out.reads = r.reads;
     out.process = Some(process);
-    out
+    (out, more)
+}
+
+fn scan_chunk(
+    shared: &Shared,
+    slot: &Slot,
+    job: &Job,
+    tids: &[i32],
+    start_time: u64,
+) -> (Vec<Thread>, Notes) {
+    let mut r = reader(shared, slot, job);
+    let mut notes = Notes::default();
+    let mut threads = Vec::new();
+    let Some(dir) = open_pid_dir(shared, &mut r, job.id.pid) else {
+        return (threads, notes);
+    };
+    // The same process, not a new one under a reused pid.
+    let same = r
+        .read(dir.as_fd(), Target::proc("stat"))
+        .ok()
+        .and_then(|t| procfs_core::process::Stat::from_read(t.as_bytes()).ok())
+        .is_some_and(|s| s.starttime == start_time);
+    if same {
+        for &tid in tids {
+            if let Some(t) = scan_thread(shared, &mut r, &dir, tid, &mut notes) {
+                threads.push(t);
+            }
+        }
+    }
+    notes.reads += r.reads;
+    (threads, notes)
 }
 
 fn split_nul(bytes: &[u8]) -> Vec<String> {
@@ -347,34 +419,20 @@ fn split_nul(bytes: &[u8]) -> Vec<String> {
         .collect()
 }
 
-fn read_fds(r: &mut TaskReader<'_>, dir: &OwnedFd, base: &str) -> Field<Vec<OpenFile>> {
-    let fd_path = format!("{base}/fd");
-    let fd_dir = match r.open_dir(dir.as_fd(), None, "fd", &fd_path) {
+fn read_fds(r: &mut TaskReader<'_>, dir: &OwnedFd) -> Field<Vec<OpenFile>> {
+    let fd_dir = match r.open_dir(dir.as_fd(), "fd", Target::proc("fd")) {
         Ok(d) => d,
         Err(f) => return f.field(),
     };
-    let fdinfo_ok = rustix::fs::accessat(
-        dir.as_fd(),
-        "fdinfo",
-        rustix::fs::Access::EXISTS,
-        rustix::fs::AtFlags::empty(),
-    )
-    .is_ok();
-    let fds = match r.list_numeric(fd_dir, &fd_path) {
+    let fds = match r.list_numeric(fd_dir, Target::proc("fd")) {
         Ok(f) => f,
         Err(f) => return f.field(),
     };
     let mut out = Vec::with_capacity(fds.len());
     for fd in fds {
-        let name = fd.to_string();
         // readlink only: stat(2) through the link would call into the
         // file's filesystem (a FUSE getattr, an NFS GETATTR) and can block.
-        let Ok(target) = r.readlink(
-            dir.as_fd(),
-            None,
-            &format!("fd/{name}"),
-            &format!("{fd_path}/{name}"),
-        ) else {
+        let Ok(target) = r.readlink(dir.as_fd(), Target::fd("fd", fd)) else {
             continue;
         };
         let kind = FileKind::classify(&target);
@@ -388,20 +446,13 @@ fn read_fds(r: &mut TaskReader<'_>, dir: &OwnedFd, base: &str) -> Field<Vec<Open
             inode: None,
             detail: None,
         };
-        if fdinfo_ok {
-            if let Ok(text) = r.read(
-                dir.as_fd(),
-                None,
-                &format!("fdinfo/{name}"),
-                &format!("{base}/fdinfo/{name}"),
-            ) {
-                let head = parse::fdinfo_head(&text);
-                file.pos = head.pos;
-                file.flags = head.flags;
-                file.mount_id = head.mnt_id;
-                file.inode = head.ino;
-                file.detail = parse::fdinfo_detail(kind, &text);
-            }
+        if let Ok(text) = r.read(dir.as_fd(), Target::fd("fdinfo", fd)) {
+            let head = parse::fdinfo_head(text);
+            file.pos = head.pos;
+            file.flags = head.flags;
+            file.mount_id = head.mnt_id;
+            file.inode = head.ino;
+            file.detail = parse::fdinfo_detail(kind, text);
         }
         out.push(file);
     }
@@ -411,33 +462,37 @@ fn read_fds(r: &mut TaskReader<'_>, dir: &OwnedFd, base: &str) -> Field<Vec<Open
 fn scan_thread(
     shared: &Shared,
     r: &mut TaskReader<'_>,
-    tdir: &OwnedFd,
+    pdir: &OwnedFd,
     tid: i32,
-    tbase: &str,
-    out: &mut PidResult,
+    notes: &mut Notes,
 ) -> Option<Thread> {
     let opts = &shared.opts;
-    let t = Some(tid);
-    let stat_text = r
-        .read(tdir.as_fd(), t, "stat", &format!("{tbase}/stat"))
+    let tdir = r
+        .open_dir(
+            pdir.as_fd(),
+            &format!("task/{tid}"),
+            Target::thread(tid, "."),
+        )
         .ok()?;
-    let stat = procfs_core::process::Stat::from_read(stat_text.as_bytes()).ok()?;
+    let tdir = tdir.as_fd();
+    let stat = crate::status::parse_stat(r.read(tdir, Target::thread(tid, "stat")).ok()?)?;
     let status = r
-        .read(tdir.as_fd(), t, "status", &format!("{tbase}/status"))
+        .read(tdir, Target::thread(tid, "status"))
         .ok()
-        .and_then(|s| procfs_core::process::Status::from_read(s.as_bytes()).ok());
+        .map(crate::status::parse)
+        .unwrap_or_default();
     let state = TaskState::from_code(stat.state);
     let flags = TaskFlags(stat.flags);
-    let wchan = match r.read(tdir.as_fd(), t, "wchan", &format!("{tbase}/wchan")) {
-        Ok(w) => Field::Value(parse::wchan(&w)),
+    let wchan = match r.read(tdir, Target::thread(tid, "wchan")) {
+        Ok(w) => Field::Value(parse::wchan(w)),
         Err(f) => f.field(),
     };
     let kernel_stack = if opts.stacks {
-        match r.read(tdir.as_fd(), t, "stack", &format!("{tbase}/stack")) {
-            Ok(s) => Field::Value(parse::kernel_stack(&s)),
+        match r.read(tdir, Target::thread(tid, "stack")) {
+            Ok(s) => Field::Value(parse::kernel_stack(s)),
             Err(f) => {
                 if f.reason == MissingReason::PermissionDenied {
-                    out.permission_denied.insert("kernel stacks");
+                    notes.permission_denied.insert("kernel stacks");
                 }
                 f.field()
             }
@@ -445,38 +500,51 @@ fn scan_thread(
     } else {
         Field::missing(MissingReason::NotCollected, "kernel stacks not requested")
     };
-    let syscall = match r.read(tdir.as_fd(), t, "syscall", &format!("{tbase}/syscall")) {
-        Ok(s) => match parse::syscall(&s, wedge_kernel::syscall_name) {
+    let syscall = match r.read(tdir, Target::thread(tid, "syscall")) {
+        Ok(s) => match parse::syscall(s, wedge_kernel::syscall_name) {
             Some(sc) => Field::Value(sc),
-            None => Field::missing(
-                MissingReason::Invalid,
-                format!("{tbase}/syscall: cannot parse {:?}", s.trim()),
-            ),
+            None => {
+                let text = s.trim().to_string();
+                let path = r.path(Target::thread(tid, "syscall"));
+                Field::missing(
+                    MissingReason::Invalid,
+                    format!("{path}: cannot parse {text:?}"),
+                )
+            }
         },
         Err(f) => {
             if f.reason == MissingReason::PermissionDenied {
-                out.permission_denied.insert("system calls");
+                notes.permission_denied.insert("system calls");
             }
             f.field()
         }
     };
-    // /proc/PID/sched is long; only tasks that may be stuck need it (for
-    // how long they have been off the CPU).
-    let interesting = !matches!(state, TaskState::Running | TaskState::Idle)
-        && !(state == TaskState::Sleeping && !opts.sched_all && !wedge_kernel_waits(&wchan));
     let mut sched = SchedInfo {
-        voluntary_switches: status.as_ref().and_then(|s| s.voluntary_ctxt_switches),
-        involuntary_switches: status.as_ref().and_then(|s| s.nonvoluntary_ctxt_switches),
+        voluntary_switches: status.voluntary,
+        involuntary_switches: status.involuntary,
         ..SchedInfo::default()
     };
-    if let Ok(text) = r.read(tdir.as_fd(), t, "schedstat", &format!("{tbase}/schedstat")) {
-        let mut it = text.split_ascii_whitespace();
-        sched.run_ns = it.next().and_then(|v| v.parse().ok());
-        sched.wait_ns = it.next().and_then(|v| v.parse().ok());
-    }
+    // schedstat and sched cost two more reads per thread; only tasks that
+    // may be stuck need them (for how long they have been off the CPU).
+    let interesting = match state {
+        TaskState::Running | TaskState::Idle => false,
+        TaskState::Sleeping => {
+            wchan
+                .value()
+                .and_then(|w| w.as_deref())
+                .is_some_and(crate::is_known_blocking_wait)
+                || !SignalSet(status.pending.0).is_empty()
+        }
+        _ => true,
+    };
     if interesting || opts.sched_all {
-        if let Ok(text) = r.read(tdir.as_fd(), t, "sched", &format!("{tbase}/sched")) {
-            sched.last_ran_ms = parse::sched_exec_start(&text);
+        if let Ok(text) = r.read(tdir, Target::thread(tid, "schedstat")) {
+            let mut it = text.split_ascii_whitespace();
+            sched.run_ns = it.next().and_then(|v| v.parse().ok());
+            sched.wait_ns = it.next().and_then(|v| v.parse().ok());
+        }
+        if let Ok(text) = r.read(tdir, Target::thread(tid, "sched")) {
+            sched.last_ran_ms = parse::sched_exec_start(text);
         }
     }
     let kind = ThreadKind::classify(&stat.comm, flags);
@@ -488,13 +556,14 @@ fn scan_thread(
         kind,
         start_time: stat.starttime,
         processor: stat.processor,
-        ns_tids: status
-            .as_ref()
-            .and_then(|s| s.nspid.clone())
-            .unwrap_or_else(|| vec![tid]),
-        tracer_pid: status.as_ref().map(|s| s.tracerpid).filter(|&p| p > 0),
-        pending: SignalSet(status.as_ref().map_or(0, |s| s.sigpnd)),
-        blocked: SignalSet(status.as_ref().map_or(0, |s| s.sigblk)),
+        ns_tids: if status.ns_tids.is_empty() {
+            vec![tid]
+        } else {
+            status.ns_tids
+        },
+        tracer_pid: status.tracer_pid,
+        pending: status.pending,
+        blocked: status.blocked,
         wchan,
         kernel_stack,
         syscall,
@@ -504,13 +573,17 @@ fn scan_thread(
     })
 }
 
-/// Sleepers worth the cost of reading `sched`: those in waits that are
-/// known to hang (FUSE, NFS, Lustre, io_uring, lock slow paths).
-fn wedge_kernel_waits(wchan: &Field<Option<String>>) -> bool {
-    wchan
-        .value()
-        .and_then(|w| w.as_deref())
-        .is_some_and(crate::is_known_blocking_wait)
+fn run_job(shared: &Shared, slot: &Slot, job: &Job) -> (Output, Vec<Job>) {
+    match &job.work {
+        Work::Process => {
+            let (r, more) = scan_process(shared, slot, job);
+            (Output::Process(Box::new(r)), more)
+        }
+        Work::Threads { tids, start_time } => {
+            let (threads, notes) = scan_chunk(shared, slot, job, tids, *start_time);
+            (Output::Threads { threads, notes }, Vec::new())
+        }
+    }
 }
 
 /// Runs the pool and collects one result per pid.
@@ -518,18 +591,21 @@ pub(crate) fn run(
     opts: &ScanOptions,
     proc_fd: OwnedFd,
     pids: Vec<i32>,
-) -> (Vec<PidResult>, Vec<BlockedRead>, Helper) {
+) -> (Vec<PidResult>, Notes, Helper) {
     let workers = opts.workers.max(1);
     let shared = Arc::new(Shared {
         opts: opts.clone(),
+        root: opts.proc_root.display().to_string(),
         proc_fd,
         pids,
         next: AtomicUsize::new(0),
-        retries: Mutex::new(VecDeque::new()),
+        queue: Mutex::new(VecDeque::new()),
+        chunks: Mutex::new(HashMap::new()),
         helper: Mutex::new(Helper::new()),
         stop: AtomicBool::new(false),
     });
-    let (tx, rx) = mpsc::channel::<(i32, u32, PidResult)>();
+    type Msg = (JobId, u32, Output, usize);
+    let (tx, rx) = mpsc::channel::<Msg>();
     let mut slots: Vec<Arc<Slot>> = Vec::new();
     let spawn = |slots: &mut Vec<Arc<Slot>>| {
         let slot = Arc::new(Slot::default());
@@ -544,25 +620,44 @@ pub(crate) fn run(
                 if shared.stop.load(Ordering::Relaxed) || slot.abandoned.load(Ordering::Relaxed) {
                     return;
                 }
-                let job = match shared.retries.lock().ok().and_then(|mut q| q.pop_front()) {
+                let job = match shared.queue.lock().ok().and_then(|mut q| q.pop_front()) {
                     Some(j) => j,
                     None => {
                         let i = shared.next.fetch_add(1, Ordering::Relaxed);
                         match shared.pids.get(i) {
                             Some(&pid) => Job {
-                                pid,
+                                id: JobId { pid, chunk: 0 },
                                 attempt: 0,
                                 skip: empty.clone(),
+                                work: Work::Process,
                             },
-                            None => return,
+                            None => {
+                                // Chunks queued by other workers may still come.
+                                if shared.next.load(Ordering::Relaxed) > shared.pids.len() + 64 {
+                                    return;
+                                }
+                                std::thread::sleep(Duration::from_millis(1));
+                                continue;
+                            }
                         }
                     }
                 };
-                let result = scan_pid(&shared, &slot, &job);
+                let (output, more) = run_job(&shared, &slot, &job);
                 if slot.abandoned.load(Ordering::Relaxed) {
                     return;
                 }
-                if tx.send((job.pid, job.attempt, result)).is_err() {
+                let n = more.len();
+                if n > 0 {
+                    if let Ok(mut c) = shared.chunks.lock() {
+                        for m in &more {
+                            c.insert(m.id, m.work.clone());
+                        }
+                    }
+                    if let Ok(mut q) = shared.queue.lock() {
+                        q.extend(more);
+                    }
+                }
+                if tx.send((job.id, job.attempt, output, n)).is_err() {
                     return;
                 }
             });
@@ -571,17 +666,31 @@ pub(crate) fn run(
         spawn(&mut slots);
     }
 
-    let total = shared.pids.len();
-    let mut expected: HashMap<i32, (u32, Arc<HashSet<String>>)> = HashMap::with_capacity(total);
-    let mut results: HashMap<i32, PidResult> = HashMap::with_capacity(total);
-    let mut blocked = Vec::new();
+    let mut outstanding: usize = shared.pids.len();
+    // The attempt whose result counts, and the reads it must skip.
+    let mut expected: HashMap<JobId, (u32, Arc<HashSet<String>>)> = HashMap::new();
+    let mut finished: HashSet<JobId> = HashSet::new();
+    let mut results: HashMap<i32, PidResult> = HashMap::with_capacity(outstanding);
+    let mut extra_threads: HashMap<i32, Vec<Thread>> = HashMap::new();
+    let mut notes = Notes::default();
     let tick = (opts.deadline / 4).clamp(Duration::from_millis(5), Duration::from_millis(50));
-    while results.len() < total {
+    while outstanding > 0 {
         match rx.recv_timeout(tick) {
-            Ok((pid, attempt, res)) => {
-                let want = expected.get(&pid).map_or(0, |e| e.0);
-                if attempt == want {
-                    results.insert(pid, res);
+            Ok((id, attempt, output, chunks)) => {
+                let want = expected.get(&id).map_or(0, |e| e.0);
+                if attempt != want || !finished.insert(id) {
+                    continue;
+                }
+                outstanding -= 1;
+                outstanding += chunks;
+                match output {
+                    Output::Process(r) => {
+                        results.insert(id.pid, *r);
+                    }
+                    Output::Threads { threads, notes: n } => {
+                        extra_threads.entry(id.pid).or_default().extend(threads);
+                        merge(&mut notes, n);
+                    }
                 }
                 continue;
             }
@@ -590,65 +699,66 @@ pub(crate) fn run(
         }
         // The watchdog: a worker that has been inside one read for longer
         // than the deadline is abandoned, the read is recorded as evidence,
-        // and the pid is scanned again without that read.
+        // and the job is run again without that read.
         let mut respawn = 0;
         for slot in &slots {
             if slot.abandoned.load(Ordering::Relaxed) {
                 continue;
             }
-            let busy = slot.busy.lock().ok().and_then(|b| b.clone());
-            let Some(busy) = busy else { continue };
+            let Some(busy) = slot.busy.lock().ok().and_then(|b| *b) else {
+                continue;
+            };
             if busy.since.elapsed() < opts.deadline {
                 continue;
             }
             slot.abandoned.store(true, Ordering::Relaxed);
             respawn += 1;
-            blocked.push(BlockedRead {
+            let key = busy.target.key();
+            notes.blocked.push(BlockedRead {
                 pid: busy.pid,
-                tid: busy.tid,
-                what: busy.what.clone(),
+                tid: busy.target.tid,
+                what: key.clone(),
                 waited_ms: busy.since.elapsed().as_millis() as u64,
-                blocks_on: blocks_on(&busy.what).to_string(),
+                blocks_on: blocks_on(&key).to_string(),
             });
-            let prev = expected
-                .get(&busy.pid)
-                .map(|e| e.1.clone())
+            let id = JobId {
+                pid: busy.pid,
+                chunk: (busy.job >> 32) as u32,
+            };
+            let attempt = (busy.job & 0xffff_ffff) as u32 + 1;
+            let mut skip: HashSet<String> = expected
+                .get(&id)
+                .map(|e| (*e.1).clone())
                 .unwrap_or_default();
-            let mut skip: HashSet<String> = (*prev).clone();
-            skip.insert(busy.what.clone());
-            let attempt = busy.attempt + 1;
-            if attempt >= MAX_ATTEMPTS {
-                results.insert(
-                    busy.pid,
-                    PidResult {
-                        pid: busy.pid,
-                        process: None,
-                        blocked: Vec::new(),
-                        reads: 0,
-                        vanished: false,
-                        reused: false,
-                        permission_denied: HashSet::new(),
-                    },
-                );
-                continue;
-            }
-            let skip = Arc::new(skip);
-            expected.insert(busy.pid, (attempt, skip.clone()));
-            if let Ok(mut q) = shared.retries.lock() {
-                q.push_back(Job {
-                    pid: busy.pid,
-                    attempt,
-                    skip,
-                });
+            skip.insert(key);
+            let work = if id.chunk == 0 {
+                Some(Work::Process)
+            } else {
+                shared.chunks.lock().ok().and_then(|c| c.get(&id).cloned())
+            };
+            match work {
+                Some(work) if attempt < MAX_ATTEMPTS => {
+                    let skip = Arc::new(skip);
+                    expected.insert(id, (attempt, skip.clone()));
+                    if let Ok(mut q) = shared.queue.lock() {
+                        q.push_back(Job {
+                            id,
+                            attempt,
+                            skip,
+                            work,
+                        });
+                    }
+                }
+                _ => {
+                    // Give up on this job: it is accounted for, empty.
+                    if finished.insert(id) {
+                        outstanding -= 1;
+                    }
+                }
             }
         }
         for _ in 0..respawn {
             spawn(&mut slots);
-        }
-        // All workers gone (each exits when the queue is empty) but results
-        // missing would mean a lost job: never wait forever for it.
-        if Arc::strong_count(&shared) == 1 && results.len() < total {
-            break;
         }
     }
     shared.stop.store(true, Ordering::Relaxed);
@@ -658,9 +768,19 @@ pub(crate) fn run(
     };
     let mut ordered = Vec::with_capacity(results.len());
     for pid in shared.pids.iter() {
-        if let Some(r) = results.remove(pid) {
+        if let Some(mut r) = results.remove(pid) {
+            if let (Some(p), Some(more)) = (r.process.as_mut(), extra_threads.remove(pid)) {
+                p.threads.extend(more);
+                p.threads.sort_by_key(|t| (t.tid != p.pid, t.tid));
+            }
             ordered.push(r);
         }
     }
-    (ordered, blocked, helper)
+    (ordered, notes, helper)
+}
+
+pub(crate) fn merge(into: &mut Notes, from: Notes) {
+    into.blocked.extend(from.blocked);
+    into.reads += from.reads;
+    into.permission_denied.extend(from.permission_denied);
 }

@@ -43,7 +43,7 @@ mod tests {
         assert_eq!(human_ms(850.0), "850ms");
         assert_eq!(human_ms(12_300.0), "12.3s");
         assert_eq!(human_ms(245_000.0), "4m05s");
-        assert_eq!(human_ms(3.0 * 3600_000.0 + 12.0 * 60_000.0), "3h12m");
+        assert_eq!(human_ms(3.0 * 3_600_000.0 + 12.0 * 60_000.0), "3h12m");
         assert_eq!(fit("abcdef", 4), "abc…");
     }
 }

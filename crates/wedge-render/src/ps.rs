@@ -144,17 +144,33 @@ pub fn render(snap: &Snapshot, opts: PsOptions) -> (String, usize) {
             }
         }
     }
-    fn walk(
-        snap: &Snapshot,
-        p: &Process,
-        depth: usize,
-        children: &BTreeMap<i32, Vec<&Process>>,
-        keep: &std::collections::HashSet<i32>,
-        opts: PsOptions,
-        out: &mut String,
-        shown: &mut usize,
-    ) {
-        if !opts.all && !keep.contains(&p.pid) {
+    let mut tree = Tree {
+        snap,
+        children: &children,
+        keep: &keep,
+        opts,
+        out: &mut out,
+        shown: &mut shown,
+    };
+    for r in roots {
+        tree.walk(r, 0);
+    }
+    (out, shown)
+}
+
+/// The state of one tree rendering.
+struct Tree<'a> {
+    snap: &'a Snapshot,
+    children: &'a BTreeMap<i32, Vec<&'a Process>>,
+    keep: &'a std::collections::HashSet<i32>,
+    opts: PsOptions,
+    out: &'a mut String,
+    shown: &'a mut usize,
+}
+
+impl Tree<'_> {
+    fn walk(&mut self, p: &Process, depth: usize) {
+        if !self.opts.all && !self.keep.contains(&p.pid) {
             return;
         }
         let indent = if depth == 0 {
@@ -163,23 +179,22 @@ pub fn render(snap: &Snapshot, opts: PsOptions) -> (String, usize) {
             format!("{}\\_ ", "   ".repeat(depth - 1))
         };
         let Some(leader) = p.leader() else { return };
-        let _ = writeln!(out, "{}", line(snap, p, leader, &indent, opts.wide));
-        *shown += 1;
+        let _ = writeln!(
+            self.out,
+            "{}",
+            line(self.snap, p, leader, &indent, self.opts.wide)
+        );
+        *self.shown += 1;
         for t in p.threads.iter().filter(|t| t.tid != p.pid) {
-            if opts.all || matters(p, t).is_some() {
+            if self.opts.all || matters(p, t).is_some() {
                 let pad = format!("{}   · ", "   ".repeat(depth));
-                let _ = writeln!(out, "{}", line(snap, p, t, &pad, opts.wide));
-                *shown += 1;
+                let _ = writeln!(self.out, "{}", line(self.snap, p, t, &pad, self.opts.wide));
+                *self.shown += 1;
             }
         }
-        if let Some(kids) = children.get(&p.pid) {
-            for k in kids {
-                walk(snap, k, depth + 1, children, keep, opts, out, shown);
-            }
+        let kids = self.children.get(&p.pid).cloned().unwrap_or_default();
+        for k in kids {
+            self.walk(k, depth + 1);
         }
     }
-    for r in roots {
-        walk(snap, r, 0, &children, &keep, opts, &mut out, &mut shown);
-    }
-    (out, shown)
 }

@@ -24,6 +24,9 @@ pub struct Cli {
     /// mmap_lock; wedge bounds the read either way).
     #[arg(long, global = true)]
     pub no_cmdline: bool,
+    /// Scanning threads (default: the number of CPUs, 2 to 4).
+    #[arg(long, global = true, hide = true)]
+    pub workers: Option<usize>,
     /// Show evidence and remedies for every finding, not only wedged ones.
     #[arg(long, short, global = true)]
     pub verbose: bool,
@@ -59,10 +62,14 @@ pub struct WhyArgs {
 
 impl Cli {
     pub fn scan_options(&self) -> wedge_procfs::ScanOptions {
-        wedge_procfs::ScanOptions {
+        let mut o = wedge_procfs::ScanOptions {
             deadline: Duration::from_millis(self.deadline_ms.max(1)),
             cmdline: !self.no_cmdline,
             ..wedge_procfs::ScanOptions::default()
+        };
+        if let Some(w) = self.workers {
+            o.workers = w.clamp(1, 64);
         }
+        o
     }
 }

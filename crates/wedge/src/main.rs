@@ -82,7 +82,19 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             let findings = wedge_analysis::analyze(&snap);
             let wedged = findings.iter().any(|f| f.is_wedged());
             if cli.json {
-                emit(&json(&snap)?)?;
+                // Compact: a snapshot of 10,000 threads is megabytes, and
+                // pretty-printing it costs a third of the scan.
+                let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+                match serde_json::to_writer(&mut out, &snap)
+                    .map_err(std::io::Error::from)
+                    .and_then(|_| {
+                        out.write_all(b"\n")?;
+                        out.flush()
+                    }) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+                    Err(e) => return Err(format!("writing output: {e}")),
+                }
             } else {
                 let (text, _) = wedge_render::ps::render(
                     &snap,

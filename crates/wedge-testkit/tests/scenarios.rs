@@ -1,0 +1,431 @@
+//! The kit's own tests: build every scenario for real, check what /proc shows,
+//! and check that teardown leaves nothing behind.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use libtest_mimic::{Arguments, Failed, Trial};
+use wedge_testkit::proc::{self, sig_bit, PF_EXITING};
+use wedge_testkit::{
+    fuse, setup_or_skip, ExitWhileFlushing, FuseDaemon, FuseReader, InodeLockQueue, IoUringMode,
+    IoUringOnFuse, MmapLockHolder, PidnsInit, PidnsInitAbort, PidnsInitWithFuseThread, Stopped,
+    Traced, VforkParent, Zombie, ZombieWithStoppedParent,
+};
+
+type R = Result<(), Failed>;
+
+fn check(cond: bool, msg: impl FnOnce() -> String) -> R {
+    if cond {
+        Ok(())
+    } else {
+        Err(msg().into())
+    }
+}
+
+/// Print what /proc shows for `tid` (visible with --nocapture); these lines
+/// are the source of the facts in the scenario doc comments.
+fn dump(label: &str, tid: i32) {
+    println!("[{label}] {}", proc::describe(tid));
+}
+
+/// `WEDGE_TESTKIT_HOLD=<secs>` keeps a scenario alive that long (to inspect
+/// it by hand, or to kill the test process and check the crash sweep).
+fn hold() {
+    if let Some(s) = std::env::var("WEDGE_TESTKIT_HOLD")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        std::thread::sleep(Duration::from_secs(s));
+    }
+}
+
+fn top(tid: i32) -> String {
+    proc::stack_of(tid).join(" < ")
+}
+
+// --- plain process states ------------------------------------------------------
+
+fn zombie() -> R {
+    let z = setup_or_skip!(Zombie::start());
+    dump("zombie", z.zombie_pid);
+    dump("zombie parent", z.parent_pid);
+    check(proc::state_of(z.zombie_pid) == Some('Z'), || "not Z".into())?;
+    check(proc::ppid_of(z.zombie_pid) == Some(z.parent_pid), || {
+        "ppid".into()
+    })?;
+    check(
+        proc::comm_of(z.zombie_pid).as_deref() == Some("wk-zombie"),
+        || "comm".into(),
+    )?;
+    let zp = z.zombie_pid;
+    drop(z);
+    check(!proc::exists(zp), || format!("zombie {zp} not reaped"))
+}
+
+fn zombie_stopped_parent() -> R {
+    let z = setup_or_skip!(ZombieWithStoppedParent::start());
+    dump("zombie", z.zombie_pid());
+    dump("stopped parent", z.parent_pid());
+    check(proc::state_of(z.parent_pid()) == Some('T'), || {
+        "parent not T".into()
+    })?;
+    check(proc::state_of(z.zombie_pid()) == Some('Z'), || {
+        "not Z".into()
+    })
+}
+
+fn stopped() -> R {
+    let s = setup_or_skip!(Stopped::start());
+    dump("stopped", s.pid);
+    check(proc::state_of(s.pid) == Some('T'), || "not T".into())?;
+    check(
+        proc::status_field(s.pid, "State").is_some_and(|v| v.starts_with("T (stopped)")),
+        || format!("{:?}", proc::status_field(s.pid, "State")),
+    )
+}
+
+fn traced() -> R {
+    let t = setup_or_skip!(Traced::start());
+    dump("traced", t.pid);
+    dump("tracer", t.tracer_pid);
+    check(proc::state_of(t.pid) == Some('t'), || "not t".into())?;
+    check(
+        proc::status_field(t.pid, "TracerPid") == Some(t.tracer_pid.to_string()),
+        || "TracerPid".into(),
+    )
+}
+
+fn vfork() -> R {
+    let v = setup_or_skip!(VforkParent::start());
+    dump("vfork parent", v.pid);
+    dump("vfork child", v.child_pid);
+    check(proc::state_of(v.pid) == Some('D'), || "parent not D".into())?;
+    check(
+        proc::wchan_of(v.pid).as_deref() == Some("kernel_clone"),
+        || format!("wchan {:?}", proc::wchan_of(v.pid)),
+    )?;
+    let (p, c) = (v.pid, v.child_pid);
+    drop(v);
+    check(!proc::exists(p) && !proc::exists(c), || {
+        "vfork pair not reaped".into()
+    })
+}
+
+// --- pid namespaces --------------------------------------------------------------
+
+fn pidns_init() -> R {
+    let p = setup_or_skip!(PidnsInit::start());
+    dump("pidns init", p.init_pid);
+    dump("pidns launcher", p.launcher_pid());
+    println!("[pidns init] NSpid: {:?}", p.nspid_line);
+    check(p.nspid == vec![p.init_pid, 1], || format!("{:?}", p.nspid))?;
+    check(p.nspid_line == format!("{}\t1", p.init_pid), || {
+        p.nspid_line.clone()
+    })?;
+    check(proc::ppid_of(p.init_pid) == Some(p.launcher_pid()), || {
+        "ppid".into()
+    })?;
+    let init = p.init_pid;
+    drop(p);
+    check(!proc::exists(init), || "init survived".into())
+}
+
+fn pidns_init_abort() -> R {
+    let p = setup_or_skip!(PidnsInitAbort::run());
+    println!(
+        "[pidns abort] exit raw={:#x} signal={:?} core={} shell={} trap={:?}",
+        p.exit.raw,
+        p.exit.signal(),
+        p.exit.core_dumped(),
+        p.exit.shell_status(),
+        p.trap_line
+    );
+    for l in &p.kmsg_lines {
+        println!("[pidns abort] kmsg: {l}");
+    }
+    check(p.exit.signal() == Some(libc::SIGSEGV), || {
+        format!("{:?}", p.exit)
+    })?;
+    check(p.trap_line.is_some(), || {
+        format!("no trap line in {:?}", p.kmsg_lines)
+    })
+}
+
+// --- FUSE --------------------------------------------------------------------------
+
+fn fuse_daemon_basics() -> R {
+    let fs = setup_or_skip!(FuseDaemon::start());
+    println!(
+        "[fuse] mnt={:?} conn={} daemon={} waiting={:?}",
+        fs.mountpoint(),
+        fs.conn(),
+        fs.daemon_pid(),
+        fs.waiting()
+    );
+    for t in proc::tids_of(fs.daemon_pid()) {
+        dump("fuse daemon thread", t);
+    }
+    println!("[fuse] waiting at start {:?}", fs.waiting());
+    let ok = std::fs::read_to_string(fs.path("ok")).map_err(|e| e.to_string())?;
+    println!("[fuse] waiting after read {:?}", fs.waiting());
+    check(ok == "hello from wedge-testkit\n", || format!("{ok:?}"))?;
+    let mut names: Vec<String> = std::fs::read_dir(fs.mountpoint())
+        .map_err(|e| e.to_string())?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    check(names == ["flushstall", "ok", "stall", "stalldir"], || {
+        format!("{names:?}")
+    })?;
+    // RELEASE/RELEASEDIR are sent in the background: let them drain.
+    let drained = wedge_testkit::wait_until(Duration::from_secs(2), || fs.waiting() == Some(0));
+    check(drained, || format!("waiting {:?}", fs.waiting()))?;
+    let mp = fs.mountpoint().to_path_buf();
+    drop(fs);
+    check(
+        !fuse::kit_mounts()
+            .iter()
+            .any(|m| std::path::Path::new(m) == mp),
+        || "still mounted".into(),
+    )?;
+    check(!mp.exists(), || "temp dir left".into())
+}
+
+fn fuse_reader() -> R {
+    let fs = setup_or_skip!(FuseDaemon::start());
+    let r = setup_or_skip!(FuseReader::start(&fs));
+    dump("reader before kill", r.pid);
+    println!("[reader] stack: {}", top(r.pid));
+    println!("[reader] waiting={:?}", fs.waiting());
+    check(proc::state_of(r.pid) == Some('S'), || "reader not S".into())?;
+    check(
+        proc::wchan_of(r.pid).as_deref() == Some("request_wait_answer"),
+        || "wchan".into(),
+    )?;
+    check(fs.waiting() == Some(1), || {
+        format!("waiting {:?}", fs.waiting())
+    })?;
+    hold();
+    r.sigkill().map_err(|e| e.to_string())?;
+    std::thread::sleep(Duration::from_millis(200));
+    dump("reader after kill", r.pid);
+    println!("[reader] stack after kill: {}", top(r.pid));
+    check(proc::state_of(r.pid) == Some('D'), || {
+        "reader not D after kill".into()
+    })?;
+    let pnd = proc::sigset_of(r.pid, "SigPnd").unwrap_or(0)
+        | proc::sigset_of(r.pid, "ShdPnd").unwrap_or(0);
+    check(pnd & sig_bit(libc::SIGKILL) != 0, || {
+        "SIGKILL not pending".into()
+    })?;
+    let pid = r.pid;
+    drop(r);
+    check(!proc::exists(pid), || "reader survived teardown".into())
+}
+
+/// fuser answers FUSE_INTERRUPT with ENOSYS, so after one interrupted
+/// request the connection has `no_interrupt` set and a new reader sleeps in
+/// the killable phase (`D`) from the start.
+fn fuse_reader_after_interrupt() -> R {
+    let fs = setup_or_skip!(FuseDaemon::start());
+    let first = setup_or_skip!(FuseReader::start(&fs));
+    first.sigkill().map_err(|e| e.to_string())?;
+    drop(first);
+    let second = setup_or_skip!(FuseReader::start(&fs));
+    dump("second reader after an interrupt", second.pid);
+    check(proc::state_of(second.pid) == Some('D'), || {
+        "second reader not D".into()
+    })
+}
+
+fn fuse_reader_release() -> R {
+    let fs = setup_or_skip!(FuseDaemon::start());
+    let r = setup_or_skip!(FuseReader::start(&fs));
+    fs.release().map_err(|e| e.to_string())?;
+    let done = r
+        .wait_read_done(Duration::from_secs(2))
+        .map_err(|e| e.to_string())?;
+    check(done.contains("Ok(4096)"), || done.clone())
+}
+
+fn fuse_abort() -> R {
+    let fs = setup_or_skip!(FuseDaemon::start());
+    let r = setup_or_skip!(FuseReader::start(&fs));
+    fs.abort_connection().map_err(|e| e.to_string())?;
+    let done = r
+        .wait_read_done(Duration::from_secs(2))
+        .map_err(|e| e.to_string())?;
+    println!("[abort] reader got: {done}");
+    check(done.contains("Err"), || done.clone())
+}
+
+fn mmap_lock() -> R {
+    let fs = setup_or_skip!(FuseDaemon::start());
+    let m = setup_or_skip!(MmapLockHolder::start(&fs));
+    dump("memread", m.memread_tid);
+    println!("[memread] stack: {}", top(m.memread_tid));
+    dump("mmapper", m.mmapper_tid);
+    println!("[mmapper] stack: {}", top(m.mmapper_tid));
+    dump("cmdline reader", m.cmdline_reader_pid);
+    println!("[cmdline] stack: {}", top(m.cmdline_reader_pid));
+    check(proc::state_of(m.mmapper_tid) == Some('D'), || {
+        "mmapper".into()
+    })?;
+    check(proc::state_of(m.cmdline_reader_pid) == Some('D'), || {
+        "cmdline".into()
+    })?;
+    check(
+        proc::blocked_in(m.memread_tid, "get_user_pages_remote"),
+        || "memread".into(),
+    )?;
+    let t0 = Instant::now();
+    let st = Command::new("timeout")
+        .args(["2", "cat", &format!("/proc/{}/cmdline", m.pid)])
+        .status()
+        .map_err(|e| e.to_string())?;
+    println!(
+        "[mmap] timeout cat -> {:?} after {:?}",
+        st.code(),
+        t0.elapsed()
+    );
+    check(st.code() == Some(124), || {
+        format!("cat exit {:?}", st.code())
+    })
+}
+
+fn exit_while_flushing() -> R {
+    let fs = setup_or_skip!(FuseDaemon::start());
+    let e = setup_or_skip!(ExitWhileFlushing::start(&fs));
+    dump("flusher leader", e.pid);
+    dump("flusher thread", e.tid);
+    println!("[flush] stack: {}", top(e.tid));
+    check(proc::flags_of(e.tid).unwrap_or(0) & PF_EXITING != 0, || {
+        "no PF_EXITING".into()
+    })?;
+    e.sigkill();
+    std::thread::sleep(Duration::from_millis(200));
+    dump("flusher thread after SIGKILL", e.tid);
+    check(proc::state_of(e.tid) == Some('S'), || {
+        "flusher not S".into()
+    })?;
+    let pnd = proc::sigset_of(e.tid, "SigPnd").unwrap_or(0)
+        | proc::sigset_of(e.tid, "ShdPnd").unwrap_or(0);
+    check(pnd == 0, || format!("SIGKILL was queued: {pnd:#x}"))?;
+    check(proc::blocked_in(e.tid, "fuse_flush"), || {
+        "no longer in fuse_flush".into()
+    })
+}
+
+fn pidns_fuse() -> R {
+    let fs = setup_or_skip!(FuseDaemon::start());
+    let p = setup_or_skip!(PidnsInitWithFuseThread::start(&fs));
+    dump("ns init", p.init_pid);
+    println!("[nsinit] stack: {}", top(p.init_pid));
+    dump("ns flusher leader", p.flusher_pid);
+    dump("ns flusher thread", p.flusher_tid);
+    println!("[nsflusher] stack: {}", top(p.flusher_tid));
+    check(proc::blocked_in(p.init_pid, "zap_pid_ns_processes"), || {
+        "init".into()
+    })?;
+    check(proc::state_of(p.flusher_pid) == Some('Z'), || {
+        "leader".into()
+    })?;
+    let errno = p.fork_into_namespace().map_err(|e| e.to_string())?;
+    println!("[nsinit] setns+fork into the dying namespace: errno {errno}");
+    check(errno == libc::ENOMEM, || format!("fork errno {errno}"))?;
+    check(proc::blocked_in(p.flusher_tid, "fuse_flush"), || {
+        "flusher".into()
+    })
+}
+
+fn uring(mode: IoUringMode) -> R {
+    let fs = setup_or_skip!(FuseDaemon::start());
+    let u = setup_or_skip!(IoUringOnFuse::start(&fs, mode));
+    println!("[uring {mode:?}] blocked tid {}", u.blocked_tid);
+    for t in u.threads() {
+        println!("[uring {mode:?} before kill] {t:?}");
+    }
+    let expect = match mode {
+        IoUringMode::Plain => "wk-uring".to_string(),
+        IoUringMode::Async => format!("iou-wrk-{}", u.pid),
+        IoUringMode::Sqpoll => format!("iou-sqp-{}", u.pid),
+    };
+    let who = proc::comm_of(u.blocked_tid).unwrap_or_default();
+    check(who == expect, || {
+        format!("blocked task is {who}, expected {expect}")
+    })?;
+    u.sigkill().map_err(|e| e.to_string())?;
+    std::thread::sleep(Duration::from_millis(300));
+    for t in u.threads() {
+        println!(
+            "[uring {mode:?} after kill] {t:?} SigPnd={:?} ShdPnd={:?}",
+            proc::status_field(t.tid, "SigPnd"),
+            proc::status_field(t.tid, "ShdPnd")
+        );
+    }
+    check(proc::state_of(u.blocked_tid) == Some('D'), || {
+        "blocked task not D".into()
+    })?;
+    check(proc::state_of(u.pid) == Some('D'), || {
+        "main thread not D".into()
+    })
+}
+
+fn inode_lock() -> R {
+    let fs = setup_or_skip!(FuseDaemon::start());
+    let q = setup_or_skip!(InodeLockQueue::start(&fs));
+    dump("creator1", q.first_pid);
+    println!("[creator1] stack: {}", top(q.first_pid));
+    dump("creator2", q.second_pid);
+    println!("[creator2] stack: {}", top(q.second_pid));
+    println!("[inode] parked: {:?}", fs.parked());
+    check(proc::state_of(q.second_pid) == Some('D'), || {
+        "second not D".into()
+    })?;
+    check(
+        proc::wchan_of(q.second_pid).as_deref() == Some("path_openat"),
+        || "second wchan".into(),
+    )?;
+    check(fs.parked().iter().all(|p| p.pid != q.second_pid), || {
+        "second has a FUSE request".into()
+    })
+}
+
+fn main() {
+    wedge_testkit::role_main_if_requested();
+    let args = Arguments::from_args();
+    let tests = vec![
+        Trial::test("zombie", zombie),
+        Trial::test("zombie_stopped_parent", zombie_stopped_parent),
+        Trial::test("stopped", stopped),
+        Trial::test("traced", traced),
+        Trial::test("vfork", vfork),
+        Trial::test("pidns_init", pidns_init),
+        Trial::test("pidns_init_abort", pidns_init_abort),
+        Trial::test("fuse_daemon_basics", fuse_daemon_basics),
+        Trial::test("fuse_reader", fuse_reader),
+        Trial::test("fuse_reader_release", fuse_reader_release),
+        Trial::test("fuse_reader_after_interrupt", fuse_reader_after_interrupt),
+        Trial::test("fuse_abort", fuse_abort),
+        Trial::test("mmap_lock", mmap_lock),
+        Trial::test("exit_while_flushing", exit_while_flushing),
+        Trial::test("pidns_fuse", pidns_fuse),
+        Trial::test("uring_plain", || uring(IoUringMode::Plain)),
+        Trial::test("uring_async", || uring(IoUringMode::Async)),
+        Trial::test("uring_sqpoll", || uring(IoUringMode::Sqpoll)),
+        Trial::test("inode_lock", inode_lock),
+    ];
+    let conclusion = libtest_mimic::run(&args, tests);
+    // Nothing of ours may survive the scenarios' Drops.
+    let me = std::process::id() as i32;
+    let mounts = fuse::kit_mounts();
+    let children: Vec<String> = proc::children_of(me)
+        .into_iter()
+        .map(|c| format!("{c} {:?} {:?}", proc::comm_of(c), proc::state_of(c)))
+        .collect();
+    if !mounts.is_empty() || !children.is_empty() {
+        eprintln!("LEFTOVERS: mounts {mounts:?} children {children:?}");
+        std::process::exit(1);
+    }
+    conclusion.exit();
+}

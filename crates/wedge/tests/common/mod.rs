@@ -1,0 +1,105 @@
+//! Running the real `wedge` binary from tests, never waiting forever on it.
+
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub took: Duration,
+}
+
+impl Run {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "wedge printed no JSON ({e}):\n{}\n{}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+}
+
+/// Runs wedge with `args`; kills it and fails if it has not exited (and
+/// closed its output) within `limit`.
+pub fn wedge_within(args: &[&str], limit: Duration) -> Run {
+    let started = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wedge"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn wedge");
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    // Read both pipes to EOF on threads: EOF also proves that nothing wedge
+    // left behind (a stuck reader process) still holds them.
+    let t_out = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let code = loop {
+        if let Some(st) = child.try_wait().expect("wait wedge") {
+            break st.code();
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("wedge {args:?} did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !(t_out.is_finished() && t_err.is_finished()) {
+        assert!(
+            Instant::now() < deadline,
+            "wedge {args:?} exited but its output pipes stayed open (a child of wedge holds them)"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Run {
+        code,
+        stdout: t_out.join().unwrap(),
+        stderr: t_err.join().unwrap(),
+        took: started.elapsed(),
+    }
+}
+
+pub fn wedge(args: &[&str]) -> Run {
+    wedge_within(args, Duration::from_secs(30))
+}
+
+/// The snapshot's process `pid`, from `wedge ps --all --json`.
+pub fn process(snap: &Value, pid: i32) -> Option<&Value> {
+    snap["processes"]
+        .as_array()?
+        .iter()
+        .find(|p| p["pid"].as_i64() == Some(pid as i64))
+}
+
+pub fn thread(snap: &Value, tid: i32) -> Option<&Value> {
+    snap["processes"]
+        .as_array()?
+        .iter()
+        .flat_map(|p| p["threads"].as_array().into_iter().flatten())
+        .find(|t| t["tid"].as_i64() == Some(tid as i64))
+}
+
+pub fn check(cond: bool, msg: impl FnOnce() -> String) -> Result<(), libtest_mimic::Failed> {
+    if cond {
+        Ok(())
+    } else {
+        Err(msg().into())
+    }
+}

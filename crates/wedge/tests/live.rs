@@ -1,0 +1,356 @@
+//! `wedge ps`, `wedge why` and `wedge` against real kernel situations built
+//! by wedge-testkit on this machine: zombies, stopped and traced tasks, a
+//! vfork parent, FUSE waits before and after SIGKILL, a process whose
+//! cmdline read blocks on mmap_lock, a pid-namespace init.
+
+mod common;
+
+use common::{check, process, thread, wedge, wedge_within};
+use libtest_mimic::{Arguments, Failed, Trial};
+use std::process::Command;
+use std::time::Duration;
+use wedge_testkit::{
+    setup_or_skip, FuseDaemon, FuseReader, MmapLockHolder, PidnsInit, Stopped, Traced, VforkParent,
+    Zombie, ZombieWithStoppedParent,
+};
+
+type R = Result<(), Failed>;
+
+fn state(snap: &serde_json::Value, tid: i32) -> String {
+    thread(snap, tid)
+        .and_then(|t| t["state"].as_str())
+        .unwrap_or("?")
+        .to_string()
+}
+
+fn zombie() -> R {
+    let z = setup_or_skip!(Zombie::start());
+    let snap = wedge(&["ps", "--json"]).json();
+    check(state(&snap, z.zombie_pid) == "zombie", || {
+        format!("zombie state: {}", state(&snap, z.zombie_pid))
+    })?;
+    let ps = wedge(&["ps"]);
+    check(
+        ps.stdout
+            .lines()
+            .any(|l| l.contains(&z.zombie_pid.to_string()) && l.contains(" Z ")),
+        || {
+            format!(
+                "wedge ps does not list zombie {}:\n{}",
+                z.zombie_pid, ps.stdout
+            )
+        },
+    )?;
+    let why = wedge(&["why", &z.zombie_pid.to_string()]);
+    check(
+        why.stdout
+            .contains("has exited; its parent has not reaped it"),
+        || why.stdout.clone(),
+    )?;
+    check(
+        why.stdout
+            .contains(&format!("wk-zombie-par ({}", z.parent_pid)),
+        || why.stdout.clone(),
+    )?;
+    let verdict = wedge(&["--json"]).json();
+    let f = verdict["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| {
+            f["id"] == "zombie.unreaped"
+                && f["pids"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|p| p == z.zombie_pid)
+        })
+        .cloned();
+    check(f.is_some(), || {
+        format!("no zombie.unreaped finding: {verdict}")
+    })?;
+    check(
+        f.unwrap()["title"]
+            .as_str()
+            .unwrap()
+            .contains("does not call wait()"),
+        || "reason for the zombie not given".into(),
+    )
+}
+
+fn zombie_stopped_parent() -> R {
+    let z = setup_or_skip!(ZombieWithStoppedParent::start());
+    let verdict = wedge(&["--json"]).json();
+    let f = verdict["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| {
+            f["id"] == "zombie.unreaped"
+                && f["pids"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|p| p == z.zombie_pid())
+        })
+        .cloned()
+        .ok_or("no zombie finding")?;
+    check(
+        f["title"].as_str().unwrap().contains("parent is stopped"),
+        || f.to_string(),
+    )?;
+    check(
+        f["remedies"]
+            .to_string()
+            .contains(&format!("kill -CONT {}", z.parent_pid())),
+        || f.to_string(),
+    )
+}
+
+fn stopped_and_traced() -> R {
+    let s = setup_or_skip!(Stopped::start());
+    let t = setup_or_skip!(Traced::start());
+    let snap = wedge(&["ps", "--json"]).json();
+    check(state(&snap, s.pid) == "stopped", || {
+        format!("stopped: {}", state(&snap, s.pid))
+    })?;
+    check(state(&snap, t.pid) == "tracing_stop", || {
+        format!("traced: {}", state(&snap, t.pid))
+    })?;
+    let tr = thread(&snap, t.pid).unwrap()["tracer_pid"].as_i64();
+    check(tr == Some(t.tracer_pid as i64), || {
+        format!("tracer {tr:?} != {}", t.tracer_pid)
+    })?;
+    let ps = wedge(&["ps"]);
+    check(
+        ps.stdout.contains(&format!("traced by {}", t.tracer_pid)),
+        || ps.stdout.clone(),
+    )?;
+    let why = wedge(&["why", &t.pid.to_string()]);
+    check(
+        why.stdout
+            .contains(&format!("tracer      wk-tracer ({})", t.tracer_pid)),
+        || why.stdout.clone(),
+    )?;
+    check(why.stdout.contains("is stopped by its tracer"), || {
+        why.stdout.clone()
+    })
+}
+
+fn vfork_parent() -> R {
+    let v = setup_or_skip!(VforkParent::start());
+    let snap = wedge(&["ps", "--json"]).json();
+    let t = thread(&snap, v.pid).ok_or("vfork parent missing")?;
+    check(t["state"] == "disk_sleep", || t.to_string())?;
+    check(t["wchan"] == "kernel_clone", || t.to_string())?;
+    let why = wedge(&["why", &v.pid.to_string()]);
+    check(why.stdout.contains("vfork parent"), || why.stdout.clone())?;
+    check(
+        why.stdout
+            .contains(&format!("wk-vfork-child ({}", v.child_pid)),
+        || why.stdout.clone(),
+    )?;
+    // A vfork parent waits as long as its child runs: not wedged by itself.
+    let verdict = wedge(&["--json"]).json();
+    let wedged_on_it = verdict["findings"].as_array().unwrap().iter().any(|f| {
+        f["severity"] == "critical" && f["pids"].as_array().unwrap().iter().any(|p| p == v.pid)
+    });
+    check(!wedged_on_it, || {
+        format!("vfork parent reported wedged: {verdict}")
+    })
+}
+
+fn fuse_reader_then_sigkill() -> R {
+    let fs = setup_or_skip!(FuseDaemon::start());
+    let r = setup_or_skip!(FuseReader::start(&fs));
+    let snap = wedge(&["ps", "--json"]).json();
+    let t = thread(&snap, r.pid).ok_or("reader missing")?;
+    check(
+        t["state"] == "sleeping" && t["wchan"] == "request_wait_answer",
+        || t.to_string(),
+    )?;
+    let ps = wedge(&["ps"]);
+    check(
+        ps.stdout
+            .lines()
+            .any(|l| l.contains(&r.pid.to_string()) && l.contains("request_wait_answer")),
+        || {
+            format!(
+                "S reader in FUSE wait not listed by default:\n{}",
+                ps.stdout
+            )
+        },
+    )?;
+    let why = wedge(&["why", &r.pid.to_string()]);
+    check(
+        why.stdout
+            .contains(&format!("FUSE connection {}", fs.conn())),
+        || why.stdout.clone(),
+    )?;
+
+    r.sigkill().map_err(|e| e.to_string())?;
+    wedge_testkit::wait_until(Duration::from_secs(3), || {
+        wedge_testkit::proc::state_of(r.pid) == Some('D')
+    });
+    let ps = wedge(&["ps"]);
+    let line = ps
+        .stdout
+        .lines()
+        .find(|l| l.contains(&format!(" {} ", r.pid)))
+        .ok_or_else(|| format!("killed reader not listed:\n{}", ps.stdout))?
+        .to_string();
+    check(
+        line.contains(" D ") && line.contains("SIGKILL pending"),
+        || line.clone(),
+    )?;
+    check(ps.code == Some(1), || {
+        format!("exit status {:?} with a task wedged", ps.code)
+    })?;
+    let why = wedge(&["why", &r.pid.to_string()]);
+    check(
+        why.stdout.contains(
+            "SIGKILL is pending but cannot be delivered until this uninterruptible wait ends",
+        ),
+        || why.stdout.clone(),
+    )?;
+    check(why.code == Some(1), || format!("why exit {:?}", why.code))?;
+    let verdict = wedge(&["--json"]);
+    check(verdict.code == Some(1), || {
+        format!("verdict exit {:?}", verdict.code)
+    })?;
+    let v = verdict.json();
+    let f = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| {
+            f["id"] == "fuse.unanswered" && f["pids"].as_array().unwrap().iter().any(|p| p == r.pid)
+        })
+        .cloned()
+        .ok_or_else(|| format!("no fuse.unanswered finding: {v}"))?;
+    check(
+        f["remedies"].to_string().contains(&format!(
+            "echo 1 > /sys/fs/fuse/connections/{}/abort",
+            fs.conn()
+        )),
+        || f.to_string(),
+    )?;
+    check(f["severity"] == "critical", || f.to_string())
+}
+
+fn cmdline_blocked_on_mmap_lock() -> R {
+    let fs = setup_or_skip!(FuseDaemon::start());
+    let m = setup_or_skip!(MmapLockHolder::start(&fs));
+    // The situation a person meets: ps and friends hang on this process.
+    let cat = Command::new("timeout")
+        .args(["5", "cat", &format!("/proc/{}/cmdline", m.pid)])
+        .output()
+        .map_err(|e| e.to_string())?;
+    check(cat.status.code() == Some(124), || {
+        format!("cat /proc/PID/cmdline did not time out: {:?}", cat.status)
+    })?;
+    // wedge finishes, exits, and says why.
+    let ps = wedge_within(&["ps"], Duration::from_secs(2));
+    check(ps.took < Duration::from_secs(2), || {
+        format!("wedge ps took {:?}", ps.took)
+    })?;
+    check(
+        ps.stdout
+            .contains(&format!("reading /proc/{}/cmdline blocked > ", m.pid)),
+        || format!("blocked read not reported:\n{}", ps.stdout),
+    )?;
+    let why = wedge_within(&["why", &m.pid.to_string()], Duration::from_secs(2));
+    check(why.took < Duration::from_secs(2), || {
+        format!("wedge why took {:?}", why.took)
+    })?;
+    check(why.stdout.contains("mmap_lock"), || why.stdout.clone())?;
+    check(why.stdout.contains("blocked > 250 ms"), || {
+        why.stdout.clone()
+    })?;
+    let snap = wedge_within(&["ps", "--json"], Duration::from_secs(2)).json();
+    let p = process(&snap, m.pid).ok_or("mmap-lock process missing")?;
+    check(p["cmdline"]["missing"]["reason"] == "timed_out", || {
+        p["cmdline"].to_string()
+    })?;
+    let blocked = snap["blocked_reads"].as_array().unwrap();
+    check(
+        blocked
+            .iter()
+            .any(|b| b["pid"] == m.pid && b["what"] == "cmdline"),
+        || format!("{blocked:?}"),
+    )
+}
+
+fn pidns_init() -> R {
+    let p = setup_or_skip!(PidnsInit::start());
+    let snap = wedge(&["ps", "--all", "--json"]).json();
+    let pr = process(&snap, p.init_pid).ok_or("init missing")?;
+    let ns: Vec<i64> = pr["ns_pids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_i64())
+        .collect();
+    check(ns.last() == Some(&1) && ns.len() == 2, || {
+        format!("ns_pids {ns:?}")
+    })?;
+    let why = wedge(&["why", &p.init_pid.to_string()]);
+    check(why.stdout.contains("init of its pid namespace"), || {
+        why.stdout.clone()
+    })?;
+    check(why.stdout.contains("PID 1 of its pid namespace"), || {
+        why.stdout.clone()
+    })
+}
+
+fn tree_and_all() -> R {
+    let z = setup_or_skip!(Zombie::start());
+    let tree = wedge(&["ps", "--tree"]);
+    let zl = tree
+        .stdout
+        .lines()
+        .find(|l| l.contains(&format!(" {} ", z.zombie_pid)))
+        .ok_or_else(|| tree.stdout.clone())?;
+    check(zl.contains("\\_ "), || {
+        format!("zombie not drawn under its parent: {zl}")
+    })?;
+    let par = tree
+        .stdout
+        .lines()
+        .position(|l| l.contains(&format!(" {} ", z.parent_pid)));
+    let kid = tree
+        .stdout
+        .lines()
+        .position(|l| l.contains(&format!(" {} ", z.zombie_pid)));
+    check(par.is_some() && par < kid, || tree.stdout.clone())?;
+    let all = wedge(&["ps", "--all"]);
+    check(
+        all.stdout.lines().count() > tree.stdout.lines().count(),
+        || "--all shows no more".into(),
+    )
+}
+
+fn bad_pid_is_an_error() -> R {
+    let r = wedge(&["why", "999999999"]);
+    check(r.code == Some(2), || format!("exit {:?}", r.code))?;
+    check(r.stderr.contains("no process or thread 999999999"), || {
+        r.stderr.clone()
+    })
+}
+
+fn main() {
+    wedge_testkit::role_main_if_requested();
+    let args = Arguments::from_args();
+    let tests = vec![
+        Trial::test("zombie", zombie),
+        Trial::test("zombie_stopped_parent", zombie_stopped_parent),
+        Trial::test("stopped_and_traced", stopped_and_traced),
+        Trial::test("vfork_parent", vfork_parent),
+        Trial::test("fuse_reader_then_sigkill", fuse_reader_then_sigkill),
+        Trial::test("cmdline_blocked_on_mmap_lock", cmdline_blocked_on_mmap_lock),
+        Trial::test("pidns_init", pidns_init),
+        Trial::test("tree_and_all", tree_and_all),
+        Trial::test("bad_pid_is_an_error", bad_pid_is_an_error),
+    ];
+    libtest_mimic::run(&args, tests).exit();
+}
