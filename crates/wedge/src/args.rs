@@ -39,6 +39,10 @@ pub enum Command {
     Ps(PsArgs),
     /// Everything about one process, and what it waits for.
     Why(WhyArgs),
+    /// Threads, signal and backtraces of a user-space core file.
+    Core(crate::cmd_core::CoreArgs),
+    /// Tasks, states, kernel stacks and verdicts from a kernel crash dump.
+    Vmcore(crate::cmd_vmcore::VmcoreArgs),
 }
 
 #[derive(Args, Debug)]

@@ -3,6 +3,8 @@
 //! Exit status: 0 nothing wedged, 1 something wedged, 2 error.
 
 mod args;
+mod cmd_core;
+mod cmd_vmcore;
 
 use args::{Cli, Command};
 use clap::Parser;
@@ -114,6 +116,8 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             }
             Ok(code(wedged))
         }
+        Some(Command::Core(a)) => cmd_core::run(cli.json, &a),
+        Some(Command::Vmcore(a)) => cmd_vmcore::run(cli.json, &a),
         Some(Command::Why(why)) => {
             let snap = wedge_procfs::scan(&opts)?;
             let findings = wedge_analysis::analyze(&snap);

@@ -1,0 +1,1 @@
+//! wedge-vmcore
