@@ -156,7 +156,7 @@ fn fuse_waits(snap: &Snapshot, p: &Process, out: &mut Vec<Finding>) {
             }
             remedies.push(Remedy {
                 action: format!(
-                    "abort FUSE connection {connection} ({}): every waiting request fails with ENOTCONN and the waiters wake",
+                    "abort FUSE connection {connection} ({}): every waiting request fails (ECONNABORTED) and the waiters wake",
                     m.mount_point
                 ),
                 command: Some(format!("echo 1 > /sys/fs/fuse/connections/{connection}/abort")),

@@ -39,6 +39,9 @@ pub enum Command {
     Ps(PsArgs),
     /// Everything about one process, and what it waits for.
     Why(WhyArgs),
+    /// Kernel logs as typed, decoded events: hung tasks, traps, segfaults,
+    /// oopses, lockups, stalls, OOM kills, NFS/Lustre/CIFS messages.
+    Log(crate::cmd_log::LogArgs),
     /// Threads, signal and backtraces of a user-space core file.
     Core(crate::cmd_core::CoreArgs),
     /// Tasks, states, kernel stacks and verdicts from a kernel crash dump.

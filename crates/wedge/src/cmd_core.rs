@@ -10,5 +10,8 @@ pub struct CoreArgs {
 }
 
 pub fn run(_json: bool, args: &CoreArgs) -> Result<ExitCode, String> {
-    Err(format!("{}: reading core files is not implemented yet", args.file.display()))
+    Err(format!(
+        "{}: reading core files is not implemented yet",
+        args.file.display()
+    ))
 }

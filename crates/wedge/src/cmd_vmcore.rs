@@ -10,5 +10,8 @@ pub struct VmcoreArgs {
 }
 
 pub fn run(_json: bool, args: &VmcoreArgs) -> Result<ExitCode, String> {
-    Err(format!("{}: reading kernel crash dumps is not implemented yet", args.dump.display()))
+    Err(format!(
+        "{}: reading kernel crash dumps is not implemented yet",
+        args.dump.display()
+    ))
 }

@@ -4,6 +4,7 @@
 
 mod args;
 mod cmd_core;
+mod cmd_log;
 mod cmd_vmcore;
 
 use args::{Cli, Command};
@@ -116,6 +117,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             }
             Ok(code(wedged))
         }
+        Some(Command::Log(a)) => cmd_log::run(cli.json, &a),
         Some(Command::Core(a)) => cmd_core::run(cli.json, &a),
         Some(Command::Vmcore(a)) => cmd_vmcore::run(cli.json, &a),
         Some(Command::Why(why)) => {

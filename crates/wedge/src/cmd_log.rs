@@ -1,0 +1,312 @@
+//! `wedge log [FILE…]`: kernel logs as typed events.
+//!
+//! Without a file it reads the running kernel's buffer from /dev/kmsg (and
+//! links hung-task events to the live tasks); files may be plain text or
+//! gzip, zstd or xz compressed, and `-` is standard input.
+
+use clap::Args;
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::ExitCode;
+use wedge_klog::{Event, Filter, Parser, Since};
+
+#[derive(Args, Debug)]
+pub struct LogArgs {
+    /// Log files (dmesg, syslog, journalctl, console captures, pasted
+    /// reports; .gz, .zst and .xz read directly). `-` is standard input.
+    /// Without any, the live kernel log (/dev/kmsg).
+    pub files: Vec<std::path::PathBuf>,
+    /// Keep reading /dev/kmsg and print events as they complete.
+    #[arg(long, short)]
+    pub follow: bool,
+    /// Only these kinds (repeatable; `lustre_*` matches a prefix).
+    #[arg(long = "kind", value_name = "KIND")]
+    pub kinds: Vec<String>,
+    /// Only events at or after this time: seconds since boot (`3600`) or a
+    /// UTC date (`2024-05-22` or `2024-05-22T19:04:47`).
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// Only events about this pid.
+    #[arg(long)]
+    pub pid: Option<u32>,
+    /// Only events about this task name (comm).
+    #[arg(long)]
+    pub task: Option<String>,
+}
+
+/// Kinds that mean the kernel saw something stuck or broken.
+fn serious(e: &Event) -> bool {
+    matches!(
+        e.kind(),
+        "hung_task" | "soft_lockup" | "hard_lockup" | "rcu_stall" | "oops" | "kernel_bug" | "panic"
+    )
+}
+
+fn parse_since(s: &str) -> Result<Since, String> {
+    if let Ok(secs) = s.parse::<f64>() {
+        return Ok(Since::Monotonic(secs));
+    }
+    // YYYY-MM-DD[THH:MM[:SS]] as UTC.
+    let bad = || format!("--since {s:?}: expected seconds since boot or YYYY-MM-DD[THH:MM:SS]");
+    let (date, time) = s.split_once(['T', ' ']).unwrap_or((s, "00:00:00"));
+    let d: Vec<i64> = date
+        .split('-')
+        .map(|x| x.parse().map_err(|_| bad()))
+        .collect::<Result<_, _>>()?;
+    let t: Vec<i64> = time
+        .split(':')
+        .map(|x| x.parse().map_err(|_| bad()))
+        .collect::<Result<_, _>>()?;
+    let [y, m, day] = d[..] else {
+        return Err(bad());
+    };
+    let (hh, mm, ss) = (
+        t.first().copied().unwrap_or(0),
+        t.get(1).copied().unwrap_or(0),
+        t.get(2).copied().unwrap_or(0),
+    );
+    if !(1..=12).contains(&m) || !(1..=31).contains(&day) {
+        return Err(bad());
+    }
+    // Days from civil (Howard Hinnant's algorithm, public domain idea).
+    let y2 = if m <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146097 + doe - 719468;
+    Ok(Since::Epoch(days * 86400 + hh * 3600 + mm * 60 + ss))
+}
+
+/// Opens a file, undoing gzip, zstd or xz by their magic bytes.
+fn open(path: &std::path::Path) -> Result<Box<dyn Read>, String> {
+    if path.as_os_str() == "-" {
+        return Ok(Box::new(std::io::stdin()));
+    }
+    let f = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut r = BufReader::new(f);
+    let magic = r
+        .fill_buf()
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .to_vec();
+    let name = path.display().to_string();
+    if magic.starts_with(&[0x1f, 0x8b]) {
+        return Ok(Box::new(flate2::read::MultiGzDecoder::new(r)));
+    }
+    if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        let d =
+            ruzstd::decoding::StreamingDecoder::new(r).map_err(|e| format!("{name}: zstd: {e}"))?;
+        return Ok(Box::new(d));
+    }
+    if magic.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+        // lzma-rs decodes into a writer; logs are text, so holding the
+        // decompressed file in memory is the price of xz support.
+        let mut out = Vec::new();
+        lzma_rs::xz_decompress(&mut r, &mut out).map_err(|e| format!("{name}: xz: {e}"))?;
+        return Ok(Box::new(std::io::Cursor::new(out)));
+    }
+    Ok(Box::new(r))
+}
+
+/// Reads every record now in /dev/kmsg (and, with `follow`, those that
+/// come), feeding `sink` with each completed event.
+fn read_kmsg(
+    follow: bool,
+    parser: &mut Parser,
+    mut sink: impl FnMut(Event) -> Result<(), String>,
+) -> Result<u64, String> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open("/dev/kmsg")
+        .map_err(|e| {
+            format!("/dev/kmsg: {e} (reading the kernel log needs root or kernel.dmesg_restrict=0)")
+        })?;
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut lost = 0u64;
+    loop {
+        // SAFETY: read(2) into a valid buffer; one call returns one record.
+        let n = unsafe { libc::read(f.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::EAGAIN) => {
+                    if !follow {
+                        break;
+                    }
+                    let mut pfd = libc::pollfd {
+                        fd: f.as_raw_fd(),
+                        events: libc::POLLIN,
+                        revents: 0,
+                    };
+                    // SAFETY: poll on one valid pollfd.
+                    unsafe { libc::poll(&mut pfd, 1, 1000) };
+                    continue;
+                }
+                // The ring buffer overwrote records we had not read yet.
+                Some(libc::EPIPE) => {
+                    lost += 1;
+                    continue;
+                }
+                Some(libc::EINTR) => continue,
+                _ => return Err(format!("/dev/kmsg: {e}")),
+            }
+        }
+        let rec = &buf[..n as usize];
+        for line in rec.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            parser.push_line(line);
+        }
+        while let Some(ev) = parser.next_event() {
+            sink(ev)?;
+        }
+    }
+    parser.finish();
+    while let Some(ev) = parser.next_event() {
+        sink(ev)?;
+    }
+    Ok(lost)
+}
+
+/// The state and wait channel now of tasks named by events from this boot.
+fn live_tasks(pids: impl Iterator<Item = u32>) -> HashMap<u32, wedge_render::log::LiveTask> {
+    let mut out = HashMap::new();
+    for pid in pids {
+        // stat and wchan never block (no mmap_lock, no daemon).
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let comm = stat.get(open + 1..close).unwrap_or("").to_string();
+        let state = stat
+            .get(close + 2..)
+            .and_then(|s| s.chars().next())
+            .unwrap_or('?');
+        let wchan = std::fs::read_to_string(format!("/proc/{pid}/wchan"))
+            .ok()
+            .filter(|w| w != "0" && !w.is_empty());
+        out.insert(pid, wedge_render::log::LiveTask { state, wchan, comm });
+    }
+    out
+}
+
+pub fn run(json: bool, args: &LogArgs) -> Result<ExitCode, String> {
+    let filter = Filter {
+        kinds: args.kinds.clone(),
+        since: args.since.as_deref().map(parse_since).transpose()?,
+        pid: args.pid,
+        task: args.task.clone(),
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut events: Vec<Event> = Vec::new();
+    let mut any_serious = false;
+    let mut broken_pipe = false;
+    let mut sink = |e: Event| -> Result<(), String> {
+        if !filter.matches(&e) {
+            return Ok(());
+        }
+        any_serious |= serious(&e);
+        if json {
+            let line = serde_json::to_string(&e).map_err(|e| format!("encoding JSON: {e}"))?;
+            if !broken_pipe {
+                if let Err(err) =
+                    writeln!(out, "{line}")
+                        .and_then(|_| if args.follow { out.flush() } else { Ok(()) })
+                {
+                    if err.kind() == std::io::ErrorKind::BrokenPipe {
+                        broken_pipe = true;
+                    } else {
+                        return Err(format!("writing output: {err}"));
+                    }
+                }
+            }
+        } else if args.follow {
+            let text = wedge_render::log::render(
+                std::slice::from_ref(&e),
+                &Default::default(),
+                &HashMap::new(),
+            );
+            let _ = write!(out, "{text}");
+            let _ = out.flush();
+        } else {
+            events.push(e);
+        }
+        Ok(())
+    };
+    let mut summary = wedge_klog::Summary::default();
+    let mut live = false;
+    if args.files.is_empty() {
+        let mut parser = Parser::new();
+        let lost = read_kmsg(args.follow, &mut parser, &mut sink)?;
+        summary = parser.summary().clone();
+        live = true;
+        if lost > 0 {
+            eprintln!("wedge: /dev/kmsg overran {lost} time(s): older records were lost before they could be read");
+        }
+    } else {
+        for path in &args.files {
+            let mut stream = wedge_klog::parse_reader(open(path)?);
+            for ev in stream.by_ref() {
+                sink(ev.map_err(|e| format!("{}: {e}", path.display()))?)?;
+            }
+            let s = stream.summary();
+            summary.lines += s.lines;
+            summary.bytes += s.bytes;
+            summary.events += s.events;
+            summary.fragments.extend(s.fragments.iter().cloned());
+            summary.fragments_dropped += s.fragments_dropped;
+            summary.overlong_lines += s.overlong_lines;
+            summary.timestamps_backwards += s.timestamps_backwards;
+            summary.formats = s.formats.clone();
+        }
+    }
+    if !json && !args.follow {
+        // Events of this boot name tasks that may still exist: say what
+        // they are doing now.
+        let tasks = if live {
+            live_tasks(
+                events
+                    .iter()
+                    .filter(|e| e.kind() == "hung_task")
+                    .filter_map(|e| e.pid),
+            )
+        } else {
+            HashMap::new()
+        };
+        let text = wedge_render::log::render(&events, &summary, &tasks);
+        match out.write_all(text.as_bytes()) {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                return Err(format!("writing output: {e}"))
+            }
+            _ => {}
+        }
+    }
+    let _ = out.flush();
+    Ok(if any_serious {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_forms() {
+        assert!(matches!(parse_since("3600"), Ok(Since::Monotonic(s)) if s == 3600.0));
+        assert!(matches!(parse_since("1970-01-02"), Ok(Since::Epoch(86400))));
+        assert!(matches!(
+            parse_since("2024-05-22T19:04:47"),
+            Ok(Since::Epoch(1716404687))
+        ));
+        assert!(parse_since("yesterday").is_err());
+        assert!(parse_since("2024-13-01").is_err());
+    }
+}
