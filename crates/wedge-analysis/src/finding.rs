@@ -2,18 +2,20 @@
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
+    #[default]
     Info,
     Warning,
     /// Something is wedged: it will not make progress by itself.
     Critical,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Confidence {
+    #[default]
     Low,
     Medium,
     High,
@@ -36,7 +38,7 @@ pub struct Remedy {
 }
 
 /// A conclusion about one or more tasks.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
     /// Stable identifier, e.g. `fuse.unanswered`.
     pub id: String,
@@ -51,6 +53,22 @@ pub struct Finding {
     /// What would make things worse.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub do_not: Vec<String>,
+    /// What the tasks wait on, directly.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blocked_on: Vec<BlockedOn>,
+    /// The chain from the task to its root cause, in words.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chain: Vec<String>,
+}
+
+/// One thing a finding's task waits on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BlockedOn {
+    /// `fuse_request`, `fuse_daemon`, `lock_holder`, `vfork_child`, …
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<i32>,
+    pub detail: String,
 }
 
 impl Finding {

@@ -5,9 +5,10 @@
 //! recordings get the same analysis.
 
 mod finding;
+pub mod graph;
 mod rules;
 mod wait;
 
-pub use finding::{Confidence, Evidence, Finding, Remedy, Severity};
+pub use finding::{BlockedOn, Confidence, Evidence, Finding, Remedy, Severity};
 pub use rules::analyze;
 pub use wait::{describe_wait, matters, Attention, WaitKind};

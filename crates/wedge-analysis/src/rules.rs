@@ -1,6 +1,7 @@
 //! Findings over a whole snapshot.
 
-use crate::finding::{Confidence, Evidence, Finding, Remedy, Severity};
+use crate::finding::{BlockedOn, Confidence, Evidence, Finding, Remedy, Severity};
+use crate::graph::{self, Graph, Node};
 use crate::wait::{describe_wait, wait_kind, WaitKind};
 use std::collections::BTreeMap;
 use wedge_kernel::{Signal, TaskState};
@@ -72,9 +73,55 @@ fn stack_evidence(snap: &Snapshot, p: &Process, t: &Thread) -> Option<Evidence> 
     ))
 }
 
+/// Fills what a finding's tasks wait on, and the chains to the root
+/// causes, from the wait-for graph.
+fn enrich(snap: &Snapshot, g: &Graph, f: &mut Finding) {
+    let Some(p) = f.pids.first().and_then(|&pid| snap.process(pid)) else {
+        return;
+    };
+    for t in &p.threads {
+        let node = Node::Task {
+            pid: p.pid,
+            tid: t.tid,
+        };
+        let direct: Vec<_> = g.out(&node).collect();
+        if direct.is_empty() {
+            continue;
+        }
+        for e in &direct {
+            let b = BlockedOn {
+                kind: e.kind.name().to_string(),
+                pid: e.to.pid(),
+                detail: format!(
+                    "{}: {}{}",
+                    graph::describe(snap, &e.to),
+                    e.detail,
+                    if e.likely { " (likely)" } else { "" }
+                ),
+            };
+            if !f.blocked_on.contains(&b) {
+                f.blocked_on.push(b);
+            }
+        }
+        for chain in g.chains(&node).into_iter().take(4) {
+            let words: Vec<String> = chain.iter().map(|n| graph::describe(snap, n)).collect();
+            let line = words.join(" → ");
+            if !f.chain.contains(&line) {
+                f.chain.push(line);
+            }
+        }
+    }
+}
+
 /// Runs every rule. Findings come out ranked: wedged first, then by
 /// confidence.
 pub fn analyze(snap: &Snapshot) -> Vec<Finding> {
+    let g = graph::build(snap);
+    analyze_with(snap, &g)
+}
+
+/// [`analyze`] with a graph already built.
+pub fn analyze_with(snap: &Snapshot, g: &Graph) -> Vec<Finding> {
     let mut out = Vec::new();
     for p in &snap.processes {
         fuse_waits(snap, p, &mut out);
@@ -84,6 +131,11 @@ pub fn analyze(snap: &Snapshot) -> Vec<Finding> {
     }
     zombies(snap, &mut out);
     blocked_reads(snap, &mut out);
+    for f in &mut out {
+        if f.id != "wedge.read_blocked" {
+            enrich(snap, g, f);
+        }
+    }
     out.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)
@@ -213,6 +265,7 @@ fn fuse_waits(snap: &Snapshot, p: &Process, out: &mut Vec<Finding>) {
         do_not: vec![
             "do not attach gdb or strace: ptrace on a task in D state wedges the tracer too".into(),
         ],
+        ..Default::default()
     });
 }
 
@@ -224,9 +277,10 @@ fn fatal_pending(snap: &Snapshot, p: &Process, out: &mut Vec<Finding>) {
             continue;
         }
         // FUSE waits carry their own finding.
+        // FUSE waits and io_uring exits carry their own findings.
         if matches!(
             wait_kind(t),
-            WaitKind::FuseRequest { .. } | WaitKind::FuseFlush
+            WaitKind::FuseRequest { .. } | WaitKind::FuseFlush | WaitKind::IoUringCancel
         ) {
             continue;
         }
@@ -263,7 +317,8 @@ fn fatal_pending(snap: &Snapshot, p: &Process, out: &mut Vec<Finding>) {
                 command: None,
             }],
             do_not: vec!["do not attach gdb or strace: ptrace on a task in D state wedges the tracer too".into()],
-        });
+..Default::default()
+});
         return;
     }
 }
@@ -277,12 +332,12 @@ fn uninterruptible(snap: &Snapshot, p: &Process, out: &mut Vec<Finding>) {
         if matches!(kind, WaitKind::FuseRequest { .. } | WaitKind::FuseFlush) {
             continue;
         }
-        if !p
+        let fatal = !p
             .shared_pending
             .union(t.pending)
             .fatal_given(p.ignored, p.caught)
-            .is_empty()
-        {
+            .is_empty();
+        if fatal && kind != WaitKind::IoUringCancel {
             continue;
         }
         let ms = off_cpu(snap, t);
@@ -301,6 +356,9 @@ fn uninterruptible(snap: &Snapshot, p: &Process, out: &mut Vec<Finding>) {
         // itself.
         let severity = match (id, stuck) {
             ("vfork.waiting", _) => Severity::Info,
+            // An exit that waits on io_uring with SIGKILL pending is the
+            // unkillable process of seed 000, however long it has been.
+            ("io_uring.stuck", _) if fatal => Severity::Critical,
             (_, true) => Severity::Critical,
             _ => Severity::Info,
         };
@@ -359,15 +417,63 @@ fn uninterruptible(snap: &Snapshot, p: &Process, out: &mut Vec<Finding>) {
             },
             pids: vec![p.pid],
             evidence,
-            explanation:
-                "A task in uninterruptible sleep (D) does not react to signals until the wait ends."
-                    .into(),
-            remedies: Vec::new(),
+            explanation: explanation(id),
+            remedies: remedies(id, p),
             do_not: vec![
                 "do not attach gdb or strace: ptrace on a task in D state wedges the tracer too"
                     .into(),
             ],
+            ..Default::default()
         });
+    }
+}
+
+fn explanation(id: &str) -> String {
+    match id {
+        "io_uring.stuck" => "The process is exiting but cannot finish: exit cancels its io_uring requests and \
+            waits (io_uring_cancel_generic, io_wq_put_and_exit) for the io-wq workers and the SQPOLL thread to \
+            stop. A request one of them is executing is blocked (the chain names on what), so the exit — and \
+            the SIGKILL — wait with it; a machine in this state can also fail to power off. Linux 6.6 LTS \
+            (6.6.58 in libuv#4598 / node#55587) had such hangs with iou-sqp threads reported as hung tasks."
+            .into(),
+        "vfork.waiting" => "After vfork() the parent sleeps (D, but killable) until the child calls exec or \
+            exits; the two share memory until then. It is stuck only if the child is."
+            .into(),
+        "pidns.init_reaping" => "An exiting pid-namespace init kills every task of its namespace and waits in \
+            zap_pid_ns_processes until each is reaped; a task that cannot die (e.g. blocked in FUSE or NFS) \
+            keeps the init — and the container — from going away."
+            .into(),
+        "netfs.server_unreachable" => "The task waits for a network filesystem server's reply. With a hard \
+            mount the client retries forever; the wait ends when the server answers."
+            .into(),
+        _ => "A task in uninterruptible sleep (D) does not react to signals until the wait ends.".into(),
+    }
+}
+
+fn remedies(id: &str, p: &Process) -> Vec<Remedy> {
+    match id {
+        "io_uring.stuck" => vec![
+            Remedy {
+                action: "unblock what the io_uring worker waits on (see the chain): e.g. abort the FUSE connection it waits for".into(),
+                command: None,
+            },
+            Remedy {
+                action: format!(
+                    "for libuv / Node.js programs ({}), turn off libuv's io_uring use until the kernel is fixed",
+                    p.comm
+                ),
+                command: Some("export UV_USE_IO_URING=0".into()),
+            },
+            Remedy {
+                action: "update the kernel to a release with the io_uring exit/cancel fixes".into(),
+                command: None,
+            },
+        ],
+        "netfs.server_unreachable" => vec![Remedy {
+            action: "bring the server back, or force-unmount the mount (umount -f, then umount -l)".into(),
+            command: None,
+        }],
+        _ => Vec::new(),
     }
 }
 
@@ -422,7 +528,8 @@ fn stopped(snap: &Snapshot, p: &Process, out: &mut Vec<Finding>) {
             },
         }],
         do_not: Vec::new(),
-    });
+..Default::default()
+});
 }
 
 fn zombies(snap: &Snapshot, out: &mut Vec<Finding>) {
@@ -525,23 +632,53 @@ fn zombies(snap: &Snapshot, out: &mut Vec<Finding>) {
                 }],
             },
             do_not: vec!["kill -9 on the zombie itself does nothing".into()],
-        });
+..Default::default()
+});
     }
 }
 
 fn blocked_reads(snap: &Snapshot, out: &mut Vec<Finding>) {
     for b in &snap.blocked_reads {
         let comm = snap.process(b.pid).map(|p| p.comm.as_str()).unwrap_or("?");
+        // For mmap_lock reads, name the thread that holds the lock while
+        // it waits elsewhere.
+        let mut blocked_on = Vec::new();
+        let mut evidence_holders = Vec::new();
+        if b.blocks_on.contains("mmap_lock") {
+            if let Some(p) = snap.process(b.pid) {
+                for h in graph::mmap_lock_holders(p) {
+                    let why = crate::wait::describe_wait(snap, p, h);
+                    evidence_holders.push(ev(
+                        format!("/proc/{}/task/{}/stack", p.pid, h.tid),
+                        format!(
+                            "thread {} ({}) is inside a page fault / get_user_pages, which holds mmap_lock for read, and {why}",
+                            h.tid, h.comm
+                        ),
+                    ));
+                    blocked_on.push(BlockedOn {
+                        kind: "lock_holder".into(),
+                        pid: Some(p.pid),
+                        detail: format!(
+                            "mmap_lock of {} ({}) held by thread {} ({}), which {why}",
+                            p.comm, p.pid, h.tid, h.comm
+                        ),
+                    });
+                }
+            }
+        }
         out.push(Finding {
             id: "wedge.read_blocked".into(),
             title: format!("reading {} of {comm} ({}) blocked for > {} ms", b.what, b.pid, b.waited_ms),
             severity: Severity::Critical,
             confidence: Confidence::Medium,
             pids: vec![b.pid],
-            evidence: vec![ev(
+            evidence: std::iter::once(ev(
                 format!("/proc/{}/{}", b.pid, b.what),
                 format!("wedge's own read did not return within {} ms", b.waited_ms),
-            )],
+            ))
+            .chain(evidence_holders)
+            .collect(),
+            blocked_on,
             explanation: format!(
                 "The kernel blocked wedge's read, which waits on {}. Tools like ps, top and pgrep read the \
                  same file and hang on it too.",
@@ -552,6 +689,7 @@ fn blocked_reads(snap: &Snapshot, out: &mut Vec<Finding>) {
                 "do not run ps/pgrep/top without a timeout on this machine: they read /proc/{}/{} and hang",
                 b.pid, b.what
             )],
-        });
+..Default::default()
+});
     }
 }

@@ -29,6 +29,9 @@ pub fn finding_text(f: &Finding, full: bool) -> String {
     for e in &f.evidence {
         let _ = writeln!(o, "      saw   {}  — {}", e.fact, e.source);
     }
+    for c in &f.chain {
+        let _ = writeln!(o, "      chain {c}");
+    }
     let _ = writeln!(o, "      why   {}", f.explanation);
     for r in &f.remedies {
         match &r.command {

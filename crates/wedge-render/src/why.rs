@@ -23,6 +23,8 @@ pub struct ThreadGroup {
 pub struct WhyReport<'a> {
     pub process: &'a Process,
     pub summary: Vec<String>,
+    /// For each waiting thread, the chains to what it ultimately waits on.
+    pub chains: Vec<String>,
     pub thread_groups: Vec<ThreadGroup>,
     pub findings: Vec<&'a Finding>,
     pub blocked_reads: Vec<&'a wedge_model::BlockedRead>,
@@ -104,9 +106,28 @@ pub fn summary(snap: &Snapshot, p: &Process) -> Vec<String> {
 }
 
 pub fn report<'a>(snap: &'a Snapshot, p: &'a Process, findings: &'a [Finding]) -> WhyReport<'a> {
+    let g = wedge_analysis::graph::build(snap);
+    let mut chains = Vec::new();
+    for t in &p.threads {
+        let node = wedge_analysis::graph::Node::Task {
+            pid: p.pid,
+            tid: t.tid,
+        };
+        if g.out(&node).next().is_none() {
+            continue;
+        }
+        for c in g.chains(&node).into_iter().take(4) {
+            let words: Vec<String> = c
+                .iter()
+                .map(|n| wedge_analysis::graph::describe(snap, n))
+                .collect();
+            chains.push(words.join(" → "));
+        }
+    }
     WhyReport {
         process: p,
         summary: summary(snap, p),
+        chains,
         thread_groups: groups(snap, p),
         findings: findings
             .iter()
@@ -215,6 +236,12 @@ pub fn render(snap: &Snapshot, p: &Process, findings: &[Finding]) -> String {
     let _ = writeln!(o, "\nWhat it is doing");
     for line in &r.summary {
         let _ = writeln!(o, "  • {line}");
+    }
+    if !r.chains.is_empty() {
+        let _ = writeln!(o, "\nWaits on (to the root cause)");
+        for c in &r.chains {
+            let _ = writeln!(o, "  {c}");
+        }
     }
     let _ = writeln!(o, "\nThreads, grouped by identical kernel stack");
     for g in &r.thread_groups {

@@ -10,8 +10,9 @@ use libtest_mimic::{Arguments, Failed, Trial};
 use std::process::Command;
 use std::time::Duration;
 use wedge_testkit::{
-    setup_or_skip, FuseDaemon, FuseReader, MmapLockHolder, PidnsInit, Stopped, Traced, VforkParent,
-    Zombie, ZombieWithStoppedParent,
+    setup_or_skip, ExitWhileFlushing, FuseDaemon, FuseReader, InodeLockQueue, IoUringMode,
+    IoUringOnFuse, MmapLockHolder, PidnsInit, PidnsInitWithFuseThread, Stopped, Traced,
+    VforkParent, Zombie, ZombieWithStoppedParent,
 };
 
 type R = Result<(), Failed>;
@@ -52,6 +53,13 @@ fn zombie() -> R {
             .contains(&format!("wk-zombie-par ({}", z.parent_pid)),
         || why.stdout.clone(),
     )?;
+    // A fresh zombie of a parent that could reap it is not news; one that
+    // stays past the grace period is.
+    let fresh = wedge(&["--json"]).json();
+    check(!fresh.to_string().contains("zombie.unreaped"), || {
+        format!("fresh zombie reported: {fresh}")
+    })?;
+    std::thread::sleep(Duration::from_millis(5_300));
     let verdict = wedge(&["--json"]).json();
     let f = verdict["findings"]
         .as_array()
@@ -272,6 +280,15 @@ fn cmdline_blocked_on_mmap_lock() -> R {
     check(p["cmdline"]["missing"]["reason"] == "timed_out", || {
         p["cmdline"].to_string()
     })?;
+    let v = wedge_within(&["--json"], Duration::from_secs(2)).json();
+    let f =
+        finding(&v, "wedge.read_blocked", m.pid).ok_or_else(|| format!("no read_blocked: {v}"))?;
+    check(
+        f["blocked_on"]
+            .to_string()
+            .contains(&format!("held by thread {}", m.memread_tid)),
+        || f.to_string(),
+    )?;
     let blocked = snap["blocked_reads"].as_array().unwrap();
     check(
         blocked
@@ -338,6 +355,99 @@ fn bad_pid_is_an_error() -> R {
     })
 }
 
+fn finding<'a>(v: &'a serde_json::Value, id: &str, pid: i32) -> Option<&'a serde_json::Value> {
+    v["findings"].as_array()?.iter().find(|f| {
+        f["id"] == id
+            && f["pids"]
+                .as_array()
+                .is_some_and(|p| p.iter().any(|x| x == pid))
+    })
+}
+
+fn io_uring_exit_waits_on_fuse() -> R {
+    let fs = setup_or_skip!(FuseDaemon::start());
+    let u = setup_or_skip!(IoUringOnFuse::start(&fs, IoUringMode::Async));
+    u.sigkill().map_err(|e| e.to_string())?;
+    wedge_testkit::wait_until(Duration::from_secs(3), || {
+        wedge_testkit::proc::state_of(u.pid) == Some('D')
+    });
+    let v = wedge(&["--json"]).json();
+    let f =
+        finding(&v, "io_uring.stuck", u.pid).ok_or_else(|| format!("no io_uring.stuck: {v}"))?;
+    check(f["severity"] == "critical", || f.to_string())?;
+    let chain = f["chain"].to_string();
+    check(
+        chain.contains("iou-wrk-") && chain.contains(&format!("FUSE connection {}", fs.conn())),
+        || chain.clone(),
+    )?;
+    check(
+        chain.contains(&format!("wk-fused {}", fs.daemon_pid())),
+        || chain.clone(),
+    )?;
+    check(
+        f["remedies"].to_string().contains("UV_USE_IO_URING=0"),
+        || f.to_string(),
+    )?;
+    let why = wedge(&["why", &u.pid.to_string()]);
+    check(why.stdout.contains("Waits on (to the root cause)"), || {
+        why.stdout.clone()
+    })
+}
+
+fn flush_on_exit() -> R {
+    let fs = setup_or_skip!(FuseDaemon::start());
+    let e = setup_or_skip!(ExitWhileFlushing::start(&fs));
+    let v = wedge(&["--json"]).json();
+    let f = finding(&v, "fuse.flush_on_exit", e.pid)
+        .ok_or_else(|| format!("no fuse.flush_on_exit: {v}"))?;
+    check(f["evidence"].to_string().contains("fuse_flush"), || {
+        f.to_string()
+    })?;
+    check(
+        f["blocked_on"]
+            .to_string()
+            .contains(&format!("FUSE connection {}", fs.conn())),
+        || f.to_string(),
+    )
+}
+
+fn pidns_init_waits_for_fuse_flusher() -> R {
+    let fs = setup_or_skip!(FuseDaemon::start());
+    let p = setup_or_skip!(PidnsInitWithFuseThread::start(&fs));
+    let why = wedge(&["why", &p.init_pid.to_string()]);
+    let chains = why
+        .stdout
+        .split("Waits on (to the root cause)")
+        .nth(1)
+        .ok_or_else(|| format!("no chain for the init:\n{}", why.stdout))?
+        .to_string();
+    check(chains.contains(&p.flusher_pid.to_string()), || {
+        chains.clone()
+    })?;
+    check(
+        chains.contains(&format!("FUSE connection {}", fs.conn())),
+        || chains.clone(),
+    )
+}
+
+fn inode_lock_queue_names_the_holder() -> R {
+    let fs = setup_or_skip!(FuseDaemon::start());
+    let q = setup_or_skip!(InodeLockQueue::start(&fs));
+    let why = wedge(&["why", &q.second_pid.to_string()]);
+    check(why.stdout.contains("path_openat"), || why.stdout.clone())?;
+    let chains = why
+        .stdout
+        .split("Waits on (to the root cause)")
+        .nth(1)
+        .ok_or_else(|| format!("no chain:\n{}", why.stdout))?
+        .to_string();
+    check(chains.contains(&q.first_pid.to_string()), || chains.clone())?;
+    check(
+        chains.contains(&format!("FUSE connection {}", fs.conn())),
+        || chains.clone(),
+    )
+}
+
 fn main() {
     wedge_testkit::role_main_if_requested();
     let args = Arguments::from_args();
@@ -351,6 +461,16 @@ fn main() {
         Trial::test("pidns_init", pidns_init),
         Trial::test("tree_and_all", tree_and_all),
         Trial::test("bad_pid_is_an_error", bad_pid_is_an_error),
+        Trial::test("io_uring_exit_waits_on_fuse", io_uring_exit_waits_on_fuse),
+        Trial::test("flush_on_exit", flush_on_exit),
+        Trial::test(
+            "pidns_init_waits_for_fuse_flusher",
+            pidns_init_waits_for_fuse_flusher,
+        ),
+        Trial::test(
+            "inode_lock_queue_names_the_holder",
+            inode_lock_queue_names_the_holder,
+        ),
     ];
     libtest_mimic::run(&args, tests).exit();
 }

@@ -1,0 +1,616 @@
+//! The wait-for graph: who waits on whom, across processes and threads,
+//! with the kind of wait on every edge.
+//!
+//! Nodes are tasks, FUSE connections and remote servers. A task's edges come
+//! from its wait (FUSE request → connection → daemon; io_uring exit → the
+//! ring's blocked workers; vfork parent → child; tracee → tracer; zombie →
+//! parent; pid-namespace init → the tasks it must reap; mmap_lock waiter →
+//! the thread holding the lock across another wait). Roots — nodes with no
+//! way forward — are where the blame lies.
+
+use crate::wait::{wait_kind, WaitKind};
+use serde::Serialize;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use wedge_kernel::TaskState;
+use wedge_model::{FileKind, FsClass, Process, Snapshot, Thread};
+
+/// A node of the graph.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Node {
+    Task {
+        pid: i32,
+        tid: i32,
+    },
+    FuseConnection {
+        id: u32,
+        mount_point: String,
+    },
+    Server {
+        fs: String,
+        name: String,
+    },
+    /// Something wedge cannot name (a FUSE daemon it cannot find).
+    Unknown {
+        what: String,
+    },
+}
+
+/// Why one node waits on another.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EdgeKind {
+    FuseRequest,
+    FuseDaemon,
+    NetworkServer,
+    IoUringWorker,
+    VforkChild,
+    Tracer,
+    ZombieParent,
+    PidNamespaceMember,
+    /// Queued on a lock whose (likely) holder is the target.
+    LockHolder,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Edge {
+    pub from: Node,
+    pub to: Node,
+    pub kind: EdgeKind,
+    /// Why wedge drew this edge, in words.
+    pub detail: String,
+    /// Drawn from a heuristic rather than a kernel fact.
+    pub likely: bool,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Graph {
+    pub edges: Vec<Edge>,
+}
+
+/// FUSE mounts among a process's open files.
+fn fuse_mounts(snap: &Snapshot, p: &Process) -> Vec<(u32, String)> {
+    let mut v: Vec<(u32, String)> = p
+        .fds
+        .value()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| snap.mount(f.mount_id?))
+        .filter_map(|m| match m.class() {
+            FsClass::Fuse { connection, .. } => Some((connection, m.mount_point.clone())),
+            _ => None,
+        })
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// FUSE mounts whose connection has requests waiting for the daemon.
+fn busy_fuse_mounts(snap: &Snapshot) -> Vec<(u32, String)> {
+    let Some(conns) = snap.fuse_connections.value() else {
+        return Vec::new();
+    };
+    let mut v: Vec<(u32, String)> = conns
+        .iter()
+        .filter(|c| c.waiting.unwrap_or(0) > 0)
+        .filter_map(|c| {
+            snap.mounts
+                .iter()
+                .find(
+                    |m| matches!(m.class(), FsClass::Fuse { connection, .. } if connection == c.id),
+                )
+                .map(|m| (c.id, m.mount_point.clone()))
+        })
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+fn remote_mounts(snap: &Snapshot, p: &Process) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = p
+        .fds
+        .value()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| snap.mount(f.mount_id?))
+        .filter_map(|m| match m.class() {
+            FsClass::Nfs { server } => Some(("nfs".to_string(), server)),
+            FsClass::Lustre { server } => Some(("lustre".to_string(), server)),
+            FsClass::Cifs { server } => Some(("cifs".to_string(), server)),
+            _ => None,
+        })
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// The process serving a FUSE mount: one holding /dev/fuse open, preferably
+/// one whose command line names the mount point. The kernel does not
+/// expose which /dev/fuse file belongs to which connection, so this is a
+/// likely answer, said so.
+pub fn fuse_daemon<'a>(snap: &'a Snapshot, mount_point: &str) -> (Vec<&'a Process>, bool) {
+    let holders: Vec<&Process> = snap
+        .processes
+        .iter()
+        .filter(|p| {
+            p.fds
+                .value()
+                .is_some_and(|f| f.iter().any(|f| f.target == "/dev/fuse"))
+        })
+        .collect();
+    let named: Vec<&Process> = holders
+        .iter()
+        .copied()
+        .filter(|p| {
+            p.cmdline.value().is_some_and(|a| {
+                a.iter()
+                    .any(|x| x == mount_point || x.trim_end_matches('/') == mount_point)
+            })
+        })
+        .collect();
+    if !named.is_empty() {
+        return (named, true);
+    }
+    let sure = holders.len() == 1;
+    (holders, sure)
+}
+
+fn task(p: &Process, t: &Thread) -> Node {
+    Node::Task {
+        pid: p.pid,
+        tid: t.tid,
+    }
+}
+
+fn leader_node(p: &Process) -> Node {
+    Node::Task {
+        pid: p.pid,
+        tid: p.leader().map_or(p.pid, |l| l.tid),
+    }
+}
+
+/// Threads of `p` that hold its mmap_lock while waiting on something else:
+/// inside a page fault or get_user_pages (which take the lock for read)
+/// and asleep.
+pub fn mmap_lock_holders(p: &Process) -> Vec<&Thread> {
+    p.threads
+        .iter()
+        .filter(|t| {
+            t.state != TaskState::Running
+                && t.stack_has(&[
+                    "__access_remote_vm",
+                    "__get_user_pages",
+                    "get_user_pages_remote",
+                ])
+                && t.stack_has(&[
+                    "request_wait_answer",
+                    "rpc_wait_bit_killable",
+                    "folio_wait_bit_common",
+                    "io_schedule",
+                ])
+        })
+        .collect()
+}
+
+/// Builds the graph of a snapshot.
+pub fn build(snap: &Snapshot) -> Graph {
+    let mut g = Graph::default();
+    let index = snap.index();
+    let by_pid = |pid: i32| index.get(&pid).map(|&i| &snap.processes[i]);
+    for p in &snap.processes {
+        for t in &p.threads {
+            let from = task(p, t);
+            match wait_kind(t) {
+                WaitKind::FuseRequest { .. } | WaitKind::FuseFlush => {
+                    let mut mounts = fuse_mounts(snap, p);
+                    let mut guessed = false;
+                    if mounts.is_empty() {
+                        // An exiting task's file table is already gone
+                        // (exit_files() runs before the FLUSH), and a page
+                        // fault's file is only mapped: fall back to the
+                        // connections that have requests waiting.
+                        mounts = busy_fuse_mounts(snap);
+                        guessed = true;
+                    }
+                    if mounts.is_empty() {
+                        g.edges.push(Edge {
+                            from: from.clone(),
+                            to: Node::Unknown {
+                                what: "a FUSE daemon (no open file of the process is on a FUSE mount; the file may be mapped or already closed)".into(),
+                            },
+                            kind: EdgeKind::FuseRequest,
+                            detail: "waits in request_wait_answer".into(),
+                            likely: true,
+                        });
+                    }
+                    for (id, mp) in mounts {
+                        g.edges.push(Edge {
+                            from: from.clone(),
+                            to: Node::FuseConnection {
+                                id,
+                                mount_point: mp,
+                            },
+                            kind: EdgeKind::FuseRequest,
+                            detail: if guessed {
+                                "a FUSE request is unanswered; this connection has requests waiting"
+                                    .into()
+                            } else {
+                                "a FUSE request is unanswered".into()
+                            },
+                            likely: guessed,
+                        });
+                    }
+                }
+                WaitKind::NfsServer | WaitKind::LustreServer | WaitKind::CifsServer => {
+                    for (fs, server) in remote_mounts(snap, p) {
+                        g.edges.push(Edge {
+                            from: from.clone(),
+                            to: Node::Server { fs, name: server },
+                            kind: EdgeKind::NetworkServer,
+                            detail: "waits for the server's reply".into(),
+                            likely: false,
+                        });
+                    }
+                }
+                WaitKind::IoUringCancel => {
+                    for w in p.threads.iter().filter(|w| {
+                        w.kind.is_io_uring()
+                            && !matches!(w.state, TaskState::Sleeping | TaskState::Idle)
+                            || w.kind.is_io_uring()
+                                && !matches!(wait_kind(w), WaitKind::None | WaitKind::Other { .. })
+                    }) {
+                        g.edges.push(Edge {
+                            from: from.clone(),
+                            to: task(p, w),
+                            kind: EdgeKind::IoUringWorker,
+                            detail: format!(
+                                "exit waits for io_uring work that {} is still doing",
+                                w.comm
+                            ),
+                            likely: false,
+                        });
+                    }
+                }
+                WaitKind::VforkChild => {
+                    for c in snap.children(p.pid) {
+                        g.edges.push(Edge {
+                            from: from.clone(),
+                            to: leader_node(c),
+                            kind: EdgeKind::VforkChild,
+                            detail: "vfork: the parent resumes when the child execs or exits"
+                                .into(),
+                            likely: snap.children(p.pid).count() > 1,
+                        });
+                    }
+                }
+                WaitKind::PidNamespaceReap => {
+                    if let Some(ns) = p.namespace("pid_for_children").or(p.namespace("pid")) {
+                        let members = snap
+                            .processes
+                            .iter()
+                            .filter(|q| q.pid != p.pid && q.namespace("pid") == Some(ns));
+                        for q in members {
+                            // Fully dead members are reaped by the init's
+                            // own wait; the ones it waits for still have a
+                            // live thread (a leader can be a zombie while
+                            // another thread is stuck exiting).
+                            for lt in q.threads.iter().filter(|t| t.state != TaskState::Zombie) {
+                                g.edges.push(Edge {
+                                    from: from.clone(),
+                                    to: task(q, lt),
+                                    kind: EdgeKind::PidNamespaceMember,
+                                    detail: "an exiting pid-namespace init waits until every task of its namespace is gone".into(),
+                                    likely: false,
+                                });
+                            }
+                        }
+                    }
+                }
+                WaitKind::Lock { ref function } if function == "path_openat" => {
+                    // Queued on a directory's inode lock: the likely holder
+                    // is a task inside a lookup or create that is itself
+                    // waiting (on 6.x the rwsem slow path is hidden).
+                    for q in &snap.processes {
+                        for u in &q.threads {
+                            if u.tid != t.tid
+                                && u.stack_has(&[
+                                    "path_openat",
+                                    "lookup_slow",
+                                    "filename_create",
+                                    "do_mkdirat",
+                                    "do_unlinkat",
+                                ])
+                                && matches!(
+                                    wait_kind(u),
+                                    WaitKind::FuseRequest { .. }
+                                        | WaitKind::NfsServer
+                                        | WaitKind::CifsServer
+                                        | WaitKind::LustreServer
+                                )
+                            {
+                                g.edges.push(Edge {
+                                    from: from.clone(),
+                                    to: task(q, u),
+                                    kind: EdgeKind::LockHolder,
+                                    detail: "likely holds the directory's inode lock while it waits inside a lookup/create".into(),
+                                    likely: true,
+                                });
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+            // mmap_lock: a writer (mmap, munmap, mprotect) of p queued
+            // behind a holder of p, or a reader of another process's memory
+            // (its cmdline, environ, maps, mem) queued on that process.
+            let mm_wait = matches!(
+                t.wchan_name(),
+                Some(
+                    "vm_mmap_pgoff"
+                        | "__vm_munmap"
+                        | "do_mprotect_pkey"
+                        | "__access_remote_vm"
+                        | "do_madvise"
+                        | "exit_mmap"
+                        | "mmap_read_lock"
+                )
+            );
+            if t.state == TaskState::DiskSleep && mm_wait {
+                let mut targets: Vec<&Process> = Vec::new();
+                if t.wchan_name() == Some("__access_remote_vm") {
+                    for f in p.fds.value().into_iter().flatten() {
+                        if f.kind != FileKind::Path {
+                            continue;
+                        }
+                        let rest = f.target.strip_prefix("/proc/");
+                        if let Some(pid) = rest
+                            .and_then(|r| r.split('/').next())
+                            .and_then(|s| s.parse::<i32>().ok())
+                        {
+                            if let Some(q) = by_pid(pid) {
+                                targets.push(q);
+                            }
+                        }
+                    }
+                } else {
+                    targets.push(p);
+                }
+                for q in targets {
+                    for h in mmap_lock_holders(q) {
+                        if h.tid == t.tid {
+                            continue;
+                        }
+                        g.edges.push(Edge {
+                            from: from.clone(),
+                            to: task(q, h),
+                            kind: EdgeKind::LockHolder,
+                            detail: format!(
+                                "queued on the mmap_lock of {} ({}), which {} holds inside a page fault while it waits",
+                                q.comm, q.pid, h.comm
+                            ),
+                            likely: true,
+                        });
+                    }
+                }
+            }
+            if let Some(tr) = t.tracer_pid {
+                if t.state == TaskState::TracingStop {
+                    if let Some(q) = by_pid(tr) {
+                        g.edges.push(Edge {
+                            from: from.clone(),
+                            to: leader_node(q),
+                            kind: EdgeKind::Tracer,
+                            detail: "stopped until its tracer resumes it".into(),
+                            likely: false,
+                        });
+                    }
+                }
+            }
+        }
+        let live: Vec<&Thread> = p
+            .threads
+            .iter()
+            .filter(|t| t.state != TaskState::Zombie)
+            .collect();
+        let leader_dead = p.leader().is_some_and(|l| l.state == TaskState::Zombie);
+        if leader_dead && !live.is_empty() {
+            // A thread-group leader stays a zombie until its other threads
+            // have exited: it waits on them, not on its parent.
+            for t in live {
+                g.edges.push(Edge {
+                    from: leader_node(p),
+                    to: task(p, t),
+                    kind: EdgeKind::ZombieParent,
+                    detail: "the exited thread-group leader waits for its last threads to exit"
+                        .into(),
+                    likely: false,
+                });
+            }
+        } else if leader_dead {
+            if let Some(par) = by_pid(p.ppid) {
+                g.edges.push(Edge {
+                    from: leader_node(p),
+                    to: leader_node(par),
+                    kind: EdgeKind::ZombieParent,
+                    detail: "a zombie waits for its parent to reap it".into(),
+                    likely: false,
+                });
+            }
+        }
+    }
+    // FUSE connections lead to their daemons.
+    let conns: BTreeSet<(u32, String)> = g
+        .edges
+        .iter()
+        .filter_map(|e| match &e.to {
+            Node::FuseConnection { id, mount_point } => Some((*id, mount_point.clone())),
+            _ => None,
+        })
+        .collect();
+    for (id, mp) in conns {
+        let from = Node::FuseConnection {
+            id,
+            mount_point: mp.clone(),
+        };
+        let (daemons, sure) = fuse_daemon(snap, &mp);
+        if daemons.is_empty() {
+            g.edges.push(Edge {
+                from,
+                to: Node::Unknown {
+                    what: format!("the daemon of FUSE connection {id} (no process holds /dev/fuse open: it is gone)"),
+                },
+                kind: EdgeKind::FuseDaemon,
+                detail: "served by".into(),
+                likely: false,
+            });
+            continue;
+        }
+        for d in daemons {
+            g.edges.push(Edge {
+                from: from.clone(),
+                to: leader_node(d),
+                kind: EdgeKind::FuseDaemon,
+                detail: if sure {
+                    "served by this daemon".into()
+                } else {
+                    "served, likely, by this process (it holds /dev/fuse open)".into()
+                },
+                likely: !sure,
+            });
+        }
+    }
+    g
+}
+
+impl EdgeKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            EdgeKind::FuseRequest => "fuse_request",
+            EdgeKind::FuseDaemon => "fuse_daemon",
+            EdgeKind::NetworkServer => "network_server",
+            EdgeKind::IoUringWorker => "io_uring_worker",
+            EdgeKind::VforkChild => "vfork_child",
+            EdgeKind::Tracer => "tracer",
+            EdgeKind::ZombieParent => "zombie_parent",
+            EdgeKind::PidNamespaceMember => "pid_namespace_member",
+            EdgeKind::LockHolder => "lock_holder",
+        }
+    }
+}
+
+impl Node {
+    pub fn pid(&self) -> Option<i32> {
+        match self {
+            Node::Task { pid, .. } => Some(*pid),
+            _ => None,
+        }
+    }
+}
+
+impl Graph {
+    pub fn out(&self, n: &Node) -> impl Iterator<Item = &Edge> {
+        let n = n.clone();
+        self.edges.iter().filter(move |e| e.from == n)
+    }
+
+    /// The paths from `start` to the nodes it ultimately waits on (those
+    /// with no way forward), without cycles; a cycle ends a path and is
+    /// marked by repeating its first node.
+    pub fn chains(&self, start: &Node) -> Vec<Vec<Node>> {
+        let mut out = Vec::new();
+        let mut path = vec![start.clone()];
+        let mut seen = HashSet::new();
+        seen.insert(start.clone());
+        self.walk(&mut path, &mut seen, &mut out);
+        out
+    }
+
+    fn walk(&self, path: &mut Vec<Node>, seen: &mut HashSet<Node>, out: &mut Vec<Vec<Node>>) {
+        if out.len() >= 16 || path.len() > 32 {
+            out.push(path.clone());
+            return;
+        }
+        let last = path.last().cloned().unwrap_or(Node::Unknown {
+            what: String::new(),
+        });
+        let next: Vec<&Edge> = self.out(&last).collect();
+        if next.is_empty() {
+            out.push(path.clone());
+            return;
+        }
+        for e in next {
+            path.push(e.to.clone());
+            if seen.insert(e.to.clone()) {
+                self.walk(path, seen, out);
+                seen.remove(&e.to);
+            } else {
+                out.push(path.clone());
+            }
+            path.pop();
+        }
+    }
+
+    /// Tasks that wait on `n`, directly.
+    pub fn waiters(&self, n: &Node) -> Vec<&Node> {
+        self.edges
+            .iter()
+            .filter(|e| &e.to == n)
+            .map(|e| &e.from)
+            .collect()
+    }
+
+    /// Nodes some task waits on and that wait on nothing: the roots.
+    pub fn roots(&self) -> Vec<Node> {
+        let from: HashSet<&Node> = self.edges.iter().map(|e| &e.from).collect();
+        let mut counts: HashMap<&Node, usize> = HashMap::new();
+        for e in &self.edges {
+            if !from.contains(&e.to) {
+                *counts.entry(&e.to).or_default() += 1;
+            }
+        }
+        let mut v: Vec<(&Node, usize)> = counts.into_iter().collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        v.into_iter().map(|(n, _)| n.clone()).collect()
+    }
+}
+
+/// A node in words: `npm 4242 (D, SIGKILL pending)`, `FUSE connection 42
+/// (/mnt/x)`.
+pub fn describe(snap: &Snapshot, n: &Node) -> String {
+    match n {
+        Node::Task { pid, tid } => match snap.thread(*tid) {
+            Some((p, t)) => {
+                let mut notes = vec![t.state.code().to_string()];
+                if p.shared_pending.union(t.pending).has_sigkill() && t.state != TaskState::Zombie {
+                    notes.push("SIGKILL pending".into());
+                }
+                if t.flags.exiting() && t.state != TaskState::Zombie {
+                    notes.push("exiting".into());
+                }
+                if let Some(w) = t.wchan_name() {
+                    notes.push(w.to_string());
+                }
+                if t.tid == p.pid {
+                    format!("{} {} ({})", p.comm, p.pid, notes.join(", "))
+                } else {
+                    format!(
+                        "{} {} of {} {} ({})",
+                        t.comm,
+                        t.tid,
+                        p.comm,
+                        p.pid,
+                        notes.join(", ")
+                    )
+                }
+            }
+            None => format!("task {tid} of {pid} (gone)"),
+        },
+        Node::FuseConnection { id, mount_point } => format!("FUSE connection {id} ({mount_point})"),
+        Node::Server { fs, name } => format!("{fs} server {name}"),
+        Node::Unknown { what } => what.clone(),
+    }
+}
