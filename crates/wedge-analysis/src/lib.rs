@@ -6,9 +6,11 @@
 
 mod finding;
 pub mod graph;
+mod logrules;
 mod rules;
 mod wait;
 
 pub use finding::{BlockedOn, Confidence, Evidence, Finding, Remedy, Severity};
-pub use rules::analyze;
+pub use logrules::analyze_log;
+pub use rules::{analyze, analyze_with};
 pub use wait::{describe_wait, matters, Attention, WaitKind};

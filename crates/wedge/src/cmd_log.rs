@@ -170,6 +170,17 @@ fn read_kmsg(
     Ok(lost)
 }
 
+/// Every event of the running boot's kernel log, read without waiting.
+pub fn live_events() -> Result<Vec<Event>, String> {
+    let mut parser = Parser::new();
+    let mut events = Vec::new();
+    read_kmsg(false, &mut parser, |e| {
+        events.push(e);
+        Ok(())
+    })?;
+    Ok(events)
+}
+
 /// The state and wait channel now of tasks named by events from this boot.
 fn live_tasks(pids: impl Iterator<Item = u32>) -> HashMap<u32, wedge_render::log::LiveTask> {
     let mut out = HashMap::new();

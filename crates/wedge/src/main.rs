@@ -50,12 +50,43 @@ fn code(wedged: bool) -> ExitCode {
     }
 }
 
+/// Adds log findings; one about a task already found stuck lends its
+/// evidence to that finding instead of repeating it.
+fn merge(findings: &mut Vec<wedge_analysis::Finding>, from_log: Vec<wedge_analysis::Finding>) {
+    for f in from_log {
+        let same = findings.iter_mut().find(|g| {
+            f.id == "kernel.hung_task" && g.is_wedged() && g.pids.first() == f.pids.first()
+        });
+        match same {
+            Some(g) => {
+                g.evidence.extend(f.evidence);
+                g.blocked_on.extend(f.blocked_on);
+            }
+            None => findings.push(f),
+        }
+    }
+    findings.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then(b.confidence.cmp(&a.confidence))
+    });
+}
+
 fn run(cli: Cli) -> Result<ExitCode, String> {
     let opts = cli.scan_options();
     match cli.command {
         None => {
-            let snap = wedge_procfs::scan(&opts)?;
-            let findings = wedge_analysis::analyze(&snap);
+            let mut snap = wedge_procfs::scan(&opts)?;
+            let mut findings = wedge_analysis::analyze(&snap);
+            // The kernel log of this boot: what dead processes left behind
+            // and the kernel's own hang reports.
+            match cmd_log::live_events() {
+                Ok(events) => merge(&mut findings, wedge_analysis::analyze_log(&snap, &events)),
+                Err(e) => snap.limitations.push(wedge_model::Limitation {
+                    what: "the kernel log".into(),
+                    why: e,
+                }),
+            }
             let wedged = findings.iter().any(|f| f.is_wedged());
             if cli.json {
                 #[derive(serde::Serialize)]

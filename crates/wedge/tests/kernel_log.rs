@@ -126,7 +126,24 @@ fn pidns_init_abort_gpf() -> R {
             .to_string()
             .contains("PID 1 of a pid namespace"),
         || e.to_string(),
-    )
+    )?;
+    // The verdict names it, though the process is long gone.
+    let v = wedge(&["--json"]).json();
+    let f = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| {
+            f["id"] == "pidns.init_abort"
+                && f["pids"]
+                    .as_array()
+                    .is_some_and(|p| p.iter().any(|x| x == a.init_pid))
+        })
+        .cloned()
+        .ok_or_else(|| format!("no pidns.init_abort finding: {v}"))?;
+    check(f["remedies"].to_string().contains("--init"), || {
+        f.to_string()
+    })
 }
 
 fn main() {

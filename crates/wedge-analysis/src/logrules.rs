@@ -1,0 +1,223 @@
+//! Findings from the kernel log of the running boot, linked to the tasks
+//! of the snapshot where they still exist: the evidence a dead process
+//! left behind (a trap, an OOM kill) and the kernel's own hang reports.
+
+use crate::finding::{BlockedOn, Confidence, Evidence, Finding, Remedy, Severity};
+use std::collections::BTreeMap;
+use wedge_kernel::TaskState;
+use wedge_klog::{Detail, Event};
+use wedge_model::Snapshot;
+
+fn ev(e: &Event, fact: String) -> Evidence {
+    Evidence {
+        source: format!(
+            "kernel log line {}{}",
+            e.lines.first,
+            e.timestamp
+                .as_ref()
+                .and_then(|t| t.monotonic)
+                .map(|m| format!(" [{m:.3}]"))
+                .unwrap_or_default()
+        ),
+        fact,
+    }
+}
+
+/// glibc's abort() ends in `hlt` when SIGABRT did not kill the process:
+/// a #GP (error 0) inside libc. The kernel never delivers a signal without
+/// a handler to a pid-namespace init, so abort() in a container's PID 1
+/// dies of SIGSEGV (status 139) instead of SIGABRT (134).
+fn is_abort_hlt(e: &Event) -> bool {
+    let Detail::GpfTrap(t) = &e.detail else {
+        return false;
+    };
+    let in_libc = t
+        .mapping
+        .as_ref()
+        .is_some_and(|m| m.lib.starts_with("libc"));
+    let hlt = e
+        .code
+        .as_ref()
+        .and_then(|c| c.faulting_instruction.as_deref())
+        .is_some_and(|i| i.trim() == "hlt");
+    hlt || (in_libc && t.error.trim_start_matches('0').is_empty())
+}
+
+pub fn analyze_log(snap: &Snapshot, events: &[Event]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    // abort() as a pid-namespace init, grouped by command.
+    let mut aborts: BTreeMap<String, Vec<&Event>> = BTreeMap::new();
+    for e in events.iter().filter(|e| is_abort_hlt(e)) {
+        aborts
+            .entry(e.task.clone().unwrap_or_default())
+            .or_default()
+            .push(e);
+    }
+    for (task, es) in aborts {
+        let last = es[es.len() - 1];
+        let alive = last
+            .pid
+            .and_then(|p| snap.process(p as i32))
+            .filter(|p| p.comm == task);
+        let mut evidence: Vec<Evidence> = es
+            .iter()
+            .rev()
+            .take(3)
+            .map(|e| ev(e, format!("{}: {}", e.kind(), e.meaning)))
+            .collect();
+        if let Some(p) = alive {
+            if p.is_nested_pidns_init() {
+                evidence.push(Evidence {
+                    source: format!("/proc/{}/status", p.pid),
+                    fact: format!("{} ({}) is PID 1 of its pid namespace", p.comm, p.pid),
+                });
+            }
+        }
+        out.push(Finding {
+            id: "pidns.init_abort".into(),
+            title: format!(
+                "{task} died {} time(s) of a general protection fault in libc: abort() as PID 1 of a pid namespace",
+                es.len()
+            ),
+            severity: Severity::Warning,
+            confidence: if es.iter().any(|e| e.code.is_some()) {
+                Confidence::High
+            } else {
+                Confidence::Medium
+            },
+            pids: es.iter().filter_map(|e| e.pid.map(|p| p as i32)).collect(),
+            evidence,
+            explanation: "glibc's abort() raises SIGABRT; when that does not end the process it executes \
+                `hlt`, which faults in user mode, and the kernel kills the process with SIGSEGV. SIGABRT \
+                without a handler is discarded for the init (PID 1) of a pid namespace, so a container's \
+                PID 1 that calls abort() exits with status 139 (SIGSEGV) instead of 134 and leaves this \
+                trap in the log. The abort itself has its own cause (Node.js, for one, aborts when fstat \
+                on its stdio fails, e.g. with ESTALE on an NFS file deleted on the server)."
+                .into(),
+            remedies: vec![
+                Remedy {
+                    action: "run a real init as PID 1 so the program is not PID 1 (docker run --init, tini, dumb-init)".into(),
+                    command: Some("docker run --init …   # or: tini -- PROGRAM".into()),
+                },
+                Remedy {
+                    action: "find why the program aborts: its stderr, or a core file (wedge core FILE)".into(),
+                    command: None,
+                },
+            ],
+            ..Default::default()
+        });
+    }
+    // Hung-task reports whose task is still stuck.
+    let mut hung: BTreeMap<u32, &Event> = BTreeMap::new();
+    for e in events
+        .iter()
+        .filter(|e| matches!(e.detail, Detail::HungTask(_)))
+    {
+        if let Some(pid) = e.pid {
+            hung.insert(pid, e);
+        }
+    }
+    for (pid, e) in hung {
+        let Some((p, t)) = snap.thread(pid as i32) else {
+            continue;
+        };
+        if e.task
+            .as_deref()
+            .is_some_and(|c| !t.comm.starts_with(c) && !c.starts_with(&t.comm))
+        {
+            continue;
+        }
+        if t.state != TaskState::DiskSleep {
+            continue;
+        }
+        let Detail::HungTask(h) = &e.detail else {
+            continue;
+        };
+        let mut blocked_on = Vec::new();
+        if let Some(b) = &h.blocker {
+            blocked_on.push(BlockedOn {
+                kind: "lock_holder".into(),
+                pid: b.owner_pid.map(|p| p as i32),
+                detail: format!(
+                    "the kernel names {} {} as the likely owner of the {} it waits for",
+                    b.owner_task.as_deref().unwrap_or("?"),
+                    b.owner_pid.map(|p| p.to_string()).unwrap_or_default(),
+                    b.kind
+                ),
+            });
+        }
+        out.push(Finding {
+            id: "kernel.hung_task".into(),
+            title: format!(
+                "the kernel reported {} ({}) hung (blocked > {} s) and it is still in D",
+                t.comm, pid, h.blocked_seconds
+            ),
+            severity: Severity::Critical,
+            confidence: Confidence::High,
+            pids: vec![p.pid],
+            evidence: vec![ev(e, e.meaning.clone())],
+            explanation: "The hung-task detector reports tasks in uninterruptible sleep that have not run \
+                for kernel.hung_task_timeout_secs. It skips killable waits, so silence from it proves nothing."
+                .into(),
+            blocked_on,
+            ..Default::default()
+        });
+    }
+    // Network filesystems: a server not responding with no OK after it.
+    let mut servers: BTreeMap<String, (Option<&Event>, bool)> = BTreeMap::new();
+    for e in events {
+        match &e.detail {
+            Detail::NfsNotResponding(s) => {
+                servers.insert(s.server.clone(), (Some(e), false));
+            }
+            Detail::NfsServerOk(s) => {
+                if let Some(x) = servers.get_mut(&s.server) {
+                    x.1 = true;
+                }
+            }
+            _ => {}
+        }
+    }
+    for (server, (e, ok)) in servers {
+        let (Some(e), false) = (e, ok) else { continue };
+        let waiting: Vec<i32> = snap
+            .processes
+            .iter()
+            .filter(|p| {
+                p.threads
+                    .iter()
+                    .any(|t| matches!(crate::wait::wait_kind(t), crate::wait::WaitKind::NfsServer))
+            })
+            .map(|p| p.pid)
+            .collect();
+        out.push(Finding {
+            id: "netfs.server_unreachable".into(),
+            title: format!(
+                "NFS server {server} is not responding{}",
+                if waiting.is_empty() {
+                    String::new()
+                } else {
+                    format!("; {} process(es) wait for it", waiting.len())
+                }
+            ),
+            severity: if waiting.is_empty() {
+                Severity::Warning
+            } else {
+                Severity::Critical
+            },
+            confidence: Confidence::High,
+            pids: waiting,
+            evidence: vec![ev(e, e.meaning.clone())],
+            explanation:
+                "The NFS client logged that the server stopped answering and has not logged \
+                `OK` since. With a hard mount (`still trying`) I/O waits until the server is back."
+                    .into(),
+            remedies: vec![Remedy {
+                action: format!("bring {server} back; or force-unmount: umount -f, then umount -l"),
+                command: None,
+            }],
+            ..Default::default()
+        });
+    }
+    out
+}
