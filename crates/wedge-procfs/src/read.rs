@@ -155,11 +155,16 @@ impl<'a> TaskReader<'a> {
         })
     }
 
-    /// The name to open relative to the task's directory fd.
+    /// The name to open relative to the process's directory fd. A
+    /// thread's files are reached as `task/TID/NAME` through the open
+    /// `/proc/PID` directory: the process cannot be swapped for another under
+    /// us, and opening a directory per thread would cost two more system
+    /// calls per thread (a sixth of a scan of 10,000 threads).
     fn rel(t: Target) -> std::borrow::Cow<'static, str> {
-        match t.fd {
-            Some(fd) => format!("{}/{fd}", t.name).into(),
-            None => t.name.into(),
+        match (t.tid, t.fd) {
+            (Some(tid), _) => format!("task/{tid}/{}", t.name).into(),
+            (None, Some(fd)) => format!("{}/{fd}", t.name).into(),
+            (None, None) => t.name.into(),
         }
     }
 

@@ -467,14 +467,7 @@ fn scan_thread(
     notes: &mut Notes,
 ) -> Option<Thread> {
     let opts = &shared.opts;
-    let tdir = r
-        .open_dir(
-            pdir.as_fd(),
-            &format!("task/{tid}"),
-            Target::thread(tid, "."),
-        )
-        .ok()?;
-    let tdir = tdir.as_fd();
+    let tdir = pdir.as_fd();
     let stat = crate::status::parse_stat(r.read(tdir, Target::thread(tid, "stat")).ok()?)?;
     let status = r
         .read(tdir, Target::thread(tid, "status"))
