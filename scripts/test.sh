@@ -13,6 +13,9 @@ command -v gdb >/dev/null 2>&1 || need+=(gdb)
 command -v unshare >/dev/null 2>&1 || need+=(util-linux)
 command -v timeout >/dev/null 2>&1 || need+=(coreutils)
 command -v gcc >/dev/null 2>&1 || need+=(gcc)
+command -v xz >/dev/null 2>&1 || need+=(xz-utils)
+command -v zstd >/dev/null 2>&1 || need+=(zstd)
+command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
 if ((${#need[@]})); then
     echo "installing: ${need[*]}"
     apt-get update -qq
