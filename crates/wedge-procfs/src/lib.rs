@@ -17,10 +17,12 @@
 //! reused mid-scan yields errors, never a mix of two processes.
 
 pub mod helper;
-mod parse;
+#[doc(hidden)]
+pub mod parse;
 mod read;
 mod scan;
-mod status;
+#[doc(hidden)]
+pub mod status;
 
 use procfs_core::FromRead;
 use std::path::PathBuf;
