@@ -70,20 +70,13 @@ pub struct Graph {
 
 /// FUSE mounts among a process's open files.
 fn fuse_mounts(snap: &Snapshot, p: &Process) -> Vec<(u32, String)> {
-    let mut v: Vec<(u32, String)> = p
-        .fds
-        .value()
+    snap.mounts_of(p)
         .into_iter()
-        .flatten()
-        .filter_map(|f| snap.mount(f.mount_id?))
         .filter_map(|m| match m.class() {
             FsClass::Fuse { connection, .. } => Some((connection, m.mount_point.clone())),
             _ => None,
         })
-        .collect();
-    v.sort();
-    v.dedup();
-    v
+        .collect()
 }
 
 /// FUSE mounts whose connection has requests waiting for the daemon.
@@ -109,22 +102,15 @@ fn busy_fuse_mounts(snap: &Snapshot) -> Vec<(u32, String)> {
 }
 
 fn remote_mounts(snap: &Snapshot, p: &Process) -> Vec<(String, String)> {
-    let mut v: Vec<(String, String)> = p
-        .fds
-        .value()
+    snap.mounts_of(p)
         .into_iter()
-        .flatten()
-        .filter_map(|f| snap.mount(f.mount_id?))
         .filter_map(|m| match m.class() {
             FsClass::Nfs { server } => Some(("nfs".to_string(), server)),
             FsClass::Lustre { server } => Some(("lustre".to_string(), server)),
             FsClass::Cifs { server } => Some(("cifs".to_string(), server)),
             _ => None,
         })
-        .collect();
-    v.sort();
-    v.dedup();
-    v
+        .collect()
 }
 
 /// The process serving a FUSE mount: one holding /dev/fuse open, preferably

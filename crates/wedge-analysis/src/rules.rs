@@ -48,17 +48,10 @@ fn fmt_ms(ms: f64) -> String {
 
 /// FUSE mounts among a process's open files, with their connection ids.
 fn fuse_mounts_of<'a>(snap: &'a Snapshot, p: &Process) -> Vec<&'a wedge_model::Mount> {
-    let mut v: Vec<&wedge_model::Mount> = p
-        .fds
-        .value()
+    snap.mounts_of(p)
         .into_iter()
-        .flatten()
-        .filter_map(|f| snap.mount(f.mount_id?))
         .filter(|m| matches!(m.class(), FsClass::Fuse { .. }))
-        .collect();
-    v.sort_by_key(|m| m.mount_id);
-    v.dedup_by_key(|m| m.mount_id);
-    v
+        .collect()
 }
 
 fn stack_evidence(snap: &Snapshot, p: &Process, t: &Thread) -> Option<Evidence> {

@@ -179,12 +179,8 @@ pub fn matters(p: &Process, t: &Thread) -> Option<Attention> {
 pub fn describe_wait(snap: &Snapshot, p: &Process, t: &Thread) -> String {
     let kind = wait_kind(t);
     let fuse_mounts = || -> Vec<String> {
-        let mut v: Vec<String> = p
-            .fds
-            .value()
+        snap.mounts_of(p)
             .into_iter()
-            .flatten()
-            .filter_map(|f| snap.mount(f.mount_id?))
             .filter_map(|m| match m.class() {
                 FsClass::Fuse { connection, .. } => Some(format!(
                     "{} ({}, FUSE connection {connection})",
@@ -192,10 +188,7 @@ pub fn describe_wait(snap: &Snapshot, p: &Process, t: &Thread) -> String {
                 )),
                 _ => None,
             })
-            .collect();
-        v.sort();
-        v.dedup();
-        v
+            .collect()
     };
     let on = |v: Vec<String>| {
         if v.is_empty() {

@@ -59,11 +59,14 @@ impl Signal {
     pub const SIGCONT: Signal = Signal(18);
     pub const SIGSTOP: Signal = Signal(19);
 
-    /// The conventional name (`SIGKILL`), `SIGRTMIN+N` for real-time signals.
+    /// The conventional name (`SIGKILL`), `SIGRTMIN` and `SIGRTMIN+N` for
+    /// real-time signals, counted from the kernel's SIGRTMIN (32; glibc
+    /// keeps 32 and 33 for itself, so programs see their SIGRTMIN as 34).
     pub fn name(self) -> String {
         match self.0 {
             n @ 1..=31 => NAMES[n as usize].to_string(),
-            32..=64 => format!("SIGRTMIN+{}", self.0 - 32),
+            32 => "SIGRTMIN".to_string(),
+            33..=64 => format!("SIGRTMIN+{}", self.0 - 32),
             n => format!("signal {n}"),
         }
     }
@@ -201,7 +204,7 @@ mod tests {
     #[test]
     fn realtime_and_wide_masks() {
         let s = SignalSet::from_hex("00000000000000000000000180000000").unwrap();
-        assert_eq!(s.names(), vec!["SIGRTMIN+0", "SIGRTMIN+1"]);
+        assert_eq!(s.names(), vec!["SIGRTMIN", "SIGRTMIN+1"]);
         assert_eq!(SignalSet::from_hex("zz"), None);
         assert_eq!(SignalSet::from_hex(""), None);
     }

@@ -3,71 +3,20 @@
 
 use serde::Serialize;
 
-/// Signal names for the generic numbering used by x86, ARM, arm64, RISC-V,
-/// powerpc and s390 (`include/uapi/asm-generic/signal.h`).
-///
-/// MIPS, Alpha, SPARC and PA-RISC number several signals differently (on
-/// MIPS 10 is SIGBUS and 16 is SIGUSR1, for example); names for a log from
-/// such a machine are only right for the signals that coincide (1-9, 11,
-/// 13-15).
-const GENERIC_SIGNALS: [&str; 31] = [
-    "SIGHUP",
-    "SIGINT",
-    "SIGQUIT",
-    "SIGILL",
-    "SIGTRAP",
-    "SIGABRT",
-    "SIGBUS",
-    "SIGFPE",
-    "SIGKILL",
-    "SIGUSR1",
-    "SIGSEGV",
-    "SIGUSR2",
-    "SIGPIPE",
-    "SIGALRM",
-    "SIGTERM",
-    "SIGSTKFLT",
-    "SIGCHLD",
-    "SIGCONT",
-    "SIGSTOP",
-    "SIGTSTP",
-    "SIGTTIN",
-    "SIGTTOU",
-    "SIGURG",
-    "SIGXCPU",
-    "SIGXFSZ",
-    "SIGVTALRM",
-    "SIGPROF",
-    "SIGWINCH",
-    "SIGIO",
-    "SIGPWR",
-    "SIGSYS",
-];
-
-/// Name of signal `n` in the generic numbering (`None` outside 1..=64).
-/// Real-time signals are named relative to the kernel's SIGRTMIN (32); glibc
-/// reserves 32 and 33 for itself, so user programs see SIGRTMIN as 34.
+/// Name of signal `n` in the generic numbering (`None` outside 1..=64),
+/// from the table wedge-kernel keeps for all of wedge. MIPS, Alpha, SPARC
+/// and PA-RISC number several signals differently; names for a log from
+/// such a machine are only right for the signals that coincide.
 pub fn signal_name(n: u32) -> Option<String> {
-    match n {
-        1..=31 => GENERIC_SIGNALS
-            .get(usize::try_from(n - 1).ok()?)
-            .map(|s| (*s).to_string()),
-        32 => Some("SIGRTMIN".to_string()),
-        33..=64 => Some(format!("SIGRTMIN+{}", n - 32)),
-        _ => None,
-    }
+    let n = u8::try_from(n).ok().filter(|n| (1..=64).contains(n))?;
+    Some(wedge_kernel::Signal(n).name())
 }
 
 /// A decoded `Sig*` mask from `/proc/PID/status` or `ps s`: bit N-1 set
 /// means signal N is in the set.
 pub fn decode_signal_mask(hex: &str) -> Option<Vec<String>> {
     let v = crate::util::parse_hex_u64(hex)?;
-    Some(
-        (0..64u32)
-            .filter(|bit| v & (1u64 << bit) != 0)
-            .filter_map(|bit| signal_name(bit + 1))
-            .collect(),
-    )
+    Some(wedge_kernel::SignalSet(v).names())
 }
 
 /// One taint flag and its meaning (kernel/panic.c `taint_flags`).

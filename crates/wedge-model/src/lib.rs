@@ -141,6 +141,20 @@ impl Snapshot {
         self.processes.iter().filter(move |p| p.ppid == pid)
     }
 
+    /// The mounts a process's open files live on, each once, by mount id.
+    pub fn mounts_of(&self, p: &Process) -> Vec<&Mount> {
+        let mut v: Vec<&Mount> = p
+            .fds
+            .value()
+            .into_iter()
+            .flatten()
+            .filter_map(|f| self.mount(f.mount_id?))
+            .collect();
+        v.sort_by_key(|m| m.mount_id);
+        v.dedup_by_key(|m| m.mount_id);
+        v
+    }
+
     pub fn mount(&self, mount_id: u64) -> Option<&Mount> {
         self.mounts.iter().find(|m| m.mount_id == mount_id)
     }
