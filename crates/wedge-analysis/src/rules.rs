@@ -119,11 +119,13 @@ pub fn analyze_with(snap: &Snapshot, g: &Graph) -> Vec<Finding> {
     for p in &snap.processes {
         fuse_waits(snap, p, &mut out);
         fatal_pending(snap, p, &mut out);
-        uninterruptible(snap, p, &mut out);
+        uninterruptible(snap, g, p, &mut out);
         stopped(snap, p, &mut out);
     }
     zombies(snap, &mut out);
     blocked_reads(snap, &mut out);
+    lock_convoys(snap, g, &mut out);
+    stdio_stale(snap, &mut out);
     for f in &mut out {
         if f.id != "wedge.read_blocked" {
             enrich(snap, g, f);
@@ -316,7 +318,7 @@ fn fatal_pending(snap: &Snapshot, p: &Process, out: &mut Vec<Finding>) {
     }
 }
 
-fn uninterruptible(snap: &Snapshot, p: &Process, out: &mut Vec<Finding>) {
+fn uninterruptible(snap: &Snapshot, g: &Graph, p: &Process, out: &mut Vec<Finding>) {
     for t in &p.threads {
         if t.state != TaskState::DiskSleep {
             continue;
@@ -355,6 +357,9 @@ fn uninterruptible(snap: &Snapshot, p: &Process, out: &mut Vec<Finding>) {
             (_, true) => Severity::Critical,
             _ => Severity::Info,
         };
+        if id == "lock.waiting" && has_holder(g, p, t) {
+            continue;
+        }
         if severity == Severity::Info && id == "task.uninterruptible" {
             continue;
         }
@@ -416,6 +421,142 @@ fn uninterruptible(snap: &Snapshot, p: &Process, out: &mut Vec<Finding>) {
                 "do not attach gdb or strace: ptrace on a task in D state wedges the tracer too"
                     .into(),
             ],
+            ..Default::default()
+        });
+    }
+}
+
+/// Whether the graph names a likely holder for a lock wait (then the
+/// convoy finding speaks for it).
+fn has_holder(g: &Graph, p: &Process, t: &Thread) -> bool {
+    g.out(&Node::Task {
+        pid: p.pid,
+        tid: t.tid,
+    })
+    .any(|e| e.kind == graph::EdgeKind::LockHolder)
+}
+
+/// Tasks queued behind the same (likely) lock holder: one finding per
+/// holder, with the chain from the holder on to its own wait.
+fn lock_convoys(snap: &Snapshot, g: &Graph, out: &mut Vec<Finding>) {
+    let mut by_holder: BTreeMap<Node, Vec<(&Node, &graph::Edge)>> = BTreeMap::new();
+    for e in g
+        .edges
+        .iter()
+        .filter(|e| e.kind == graph::EdgeKind::LockHolder)
+    {
+        by_holder
+            .entry(e.to.clone())
+            .or_default()
+            .push((&e.from, e));
+    }
+    for (holder, waiters) in by_holder {
+        let mut pids: Vec<i32> = waiters.iter().filter_map(|(n, _)| n.pid()).collect();
+        pids.dedup();
+        let longest = waiters
+            .iter()
+            .filter_map(|(n, _)| match n {
+                Node::Task { tid, .. } => snap.thread(*tid).and_then(|(_, t)| off_cpu(snap, t)),
+                _ => None,
+            })
+            .fold(0.0f64, f64::max);
+        let mut evidence: Vec<Evidence> = waiters
+            .iter()
+            .map(|(n, e)| {
+                ev(
+                    "wait-for graph",
+                    format!("{} waits: {}", graph::describe(snap, n), e.detail),
+                )
+            })
+            .collect();
+        if longest > 0.0 {
+            evidence.push(ev(
+                "sched",
+                format!(
+                    "the longest waiter has been off the CPU for {}",
+                    fmt_ms(longest)
+                ),
+            ));
+        }
+        let chain: Vec<String> = g
+            .chains(&holder)
+            .into_iter()
+            .take(3)
+            .map(|c| {
+                c.iter()
+                    .map(|n| graph::describe(snap, n))
+                    .collect::<Vec<_>>()
+                    .join(" → ")
+            })
+            .collect();
+        let holder_pid = holder.pid();
+        if let Some(h) = holder_pid {
+            pids.push(h);
+        }
+        out.push(Finding {
+            id: "lock.convoy".into(),
+            title: format!(
+                "{} task(s) queued on a lock that {} likely holds while it waits",
+                waiters.len(),
+                graph::describe(snap, &holder)
+            ),
+            severity: if longest >= STUCK_AFTER_MS { Severity::Critical } else { Severity::Warning },
+            confidence: Confidence::Medium,
+            pids,
+            evidence,
+            explanation: "On 6.x kernels /proc hides the lock slow paths (rwsem_down_write_slowpath, \
+                __mutex_lock) from wchan and stack: a task queued on a directory's inode lock shows only \
+                path_openat, and a writer queued on mmap_lock only vm_mmap_pgoff. wedge names as the likely \
+                holder the task that is inside the same operation and itself waiting; the kernel's hung-task \
+                report (`blocked on … likely owned by task …`) confirms it when it fires. The queue moves when \
+                the holder's own wait ends."
+                .into(),
+            remedies: vec![Remedy {
+                action: "unblock the holder (see the chain: what it waits on); the queued tasks follow".into(),
+                command: None,
+            }],
+            chain,
+            ..Default::default()
+        });
+    }
+}
+
+/// stdio on files of a network filesystem that were deleted: after the
+/// server removes the file, fstat() on the descriptor fails with ESTALE
+/// (NFSv3), which some runtimes treat as fatal — Node.js aborts in
+/// ResetStdio (seed 002).
+fn stdio_stale(snap: &Snapshot, out: &mut Vec<Finding>) {
+    for p in &snap.processes {
+        let Some(fds) = p.fds.value() else { continue };
+        let risky: Vec<String> = fds
+            .iter()
+            .filter(|f| f.fd <= 2)
+            .filter(|f| {
+                f.mount_id.and_then(|m| snap.mount(m)).is_some_and(|m| {
+                    matches!(m.class(), FsClass::Nfs { .. } | FsClass::Cifs { .. })
+                })
+            })
+            .filter(|f| f.kind == wedge_model::FileKind::Deleted)
+            .map(|f| format!("fd {} → {}", f.fd, f.target))
+            .collect();
+        if risky.is_empty() {
+            continue;
+        }
+        out.push(Finding {
+            id: "stdio.stale".into(),
+            title: format!("{} ({}) writes its stdio to deleted files on a network filesystem", p.comm, p.pid),
+            severity: Severity::Warning,
+            confidence: Confidence::Medium,
+            pids: vec![p.pid],
+            evidence: risky.into_iter().map(|r| ev(format!("/proc/{}/fd", p.pid), r)).collect(),
+            explanation: "A file deleted on the NFS server is stale for this client: fstat() and write() on \
+                the descriptor fail with ESTALE. Runtimes that check their stdio at exit (Node.js's ResetStdio) \
+                abort on it; as PID 1 of a container that abort ends in a general protection fault (seed 002)."
+                .into(),
+            remedies: vec![Remedy {
+                action: "give the process pipes for stdio (the container runtime's log driver) instead of files on NFS".into(),
+                command: None,
+            }],
             ..Default::default()
         });
     }

@@ -445,6 +445,15 @@ fn inode_lock_queue_names_the_holder() -> R {
     check(
         chains.contains(&format!("FUSE connection {}", fs.conn())),
         || chains.clone(),
+    )?;
+    let v = wedge(&["--json"]).json();
+    let f =
+        finding(&v, "lock.convoy", q.second_pid).ok_or_else(|| format!("no lock.convoy: {v}"))?;
+    check(
+        f["pids"]
+            .as_array()
+            .is_some_and(|p| p.iter().any(|x| x == q.first_pid)),
+        || f.to_string(),
     )
 }
 
