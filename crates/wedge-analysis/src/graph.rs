@@ -80,7 +80,7 @@ fn fuse_mounts(snap: &Snapshot, p: &Process) -> Vec<(u32, String)> {
 }
 
 /// FUSE mounts whose connection has requests waiting for the daemon.
-fn busy_fuse_mounts(snap: &Snapshot) -> Vec<(u32, String)> {
+pub fn busy_fuse_mounts(snap: &Snapshot) -> Vec<(u32, String)> {
     let Some(conns) = snap.fuse_connections.value() else {
         return Vec::new();
     };

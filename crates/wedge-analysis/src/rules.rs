@@ -183,7 +183,17 @@ fn fuse_waits(snap: &Snapshot, p: &Process, out: &mut Vec<Finding>) {
             ));
         }
     }
-    let mounts = fuse_mounts_of(snap, p);
+    let mut mounts = fuse_mounts_of(snap, p);
+    if mounts.is_empty() {
+        // An exiting task's files are already off its table: name the
+        // connections that have requests waiting (the graph does the same).
+        let busy = graph::busy_fuse_mounts(snap);
+        mounts = snap
+            .mounts
+            .iter()
+            .filter(|m| matches!(m.class(), FsClass::Fuse { connection, .. } if busy.iter().any(|b| b.0 == connection)))
+            .collect();
+    }
     let mut remedies = Vec::new();
     for m in &mounts {
         if let FsClass::Fuse { connection, .. } = m.class() {
@@ -224,7 +234,8 @@ fn fuse_waits(snap: &Snapshot, p: &Process, out: &mut Vec<Finding>) {
              file sends FLUSH to the daemon and waits for the answer. The daemon has not answered, so the \
              process can neither finish exiting nor be killed: a fatal signal is already being acted on. If the \
              process is (or is a child of) a pid-namespace init, the init waits for it in zap_pid_ns_processes \
-             too (the deadlock of Netflix's 2023 FUSE report)."
+             too (the deadlock of Netflix's FUSE report, seed 001). Kernels up to 6.18 still wait here: \
+             wedge's test kit reproduces it on 6.18; aborting the FUSE connection is the way out."
                 .to_string(),
         )
     } else {

@@ -408,6 +408,12 @@ fn flush_on_exit() -> R {
             .to_string()
             .contains(&format!("FUSE connection {}", fs.conn())),
         || f.to_string(),
+    )?;
+    check(
+        f["remedies"]
+            .to_string()
+            .contains(&format!("/sys/fs/fuse/connections/{}/abort", fs.conn())),
+        || f.to_string(),
     )
 }
 
