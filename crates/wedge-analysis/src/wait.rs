@@ -85,6 +85,11 @@ pub fn wait_kind(t: &Thread) -> WaitKind {
         "io_wq_exit_workers",
         "io_ring_exit_work",
         "io_uring_files_cancel",
+        "io_wq_put_and_exit",
+        "io_uring_del_tctx_node",
+        "io_uring_clean_tctx",
+        "io_sq_thread_finish",
+        "io_sq_thread_park",
     ]) {
         return WaitKind::IoUringCancel;
     }

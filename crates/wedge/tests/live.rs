@@ -394,6 +394,45 @@ fn io_uring_exit_waits_on_fuse() -> R {
     })
 }
 
+/// Plain (issued inline by the submitter) and SQPOLL (issued by iou-sqp):
+/// after SIGKILL the process is wedged and the chain reaches the daemon.
+fn io_uring_plain_and_sqpoll() -> R {
+    for mode in [IoUringMode::Plain, IoUringMode::Sqpoll] {
+        let fs = setup_or_skip!(FuseDaemon::start());
+        let u = setup_or_skip!(IoUringOnFuse::start(&fs, mode));
+        u.sigkill().map_err(|e| e.to_string())?;
+        wedge_testkit::wait_until(Duration::from_secs(3), || {
+            wedge_testkit::proc::state_of(u.pid) == Some('D')
+        });
+        let r = wedge(&["--json"]);
+        check(r.code == Some(1), || format!("{mode:?}: exit {:?}", r.code))?;
+        let v = r.json();
+        let mine: Vec<&serde_json::Value> = v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| {
+                f["severity"] == "critical"
+                    && f["pids"]
+                        .as_array()
+                        .is_some_and(|p| p.iter().any(|x| x == u.pid))
+            })
+            .collect();
+        check(!mine.is_empty(), || {
+            format!("{mode:?}: nothing wedged for {}: {v}", u.pid)
+        })?;
+        let chains: String = mine.iter().map(|f| f["chain"].to_string()).collect();
+        check(
+            chains.contains(&format!("wk-fused {}", fs.daemon_pid())),
+            || format!("{mode:?}: chain does not reach the daemon: {chains}"),
+        )?;
+        if matches!(mode, IoUringMode::Sqpoll) {
+            check(chains.contains("iou-sqp-"), || chains.clone())?;
+        }
+    }
+    Ok(())
+}
+
 fn flush_on_exit() -> R {
     let fs = setup_or_skip!(FuseDaemon::start());
     let e = setup_or_skip!(ExitWhileFlushing::start(&fs));
@@ -477,6 +516,7 @@ fn main() {
         Trial::test("tree_and_all", tree_and_all),
         Trial::test("bad_pid_is_an_error", bad_pid_is_an_error),
         Trial::test("io_uring_exit_waits_on_fuse", io_uring_exit_waits_on_fuse),
+        Trial::test("io_uring_plain_and_sqpoll", io_uring_plain_and_sqpoll),
         Trial::test("flush_on_exit", flush_on_exit),
         Trial::test(
             "pidns_init_waits_for_fuse_flusher",
