@@ -665,9 +665,13 @@ fn stopped(snap: &Snapshot, p: &Process, out: &mut Vec<Finding>) {
             "Stopped by SIGSTOP/SIGTSTP; it does nothing until SIGCONT.".into()
         },
         remedies: vec![Remedy {
-            action: if traced { "detach or end the tracer".into() } else { "resume it".into() },
+            action: if traced {
+                "let the tracer continue or detach (in its debugger), or end the tracer: a ptrace stop ignores SIGCONT, and the tracee resumes when its tracer goes away".into()
+            } else {
+                "resume it".into()
+            },
             command: if traced {
-                t.tracer_pid.map(|tr| format!("kill -CONT {}  # or end the tracer: kill {tr}", p.pid))
+                t.tracer_pid.map(|tr| format!("kill {tr}"))
             } else {
                 Some(format!("kill -CONT {}", p.pid))
             },
