@@ -476,11 +476,7 @@ fn scan_thread(
         .unwrap_or_default();
     let state = TaskState::from_code(stat.state);
     let flags = TaskFlags(stat.flags);
-    let wchan = match r.read(tdir, Target::thread(tid, "wchan")) {
-        Ok(w) => Field::Value(parse::wchan(w)),
-        Err(f) => f.field(),
-    };
-    let kernel_stack = if opts.stacks {
+    let kernel_stack: Field<Vec<wedge_model::KernelFrame>> = if opts.stacks {
         match r.read(tdir, Target::thread(tid, "stack")) {
             Ok(s) => Field::Value(parse::kernel_stack(s)),
             Err(f) => {
@@ -492,6 +488,31 @@ fn scan_thread(
         }
     } else {
         Field::missing(MissingReason::NotCollected, "kernel stacks not requested")
+    };
+    // Since 5.16 wchan is the first frame of the task's stack outside the
+    // scheduler, and on kernels whose /proc/PID/stack also leaves the
+    // scheduler out (as 6.18 does) that is the stack's top frame: reuse it
+    // rather than unwind the stack a second time. Where the stack still
+    // starts in the scheduler (older kernels) or could not be read, ask.
+    let derived = match kernel_stack.value() {
+        // A task on a CPU has no wait channel (get_wchan() says 0).
+        _ if state == TaskState::Running => Some(None),
+        Some(frames) => match frames.first() {
+            Some(top)
+                if !wedge_model::is_scheduler_plumbing(top.base_name()) && !top.unreliable =>
+            {
+                Some(Some(top.function.clone()))
+            }
+            _ => None,
+        },
+        None => None,
+    };
+    let wchan = match derived {
+        Some(w) => Field::Value(w),
+        None => match r.read(tdir, Target::thread(tid, "wchan")) {
+            Ok(w) => Field::Value(parse::wchan(w)),
+            Err(f) => f.field(),
+        },
     };
     let syscall = match r.read(tdir, Target::thread(tid, "syscall")) {
         Ok(s) => match parse::syscall(s, wedge_kernel::syscall_name) {
