@@ -1,1 +1,160 @@
-//! wedge-vmcore
+//! # wedge-vmcore: kernel crash dumps read with no debuginfo
+//!
+//! A modern kernel carries in its own memory what a dump reader needs:
+//! VMCOREINFO (release, page tables, KASLR offset, where kallsyms is), the
+//! compressed symbol table (kallsyms), its type information (BTF, kept for
+//! BPF) and its unwind tables (ORC). This crate reads ELF vmcores (kdump,
+//! QEMU `dump-guest-memory`) and kdump-compressed dumps (makedumpfile,
+//! flattened or not; zlib, LZO, snappy, zstd) with nothing else, and fills
+//! wedge's snapshot model so the live analysis runs unchanged.
+//!
+//! Layers, each usable alone:
+//! - [`dump::Dump`]: a dump file, its physical memory, notes and VMCOREINFO;
+//! - [`kernel::Kernel`]: x86-64 address translation, kallsyms, BTF;
+//! - [`tasks`], [`stack`], [`orc`], [`printk`]: kernel structures;
+//! - [`Vmcore`]: everything above, and [`Vmcore::snapshot`].
+//!
+//! Every parser treats the dump as hostile: sizes are checked before
+//! allocating, lists are bounded and loop-checked, and a structure that
+//! cannot be read becomes an error naming it (or a gap in the result), never
+//! a panic.
+
+pub mod btf;
+pub mod dump;
+pub mod elf;
+pub mod error;
+pub mod kallsyms;
+pub mod kdump;
+pub mod kernel;
+pub mod locks;
+mod lzo;
+pub mod mem;
+pub mod notes;
+pub mod orc;
+pub mod printk;
+pub mod snapshot;
+pub mod source;
+pub mod stack;
+pub mod tasks;
+pub mod x86_64;
+
+pub use error::{Error, Result};
+pub use kernel::{Kernel, Options};
+
+use std::collections::HashMap;
+use std::path::Path;
+
+/// An opened dump with its tasks.
+pub struct Vmcore {
+    pub path: String,
+    pub kernel: Kernel,
+    pub layout: tasks::Layout,
+    pub tasks: Vec<tasks::Task>,
+    /// Problems reading the task list (the tasks read are still there).
+    pub task_errors: Vec<String>,
+    pub orc: Option<orc::Orc>,
+    pub sched_text: stack::SchedText,
+    /// The task running on each CPU (`current_task` per CPU).
+    pub cpu_current: Vec<Option<u64>>,
+    /// The CPU that called panic() (`panic_cpu`), if any did.
+    pub panic_cpu: Option<u32>,
+}
+
+impl Vmcore {
+    pub fn open(path: &Path, opts: &Options) -> Result<Vmcore> {
+        let kernel = Kernel::open(path, opts)?;
+        Vmcore::from_kernel(path.display().to_string(), kernel)
+    }
+
+    pub fn from_kernel(path: String, mut kernel: Kernel) -> Result<Vmcore> {
+        let layout = tasks::Layout::from_btf(&kernel)?;
+        let (tasks, task_errors) = tasks::walk(&kernel, &layout)?;
+        let new_orc = kernel.version.is_some_and(|v| v.at_least(6, 4));
+        let orc = match (
+            kernel.syms.addr("__start_orc_unwind_ip"),
+            kernel.syms.addr("__stop_orc_unwind_ip"),
+            kernel.syms.addr("__start_orc_unwind"),
+        ) {
+            (Some(a), Some(b), Some(c)) => match orc::Orc::load(&kernel.mem, a, b, c, new_orc) {
+                Ok(o) => Some(o),
+                Err(e) => {
+                    kernel.warnings.push(format!("ORC tables unreadable: {e}"));
+                    None
+                }
+            },
+            _ => {
+                kernel
+                    .warnings
+                    .push("no ORC tables (kernel built without CONFIG_UNWINDER_ORC)".into());
+                None
+            }
+        };
+        let sched_text = stack::SchedText::new(&kernel);
+        let cpu_current = current_tasks(&kernel);
+        let panic_cpu = kernel
+            .syms
+            .addr("panic_cpu")
+            .and_then(|a| kernel.mem.u32(a).ok())
+            .filter(|&c| c != u32::MAX && (c as i32) >= 0);
+        Ok(Vmcore {
+            path,
+            kernel,
+            layout,
+            tasks,
+            task_errors,
+            orc,
+            sched_text,
+            cpu_current,
+            panic_cpu,
+        })
+    }
+
+    /// The CPU a task is running on, with that CPU's registers, when the dump
+    /// has them.
+    fn running_on(&self, t: &tasks::Task) -> Option<(usize, &notes::CpuRegs)> {
+        let cpu = self.cpu_current.iter().position(|&c| c == Some(t.addr))?;
+        self.kernel.mem.dump.cpus.get(cpu).map(|r| (cpu, r))
+    }
+
+    /// The kernel stack of a task.
+    pub fn stack(&self, t: &tasks::Task) -> Result<stack::Stack> {
+        let orc = self.orc.as_ref().ok_or_else(|| Error::Missing {
+            what: "ORC unwind tables".into(),
+        })?;
+        Ok(stack::task_stack(
+            &self.kernel,
+            orc,
+            &self.sched_text,
+            t,
+            self.running_on(t),
+        ))
+    }
+
+    /// All stacks, by task address.
+    pub fn stacks(&self) -> HashMap<u64, Result<stack::Stack>> {
+        self.tasks.iter().map(|t| (t.addr, self.stack(t))).collect()
+    }
+
+    /// The task that crashed: the one running on the panicking CPU.
+    pub fn crashing_task(&self) -> Option<&tasks::Task> {
+        let cpu = self.panic_cpu? as usize;
+        let addr = (*self.cpu_current.get(cpu)?)?;
+        self.tasks.iter().find(|t| t.addr == addr)
+    }
+}
+
+/// Per-CPU `current_task` (6.1: a per-CPU variable of its own; 6.2 moved it
+/// into `pcpu_hot`).
+fn current_tasks(k: &Kernel) -> Vec<Option<u64>> {
+    let Ok(offs) = k.per_cpu_offsets() else {
+        return vec![];
+    };
+    let var = k.syms.addr("current_task").or_else(|| {
+        let hot = k.syms.addr("pcpu_hot")?;
+        Some(hot + k.off("pcpu_hot", "current_task").ok()?)
+    });
+    let Some(var) = var else { return vec![] };
+    offs.iter()
+        .map(|o| k.mem.u64(var.wrapping_add(*o)).ok().filter(|&t| t != 0))
+        .collect()
+}

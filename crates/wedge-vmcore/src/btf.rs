@@ -1,0 +1,455 @@
+//! A small reader of BTF, the kernel's compact type information
+//! (CONFIG_DEBUG_INFO_BTF, 5.2+). The kernel keeps vmlinux's `.BTF` section
+//! in memory between `__start_BTF` and `__stop_BTF` (for BPF), so a dump
+//! carries its own struct layouts: no DWARF needed.
+//!
+//! Format (`include/uapi/linux/btf.h`): a header (magic 0xeB9F, version 1,
+//! hdr_len, type_off/len, str_off/len), then types numbered from 1, each a
+//! 12-byte `btf_type { name_off; info (vlen:16, kind:5 at 24, kind_flag at
+//! 31); size_or_type }` followed by kind-specific data.
+
+use crate::error::{Bytes, Error, Result};
+use std::collections::HashMap;
+
+pub type TypeId = u32;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Void,
+    Int,
+    Ptr,
+    Array,
+    Struct,
+    Union,
+    Enum,
+    Fwd,
+    Typedef,
+    Volatile,
+    Const,
+    Restrict,
+    Func,
+    FuncProto,
+    Var,
+    Datasec,
+    Float,
+    DeclTag,
+    TypeTag,
+    Enum64,
+    Unknown(u8),
+}
+
+impl Kind {
+    fn from(k: u32) -> Kind {
+        match k {
+            0 => Kind::Void,
+            1 => Kind::Int,
+            2 => Kind::Ptr,
+            3 => Kind::Array,
+            4 => Kind::Struct,
+            5 => Kind::Union,
+            6 => Kind::Enum,
+            7 => Kind::Fwd,
+            8 => Kind::Typedef,
+            9 => Kind::Volatile,
+            10 => Kind::Const,
+            11 => Kind::Restrict,
+            12 => Kind::Func,
+            13 => Kind::FuncProto,
+            14 => Kind::Var,
+            15 => Kind::Datasec,
+            16 => Kind::Float,
+            17 => Kind::DeclTag,
+            18 => Kind::TypeTag,
+            19 => Kind::Enum64,
+            k => Kind::Unknown(k as u8),
+        }
+    }
+}
+
+/// One type's header, and where its extra data starts in the type section.
+#[derive(Debug, Clone, Copy)]
+struct TypeRec {
+    name_off: u32,
+    kind: Kind,
+    vlen: u16,
+    kind_flag: bool,
+    size_or_type: u32,
+    extra: usize,
+}
+
+/// A struct/union member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Member {
+    /// Offset from the start of the outermost struct asked about, in bits.
+    pub bit_offset: u64,
+    /// Bit-field width; 0 for a plain member.
+    pub bitfield_size: u32,
+    pub ty: TypeId,
+}
+
+/// Parsed BTF.
+pub struct Btf {
+    types: Vec<TypeRec>,
+    data: Vec<u8>,
+    type_base: usize,
+    str_base: usize,
+    str_len: usize,
+    by_name: HashMap<String, Vec<TypeId>>,
+}
+
+impl Btf {
+    pub fn parse(data: Vec<u8>) -> Result<Btf> {
+        let d = &data[..];
+        let bad = |what: &'static str, offset: usize, detail: String| Error::Malformed {
+            what,
+            offset: offset as u64,
+            detail,
+        };
+        if d.u16_at(0) != Some(0xeb9f) {
+            return Err(bad("BTF magic", 0, format!("{:04x?}", d.u16_at(0))));
+        }
+        let hdr_len = d.u32_at(4).unwrap_or(0) as usize;
+        let type_off = d.u32_at(8).unwrap_or(0) as usize;
+        let type_len = d.u32_at(12).unwrap_or(0) as usize;
+        let str_off = d.u32_at(16).unwrap_or(0) as usize;
+        let str_len = d.u32_at(20).unwrap_or(0) as usize;
+        let type_base = hdr_len.saturating_add(type_off);
+        let str_base = hdr_len.saturating_add(str_off);
+        if hdr_len < 24
+            || type_base.saturating_add(type_len) > d.len()
+            || str_base.saturating_add(str_len) > d.len()
+        {
+            return Err(bad(
+                "BTF header",
+                0,
+                format!(
+                    "sections ({type_off}+{type_len}, {str_off}+{str_len}) exceed {} bytes",
+                    d.len()
+                ),
+            ));
+        }
+        let mut types = vec![TypeRec {
+            name_off: 0,
+            kind: Kind::Void,
+            vlen: 0,
+            kind_flag: false,
+            size_or_type: 0,
+            extra: 0,
+        }];
+        let end = type_base + type_len;
+        let mut off = type_base;
+        while off + 12 <= end {
+            let info = d.u32_at(off + 4).unwrap_or(0);
+            let rec = TypeRec {
+                name_off: d.u32_at(off).unwrap_or(0),
+                kind: Kind::from((info >> 24) & 0x1f),
+                vlen: (info & 0xffff) as u16,
+                kind_flag: info >> 31 != 0,
+                size_or_type: d.u32_at(off + 8).unwrap_or(0),
+                extra: off + 12,
+            };
+            let v = rec.vlen as usize;
+            let extra = match rec.kind {
+                Kind::Int | Kind::Var | Kind::DeclTag => 4,
+                Kind::Array => 12,
+                Kind::Struct | Kind::Union => 12 * v,
+                Kind::Enum => 8 * v,
+                Kind::FuncProto => 8 * v,
+                Kind::Datasec => 12 * v,
+                Kind::Enum64 => 12 * v,
+                Kind::Unknown(k) => {
+                    return Err(bad("BTF type kind", off, format!("unknown kind {k}")));
+                }
+                _ => 0,
+            };
+            types.push(rec);
+            off += 12 + extra;
+        }
+        let mut btf = Btf {
+            types,
+            data,
+            type_base,
+            str_base,
+            str_len,
+            by_name: HashMap::new(),
+        };
+        let mut by_name: HashMap<String, Vec<TypeId>> = HashMap::new();
+        for (i, t) in btf.types.iter().enumerate().skip(1) {
+            if t.name_off != 0 {
+                by_name
+                    .entry(btf.str_at(t.name_off).to_string())
+                    .or_default()
+                    .push(i as TypeId);
+            }
+        }
+        btf.by_name = by_name;
+        let _ = btf.type_base;
+        Ok(btf)
+    }
+
+    pub fn len(&self) -> usize {
+        self.types.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.types.len() <= 1
+    }
+
+    fn str_at(&self, off: u32) -> &str {
+        let off = off as usize;
+        if off >= self.str_len {
+            return "";
+        }
+        let s = &self.data[self.str_base + off..self.str_base + self.str_len];
+        let end = s.iter().position(|&b| b == 0).unwrap_or(s.len());
+        std::str::from_utf8(&s[..end]).unwrap_or("")
+    }
+
+    fn rec(&self, id: TypeId) -> Option<&TypeRec> {
+        self.types.get(id as usize)
+    }
+
+    pub fn kind(&self, id: TypeId) -> Option<Kind> {
+        self.rec(id).map(|r| r.kind)
+    }
+
+    pub fn name(&self, id: TypeId) -> &str {
+        self.rec(id).map_or("", |r| self.str_at(r.name_off))
+    }
+
+    /// A named type of one of the given kinds (e.g. `struct task_struct`).
+    pub fn find(&self, name: &str, kinds: &[Kind]) -> Option<TypeId> {
+        self.by_name
+            .get(name)?
+            .iter()
+            .copied()
+            .find(|&id| self.kind(id).is_some_and(|k| kinds.contains(&k)))
+    }
+
+    pub fn find_struct(&self, name: &str) -> Option<TypeId> {
+        self.find(name, &[Kind::Struct, Kind::Union])
+    }
+
+    /// Strips typedefs and qualifiers.
+    pub fn resolve(&self, mut id: TypeId) -> TypeId {
+        for _ in 0..32 {
+            match self.rec(id) {
+                Some(r)
+                    if matches!(
+                        r.kind,
+                        Kind::Typedef
+                            | Kind::Volatile
+                            | Kind::Const
+                            | Kind::Restrict
+                            | Kind::TypeTag
+                    ) =>
+                {
+                    id = r.size_or_type
+                }
+                _ => return id,
+            }
+        }
+        id
+    }
+
+    /// Size in bytes of a type.
+    pub fn size_of(&self, id: TypeId) -> Option<u64> {
+        let id = self.resolve(id);
+        let r = self.rec(id)?;
+        match r.kind {
+            Kind::Int | Kind::Struct | Kind::Union | Kind::Enum | Kind::Enum64 | Kind::Float => {
+                Some(r.size_or_type as u64)
+            }
+            Kind::Ptr => Some(8),
+            Kind::Array => {
+                let (elem, n) = self.array(id)?;
+                self.size_of(elem)?.checked_mul(n as u64)
+            }
+            _ => None,
+        }
+    }
+
+    /// Element type and length of an array type.
+    pub fn array(&self, id: TypeId) -> Option<(TypeId, u32)> {
+        let r = self.rec(self.resolve(id))?;
+        if r.kind != Kind::Array {
+            return None;
+        }
+        Some((self.data.u32_at(r.extra)?, self.data.u32_at(r.extra + 8)?))
+    }
+
+    /// What a pointer points to.
+    pub fn pointee(&self, id: TypeId) -> Option<TypeId> {
+        let r = self.rec(self.resolve(id))?;
+        (r.kind == Kind::Ptr).then_some(r.size_or_type)
+    }
+
+    fn members(&self, id: TypeId) -> impl Iterator<Item = (&str, Member)> + '_ {
+        let r = self.rec(id).copied();
+        let n = r
+            .filter(|r| matches!(r.kind, Kind::Struct | Kind::Union))
+            .map_or(0, |r| r.vlen as usize);
+        (0..n).filter_map(move |i| {
+            let r = r?;
+            let m = r.extra + 12 * i;
+            let name_off = self.data.u32_at(m)?;
+            let ty = self.data.u32_at(m + 4)?;
+            let off = self.data.u32_at(m + 8)?;
+            let (bit_offset, bitfield_size) = if r.kind_flag {
+                ((off & 0xff_ffff) as u64, off >> 24)
+            } else {
+                (off as u64, 0)
+            };
+            Some((
+                self.str_at(name_off),
+                Member {
+                    bit_offset,
+                    bitfield_size,
+                    ty,
+                },
+            ))
+        })
+    }
+
+    /// Looks up one member by name, descending into anonymous struct and
+    /// union members (the kernel uses them a lot: `task_struct`'s
+    /// randomized_struct_fields, `page`'s unions…).
+    fn member1(&self, id: TypeId, name: &str, depth: u32) -> Option<Member> {
+        if depth > 8 {
+            return None;
+        }
+        let id = self.resolve(id);
+        for (n, m) in self.members(id) {
+            if n == name {
+                return Some(m);
+            }
+            if n.is_empty() {
+                if let Some(inner) = self.member1(m.ty, name, depth + 1) {
+                    return Some(Member {
+                        bit_offset: m.bit_offset + inner.bit_offset,
+                        ..inner
+                    });
+                }
+            }
+        }
+        None
+    }
+
+    /// A member by dotted path (`thread.sp`, `pending.signal`), array
+    /// elements not included; the offset is from the start of `id`.
+    pub fn member(&self, id: TypeId, path: &str) -> Option<Member> {
+        let mut cur = id;
+        let mut total = 0u64;
+        let mut last = None;
+        for part in path.split('.') {
+            let m = self.member1(cur, part, 0)?;
+            total += m.bit_offset;
+            cur = m.ty;
+            last = Some(Member {
+                bit_offset: total,
+                ..m
+            });
+        }
+        last
+    }
+
+    /// Byte offset of `struct_name.path`.
+    pub fn offset_of(&self, struct_name: &str, path: &str) -> Option<u64> {
+        let id = self.find_struct(struct_name)?;
+        let m = self.member(id, path)?;
+        Some(m.bit_offset / 8)
+    }
+
+    /// The value of an enumerator, searching every enum.
+    pub fn enum_value(&self, name: &str) -> Option<i64> {
+        for (i, r) in self.types.iter().enumerate() {
+            let v = r.vlen as usize;
+            match r.kind {
+                Kind::Enum => {
+                    for j in 0..v {
+                        let e = r.extra + 8 * j;
+                        if self.str_at(self.data.u32_at(e)?) == name {
+                            let raw = self.data.u32_at(e + 4)?;
+                            // kind_flag: signed enum (6.0+); older BTF is signed too.
+                            return Some(raw as i32 as i64);
+                        }
+                    }
+                }
+                Kind::Enum64 => {
+                    for j in 0..v {
+                        let e = r.extra + 12 * j;
+                        if self.str_at(self.data.u32_at(e)?) == name {
+                            let lo = self.data.u32_at(e + 4)? as u64;
+                            let hi = self.data.u32_at(e + 8)? as u64;
+                            return Some((hi << 32 | lo) as i64);
+                        }
+                    }
+                }
+                _ => {}
+            }
+            let _ = i;
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Builds a BTF blob: `struct s { int a; struct { long b; }; }`.
+    fn blob() -> Vec<u8> {
+        let strs = b"\0int\0s\0a\0b\0long\0".to_vec();
+        let mut t = Vec::new();
+        let ty = |t: &mut Vec<u8>, name: u32, kind: u32, vlen: u32, sz: u32| {
+            t.extend(name.to_le_bytes());
+            t.extend((kind << 24 | vlen).to_le_bytes());
+            t.extend(sz.to_le_bytes());
+        };
+        // 1: int
+        ty(&mut t, 1, 1, 0, 4);
+        t.extend((32u32).to_le_bytes());
+        // 2: long
+        ty(&mut t, 11, 1, 0, 8);
+        t.extend((64u32).to_le_bytes());
+        // 3: anon struct { long b; }
+        ty(&mut t, 0, 4, 1, 8);
+        t.extend([9u32, 2, 0].iter().flat_map(|v| v.to_le_bytes()));
+        // 4: struct s { int a; <anon> }
+        ty(&mut t, 5, 4, 2, 16);
+        t.extend([7u32, 1, 0].iter().flat_map(|v| v.to_le_bytes()));
+        t.extend([0u32, 3, 64].iter().flat_map(|v| v.to_le_bytes()));
+        let mut b = Vec::new();
+        b.extend(0xeb9fu16.to_le_bytes());
+        b.extend([1u8, 0]);
+        b.extend(24u32.to_le_bytes());
+        b.extend(0u32.to_le_bytes());
+        b.extend((t.len() as u32).to_le_bytes());
+        b.extend((t.len() as u32).to_le_bytes());
+        b.extend((strs.len() as u32).to_le_bytes());
+        b.extend(t);
+        b.extend(strs);
+        b
+    }
+
+    #[test]
+    fn members_through_anonymous_structs() {
+        let btf = Btf::parse(blob()).unwrap();
+        assert_eq!(btf.offset_of("s", "a"), Some(0));
+        assert_eq!(btf.offset_of("s", "b"), Some(8));
+        let s = btf.find_struct("s").unwrap();
+        assert_eq!(btf.size_of(s), Some(16));
+        assert_eq!(btf.offset_of("s", "nope"), None);
+    }
+
+    #[test]
+    fn hostile_headers() {
+        assert!(Btf::parse(vec![]).is_err());
+        let mut b = blob();
+        b[12] = 0xff; // type_len way too big
+        assert!(Btf::parse(b).is_err());
+        let mut b = blob();
+        b[24 + 7] = 30; // unknown kind
+        assert!(Btf::parse(b).is_err());
+    }
+}

@@ -1,0 +1,109 @@
+//! Typed errors: every one names what was being read and where.
+
+use std::fmt;
+
+/// Why reading a dump (or a structure inside it) failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// The file could not be read at all.
+    Io { what: String, detail: String },
+    /// The file is neither an ELF vmcore nor a kdump-compressed dump.
+    UnknownFormat { magic: Vec<u8> },
+    /// A header or table is malformed: `what` names the field, `offset` the
+    /// file offset where it was read.
+    Malformed {
+        what: &'static str,
+        offset: u64,
+        detail: String,
+    },
+    /// The file ends before a structure it declares.
+    Truncated {
+        what: &'static str,
+        offset: u64,
+        needed: u64,
+    },
+    /// The dump is of another architecture.
+    WrongArch { machine: String },
+    /// A physical page is not in the dump (excluded by makedumpfile, or the
+    /// dump is incomplete).
+    PageMissing { paddr: u64 },
+    /// A page is in the dump but could not be decompressed.
+    BadPage { paddr: u64, detail: String },
+    /// A virtual address does not translate (no mapping in the page tables).
+    Unmapped { vaddr: u64, level: &'static str },
+    /// A kernel structure, symbol or type the reader needs is not there.
+    Missing { what: String },
+    /// Data read from the kernel's memory is not what it should be.
+    Corrupt { what: String, addr: u64 },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Io { what, detail } => write!(f, "{what}: {detail}"),
+            Error::UnknownFormat { magic } => write!(
+                f,
+                "not a kernel crash dump (no ELF or KDUMP signature; file starts with {magic:02x?})"
+            ),
+            Error::Malformed {
+                what,
+                offset,
+                detail,
+            } => write!(f, "malformed {what} at offset {offset:#x}: {detail}"),
+            Error::Truncated {
+                what,
+                offset,
+                needed,
+            } => write!(
+                f,
+                "truncated dump: {what} at offset {offset:#x} needs {needed} bytes past the end of the file"
+            ),
+            Error::WrongArch { machine } => write!(
+                f,
+                "dump is of architecture {machine}; wedge reads x86-64 dumps only so far"
+            ),
+            Error::PageMissing { paddr } => {
+                write!(f, "physical page {paddr:#x} is not in the dump")
+            }
+            Error::BadPage { paddr, detail } => {
+                write!(f, "physical page {paddr:#x} is damaged: {detail}")
+            }
+            Error::Unmapped { vaddr, level } => {
+                write!(f, "address {vaddr:#x} is not mapped ({level} entry not present)")
+            }
+            Error::Missing { what } => write!(f, "{what} not found in the dump"),
+            Error::Corrupt { what, addr } => write!(f, "{what} at {addr:#x} is corrupt"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Little-endian field readers over a byte slice that never panic.
+pub(crate) trait Bytes {
+    fn u16_at(&self, off: usize) -> Option<u16>;
+    fn u32_at(&self, off: usize) -> Option<u32>;
+    fn u64_at(&self, off: usize) -> Option<u64>;
+    fn i32_at(&self, off: usize) -> Option<i32> {
+        self.u32_at(off).map(|v| v as i32)
+    }
+}
+
+impl Bytes for [u8] {
+    fn u16_at(&self, off: usize) -> Option<u16> {
+        let b = self.get(off..off.checked_add(2)?)?;
+        Some(u16::from_le_bytes([b[0], b[1]]))
+    }
+    fn u32_at(&self, off: usize) -> Option<u32> {
+        let b = self.get(off..off.checked_add(4)?)?;
+        Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn u64_at(&self, off: usize) -> Option<u64> {
+        let b = self.get(off..off.checked_add(8)?)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Some(u64::from_le_bytes(a))
+    }
+}

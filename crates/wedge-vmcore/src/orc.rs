@@ -1,0 +1,289 @@
+//! Kernel stack unwinding with the ORC tables the kernel carries in memory
+//! (CONFIG_UNWINDER_ORC, x86-64 default since 4.14).
+//!
+//! `__start_orc_unwind_ip[]` holds i32 offsets, each relative to its own
+//! address, of the instruction where an entry starts; `__start_orc_unwind[]`
+//! holds the matching 6-byte `orc_entry { s16 sp_offset; s16 bp_offset;
+//! bitfields }`. The bitfields changed in 6.4 (objtool's "signal" bit and
+//! the UNDEFINED/END_OF_STACK types replaced the `end` bit):
+//! - before 6.4: sp_reg:4, bp_reg:4, type:2 (CALL 0, REGS 1,
+//!   REGS_PARTIAL 2), end:1;
+//! - 6.4+: sp_reg:4, bp_reg:4, type:3 (UNDEFINED 0, END_OF_STACK 1, CALL 2,
+//!   REGS 3, REGS_PARTIAL 4), signal:1.
+//!
+//! The walk follows `arch/x86/kernel/unwind_orc.c`: find the entry of the
+//! current ip (ip−1 for a return address, so a call at the end of a
+//! function is attributed to it), compute the caller's stack pointer from
+//! sp_reg+sp_offset, then read the return address below it (CALL), or a
+//! `pt_regs` at it (REGS: an interrupt, exception or syscall entry).
+
+use crate::error::Result;
+use crate::mem::KernelMem;
+use crate::notes::CpuRegs;
+
+const REG_UNDEFINED: u8 = 0;
+const REG_PREV_SP: u8 = 1;
+const REG_DX: u8 = 2;
+const REG_DI: u8 = 3;
+const REG_BP: u8 = 4;
+const REG_SP: u8 = 5;
+const REG_R10: u8 = 6;
+const REG_R13: u8 = 7;
+const REG_BP_INDIRECT: u8 = 8;
+const REG_SP_INDIRECT: u8 = 9;
+
+/// `offsetof(struct pt_regs, ip)`: an IRET frame starts there.
+const IRET_FRAME_OFFSET: u64 = 128;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OrcType {
+    Undefined,
+    EndOfStack,
+    Call,
+    Regs,
+    RegsPartial,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    sp_offset: i16,
+    bp_offset: i16,
+    sp_reg: u8,
+    bp_reg: u8,
+    ty: OrcType,
+    signal: bool,
+}
+
+/// The vmlinux ORC tables.
+pub struct Orc {
+    ips: Vec<u64>,
+    raw: Vec<u8>,
+    new_layout: bool,
+}
+
+impl Orc {
+    /// Loads the tables from `[start_ip, stop_ip)` and `start_orc`.
+    pub fn load(
+        mem: &KernelMem,
+        start_ip: u64,
+        stop_ip: u64,
+        start_orc: u64,
+        new_layout: bool,
+    ) -> Result<Orc> {
+        let n = (stop_ip.saturating_sub(start_ip) / 4) as usize;
+        let ipb = mem.read_vec(start_ip, n * 4)?;
+        let raw = mem.read_vec(start_orc, n * 6)?;
+        let ips = (0..n)
+            .map(|i| {
+                let rel = i32::from_le_bytes([
+                    ipb[4 * i],
+                    ipb[4 * i + 1],
+                    ipb[4 * i + 2],
+                    ipb[4 * i + 3],
+                ]);
+                (start_ip + 4 * i as u64).wrapping_add(rel as i64 as u64)
+            })
+            .collect();
+        Ok(Orc {
+            ips,
+            raw,
+            new_layout,
+        })
+    }
+
+    fn find(&self, ip: u64) -> Option<Entry> {
+        // The table is sorted by ip (the kernel sorts it at boot for
+        // vmlinux and at build time since 5.x).
+        let i = self.ips.partition_point(|&x| x <= ip).checked_sub(1)?;
+        let b = self.raw.get(6 * i..6 * i + 6)?;
+        let sp_offset = i16::from_le_bytes([b[0], b[1]]);
+        let bp_offset = i16::from_le_bytes([b[2], b[3]]);
+        let bits = u16::from_le_bytes([b[4], b[5]]);
+        let sp_reg = (bits & 0xf) as u8;
+        let bp_reg = ((bits >> 4) & 0xf) as u8;
+        let (ty, signal) = if self.new_layout {
+            let ty = match (bits >> 8) & 7 {
+                0 => OrcType::Undefined,
+                1 => OrcType::EndOfStack,
+                2 => OrcType::Call,
+                3 => OrcType::Regs,
+                4 => OrcType::RegsPartial,
+                _ => OrcType::Undefined,
+            };
+            (ty, (bits >> 11) & 1 == 1)
+        } else {
+            let end = (bits >> 10) & 1 == 1;
+            let ty = match (bits >> 8) & 3 {
+                _ if sp_reg == REG_UNDEFINED && end => OrcType::EndOfStack,
+                _ if sp_reg == REG_UNDEFINED => OrcType::Undefined,
+                0 => OrcType::Call,
+                1 => OrcType::Regs,
+                2 => OrcType::RegsPartial,
+                _ => OrcType::Undefined,
+            };
+            (ty, matches!(ty, OrcType::Regs | OrcType::RegsPartial))
+        };
+        Some(Entry {
+            sp_offset,
+            bp_offset,
+            sp_reg,
+            bp_reg,
+            ty,
+            signal,
+        })
+    }
+}
+
+/// Unwinder state.
+#[derive(Debug, Clone, Copy)]
+pub struct State {
+    pub ip: u64,
+    pub sp: u64,
+    pub bp: u64,
+    /// `ip` is exact (interrupted instruction), not a return address.
+    pub signal: bool,
+    /// Full registers (at the start, or from a pt_regs on the stack).
+    pub regs: Option<CpuRegs>,
+}
+
+/// Why a walk stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stop {
+    /// The bottom: user-mode registers or the entry of a kernel thread.
+    End,
+    /// Something did not add up; the frames so far are still valid.
+    Error(String),
+}
+
+fn read_regs(mem: &KernelMem, at: u64) -> Result<CpuRegs> {
+    let b = mem.read_vec(at, 168)?;
+    let r = |i: usize| u64::from_le_bytes(b[8 * i..8 * i + 8].try_into().unwrap_or_default());
+    Ok(CpuRegs {
+        r15: r(0),
+        r14: r(1),
+        r13: r(2),
+        r12: r(3),
+        bp: r(4),
+        bx: r(5),
+        r11: r(6),
+        r10: r(7),
+        r9: r(8),
+        r8: r(9),
+        ax: r(10),
+        cx: r(11),
+        dx: r(12),
+        si: r(13),
+        di: r(14),
+        orig_ax: r(15),
+        ip: r(16),
+        cs: r(17),
+        flags: r(18),
+        sp: r(19),
+        ss: r(20),
+        gs_base: 0,
+    })
+}
+
+/// Walks from `start`; returns the ips (innermost first) and why it stopped.
+pub fn unwind(orc: &Orc, mem: &KernelMem, start: State, max: usize) -> (Vec<u64>, Stop) {
+    let mut st = start;
+    let mut out = vec![st.ip];
+    while out.len() < max {
+        match step(orc, mem, &st) {
+            Ok(Some(next)) => {
+                out.push(next.ip);
+                st = next;
+            }
+            Ok(None) => return (out, Stop::End),
+            Err(e) => return (out, Stop::Error(e)),
+        }
+    }
+    (out, Stop::Error(format!("more than {max} frames")))
+}
+
+fn step(orc: &Orc, mem: &KernelMem, st: &State) -> std::result::Result<Option<State>, String> {
+    let look = if st.signal {
+        st.ip
+    } else {
+        st.ip.wrapping_sub(1)
+    };
+    let e = orc
+        .find(look)
+        .ok_or_else(|| format!("no ORC entry for {:#x}", st.ip))?;
+    match e.ty {
+        OrcType::EndOfStack => return Ok(None),
+        OrcType::Undefined => return Err(format!("ORC: undefined unwind info at {:#x}", st.ip)),
+        _ => {}
+    }
+    let rd = |a: u64| {
+        mem.u64(a)
+            .map_err(|err| format!("stack read at {a:#x}: {err}"))
+    };
+    let reg = |name: &str, f: fn(&CpuRegs) -> u64| {
+        st.regs
+            .as_ref()
+            .map(f)
+            .ok_or_else(|| format!("ORC needs register {name} at {:#x}, not saved", st.ip))
+    };
+    let off = e.sp_offset as i64 as u64;
+    let sp = match e.sp_reg {
+        REG_SP => st.sp.wrapping_add(off),
+        REG_BP => st.bp.wrapping_add(off),
+        REG_SP_INDIRECT => rd(st.sp)?.wrapping_add(off),
+        REG_BP_INDIRECT => rd(st.bp.wrapping_add(off))?,
+        REG_R10 => reg("r10", |r| r.r10)?,
+        REG_R13 => reg("r13", |r| r.r13)?,
+        REG_DI => reg("di", |r| r.di)?,
+        REG_DX => reg("dx", |r| r.dx)?,
+        other => return Err(format!("ORC sp_reg {other} at {:#x}", st.ip)),
+    };
+    let (ip, new_sp, regs, signal) = match e.ty {
+        OrcType::Call => (rd(sp.wrapping_sub(8))?, sp, None, false),
+        OrcType::Regs => {
+            let r = read_regs(mem, sp).map_err(|err| format!("pt_regs at {sp:#x}: {err}"))?;
+            if r.cs & 3 != 0 {
+                return Ok(None); // user mode: the syscall entry is the bottom
+            }
+            (r.ip, r.sp, Some(r), true)
+        }
+        OrcType::RegsPartial => {
+            let base = sp.wrapping_sub(IRET_FRAME_OFFSET);
+            let ip = rd(sp)?;
+            let cs = rd(sp + 8)?;
+            if cs & 3 != 0 {
+                return Ok(None);
+            }
+            let nsp = rd(sp + 24)?;
+            let _ = base;
+            (ip, nsp, None, true)
+        }
+        _ => unreachable!("handled above"),
+    };
+    let bp = match e.bp_reg {
+        REG_UNDEFINED => regs.map_or(st.bp, |r| r.bp),
+        REG_PREV_SP => rd(sp.wrapping_add(e.bp_offset as i64 as u64))?,
+        REG_BP => rd(st.bp.wrapping_add(e.bp_offset as i64 as u64))?,
+        other => return Err(format!("ORC bp_reg {other} at {:#x}", st.ip)),
+    };
+    let _ = e.signal;
+    if ip == 0 {
+        return Ok(None);
+    }
+    // Stacks grow down: a caller's frame is above. Switching from an IRQ or
+    // exception stack to the task stack may go anywhere, but only through
+    // a pt_regs frame.
+    let switches_stack = matches!(e.sp_reg, REG_SP_INDIRECT | REG_BP_INDIRECT);
+    if regs.is_none() && e.ty == OrcType::Call && !switches_stack && new_sp <= st.sp {
+        return Err(format!(
+            "stack pointer went down ({:#x} → {new_sp:#x})",
+            st.sp
+        ));
+    }
+    Ok(Some(State {
+        ip,
+        sp: new_sp,
+        bp,
+        signal,
+        regs,
+    }))
+}

@@ -1,0 +1,145 @@
+//! Kernel stacks of tasks: where to start, and frames with names.
+
+use crate::kernel::Kernel;
+use crate::notes::CpuRegs;
+use crate::orc::{unwind, Orc, State, Stop};
+use crate::tasks::Task;
+use serde::Serialize;
+
+/// One frame.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Frame {
+    pub addr: u64,
+    pub function: Option<String>,
+    pub offset: u64,
+    pub size: u64,
+    pub module: Option<String>,
+    /// In the scheduler's or locking primitives' text (`__sched`,
+    /// `__lockfunc`): /proc/PID/stack and wchan leave these out.
+    pub sched: bool,
+}
+
+/// A walked stack.
+#[derive(Debug, Clone, Serialize)]
+pub struct Stack {
+    pub frames: Vec<Frame>,
+    /// Why the walk stopped early, if it did.
+    pub error: Option<String>,
+    /// Registers came from the CPU's note (a task that was running).
+    pub from_cpu: Option<usize>,
+}
+
+const MAX_FRAMES: usize = 128;
+
+/// Text ranges whose functions /proc hides (`in_sched_functions`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SchedText {
+    ranges: [(u64, u64); 2],
+}
+
+impl SchedText {
+    pub fn new(k: &Kernel) -> SchedText {
+        let r = |a: &str, b: &str| match (k.syms.addr(a), k.syms.addr(b)) {
+            (Some(a), Some(b)) => (a, b),
+            _ => (0, 0),
+        };
+        SchedText {
+            ranges: [
+                r("__sched_text_start", "__sched_text_end"),
+                r("__lock_text_start", "__lock_text_end"),
+            ],
+        }
+    }
+    pub fn contains(&self, a: u64) -> bool {
+        self.ranges.iter().any(|&(s, e)| a >= s && a < e)
+    }
+}
+
+/// Symbolizes one address.
+pub fn frame(k: &Kernel, sched: &SchedText, addr: u64) -> Frame {
+    match k.syms.lookup(addr) {
+        Some((s, off, size)) => Frame {
+            addr,
+            function: Some(s.name.clone()),
+            offset: off,
+            size,
+            module: None,
+            sched: sched.contains(addr),
+        },
+        None => Frame {
+            addr,
+            function: None,
+            offset: 0,
+            size: 0,
+            module: None,
+            sched: false,
+        },
+    }
+}
+
+/// `struct inactive_task_frame` on x86-64: r15 r14 r13 r12 bx bp ret_addr
+/// (the callee-saved registers `__switch_to_asm` pushes, above the return
+/// address into `__schedule`). `thread.sp` points at it.
+const FRAME_BP: u64 = 5 * 8;
+const FRAME_RET: u64 = 6 * 8;
+const FRAME_SIZE: u64 = 7 * 8;
+
+/// Walks one task's kernel stack. `cpu_regs` are the registers of the CPU
+/// it was running on, when it was running (the crashing CPU's note, or
+/// QEMU's record of each vCPU).
+pub fn task_stack(
+    k: &Kernel,
+    orc: &Orc,
+    sched: &SchedText,
+    task: &Task,
+    cpu_regs: Option<(usize, &CpuRegs)>,
+) -> Stack {
+    // A zombie's stack is freed once it has scheduled for the last time
+    // (THREAD_INFO_IN_TASK: `put_task_stack` in finish_task_switch), and
+    // /proc shows it empty.
+    if task.stack_base == 0 || (task.exit_state != 0 && cpu_regs.is_none()) {
+        return Stack {
+            frames: vec![],
+            error: None,
+            from_cpu: None,
+        };
+    }
+    let start = if let Some((_, r)) = cpu_regs {
+        State {
+            ip: r.ip,
+            sp: r.sp,
+            bp: r.bp,
+            signal: true,
+            regs: Some(*r),
+        }
+    } else {
+        let fp = task.saved_sp;
+        let (ip, bp) = match (k.mem.u64(fp + FRAME_RET), k.mem.u64(fp + FRAME_BP)) {
+            (Ok(ip), Ok(bp)) => (ip, bp),
+            (Err(e), _) | (_, Err(e)) => {
+                return Stack {
+                    frames: vec![],
+                    error: Some(format!("saved context at {fp:#x}: {e}")),
+                    from_cpu: None,
+                }
+            }
+        };
+        let ret_from_fork = k.syms.addr("ret_from_fork");
+        State {
+            ip,
+            sp: fp + FRAME_SIZE,
+            bp,
+            signal: Some(ip) == ret_from_fork,
+            regs: None,
+        }
+    };
+    let (ips, stop) = unwind(orc, &k.mem, start, MAX_FRAMES);
+    Stack {
+        frames: ips.into_iter().map(|a| frame(k, sched, a)).collect(),
+        error: match stop {
+            Stop::End => None,
+            Stop::Error(e) => Some(e),
+        },
+        from_cpu: cpu_regs.map(|(i, _)| i),
+    }
+}

@@ -1,0 +1,122 @@
+//! Hostile and damaged dumps: clear errors or partial results, never a
+//! panic.
+mod common;
+use common::fixture::{boot_or_skip, Boot};
+use std::io::Read;
+use wedge_vmcore::dump::Dump;
+use wedge_vmcore::{Error, Kernel, Options, Vmcore};
+
+fn prefix(p: &std::path::Path, n: usize) -> Vec<u8> {
+    let mut v = Vec::with_capacity(n);
+    std::fs::File::open(p)
+        .unwrap()
+        .take(n as u64)
+        .read_to_end(&mut v)
+        .unwrap();
+    v
+}
+
+fn open_mem(v: Vec<u8>) -> Result<Vmcore, Error> {
+    let d = Dump::from_source(Box::new(v))?;
+    let k = Kernel::from_dump(d, &Options::default())?;
+    Vmcore::from_kernel("mem".into(), k)
+}
+
+#[test]
+fn not_a_dump() {
+    for bytes in [vec![], b"hello world, not a dump".to_vec(), vec![0u8; 8192]] {
+        let e = Dump::from_source(Box::new(bytes))
+            .err()
+            .expect("garbage accepted");
+        assert!(
+            matches!(e, Error::UnknownFormat { .. } | Error::Truncated { .. }),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn wrong_architecture() {
+    let Some(fx) = boot_or_skip(Boot::Kaslr).unwrap() else {
+        return;
+    };
+    let mut v = prefix(&fx.dumps["elf"], 1 << 16);
+    v[18..20].copy_from_slice(&183u16.to_le_bytes()); // EM_AARCH64
+    let e = Dump::from_source(Box::new(v)).err().unwrap();
+    assert!(matches!(e, Error::WrongArch { .. }), "{e}");
+    assert!(e.to_string().contains("aarch64"), "{e}");
+}
+
+#[test]
+fn truncated_elf_dumps_fail_cleanly_or_read_partially() {
+    let Some(fx) = boot_or_skip(Boot::Kaslr).unwrap() else {
+        return;
+    };
+    let p = &fx.dumps["elf"];
+    let full = std::fs::metadata(p).unwrap().len() as usize;
+    for n in [100, 4096, 1 << 20, full / 2, full * 3 / 4, full - 4096] {
+        match open_mem(prefix(p, n)) {
+            Ok(v) => {
+                // Whatever was read is usable: stacks and snapshot do not panic.
+                let _ = v.stacks();
+                let s = wedge_vmcore::snapshot::build(&v, true);
+                eprintln!(
+                    "{n}: {} processes, {} task errors",
+                    s.processes.len(),
+                    v.task_errors.len()
+                );
+            }
+            Err(e) => {
+                eprintln!("{n}: {e}");
+                assert!(!e.to_string().is_empty());
+            }
+        }
+    }
+}
+
+#[test]
+fn truncated_kdump_reports_missing_pages() {
+    let Some(fx) = boot_or_skip(Boot::Kaslr).unwrap() else {
+        return;
+    };
+    for f in ["kdump-zlib", "kdump-zlib-plain"] {
+        let Some(p) = fx.dumps.get(f) else { continue };
+        let full = std::fs::metadata(p).unwrap().len() as usize;
+        for n in [4096, 8192 + 100, full / 3, full * 9 / 10] {
+            match open_mem(prefix(p, n)) {
+                Ok(v) => {
+                    let _ = v.stacks();
+                    eprintln!(
+                        "{f} {n}: {} tasks, errors {:?}",
+                        v.tasks.len(),
+                        v.task_errors.first()
+                    );
+                }
+                Err(e) => eprintln!("{f} {n}: {e}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn damaged_pages_in_kdump() {
+    // Flip bytes in the middle of a compressed dump's page data: the pages
+    // hit fail to decompress with an error naming their address.
+    let Some(fx) = boot_or_skip(Boot::Kaslr).unwrap() else {
+        return;
+    };
+    let Some(p) = fx.dumps.get("kdump-zlib-plain") else {
+        return;
+    };
+    let mut v = std::fs::read(p).unwrap();
+    let len = v.len();
+    for i in (len / 2..len).step_by(997) {
+        v[i] ^= 0x5a;
+    }
+    match open_mem(v) {
+        Ok(vm) => {
+            let _ = vm.stacks();
+        }
+        Err(e) => eprintln!("damaged: {e}"),
+    }
+}

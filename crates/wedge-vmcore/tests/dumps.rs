@@ -1,0 +1,306 @@
+//! wedge-vmcore against real dumps made by QEMU (see common/fixture.rs):
+//! tasks, states, signals and kernel stacks must match what the guest's own
+//! /proc said just before the dump.
+mod common;
+use common::fixture::{boot_or_skip, Boot, BootFixture, GuestView};
+use std::path::Path;
+use wedge_vmcore::{Options, Vmcore};
+
+fn open(p: &Path) -> Vmcore {
+    let t = std::time::Instant::now();
+    let v = Vmcore::open(p, &Options::default()).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    eprintln!(
+        "opened {} in {:?}: {} tasks",
+        p.display(),
+        t.elapsed(),
+        v.tasks.len()
+    );
+    v
+}
+
+/// Function names /proc/PID/stack would show: frames outside the
+/// scheduler and lock text.
+fn proc_like(v: &Vmcore, t: &wedge_vmcore::tasks::Task) -> Result<Vec<String>, String> {
+    let s = v.stack(t).map_err(|e| e.to_string())?;
+    Ok(s.frames
+        .iter()
+        .filter(|f| !f.sched)
+        .map(|f| {
+            f.function
+                .clone()
+                .unwrap_or_else(|| format!("{:#x}", f.addr))
+        })
+        .collect())
+}
+
+/// Compares every task the guest reported; returns (checked, mismatches).
+fn compare(v: &Vmcore, view: &GuestView, what: &str) -> (usize, Vec<String>) {
+    let mut bad = Vec::new();
+    let mut checked = 0;
+    for g in view.tasks.values() {
+        // pid 1 is the shell that printed the report (running then).
+        if g.pid <= 1 || g.comm.is_empty() {
+            continue;
+        }
+        checked += 1;
+        let Some(t) = v.tasks.iter().find(|t| t.pid == g.pid) else {
+            bad.push(format!("{what}: pid {} ({}) not in dump", g.pid, g.comm));
+            continue;
+        };
+        // /proc extends kernel threads' names past comm's 15 bytes
+        // (6.1's kthread full_name, a kworker's current workqueue).
+        if !g.comm.starts_with(&t.comm) {
+            bad.push(format!(
+                "{what}: pid {} comm {:?} vs guest {:?}",
+                g.pid, t.comm, g.comm
+            ));
+        }
+        if t.state.code() != g.state {
+            bad.push(format!(
+                "{what}: pid {} ({}) state {} vs guest {}",
+                g.pid,
+                g.comm,
+                t.state.code(),
+                g.state
+            ));
+            continue;
+        }
+        if g.state == 'R' {
+            continue;
+        }
+        match proc_like(v, t) {
+            Ok(s) if s == g.stack => {}
+            Ok(s) => bad.push(format!(
+                "{what}: pid {} ({}) stack\n  wedge {s:?}\n  guest {:?}",
+                g.pid, g.comm, g.stack
+            )),
+            Err(e) => bad.push(format!(
+                "{what}: pid {} ({}) stack error {e}",
+                g.pid, g.comm
+            )),
+        }
+    }
+    (checked, bad)
+}
+
+fn check_boot(fx: &BootFixture, formats: &[&str]) {
+    for f in formats {
+        let Some(p) = fx.dumps.get(*f) else {
+            eprintln!("{}: no {f} dump (QEMU lacks it)", fx.boot.name());
+            continue;
+        };
+        let v = open(p);
+        let what = format!("{}/{f}", fx.boot.name());
+        let (checked, bad) = compare(&v, &fx.view, &what);
+        let wk_bad: Vec<_> = bad.iter().filter(|b| b.contains("(wk-")).collect();
+        for b in &bad {
+            eprintln!("{b}");
+        }
+        assert!(
+            checked > 50,
+            "{what}: only {checked} guest tasks to compare"
+        );
+        assert!(
+            wk_bad.is_empty(),
+            "{what}: scenario tasks differ: {wk_bad:#?}"
+        );
+        // Kernel threads may wake between the report and the dump.
+        assert!(
+            bad.len() * 20 <= checked,
+            "{what}: {} of {checked} tasks differ",
+            bad.len()
+        );
+    }
+}
+
+#[test]
+fn kaslr_dumps_match_guest_view() {
+    let Some(fx) = boot_or_skip(Boot::Kaslr).unwrap() else {
+        return;
+    };
+    check_boot(
+        fx,
+        &[
+            "elf",
+            "kdump-zlib",
+            "kdump-zlib-plain",
+            "kdump-lzo",
+            "kdump-snappy",
+        ],
+    );
+}
+
+#[test]
+fn nokaslr_la57_dump_matches_guest_view() {
+    let Some(fx) = boot_or_skip(Boot::NoKaslr).unwrap() else {
+        return;
+    };
+    check_boot(fx, &["elf"]);
+}
+
+#[test]
+fn sleep_kinds_signals_and_namespaces() {
+    let Some(fx) = boot_or_skip(Boot::Kaslr).unwrap() else {
+        return;
+    };
+    let v = open(&fx.dumps["elf"]);
+    let by = |c: &str| {
+        v.tasks
+            .iter()
+            .find(|t| t.comm == c)
+            .unwrap_or_else(|| panic!("no {c}"))
+    };
+    use wedge_vmcore::tasks::SleepKind;
+    // vfork parent: TASK_KILLABLE; mutex and rwsem waiters: plain
+    // TASK_UNINTERRUPTIBLE; /proc says D for all three.
+    assert_eq!(by("wk-vfork").sleep, Some(SleepKind::Killable));
+    assert_eq!(by("wk-mutex-wait").sleep, Some(SleepKind::Uninterruptible));
+    assert_eq!(by("wk-rwsem-wait").sleep, Some(SleepKind::Uninterruptible));
+    assert_eq!(by("wk-pipe").sleep, Some(SleepKind::Interruptible));
+    assert!(
+        v.tasks.iter().any(|t| t.sleep == Some(SleepKind::Idle)),
+        "no TASK_IDLE kthread"
+    );
+    let sp = by("wk-sigpend");
+    let g = fx.view.by_comm("wk-sigpend").unwrap();
+    assert_eq!(format!("{:016x}", sp.pending), g.status["SigPnd"]);
+    assert_eq!(format!("{:016x}", sp.shared_pending), g.status["ShdPnd"]);
+    let ns = by("wk-nsinit");
+    assert_eq!(ns.ns_pids.len(), 2);
+    assert_eq!(ns.ns_pids[1], 1);
+    assert_eq!(ns.ns_pids[0], ns.pid);
+}
+
+#[test]
+fn crash_dump_names_panic_cpu_task_and_message() {
+    let Some(fx) = boot_or_skip(Boot::Crash).unwrap() else {
+        return;
+    };
+    for f in ["elf", "kdump-zlib"] {
+        let Some(p) = fx.dumps.get(f) else { continue };
+        let v = open(p);
+        let t = v
+            .crashing_task()
+            .unwrap_or_else(|| panic!("crash/{f}: no crashing task"));
+        assert_eq!(t.comm, "wk-crasher");
+        // The crashing task's stack comes from the CPU's registers in the
+        // dump's notes and runs through sysrq's handler into panic().
+        let s = v.stack(t).unwrap();
+        assert!(s.from_cpu.is_some());
+        let names: Vec<_> = s
+            .frames
+            .iter()
+            .filter_map(|f| f.function.as_deref())
+            .collect();
+        for want in [
+            "panic",
+            "sysrq_handle_crash",
+            "write_sysrq_trigger",
+            "ksys_write",
+        ] {
+            assert!(names.contains(&want), "crash/{f}: {want} not in {names:?}");
+        }
+        let log = wedge_vmcore::printk::read(&v.kernel).unwrap();
+        assert_eq!(
+            wedge_vmcore::printk::panic_message(&log).as_deref(),
+            Some("sysrq triggered crash")
+        );
+        // The same log, through wedge log's parser: it sees the panic.
+        let text = wedge_vmcore::printk::to_dmesg(&log);
+        assert!(
+            text.contains("Linux version 6."),
+            "no boot banner in the log"
+        );
+        let events = wedge_klog::parse_str(&text).events;
+        assert!(
+            events.iter().any(|e| e.kind() == "panic"),
+            "klog found no panic: {:?}",
+            events.iter().map(|e| e.kind()).collect::<Vec<_>>()
+        );
+    }
+}
+
+#[test]
+fn printk_log_matches_serial_console() {
+    let Some(fx) = boot_or_skip(Boot::Kaslr).unwrap() else {
+        return;
+    };
+    let v = open(&fx.dumps["elf"]);
+    let log = wedge_vmcore::printk::read(&v.kernel).unwrap();
+    assert!(log.len() > 100, "only {} records", log.len());
+    assert!(log.windows(2).all(|w| w[0].seq < w[1].seq));
+    // Every console line at loglevel ≤ 4 was printed on the serial port too.
+    let console: Vec<_> = fx
+        .view
+        .serial
+        .lines()
+        .filter(|l| l.starts_with('['))
+        .collect();
+    let dmesg = wedge_vmcore::printk::to_dmesg(&log);
+    let missing: Vec<_> = console
+        .iter()
+        .filter(|l| !dmesg.contains(l.trim_end_matches('\r')))
+        .collect();
+    assert!(
+        missing.len() * 10 <= console.len().max(1),
+        "{} of {} console lines not in the dump's log: {missing:?}",
+        missing.len(),
+        console.len()
+    );
+}
+
+#[test]
+fn lock_owners_from_memory() {
+    let Some(fx) = boot_or_skip(Boot::Kaslr).unwrap() else {
+        return;
+    };
+    for f in ["elf", "kdump-zlib"] {
+        let v = open(&fx.dumps[f]);
+        let pid = |c: &str| v.tasks.iter().find(|t| t.comm == c).unwrap().pid;
+        let waits = wedge_vmcore::locks::lock_waits(&v);
+        let of = |w: &str| {
+            waits
+                .iter()
+                .find(|x| x.waiter == pid(w))
+                .unwrap_or_else(|| panic!("{f}: no lock wait for {w}: {waits:?}"))
+        };
+        let m = of("wk-mutex-wait");
+        assert_eq!(m.kind, wedge_vmcore::locks::LockKind::Mutex);
+        assert_eq!(m.owner, Some(pid("wk-mutex-holder")));
+        let r = of("wk-rwsem-wait");
+        assert_eq!(r.kind, wedge_vmcore::locks::LockKind::RwSemaphore);
+        assert_eq!(r.owner, Some(pid("wk-rwsem-holder")));
+        assert_eq!(r.waiters, vec![pid("wk-rwsem-wait")]);
+    }
+}
+
+#[test]
+fn snapshot_runs_the_live_analysis() {
+    let Some(fx) = boot_or_skip(Boot::Kaslr).unwrap() else {
+        return;
+    };
+    let v = open(&fx.dumps["elf"]);
+    let snap = wedge_vmcore::snapshot::build(&v, true);
+    assert!(matches!(snap.source, wedge_model::Source::Vmcore { .. }));
+    let p = snap.processes.iter().find(|p| p.comm == "wk-pipe").unwrap();
+    let t = &p.threads[0];
+    assert_eq!(t.wchan_name(), Some("pipe_read"));
+    match t.syscall.value() {
+        Some(wedge_model::Syscall::InSyscall { name, .. }) => {
+            assert_eq!(name.as_deref(), Some("read"))
+        }
+        other => panic!("wk-pipe syscall {other:?}"),
+    }
+    assert!(snap.off_cpu_ms(t).is_some(), "no last-ran time");
+    let findings = wedge_analysis::analyze(&snap);
+    let rules: Vec<_> = findings.iter().map(|f| format!("{:?}", f)).collect();
+    assert!(
+        rules.iter().any(|r| r.contains("task.stopped")),
+        "{rules:#?}"
+    );
+    assert!(rules.iter().any(|r| r.contains("vfork")), "{rules:#?}");
+    // JSON round trip like the live snapshot.
+    let j = serde_json::to_string(&snap).unwrap();
+    let back: wedge_model::Snapshot = serde_json::from_str(&j).unwrap();
+    assert_eq!(back.processes.len(), snap.processes.len());
+}
