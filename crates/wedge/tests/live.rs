@@ -502,6 +502,24 @@ fn inode_lock_queue_names_the_holder() -> R {
     )
 }
 
+/// The chain names the daemon's own state: a stopped daemon is the root.
+fn fuse_daemon_stopped_is_named() -> R {
+    let fs = setup_or_skip!(FuseDaemon::start());
+    let r = setup_or_skip!(FuseReader::start(&fs));
+    let d = fs.daemon_pid();
+    // SAFETY: kill(2) on the kit's own daemon; resumed below.
+    unsafe { libc::kill(d, libc::SIGSTOP) };
+    wedge_testkit::wait_until(Duration::from_secs(3), || {
+        wedge_testkit::proc::state_of(d) == Some('T')
+    });
+    let why = wedge(&["why", &r.pid.to_string()]);
+    // SAFETY: as above.
+    unsafe { libc::kill(d, libc::SIGCONT) };
+    check(why.stdout.contains(&format!("wk-fused {d} (T")), || {
+        why.stdout.clone()
+    })
+}
+
 fn main() {
     wedge_testkit::role_main_if_requested();
     let args = Arguments::from_args();
@@ -517,6 +535,7 @@ fn main() {
         Trial::test("bad_pid_is_an_error", bad_pid_is_an_error),
         Trial::test("io_uring_exit_waits_on_fuse", io_uring_exit_waits_on_fuse),
         Trial::test("io_uring_plain_and_sqpoll", io_uring_plain_and_sqpoll),
+        Trial::test("fuse_daemon_stopped_is_named", fuse_daemon_stopped_is_named),
         Trial::test("flush_on_exit", flush_on_exit),
         Trial::test(
             "pidns_init_waits_for_fuse_flusher",

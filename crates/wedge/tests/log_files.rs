@@ -136,3 +136,19 @@ fn human_output_groups_identical_stacks() {
     assert!(out.contains("[gpf_trap] ×8"), "{out}");
     assert!(out.contains("PID 1 of a pid namespace"), "{out}");
 }
+
+/// Seed 000 (io_uring on Linux 6.6.58, SIGKILL does not end `npm ci`):
+/// this kernel cannot show that bug, so the test reads the report as the
+/// seed quotes it from a real occurrence.
+#[test]
+fn seed_000_iou_sqp_hung_task() {
+    let text = b"INFO: task iou-sqp-1031:1039 blocked for more than 122 seconds.\n   Not tainted 6.6.58 #1-NixOS\n";
+    let (code, out, _) = wedge(&["log", "--json", "-"], Some(text));
+    assert_eq!(code, Some(1));
+    let e: serde_json::Value = serde_json::from_str(out.lines().next().expect("an event")).unwrap();
+    assert_eq!(e["kind"], "hung_task");
+    assert_eq!(e["task"], "iou-sqp-1031");
+    assert_eq!(e["pid"], 1039);
+    assert_eq!(e["blocked_seconds"], 122);
+    assert_eq!(e["kernel_version"], "6.6.58");
+}
