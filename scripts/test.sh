@@ -15,6 +15,9 @@ command -v timeout >/dev/null 2>&1 || need+=(coreutils)
 command -v gcc >/dev/null 2>&1 || need+=(gcc)
 command -v xz >/dev/null 2>&1 || need+=(xz-utils)
 command -v zstd >/dev/null 2>&1 || need+=(zstd)
+command -v lz4 >/dev/null 2>&1 || need+=(lz4)
+# glibc's own debug symbols: backtraces of core files are compared with gdb's.
+[ -d /usr/lib/debug/.build-id ] && dpkg -s libc6-dbg >/dev/null 2>&1 || need+=(libc6-dbg)
 command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
 # Kernel crash dumps are made in the tests: QEMU (TCG) boots Debian's kernel
 # with a busybox initramfs and writes ELF and kdump-compressed dumps.

@@ -383,6 +383,26 @@ pub fn build(snap: &Snapshot) -> Graph {
                     }
                 }
             }
+            // A crash dump reads the owner off the lock itself: a fact,
+            // not a guess.
+            if let Some(lw) = &t.lock_wait {
+                if let Some((q, h)) = lw.owner_tid.and_then(|o| snap.thread(o)) {
+                    let name = lw
+                        .symbol
+                        .clone()
+                        .unwrap_or_else(|| format!("{:#x}", lw.address));
+                    g.edges.push(Edge {
+                        from: from.clone(),
+                        to: task(q, h),
+                        kind: EdgeKind::LockHolder,
+                        detail: format!(
+                            "waits for {} {name}, whose owner field names this task",
+                            lw.kind
+                        ),
+                        likely: false,
+                    });
+                }
+            }
             if let Some(tr) = t.tracer_pid {
                 if t.state == TaskState::TracingStop {
                     if let Some(q) = by_pid(tr) {

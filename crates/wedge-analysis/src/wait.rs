@@ -244,6 +244,24 @@ pub fn describe_wait(snap: &Snapshot, p: &Process, t: &Thread) -> String {
             _ => "is idle".to_string(),
         },
     };
+    match t.sleep_kind {
+        Some(wedge_kernel::SleepKind::Killable) => {
+            s.push_str(" (a killable wait: SIGKILL ends it)")
+        }
+        Some(wedge_kernel::SleepKind::Uninterruptible) if t.state == TaskState::DiskSleep => {
+            s.push_str(" (plainly uninterruptible: not even SIGKILL ends it)")
+        }
+        _ => {}
+    }
+    if let Some(lw) = &t.lock_wait {
+        match lw.owner_tid {
+            Some(o) => s.push_str(&format!("; it waits for a {} held by task {o}", lw.kind)),
+            None if lw.reader_owned => {
+                s.push_str(&format!("; it waits for a {} held by readers", lw.kind))
+            }
+            None => {}
+        }
+    }
     if t.flags.exiting() && !matches!(t.state, TaskState::Zombie | TaskState::Dead) {
         s.push_str("; it is exiting (PF_EXITING)");
     }

@@ -15,7 +15,7 @@ pub mod version;
 pub use flags::{TaskFlag, TaskFlags};
 pub use kthread::ThreadKind;
 pub use signal::{Signal, SignalSet};
-pub use state::TaskState;
+pub use state::{SleepKind, TaskState};
 pub use version::KernelVersion;
 
 /// The name of system call `nr` on the architecture wedge runs on.

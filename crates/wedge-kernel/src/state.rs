@@ -112,6 +112,23 @@ impl TaskState {
     }
 }
 
+/// How a sleeping task sleeps, in the kernel's own terms: the distinctions
+/// /proc folds into `S` and `D` (a crash dump shows them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SleepKind {
+    /// TASK_INTERRUPTIBLE: any signal wakes it.
+    Interruptible,
+    /// TASK_KILLABLE: uninterruptible, but a fatal signal ends the wait.
+    Killable,
+    /// TASK_UNINTERRUPTIBLE proper: only the awaited event ends it.
+    Uninterruptible,
+    /// TASK_IDLE: an idle kernel thread, not counted as load.
+    Idle,
+    /// Frozen by the freezer (TASK_FROZEN, 6.1+).
+    Frozen,
+}
+
 impl fmt::Display for TaskState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.code())

@@ -14,8 +14,8 @@ mod task;
 pub use field::{Field, Missing, MissingReason};
 pub use files::{FdDetail, FileKind, FsClass, FuseConnection, IoUringInfo, Mount, OpenFile};
 pub use task::{
-    base_function, is_scheduler_plumbing, KernelFrame, Namespace, Process, SchedInfo, Syscall,
-    Thread,
+    base_function, is_scheduler_plumbing, KernelFrame, LockWait, Namespace, Process, SchedInfo,
+    Syscall, Thread,
 };
 
 use serde::{Deserialize, Serialize};

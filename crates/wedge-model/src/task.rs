@@ -3,7 +3,7 @@
 use crate::field::Field;
 use crate::files::OpenFile;
 use serde::{Deserialize, Serialize};
-use wedge_kernel::{SignalSet, TaskFlags, TaskState, ThreadKind};
+use wedge_kernel::{SignalSet, SleepKind, TaskFlags, TaskState, ThreadKind};
 
 /// A thread group: what the kernel shares among its threads.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -68,6 +68,33 @@ pub struct Thread {
     /// User and system CPU time, clock ticks.
     pub utime: u64,
     pub stime: u64,
+    /// How the kernel says it sleeps, where the source can tell (a crash
+    /// dump can; /proc shows only S or D).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sleep_kind: Option<SleepKind>,
+    /// The lock it waits for, read from the lock itself (crash dumps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock_wait: Option<LockWait>,
+}
+
+/// A lock a task waits for, with its owner as the lock records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockWait {
+    /// `mutex`, `rw_semaphore`.
+    pub kind: String,
+    pub address: u64,
+    /// The lock's symbol when it is a global.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub symbol: Option<String>,
+    /// The holder, for a mutex or a writer-held rw-semaphore.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_tid: Option<i32>,
+    /// Held by readers: no single owner can be named.
+    #[serde(default)]
+    pub reader_owned: bool,
+    /// Every waiter, in queue order.
+    #[serde(default)]
+    pub waiters: Vec<i32>,
 }
 
 /// One frame of a kernel stack.

@@ -584,6 +584,9 @@ fn scan_thread(
         sched: Field::Value(sched),
         utime: stat.utime,
         stime: stat.stime,
+        // /proc folds the sleep kinds into S/D and shows no lock owner.
+        sleep_kind: None,
+        lock_wait: None,
     })
 }
 

@@ -66,6 +66,31 @@ fn syscall(v: &Vmcore, t: &Task) -> Field<Syscall> {
     })
 }
 
+fn sleep_kind(k: crate::tasks::SleepKind) -> wedge_kernel::SleepKind {
+    use crate::tasks::SleepKind as S;
+    match k {
+        S::Interruptible => wedge_kernel::SleepKind::Interruptible,
+        S::Killable => wedge_kernel::SleepKind::Killable,
+        S::Uninterruptible => wedge_kernel::SleepKind::Uninterruptible,
+        S::Idle => wedge_kernel::SleepKind::Idle,
+        S::Frozen => wedge_kernel::SleepKind::Frozen,
+    }
+}
+
+fn lock_wait(w: &crate::locks::LockWait) -> wedge_model::LockWait {
+    wedge_model::LockWait {
+        kind: match w.kind {
+            crate::locks::LockKind::Mutex => "mutex".into(),
+            crate::locks::LockKind::RwSemaphore => "rw_semaphore".into(),
+        },
+        address: w.lock,
+        symbol: w.symbol.clone(),
+        owner_tid: w.owner,
+        reader_owned: w.reader_owned,
+        waiters: w.waiters.clone(),
+    }
+}
+
 fn thread(v: &Vmcore, t: &Task, stack: Option<&crate::Result<Stack>>) -> Thread {
     let flags = TaskFlags(t.flags);
     let (kernel_stack, wchan) = match stack {
@@ -110,6 +135,8 @@ fn thread(v: &Vmcore, t: &Task, stack: Option<&crate::Result<Stack>>) -> Thread 
         }),
         utime: t.utime_ns.unwrap_or(0) / (1_000_000_000 / USER_HZ),
         stime: t.stime_ns.unwrap_or(0) / (1_000_000_000 / USER_HZ),
+        sleep_kind: t.sleep.map(sleep_kind),
+        lock_wait: None,
     }
 }
 
@@ -218,5 +245,16 @@ pub fn build(v: &Vmcore, with_stacks: bool) -> Snapshot {
     snap.stats.processes = snap.processes.len();
     snap.stats.threads = nthreads;
     snap.stats.duration_ms = t0.elapsed().as_secs_f64() * 1e3;
+    // What only memory tells: the lock each blocked task waits for, and
+    // its owner as the lock records it.
+    if with_stacks {
+        for w in crate::locks::lock_waits(v) {
+            for p in &mut snap.processes {
+                if let Some(t) = p.threads.iter_mut().find(|t| t.tid == w.waiter) {
+                    t.lock_wait = Some(lock_wait(&w));
+                }
+            }
+        }
+    }
     snap
 }

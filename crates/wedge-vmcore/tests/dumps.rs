@@ -299,6 +299,39 @@ fn snapshot_runs_the_live_analysis() {
         "{rules:#?}"
     );
     assert!(rules.iter().any(|r| r.contains("vfork")), "{rules:#?}");
+    // The lock owners read from memory reach the analysis: the waiter's
+    // chain names the holder, as a fact.
+    let waiter = snap
+        .processes
+        .iter()
+        .find(|p| p.comm == "wk-mutex-wait")
+        .unwrap();
+    let holder = snap
+        .processes
+        .iter()
+        .find(|p| p.comm == "wk-mutex-holder")
+        .unwrap();
+    let lw = waiter.threads[0]
+        .lock_wait
+        .as_ref()
+        .expect("lock_wait filled");
+    assert_eq!(lw.owner_tid, Some(holder.pid));
+    let g = wedge_analysis::graph::build(&snap);
+    let chains = g.chains(&wedge_analysis::graph::Node::Task {
+        pid: waiter.pid,
+        tid: waiter.threads[0].tid,
+    });
+    assert!(
+        chains
+            .iter()
+            .any(|c| c.iter().any(|n| n.pid() == Some(holder.pid))),
+        "{chains:?}"
+    );
+    let vfork = snap
+        .processes
+        .iter()
+        .find(|p| p.threads[0].sleep_kind == Some(wedge_kernel::SleepKind::Killable));
+    assert!(vfork.is_some(), "no killable sleeper in the dump");
     // JSON round trip like the live snapshot.
     let j = serde_json::to_string(&snap).unwrap();
     let back: wedge_model::Snapshot = serde_json::from_str(&j).unwrap();

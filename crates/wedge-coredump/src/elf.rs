@@ -1,0 +1,355 @@
+//! A minimal reader for ELF core files, written for hostile input.
+//!
+//! A core is an `ET_CORE` ELF file whose program headers are `PT_NOTE`
+//! (threads, signal, mappings, auxv: see `notes`) and `PT_LOAD`, one per
+//! VMA of the dead process (fs/binfmt_elf.c `elf_core_dump`). A `PT_LOAD`
+//! whose `p_filesz` is smaller than `p_memsz` was not dumped in full: the
+//! kernel dumps only the first page of file-backed, unmodified mappings (to
+//! catch the ELF header and its build-id note, coredump_filter bit 4), and
+//! nothing of mappings the filter excludes. A core cut short by RLIMIT_CORE
+//! or a full disk simply ends early; the notes come first, so they usually
+//! survive.
+//!
+//! This module is deliberately hand-written rather than built on `object`:
+//! it must give back every note even when the segments after them are gone.
+
+use crate::error::Malformed;
+
+/// `e_machine` values wedge knows by name.
+pub const EM_386: u16 = 3;
+pub const EM_ARM: u16 = 40;
+pub const EM_X86_64: u16 = 62;
+pub const EM_AARCH64: u16 = 183;
+
+const ET_CORE: u16 = 4;
+const PT_LOAD: u32 = 1;
+const PT_NOTE: u32 = 4;
+/// `e_phnum` is this when the real count lives in section 0's `sh_info`
+/// (a process with more than 65534 mappings).
+const PN_XNUM: u16 = 0xffff;
+
+/// The CPU architecture of a core.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arch {
+    X86_64,
+    Aarch64,
+}
+
+impl Arch {
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86-64",
+            Arch::Aarch64 => "aarch64",
+        }
+    }
+
+    /// The architecture wedge itself was built for, if it reads it.
+    pub fn host() -> Option<Arch> {
+        if cfg!(target_arch = "x86_64") {
+            Some(Arch::X86_64)
+        } else if cfg!(target_arch = "aarch64") {
+            Some(Arch::Aarch64)
+        } else {
+            None
+        }
+    }
+}
+
+/// A name for an `e_machine` wedge cannot unwind.
+pub fn machine_name(m: u16) -> String {
+    match m {
+        EM_386 => "i386".into(),
+        EM_ARM => "32-bit ARM".into(),
+        8 => "MIPS".into(),
+        20 => "PowerPC".into(),
+        21 => "PowerPC64".into(),
+        22 => "s390".into(),
+        43 => "SPARC v9".into(),
+        243 => "RISC-V".into(),
+        258 => "LoongArch".into(),
+        EM_X86_64 => "x86-64".into(),
+        EM_AARCH64 => "aarch64".into(),
+        other => format!("machine {other}"),
+    }
+}
+
+/// One `PT_LOAD`: a VMA of the dead process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Segment {
+    pub vaddr: u64,
+    pub memsz: u64,
+    pub offset: u64,
+    pub filesz: u64,
+    /// PF_X | PF_W | PF_R.
+    pub flags: u32,
+}
+
+impl Segment {
+    pub fn end(&self) -> u64 {
+        self.vaddr.saturating_add(self.memsz)
+    }
+}
+
+/// The parsed header of a core: what it is, its segments, its notes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoreLayout {
+    pub arch: Arch,
+    /// Sorted by `vaddr`.
+    pub segments: Vec<Segment>,
+    /// File ranges of the `PT_NOTE` segments, clipped to the file.
+    pub notes: Vec<std::ops::Range<usize>>,
+    /// Things found wrong on the way that did not stop the parse.
+    pub problems: Vec<String>,
+}
+
+/// What stopped the parse of a core header outright.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeaderError {
+    NotElf,
+    NotCore(u16),
+    /// 32-bit, big-endian or an architecture wedge cannot unwind.
+    Unsupported(String),
+    Malformed(Malformed),
+}
+
+fn u16_at(d: &[u8], off: usize) -> Option<u16> {
+    Some(u16::from_le_bytes(d.get(off..off + 2)?.try_into().ok()?))
+}
+fn u32_at(d: &[u8], off: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(d.get(off..off + 4)?.try_into().ok()?))
+}
+fn u64_at(d: &[u8], off: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(d.get(off..off + 8)?.try_into().ok()?))
+}
+
+/// Parses the ELF header and program headers of a core.
+pub fn parse_layout(data: &[u8]) -> Result<CoreLayout, HeaderError> {
+    if data.get(..4) != Some(b"\x7fELF".as_slice()) {
+        return Err(HeaderError::NotElf);
+    }
+    let class = data.get(4).copied().unwrap_or(0);
+    let endian = data.get(5).copied().unwrap_or(0);
+    // e_type and e_machine sit at the same offsets in both classes; read them
+    // first so a 32-bit or big-endian core is named before it is refused.
+    let (e_type, e_machine) = if endian == 2 {
+        let be = |o: usize| {
+            data.get(o..o + 2)
+                .map(|b| u16::from_be_bytes([b[0], b[1]]))
+                .unwrap_or(0)
+        };
+        (be(16), be(18))
+    } else {
+        (u16_at(data, 16).unwrap_or(0), u16_at(data, 18).unwrap_or(0))
+    };
+    if e_type != ET_CORE {
+        return Err(HeaderError::NotCore(e_type));
+    }
+    if class != 2 {
+        return Err(HeaderError::Unsupported(format!(
+            "a 32-bit core ({}); wedge reads 64-bit x86-64 and aarch64 cores",
+            machine_name(e_machine)
+        )));
+    }
+    if endian != 1 {
+        return Err(HeaderError::Unsupported(format!(
+            "a big-endian core ({}); wedge reads little-endian x86-64 and aarch64 cores",
+            machine_name(e_machine)
+        )));
+    }
+    let arch = match e_machine {
+        EM_X86_64 => Arch::X86_64,
+        EM_AARCH64 => Arch::Aarch64,
+        m => {
+            return Err(HeaderError::Unsupported(format!(
+                "a core of a {} process; wedge reads x86-64 and aarch64 cores",
+                machine_name(m)
+            )))
+        }
+    };
+    let trunc = |what| HeaderError::Malformed(Malformed::new(what));
+    let phoff = u64_at(data, 32).ok_or(trunc("ELF header is truncated"))?;
+    let shoff = u64_at(data, 40).ok_or(trunc("ELF header is truncated"))?;
+    let phentsize = u16_at(data, 54).ok_or(trunc("ELF header is truncated"))?;
+    let mut phnum = u16_at(data, 56).ok_or(trunc("ELF header is truncated"))? as u64;
+    let mut problems = Vec::new();
+    if phnum == PN_XNUM as u64 {
+        // The real count is in section header 0's sh_info (offset 44).
+        phnum = usize::try_from(shoff)
+            .ok()
+            .and_then(|o| o.checked_add(44))
+            .and_then(|o| u32_at(data, o))
+            .ok_or(trunc("e_phnum is PN_XNUM but section header 0 is missing"))?
+            as u64;
+    }
+    if phnum > 0 && phentsize < 56 {
+        return Err(trunc("e_phentsize is smaller than an Elf64_Phdr"));
+    }
+    let mut segments = Vec::new();
+    let mut notes = Vec::new();
+    for i in 0..phnum {
+        let Some(off) = i
+            .checked_mul(phentsize as u64)
+            .and_then(|o| o.checked_add(phoff))
+            .and_then(|o| usize::try_from(o).ok())
+        else {
+            problems.push("program header table offset overflows".into());
+            break;
+        };
+        let Some(ph) = off.checked_add(56).and_then(|end| data.get(off..end)) else {
+            problems.push(format!(
+                "the core is truncated inside its program headers: {i} of {phnum} read"
+            ));
+            break;
+        };
+        let p_type = u32_at(ph, 0).unwrap_or(0);
+        let flags = u32_at(ph, 4).unwrap_or(0);
+        let offset = u64_at(ph, 8).unwrap_or(0);
+        let vaddr = u64_at(ph, 16).unwrap_or(0);
+        let filesz = u64_at(ph, 32).unwrap_or(0);
+        let memsz = u64_at(ph, 40).unwrap_or(0);
+        match p_type {
+            PT_LOAD => segments.push(Segment {
+                vaddr,
+                memsz,
+                offset,
+                filesz,
+                flags,
+            }),
+            PT_NOTE => {
+                let start = usize::try_from(offset).unwrap_or(usize::MAX);
+                let end = usize::try_from(offset.saturating_add(filesz)).unwrap_or(usize::MAX);
+                if start >= data.len() {
+                    problems.push("the core is truncated before its notes".into());
+                    continue;
+                }
+                if end > data.len() {
+                    problems.push("the core is truncated inside its notes".into());
+                }
+                notes.push(start..end.min(data.len()));
+            }
+            _ => {}
+        }
+    }
+    segments.sort_by_key(|s| s.vaddr);
+    Ok(CoreLayout {
+        arch,
+        segments,
+        notes,
+        problems,
+    })
+}
+
+/// The memory image of a dead process, as far as the core holds it.
+pub struct Memory<'a> {
+    data: &'a [u8],
+    segments: &'a [Segment],
+}
+
+/// Why an address could not be read from a core.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hole {
+    /// No VMA covers the address.
+    Unmapped,
+    /// Mapped, but the kernel did not dump it (coredump_filter, or an
+    /// unmodified file-backed page beyond the first).
+    NotDumped,
+    /// Dumped, but the core file ends before it.
+    Truncated,
+}
+
+impl<'a> Memory<'a> {
+    pub fn new(data: &'a [u8], segments: &'a [Segment]) -> Self {
+        Memory { data, segments }
+    }
+
+    pub fn segment_of(&self, addr: u64) -> Option<&'a Segment> {
+        let i = self.segments.partition_point(|s| s.vaddr <= addr);
+        let s = self.segments.get(i.checked_sub(1)?)?;
+        (addr < s.end()).then_some(s)
+    }
+
+    /// `len` bytes at `addr`, all within one segment.
+    pub fn read(&self, addr: u64, len: usize) -> Result<&'a [u8], Hole> {
+        let s = self.segment_of(addr).ok_or(Hole::Unmapped)?;
+        let rel = addr - s.vaddr;
+        let end_rel = rel.checked_add(len as u64).ok_or(Hole::Unmapped)?;
+        if end_rel > s.memsz {
+            return Err(Hole::Unmapped);
+        }
+        if end_rel > s.filesz {
+            return Err(Hole::NotDumped);
+        }
+        let start = s.offset.checked_add(rel).ok_or(Hole::Truncated)?;
+        let start = usize::try_from(start).map_err(|_| Hole::Truncated)?;
+        let end = start.checked_add(len).ok_or(Hole::Truncated)?;
+        self.data.get(start..end).ok_or(Hole::Truncated)
+    }
+
+    /// Up to `max` bytes at `addr`, stopping at the end of what was dumped.
+    pub fn read_upto(&self, addr: u64, max: usize) -> Result<&'a [u8], Hole> {
+        let s = self.segment_of(addr).ok_or(Hole::Unmapped)?;
+        let rel = addr - s.vaddr;
+        if rel >= s.filesz {
+            return Err(Hole::NotDumped);
+        }
+        let avail = (s.filesz - rel).min(max as u64) as usize;
+        let start = usize::try_from(s.offset.saturating_add(rel)).map_err(|_| Hole::Truncated)?;
+        let have = self.data.len().saturating_sub(start).min(avail);
+        if have == 0 {
+            return Err(Hole::Truncated);
+        }
+        self.data.get(start..start + have).ok_or(Hole::Truncated)
+    }
+
+    pub fn read_u64(&self, addr: u64) -> Result<u64, Hole> {
+        let b = self.read(addr, 8)?;
+        Ok(u64::from_le_bytes(
+            b.try_into().map_err(|_| Hole::Truncated)?,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_non_cores_without_panicking() {
+        assert_eq!(parse_layout(b""), Err(HeaderError::NotElf));
+        assert_eq!(parse_layout(b"\x7fELF"), Err(HeaderError::NotCore(0)));
+        let mut h = vec![0u8; 64];
+        h[..4].copy_from_slice(b"\x7fELF");
+        h[4] = 1;
+        h[5] = 1;
+        h[16] = 4;
+        h[18] = 3;
+        match parse_layout(&h) {
+            Err(HeaderError::Unsupported(s)) => assert!(s.contains("i386"), "{s}"),
+            other => panic!("{other:?}"),
+        }
+        h[4] = 2;
+        h[18] = 62;
+        // No program headers at all: an empty but valid layout.
+        let l = parse_layout(&h).unwrap();
+        assert!(l.segments.is_empty());
+    }
+
+    #[test]
+    fn memory_reports_holes() {
+        let segs = [Segment {
+            vaddr: 0x1000,
+            memsz: 0x2000,
+            offset: 0,
+            filesz: 0x1000,
+            flags: 4,
+        }];
+        let data = vec![7u8; 0x800];
+        let m = Memory::new(&data, &segs);
+        assert_eq!(m.read(0x1000, 8).unwrap(), &[7u8; 8]);
+        assert_eq!(m.read(0x1900, 8), Err(Hole::Truncated));
+        assert_eq!(m.read(0x2000, 8), Err(Hole::NotDumped));
+        assert_eq!(m.read(0x3000, 8), Err(Hole::Unmapped));
+        assert_eq!(m.read(0x2ffc, 8), Err(Hole::Unmapped));
+        assert_eq!(m.read_upto(0x17f0, 100).unwrap().len(), 0x10);
+    }
+}

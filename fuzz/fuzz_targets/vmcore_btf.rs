@@ -1,0 +1,20 @@
+//! Fuzz the BTF reader and its lookups.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(btf) = wedge_vmcore::btf::Btf::parse(data.to_vec()) else {
+        return;
+    };
+    for id in 0..btf.len().min(64) as u32 {
+        let _ = (
+            btf.size_of(id),
+            btf.array(id),
+            btf.pointee(id),
+            btf.name(id),
+        );
+    }
+    let _ = btf.offset_of("task_struct", "thread.sp");
+    let _ = btf.enum_value("TASK_COMM_LEN");
+});
