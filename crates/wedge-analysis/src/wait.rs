@@ -51,6 +51,46 @@ fn frame_in(t: &Thread, pred: impl Fn(&str) -> bool) -> Option<&str> {
     t.wchan_name().filter(|w| pred(w))
 }
 
+/// Whether any frame (or the wait channel) belongs to a subsystem whose
+/// waits [`wait_kind`] tells apart.
+fn mentions_a_subsystem(t: &Thread) -> bool {
+    const PREFIXES: &[&str] = &[
+        "fuse",
+        "__fuse",
+        "request_wait_answer",
+        "rpc_",
+        "__rpc",
+        "nfs",
+        "ptlrpc",
+        "ldlm",
+        "osc_",
+        "cifs",
+        "smb2",
+        "io_uring",
+        "io_wq",
+        "io_sq",
+        "io_ring",
+        "zap_pid_ns",
+        "path_openat",
+        "kernel_clone",
+        "wait_for_vfork",
+        "rwsem",
+        "__mutex",
+        "mutex_lock",
+        "down_",
+        "__down",
+        "do_coredump",
+        "coredump",
+        "vm_mmap",
+        "__access_remote_vm",
+    ];
+    let hit = |f: &str| PREFIXES.iter().any(|p| f.starts_with(p));
+    t.kernel_stack
+        .value()
+        .is_some_and(|s| s.iter().any(|f| hit(&f.function)))
+        || t.wchan_name().is_some_and(hit)
+}
+
 /// Classifies what a thread waits for.
 pub fn wait_kind(t: &Thread) -> WaitKind {
     if matches!(
@@ -62,6 +102,24 @@ pub fn wait_kind(t: &Thread) -> WaitKind {
             | TaskState::TracingStop
     ) {
         return WaitKind::None;
+    }
+    // Most sleepers wait on nothing of interest (futexes, poll, pipes):
+    // one pass over their frames settles it, before the finer checks below
+    // (this runs for every thread of the machine, several times).
+    if matches!(
+        t.state,
+        TaskState::Sleeping | TaskState::Idle | TaskState::Parked
+    ) && !mentions_a_subsystem(t)
+    {
+        return match t
+            .wchan_name()
+            .or_else(|| t.top_frame().map(|f| f.base_name()))
+        {
+            Some(f) => WaitKind::Other {
+                function: f.to_string(),
+            },
+            None => WaitKind::None,
+        };
     }
     let has =
         |names: &[&str]| t.stack_has(names) || t.wchan_name().is_some_and(|w| names.contains(&w));

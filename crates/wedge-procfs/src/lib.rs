@@ -55,9 +55,12 @@ impl Default for ScanOptions {
             proc_root: PathBuf::from("/proc"),
             fuse_connections: PathBuf::from("/sys/fs/fuse/connections"),
             deadline: Duration::from_millis(250),
+            // One more worker than CPUs: reads of /proc are system calls
+            // that sleep now and then (on a lock of the kernel's), and the
+            // spare worker keeps every CPU busy meanwhile.
             workers: std::thread::available_parallelism()
-                .map(|n| n.get().clamp(2, 4))
-                .unwrap_or(2),
+                .map(|n| (n.get() + 1).clamp(2, 5))
+                .unwrap_or(3),
             cmdline: true,
             stacks: true,
             fds: true,

@@ -15,27 +15,38 @@ pub struct ThreadStatus {
 }
 
 pub fn parse(text: &str) -> ThreadStatus {
-    let mut s = ThreadStatus::default();
-    for line in text.lines() {
-        let Some((k, v)) = line.split_once(':') else {
-            continue;
-        };
-        let v = v.trim();
-        match k {
-            "TracerPid" => s.tracer_pid = v.parse().ok().filter(|&p: &i32| p > 0),
-            "NSpid" => {
-                s.ns_tids = v
-                    .split_ascii_whitespace()
-                    .filter_map(|x| x.parse().ok())
-                    .collect()
-            }
-            "SigPnd" => s.pending = SignalSet::from_hex(v).unwrap_or_default(),
-            "SigBlk" => s.blocked = SignalSet::from_hex(v).unwrap_or_default(),
-            "voluntary_ctxt_switches" => s.voluntary = v.parse().ok(),
-            "nonvoluntary_ctxt_switches" => s.involuntary = v.parse().ok(),
-            _ => {}
-        }
+    // The lines come in a fixed order (fs/proc/array.c): look each key up
+    // from where the previous one was found, so the text is scanned once.
+    // A key an older kernel does not print (NSpid before 4.1) is skipped
+    // without moving the cursor.
+    let mut at = 0;
+    let mut field = |key: &str| -> Option<&str> {
+        let rest = text.get(at..)?;
+        let start = at + rest.find(key)? + key.len();
+        let len = text.get(start..)?.find('\n').unwrap_or(text.len() - start);
+        at = start + len;
+        text.get(start..start + len).map(str::trim)
+    };
+    let mut s = ThreadStatus {
+        tracer_pid: field("\nTracerPid:")
+            .and_then(|v| v.parse().ok())
+            .filter(|&p: &i32| p > 0),
+        ..ThreadStatus::default()
+    };
+    if let Some(v) = field("\nNSpid:") {
+        s.ns_tids = v
+            .split_ascii_whitespace()
+            .filter_map(|x| x.parse().ok())
+            .collect();
     }
+    s.pending = field("\nSigPnd:")
+        .and_then(SignalSet::from_hex)
+        .unwrap_or_default();
+    s.blocked = field("\nSigBlk:")
+        .and_then(SignalSet::from_hex)
+        .unwrap_or_default();
+    s.voluntary = field("\nvoluntary_ctxt_switches:").and_then(|v| v.parse().ok());
+    s.involuntary = field("\nnonvoluntary_ctxt_switches:").and_then(|v| v.parse().ok());
     s
 }
 
