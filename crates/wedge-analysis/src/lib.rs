@@ -13,4 +13,4 @@ mod wait;
 pub use finding::{BlockedOn, Confidence, Evidence, Finding, Remedy, Severity};
 pub use logrules::analyze_log;
 pub use rules::{analyze, analyze_with};
-pub use wait::{describe_wait, matters, Attention, WaitKind};
+pub use wait::{describe_wait, matters, wait_kind, Attention, WaitKind};

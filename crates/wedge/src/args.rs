@@ -65,6 +65,11 @@ pub struct PsArgs {
 pub struct WhyArgs {
     /// A process id (or the id of one of its threads).
     pub pid: i32,
+    /// Also show each thread's user-space backtrace, read without ptrace
+    /// (bounded copies of its stacks; refused when the process uses a FUSE
+    /// or network filesystem, where opening its binaries could block).
+    #[arg(long)]
+    pub user_stacks: bool,
 }
 
 impl Cli {

@@ -6,6 +6,7 @@ mod args;
 mod cmd_core;
 mod cmd_log;
 mod cmd_vmcore;
+mod user_stacks;
 
 use args::{Cli, Command};
 use clap::Parser;
@@ -169,10 +170,31 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             let wedged = findings
                 .iter()
                 .any(|f| f.is_wedged() && f.pids.contains(&proc_.pid));
+            let stacks = why.user_stacks.then(|| {
+                user_stacks::read(
+                    &snap,
+                    proc_,
+                    opts.deadline.max(std::time::Duration::from_secs(1)),
+                )
+            });
             if cli.json {
-                emit(&json(&wedge_render::why::report(&snap, proc_, &findings))?)?;
+                #[derive(serde::Serialize)]
+                struct Why<'a> {
+                    #[serde(flatten)]
+                    report: wedge_render::why::WhyReport<'a>,
+                    #[serde(skip_serializing_if = "Option::is_none")]
+                    user_stacks: Option<&'a user_stacks::UserStacks>,
+                }
+                emit(&json(&Why {
+                    report: wedge_render::why::report(&snap, proc_, &findings),
+                    user_stacks: stacks.as_ref(),
+                })?)?;
             } else {
-                emit(&wedge_render::why::render(&snap, proc_, &findings))?;
+                let mut text = wedge_render::why::render(&snap, proc_, &findings);
+                if let Some(u) = &stacks {
+                    text.push_str(&user_stacks::render(u));
+                }
+                emit(&text)?;
             }
             Ok(code(wedged))
         }

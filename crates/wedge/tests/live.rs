@@ -520,6 +520,31 @@ fn fuse_daemon_stopped_is_named() -> R {
     })
 }
 
+/// User-space stacks without ptrace: read for a stopped process, refused
+/// for one blocked on FUSE (opening its binaries could block wedge).
+fn user_stacks_read_or_refused() -> R {
+    let st = setup_or_skip!(Stopped::start());
+    let why = wedge(&["why", &st.pid.to_string(), "--user-stacks"]);
+    let part = why
+        .stdout
+        .split("User-space stacks (no ptrace)")
+        .nth(1)
+        .ok_or_else(|| why.stdout.clone())?
+        .to_string();
+    check(part.contains("#0 ") && part.contains("#1 "), || {
+        part.clone()
+    })?;
+    let fs = setup_or_skip!(FuseDaemon::start());
+    let r = setup_or_skip!(FuseReader::start(&fs));
+    let why = wedge_within(
+        &["why", &r.pid.to_string(), "--user-stacks"],
+        Duration::from_secs(3),
+    );
+    check(why.stdout.contains("not reading user-space stacks"), || {
+        why.stdout.clone()
+    })
+}
+
 fn main() {
     wedge_testkit::role_main_if_requested();
     let args = Arguments::from_args();
@@ -536,6 +561,7 @@ fn main() {
         Trial::test("io_uring_exit_waits_on_fuse", io_uring_exit_waits_on_fuse),
         Trial::test("io_uring_plain_and_sqpoll", io_uring_plain_and_sqpoll),
         Trial::test("fuse_daemon_stopped_is_named", fuse_daemon_stopped_is_named),
+        Trial::test("user_stacks_read_or_refused", user_stacks_read_or_refused),
         Trial::test("flush_on_exit", flush_on_exit),
         Trial::test(
             "pidns_init_waits_for_fuse_flusher",
