@@ -21,45 +21,11 @@ pub const SI_SIGIO: i32 = -5;
 pub const SI_TKILL: i32 = -6;
 pub const SYS_SECCOMP: i32 = 1;
 
-/// `SIGSEGV` for signal 11 and so on; `SIG42` for the unnamed.
+/// `SIGSEGV` for signal 11 and so on (the table wedge-kernel keeps for
+/// all of wedge); `SIG42` for numbers outside 1..=64.
 pub fn name(sig: i32) -> String {
-    const NAMES: [&str; 32] = [
-        "0",
-        "SIGHUP",
-        "SIGINT",
-        "SIGQUIT",
-        "SIGILL",
-        "SIGTRAP",
-        "SIGABRT",
-        "SIGBUS",
-        "SIGFPE",
-        "SIGKILL",
-        "SIGUSR1",
-        "SIGSEGV",
-        "SIGUSR2",
-        "SIGPIPE",
-        "SIGALRM",
-        "SIGTERM",
-        "SIGSTKFLT",
-        "SIGCHLD",
-        "SIGCONT",
-        "SIGSTOP",
-        "SIGTSTP",
-        "SIGTTIN",
-        "SIGTTOU",
-        "SIGURG",
-        "SIGXCPU",
-        "SIGXFSZ",
-        "SIGVTALRM",
-        "SIGPROF",
-        "SIGWINCH",
-        "SIGIO",
-        "SIGPWR",
-        "SIGSYS",
-    ];
-    match usize::try_from(sig).ok().and_then(|i| NAMES.get(i)) {
-        Some(n) if sig > 0 => (*n).to_string(),
-        _ if (34..=64).contains(&sig) => format!("SIGRTMIN+{}", sig - 34),
+    match u8::try_from(sig) {
+        Ok(n @ 1..=64) => wedge_kernel::Signal(n).name(),
         _ => format!("SIG{sig}"),
     }
 }
@@ -141,7 +107,7 @@ mod tests {
     #[test]
     fn names() {
         assert_eq!(name(11), "SIGSEGV");
-        assert_eq!(name(34), "SIGRTMIN+0");
+        assert_eq!(name(34), "SIGRTMIN+2"); // counted from the kernel's SIGRTMIN (32)
         assert_eq!(name(0), "SIG0");
         assert_eq!(name(-3), "SIG-3");
         assert_eq!(code(SIGSEGV, SI_KERNEL).0, "SI_KERNEL");
