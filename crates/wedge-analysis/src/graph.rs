@@ -560,6 +560,39 @@ impl Graph {
         }
     }
 
+    /// Cycles among tasks: each once, as the list of its nodes (a deadlock
+    /// when every edge is a fact; a likely one when some are guesses).
+    pub fn cycles(&self) -> Vec<Vec<Node>> {
+        let mut found: Vec<Vec<Node>> = Vec::new();
+        let starts: BTreeSet<&Node> = self.edges.iter().map(|e| &e.from).collect();
+        for start in starts {
+            for chain in self.chains(start) {
+                // A path that ends on a node it already passed closed a loop.
+                let Some(last) = chain.last() else { continue };
+                let Some(first_seen) = chain.iter().position(|n| n == last) else {
+                    continue;
+                };
+                if first_seen + 1 >= chain.len() {
+                    continue;
+                }
+                let mut cycle: Vec<Node> = chain[first_seen..chain.len() - 1].to_vec();
+                // One canonical rotation, so each cycle is reported once.
+                if let Some(min) = cycle
+                    .iter()
+                    .enumerate()
+                    .min_by(|a, b| a.1.cmp(b.1))
+                    .map(|(i, _)| i)
+                {
+                    cycle.rotate_left(min);
+                }
+                if !found.contains(&cycle) {
+                    found.push(cycle);
+                }
+            }
+        }
+        found
+    }
+
     /// Tasks that wait on `n`, directly.
     pub fn waiters(&self, n: &Node) -> Vec<&Node> {
         self.edges
@@ -618,5 +651,36 @@ pub fn describe(snap: &Snapshot, n: &Node) -> String {
         Node::FuseConnection { id, mount_point } => format!("FUSE connection {id} ({mount_point})"),
         Node::Server { fs, name } => format!("{fs} server {name}"),
         Node::Unknown { what } => what.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(pid: i32) -> Node {
+        Node::Task { pid, tid: pid }
+    }
+
+    fn e(a: i32, b: i32) -> Edge {
+        Edge {
+            from: t(a),
+            to: t(b),
+            kind: EdgeKind::LockHolder,
+            detail: String::new(),
+            likely: false,
+        }
+    }
+
+    #[test]
+    fn chains_and_cycles() {
+        // 1 → 2 → 3 → 2 (a cycle of 2 and 3), and 4 → 5 (a plain chain).
+        let g = Graph {
+            edges: vec![e(1, 2), e(2, 3), e(3, 2), e(4, 5)],
+        };
+        assert_eq!(g.chains(&t(4)), vec![vec![t(4), t(5)]]);
+        assert_eq!(g.chains(&t(1)), vec![vec![t(1), t(2), t(3), t(2)]]);
+        assert_eq!(g.cycles(), vec![vec![t(2), t(3)]]);
+        assert_eq!(g.roots(), vec![t(5)]);
     }
 }

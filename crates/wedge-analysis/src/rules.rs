@@ -125,6 +125,7 @@ pub fn analyze_with(snap: &Snapshot, g: &Graph) -> Vec<Finding> {
     zombies(snap, &mut out);
     blocked_reads(snap, &mut out);
     lock_convoys(snap, g, &mut out);
+    cycles(snap, g, &mut out);
     stdio_stale(snap, &mut out);
     for f in &mut out {
         if f.id != "wedge.read_blocked" {
@@ -449,6 +450,32 @@ fn has_holder(g: &Graph, p: &Process, t: &Thread) -> bool {
 
 /// Tasks queued behind the same (likely) lock holder: one finding per
 /// holder, with the chain from the holder on to its own wait.
+/// Tasks that wait on each other in a circle: none can move first.
+fn cycles(snap: &Snapshot, g: &Graph, out: &mut Vec<Finding>) {
+    for cycle in g.cycles() {
+        let words: Vec<String> = cycle.iter().map(|n| graph::describe(snap, n)).collect();
+        let mut pids: Vec<i32> = cycle.iter().filter_map(Node::pid).collect();
+        pids.dedup();
+        out.push(Finding {
+            id: "wait.cycle".into(),
+            title: format!("{} tasks wait on each other in a circle", cycle.len()),
+            severity: Severity::Critical,
+            confidence: Confidence::Medium,
+            pids,
+            evidence: vec![ev("wait-for graph", words.join(" → "))],
+            explanation: "Each task in the circle waits for the next one, so none can make progress: a \
+                deadlock, unless one of the edges is a guess (lock holders on 6.x are inferred)."
+                .into(),
+            remedies: vec![Remedy {
+                action: "break the circle at the edge that can be cut: abort a FUSE connection, kill a tracer, resume a stopped task".into(),
+                command: None,
+            }],
+            chain: vec![format!("{} → {}", words.join(" → "), words.first().cloned().unwrap_or_default())],
+            ..Default::default()
+        });
+    }
+}
+
 fn lock_convoys(snap: &Snapshot, g: &Graph, out: &mut Vec<Finding>) {
     let mut by_holder: BTreeMap<Node, Vec<(&Node, &graph::Edge)>> = BTreeMap::new();
     for e in g
