@@ -54,37 +54,7 @@ fn frame_in(t: &Thread, pred: impl Fn(&str) -> bool) -> Option<&str> {
 /// Whether any frame (or the wait channel) belongs to a subsystem whose
 /// waits [`wait_kind`] tells apart.
 fn mentions_a_subsystem(t: &Thread) -> bool {
-    const PREFIXES: &[&str] = &[
-        "fuse",
-        "__fuse",
-        "request_wait_answer",
-        "rpc_",
-        "__rpc",
-        "nfs",
-        "ptlrpc",
-        "ldlm",
-        "osc_",
-        "cifs",
-        "smb2",
-        "io_uring",
-        "io_wq",
-        "io_sq",
-        "io_ring",
-        "zap_pid_ns",
-        "path_openat",
-        "kernel_clone",
-        "wait_for_vfork",
-        "rwsem",
-        "__mutex",
-        "mutex_lock",
-        "down_",
-        "__down",
-        "do_coredump",
-        "coredump",
-        "vm_mmap",
-        "__access_remote_vm",
-    ];
-    let hit = |f: &str| PREFIXES.iter().any(|p| f.starts_with(p));
+    let hit = wedge_kernel::waits::names_a_blocking_subsystem;
     t.kernel_stack
         .value()
         .is_some_and(|s| s.iter().any(|f| hit(&f.function)))

@@ -11,6 +11,7 @@ pub mod kthread;
 pub mod signal;
 pub mod state;
 pub mod version;
+pub mod waits;
 
 pub use flags::{TaskFlag, TaskFlags};
 pub use kthread::ThreadKind;

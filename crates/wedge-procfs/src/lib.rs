@@ -69,60 +69,6 @@ impl Default for ScanOptions {
     }
 }
 
-/// Wait channels and stack functions of waits that are known to hang for
-/// reasons outside the task: a FUSE daemon, an NFS/Lustre/CIFS server,
-/// io_uring work, a lock's slow path, a vfork child.
-pub fn is_known_blocking_wait(function: &str) -> bool {
-    const EXACT: &[&str] = &[
-        "request_wait_answer",
-        "fuse_simple_request",
-        "__fuse_simple_request",
-        "fuse_flush",
-        "fuse_wait_on_page_writeback",
-        "fuse_sync_writes",
-        "rpc_wait_bit_killable",
-        "nfs_wait_bit_killable",
-        "ptlrpc_set_wait",
-        "ldlm_completion_ast",
-        "cifs_wait_mtu_credits",
-        "wait_for_response",
-        "io_uring_cancel_generic",
-        "io_wq_exit_workers",
-        "io_ring_exit_work",
-        "kernel_clone",
-        "zap_pid_ns_processes",
-        "path_openat",
-        "do_coredump",
-        "coredump_wait",
-    ];
-    const PREFIX: &[&str] = &[
-        "rwsem_down_",
-        "__mutex_lock",
-        "mutex_lock",
-        "__down",
-        "down_write",
-        "down_read",
-        "fuse_",
-        "nfs_",
-        "nfs4_",
-        "rpc_",
-        "ptlrpc_",
-        "ldlm_",
-        "osc_",
-        "cl_",
-        "cifs_",
-        "smb2_",
-        "io_wq_",
-        "io_uring_",
-        "wait_on_page_bit",
-        "folio_wait_bit",
-        "__folio_lock",
-        "jbd2_",
-    ];
-    let function = wedge_model::base_function(function);
-    EXACT.contains(&function) || PREFIX.iter().any(|p| function.starts_with(p))
-}
-
 fn read_small(path: &str) -> Option<String> {
     std::fs::read_to_string(path)
         .ok()

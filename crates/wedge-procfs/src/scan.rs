@@ -546,7 +546,7 @@ fn scan_thread(
             wchan
                 .value()
                 .and_then(|w| w.as_deref())
-                .is_some_and(crate::is_known_blocking_wait)
+                .is_some_and(wedge_kernel::waits::names_a_blocking_subsystem)
                 || !SignalSet(status.pending.0).is_empty()
         }
         _ => true,

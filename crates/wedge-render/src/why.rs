@@ -105,8 +105,14 @@ pub fn summary(snap: &Snapshot, p: &Process) -> Vec<String> {
     s
 }
 
-pub fn report<'a>(snap: &'a Snapshot, p: &'a Process, findings: &'a [Finding]) -> WhyReport<'a> {
-    let g = wedge_analysis::graph::build(snap);
+/// The report on one process; `g` is the snapshot's wait-for graph, the
+/// one the findings were drawn from.
+pub fn report<'a>(
+    snap: &'a Snapshot,
+    p: &'a Process,
+    findings: &'a [Finding],
+    g: &wedge_analysis::graph::Graph,
+) -> WhyReport<'a> {
     let mut chains = Vec::new();
     for t in &p.threads {
         let node = wedge_analysis::graph::Node::Task {
@@ -144,8 +150,13 @@ fn field_text<T: std::fmt::Display>(f: &wedge_model::Field<T>) -> String {
     }
 }
 
-pub fn render(snap: &Snapshot, p: &Process, findings: &[Finding]) -> String {
-    let r = report(snap, p, findings);
+pub fn render(
+    snap: &Snapshot,
+    p: &Process,
+    findings: &[Finding],
+    g: &wedge_analysis::graph::Graph,
+) -> String {
+    let r = report(snap, p, findings, g);
     let version = snap.kernel_version();
     let mut o = String::new();
     let leader_state = p.leader().map(|l| l.state).unwrap_or(TaskState::Other('?'));

@@ -175,7 +175,8 @@ pub fn run(json: bool, args: &VmcoreArgs) -> Result<ExitCode, String> {
         }
         Some(VmcoreView::Why(why)) => {
             let snap = wedge_vmcore::snapshot::build(&v, true);
-            let findings = wedge_analysis::analyze(&snap);
+            let graph = wedge_analysis::graph::build(&snap);
+            let findings = wedge_analysis::analyze_with(&snap, &graph);
             let proc_ = snap
                 .process(why.pid)
                 .or_else(|| snap.thread(why.pid).map(|(p, _)| p))
@@ -200,11 +201,11 @@ pub fn run(json: bool, args: &VmcoreArgs) -> Result<ExitCode, String> {
                     lock_waits: &'a [wedge_vmcore::locks::LockWait],
                 }
                 crate::emit(&crate::json(&Why {
-                    report: wedge_render::why::report(&snap, proc_, &findings),
+                    report: wedge_render::why::report(&snap, proc_, &findings, &graph),
                     lock_waits: &waits,
                 })?)?;
             } else {
-                crate::emit(&wedge_render::why::render(&snap, proc_, &findings))?;
+                crate::emit(&wedge_render::why::render(&snap, proc_, &findings, &graph))?;
                 if !waits.is_empty() {
                     crate::emit(&format!("Locks (from memory):\n{}", lock_text(&waits)))?;
                 }

@@ -154,7 +154,8 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         Some(Command::Vmcore(a)) => cmd_vmcore::run(cli.json, &a),
         Some(Command::Why(why)) => {
             let snap = wedge_procfs::scan(&opts)?;
-            let findings = wedge_analysis::analyze(&snap);
+            let graph = wedge_analysis::graph::build(&snap);
+            let findings = wedge_analysis::analyze_with(&snap, &graph);
             let (proc_, _) = match snap.process(why.pid) {
                 Some(p) => (p, None::<i32>),
                 None => match snap.thread(why.pid) {
@@ -186,11 +187,11 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                     user_stacks: Option<&'a user_stacks::UserStacks>,
                 }
                 emit(&json(&Why {
-                    report: wedge_render::why::report(&snap, proc_, &findings),
+                    report: wedge_render::why::report(&snap, proc_, &findings, &graph),
                     user_stacks: stacks.as_ref(),
                 })?)?;
             } else {
-                let mut text = wedge_render::why::render(&snap, proc_, &findings);
+                let mut text = wedge_render::why::render(&snap, proc_, &findings, &graph);
                 if let Some(u) = &stacks {
                     text.push_str(&user_stacks::render(u));
                 }

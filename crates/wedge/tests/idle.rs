@@ -4,18 +4,13 @@
 
 mod common;
 
-use common::{check, wedge};
+use common::{check, critical, wedge};
 use libtest_mimic::{Arguments, Trial};
 
 fn idle_machine_is_not_wedged() -> Result<(), libtest_mimic::Failed> {
     let r = wedge(&["--json"]);
     let v = r.json();
-    let wedged: Vec<_> = v["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["severity"] == "critical")
-        .collect();
+    let wedged = critical(&v);
     check(wedged.is_empty() && r.code == Some(0), || {
         format!(
             "false alarm on an idle machine (exit {:?}): {wedged:#?}",
@@ -61,13 +56,7 @@ fn busy_machine_is_not_wedged() -> Result<(), libtest_mimic::Failed> {
     for _ in 0..3 {
         let r = wedge(&["--json"]);
         let v = r.json();
-        let wedged: Vec<_> = v["findings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|f| f["severity"] == "critical")
-            .cloned()
-            .collect();
+        let wedged = critical(&v);
         if !wedged.is_empty() || r.code != Some(0) {
             result = Err(format!("false alarm under load (exit {:?}): {wedged:#?}", r.code).into());
             break;

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{check, wedge};
+use common::{check, finding, log_events, wedge};
 use libtest_mimic::{Arguments, Failed, Trial};
 use std::time::Duration;
 use wedge_testkit::{setup_or_skip, FuseDaemon, FuseReader, KmsgTail, PidnsInitAbort};
@@ -55,19 +55,7 @@ fn hung_task_report() -> R {
     })?;
     drop(_timeout);
     // The live log, as JSON events.
-    let out = wedge(&[
-        "log",
-        "--kind",
-        "hung_task",
-        "--pid",
-        &r.pid.to_string(),
-        "--json",
-    ]);
-    let ev: Vec<serde_json::Value> = out
-        .stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
+    let (out, ev) = log_events(&["--kind", "hung_task", "--pid", &r.pid.to_string()]);
     check(!ev.is_empty(), || {
         format!(
             "no hung_task event for {}:\n{}\n{}",
@@ -101,19 +89,7 @@ fn pidns_init_abort_gpf() -> R {
     check(a.trap_line.is_some(), || {
         format!("no trap line in /dev/kmsg: {:?}", a.kmsg_lines)
     })?;
-    let out = wedge(&[
-        "log",
-        "--kind",
-        "gpf_trap",
-        "--pid",
-        &a.init_pid.to_string(),
-        "--json",
-    ]);
-    let ev: Vec<serde_json::Value> = out
-        .stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
+    let (out, ev) = log_events(&["--kind", "gpf_trap", "--pid", &a.init_pid.to_string()]);
     let e = ev
         .last()
         .ok_or_else(|| format!("no gpf_trap event for {}:\n{}", a.init_pid, out.stdout))?;
@@ -129,16 +105,7 @@ fn pidns_init_abort_gpf() -> R {
     )?;
     // The verdict names it, though the process is long gone.
     let v = wedge(&["--json"]).json();
-    let f = v["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| {
-            f["id"] == "pidns.init_abort"
-                && f["pids"]
-                    .as_array()
-                    .is_some_and(|p| p.iter().any(|x| x == a.init_pid))
-        })
+    let f = finding(&v, "pidns.init_abort", a.init_pid)
         .cloned()
         .ok_or_else(|| format!("no pidns.init_abort finding: {v}"))?;
     check(f["remedies"].to_string().contains("--init"), || {

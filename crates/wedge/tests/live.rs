@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{check, process, thread, wedge, wedge_within};
+use common::{chains, check, finding, process, thread, wedge, wedge_within};
 use libtest_mimic::{Arguments, Failed, Trial};
 use std::process::Command;
 use std::time::Duration;
@@ -61,19 +61,7 @@ fn zombie() -> R {
     })?;
     std::thread::sleep(Duration::from_millis(5_300));
     let verdict = wedge(&["--json"]).json();
-    let f = verdict["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| {
-            f["id"] == "zombie.unreaped"
-                && f["pids"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .any(|p| p == z.zombie_pid)
-        })
-        .cloned();
+    let f = finding(&verdict, "zombie.unreaped", z.zombie_pid).cloned();
     check(f.is_some(), || {
         format!("no zombie.unreaped finding: {verdict}")
     })?;
@@ -89,18 +77,7 @@ fn zombie() -> R {
 fn zombie_stopped_parent() -> R {
     let z = setup_or_skip!(ZombieWithStoppedParent::start());
     let verdict = wedge(&["--json"]).json();
-    let f = verdict["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| {
-            f["id"] == "zombie.unreaped"
-                && f["pids"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .any(|p| p == z.zombie_pid())
-        })
+    let f = finding(&verdict, "zombie.unreaped", z.zombie_pid())
         .cloned()
         .ok_or("no zombie finding")?;
     check(
@@ -227,13 +204,7 @@ fn fuse_reader_then_sigkill() -> R {
         format!("verdict exit {:?}", verdict.code)
     })?;
     let v = verdict.json();
-    let f = v["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| {
-            f["id"] == "fuse.unanswered" && f["pids"].as_array().unwrap().iter().any(|p| p == r.pid)
-        })
+    let f = finding(&v, "fuse.unanswered", r.pid)
         .cloned()
         .ok_or_else(|| format!("no fuse.unanswered finding: {v}"))?;
     check(
@@ -355,15 +326,6 @@ fn bad_pid_is_an_error() -> R {
     })
 }
 
-fn finding<'a>(v: &'a serde_json::Value, id: &str, pid: i32) -> Option<&'a serde_json::Value> {
-    v["findings"].as_array()?.iter().find(|f| {
-        f["id"] == id
-            && f["pids"]
-                .as_array()
-                .is_some_and(|p| p.iter().any(|x| x == pid))
-    })
-}
-
 fn io_uring_exit_waits_on_fuse() -> R {
     let fs = setup_or_skip!(FuseDaemon::start());
     let u = setup_or_skip!(IoUringOnFuse::start(&fs, IoUringMode::Async));
@@ -460,10 +422,7 @@ fn pidns_init_waits_for_fuse_flusher() -> R {
     let fs = setup_or_skip!(FuseDaemon::start());
     let p = setup_or_skip!(PidnsInitWithFuseThread::start(&fs));
     let why = wedge(&["why", &p.init_pid.to_string()]);
-    let chains = why
-        .stdout
-        .split("Waits on (to the root cause)")
-        .nth(1)
+    let chains = chains(&why.stdout)
         .ok_or_else(|| format!("no chain for the init:\n{}", why.stdout))?
         .to_string();
     check(chains.contains(&p.flusher_pid.to_string()), || {
@@ -480,10 +439,7 @@ fn inode_lock_queue_names_the_holder() -> R {
     let q = setup_or_skip!(InodeLockQueue::start(&fs));
     let why = wedge(&["why", &q.second_pid.to_string()]);
     check(why.stdout.contains("path_openat"), || why.stdout.clone())?;
-    let chains = why
-        .stdout
-        .split("Waits on (to the root cause)")
-        .nth(1)
+    let chains = chains(&why.stdout)
         .ok_or_else(|| format!("no chain:\n{}", why.stdout))?
         .to_string();
     check(chains.contains(&q.first_pid.to_string()), || chains.clone())?;

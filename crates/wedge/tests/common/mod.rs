@@ -103,3 +103,43 @@ pub fn check(cond: bool, msg: impl FnOnce() -> String) -> Result<(), libtest_mim
         Err(msg().into())
     }
 }
+
+/// The finding `id` about `pid` in a verdict's JSON.
+pub fn finding<'a>(v: &'a Value, id: &str, pid: i32) -> Option<&'a Value> {
+    v["findings"].as_array()?.iter().find(|f| {
+        f["id"] == id
+            && f["pids"]
+                .as_array()
+                .is_some_and(|p| p.iter().any(|x| x == pid))
+    })
+}
+
+/// The "Waits on" section of `wedge why`'s text, if it has one.
+pub fn chains(why: &str) -> Option<&str> {
+    why.split("Waits on (to the root cause)").nth(1)
+}
+
+/// The events `wedge log ARGS --json` prints, one JSON object a line.
+pub fn log_events(args: &[&str]) -> (Run, Vec<Value>) {
+    let mut all = vec!["log"];
+    all.extend_from_slice(args);
+    all.push("--json");
+    let run = wedge(&all);
+    let events = run
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    (run, events)
+}
+
+/// The findings of a verdict's JSON that say something is wedged.
+pub fn critical(v: &Value) -> Vec<Value> {
+    v["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|f| f["severity"] == "critical")
+        .cloned()
+        .collect()
+}
