@@ -50,8 +50,32 @@ const PREFIX: &[&str] = &[
 /// Whether `function` (a wait channel or a stack frame, with or without
 /// the compiler's `.isra.0`-style suffix) belongs to such a wait.
 pub fn names_a_blocking_subsystem(function: &str) -> bool {
-    let base = function.split_once('.').map_or(function, |(b, _)| b);
-    EXACT.contains(&base) || PREFIX.iter().any(|p| base.starts_with(p))
+    // This runs for every frame of every thread, and most frames (futex_,
+    // ep_poll, do_syscall_64, entry_SYSCALL_64) match nothing: the names are
+    // indexed by their first byte, so a frame is compared only with the few
+    // names that start like it.
+    type Names = Vec<(&'static str, bool)>;
+    static BY_FIRST: std::sync::LazyLock<Vec<Names>> = std::sync::LazyLock::new(|| {
+        let mut index = vec![Vec::new(); 256];
+        let names = EXACT.iter().map(|n| (*n, false));
+        for (name, prefix) in names.chain(PREFIX.iter().map(|n| (*n, true))) {
+            index[name.as_bytes()[0] as usize].push((name, prefix));
+        }
+        index
+    });
+    let Some(&first) = function.as_bytes().first() else {
+        return false;
+    };
+    let candidates = &BY_FIRST[first as usize];
+    if candidates.is_empty() {
+        return false;
+    }
+    // A clone suffix (`.isra.0`) follows the name: a prefix matches either
+    // way, a whole name must end there.
+    candidates.iter().any(|&(name, prefix)| {
+        function.starts_with(name)
+            && (prefix || matches!(function.as_bytes().get(name.len()), None | Some(b'.')))
+    })
 }
 
 #[cfg(test)]

@@ -8,36 +8,63 @@ use wedge_model::{FdDetail, IoUringInfo, KernelFrame, Syscall};
 /// `/proc/PID/stack`: one `[<ADDR>] FUNC+OFF/SIZE [MODULE]` per line. The
 /// address is `0` unless kptr_restrict allows it.
 pub fn kernel_stack(text: &str) -> Vec<KernelFrame> {
-    text.lines().filter_map(stack_line).collect()
+    // Hot path (one stack per thread): byte searches, no substring
+    // searchers built per line.
+    // Sized to the line count: 10,000 stacks kept at a guessed capacity
+    // would hold megabytes of nothing.
+    let mut frames = Vec::with_capacity(memchr::memchr_iter(b'\n', text.as_bytes()).count() + 1);
+    let mut rest = text;
+    while !rest.is_empty() {
+        let end = memchr::memchr(b'\n', rest.as_bytes()).unwrap_or(rest.len());
+        if let Some(f) = stack_line(&rest[..end]) {
+            frames.push(f);
+        }
+        rest = rest.get(end + 1..).unwrap_or("");
+    }
+    frames
 }
 
+/// One line: `[<0>] fuse_wait_answer+0x3c/0x60 [fuse]` (6.x hides the
+/// address from everyone: `<0>`), `[<ffffffff81234567>] …` on older
+/// kernels, a bare `func+off/size`, or with `? ` for an unreliable frame.
 fn stack_line(line: &str) -> Option<KernelFrame> {
-    let line = line.trim();
+    let line = line.trim_ascii();
     let (address, rest) = match line.strip_prefix("[<") {
         Some(r) => {
-            let (addr, rest) = r.split_once(">]")?;
+            let close = memchr::memchr(b'>', r.as_bytes())?;
+            let after = r.get(close + 1..)?.strip_prefix(']')?;
             (
-                u64::from_str_radix(addr.trim(), 16)
+                u64::from_str_radix(r[..close].trim_ascii(), 16)
                     .ok()
                     .filter(|&a| a != 0),
-                rest.trim(),
+                after.trim_ascii(),
             )
         }
         None => (None, line),
     };
-    let (sym, module) = match rest.split_once(" [") {
-        Some((s, m)) => (s.trim(), Some(m.trim_end_matches(']').to_string())),
-        None => (rest, None),
+    // A module is the bracketed last word; function names hold no '['.
+    let (sym, module) = match memchr::memchr(b'[', rest.as_bytes()) {
+        Some(i) if i > 0 && rest.as_bytes()[i - 1] == b' ' => (
+            rest[..i].trim_ascii(),
+            Some(rest[i + 1..].trim_ascii().trim_end_matches(']').to_string()),
+        ),
+        _ => (rest, None),
     };
-    let unreliable = sym.starts_with("? ");
-    let sym = sym.trim_start_matches("? ");
+    let (unreliable, sym) = match sym.strip_prefix("? ") {
+        Some(s) => (true, s.trim_start_matches("? ")),
+        None => (false, sym),
+    };
     if sym.is_empty() {
         return None;
     }
-    let (function, offset, size) = match sym.split_once('+') {
-        Some((f, off)) => {
-            let (o, s) = off.split_once('/').unwrap_or((off, ""));
-            (f, hex(o), hex(s))
+    let (function, offset, size) = match memchr::memchr(b'+', sym.as_bytes()) {
+        Some(i) => {
+            let off = &sym[i + 1..];
+            let (o, s) = match memchr::memchr(b'/', off.as_bytes()) {
+                Some(j) => (&off[..j], &off[j + 1..]),
+                None => (off, ""),
+            };
+            (&sym[..i], hex(o), hex(s))
         }
         None => (sym, None, None),
     };
@@ -51,9 +78,25 @@ fn stack_line(line: &str) -> Option<KernelFrame> {
     })
 }
 
-fn hex(s: &str) -> Option<u64> {
-    let s = s.trim();
-    u64::from_str_radix(s.strip_prefix("0x").unwrap_or(s), 16).ok()
+/// A hex number, `0x` or not. By hand: `from_str_radix` checks for signs
+/// and overflow in ways that cost more than the stack line it is part of.
+pub(crate) fn hex(s: &str) -> Option<u64> {
+    let s = s.trim_ascii();
+    let digits = s.strip_prefix("0x").unwrap_or(s).as_bytes();
+    if digits.is_empty() || digits.len() > 16 {
+        return None;
+    }
+    let mut v = 0u64;
+    for &b in digits {
+        let d = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            b'A'..=b'F' => b - b'A' + 10,
+            _ => return None,
+        };
+        v = v << 4 | d as u64;
+    }
+    Some(v)
 }
 
 /// `/proc/PID/wchan`: a symbol, or `0` when the task runs or the kernel
@@ -70,20 +113,29 @@ pub fn wchan(text: &str) -> Option<String> {
 /// `/proc/PID/syscall`: `running`, `-1 SP PC` (blocked outside a system
 /// call), or `NR ARG0..ARG5 SP PC`, numbers after NR in hex.
 pub fn syscall(text: &str, names: impl Fn(i64) -> Option<&'static str>) -> Option<Syscall> {
-    let t = text.trim();
+    let t = text.trim_ascii();
     if t == "running" {
         return Some(Syscall::Running);
     }
     let mut it = t.split_ascii_whitespace();
     let nr: i64 = it.next()?.parse().ok()?;
-    let rest: Vec<u64> = it.map(hex).collect::<Option<_>>()?;
+    // At most NR and eight numbers; anything else is not this format.
+    let mut rest = [0u64; 8];
+    let mut n = 0;
+    for word in it {
+        *rest.get_mut(n)? = hex(word)?;
+        n += 1;
+    }
     if nr < 0 {
-        return match rest.as_slice() {
-            [sp, pc] => Some(Syscall::NotInSyscall { sp: *sp, pc: *pc }),
+        return match n {
+            2 => Some(Syscall::NotInSyscall {
+                sp: rest[0],
+                pc: rest[1],
+            }),
             _ => None,
         };
     }
-    if rest.len() != 8 {
+    if n != 8 {
         return None;
     }
     Some(Syscall::InSyscall {

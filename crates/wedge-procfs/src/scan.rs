@@ -176,7 +176,7 @@ fn open_pid_dir(shared: &Shared, r: &mut TaskReader<'_>, pid: i32) -> Option<Own
         .ok()
 }
 
-fn scan_process(shared: &Shared, slot: &Slot, job: &Job) -> (PidResult, Vec<Job>) {
+fn scan_process(shared: &Shared, slot: &Slot, job: &Job) -> (PidResult, usize) {
     let pid = job.id.pid;
     let opts = &shared.opts;
     let mut r = reader(shared, slot, job);
@@ -193,7 +193,7 @@ fn scan_process(shared: &Shared, slot: &Slot, job: &Job) -> (PidResult, Vec<Job>
     // process that reused the pid.
     let Some(dir) = open_pid_dir(shared, &mut r, pid) else {
         out.vanished = true;
-        return (out, Vec::new());
+        return (out, 0);
     };
     let stat = r
         .read(dir.as_fd(), Target::proc("stat"))
@@ -202,12 +202,36 @@ fn scan_process(shared: &Shared, slot: &Slot, job: &Job) -> (PidResult, Vec<Job>
     let Some(stat) = stat else {
         out.vanished = true;
         out.notes.reads = r.reads;
-        return (out, Vec::new());
+        return (out, 0);
     };
-    let status = r
-        .read(dir.as_fd(), Target::proc("status"))
-        .ok()
-        .and_then(|t| procfs_core::process::Status::from_read(t.as_bytes()).ok());
+
+    // Threads first: the listing of a 10,000-thread process is the one
+    // serial step of its scan, and the other workers can only help once its
+    // chunks are queued. The leader is listed under task/ too.
+    let tids = match r.open_dir(dir.as_fd(), "task", Target::proc("task")) {
+        Ok(tdir) => r
+            .list_numeric(tdir, Target::proc("task"))
+            .unwrap_or_default(),
+        Err(_) => Vec::new(),
+    };
+    let tids: Arc<[i32]> = if tids.is_empty() {
+        Arc::from(vec![pid])
+    } else {
+        Arc::from(tids)
+    };
+    let first = tids.len().min(THREAD_CHUNK);
+    let chunks = queue_chunks(shared, pid, &tids[first..], stat.starttime);
+    // /proc/PID/status and task/PID/status are the same text (both print
+    // the leader): parse it once for the process and once for the leader
+    // thread, and do not read it again.
+    let (status, leader_status) = match r.read(dir.as_fd(), Target::proc("status")) {
+        Ok(t) => (
+            procfs_core::process::Status::from_read(t.as_bytes()).ok(),
+            Some(crate::status::parse(t)),
+        ),
+        Err(_) => (None, None),
+    };
+    let mut leader_status = leader_status;
 
     let mut process = Process {
         pid,
@@ -319,38 +343,15 @@ fn scan_process(shared: &Shared, slot: &Slot, job: &Job) -> (PidResult, Vec<Job>
         }
     }
 
-    // Threads. The leader is listed under task/ too.
-    let tids = match r.open_dir(dir.as_fd(), "task", Target::proc("task")) {
-        Ok(tdir) => r
-            .list_numeric(tdir, Target::proc("task"))
-            .unwrap_or_default(),
-        Err(_) => Vec::new(),
-    };
-    let tids: Arc<[i32]> = if tids.is_empty() {
-        Arc::from(vec![pid])
-    } else {
-        Arc::from(tids)
-    };
-    let mut more = Vec::new();
-    let first = tids.len().min(THREAD_CHUNK);
     for &tid in &tids[..first] {
-        if let Some(t) = scan_thread(shared, &mut r, &dir, tid, &mut notes) {
+        let known = if tid == pid {
+            leader_status.take()
+        } else {
+            None
+        };
+        if let Some(t) = scan_thread(shared, &mut r, &dir, tid, known, &mut notes) {
             process.threads.push(t);
         }
-    }
-    for (i, chunk) in tids[first..].chunks(THREAD_CHUNK).enumerate() {
-        more.push(Job {
-            id: JobId {
-                pid,
-                chunk: i as u32 + 1,
-            },
-            attempt: 0,
-            skip: Arc::new(HashSet::new()),
-            work: Work::Threads {
-                tids: Arc::from(chunk),
-                start_time: stat.starttime,
-            },
-        });
     }
 
     // Pid reuse: if the process behind our directory fd died during the scan,
@@ -372,10 +373,43 @@ fn scan_process(shared: &Shared, slot: &Slot, job: &Job) -> (PidResult, Vec<Job>
                 out.reused = s.starttime != stat.starttime;
             }
         }
-        return (out, Vec::new());
+        return (out, chunks);
     }
     out.process = Some(process);
-    (out, more)
+    (out, chunks)
+}
+
+/// Queues the threads past the first chunk as jobs of their own, and
+/// registers them for the watchdog's retries. Returns how many.
+fn queue_chunks(shared: &Shared, pid: i32, tids: &[i32], start_time: u64) -> usize {
+    let jobs: Vec<Job> = tids
+        .chunks(THREAD_CHUNK)
+        .enumerate()
+        .map(|(i, chunk)| Job {
+            id: JobId {
+                pid,
+                chunk: i as u32 + 1,
+            },
+            attempt: 0,
+            skip: Arc::new(HashSet::new()),
+            work: Work::Threads {
+                tids: Arc::from(chunk),
+                start_time,
+            },
+        })
+        .collect();
+    let n = jobs.len();
+    if n > 0 {
+        if let Ok(mut c) = shared.chunks.lock() {
+            for j in &jobs {
+                c.insert(j.id, j.work.clone());
+            }
+        }
+        if let Ok(mut q) = shared.queue.lock() {
+            q.extend(jobs);
+        }
+    }
+    n
 }
 
 fn scan_chunk(
@@ -391,15 +425,19 @@ fn scan_chunk(
     let Some(dir) = open_pid_dir(shared, &mut r, job.id.pid) else {
         return (threads, notes);
     };
-    // The same process, not a new one under a reused pid.
+    // The same process, not a new one under a reused pid. The leader's own
+    // task/PID/stat carries the process's start time; /proc/PID/stat would
+    // too, but for the whole thread group do_task_stat() walks every thread
+    // (fault counts, thread_group_cputime): with 10,000 threads in 79
+    // chunks that made the scan quadratic.
     let same = r
-        .read(dir.as_fd(), Target::proc("stat"))
+        .read(dir.as_fd(), Target::thread(job.id.pid, "stat"))
         .ok()
-        .and_then(|t| procfs_core::process::Stat::from_read(t.as_bytes()).ok())
+        .and_then(crate::status::parse_stat)
         .is_some_and(|s| s.starttime == start_time);
     if same {
         for &tid in tids {
-            if let Some(t) = scan_thread(shared, &mut r, &dir, tid, &mut notes) {
+            if let Some(t) = scan_thread(shared, &mut r, &dir, tid, None, &mut notes) {
                 threads.push(t);
             }
         }
@@ -464,16 +502,20 @@ fn scan_thread(
     r: &mut TaskReader<'_>,
     pdir: &OwnedFd,
     tid: i32,
+    known_status: Option<crate::status::ThreadStatus>,
     notes: &mut Notes,
 ) -> Option<Thread> {
     let opts = &shared.opts;
     let tdir = pdir.as_fd();
     let stat = crate::status::parse_stat(r.read(tdir, Target::thread(tid, "stat")).ok()?)?;
-    let status = r
-        .read(tdir, Target::thread(tid, "status"))
-        .ok()
-        .map(crate::status::parse)
-        .unwrap_or_default();
+    let status = match known_status {
+        Some(s) => s,
+        None => r
+            .read(tdir, Target::thread(tid, "status"))
+            .ok()
+            .map(crate::status::parse)
+            .unwrap_or_default(),
+    };
     let state = TaskState::from_code(stat.state);
     let flags = TaskFlags(stat.flags);
     let kernel_stack: Field<Vec<wedge_model::KernelFrame>> = if opts.stacks {
@@ -590,15 +632,16 @@ fn scan_thread(
     })
 }
 
-fn run_job(shared: &Shared, slot: &Slot, job: &Job) -> (Output, Vec<Job>) {
+/// Runs one job; also says how many chunk jobs it queued.
+fn run_job(shared: &Shared, slot: &Slot, job: &Job) -> (Output, usize) {
     match &job.work {
         Work::Process => {
-            let (r, more) = scan_process(shared, slot, job);
-            (Output::Process(Box::new(r)), more)
+            let (r, chunks) = scan_process(shared, slot, job);
+            (Output::Process(Box::new(r)), chunks)
         }
         Work::Threads { tids, start_time } => {
             let (threads, notes) = scan_chunk(shared, slot, job, tids, *start_time);
-            (Output::Threads { threads, notes }, Vec::new())
+            (Output::Threads { threads, notes }, 0)
         }
     }
 }
@@ -659,20 +702,9 @@ pub(crate) fn run(
                         }
                     }
                 };
-                let (output, more) = run_job(&shared, &slot, &job);
+                let (output, n) = run_job(&shared, &slot, &job);
                 if slot.abandoned.load(Ordering::Relaxed) {
                     return;
-                }
-                let n = more.len();
-                if n > 0 {
-                    if let Ok(mut c) = shared.chunks.lock() {
-                        for m in &more {
-                            c.insert(m.id, m.work.clone());
-                        }
-                    }
-                    if let Ok(mut q) = shared.queue.lock() {
-                        q.extend(more);
-                    }
                 }
                 if tx.send((job.id, job.attempt, output, n)).is_err() {
                     return;
@@ -683,29 +715,38 @@ pub(crate) fn run(
         spawn(&mut slots);
     }
 
-    let mut outstanding: usize = shared.pids.len();
+    // Jobs whose result is still to come. A process's chunks are queued
+    // (and may finish) before the process's own result reports how many
+    // there are, so the count may dip below zero meanwhile; it is only
+    // trusted once every pid has reported.
+    let mut pids_left: usize = shared.pids.len();
+    let mut outstanding: isize = shared.pids.len() as isize;
     // The attempt whose result counts, and the reads it must skip.
     let mut expected: HashMap<JobId, (u32, Arc<HashSet<String>>)> = HashMap::new();
     let mut finished: HashSet<JobId> = HashSet::new();
-    let mut results: HashMap<i32, PidResult> = HashMap::with_capacity(outstanding);
-    let mut extra_threads: HashMap<i32, Vec<Thread>> = HashMap::new();
+    let mut results: HashMap<i32, PidResult> = HashMap::with_capacity(pids_left);
+    // Chunks arrive in any order; kept with their index, put in order once.
+    let mut extra_threads: HashMap<i32, Vec<(u32, Vec<Thread>)>> = HashMap::new();
     let mut notes = Notes::default();
     let tick = (opts.deadline / 4).clamp(Duration::from_millis(5), Duration::from_millis(50));
-    while outstanding > 0 {
+    while pids_left > 0 || outstanding > 0 {
         match rx.recv_timeout(tick) {
             Ok((id, attempt, output, chunks)) => {
                 let want = expected.get(&id).map_or(0, |e| e.0);
                 if attempt != want || !finished.insert(id) {
                     continue;
                 }
-                outstanding -= 1;
-                outstanding += chunks;
+                outstanding += chunks as isize - 1;
                 match output {
                     Output::Process(r) => {
+                        pids_left -= 1;
                         results.insert(id.pid, *r);
                     }
                     Output::Threads { threads, notes: n } => {
-                        extra_threads.entry(id.pid).or_default().extend(threads);
+                        extra_threads
+                            .entry(id.pid)
+                            .or_default()
+                            .push((id.chunk, threads));
                         merge(&mut notes, n);
                     }
                 }
@@ -770,6 +811,9 @@ pub(crate) fn run(
                     // Give up on this job: it is accounted for, empty.
                     if finished.insert(id) {
                         outstanding -= 1;
+                        if id.chunk == 0 {
+                            pids_left -= 1;
+                        }
                     }
                 }
             }
@@ -786,9 +830,17 @@ pub(crate) fn run(
     let mut ordered = Vec::with_capacity(results.len());
     for pid in shared.pids.iter() {
         if let Some(mut r) = results.remove(pid) {
-            if let (Some(p), Some(more)) = (r.process.as_mut(), extra_threads.remove(pid)) {
-                p.threads.extend(more);
-                p.threads.sort_by_key(|t| (t.tid != p.pid, t.tid));
+            if let (Some(p), Some(mut more)) = (r.process.as_mut(), extra_threads.remove(pid)) {
+                // Each chunk is in tid order and the chunks follow each
+                // other: no need to sort 10,000 large records (5 ms).
+                more.sort_unstable_by_key(|(chunk, _)| *chunk);
+                for (_, threads) in more {
+                    p.threads.extend(threads);
+                }
+                let key = |t: &Thread| (t.tid != p.pid, t.tid);
+                if !p.threads.is_sorted_by_key(key) {
+                    p.threads.sort_by_key(key);
+                }
             }
             ordered.push(r);
         }

@@ -15,38 +15,52 @@ pub struct ThreadStatus {
 }
 
 pub fn parse(text: &str) -> ThreadStatus {
-    // The lines come in a fixed order (fs/proc/array.c): look each key up
-    // from where the previous one was found, so the text is scanned once.
-    // A key an older kernel does not print (NSpid before 4.1) is skipped
-    // without moving the cursor.
+    // fs/proc/array.c prints the lines in a fixed order: each key is looked
+    // for (SIMD substring search) from where the previous one was found, so
+    // the ~1.4 KB text is crossed once. A key an older kernel does not print
+    // (NSpid before 4.1) is skipped without moving the cursor.
+    use memchr::memmem::Finder;
+    use std::sync::LazyLock;
+    // The searchers are built once: building one costs as much as a search.
+    static KEYS: LazyLock<[Finder<'static>; 6]> = LazyLock::new(|| {
+        [
+            Finder::new(b"\nTracerPid:"),
+            Finder::new(b"\nNSpid:"),
+            Finder::new(b"\nSigPnd:"),
+            Finder::new(b"\nSigBlk:"),
+            Finder::new(b"\nvoluntary_ctxt_switches:"),
+            Finder::new(b"\nnonvoluntary_ctxt_switches:"),
+        ]
+    });
+    let [tracer, nspid, sigpnd, sigblk, vol, nonvol] = &*KEYS;
+    let bytes = text.as_bytes();
     let mut at = 0;
-    let mut field = |key: &str| -> Option<&str> {
-        let rest = text.get(at..)?;
-        let start = at + rest.find(key)? + key.len();
-        let len = text.get(start..)?.find('\n').unwrap_or(text.len() - start);
+    let mut field = |key: &Finder<'_>| -> Option<&str> {
+        let start = at + key.find(bytes.get(at..)?)? + key.needle().len();
+        let len = memchr::memchr(b'\n', &bytes[start..]).unwrap_or(bytes.len() - start);
         at = start + len;
         text.get(start..start + len).map(str::trim)
     };
     let mut s = ThreadStatus {
-        tracer_pid: field("\nTracerPid:")
+        tracer_pid: field(tracer)
             .and_then(|v| v.parse().ok())
             .filter(|&p: &i32| p > 0),
         ..ThreadStatus::default()
     };
-    if let Some(v) = field("\nNSpid:") {
+    if let Some(v) = field(nspid) {
         s.ns_tids = v
             .split_ascii_whitespace()
             .filter_map(|x| x.parse().ok())
             .collect();
     }
-    s.pending = field("\nSigPnd:")
+    s.pending = field(sigpnd)
         .and_then(SignalSet::from_hex)
         .unwrap_or_default();
-    s.blocked = field("\nSigBlk:")
+    s.blocked = field(sigblk)
         .and_then(SignalSet::from_hex)
         .unwrap_or_default();
-    s.voluntary = field("\nvoluntary_ctxt_switches:").and_then(|v| v.parse().ok());
-    s.involuntary = field("\nnonvoluntary_ctxt_switches:").and_then(|v| v.parse().ok());
+    s.voluntary = field(vol).and_then(|v| v.parse().ok());
+    s.involuntary = field(nonvol).and_then(|v| v.parse().ok());
     s
 }
 
@@ -84,27 +98,29 @@ pub struct TaskStat {
 }
 
 pub fn parse_stat(text: &str) -> Option<TaskStat> {
-    let open = text.find('(')?;
-    let close = text.rfind(')')?;
+    let open = memchr::memchr(b'(', text.as_bytes())?;
+    let close = memchr::memrchr(b')', text.as_bytes())?;
     let comm = text.get(open + 1..close)?.to_string();
-    let mut f = text.get(close + 1..)?.split_ascii_whitespace();
+    // The fields after the comm are single-space separated numbers (and
+    // the state letter): walk them as bytes.
+    let mut f = Fields(text.get(close + 1..)?.as_bytes());
     // Field numbers as in proc(5); field 3 is the first after the comm.
-    let state = f.next()?.chars().next()?;
-    let mut nth = |skip: usize| -> Option<&str> {
+    let state = *f.next()?.first()? as char;
+    let mut nth = |skip: usize| -> Option<&[u8]> {
         for _ in 0..skip {
             f.next()?;
         }
         f.next()
     };
-    let ppid = nth(0)?.parse().ok()?; // 4
-    let pgrp = nth(0)?.parse().ok()?; // 5
-    let session = nth(0)?.parse().ok()?; // 6
-    let tty_nr = nth(0)?.parse().ok()?; // 7
-    let flags = nth(1)?.parse().ok()?; // 9
-    let utime = nth(4)?.parse().ok()?; // 14
-    let stime = nth(0)?.parse().ok()?; // 15
-    let starttime = nth(6)?.parse().ok()?; // 22
-    let processor = nth(16).and_then(|v| v.parse().ok()); // 39
+    let ppid = num(nth(0)?)?; // 4
+    let pgrp = num(nth(0)?)?; // 5
+    let session = num(nth(0)?)?; // 6
+    let tty_nr = num(nth(0)?)?; // 7
+    let flags = num(nth(1)?)?; // 9
+    let utime = num(nth(4)?)?; // 14
+    let stime = num(nth(0)?)?; // 15
+    let starttime = num(nth(6)?)?; // 22
+    let processor = nth(16).and_then(num); // 39
     Some(TaskStat {
         comm,
         state,
@@ -118,6 +134,49 @@ pub fn parse_stat(text: &str) -> Option<TaskStat> {
         starttime,
         processor,
     })
+}
+
+/// A decimal field in the type it is kept in; a value that does not fit
+/// (or is negative where it cannot be) is rejected, as `str::parse` would.
+fn num<T: TryFrom<i128>>(word: &[u8]) -> Option<T> {
+    T::try_from(dec(word)?).ok()
+}
+
+/// Whitespace-separated words of a byte string.
+struct Fields<'a>(&'a [u8]);
+
+impl<'a> Iterator for Fields<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let start = self.0.iter().position(|b| !b.is_ascii_whitespace())?;
+        let rest = &self.0[start..];
+        let end = rest
+            .iter()
+            .position(|b| b.is_ascii_whitespace())
+            .unwrap_or(rest.len());
+        self.0 = &rest[end..];
+        Some(&rest[..end])
+    }
+}
+
+/// A decimal, optionally negative (tty_nr and a few others can be).
+fn dec(word: &[u8]) -> Option<i128> {
+    let (neg, digits) = match word.split_first()? {
+        (b'-', rest) => (true, rest),
+        _ => (false, word),
+    };
+    if digits.is_empty() || digits.len() > 20 {
+        return None;
+    }
+    let mut v: i128 = 0;
+    for &b in digits {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + (b - b'0') as i128;
+    }
+    Some(if neg { -v } else { v })
 }
 
 #[cfg(test)]

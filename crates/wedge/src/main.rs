@@ -114,38 +114,48 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         }
         Some(Command::Ps(ps)) => {
             let snap = wedge_procfs::scan(&opts)?;
-            let findings = wedge_analysis::analyze(&snap);
-            let wedged = findings.iter().any(|f| f.is_wedged());
             if cli.json {
                 // Compact: a snapshot of 10,000 threads is megabytes, and
-                // pretty-printing it costs a third of the scan.
-                let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-                match serde_json::to_writer(&mut out, &snap)
-                    .map_err(std::io::Error::from)
-                    .and_then(|_| {
-                        out.write_all(b"\n")?;
-                        out.flush()
-                    }) {
+                // pretty-printing it costs a third of the scan. The
+                // analysis (only the exit status needs it) runs meanwhile.
+                let (wedged, written) = std::thread::scope(|s| {
+                    let analysis =
+                        s.spawn(|| wedge_analysis::analyze(&snap).iter().any(|f| f.is_wedged()));
+                    let mut out =
+                        std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+                    let written =
+                        wedge_render::json::write_snapshot(&snap, &mut out).and_then(|_| {
+                            out.write_all(b"\n")?;
+                            out.flush()
+                        });
+                    (analysis.join().unwrap_or(false), written)
+                });
+                match written {
                     Ok(()) => {}
                     Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
                     Err(e) => return Err(format!("writing output: {e}")),
                 }
-            } else {
-                let (text, _) = wedge_render::ps::render(
-                    &snap,
-                    wedge_render::ps::PsOptions {
-                        all: ps.all,
-                        tree: ps.tree,
-                        wide: ps.wide,
-                    },
-                );
-                emit(&text)?;
-                for b in &snap.blocked_reads {
-                    emit(&format!(
-                        "note: reading /proc/{}/{} blocked > {} ms ({})\n",
-                        b.pid, b.what, b.waited_ms, b.blocks_on
-                    ))?;
-                }
+                // The process ends here: freeing 10,000 threads' worth of
+                // records one by one would only delay the exit.
+                std::mem::forget(snap);
+                return Ok(code(wedged));
+            }
+            let findings = wedge_analysis::analyze(&snap);
+            let wedged = findings.iter().any(|f| f.is_wedged());
+            let (text, _) = wedge_render::ps::render(
+                &snap,
+                wedge_render::ps::PsOptions {
+                    all: ps.all,
+                    tree: ps.tree,
+                    wide: ps.wide,
+                },
+            );
+            emit(&text)?;
+            for b in &snap.blocked_reads {
+                emit(&format!(
+                    "note: reading /proc/{}/{} blocked > {} ms ({})\n",
+                    b.pid, b.what, b.waited_ms, b.blocks_on
+                ))?;
             }
             Ok(code(wedged))
         }
