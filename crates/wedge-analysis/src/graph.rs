@@ -202,10 +202,17 @@ pub fn build(snap: &Snapshot) -> Graph {
                         guessed = true;
                     }
                     if mounts.is_empty() {
+                        let why = match &p.fds {
+                            wedge_model::Field::Missing(m) => format!(
+                                "its open files are not known: {}",
+                                m.detail
+                            ),
+                            _ => "no open file of the process is on a FUSE mount; the file may be mapped or already closed".into(),
+                        };
                         g.edges.push(Edge {
                             from: from.clone(),
                             to: Node::Unknown {
-                                what: "a FUSE daemon (no open file of the process is on a FUSE mount; the file may be mapped or already closed)".into(),
+                                what: format!("a FUSE daemon ({why})"),
                             },
                             kind: EdgeKind::FuseRequest,
                             detail: "waits in request_wait_answer".into(),

@@ -28,6 +28,8 @@ pub struct Kernel {
     pub version: Option<KernelVersion>,
     pub syms: Kallsyms,
     pub btf: Option<Btf>,
+    /// Loaded modules (symbols and ORC tables), where BTF describes them.
+    pub modules: crate::modules::Modules,
     /// Problems that left parts unread.
     pub warnings: Vec<String>,
 }
@@ -125,15 +127,22 @@ impl Kernel {
                 }
             },
         };
-        Ok(Kernel {
+        let mut k = Kernel {
             mem,
             vmcoreinfo: vi,
             release,
             version,
             syms,
             btf,
+            modules: crate::modules::Modules::default(),
             warnings,
-        })
+        };
+        if k.btf.is_some() {
+            let (modules, w) = crate::modules::Modules::read(&k);
+            k.modules = modules;
+            k.warnings.extend(w);
+        }
+        Ok(k)
     }
 
     pub fn sym(&self, name: &str) -> Result<u64> {

@@ -29,6 +29,7 @@ pub mod kernel;
 pub mod locks;
 mod lzo;
 pub mod mem;
+pub mod modules;
 pub mod notes;
 pub mod orc;
 pub mod printk;
@@ -76,7 +77,20 @@ impl Vmcore {
             kernel.syms.addr("__start_orc_unwind"),
         ) {
             (Some(a), Some(b), Some(c)) => match orc::Orc::load(&kernel.mem, a, b, c, new_orc) {
-                Ok(o) => Some(o),
+                Ok(mut o) => {
+                    for m in &kernel.modules.mods {
+                        if let Some((ip, entries, n)) = m.orc {
+                            if let Err(e) =
+                                o.add_module(&kernel.mem, m.text_start, m.text_end, ip, entries, n)
+                            {
+                                kernel
+                                    .warnings
+                                    .push(format!("ORC tables of module {}: {e}", m.name));
+                            }
+                        }
+                    }
+                    Some(o)
+                }
                 Err(e) => {
                     kernel.warnings.push(format!("ORC tables unreadable: {e}"));
                     None

@@ -54,11 +54,41 @@ struct Entry {
     signal: bool,
 }
 
-/// The vmlinux ORC tables.
+/// The vmlinux ORC tables, and those of loaded modules.
 pub struct Orc {
     ips: Vec<u64>,
     raw: Vec<u8>,
     new_layout: bool,
+    /// Per module: its text range and tables, by text address.
+    modules: Vec<ModuleOrc>,
+}
+
+struct ModuleOrc {
+    start: u64,
+    end: u64,
+    ips: Vec<u64>,
+    raw: Vec<u8>,
+}
+
+/// Reads `n` entries: the i32 ip offsets (each relative to its own
+/// address) as absolute ips, and the 6-byte entries.
+fn read_tables(
+    mem: &KernelMem,
+    ip_tab: u64,
+    orc_tab: u64,
+    n: usize,
+) -> Result<(Vec<u64>, Vec<u8>)> {
+    let ipb = mem.read_vec(ip_tab, n * 4)?;
+    let raw = mem.read_vec(orc_tab, n * 6)?;
+    let ips = ipb
+        .chunks_exact(4)
+        .enumerate()
+        .map(|(i, b)| {
+            let rel = i32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            (ip_tab + 4 * i as u64).wrapping_add(rel as i64 as u64)
+        })
+        .collect();
+    Ok((ips, raw))
 }
 
 impl Orc {
@@ -71,31 +101,65 @@ impl Orc {
         new_layout: bool,
     ) -> Result<Orc> {
         let n = (stop_ip.saturating_sub(start_ip) / 4) as usize;
-        let ipb = mem.read_vec(start_ip, n * 4)?;
-        let raw = mem.read_vec(start_orc, n * 6)?;
-        let ips = (0..n)
-            .map(|i| {
-                let rel = i32::from_le_bytes([
-                    ipb[4 * i],
-                    ipb[4 * i + 1],
-                    ipb[4 * i + 2],
-                    ipb[4 * i + 3],
-                ]);
-                (start_ip + 4 * i as u64).wrapping_add(rel as i64 as u64)
-            })
-            .collect();
+        let (ips, raw) = read_tables(mem, start_ip, start_orc, n)?;
         Ok(Orc {
             ips,
             raw,
             new_layout,
+            modules: Vec::new(),
         })
     }
 
+    /// Adds a module's tables for its text `[start, end)`. The kernel sorts
+    /// them when it loads the module (`unwind_module_init`); they are
+    /// sorted again here in case the dump caught a load half-way.
+    pub fn add_module(
+        &mut self,
+        mem: &KernelMem,
+        start: u64,
+        end: u64,
+        ip_tab: u64,
+        orc_tab: u64,
+        n: u32,
+    ) -> Result<()> {
+        let n = n.min(1 << 20) as usize;
+        let (ips, raw) = read_tables(mem, ip_tab, orc_tab, n)?;
+        let (ips, raw) = if ips.is_sorted() {
+            (ips, raw)
+        } else {
+            let mut idx: Vec<usize> = (0..ips.len()).collect();
+            idx.sort_by_key(|&i| ips[i]);
+            let sorted_raw = idx
+                .iter()
+                .flat_map(|&i| raw[6 * i..6 * i + 6].to_vec())
+                .collect();
+            (idx.iter().map(|&i| ips[i]).collect(), sorted_raw)
+        };
+        let at = self.modules.partition_point(|m| m.start < start);
+        self.modules.insert(
+            at,
+            ModuleOrc {
+                start,
+                end,
+                ips,
+                raw,
+            },
+        );
+        Ok(())
+    }
+
     fn find(&self, ip: u64) -> Option<Entry> {
+        // An address in a module's text is looked up in that module's
+        // table only: vmlinux's last entry would otherwise claim it.
+        let m = self.modules.partition_point(|m| m.start <= ip);
+        let (ips, raw) = match m.checked_sub(1).map(|i| &self.modules[i]) {
+            Some(m) if ip < m.end => (&m.ips, &m.raw),
+            _ => (&self.ips, &self.raw),
+        };
         // The table is sorted by ip (the kernel sorts it at boot for
         // vmlinux and at build time since 5.x).
-        let i = self.ips.partition_point(|&x| x <= ip).checked_sub(1)?;
-        let b = self.raw.get(6 * i..6 * i + 6)?;
+        let i = ips.partition_point(|&x| x <= ip).checked_sub(1)?;
+        let b = raw.get(6 * i..6 * i + 6)?;
         let sp_offset = i16::from_le_bytes([b[0], b[1]]);
         let bp_offset = i16::from_le_bytes([b[2], b[3]]);
         let bits = u16::from_le_bytes([b[4], b[5]]);

@@ -66,13 +66,23 @@ pub fn frame(k: &Kernel, sched: &SchedText, addr: u64) -> Frame {
             module: None,
             sched: sched.contains(addr),
         },
-        None => Frame {
-            addr,
-            function: None,
-            offset: 0,
-            size: 0,
-            module: None,
-            sched: false,
+        None => match k.modules.lookup(addr) {
+            Some((name, off, size, module)) => Frame {
+                addr,
+                function: Some(name.to_string()),
+                offset: off,
+                size,
+                module: Some(module.to_string()),
+                sched: false,
+            },
+            None => Frame {
+                addr,
+                function: None,
+                offset: 0,
+                size: 0,
+                module: None,
+                sched: false,
+            },
         },
     }
 }

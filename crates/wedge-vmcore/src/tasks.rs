@@ -283,7 +283,7 @@ pub fn read_task(k: &Kernel, l: &Layout, addr: u64) -> Result<Task> {
 
 /// Follows a circular list from `head`, returning each node address (not
 /// the head). Stops at a repeat, a read error or `MAX_TASKS`.
-fn list(k: &Kernel, head: u64, errors: &mut Vec<String>) -> Vec<u64> {
+pub(crate) fn list(k: &Kernel, head: u64, errors: &mut Vec<String>) -> Vec<u64> {
     let mut out = Vec::new();
     let mut seen = std::collections::HashSet::new();
     let mut cur = match k.mem.u64(head) {

@@ -14,6 +14,9 @@ mount -t tmpfs tmp /tmp
 # QEMU's dumps carry it like a kdump vmcore does.
 insmod /qemu_fw_cfg.ko 2>/dev/null || echo "WK-NOTE qemu_fw_cfg not loaded"
 echo 1 > /proc/sys/kernel/sysrq
+# fuse is a module in Debian's kernels: its frames test module symbols and
+# module ORC tables in the dumps.
+insmod /fuse.ko 2>/dev/null || echo "WK-NOTE fuse not loaded"
 
 wk pipe &
 wk vfork &
@@ -22,6 +25,7 @@ wk stop &
 wk sigpend &
 wk pidns &
 wk locks &
+wk fuse &
 wk sleep &
 sleep 2
 

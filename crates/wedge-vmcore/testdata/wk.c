@@ -21,6 +21,11 @@
  *                wk-rwsem-holder / wk-rwsem-wait: the same with a file on
  *                             tmpfs: the holder keeps the inode's i_rwsem
  *                             (writer), the waiter sleeps in down_write (D)
+ *   wk fuse      wk-fused     a FUSE "daemon" that mounts /tmp/wk-fuse and
+ *                             never reads /dev/fuse, so the INIT handshake
+ *                             never completes ...
+ *                wk-fuse-reader  ... and a stat(2) below the mount waits in
+ *                             the fuse module (fuse_get_req: D, killable)
  *   wk sleep     wk-sleeper   nanosleep: S in hrtimer_nanosleep
  *   wk crash     wk-crasher   writes 'c' to /proc/sysrq-trigger: panic
  */
@@ -28,6 +33,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -166,6 +173,23 @@ int main(int argc, char **argv) {
 		usleep(300000);
 		waiter("wk-rwsem-wait", fd, "/tmp/wk-rwsem");
 		forever();
+	} else if (!strcmp(what, "fuse")) {
+		name("wk-fused");
+		int fd = open("/dev/fuse", O_RDWR);
+		if (fd < 0)
+			die("open /dev/fuse");
+		mkdir("/tmp/wk-fuse", 0755);
+		char opts[128];
+		snprintf(opts, sizeof opts, "fd=%d,rootmode=40000,user_id=0,group_id=0", fd);
+		if (mount("wk", "/tmp/wk-fuse", "fuse.wk", 0, opts) < 0)
+			die("mount fuse");
+		if (fork() == 0) {
+			name("wk-fuse-reader");
+			struct stat st;
+			stat("/tmp/wk-fuse/x", &st);
+			die("stat under an unanswered FUSE mount returned");
+		}
+		forever();
 	} else if (!strcmp(what, "sleep")) {
 		name("wk-sleeper");
 		struct timespec ts = {.tv_sec = 1000000};
@@ -178,7 +202,7 @@ int main(int argc, char **argv) {
 		(void)!write(fd, "c", 1);
 		die("still alive after sysrq-c");
 	} else {
-		fprintf(stderr, "usage: wk pipe|vfork|zombie|stop|sigpend|pidns|locks|sleep|crash\n");
+		fprintf(stderr, "usage: wk pipe|vfork|zombie|stop|sigpend|pidns|locks|fuse|sleep|crash\n");
 		return 2;
 	}
 	return 0;

@@ -337,3 +337,42 @@ fn snapshot_runs_the_live_analysis() {
     let back: wedge_model::Snapshot = serde_json::from_str(&j).unwrap();
     assert_eq!(back.processes.len(), snap.processes.len());
 }
+
+/// A task blocked inside a module (fuse, loaded by the guest): its frames
+/// are unwound with the module's ORC tables and named from the module's
+/// own symbols, like /proc/PID/stack names them, and the live analysis
+/// recognises the unanswered FUSE request from the dump alone.
+#[test]
+fn module_frames_and_fuse_verdict() {
+    let Some(fx) = boot_or_skip(Boot::Kaslr).unwrap() else {
+        return;
+    };
+    let guest = fx
+        .view
+        .by_comm("wk-fuse-reader")
+        .expect("guest ran the fuse scenario (fuse.ko in the initramfs)");
+    assert_eq!(guest.stack_modules.first(), Some(&Some("fuse".to_string())));
+    for f in ["elf", "kdump-zlib"] {
+        let v = open(&fx.dumps[f]);
+        let t = v.tasks.iter().find(|t| t.pid == guest.pid).unwrap();
+        let s = v.stack(t).unwrap();
+        let frames: Vec<_> = s.frames.iter().filter(|f| !f.sched).collect();
+        let names: Vec<_> = frames
+            .iter()
+            .map(|f| f.function.clone().unwrap_or_default())
+            .collect();
+        let modules: Vec<_> = frames.iter().map(|f| f.module.clone()).collect();
+        assert_eq!(names, guest.stack, "{f}: frames");
+        assert_eq!(modules, guest.stack_modules, "{f}: modules");
+        assert!(v.kernel.modules.mods.iter().any(|m| m.name == "fuse"));
+
+        let snap = wedge_vmcore::snapshot::build(&v, true);
+        let findings = wedge_analysis::analyze(&snap);
+        let fuse = findings
+            .iter()
+            .find(|x| x.id == "fuse.unanswered")
+            .unwrap_or_else(|| panic!("{f}: no fuse.unanswered in {findings:#?}"));
+        assert!(fuse.is_wedged());
+        assert_eq!(fuse.pids.first(), Some(&guest.pid));
+    }
+}

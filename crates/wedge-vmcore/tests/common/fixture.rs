@@ -41,7 +41,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Bump when the guest scenarios or the dump set change shape.
-const BUILDER_VERSION: &str = "3";
+const BUILDER_VERSION: &str = "4";
 const WK_C: &str = include_str!("../../testdata/wk.c");
 const INIT_SH: &str = include_str!("../../testdata/init.sh");
 
@@ -80,6 +80,8 @@ pub struct GuestTask {
     pub flags: u32,
     /// Function names of /proc/PID/stack, innermost first.
     pub stack: Vec<String>,
+    /// The module of each frame of `stack` (`[fuse]`), if in one.
+    pub stack_modules: Vec<Option<String>>,
     pub status: BTreeMap<String, String>,
 }
 
@@ -160,6 +162,7 @@ struct Tools {
     release: String,
     busybox: PathBuf,
     fw_cfg: Option<PathBuf>,
+    fuse: Option<PathBuf>,
     system_map: Option<PathBuf>,
     cc: String,
     makedumpfile: Option<PathBuf>,
@@ -197,12 +200,16 @@ fn find_tools() -> Result<Tools, Unavailable> {
     let fw_cfg = Path::new("/lib/modules")
         .join(&release)
         .join("kernel/drivers/firmware/qemu_fw_cfg.ko");
+    let fuse = Path::new("/lib/modules")
+        .join(&release)
+        .join("kernel/fs/fuse/fuse.ko");
     let system_map = Path::new("/boot").join(format!("System.map-{release}"));
     Ok(Tools {
         qemu,
         kernel,
         busybox,
         fw_cfg: fw_cfg.is_file().then_some(fw_cfg),
+        fuse: fuse.is_file().then_some(fuse),
         system_map: system_map.is_file().then_some(system_map),
         release,
         cc: std::env::var("CC").unwrap_or_else(|_| "cc".into()),
@@ -348,11 +355,15 @@ fn initramfs(tools: &Tools, dir: &Path) -> Result<PathBuf, Unavailable> {
         c.dir(d);
     }
     c.chardev("dev/console", 5, 1);
+    c.chardev("dev/fuse", 10, 229);
     c.file("bin/busybox", &read(&tools.busybox)?, 0o755);
     c.file("bin/wk", &read(&wk)?, 0o755);
     c.file("init", INIT_SH.as_bytes(), 0o755);
     if let Some(m) = &tools.fw_cfg {
         c.file("qemu_fw_cfg.ko", &read(m)?, 0o644);
+    }
+    if let Some(m) = &tools.fuse {
+        c.file("fuse.ko", &read(m)?, 0o644);
     }
     let tmp = dir.join("initramfs.cpio.tmp");
     fs::write(&tmp, c.finish()).map_err(|e| fail(e.to_string()))?;
@@ -635,9 +646,16 @@ pub fn parse_view(serial: &str) -> GuestView {
             let Ok(tid) = tid.parse::<i32>() else {
                 continue;
             };
-            let f = frame.rsplit(' ').next().unwrap_or("");
+            // "[<0>] func+0x1/0x2", with " [module]" after a module's.
+            let f = frame.split_once("] ").map_or(frame, |(_, f)| f);
+            let (f, module) = match f.split_once(" [") {
+                Some((f, m)) => (f, Some(m.trim_end_matches(']').to_string())),
+                None => (f, None),
+            };
             let func = f.split('+').next().unwrap_or(f).to_string();
-            view.tasks.entry(tid).or_default().stack.push(func);
+            let task = view.tasks.entry(tid).or_default();
+            task.stack.push(func);
+            task.stack_modules.push(module);
         } else if let Some(rest) = line.strip_prefix("WK-STATUS ") {
             let mut it = rest.splitn(3, ' ');
             let (Some(tid), Some(k), Some(v)) = (it.next(), it.next(), it.next()) else {
