@@ -155,23 +155,7 @@ pub fn run(json: bool, args: &VmcoreArgs) -> Result<ExitCode, String> {
         }
         Some(VmcoreView::Ps(ps)) => {
             let snap = wedge_vmcore::snapshot::build(&v, true);
-            let findings = wedge_analysis::analyze(&snap);
-            let wedged = findings.iter().any(|f| f.is_wedged());
-            if json {
-                crate::emit(&serde_json::to_string(&snap).map_err(|e| e.to_string())?)?;
-                crate::emit("\n")?;
-            } else {
-                let (text, _) = wedge_render::ps::render(
-                    &snap,
-                    wedge_render::ps::PsOptions {
-                        all: ps.all,
-                        tree: ps.tree,
-                        wide: ps.wide,
-                    },
-                );
-                crate::emit(&text)?;
-            }
-            Ok(code(wedged))
+            crate::print_ps(&snap, ps, json)
         }
         Some(VmcoreView::Why(why)) => {
             let snap = wedge_vmcore::snapshot::build(&v, true);

@@ -73,6 +73,51 @@ fn merge(findings: &mut Vec<wedge_analysis::Finding>, from_log: Vec<wedge_analys
     });
 }
 
+/// `ps` of a snapshot, live or from a dump: the table, or the whole
+/// snapshot as JSON; the exit status says whether anything is wedged.
+pub(crate) fn print_ps(
+    snap: &wedge_model::Snapshot,
+    ps: &args::PsArgs,
+    json: bool,
+) -> Result<ExitCode, String> {
+    if json {
+        // Compact: a snapshot of 10,000 threads is megabytes, and
+        // pretty-printing it costs a third of the scan. The analysis (only
+        // the exit status needs it) runs meanwhile.
+        let (wedged, written) = std::thread::scope(|s| {
+            let analysis = s.spawn(|| wedge_analysis::analyze(snap).iter().any(|f| f.is_wedged()));
+            let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+            let written = wedge_render::json::write_snapshot(snap, &mut out).and_then(|_| {
+                out.write_all(b"\n")?;
+                out.flush()
+            });
+            (analysis.join().unwrap_or(false), written)
+        });
+        return match written {
+            Ok(()) => Ok(code(wedged)),
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(code(wedged)),
+            Err(e) => Err(format!("writing output: {e}")),
+        };
+    }
+    let wedged = wedge_analysis::analyze(snap).iter().any(|f| f.is_wedged());
+    let (text, _) = wedge_render::ps::render(
+        snap,
+        wedge_render::ps::PsOptions {
+            all: ps.all,
+            tree: ps.tree,
+            wide: ps.wide,
+        },
+    );
+    emit(&text)?;
+    for b in &snap.blocked_reads {
+        emit(&format!(
+            "note: reading /proc/{}/{} blocked > {} ms ({})\n",
+            b.pid, b.what, b.waited_ms, b.blocks_on
+        ))?;
+    }
+    Ok(code(wedged))
+}
+
 fn run(cli: Cli) -> Result<ExitCode, String> {
     let opts = cli.scan_options();
     match cli.command {
@@ -114,50 +159,11 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         }
         Some(Command::Ps(ps)) => {
             let snap = wedge_procfs::scan(&opts)?;
-            if cli.json {
-                // Compact: a snapshot of 10,000 threads is megabytes, and
-                // pretty-printing it costs a third of the scan. The
-                // analysis (only the exit status needs it) runs meanwhile.
-                let (wedged, written) = std::thread::scope(|s| {
-                    let analysis =
-                        s.spawn(|| wedge_analysis::analyze(&snap).iter().any(|f| f.is_wedged()));
-                    let mut out =
-                        std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-                    let written =
-                        wedge_render::json::write_snapshot(&snap, &mut out).and_then(|_| {
-                            out.write_all(b"\n")?;
-                            out.flush()
-                        });
-                    (analysis.join().unwrap_or(false), written)
-                });
-                match written {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-                    Err(e) => return Err(format!("writing output: {e}")),
-                }
-                // The process ends here: freeing 10,000 threads' worth of
-                // records one by one would only delay the exit.
-                std::mem::forget(snap);
-                return Ok(code(wedged));
-            }
-            let findings = wedge_analysis::analyze(&snap);
-            let wedged = findings.iter().any(|f| f.is_wedged());
-            let (text, _) = wedge_render::ps::render(
-                &snap,
-                wedge_render::ps::PsOptions {
-                    all: ps.all,
-                    tree: ps.tree,
-                    wide: ps.wide,
-                },
-            );
-            emit(&text)?;
-            for b in &snap.blocked_reads {
-                emit(&format!(
-                    "note: reading /proc/{}/{} blocked > {} ms ({})\n",
-                    b.pid, b.what, b.waited_ms, b.blocks_on
-                ))?;
-            }
-            Ok(code(wedged))
+            let status = print_ps(&snap, &ps, cli.json);
+            // The process ends here: freeing 10,000 threads' worth of
+            // records one by one would only delay the exit.
+            std::mem::forget(snap);
+            status
         }
         Some(Command::Log(a)) => cmd_log::run(cli.json, &a),
         Some(Command::Core(a)) => cmd_core::run(cli.json, &a),
