@@ -132,6 +132,15 @@ pub fn analyze_with(snap: &Snapshot, g: &Graph) -> Vec<Finding> {
             enrich(snap, g, f);
         }
     }
+    // The rules cite /proc's files; from a crash dump the same facts were
+    // read from the task's structures in memory.
+    if matches!(snap.source, wedge_model::Source::Vmcore { .. }) {
+        for e in out.iter_mut().flat_map(|f| f.evidence.iter_mut()) {
+            if e.source.starts_with("task/") || e.source.starts_with("/proc/") {
+                e.source = format!("dump: {}", e.source.trim_start_matches("/proc/"));
+            }
+        }
+    }
     out.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)

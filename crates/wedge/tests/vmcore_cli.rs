@@ -46,6 +46,10 @@ fn verdict_ps_why_log_and_tasks_from_a_dump() {
             "{out}"
         );
         assert!(out.contains(&fx.kernel_release), "names the kernel: {out}");
+        assert!(
+            out.contains("dump: task/") && !out.contains("— /proc/"),
+            "evidence cites the dump, not /proc: {out}"
+        );
 
         // ps: the stuck tasks, with states /proc cannot show apart.
         let (_, out, _) = wedge(&["vmcore", dump, "ps"]);
