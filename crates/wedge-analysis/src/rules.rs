@@ -22,15 +22,21 @@ fn ev(source: impl Into<String>, fact: impl Into<String>) -> Evidence {
     }
 }
 
+/// Where a process's facts were read, as evidence cites it: its /proc
+/// directory on a live system, its task in memory for a crash dump.
+fn pid_path(snap: &Snapshot, pid: i32) -> String {
+    match &snap.source {
+        wedge_model::Source::Live { root } => format!("{root}/{pid}"),
+        wedge_model::Source::Vmcore { .. } => format!("dump: task/{pid}"),
+        _ => format!("task/{pid}"),
+    }
+}
+
 fn task_path(snap: &Snapshot, p: &Process, t: &Thread) -> String {
-    let root = match &snap.source {
-        wedge_model::Source::Live { root } => root.as_str(),
-        _ => "task",
-    };
     if p.pid == t.tid {
-        format!("{root}/{}", p.pid)
+        pid_path(snap, p.pid)
     } else {
-        format!("{root}/{}/task/{}", p.pid, t.tid)
+        format!("{}/task/{}", pid_path(snap, p.pid), t.tid)
     }
 }
 
@@ -130,15 +136,6 @@ pub fn analyze_with(snap: &Snapshot, g: &Graph) -> Vec<Finding> {
     for f in &mut out {
         if f.id != "wedge.read_blocked" {
             enrich(snap, g, f);
-        }
-    }
-    // The rules cite /proc's files; from a crash dump the same facts were
-    // read from the task's structures in memory.
-    if matches!(snap.source, wedge_model::Source::Vmcore { .. }) {
-        for e in out.iter_mut().flat_map(|f| f.evidence.iter_mut()) {
-            if e.source.starts_with("task/") || e.source.starts_with("/proc/") {
-                e.source = format!("dump: {}", e.source.trim_start_matches("/proc/"));
-            }
         }
     }
     out.sort_by(|a, b| {
@@ -402,17 +399,7 @@ fn uninterruptible(snap: &Snapshot, g: &Graph, p: &Process, out: &mut Vec<Findin
                 format!("off the CPU for {}", fmt_ms(ms)),
             ));
         }
-        let children: Vec<String> = snap
-            .children(p.pid)
-            .map(|c| {
-                format!(
-                    "{} ({}, {})",
-                    c.comm,
-                    c.pid,
-                    c.leader().map_or('?', |l| l.state.code())
-                )
-            })
-            .collect();
+        let children: Vec<String> = snap.children(p.pid).map(Process::label).collect();
         if id == "vfork.waiting" && !children.is_empty() {
             evidence.push(ev(
                 "process tree",
@@ -595,7 +582,7 @@ fn stdio_stale(snap: &Snapshot, out: &mut Vec<Finding>) {
             severity: Severity::Warning,
             confidence: Confidence::Medium,
             pids: vec![p.pid],
-            evidence: risky.into_iter().map(|r| ev(format!("/proc/{}/fd", p.pid), r)).collect(),
+            evidence: risky.into_iter().map(|r| ev(format!("{}/fd", pid_path(snap, p.pid)), r)).collect(),
             explanation: "A file deleted on the NFS server is stale for this client: fstat() and write() on \
                 the descriptor fail with ESTALE. Runtimes that check their stdio at exit (Node.js's ResetStdio) \
                 abort on it; as PID 1 of a container that abort ends in a general protection fault (seed 002)."
@@ -739,7 +726,7 @@ fn zombies(snap: &Snapshot, out: &mut Vec<Finding>) {
             .iter()
             .map(|z| {
                 ev(
-                    format!("/proc/{}/stat", z.pid),
+                    format!("{}/stat", pid_path(snap, z.pid)),
                     format!("{} ({}) is Z, parent {}", z.comm, z.pid, ppid),
                 )
             })
@@ -749,7 +736,7 @@ fn zombies(snap: &Snapshot, out: &mut Vec<Finding>) {
                 let lt = par.leader();
                 let st = lt.map(|l| l.state).unwrap_or(TaskState::Other('?'));
                 evidence.push(ev(
-                    format!("/proc/{ppid}/stat"),
+                    format!("{}/stat", pid_path(snap, ppid)),
                     format!(
                         "parent {} ({ppid}) is {} ({})",
                         par.comm,
@@ -834,7 +821,7 @@ fn blocked_reads(snap: &Snapshot, out: &mut Vec<Finding>) {
                 for h in graph::mmap_lock_holders(p) {
                     let why = crate::wait::describe_wait(snap, p, h);
                     evidence_holders.push(ev(
-                        format!("/proc/{}/task/{}/stack", p.pid, h.tid),
+                        format!("{}/task/{}/stack", pid_path(snap, p.pid), h.tid),
                         format!(
                             "thread {} ({}) is inside a page fault / get_user_pages, which holds mmap_lock for read, and {why}",
                             h.tid, h.comm
@@ -858,7 +845,7 @@ fn blocked_reads(snap: &Snapshot, out: &mut Vec<Finding>) {
             confidence: Confidence::Medium,
             pids: vec![b.pid],
             evidence: std::iter::once(ev(
-                format!("/proc/{}/{}", b.pid, b.what),
+                format!("{}/{}", pid_path(snap, b.pid), b.what),
                 format!("wedge's own read did not return within {} ms", b.waited_ms),
             ))
             .chain(evidence_holders)

@@ -182,6 +182,17 @@ impl Process {
             .or(self.threads.first())
     }
 
+    /// `comm (pid, S)`: the process as a parent, child or holder is named
+    /// in reports.
+    pub fn label(&self) -> String {
+        format!(
+            "{} ({}, {})",
+            self.comm,
+            self.pid,
+            self.leader().map_or('?', |l| l.state.code())
+        )
+    }
+
     /// Whether this process is the init (pid 1) of a pid namespace nested
     /// below the viewer's.
     pub fn is_nested_pidns_init(&self) -> bool {

@@ -224,14 +224,13 @@ fn scan_process(shared: &Shared, slot: &Slot, job: &Job) -> (PidResult, usize) {
     // /proc/PID/status and task/PID/status are the same text (both print
     // the leader): parse it once for the process and once for the leader
     // thread, and do not read it again.
-    let (status, leader_status) = match r.read(dir.as_fd(), Target::proc("status")) {
+    let (status, mut leader_status) = match r.read(dir.as_fd(), Target::proc("status")) {
         Ok(t) => (
             procfs_core::process::Status::from_read(t.as_bytes()).ok(),
             Some(crate::status::parse(t)),
         ),
         Err(_) => (None, None),
     };
-    let mut leader_status = leader_status;
 
     let mut process = Process {
         pid,

@@ -181,26 +181,12 @@ pub fn render(
     let _ = writeln!(o, "  cwd         {}", field_text(&p.cwd));
     let parent = snap
         .process(p.ppid)
-        .map(|pp| {
-            format!(
-                "{} ({}, {})",
-                pp.comm,
-                pp.pid,
-                pp.leader().map_or('?', |l| l.state.code())
-            )
-        })
+        .map(wedge_model::Process::label)
         .unwrap_or_else(|| format!("{} (not visible)", p.ppid));
     let _ = writeln!(o, "  parent      {parent}");
     let kids: Vec<String> = snap
         .children(p.pid)
-        .map(|c| {
-            format!(
-                "{} ({}, {})",
-                c.comm,
-                c.pid,
-                c.leader().map_or('?', |l| l.state.code())
-            )
-        })
+        .map(wedge_model::Process::label)
         .collect();
     if !kids.is_empty() {
         let _ = writeln!(o, "  children    {}", kids.join(", "));

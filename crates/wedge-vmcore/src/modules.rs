@@ -78,7 +78,7 @@ impl Modules {
         let (start, size, name) = m.funcs.get(i.checked_sub(1)?)?;
         // A symbol without a size (assembler stubs) reaches the next one.
         let end = if *size > 0 {
-            start + size
+            start.saturating_add(*size)
         } else {
             m.funcs.get(i).map_or(m.text_end, |n| n.0)
         };
@@ -146,16 +146,16 @@ impl ModLayout {
 }
 
 fn read_module(k: &Kernel, l: &ModLayout, m: u64) -> crate::Result<Module> {
-    let name = k.mem.cstr(m + l.name, 56)?;
-    let text_start = k.mem.u64(m + l.text_base)?;
-    let text_end = text_start + k.mem.u32(m + l.text_size)? as u64;
+    let name = k.mem.cstr(m.wrapping_add(l.name), 56)?;
+    let text_start = k.mem.u64(m.wrapping_add(l.text_base))?;
+    let text_end = text_start.saturating_add(k.mem.u32(m.wrapping_add(l.text_size))? as u64);
     let mut funcs = Vec::new();
     if let Some((off, o_symtab, o_num, o_strtab)) = l.kallsyms {
-        let ks = k.mem.u64(m + off)?;
+        let ks = k.mem.u64(m.wrapping_add(off))?;
         if ks != 0 {
-            let symtab = k.mem.u64(ks + o_symtab)?;
-            let num = k.mem.u32(ks + o_num)?.min(MAX_SYMS);
-            let strtab = k.mem.u64(ks + o_strtab)?;
+            let symtab = k.mem.u64(ks.wrapping_add(o_symtab))?;
+            let num = k.mem.u32(ks.wrapping_add(o_num))?.min(MAX_SYMS);
+            let strtab = k.mem.u64(ks.wrapping_add(o_strtab))?;
             let raw = k.mem.read_vec(symtab, num as usize * 24)?;
             for s in raw.chunks_exact(24) {
                 let st_name = u32::from_le_bytes([s[0], s[1], s[2], s[3]]) as u64;
@@ -164,7 +164,7 @@ fn read_module(k: &Kernel, l: &ModLayout, m: u64) -> crate::Result<Module> {
                 if st_value < text_start || st_value >= text_end || st_name == 0 {
                     continue;
                 }
-                if let Ok(n) = k.mem.cstr(strtab + st_name, 512) {
+                if let Ok(n) = k.mem.cstr(strtab.wrapping_add(st_name), 512) {
                     if !n.is_empty() {
                         funcs.push((st_value, st_size, n));
                     }
@@ -178,9 +178,9 @@ fn read_module(k: &Kernel, l: &ModLayout, m: u64) -> crate::Result<Module> {
     funcs.dedup_by_key(|f| f.0);
     let orc = match l.orc {
         Some((n, ip, o)) => {
-            let n = k.mem.u32(m + n)?;
-            let ip = k.mem.u64(m + ip)?;
-            let o = k.mem.u64(m + o)?;
+            let n = k.mem.u32(m.wrapping_add(n))?;
+            let ip = k.mem.u64(m.wrapping_add(ip))?;
+            let o = k.mem.u64(m.wrapping_add(o))?;
             (n > 0 && ip != 0 && o != 0).then_some((ip, o, n))
         }
         None => None,

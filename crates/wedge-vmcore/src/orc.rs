@@ -85,7 +85,9 @@ fn read_tables(
         .enumerate()
         .map(|(i, b)| {
             let rel = i32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-            (ip_tab + 4 * i as u64).wrapping_add(rel as i64 as u64)
+            ip_tab
+                .wrapping_add(4 * i as u64)
+                .wrapping_add(rel as i64 as u64)
         })
         .collect();
     Ok((ips, raw))
