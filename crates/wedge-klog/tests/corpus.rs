@@ -1,5 +1,5 @@
-//! One test per file of the shared kernel-log corpus
-//! (`shared/corpus/kernel-logs/`, beside the repository).
+//! One test per file of the kernel-log corpus (`corpus/kernel-logs/` at the
+//! repository's root, copied unchanged from the shared corpus).
 //!
 //! For each file, the events listed in `expected.json` must appear in the
 //! parser's output as an in-order subsequence; for every expected event,
@@ -16,10 +16,7 @@ use std::path::{Path, PathBuf};
 use libtest_mimic::{Arguments, Failed, Trial};
 use serde_json::Value;
 
-const CORPUS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/corpus/kernel-logs"
-);
+const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../corpus/kernel-logs");
 
 fn check(path: &Path, expected: &[Value]) -> Result<(), Failed> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -99,29 +96,66 @@ fn check(path: &Path, expected: &[Value]) -> Result<(), Failed> {
 fn main() {
     let args = Arguments::from_args();
     let dir = PathBuf::from(CORPUS);
+    // A corpus that cannot be read is a failing test that names the file,
+    // never a binary that exits before any test is counted.
     let expected: Vec<Value> = match std::fs::read(dir.join("expected.json"))
         .map_err(|e| e.to_string())
         .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
     {
         Ok(Value::Array(v)) => v,
         Ok(_) => {
-            eprintln!("expected.json is not a list");
-            std::process::exit(2);
+            return fail(
+                &args,
+                format!("{}/expected.json is not a list", dir.display()),
+            )
         }
         Err(e) => {
-            eprintln!("cannot read {}/expected.json: {e}", dir.display());
-            std::process::exit(2);
+            return fail(
+                &args,
+                format!("cannot read {}/expected.json: {e}", dir.display()),
+            )
         }
     };
-    let trials = expected
+    let mut listed = std::collections::HashSet::new();
+    let mut trials: Vec<Trial> = expected
         .into_iter()
         .filter_map(|entry| {
             let file = entry.get("file")?.as_str()?.to_string();
             let events = entry.get("events")?.as_array()?.clone();
             let path = dir.join(&file);
             let name = file.trim_end_matches(".log").to_string();
+            listed.insert(file);
             Some(Trial::test(name, move || check(&path, &events)))
         })
         .collect();
+    // Every excerpt in the folder has an expectation, and there are some.
+    let unlisted: Vec<String> = std::fs::read_dir(&dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".log") && !listed.contains(n))
+                .collect()
+        })
+        .unwrap_or_default();
+    let count = listed.len();
+    trials.push(Trial::test("corpus_is_complete", move || {
+        if count == 0 {
+            return Err("expected.json lists no file".into());
+        }
+        if unlisted.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "files without an entry in expected.json: {}",
+                unlisted.join(", ")
+            )
+            .into())
+        }
+    }));
     libtest_mimic::run(&args, trials).exit();
+}
+
+fn fail(args: &Arguments, why: String) {
+    let trial = Trial::test("corpus_present", move || Err(why.clone().into()));
+    libtest_mimic::run(args, vec![trial]).exit();
 }

@@ -7,14 +7,13 @@ use std::path::PathBuf;
 use proptest::prelude::*;
 use serde_json::Value;
 
-const CORPUS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/corpus/kernel-logs"
-);
+const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../corpus/kernel-logs");
 
 fn corpus() -> Vec<(String, String)> {
     let mut v = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(CORPUS) {
+    // The corpus is part of the repository: its absence is a failure.
+    let rd = std::fs::read_dir(CORPUS).unwrap_or_else(|e| panic!("{CORPUS}: {e}"));
+    {
         let mut paths: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
         paths.sort();
         for p in paths {

@@ -5,10 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-const CORPUS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/corpus/kernel-logs"
-);
+const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../corpus/kernel-logs");
 
 fn wedge(args: &[&str], stdin: Option<&[u8]>) -> (Option<i32>, String, String) {
     let mut c = Command::new(env!("CARGO_BIN_EXE_wedge"))
