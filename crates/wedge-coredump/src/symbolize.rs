@@ -1,6 +1,10 @@
 //! Names and source lines for raw frames, through blazesym: ELF symbols,
 //! DWARF (also from split debug files found by `.gnu_debuglink` or by
 //! build-id under the debug directories), demangled, with inlined calls.
+//!
+//! Only names that are mangled are demangled (`_Z…` for C++ and legacy
+//! Rust, `_R…` for Rust v0): C has plain names, and a plain name like `t`
+//! or `PKc` is also a valid C++ *type* encoding.
 
 use crate::binaries::{Binary, BinaryState};
 use crate::report::{Frame, FrameMark};
@@ -42,7 +46,7 @@ pub fn symbolize(
     let symbolizer = Symbolizer::builder()
         .enable_code_info(true)
         .enable_inlined_fns(true)
-        .enable_demangling(true)
+        .enable_demangling(false)
         .set_debug_dirs(Some(debug_dirs))
         .build();
     let which = |addr: u64| binaries.iter().position(|b| b.file_offset(addr).is_some());
@@ -151,7 +155,8 @@ fn with_blazesym(
     let Ok(syms) = symbolizer.symbolize(&src, Input::FileOffset(&offsets)) else {
         return with_object_symbols(b, addrs);
     };
-    syms.into_iter()
+    let mut got: Vec<Option<Resolved>> = syms
+        .into_iter()
         .map(|s| match s {
             Symbolized::Sym(sym) => {
                 let loc = |ci: Option<&blazesym::symbolize::CodeInfo>| {
@@ -163,18 +168,68 @@ fn with_blazesym(
                 let mut chain = Vec::new();
                 for inl in sym.inlined.iter().rev() {
                     let (file, line) = loc(inl.code_info.as_ref());
-                    chain.push((inl.name.to_string(), file, line));
+                    chain.push((demangle(&inl.name), file, line));
                 }
                 let (file, line) = loc(sym.code_info.as_deref());
-                chain.push((sym.name.to_string(), file, line));
+                chain.push((demangle(&sym.name), file, line));
+                // A function the compiler split into hot and cold parts is
+                // described in DWARF by address ranges with no low_pc, and
+                // blazesym then reports an offset from the start of the
+                // file. An offset past the function's size is not one into
+                // the function: it is taken from the ELF symbol table below.
+                let sane = sym.addr != 0 && sym.size.is_none_or(|size| sym.offset < size);
                 Some(Resolved {
                     chain,
-                    offset: Some(sym.offset as u64),
+                    offset: sane.then_some(sym.offset as u64),
                 })
             }
             _ => None,
         })
-        .collect()
+        .collect();
+    // Offsets blazesym could not give, from the ELF symbols (parsed once
+    // for all of them), when the symbol there is the same function.
+    let unknown: Vec<usize> = (0..got.len())
+        .filter(|&i| got[i].as_ref().is_some_and(|r| r.offset.is_none()))
+        .collect();
+    if !unknown.is_empty() {
+        let at: Vec<u64> = unknown.iter().map(|&i| addrs[i]).collect();
+        for (i, elf) in unknown.into_iter().zip(with_object_symbols(b, &at)) {
+            let (Some(r), Some(elf)) = (got[i].as_mut(), elf) else {
+                continue;
+            };
+            let same = r
+                .chain
+                .last()
+                .zip(elf.chain.first())
+                .is_some_and(|(a, e)| a.0 == e.0);
+            if same {
+                r.offset = elf.offset;
+            }
+        }
+    }
+    got
+}
+
+/// A symbol's name for people: demangled when it is mangled, as it is.
+fn demangle(name: &str) -> String {
+    if name.starts_with("_R") {
+        if let Ok(d) = rustc_demangle::try_demangle(name) {
+            return format!("{d:#}");
+        }
+    }
+    if name.starts_with("_Z") {
+        // Legacy Rust symbols are Itanium-shaped (`_ZN…17h<hash>E`): the
+        // Rust demangler takes only those and prints them without the hash.
+        if let Ok(d) = rustc_demangle::try_demangle(name) {
+            return format!("{d:#}");
+        }
+        if let Ok(sym) = cpp_demangle::Symbol::new(name) {
+            if let Ok(d) = sym.demangle() {
+                return d;
+            }
+        }
+    }
+    name.to_string()
 }
 
 /// The nearest preceding symbol of `.symtab` or `.dynsym`, for binaries
@@ -204,9 +259,39 @@ fn with_object_symbols(b: &Binary, addrs: &[u64]) -> Vec<Option<Resolved>> {
                 return None;
             }
             Some(Resolved {
-                chain: vec![(name.clone(), None, None)],
+                chain: vec![(demangle(name), None, None)],
                 offset: Some(svma - start),
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::demangle;
+
+    #[test]
+    fn only_mangled_names_are_demangled() {
+        // C functions whose names are also C++ type encodings.
+        for plain in [
+            "t",
+            "i",
+            "v",
+            "Ss",
+            "PKc",
+            "main",
+            "_start",
+            "__libc_start_main",
+        ] {
+            assert_eq!(demangle(plain), plain);
+        }
+        assert_eq!(demangle("_ZN3foo3barEv"), "foo::bar()");
+        assert_eq!(
+            demangle("_ZN4core9panicking5panic17h0123456789abcdefE"),
+            "core::panicking::panic"
+        );
+        assert_eq!(demangle("_RNvCs1234_7mycrate3foo"), "mycrate::foo");
+        // Not valid mangling: left as it is.
+        assert_eq!(demangle("_Zgarbage"), "_Zgarbage");
+    }
 }

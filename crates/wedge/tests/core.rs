@@ -108,6 +108,31 @@ int main(void) {
 }
 "#;
 
+/// C functions whose names are also C++ type encodings (`t` is `unsigned
+/// short`, `PKc` is `char const*`), and, at -O2, a function gcc splits into
+/// hot and cold parts, which DWARF describes by address ranges.
+const NAMES_C: &str = r#"
+#include <stdio.h>
+#include <stdlib.h>
+__attribute__((noinline)) void PKc(int x) { if (x > 0) abort(); }
+__attribute__((noinline)) void Ss(int x) { PKc(x); printf(".\n"); }
+__attribute__((noinline)) void v(int x) { Ss(x); printf(".\n"); }
+__attribute__((noinline)) void i(int x) { v(x); printf(".\n"); }
+__attribute__((noinline)) void t(int x) { i(x); printf(".\n"); }
+__attribute__((noinline, cold)) void rare(int x) { fprintf(stderr, "rare %d\n", x); }
+__attribute__((noinline)) int split(int x) {
+    if (x > 1000) {
+        rare(x);
+        fprintf(stderr, "unlikely %d\n", x);
+        fprintf(stderr, "more %d %d\n", x, x * 3);
+        x = x * 7 + 1;
+    }
+    t(x);
+    return x + 1;
+}
+int main(int argc, char **argv) { (void)argv; return split(argc); }
+"#;
+
 const RUST_RS: &str = r#"
 #[inline(never)]
 fn inner(x: usize) { if x > 0 { std::process::abort(); } }
@@ -318,6 +343,10 @@ fn make(name: &'static str, dir: &Path) -> Result<Crash, String> {
             let mut c = Command::new("unshare");
             c.args(["--fork", "--pid", "--mount-proc"]).arg(&exe);
             (exe, c)
+        }
+        "wc-names" => {
+            let exe = compile_c(name, NAMES_C, dir, &["-O2"])?;
+            (exe.clone(), Command::new(&exe))
         }
         "wc-rust" => {
             let exe = compile_rust(name, RUST_RS, dir)?;
@@ -679,6 +708,58 @@ fn abort_as_pid1_of_a_pid_namespace() -> R {
     compare_with_gdb(&c, &r, None)
 }
 
+/// Plain C names stay as they are (they were run through the C++
+/// demangler), and every offset is one into its function: never past the
+/// ELF symbol's size (a hot/cold split function was given its offset from
+/// the start of the file).
+fn c_names_and_offsets() -> R {
+    let c = crash_or_skip!("wc-names");
+    let r = core_json(&c, &[])?;
+    let f = functions(&r["threads"][0]);
+    let want = ["PKc", "Ss", "v", "i", "t", "split"];
+    for w in want {
+        check(f.iter().any(|n| n == w), || format!("no {w} in {f:?}"))?;
+    }
+    check(
+        !f.iter()
+            .any(|n| n.contains("unsigned") || n.contains("std::") || n.contains("char const")),
+        || format!("C names demangled as C++: {f:?}"),
+    )?;
+    // The sizes of the program's own functions, from its symbol table.
+    let out = Command::new("readelf")
+        .args(["-sW"])
+        .arg(&c.exe)
+        .output()
+        .map_err(|e| format!("readelf: {e}"))?;
+    let mut size: HashMap<String, u64> = HashMap::new();
+    for l in String::from_utf8_lossy(&out.stdout).lines() {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        if w.len() == 8 && w[3] == "FUNC" {
+            size.insert(w[7].to_string(), w[2].parse().unwrap_or(0));
+        }
+    }
+    let mut checked = 0;
+    for fr in r["threads"][0]["frames"].as_array().into_iter().flatten() {
+        let (Some(name), Some(off)) = (fr["function"].as_str(), fr["offset"].as_u64()) else {
+            continue;
+        };
+        if !fr["module"]
+            .as_str()
+            .is_some_and(|m| m.ends_with("/wc-names"))
+        {
+            continue;
+        }
+        let Some(&sz) = size.get(name) else { continue };
+        check(off < sz, || {
+            format!("{name}+{off:#x} is past the function's size {sz:#x}")
+        })?;
+        checked += 1;
+    }
+    check(checked >= 4, || {
+        format!("only {checked} offsets checked in {f:?}")
+    })
+}
+
 fn rust_abort() -> R {
     let c = crash_or_skip!("wc-rust");
     let r = core_json(&c, &[])?;
@@ -952,6 +1033,7 @@ fn main() {
             abort_as_pid1_of_a_pid_namespace,
         ),
         Trial::test("rust_abort", rust_abort),
+        Trial::test("c_names_and_offsets", c_names_and_offsets),
         Trial::test("compressed_cores", compressed_cores),
         Trial::test("truncated_cores", truncated_cores),
         Trial::test("not_a_core", not_a_core),
