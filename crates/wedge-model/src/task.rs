@@ -1,6 +1,6 @@
 //! Processes (thread groups) and their threads.
 
-use crate::field::Field;
+use crate::field::{Field, Missing};
 use crate::files::OpenFile;
 use serde::{Deserialize, Serialize};
 use wedge_kernel::{SignalSet, SleepKind, TaskFlags, TaskState, ThreadKind};
@@ -33,6 +33,11 @@ pub struct Process {
     pub shared_pending: SignalSet,
     pub ignored: SignalSet,
     pub caught: SignalSet,
+    /// Why `ignored` and `caught` are unknown, when they are: a crash dump
+    /// does not read `sighand->action[]`, so there they are not empty sets
+    /// but unread. `None` when they were read (`SigIgn`/`SigCgt`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dispositions_missing: Option<Missing>,
     /// Queued signals and the RLIMIT_SIGPENDING limit (`SigQ`).
     pub sigq: Option<(u64, u64)>,
     pub cap_effective: Option<u64>,
@@ -214,12 +219,22 @@ impl Process {
             .fold(self.shared_pending, |acc, t| acc.union(t.pending))
     }
 
-    /// A readable command line: argv joined, or `[comm]` when it is empty
-    /// (kernel threads, zombies) or could not be read.
+    /// A readable command line: argv joined; `[comm]` when it is empty
+    /// (kernel threads, zombies); when it could not be read, `comm`, in
+    /// brackets only for a kernel thread.
     pub fn command(&self) -> String {
-        match self.cmdline.value() {
-            Some(argv) if !argv.is_empty() => argv.join(" "),
-            _ => format!("[{}]", self.comm),
+        match &self.cmdline {
+            Field::Value(argv) if !argv.is_empty() => argv.join(" "),
+            // An empty command line, as ps(1) brackets it: a kernel thread
+            // (no mm) or a process whose mm is gone (zombie, exiting).
+            Field::Value(_) => format!("[{}]", self.comm),
+            // Not read (a crash dump does not read user memory; a read that
+            // timed out): brackets would pass a user task off as a kernel
+            // thread, so they mark real kernel threads only (PF_KTHREAD).
+            Field::Missing(_) if self.leader().is_some_and(|l| l.flags.kthread()) => {
+                format!("[{}]", self.comm)
+            }
+            Field::Missing(_) => self.comm.clone(),
         }
     }
 }

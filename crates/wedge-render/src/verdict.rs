@@ -50,6 +50,12 @@ pub fn finding_text(f: &Finding, full: bool) -> String {
 }
 
 pub fn render(snap: &Snapshot, findings: &[Finding], verbose: bool) -> String {
+    render_with(snap, findings, verbose, "wedge why")
+}
+
+/// [`render`], with the command that shows one process: `wedge why` on
+/// the live machine, `wedge vmcore DUMP why` for a dump.
+pub fn render_with(snap: &Snapshot, findings: &[Finding], verbose: bool, why: &str) -> String {
     let mut o = String::new();
     let wedged = findings.iter().filter(|f| f.is_wedged()).count();
     let _ = writeln!(
@@ -64,13 +70,20 @@ pub fn render(snap: &Snapshot, findings: &[Finding], verbose: bool) -> String {
             .as_deref()
             .unwrap_or("unknown kernel")
     );
+    // A partial view (a truncated dump) cannot clear what it did not see.
+    let nothing = match &snap.partial {
+        Some(p) => format!("nothing found wedged in the part that could be read ({p})"),
+        None => "nothing is wedged".to_string(),
+    };
     if findings.is_empty() {
-        let _ = writeln!(o, "nothing is wedged.");
+        let _ = writeln!(o, "{nothing}.");
     } else if wedged == 0 {
+        let _ = writeln!(o, "{nothing}; {} thing(s) worth knowing:", findings.len());
+    } else if let Some(p) = &snap.partial {
         let _ = writeln!(
             o,
-            "nothing is wedged; {} thing(s) worth knowing:",
-            findings.len()
+            "{wedged} wedged, {} other finding(s), in the part that could be read ({p}):",
+            findings.len() - wedged
         );
     } else {
         let _ = writeln!(
@@ -87,7 +100,7 @@ pub fn render(snap: &Snapshot, findings: &[Finding], verbose: bool) -> String {
         let _ = writeln!(o, "  (cannot see {}: {})", l.what, l.why);
     }
     if !findings.is_empty() {
-        let _ = writeln!(o, "details: wedge why PID");
+        let _ = writeln!(o, "details: {why} PID");
     }
     o
 }
