@@ -290,3 +290,74 @@ pub fn is_scheduler_plumbing(function: &str) -> bool {
             | "schedule_hrtimeout_range_clock"
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::field::MissingReason;
+
+    fn process(cmdline: Field<Vec<String>>, flags: u32) -> Process {
+        let thread = Thread {
+            tid: 7,
+            comm: "bash".into(),
+            state: TaskState::Sleeping,
+            flags: TaskFlags(flags),
+            kind: ThreadKind::User,
+            start_time: 0,
+            processor: None,
+            ns_tids: vec![7],
+            tracer_pid: None,
+            pending: SignalSet(0),
+            blocked: SignalSet(0),
+            wchan: Field::default(),
+            kernel_stack: Field::default(),
+            syscall: Field::default(),
+            sched: Field::default(),
+            utime: 0,
+            stime: 0,
+            sleep_kind: None,
+            lock_wait: None,
+        };
+        Process {
+            pid: 7,
+            start_time: 0,
+            comm: "bash".into(),
+            ppid: 1,
+            pgrp: 0,
+            session: 0,
+            tty_nr: 0,
+            uid: None,
+            ns_pids: vec![7],
+            cmdline,
+            exe: Field::default(),
+            cwd: Field::default(),
+            root: Field::default(),
+            namespaces: Field::default(),
+            cgroup: Field::default(),
+            shared_pending: SignalSet(0),
+            ignored: SignalSet(0),
+            caught: SignalSet(0),
+            dispositions_missing: None,
+            sigq: None,
+            cap_effective: None,
+            fds: Field::default(),
+            threads: vec![thread],
+        }
+    }
+
+    #[test]
+    fn brackets_only_for_kernel_threads_and_empty_command_lines() {
+        let unread = || Field::missing(MissingReason::NotSupported, "not read from crash dumps");
+        assert_eq!(process(unread(), 0).command(), "bash");
+        assert_eq!(
+            process(unread(), TaskFlags::KTHREAD).command(),
+            "[bash]",
+            "a kernel thread"
+        );
+        assert_eq!(process(Field::Value(vec![]), 0).command(), "[bash]");
+        assert_eq!(
+            process(Field::Value(vec!["bash".into(), "-l".into()]), 0).command(),
+            "bash -l"
+        );
+    }
+}

@@ -270,3 +270,54 @@ fn current_tasks(k: &Kernel) -> Vec<Option<u64>> {
         .map(|o| k.mem.u64(var.wrapping_add(*o)).ok().filter(|&t| t != 0))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(present: u64, expected: u64, read: usize, nr: Option<u64>, errors: usize) -> Completeness {
+        Completeness {
+            extent: dump::Extent {
+                present_bytes: present,
+                expected_bytes: expected,
+                exact: true,
+                stream_cut: false,
+            },
+            tasks_read: read,
+            tasks_expected: nr,
+            task_errors: errors,
+        }
+    }
+
+    #[test]
+    fn completeness_says_how_much_was_read() {
+        assert_eq!(c(268_702_896, 268_702_896, 61, Some(61), 0).summary(), None);
+        assert_eq!(
+            c(180_000_000, 268_702_896, 24, Some(61), 2)
+                .summary()
+                .as_deref(),
+            Some("dump truncated: 180 of 269 MB present; 24 of 61 tasks read, 37 unreadable")
+        );
+        // Sizes that round alike get a decimal, then bytes.
+        assert_eq!(
+            c(36_000_000, 36_409_287, 69, Some(69), 0)
+                .summary()
+                .as_deref(),
+            Some("dump truncated: 36.0 of 36.4 MB present; 69 of 69 tasks read, 0 unreadable")
+        );
+        assert!(
+            c(268_698_800, 268_702_896, 69, Some(69), 0)
+                .summary()
+                .is_some_and(
+                    |s| s.starts_with("dump truncated: 268698800 of 268702896 bytes present")
+                )
+        );
+        // No kernel count: the walk's errors say tasks are missing.
+        let s = c(134_000_000, 268_702_896, 0, None, 4).summary().unwrap();
+        assert!(s.ends_with("0 tasks read, an unknown number unreadable (the task list breaks off: 4 read error(s))"), "{s}");
+        // A whole file whose task list cannot be walked is partial too.
+        assert!(c(10, 10, 5, Some(9), 0)
+            .summary()
+            .is_some_and(|s| s == "dump incomplete; 5 of 9 tasks read, 4 unreadable"));
+    }
+}
