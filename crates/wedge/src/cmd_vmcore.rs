@@ -13,6 +13,9 @@ use std::process::ExitCode;
 use wedge_vmcore::{Options, Vmcore};
 
 #[derive(Args, Debug)]
+#[command(
+    after_help = "Exit status: 0 nothing wedged; 1 something wedged, a panic recorded (for `log`: a panic, oops, hung task, lockup or stall); 2 the dump cannot be read; 3 nothing found, but the dump is truncated or its task list could not be read whole (a partial view)."
+)]
 pub struct VmcoreArgs {
     /// A kernel crash dump (ELF vmcore or kdump-compressed, flattened or not).
     pub dump: PathBuf,
