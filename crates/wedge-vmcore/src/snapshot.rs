@@ -216,7 +216,14 @@ pub fn build(v: &Vmcore, with_stacks: bool) -> Snapshot {
             tty_nr: 0,
             uid: None,
             ns_pids: leader.ns_pids.clone(),
-            cmdline: not_read("command line (user memory)"),
+            // A kernel thread has no mm, hence no command line (what
+            // /proc/PID/cmdline shows for it too); a user task's is in its
+            // user memory, which is not read.
+            cmdline: if leader.flags & TaskFlags::KTHREAD != 0 {
+                Field::Value(Vec::new())
+            } else {
+                not_read("command line (user memory)")
+            },
             exe: not_read("executable"),
             cwd: not_read("cwd"),
             root: not_read("root"),
