@@ -104,3 +104,27 @@ pub fn render_with(snap: &Snapshot, findings: &[Finding], verbose: bool, why: &s
     }
     o
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wedge_model::Source;
+
+    #[test]
+    fn a_partial_view_is_no_all_clear() {
+        let mut snap = Snapshot::new(Source::Vmcore {
+            path: "cut.dump".into(),
+        });
+        assert!(render(&snap, &[], false).contains("nothing is wedged."));
+        snap.set_partial(
+            "the whole dump",
+            "dump truncated: 180 of 269 MB present; 24 of 61 tasks read, 37 unreadable".into(),
+        );
+        let text = render_with(&snap, &[], false, "wedge vmcore cut.dump why");
+        assert!(!text.contains("nothing is wedged"), "{text}");
+        assert!(
+            text.contains("nothing found wedged in the part that could be read (dump truncated: 180 of 269 MB present; 24 of 61 tasks read, 37 unreadable)"),
+            "{text}"
+        );
+    }
+}
