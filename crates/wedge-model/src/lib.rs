@@ -41,6 +41,12 @@ pub struct Snapshot {
     pub blocked_reads: Vec<BlockedRead>,
     /// What could not be seen at all, and why (no root, no kernel support).
     pub limitations: Vec<Limitation>,
+    /// Set when the source itself is incomplete (a truncated crash dump):
+    /// the processes are only part of the system, so finding nothing in
+    /// them is not an all-clear. Says how much could be read; the same
+    /// text is also among `limitations`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial: Option<String>,
     pub stats: ScanStats,
 }
 
@@ -125,8 +131,22 @@ impl Snapshot {
             fuse_connections: Field::default(),
             blocked_reads: Vec::new(),
             limitations: Vec::new(),
+            partial: None,
             stats: ScanStats::default(),
         }
+    }
+
+    /// Marks the snapshot as a partial view of its source, with a
+    /// limitation saying how much could be read.
+    pub fn set_partial(&mut self, what: &str, how_much: String) {
+        self.limitations.insert(
+            0,
+            Limitation {
+                what: what.to_string(),
+                why: how_much.clone(),
+            },
+        );
+        self.partial = Some(how_much);
     }
 
     pub fn process(&self, pid: i32) -> Option<&Process> {

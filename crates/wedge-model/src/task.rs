@@ -1,6 +1,6 @@
 //! Processes (thread groups) and their threads.
 
-use crate::field::Field;
+use crate::field::{Field, Missing};
 use crate::files::OpenFile;
 use serde::{Deserialize, Serialize};
 use wedge_kernel::{SignalSet, SleepKind, TaskFlags, TaskState, ThreadKind};
@@ -33,6 +33,11 @@ pub struct Process {
     pub shared_pending: SignalSet,
     pub ignored: SignalSet,
     pub caught: SignalSet,
+    /// Why `ignored` and `caught` are unknown, when they are: a crash dump
+    /// does not read `sighand->action[]`, so there they are not empty sets
+    /// but unread. `None` when they were read (`SigIgn`/`SigCgt`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dispositions_missing: Option<Missing>,
     /// Queued signals and the RLIMIT_SIGPENDING limit (`SigQ`).
     pub sigq: Option<(u64, u64)>,
     pub cap_effective: Option<u64>,
@@ -214,12 +219,22 @@ impl Process {
             .fold(self.shared_pending, |acc, t| acc.union(t.pending))
     }
 
-    /// A readable command line: argv joined, or `[comm]` when it is empty
-    /// (kernel threads, zombies) or could not be read.
+    /// A readable command line: argv joined; `[comm]` when it is empty
+    /// (kernel threads, zombies); when it could not be read, `comm`, in
+    /// brackets only for a kernel thread.
     pub fn command(&self) -> String {
-        match self.cmdline.value() {
-            Some(argv) if !argv.is_empty() => argv.join(" "),
-            _ => format!("[{}]", self.comm),
+        match &self.cmdline {
+            Field::Value(argv) if !argv.is_empty() => argv.join(" "),
+            // An empty command line, as ps(1) brackets it: a kernel thread
+            // (no mm) or a process whose mm is gone (zombie, exiting).
+            Field::Value(_) => format!("[{}]", self.comm),
+            // Not read (a crash dump does not read user memory; a read that
+            // timed out): brackets would pass a user task off as a kernel
+            // thread, so they mark real kernel threads only (PF_KTHREAD).
+            Field::Missing(_) if self.leader().is_some_and(|l| l.flags.kthread()) => {
+                format!("[{}]", self.comm)
+            }
+            Field::Missing(_) => self.comm.clone(),
         }
     }
 }
@@ -274,4 +289,75 @@ pub fn is_scheduler_plumbing(function: &str) -> bool {
             | "schedule_hrtimeout_range"
             | "schedule_hrtimeout_range_clock"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::field::MissingReason;
+
+    fn process(cmdline: Field<Vec<String>>, flags: u32) -> Process {
+        let thread = Thread {
+            tid: 7,
+            comm: "bash".into(),
+            state: TaskState::Sleeping,
+            flags: TaskFlags(flags),
+            kind: ThreadKind::User,
+            start_time: 0,
+            processor: None,
+            ns_tids: vec![7],
+            tracer_pid: None,
+            pending: SignalSet(0),
+            blocked: SignalSet(0),
+            wchan: Field::default(),
+            kernel_stack: Field::default(),
+            syscall: Field::default(),
+            sched: Field::default(),
+            utime: 0,
+            stime: 0,
+            sleep_kind: None,
+            lock_wait: None,
+        };
+        Process {
+            pid: 7,
+            start_time: 0,
+            comm: "bash".into(),
+            ppid: 1,
+            pgrp: 0,
+            session: 0,
+            tty_nr: 0,
+            uid: None,
+            ns_pids: vec![7],
+            cmdline,
+            exe: Field::default(),
+            cwd: Field::default(),
+            root: Field::default(),
+            namespaces: Field::default(),
+            cgroup: Field::default(),
+            shared_pending: SignalSet(0),
+            ignored: SignalSet(0),
+            caught: SignalSet(0),
+            dispositions_missing: None,
+            sigq: None,
+            cap_effective: None,
+            fds: Field::default(),
+            threads: vec![thread],
+        }
+    }
+
+    #[test]
+    fn brackets_only_for_kernel_threads_and_empty_command_lines() {
+        let unread = || Field::missing(MissingReason::NotSupported, "not read from crash dumps");
+        assert_eq!(process(unread(), 0).command(), "bash");
+        assert_eq!(
+            process(unread(), TaskFlags::KTHREAD).command(),
+            "[bash]",
+            "a kernel thread"
+        );
+        assert_eq!(process(Field::Value(vec![]), 0).command(), "[bash]");
+        assert_eq!(
+            process(Field::Value(vec!["bash".into(), "-l".into()]), 0).command(),
+            "bash -l"
+        );
+    }
 }

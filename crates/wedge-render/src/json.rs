@@ -70,6 +70,7 @@ fn shallow(snap: &Snapshot) -> Snapshot {
         fuse_connections: snap.fuse_connections.clone(),
         blocked_reads: snap.blocked_reads.clone(),
         limitations: snap.limitations.clone(),
+        partial: snap.partial.clone(),
         stats: snap.stats.clone(),
     }
 }

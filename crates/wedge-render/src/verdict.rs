@@ -50,6 +50,12 @@ pub fn finding_text(f: &Finding, full: bool) -> String {
 }
 
 pub fn render(snap: &Snapshot, findings: &[Finding], verbose: bool) -> String {
+    render_with(snap, findings, verbose, "wedge why")
+}
+
+/// [`render`], with the command that shows one process: `wedge why` on
+/// the live machine, `wedge vmcore DUMP why` for a dump.
+pub fn render_with(snap: &Snapshot, findings: &[Finding], verbose: bool, why: &str) -> String {
     let mut o = String::new();
     let wedged = findings.iter().filter(|f| f.is_wedged()).count();
     let _ = writeln!(
@@ -64,13 +70,20 @@ pub fn render(snap: &Snapshot, findings: &[Finding], verbose: bool) -> String {
             .as_deref()
             .unwrap_or("unknown kernel")
     );
+    // A partial view (a truncated dump) cannot clear what it did not see.
+    let nothing = match &snap.partial {
+        Some(p) => format!("nothing found wedged in the part that could be read ({p})"),
+        None => "nothing is wedged".to_string(),
+    };
     if findings.is_empty() {
-        let _ = writeln!(o, "nothing is wedged.");
+        let _ = writeln!(o, "{nothing}.");
     } else if wedged == 0 {
+        let _ = writeln!(o, "{nothing}; {} thing(s) worth knowing:", findings.len());
+    } else if let Some(p) = &snap.partial {
         let _ = writeln!(
             o,
-            "nothing is wedged; {} thing(s) worth knowing:",
-            findings.len()
+            "{wedged} wedged, {} other finding(s), in the part that could be read ({p}):",
+            findings.len() - wedged
         );
     } else {
         let _ = writeln!(
@@ -87,7 +100,31 @@ pub fn render(snap: &Snapshot, findings: &[Finding], verbose: bool) -> String {
         let _ = writeln!(o, "  (cannot see {}: {})", l.what, l.why);
     }
     if !findings.is_empty() {
-        let _ = writeln!(o, "details: wedge why PID");
+        let _ = writeln!(o, "details: {why} PID");
     }
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wedge_model::Source;
+
+    #[test]
+    fn a_partial_view_is_no_all_clear() {
+        let mut snap = Snapshot::new(Source::Vmcore {
+            path: "cut.dump".into(),
+        });
+        assert!(render(&snap, &[], false).contains("nothing is wedged."));
+        snap.set_partial(
+            "the whole dump",
+            "dump truncated: 180 of 269 MB present; 24 of 61 tasks read, 37 unreadable".into(),
+        );
+        let text = render_with(&snap, &[], false, "wedge vmcore cut.dump why");
+        assert!(!text.contains("nothing is wedged"), "{text}");
+        assert!(
+            text.contains("nothing found wedged in the part that could be read (dump truncated: 180 of 269 MB present; 24 of 61 tasks read, 37 unreadable)"),
+            "{text}"
+        );
+    }
 }

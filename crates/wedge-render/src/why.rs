@@ -225,10 +225,15 @@ pub fn render(
             let _ = writeln!(o, "  cgroup      {first}");
         }
     }
+    // Unread dispositions are not empty sets: say so rather than print `-`.
+    let dispositions = match &p.dispositions_missing {
+        Some(m) => format!("ignored/caught ({m})"),
+        None => format!("ignored {}  caught {}", p.ignored, p.caught),
+    };
     let _ = writeln!(
         o,
-        "  signals     pending(group) {}  ignored {}  caught {}",
-        p.shared_pending, p.ignored, p.caught
+        "  signals     pending(group) {}  {dispositions}",
+        p.shared_pending
     );
     let _ = writeln!(o, "\nWhat it is doing");
     for line in &r.summary {

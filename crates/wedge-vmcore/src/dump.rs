@@ -29,7 +29,32 @@ pub struct Dump {
     pub cpus: Vec<CpuRegs>,
     /// Problems that did not stop reading.
     pub warnings: Vec<String>,
+    /// For a flattened dump: whether its stream reached the end marker.
+    flat_complete: Option<bool>,
     cache: RefCell<HashMap<u64, Box<[u8]>>>,
+}
+
+/// How much of a dump file is there, against what its headers declare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Extent {
+    /// Bytes of dump present (for a flattened dump: of the dump rebuilt
+    /// from its stream).
+    pub present_bytes: u64,
+    /// Bytes the headers declare: the end of the last `PT_LOAD` (ELF), of
+    /// the last page block (kdump).
+    pub expected_bytes: u64,
+    /// False when `expected_bytes` is only a lower bound (the file stops
+    /// before the descriptor that would tell).
+    pub exact: bool,
+    /// For a flattened dump: the stream stops before its end marker.
+    pub stream_cut: bool,
+}
+
+impl Extent {
+    /// Whether part of the dump is missing.
+    pub fn truncated(&self) -> bool {
+        self.stream_cut || !self.exact || self.present_bytes < self.expected_bytes
+    }
 }
 
 impl Dump {
@@ -65,14 +90,18 @@ impl Dump {
                 vmcoreinfo: vi,
                 cpus,
                 warnings,
+                flat_complete: None,
                 cache: RefCell::new(HashMap::new()),
             });
         }
-        let (src, format): (Box<dyn ReadAt>, &str) = if magic.starts_with(FLAT_SIGNATURE) {
-            (Box::new(Flattened::new(src)?), "kdump (flattened)")
-        } else {
-            (src, "kdump")
-        };
+        let (src, format, flat_complete): (Box<dyn ReadAt>, &str, _) =
+            if magic.starts_with(FLAT_SIGNATURE) {
+                let f = Flattened::new(src)?;
+                let complete = f.is_complete();
+                (Box::new(f), "kdump (flattened)", Some(complete))
+            } else {
+                (src, "kdump", None)
+            };
         let k = KdumpDump::parse(src.as_ref())?;
         let _ = kdump::SIGNATURE;
         let vi = k.vmcoreinfo.as_deref().map(VmcoreInfo::parse);
@@ -85,8 +114,31 @@ impl Dump {
             vmcoreinfo: vi,
             cpus,
             warnings,
+            flat_complete,
             cache: RefCell::new(HashMap::new()),
         })
+    }
+
+    /// How much of the dump is in the file.
+    pub fn extent(&self) -> Extent {
+        let present_bytes = self.src.len();
+        let (expected_bytes, exact) = match &self.body {
+            Body::Elf(e) => (
+                e.loads
+                    .iter()
+                    .map(|l| l.offset.saturating_add(l.filesz))
+                    .max()
+                    .unwrap_or(0),
+                true,
+            ),
+            Body::Kdump(k) => k.expected_len(self.src.as_ref()),
+        };
+        Extent {
+            present_bytes,
+            expected_bytes,
+            exact,
+            stream_cut: self.flat_complete == Some(false),
+        }
     }
 
     /// The kernel release the dump says it is from.

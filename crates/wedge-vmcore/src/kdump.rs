@@ -41,6 +41,8 @@ pub struct KdumpDump {
     /// Number of set bits before each 64-bit word of `dumped`.
     rank: Vec<u32>,
     desc_offset: u64,
+    /// Pages in the dump: bits set in `dumped`, one page descriptor each.
+    pub pages_dumped: u64,
 }
 
 impl KdumpDump {
@@ -152,9 +154,11 @@ impl KdumpDump {
         }
         let mut rank = Vec::with_capacity(dumped.len());
         let mut acc = 0u32;
+        let mut pages_dumped = 0u64;
         for w in &dumped {
             rank.push(acc);
             acc = acc.saturating_add(w.count_ones());
+            pages_dumped += u64::from(w.count_ones());
         }
         let desc_offset = bitmap_off + bitmap_len;
         Ok(KdumpDump {
@@ -172,7 +176,38 @@ impl KdumpDump {
             dumped,
             rank,
             desc_offset,
+            pages_dumped,
         })
+    }
+
+    /// The file size the headers imply, and whether that is exact or only
+    /// a lower bound. The descriptor table (one per dumped page) comes
+    /// first; the page data follows in pfn order (makedumpfile and QEMU
+    /// both write it so), so the last descriptor's block ends the file.
+    /// When the file stops inside the table, or the last descriptor was
+    /// never written, only the table's end is known.
+    pub fn expected_len(&self, src: &dyn ReadAt) -> (u64, bool) {
+        let table_end = self
+            .desc_offset
+            .saturating_add(self.pages_dumped.saturating_mul(24));
+        if self.pages_dumped == 0 {
+            return (table_end, true);
+        }
+        let mut d = [0u8; 24];
+        let last = table_end - 24;
+        match src.read_at(last, &mut d) {
+            Ok(24) => {
+                let ds = &d[..];
+                let off = ds.u64_at(0).unwrap_or(0);
+                let size = ds.u32_at(8).unwrap_or(0) as u64;
+                if off == 0 && size == 0 {
+                    (table_end, false)
+                } else {
+                    (table_end.max(off.saturating_add(size)), true)
+                }
+            }
+            _ => (table_end, false),
+        }
     }
 
     /// Whether the page frame is in the dump.

@@ -149,11 +149,109 @@ impl Vmcore {
         self.tasks.iter().map(|t| (t.addr, self.stack(t))).collect()
     }
 
+    /// How much of the machine this dump shows (see [`Completeness`]).
+    pub fn completeness(&self) -> Completeness {
+        let tasks_expected = self
+            .kernel
+            .syms
+            .addr("nr_threads")
+            .and_then(|a| self.kernel.mem.u32(a).ok())
+            // A count beyond MAX_TASKS is not a count (a page of garbage).
+            .filter(|&n| (n as usize) <= tasks::MAX_TASKS)
+            .map(u64::from);
+        Completeness {
+            extent: self.kernel.mem.dump.extent(),
+            tasks_read: self.tasks.iter().filter(|t| t.pid != 0).count(),
+            tasks_expected,
+            task_errors: self.task_errors.len(),
+        }
+    }
+
     /// The task that crashed: the one running on the panicking CPU.
     pub fn crashing_task(&self) -> Option<&tasks::Task> {
         let cpu = self.panic_cpu? as usize;
         let addr = (*self.cpu_current.get(cpu)?)?;
         self.tasks.iter().find(|t| t.addr == addr)
+    }
+}
+
+/// How much of the machine a dump let wedge read: the file against what its
+/// headers declare, and the tasks read against the kernel's own count.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Completeness {
+    pub extent: dump::Extent,
+    /// Tasks read (pid 0, the idle tasks, not counted).
+    pub tasks_read: usize,
+    /// The kernel's `nr_threads` (every task but the idle ones: fork
+    /// counts a task once it has a pid), when it could be read.
+    pub tasks_expected: Option<u64>,
+    /// Task structures that could not be read, and list walks cut short.
+    pub task_errors: usize,
+}
+
+impl Completeness {
+    /// Tasks known to be missing: from the kernel's count when there is
+    /// one, else those whose task_struct could not be read.
+    pub fn tasks_unreadable(&self) -> Option<u64> {
+        match self.tasks_expected {
+            Some(n) => Some(n.saturating_sub(self.tasks_read as u64)),
+            None if self.task_errors > 0 => None,
+            None => Some(0),
+        }
+    }
+
+    /// Whether the view is partial: part of the file is missing or some
+    /// tasks could not be read.
+    pub fn is_partial(&self) -> bool {
+        self.extent.truncated() || self.task_errors > 0 || self.tasks_unreadable().unwrap_or(1) > 0
+    }
+
+    /// One line for people: "dump truncated: 180 of 268 MB present; 24 of
+    /// 61 tasks read, 37 unreadable". `None` when nothing is missing.
+    pub fn summary(&self) -> Option<String> {
+        if !self.is_partial() {
+            return None;
+        }
+        let e = &self.extent;
+        // Megabytes (10^6), with a decimal when that is needed to tell the
+        // two sizes apart; bytes when even that is not enough.
+        let mb = |x: u64, d: usize| format!("{:.d$}", x as f64 / 1e6);
+        let (have, want) = [0, 1]
+            .iter()
+            .map(|&d| (mb(e.present_bytes, d), mb(e.expected_bytes, d)))
+            .find(|(a, b)| a != b)
+            .map(|(a, b)| (a, format!("{b} MB")))
+            .unwrap_or_else(|| {
+                (
+                    e.present_bytes.to_string(),
+                    format!("{} bytes", e.expected_bytes),
+                )
+            });
+        let size = if e.exact {
+            format!("{have} of {want}")
+        } else if e.expected_bytes > e.present_bytes {
+            format!("{have} of at least {want}")
+        } else {
+            // Only a bound below what is there: the size is not known.
+            format!("{} MB", mb(e.present_bytes, 0))
+        };
+        let file = if e.stream_cut {
+            format!(
+                "dump truncated: the flattened stream stops before its end marker ({size} of the dump rebuilt)"
+            )
+        } else if e.truncated() {
+            format!("dump truncated: {size} present")
+        } else {
+            "dump incomplete".to_string()
+        };
+        let tasks = match (self.tasks_expected, self.tasks_unreadable()) {
+            (Some(n), Some(u)) => format!("{} of {n} tasks read, {u} unreadable", self.tasks_read),
+            _ => format!(
+                "{} tasks read, an unknown number unreadable (the task list breaks off: {} read error(s))",
+                self.tasks_read, self.task_errors
+            ),
+        };
+        Some(format!("{file}; {tasks}"))
     }
 }
 
@@ -171,4 +269,55 @@ fn current_tasks(k: &Kernel) -> Vec<Option<u64>> {
     offs.iter()
         .map(|o| k.mem.u64(var.wrapping_add(*o)).ok().filter(|&t| t != 0))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(present: u64, expected: u64, read: usize, nr: Option<u64>, errors: usize) -> Completeness {
+        Completeness {
+            extent: dump::Extent {
+                present_bytes: present,
+                expected_bytes: expected,
+                exact: true,
+                stream_cut: false,
+            },
+            tasks_read: read,
+            tasks_expected: nr,
+            task_errors: errors,
+        }
+    }
+
+    #[test]
+    fn completeness_says_how_much_was_read() {
+        assert_eq!(c(268_702_896, 268_702_896, 61, Some(61), 0).summary(), None);
+        assert_eq!(
+            c(180_000_000, 268_702_896, 24, Some(61), 2)
+                .summary()
+                .as_deref(),
+            Some("dump truncated: 180 of 269 MB present; 24 of 61 tasks read, 37 unreadable")
+        );
+        // Sizes that round alike get a decimal, then bytes.
+        assert_eq!(
+            c(36_000_000, 36_409_287, 69, Some(69), 0)
+                .summary()
+                .as_deref(),
+            Some("dump truncated: 36.0 of 36.4 MB present; 69 of 69 tasks read, 0 unreadable")
+        );
+        assert!(
+            c(268_698_800, 268_702_896, 69, Some(69), 0)
+                .summary()
+                .is_some_and(
+                    |s| s.starts_with("dump truncated: 268698800 of 268702896 bytes present")
+                )
+        );
+        // No kernel count: the walk's errors say tasks are missing.
+        let s = c(134_000_000, 268_702_896, 0, None, 4).summary().unwrap();
+        assert!(s.ends_with("0 tasks read, an unknown number unreadable (the task list breaks off: 4 read error(s))"), "{s}");
+        // A whole file whose task list cannot be walked is partial too.
+        assert!(c(10, 10, 5, Some(9), 0)
+            .summary()
+            .is_some_and(|s| s == "dump incomplete; 5 of 9 tasks read, 4 unreadable"));
+    }
 }

@@ -216,7 +216,14 @@ pub fn build(v: &Vmcore, with_stacks: bool) -> Snapshot {
             tty_nr: 0,
             uid: None,
             ns_pids: leader.ns_pids.clone(),
-            cmdline: not_read("command line (user memory)"),
+            // A kernel thread has no mm, hence no command line (what
+            // /proc/PID/cmdline shows for it too); a user task's is in its
+            // user memory, which is not read.
+            cmdline: if leader.flags & TaskFlags::KTHREAD != 0 {
+                Field::Value(Vec::new())
+            } else {
+                not_read("command line (user memory)")
+            },
             exe: not_read("executable"),
             cwd: not_read("cwd"),
             root: not_read("root"),
@@ -225,6 +232,10 @@ pub fn build(v: &Vmcore, with_stacks: bool) -> Snapshot {
             shared_pending: SignalSet(leader.shared_pending),
             ignored: SignalSet(0),
             caught: SignalSet(0),
+            dispositions_missing: Some(wedge_model::Missing {
+                reason: MissingReason::NotSupported,
+                detail: "not read from dumps: sighand->action[] is not read yet".into(),
+            }),
             sigq: None,
             cap_effective: None,
             fds: not_read("open files"),
@@ -234,13 +245,16 @@ pub fn build(v: &Vmcore, with_stacks: bool) -> Snapshot {
     snap.fuse_connections = not_read("FUSE connections");
     snap.limitations.push(Limitation {
         what: "signal handlers, open files, mounts, command lines".into(),
-        why: "not read from crash dumps yet: ignored/caught signal sets read as empty".into(),
+        why: "not read from crash dumps yet (commands show the task name, comm)".into(),
     });
     for w in v.kernel.warnings.iter().chain(&v.task_errors) {
         snap.limitations.push(Limitation {
             what: "dump".into(),
             why: w.clone(),
         });
+    }
+    if let Some(how_much) = v.completeness().summary() {
+        snap.set_partial("the whole dump", how_much);
     }
     snap.stats.processes = snap.processes.len();
     snap.stats.threads = nthreads;

@@ -132,6 +132,9 @@ pub struct Flattened<S> {
     /// (target offset, length, source offset), sorted by target; no overlaps.
     segs: Vec<(u64, u64, u64)>,
     len: u64,
+    /// Whether the stream reached its end marker (`offset == -1`); a copy
+    /// cut short stops in the middle of a record instead.
+    terminated: bool,
 }
 
 impl<S: ReadAt> Flattened<S> {
@@ -147,6 +150,7 @@ impl<S: ReadAt> Flattened<S> {
         }
         let mut raw: Vec<(u64, u64, u64)> = Vec::new();
         let mut pos = FLAT_HEADER_SIZE;
+        let mut terminated = false;
         loop {
             let mut rec = [0u8; 16];
             if inner.read_at(pos, &mut rec)? < 16 {
@@ -157,6 +161,7 @@ impl<S: ReadAt> Flattened<S> {
             let off = i64::from_be_bytes(rec[..8].try_into().unwrap_or_default());
             let size = i64::from_be_bytes(rec[8..].try_into().unwrap_or_default());
             if off == -1 {
+                terminated = true;
                 break;
             }
             if off < 0 || size < 0 {
@@ -170,6 +175,10 @@ impl<S: ReadAt> Flattened<S> {
             let avail = inner.len().saturating_sub(data).min(size as u64);
             if avail > 0 {
                 raw.push((off as u64, avail, data));
+            }
+            if avail < size as u64 {
+                // The record's data runs past the end of the file.
+                break;
             }
             pos = data.saturating_add(size as u64);
         }
@@ -202,7 +211,22 @@ impl<S: ReadAt> Flattened<S> {
             }
         }
         let len = segs.last().map_or(0, |&(t, l, _)| t + l);
-        Ok(Flattened { inner, segs, len })
+        Ok(Flattened {
+            inner,
+            segs,
+            len,
+            terminated,
+        })
+    }
+
+    /// Whether the whole stream is there, up to its end marker.
+    pub fn is_complete(&self) -> bool {
+        self.terminated
+    }
+
+    /// The size of the flattened file itself.
+    pub fn stream_len(&self) -> u64 {
+        self.inner.len()
     }
 }
 
@@ -264,6 +288,7 @@ mod tests {
         f.extend(rec(-1, b""));
         let fl = Flattened::new(f).unwrap();
         assert_eq!(fl.len(), 15);
+        assert!(fl.is_complete());
         let mut b = [9u8; 15];
         assert_eq!(fl.read_at(0, &mut b).unwrap(), 15);
         assert_eq!(&b, b"AB\0\0\0\0\0\0\0\0hELlo");
@@ -277,5 +302,9 @@ mod tests {
         f.truncate(f.len() - 2);
         let fl = Flattened::new(f).unwrap();
         assert_eq!(fl.len(), 4);
+        assert!(
+            !fl.is_complete(),
+            "a stream with no end marker is incomplete"
+        );
     }
 }

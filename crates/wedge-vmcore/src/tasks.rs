@@ -212,7 +212,7 @@ pub struct Task {
     pub start_time_ns: Option<u64>,
 }
 
-const MAX_TASKS: usize = 1 << 22;
+pub(crate) const MAX_TASKS: usize = 1 << 22;
 
 /// Reads one task_struct.
 pub fn read_task(k: &Kernel, l: &Layout, addr: u64) -> Result<Task> {
@@ -303,7 +303,27 @@ pub(crate) fn list(k: &Kernel, head: u64, errors: &mut Vec<String>) -> Vec<u64> 
             Ok(n) => cur = n,
             Err(e) => {
                 errors.push(format!("list node {cur:#x}: {e}"));
-                break;
+                // The list is doubly linked (`list_head.prev` follows
+                // `next`): walk back from the head to recover the nodes
+                // past the hole (a truncated dump, an excluded page).
+                let from = out.len();
+                let mut back = match k.mem.u64(head + 8) {
+                    Ok(p) => p,
+                    Err(_) => return out,
+                };
+                while back != head && out.len() < MAX_TASKS && seen.insert(back) {
+                    out.push(back);
+                    match k.mem.u64(back + 8) {
+                        Ok(p) => back = p,
+                        Err(e) => {
+                            errors.push(format!("list node {back:#x} (walking back): {e}"));
+                            break;
+                        }
+                    }
+                }
+                // In list order: the nodes found walking back come last.
+                out[from..].reverse();
+                return out;
             }
         }
     }

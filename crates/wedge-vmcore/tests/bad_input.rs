@@ -120,3 +120,27 @@ fn damaged_pages_in_kdump() {
         Err(e) => eprintln!("damaged: {e}"),
     }
 }
+
+#[test]
+fn completeness_tells_intact_from_truncated_dumps() {
+    // The kernel's own task count (nr_threads) and the file size the
+    // headers declare tell a whole dump from one cut short.
+    let Some(fx) = boot_or_skip(Boot::Kaslr).unwrap() else {
+        return;
+    };
+    for f in ["elf", "kdump-zlib", "kdump-zlib-plain"] {
+        let Some(p) = fx.dumps.get(f) else { continue };
+        let whole = Vmcore::open(p, &Options::default()).unwrap();
+        let c = whole.completeness();
+        assert!(!c.is_partial(), "{f}: {c:?}");
+        assert_eq!(c.tasks_expected, Some(c.tasks_read as u64), "{f}: {c:?}");
+        let full = std::fs::metadata(p).unwrap().len() as usize;
+        let v = open_mem(prefix(p, full * 99 / 100)).unwrap();
+        let c = v.completeness();
+        let s = c.summary().unwrap_or_else(|| panic!("{f}: {c:?}"));
+        assert!(s.starts_with("dump truncated: "), "{f}: {s}");
+        let snap = wedge_vmcore::snapshot::build(&v, false);
+        assert_eq!(snap.partial.as_deref(), Some(s.as_str()));
+        assert_eq!(snap.limitations[0].why, s, "carried as a limitation");
+    }
+}

@@ -35,7 +35,7 @@ pub struct LogArgs {
 }
 
 /// Kinds that mean the kernel saw something stuck or broken.
-fn serious(e: &Event) -> bool {
+pub(crate) fn serious(e: &Event) -> bool {
     matches!(
         e.kind(),
         "hung_task" | "soft_lockup" | "hard_lockup" | "rcu_stall" | "oops" | "kernel_bug" | "panic"

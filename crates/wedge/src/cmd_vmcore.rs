@@ -3,7 +3,9 @@
 //! analysis and views as the live machine.
 //!
 //! Exit status: 0 nothing wedged, 1 something wedged (or the dump records a
-//! panic), 2 the dump could not be read.
+//! panic; for `log`: a serious event in it), 2 the dump could not be read,
+//! 3 nothing found but the view is partial (a truncated dump: what was not
+//! read may hold what matters, so it is no all-clear).
 
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
@@ -11,6 +13,9 @@ use std::process::ExitCode;
 use wedge_vmcore::{Options, Vmcore};
 
 #[derive(Args, Debug)]
+#[command(
+    after_help = "Exit status: 0 nothing wedged; 1 something wedged, a panic recorded (for `log`: a panic, oops, hung task, lockup or stall); 2 the dump cannot be read; 3 nothing found, but the dump is truncated or its task list could not be read whole (a partial view)."
+)]
 pub struct VmcoreArgs {
     /// A kernel crash dump (ELF vmcore or kdump-compressed, flattened or not).
     pub dump: PathBuf,
@@ -31,9 +36,16 @@ pub enum VmcoreView {
     /// Everything about one process, and what it waits for.
     Why(crate::args::WhyArgs),
     /// The kernel log from the dump's printk buffer, as typed events.
-    Log,
+    Log(LogView),
     /// Every task with its state and full kernel stack.
     Tasks,
+}
+
+#[derive(Args, Debug)]
+pub struct LogView {
+    /// The records as dmesg prints them, not typed events.
+    #[arg(long)]
+    pub raw: bool,
 }
 
 fn open(args: &VmcoreArgs) -> Result<Vmcore, String> {
@@ -41,7 +53,40 @@ fn open(args: &VmcoreArgs) -> Result<Vmcore, String> {
         system_map: args.system_map.clone(),
         btf: args.btf.clone(),
     };
-    Vmcore::open(&args.dump, &opts).map_err(|e| format!("{}: {e}", args.dump.display()))
+    Vmcore::open(&args.dump, &opts).map_err(|e| {
+        // An error opening the file already names it; the others say only
+        // what inside the dump was wrong.
+        let (path, e) = (args.dump.display().to_string(), e.to_string());
+        if e.starts_with(&path) {
+            e
+        } else {
+            format!("{path}: {e}")
+        }
+    })
+}
+
+/// A word of a command line as a shell reads it back.
+fn shell_word(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+:,=@%".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// The exit status of a view: 1 when it found something, 3 when it found
+/// nothing in a partial dump, 0 otherwise.
+fn status(found: bool, partial: bool) -> ExitCode {
+    if found {
+        ExitCode::from(1)
+    } else if partial {
+        ExitCode::from(3)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 #[derive(serde::Serialize)]
@@ -83,15 +128,25 @@ fn lock_text(waits: &[wedge_vmcore::locks::LockWait]) -> String {
     s
 }
 
-pub fn run(json: bool, args: &VmcoreArgs) -> Result<ExitCode, String> {
+pub fn run(json: bool, verbose: bool, args: &VmcoreArgs) -> Result<ExitCode, String> {
     let v = open(args)?;
-    let log = wedge_vmcore::printk::read(&v.kernel).unwrap_or_default();
-    let code = |wedged: bool| {
-        if wedged {
-            ExitCode::from(1)
-        } else {
-            ExitCode::SUCCESS
+    let dump = args.dump.display().to_string();
+    // How much of the machine the dump shows: every view says it when part
+    // is missing, on stderr as well, so a partial view is never taken for
+    // the whole.
+    let completeness = v.completeness();
+    let partial = completeness.summary();
+    if let Some(p) = &partial {
+        eprintln!("wedge: {dump}: partial view: {p}");
+    }
+    let note = |text: &mut String| {
+        if let Some(p) = &partial {
+            text.push_str(&format!("note: partial view: {p}\n"));
         }
+    };
+    let (log, log_error) = match wedge_vmcore::printk::read(&v.kernel) {
+        Ok(l) => (l, None),
+        Err(e) => (Vec::new(), Some(format!("the printk buffer: {e}"))),
     };
     match &args.view {
         Some(VmcoreView::Tasks) => {
@@ -137,25 +192,82 @@ pub fn run(json: bool, args: &VmcoreArgs) -> Result<ExitCode, String> {
                 });
             }
             if json {
-                crate::emit(&crate::json(&rows)?)?;
+                #[derive(serde::Serialize)]
+                struct Tasks<'a> {
+                    dump: &'a str,
+                    partial: Option<&'a str>,
+                    task_errors: &'a [String],
+                    tasks: Vec<T<'a>>,
+                }
+                crate::emit(&crate::json(&Tasks {
+                    dump: &dump,
+                    partial: partial.as_deref(),
+                    task_errors: &v.task_errors,
+                    tasks: rows,
+                })?)?;
             } else {
+                for e in &v.task_errors {
+                    text.push_str(&format!("note: {e}\n"));
+                }
+                note(&mut text);
                 crate::emit(&text)?;
             }
-            Ok(ExitCode::SUCCESS)
+            Ok(status(false, partial.is_some()))
         }
-        Some(VmcoreView::Log) => {
-            let text = wedge_vmcore::printk::to_dmesg(&log);
-            let parsed = wedge_klog::parse_str(&text);
-            if json {
-                crate::emit(&crate::json(&parsed.events)?)?;
-            } else {
-                crate::emit(&text)?;
+        Some(VmcoreView::Log(view)) => {
+            if let Some(e) = log_error {
+                return Err(format!("{dump}: {e}"));
             }
-            Ok(ExitCode::SUCCESS)
+            let text = wedge_vmcore::printk::to_dmesg(&log);
+            // The records through `wedge log`'s parser and renderer: typed
+            // events, and the same exit status (1 for a panic, oops, hung
+            // task, lockup or stall).
+            let parsed = wedge_klog::parse_str(&text);
+            let serious = parsed.events.iter().any(crate::cmd_log::serious);
+            if json {
+                #[derive(serde::Serialize)]
+                struct Log<'a> {
+                    dump: &'a str,
+                    partial: Option<&'a str>,
+                    records: usize,
+                    events: &'a [wedge_klog::Event],
+                }
+                crate::emit(&crate::json(&Log {
+                    dump: &dump,
+                    partial: partial.as_deref(),
+                    records: log.len(),
+                    events: &parsed.events,
+                })?)?;
+            } else {
+                let mut out = if view.raw {
+                    text
+                } else {
+                    wedge_render::log::render(
+                        &parsed.events,
+                        &parsed.summary,
+                        &std::collections::HashMap::new(),
+                    )
+                };
+                note(&mut out);
+                crate::emit(&out)?;
+            }
+            Ok(status(serious, partial.is_some()))
         }
         Some(VmcoreView::Ps(ps)) => {
             let snap = wedge_vmcore::snapshot::build(&v, true);
-            crate::print_ps(&snap, ps, json)
+            let code = crate::print_ps(&snap, ps, json)?;
+            if !json {
+                let mut text = String::from(
+                    "note: COMMAND is the task name: a dump has no command lines (user memory is not read); [brackets] mark kernel threads\n",
+                );
+                note(&mut text);
+                crate::emit(&text)?;
+            }
+            Ok(if code == ExitCode::SUCCESS {
+                status(false, partial.is_some())
+            } else {
+                code
+            })
         }
         Some(VmcoreView::Why(why)) => {
             let snap = wedge_vmcore::snapshot::build(&v, true);
@@ -164,7 +276,13 @@ pub fn run(json: bool, args: &VmcoreArgs) -> Result<ExitCode, String> {
             let proc_ = snap
                 .process(why.pid)
                 .or_else(|| snap.thread(why.pid).map(|(p, _)| p))
-                .ok_or_else(|| format!("no process or thread {} in the dump", why.pid))?;
+                .ok_or_else(|| match &partial {
+                    Some(p) => format!(
+                        "no process or thread {} in what could be read of the dump ({p})",
+                        why.pid
+                    ),
+                    None => format!("no process or thread {} in the dump", why.pid),
+                })?;
             let wedged = findings
                 .iter()
                 .any(|f| f.is_wedged() && f.pids.contains(&proc_.pid));
@@ -183,21 +301,33 @@ pub fn run(json: bool, args: &VmcoreArgs) -> Result<ExitCode, String> {
                     #[serde(flatten)]
                     report: wedge_render::why::WhyReport<'a>,
                     lock_waits: &'a [wedge_vmcore::locks::LockWait],
+                    partial: Option<&'a str>,
+                    limitations: &'a [wedge_model::Limitation],
                 }
                 crate::emit(&crate::json(&Why {
                     report: wedge_render::why::report(&snap, proc_, &findings, &graph),
                     lock_waits: &waits,
+                    partial: partial.as_deref(),
+                    limitations: &snap.limitations,
                 })?)?;
             } else {
-                crate::emit(&wedge_render::why::render(&snap, proc_, &findings, &graph))?;
+                let mut text = wedge_render::why::render(&snap, proc_, &findings, &graph);
                 if !waits.is_empty() {
-                    crate::emit(&format!("Locks (from memory):\n{}", lock_text(&waits)))?;
+                    text.push_str(&format!("Locks (from memory):\n{}", lock_text(&waits)));
                 }
+                note(&mut text);
+                crate::emit(&text)?;
             }
-            Ok(code(wedged))
+            Ok(status(wedged, partial.is_some()))
         }
         None => {
-            let snap = wedge_vmcore::snapshot::build(&v, true);
+            let mut snap = wedge_vmcore::snapshot::build(&v, true);
+            if let Some(e) = &log_error {
+                snap.limitations.push(wedge_model::Limitation {
+                    what: "the kernel log".into(),
+                    why: e.clone(),
+                });
+            }
             let findings = wedge_analysis::analyze(&snap);
             let c = crash(&v, &log);
             let waits = wedge_vmcore::locks::lock_waits(&v);
@@ -211,17 +341,21 @@ pub fn run(json: bool, args: &VmcoreArgs) -> Result<ExitCode, String> {
                     kernel_release: Option<&'a str>,
                     crash: &'a Crash,
                     wedged: bool,
+                    partial: Option<&'a str>,
+                    completeness: &'a wedge_vmcore::Completeness,
                     findings: &'a [wedge_analysis::Finding],
                     lock_waits: &'a [wedge_vmcore::locks::LockWait],
                     log_events: &'a [wedge_klog::Event],
                     limitations: &'a [wedge_model::Limitation],
                 }
                 crate::emit(&crate::json(&Verdict {
-                    dump: args.dump.display().to_string(),
+                    dump: dump.clone(),
                     format: &v.kernel.mem.dump.format,
                     kernel_release: v.kernel.release.as_deref(),
                     crash: &c,
                     wedged,
+                    partial: partial.as_deref(),
+                    completeness: &completeness,
                     findings: &findings,
                     lock_waits: &waits,
                     log_events: &events,
@@ -229,8 +363,7 @@ pub fn run(json: bool, args: &VmcoreArgs) -> Result<ExitCode, String> {
                 })?)?;
             } else {
                 let mut s = format!(
-                    "{}: {} dump of Linux {}, {} tasks\n",
-                    args.dump.display(),
+                    "{dump}: {} dump of Linux {}, {} tasks\n",
                     v.kernel.mem.dump.format,
                     v.kernel.release.as_deref().unwrap_or("?"),
                     v.tasks.len()
@@ -246,10 +379,13 @@ pub fn run(json: bool, args: &VmcoreArgs) -> Result<ExitCode, String> {
                 if !waits.is_empty() {
                     s.push_str(&format!("Lock waits (from memory):\n{}", lock_text(&waits)));
                 }
-                s.push_str(&wedge_render::verdict::render(&snap, &findings, false));
+                let why = format!("wedge vmcore {} why", shell_word(&dump));
+                s.push_str(&wedge_render::verdict::render_with(
+                    &snap, &findings, verbose, &why,
+                ));
                 crate::emit(&s)?;
             }
-            Ok(code(wedged))
+            Ok(status(wedged, partial.is_some()))
         }
     }
 }

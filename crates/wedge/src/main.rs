@@ -167,7 +167,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         }
         Some(Command::Log(a)) => cmd_log::run(cli.json, &a),
         Some(Command::Core(a)) => cmd_core::run(cli.json, &a),
-        Some(Command::Vmcore(a)) => cmd_vmcore::run(cli.json, &a),
+        Some(Command::Vmcore(a)) => cmd_vmcore::run(cli.json, cli.verbose, &a),
         Some(Command::Why(why)) => {
             let snap = wedge_procfs::scan(&opts)?;
             let graph = wedge_analysis::graph::build(&snap);

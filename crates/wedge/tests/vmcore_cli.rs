@@ -55,7 +55,7 @@ fn verdict_ps_why_log_and_tasks_from_a_dump() {
         let (_, out, _) = wedge(&["vmcore", dump, "ps"]);
         let line = out
             .lines()
-            .find(|l| l.contains("[wk-fuse-reader]"))
+            .find(|l| l.ends_with(" wk-fuse-reader"))
             .unwrap_or_else(|| panic!("{out}"));
         assert!(
             line.contains(" D ") && line.contains("fuse_get_req"),
@@ -78,7 +78,9 @@ fn verdict_ps_why_log_and_tasks_from_a_dump() {
         // tasks: every task the guest listed, with its state.
         let (code, out, _) = wedge(&["--json", "vmcore", dump, "tasks"]);
         assert_eq!(code, Some(0));
-        let tasks: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+        let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert!(doc["partial"].is_null(), "an intact dump is whole: {doc}");
+        let tasks = doc["tasks"].as_array().expect("tasks");
         for g in fx.view.tasks.values().filter(|g| g.comm.starts_with("wk-")) {
             assert!(
                 tasks.iter().any(|t| t["task"]["pid"] == g.pid),
@@ -88,8 +90,16 @@ fn verdict_ps_why_log_and_tasks_from_a_dump() {
             );
         }
 
-        // log: the dump's printk buffer through `wedge log`'s parser.
+        // log: the dump's printk buffer through `wedge log`'s parser and
+        // renderer; `--raw` gives the records as dmesg prints them.
         let (code, out, _) = wedge(&["vmcore", dump, "log"]);
+        assert_eq!(code, Some(0), "no serious event in this boot: {out}");
+        assert!(
+            out.contains(" event(s) in ") && !out.contains("Linux version"),
+            "{}",
+            &out[..out.len().min(500)]
+        );
+        let (code, out, _) = wedge(&["vmcore", dump, "log", "--raw"]);
         assert_eq!(code, Some(0));
         assert!(
             out.contains("Linux version"),
@@ -124,4 +134,203 @@ fn damaged_dumps_are_errors_not_panics() {
         assert!(!err.contains("panicked"), "{name}: {err}");
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A directory for test files, removed when dropped (even on a failed
+/// assertion).
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let d = std::env::temp_dir().join(format!("wedge-vmcore-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        TempDir(d)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The first `n` bytes of a file, copied to `to`.
+fn cut(from: &Path, n: u64, to: &Path) {
+    use std::io::Read;
+    let mut src = std::fs::File::open(from).unwrap().take(n);
+    let mut dst = std::fs::File::create(to).unwrap();
+    std::io::copy(&mut src, &mut dst).unwrap();
+}
+
+#[test]
+fn truncated_dumps_say_so_on_every_view() {
+    // A copy cut short (a dump still being written, a full disk) used to
+    // give a header-only `ps` with exit 0: a false all-clear. Every view
+    // must say the view is partial and how much was read, and never exit 0.
+    let Some(fx) = boot_or_skip(Boot::Kaslr).unwrap() else {
+        return;
+    };
+    let pid = fx
+        .view
+        .by_comm("wk-fuse-reader")
+        .expect("fuse scenario ran")
+        .pid
+        .to_string();
+    let dir = TempDir::new("trunc");
+    let mut exits = std::collections::BTreeMap::new();
+    for format in ["elf", "kdump-zlib", "kdump-zlib-plain"] {
+        let Some(src) = fx.dumps.get(format) else {
+            continue;
+        };
+        let full = std::fs::metadata(src).unwrap().len();
+        for (num, den) in [(1, 2), (9, 10), (99, 100)] {
+            let copy = dir.0.join(format!("{format}-{num}-{den}"));
+            cut(src, full * num / den, &copy);
+            let dump = path(&copy);
+            let views: [&[&str]; 5] = [&[], &["ps"], &["why", &pid], &["tasks"], &["log"]];
+            for view in views {
+                for json in [false, true] {
+                    let mut args = vec![];
+                    if json {
+                        args.push("--json");
+                    }
+                    args.extend(["vmcore", dump]);
+                    args.extend(view);
+                    let what = format!("{format} cut at {num}/{den}: {args:?}");
+                    let (code, out, err) = wedge(&args);
+                    exits.insert(what.clone(), code);
+                    assert!(!err.contains("panicked"), "{what}: {err}");
+                    assert_ne!(
+                        code,
+                        Some(0),
+                        "{what}: a partial view is no all-clear\n{out}{err}"
+                    );
+                    if code == Some(2) {
+                        // Unreadable (kallsyms, BTF or the printk ring
+                        // missing): an error naming the file.
+                        assert!(err.contains(dump), "{what}: {err}");
+                        continue;
+                    }
+                    assert!(
+                        err.contains("partial view: dump truncated: "),
+                        "{what}: said on stderr: {err}"
+                    );
+                    if json {
+                        let doc: serde_json::Value = serde_json::from_str(&out)
+                            .unwrap_or_else(|e| panic!("{what}: {e}\n{out}"));
+                        let p = doc["partial"]
+                            .as_str()
+                            .unwrap_or_else(|| panic!("{what}: {doc}"));
+                        assert!(p.contains(" tasks read"), "{what}: {p}");
+                    } else {
+                        assert!(
+                            out.contains("dump truncated: "),
+                            "{what}: said in the view: {out}"
+                        );
+                        assert!(!out.contains("nothing is wedged"), "{what}: {out}");
+                    }
+                }
+            }
+        }
+    }
+    // The cuts cover both outcomes: found something in what was read (1)
+    // and nothing found in a partial view (3).
+    let codes: std::collections::BTreeSet<_> = exits.values().collect();
+    assert!(codes.contains(&Some(3)), "{exits:#?}");
+    assert!(codes.contains(&Some(1)), "{exits:#?}");
+}
+
+#[test]
+fn a_missing_dump_is_named_once() {
+    let dir = TempDir::new("missing");
+    let p = dir.0.join("no-such.dump");
+    let (code, _, err) = wedge(&["vmcore", path(&p)]);
+    assert_eq!(code, Some(2));
+    assert_eq!(err.matches(path(&p)).count(), 1, "{err}");
+}
+
+#[test]
+fn dump_views_do_not_pass_for_live_ones() {
+    // What a dump does not hold is said, not shown as a fact; what the
+    // live views print for the live machine is adapted to the dump.
+    let Some(fx) = boot_or_skip(Boot::Kaslr).unwrap() else {
+        return;
+    };
+    let dump = path(&fx.dumps["elf"]);
+    let pid = fx
+        .view
+        .by_comm("wk-fuse-reader")
+        .expect("fuse scenario ran")
+        .pid;
+
+    // User tasks by name (a dump has no command lines), kernel threads in
+    // brackets as ps(1) shows them.
+    let (_, out, _) = wedge(&["vmcore", dump, "ps", "--all"]);
+    assert!(out.lines().any(|l| l.ends_with(" wk-fuse-reader")), "{out}");
+    assert!(
+        !out.contains("[wk-"),
+        "user tasks are not kernel threads: {out}"
+    );
+    assert!(out.lines().any(|l| l.ends_with(" [kthreadd]")), "{out}");
+    assert!(out.contains("no command lines"), "{out}");
+
+    // Signal dispositions are not read from dumps: not shown as empty sets.
+    let (_, out, _) = wedge(&["vmcore", dump, "why", &pid.to_string()]);
+    let line = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("signals"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        line.contains("not read from dumps") && !line.contains("ignored -"),
+        "{line}"
+    );
+    let (_, out, _) = wedge(&["--json", "vmcore", dump, "why", &pid.to_string()]);
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        doc["process"]["dispositions_missing"]["reason"], "not_supported",
+        "{}",
+        doc["process"]
+    );
+
+    // The footer names the command that works on a dump.
+    let (code, out, _) = wedge(&["vmcore", dump]);
+    assert_eq!(code, Some(1));
+    assert!(
+        out.contains(&format!("details: wedge vmcore {dump} why PID")),
+        "{out}"
+    );
+
+    // -v: evidence and remedies for every finding, as in the live verdict.
+    let why_lines = |s: &str| s.lines().filter(|l| l.starts_with("      why ")).count();
+    let findings = |s: &str| s.lines().filter(|l| l.starts_with("  [")).count();
+    let (_, verbose, _) = wedge(&["vmcore", dump, "-v"]);
+    assert!(
+        findings(&out) > why_lines(&out),
+        "some findings are terse: {out}"
+    );
+    assert_eq!(findings(&verbose), why_lines(&verbose), "{verbose}");
+}
+
+#[test]
+fn a_panic_in_the_dump_log_is_a_typed_event_and_exit_1() {
+    let Some(fx) = boot_or_skip(Boot::Crash).unwrap() else {
+        return;
+    };
+    for format in ["elf", "kdump-zlib"] {
+        let dump = path(&fx.dumps[format]);
+        let (code, out, err) = wedge(&["vmcore", dump, "log"]);
+        assert_eq!(code, Some(1), "{format}: {err}\n{out}");
+        assert!(
+            out.contains("[panic]") && out.contains("wk-crasher"),
+            "{out}"
+        );
+        let (code, out, _) = wedge(&["--json", "vmcore", dump, "log"]);
+        assert_eq!(code, Some(1));
+        let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let events = doc["events"].as_array().expect("events");
+        assert!(events.iter().any(|e| e["kind"] == "panic"), "{doc}");
+        let (code, out, _) = wedge(&["vmcore", dump, "log", "--raw"]);
+        assert_eq!(code, Some(1));
+        assert!(out.contains("Kernel panic - not syncing"), "{out}");
+    }
 }
