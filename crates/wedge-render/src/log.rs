@@ -137,7 +137,7 @@ pub fn render(events: &[Event], summary: &Summary, live: &HashMap<u32, LiveTask>
             if let Some(fi) = &code.faulting_instruction {
                 let _ = writeln!(o, "  faulting instruction: {fi}");
             }
-            for i in code.instructions.iter().take(16) {
+            for i in code.around_fault(16) {
                 let _ = writeln!(
                     o,
                     "   {} {:>+4}  {:<24} {}",
