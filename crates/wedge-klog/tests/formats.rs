@@ -207,6 +207,105 @@ fn filters() {
     assert_eq!(kept[0].kind(), "nfs_server_ok");
 }
 
+/// `--since DATE` on since-boot stamps: mapped through the boot time a
+/// syslog line with both clocks gives, unknown without one, and exact with
+/// a known boot time (the live log's btime).
+#[test]
+fn since_across_clocks() {
+    use wedge_klog::{BootClock, Decision, Filter, Since};
+    let dmesg = wedge_klog::parse_str(
+        "[ 5.0] nfs: server a not responding, still trying\n[ 9.0] nfs: server a OK\n",
+    );
+    let date = |s| Filter {
+        since: Some(Since::Epoch(s)),
+        ..Default::default()
+    };
+    // 2099: no boot time, so neither event can be compared.
+    let f = date(4_070_908_800);
+    let mut clock = BootClock::default();
+    for e in &dmesg.events {
+        assert_eq!(f.decide(e, &mut clock), Decision::SinceUnknown);
+    }
+    // Booted at 1000 (btime): 1005 is before 1007, 1009 after.
+    let f = date(1007);
+    let mut clock = BootClock::known(1000);
+    let d: Vec<_> = dmesg
+        .events
+        .iter()
+        .map(|e| f.decide(e, &mut clock))
+        .collect();
+    assert_eq!(d, [Decision::Drop, Decision::Keep]);
+    // A syslog line carrying both clocks teaches the boot time to the
+    // dmesg-only lines that follow it.
+    let mixed = wedge_klog::parse_str(
+        "2024-05-22T19:04:47+00:00 host kernel: [  100.0] nfs: server a not responding, still trying\n\
+         [  160.0] nfs: server a OK\n[  220.0] nfs: server b OK\n",
+    );
+    assert_eq!(mixed.events.len(), 3);
+    let f = date(1_716_404_687 + 90); // 19:06:17, between the two last
+    let mut clock = BootClock::default();
+    let d: Vec<_> = mixed
+        .events
+        .iter()
+        .map(|e| f.decide(e, &mut clock))
+        .collect();
+    assert_eq!(d, [Decision::Drop, Decision::Drop, Decision::Keep]);
+    // The reverse: seconds since boot on a line with only a date after the
+    // clock was learnt, and a new boot (stamps going back) forgets it.
+    let f = Filter {
+        since: Some(Since::Monotonic(150.0)),
+        ..Default::default()
+    };
+    let mut clock = BootClock::default();
+    let d: Vec<_> = mixed
+        .events
+        .iter()
+        .map(|e| f.decide(e, &mut clock))
+        .collect();
+    assert_eq!(d, [Decision::Drop, Decision::Keep, Decision::Keep]);
+    // Other predicates come first: a wrong kind is dropped, not unknown.
+    let f = Filter {
+        kinds: vec!["hung_task".into()],
+        since: Some(Since::Epoch(0)),
+        ..Default::default()
+    };
+    assert_eq!(
+        f.decide(&dmesg.events[0], &mut BootClock::default()),
+        Decision::Drop
+    );
+}
+
+/// The kinds `--kind` accepts are exactly the kinds events serialize with.
+#[test]
+fn kinds_table() {
+    assert!(wedge_klog::KINDS.contains(&"hung_task"));
+    assert!(wedge_klog::is_known_kind("lustre_*"));
+    assert!(!wedge_klog::is_known_kind("bogus"));
+    assert!(!wedge_klog::is_known_kind("bogus*"));
+    let mut sorted = wedge_klog::KINDS.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted.len(), wedge_klog::KINDS.len(), "a kind listed twice");
+    // Every kind the corpus expects is in the table.
+    let expected: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../corpus/kernel-logs/expected.json"
+        ))
+        .expect("corpus/kernel-logs/expected.json"),
+    )
+    .expect("expected.json is JSON");
+    let mut seen = 0;
+    for file in expected.as_array().into_iter().flatten() {
+        for ev in file["events"].as_array().into_iter().flatten() {
+            let k = ev["kind"].as_str().unwrap_or("(none)");
+            assert!(wedge_klog::is_known_kind(k), "{k} not in KINDS");
+            seen += 1;
+        }
+    }
+    assert!(seen > 50, "only {seen} kinds found in expected.json");
+}
+
 #[test]
 fn sysrq_blocked_tasks_and_ps_ef() {
     let log = "\
