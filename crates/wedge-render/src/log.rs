@@ -305,3 +305,50 @@ fn render_summary(o: &mut String, summary: &Summary) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(i: u32, frame: &str) -> String {
+        format!(
+            "[{i}.0] INFO: task w:{i} blocked for more than 120 seconds.\n[{i}.0] Call Trace:\n[{i}.0]  {frame}+0x1/0x2\n"
+        )
+    }
+
+    /// Streaming aggregation gives what grouping the whole list gave:
+    /// counts, newest first, task names and the last line ranges.
+    #[test]
+    fn groups_as_it_streams() {
+        let mut log = String::new();
+        for i in 1..=7 {
+            log.push_str(&report(i, if i % 3 == 0 { "b" } else { "a" }));
+        }
+        let parsed = wedge_klog::parse_str(&log);
+        assert_eq!(parsed.events.len(), 7);
+        let text = render(&parsed.events, &parsed.summary, &HashMap::new());
+        let a = text.find("[hung_task] ×5").expect("group a");
+        let b = text.find("[hung_task] ×2").expect("group b");
+        assert!(b > a, "newest group (a, line 21) first: {text}");
+        assert!(text.contains("lines: 19-21, 13-15, 10-12, 4-6 …"), "{text}");
+        assert!(text.contains("lines: 16-18, 7-9   "), "{text}");
+        assert!(text.contains("w:1, w:2, w:4, w:5, w:7"), "{text}");
+    }
+
+    /// Beyond MAX_GROUPS distinct stacks, events are counted, not kept.
+    #[test]
+    fn groups_are_bounded() {
+        let mut view = LogView::new();
+        let n = MAX_GROUPS as u32 + 5;
+        for i in 1..=n {
+            for e in wedge_klog::parse_str(&report(i, &format!("f{i}"))).events {
+                view.add(e);
+            }
+        }
+        assert_eq!(view.len(), u64::from(n));
+        assert_eq!(view.groups.len(), MAX_GROUPS);
+        let text = view.render(&Summary::default(), &HashMap::new());
+        assert!(text.starts_with(&format!("{n} event(s)")), "{text}");
+        assert!(text.contains("5 more event(s) with other stacks"), "{text}");
+    }
+}
