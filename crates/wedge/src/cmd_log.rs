@@ -242,6 +242,8 @@ fn live_clock() -> BootClock {
 #[derive(Default)]
 struct SinceUnknown {
     other_clock: u64,
+    /// Classic syslog (`May 22 19:04:47`) names no year.
+    no_year: u64,
     no_time: u64,
 }
 
@@ -249,13 +251,15 @@ impl SinceUnknown {
     fn count(&mut self, e: &Event) {
         match &e.timestamp {
             Some(t) if t.monotonic.is_some() || t.wall_epoch.is_some() => self.other_clock += 1,
+            Some(t) if t.wall.is_some() => self.no_year += 1,
             _ => self.no_time += 1,
         }
     }
 
     /// The stderr line, if any event was left out.
     fn warning(&self, when: &str, since: Since) -> Option<String> {
-        if self.other_clock + self.no_time == 0 {
+        let total = self.other_clock + self.no_year + self.no_time;
+        if total == 0 {
             return None;
         }
         let mut why = Vec::new();
@@ -271,12 +275,17 @@ impl SinceUnknown {
                 ),
             });
         }
+        if self.no_year > 0 {
+            why.push(format!(
+                "{} carry a date without a year (classic syslog)",
+                self.no_year
+            ));
+        }
         if self.no_time > 0 {
             why.push(format!("{} carry no time stamp", self.no_time));
         }
         Some(format!(
-            "wedge: --since {when} cannot apply to {} event(s): {}; they are not shown",
-            self.other_clock + self.no_time,
+            "wedge: --since {when} cannot apply to {total} event(s): {}; they are not shown",
             why.join(", ")
         ))
     }

@@ -371,6 +371,18 @@ fn since_a_date_on_since_boot_stamps_is_never_ignored() {
         Some(syslog),
     );
     assert!(out.is_empty() && err.is_empty(), "{out}{err}");
+    // Classic syslog names no year; a pasted report has no stamp at all.
+    let yearless =
+        b"May 22 19:04:47 host kernel: INFO: task a:1 blocked for more than 120 seconds.\n\
+                     INFO: task c:3 blocked for more than 120 seconds.\n";
+    let (_, out, err) = wedge(&["log", "--since", "2024-01-01", "-"], Some(yearless));
+    assert!(out.starts_with("0 event(s)"), "{out}");
+    assert!(
+        err.contains("cannot apply to 2 event(s)")
+            && err.contains("1 carry a date without a year")
+            && err.contains("1 carry no time stamp"),
+        "{err}"
+    );
 }
 
 /// The live log's since-boot stamps map onto dates exactly (btime of
