@@ -236,7 +236,10 @@ impl<R: Read> EventStream<R> {
     /// any line of it reaches the parser.
     fn sniff(&mut self) {
         self.sniff_pending = false;
-        while self.end < crate::sniff::SNIFF_BYTES && !self.eof && self.fill() {}
+        // A file's first read fills the buffer; a pipe may deliver a line
+        // at a time (`journalctl -f | wedge log -`): judge on what came once
+        // there is enough to judge, rather than wait for the whole block.
+        while self.end < crate::sniff::MIN_SNIFF_BYTES && !self.eof && self.fill() {}
         let block = self
             .buf
             .get(..self.end.min(crate::sniff::SNIFF_BYTES))

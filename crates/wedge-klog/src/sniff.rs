@@ -5,8 +5,11 @@
 
 use std::fmt;
 
-/// How much of the start is looked at.
+/// How much of the start is looked at, at most.
 pub(crate) const SNIFF_BYTES: usize = 8 * 1024;
+
+/// How much is waited for before judging (less only at end of input).
+pub(crate) const MIN_SNIFF_BYTES: usize = 512;
 
 /// The input is not a text log.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -366,3 +366,64 @@ fn lustre_and_rhel_oom() {
         assert_fields(g, w);
     }
 }
+
+/// A reader that fails after its data, as a decompressor does on a
+/// truncated file.
+struct CutShort<'a>(&'a [u8]);
+
+impl std::io::Read for CutShort<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.0.is_empty() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "incomplete deflate stream",
+            ));
+        }
+        let n = buf.len().min(self.0.len()).min(100);
+        buf[..n].copy_from_slice(&self.0[..n]);
+        self.0 = &self.0[n..];
+        Ok(n)
+    }
+}
+
+/// An I/O error ends the stream but keeps every event of the lines read
+/// before it, the last one without its newline included.
+#[test]
+fn events_before_a_read_error_are_kept() {
+    let log = b"[ 5.0] nfs: server a not responding, still trying\n[ 9.0] nfs: server a OK";
+    let mut stream = wedge_klog::parse_reader(CutShort(log));
+    let mut kinds = Vec::new();
+    let mut errors = 0;
+    for ev in stream.by_ref() {
+        match ev {
+            Ok(e) => kinds.push(e.kind()),
+            Err(e) => {
+                assert!(e.to_string().contains("deflate"), "{e}");
+                errors += 1;
+            }
+        }
+    }
+    assert_eq!(errors, 1);
+    assert_eq!(kinds, ["nfs_not_responding", "nfs_server_ok"]);
+    assert_eq!(stream.bytes_read(), log.len() as u64);
+    assert_eq!(stream.summary().lines, 2);
+}
+
+/// `text_only` refuses an executable before parsing any of it.
+#[test]
+fn text_only_refuses_binaries() {
+    let mut elf = b"\x7fELF\x02\x01\x01\0".to_vec();
+    elf.extend_from_slice(b"\nINFO: task a:1 blocked for more than 5 seconds.\n");
+    let out: Vec<_> = wedge_klog::parse_reader(elf.as_slice())
+        .text_only()
+        .collect();
+    assert_eq!(out.len(), 1, "{out:?}");
+    let err = out[0].as_ref().expect_err("an error, no event");
+    let nt = err
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<wedge_klog::NotText>())
+        .expect("a NotText inside");
+    assert!(nt.reason.contains("ELF"), "{nt}");
+    // Without text_only the parser reads whatever it is given.
+    assert_eq!(wedge_klog::parse_bytes(&elf).events.len(), 1);
+}
