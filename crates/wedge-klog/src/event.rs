@@ -1357,3 +1357,61 @@ impl Filter {
         }
     }
 }
+
+/// Events [`Filter::decide`] could not place against `since`, counted by
+/// why, for the one line that says so (a filter is never ignored silently).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SinceUncompared {
+    /// Stamps of the other clock only, and no boot time to convert.
+    pub other_clock: u64,
+    /// Classic syslog (`May 22 19:04:47`) names no year.
+    pub no_year: u64,
+    /// No stamp at all (pasted reports, console captures).
+    pub no_time: u64,
+}
+
+impl SinceUncompared {
+    /// Counts one event that got [`Decision::SinceUnknown`].
+    pub fn count(&mut self, e: &Event) {
+        match &e.timestamp {
+            Some(t) if t.monotonic.is_some() || t.wall_epoch.is_some() => self.other_clock += 1,
+            Some(t) if t.wall.is_some() => self.no_year += 1,
+            _ => self.no_time += 1,
+        }
+    }
+
+    /// The sentence to show, if any event was left out (`when` as the user
+    /// wrote it).
+    pub fn explain(&self, when: &str, since: Since) -> Option<String> {
+        let total = self.other_clock + self.no_year + self.no_time;
+        if total == 0 {
+            return None;
+        }
+        let mut why = Vec::new();
+        if self.other_clock > 0 {
+            why.push(match since {
+                Since::Epoch(_) => format!(
+                    "{} carry only time since boot (and no line of the log gives the date of that boot)",
+                    self.other_clock
+                ),
+                Since::Monotonic(_) => format!(
+                    "{} carry only a date (and no line of the log gives the time since boot with it)",
+                    self.other_clock
+                ),
+            });
+        }
+        if self.no_year > 0 {
+            why.push(format!(
+                "{} carry a date without a year (classic syslog)",
+                self.no_year
+            ));
+        }
+        if self.no_time > 0 {
+            why.push(format!("{} carry no time stamp", self.no_time));
+        }
+        Some(format!(
+            "--since {when} cannot apply to {total} event(s): {}; they are not shown",
+            why.join(", ")
+        ))
+    }
+}

@@ -82,7 +82,7 @@ pub use event::{
     Filter, HardLockup, HungTask, KernelBug, LabeledTrace, LineRange, LnetTimeout,
     LustreConnection, LustreError, LustreRpc, LustreThread, Mapping, NfsServer, OomInvoked,
     OomKill, OomReaped, Oops, Panic, ProcStack, ProcStatus, PsRow, PsSignals, RcuStall, Segfault,
-    Since, SoftLockup, TaskDump, Timestamp, Trap, Warning, KINDS,
+    Since, SinceUncompared, SoftLockup, TaskDump, Timestamp, Trap, Warning, KINDS,
 };
 pub use frame::Frame;
 pub use parser::{FormatCounts, Fragment, Parser, Summary};

@@ -238,59 +238,6 @@ fn live_clock() -> BootClock {
         .map_or_else(BootClock::default, BootClock::known)
 }
 
-/// Why `--since` could not be compared, counted per reason.
-#[derive(Default)]
-struct SinceUnknown {
-    other_clock: u64,
-    /// Classic syslog (`May 22 19:04:47`) names no year.
-    no_year: u64,
-    no_time: u64,
-}
-
-impl SinceUnknown {
-    fn count(&mut self, e: &Event) {
-        match &e.timestamp {
-            Some(t) if t.monotonic.is_some() || t.wall_epoch.is_some() => self.other_clock += 1,
-            Some(t) if t.wall.is_some() => self.no_year += 1,
-            _ => self.no_time += 1,
-        }
-    }
-
-    /// The stderr line, if any event was left out.
-    fn warning(&self, when: &str, since: Since) -> Option<String> {
-        let total = self.other_clock + self.no_year + self.no_time;
-        if total == 0 {
-            return None;
-        }
-        let mut why = Vec::new();
-        if self.other_clock > 0 {
-            why.push(match since {
-                Since::Epoch(_) => format!(
-                    "{} carry only time since boot (and no line of the log gives the date of that boot)",
-                    self.other_clock
-                ),
-                Since::Monotonic(_) => format!(
-                    "{} carry only a date (and no line of the log gives the time since boot with it)",
-                    self.other_clock
-                ),
-            });
-        }
-        if self.no_year > 0 {
-            why.push(format!(
-                "{} carry a date without a year (classic syslog)",
-                self.no_year
-            ));
-        }
-        if self.no_time > 0 {
-            why.push(format!("{} carry no time stamp", self.no_time));
-        }
-        Some(format!(
-            "wedge: --since {when} cannot apply to {total} event(s): {}; they are not shown",
-            why.join(", ")
-        ))
-    }
-}
-
 pub fn run(json: bool, args: &LogArgs) -> Result<ExitCode, String> {
     let filter = Filter {
         kinds: args.kinds.clone(),
@@ -304,7 +251,7 @@ pub fn run(json: bool, args: &LogArgs) -> Result<ExitCode, String> {
     } else {
         BootClock::default()
     };
-    let mut unknown = SinceUnknown::default();
+    let mut unknown = wedge_klog::SinceUncompared::default();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     // The text view aggregates as events stream by: memory does not grow
@@ -387,8 +334,8 @@ pub fn run(json: bool, args: &LogArgs) -> Result<ExitCode, String> {
         }
     }
     if let (Some(when), Some(since)) = (args.since.as_deref(), filter.since) {
-        if let Some(w) = unknown.warning(when, since) {
-            eprintln!("{w}");
+        if let Some(w) = unknown.explain(when, since) {
+            eprintln!("wedge: {w}");
         }
     }
     if !json && !args.follow {
