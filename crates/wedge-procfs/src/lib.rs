@@ -161,7 +161,9 @@ pub fn scan(opts: &ScanOptions) -> Result<Snapshot, String> {
                     for m in infos.0 {
                         let id = m.mnt_id as u64;
                         if mount_ids.insert(id) {
-                            snap.mounts.push(convert_mount(m));
+                            let mut m = convert_mount(m);
+                            m.mnt_ns = ns;
+                            snap.mounts.push(m);
                         }
                     }
                 }
@@ -182,7 +184,7 @@ pub fn scan(opts: &ScanOptions) -> Result<Snapshot, String> {
         }
     }
     snap.mounts.sort_by_key(|m| m.mount_id);
-    snap.fuse_connections = fuse_connections(opts);
+    snap.fuse_connections = fuse_connections(opts, &mut helper);
 
     if snap.system.viewer_uid != 0 {
         snap.limitations.push(Limitation {
@@ -254,11 +256,34 @@ fn convert_mount(m: procfs_core::process::MountInfo) -> Mount {
         fs_type: m.fs_type,
         source: m.mount_source.unwrap_or_default(),
         super_options: opts(&m.super_options),
+        mnt_ns: None,
     }
 }
 
-fn fuse_connections(opts: &ScanOptions) -> Field<Vec<FuseConnection>> {
+/// `FUSE_CTL_SUPER_MAGIC`: the filesystem type of a mounted fusectl.
+const FUSECTL_MAGIC: i64 = 0x6573_5543;
+
+fn fuse_connections(opts: &ScanOptions, helper: &mut helper::Helper) -> Field<Vec<FuseConnection>> {
     let dir = &opts.fuse_connections;
+    // Where fusectl is not mounted (the default on many distributions),
+    // /sys/fs/fuse/connections is still there, as an empty sysfs
+    // directory: listing it would claim "no connection has requests
+    // waiting". Its filesystem type tells the two apart.
+    if opts.fuse_connections == std::path::Path::new("/sys/fs/fuse/connections") {
+        use std::os::unix::ffi::OsStrExt;
+        match helper.statfs(dir.as_os_str().as_bytes(), opts.deadline) {
+            Ok(magic) if magic != FUSECTL_MAGIC => {
+                return Field::missing(
+                    MissingReason::NotSupported,
+                    format!(
+                        "fusectl is not mounted on {} (mount -t fusectl none {0})",
+                        dir.display()
+                    ),
+                )
+            }
+            _ => {}
+        }
+    }
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) => {
