@@ -279,7 +279,7 @@ fn fuse_of(m: &Mount) -> Option<u32> {
     }
 }
 
-fn file<'a>(p: &'a Process, fd: i32) -> Option<&'a OpenFile> {
+fn file(p: &Process, fd: i32) -> Option<&OpenFile> {
     p.fds.value()?.iter().find(|f| f.fd == fd)
 }
 
@@ -389,15 +389,19 @@ pub fn target(snap: &Snapshot, p: &Process, t: &Thread) -> Target {
     let mut why = Vec::new();
     match &t.syscall {
         wedge_model::Field::Value(Syscall::InSyscall { .. }) => match name {
-            Some(n) if FD_CALLS.contains(&n) || AT_CALLS.contains(&n) => {
+            Some(n) if FD_CALLS.contains(&n) || (AT_CALLS.contains(&n) && !from_cwd) => {
                 if p.fds.value().is_none() {
                     why.push(format!("the fd argument of {n}() cannot be resolved: the open files are not known"));
                 } else {
                     why.push(format!("the fd argument of {n}() is not an open file on a FUSE mount"));
                 }
             }
-            Some(n) if PATH_CALLS.contains(&n) => why.push(format!(
-                "{n}() resolves a path wedge does not read (it is in the process's memory) and the cwd is not on a FUSE mount"
+            Some(n) if from_cwd => why.push(format!(
+                "{n}() resolves a path wedge does not read (it is in the process's memory) and the cwd ({}) is not on a FUSE mount",
+                match &p.cwd {
+                    wedge_model::Field::Value(c) => c.clone(),
+                    wedge_model::Field::Missing(m) => format!("unknown: {}", m.detail),
+                }
             )),
             Some(n) => why.push(format!("{n}() names no file")),
             None => why.push("the system call is unknown".into()),
@@ -468,4 +472,338 @@ fn users(snap: &Snapshot, me: &Process, m: &Mount) -> Vec<String> {
         .collect();
     v.dedup();
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::finding::Finding;
+    use wedge_kernel::{SignalSet, TaskFlags, TaskState, ThreadKind};
+    use wedge_model::{
+        Field, FileKind, FuseConnection, KernelFrame, MissingReason, Source, Syscall,
+    };
+
+    const READ: i64 = 0;
+    const STATX: i64 = 332;
+    const EXIT_GROUP: i64 = 231;
+
+    fn mount(id: u64, minor: u32, mp: &str, fs: &str) -> Mount {
+        Mount {
+            mount_id: id,
+            parent_id: 1,
+            major: 0,
+            minor,
+            root: "/".into(),
+            mount_point: mp.into(),
+            options: "rw".into(),
+            fs_type: fs.into(),
+            source: "x".into(),
+            super_options: String::new(),
+            mnt_ns: Some(7),
+        }
+    }
+
+    fn thread(tid: i32, state: TaskState, call: Option<(i64, &str, Vec<u64>)>) -> Thread {
+        let fuse = call.is_some();
+        Thread {
+            tid,
+            comm: format!("t{tid}"),
+            state,
+            flags: TaskFlags(0),
+            kind: ThreadKind::User,
+            start_time: 0,
+            processor: None,
+            ns_tids: vec![tid],
+            tracer_pid: None,
+            pending: SignalSet(0),
+            blocked: SignalSet(0),
+            wchan: Field::Value(fuse.then(|| "request_wait_answer".to_string())),
+            kernel_stack: Field::Value(if fuse {
+                vec![
+                    KernelFrame::named("request_wait_answer"),
+                    KernelFrame::named("__fuse_simple_request"),
+                ]
+            } else {
+                Vec::new()
+            }),
+            syscall: match call {
+                Some((nr, name, args)) => Field::Value(Syscall::InSyscall {
+                    nr,
+                    name: Some(name.into()),
+                    args,
+                    sp: 0,
+                    pc: 0,
+                }),
+                None => Field::missing(MissingReason::NotCollected, "-"),
+            },
+            sched: Field::missing(MissingReason::NotCollected, "-"),
+            utime: 0,
+            stime: 0,
+            sleep_kind: None,
+            lock_wait: None,
+        }
+    }
+
+    fn process(pid: i32, threads: Vec<Thread>, fds: Vec<(i32, &str, u64)>, cwd: &str) -> Process {
+        Process {
+            pid,
+            start_time: 0,
+            comm: format!("p{pid}"),
+            ppid: 1,
+            pgrp: pid,
+            session: pid,
+            tty_nr: 0,
+            uid: Some(0),
+            ns_pids: vec![pid],
+            cmdline: Field::Value(vec![format!("p{pid}")]),
+            exe: Field::missing(MissingReason::NotCollected, "-"),
+            cwd: Field::Value(cwd.into()),
+            root: Field::Value("/".into()),
+            namespaces: Field::Value(vec![wedge_model::Namespace {
+                kind: "mnt".into(),
+                inode: 7,
+            }]),
+            cgroup: Field::missing(MissingReason::NotCollected, "-"),
+            shared_pending: SignalSet(0),
+            ignored: SignalSet(0),
+            caught: SignalSet(0),
+            sigq: None,
+            cap_effective: None,
+            fds: Field::Value(
+                fds.into_iter()
+                    .map(|(fd, target, mnt)| OpenFile {
+                        fd,
+                        target: target.into(),
+                        kind: FileKind::classify(target),
+                        pos: None,
+                        flags: None,
+                        mount_id: Some(mnt),
+                        inode: None,
+                        detail: None,
+                    })
+                    .collect(),
+            ),
+            fds_via_tid: None,
+            threads,
+        }
+    }
+
+    /// Two FUSE mounts (connections 41 at /mnt/a and 42 at /mnt/b), both
+    /// with a request waiting, and `procs`.
+    fn snap(procs: Vec<Process>, fusectl: bool) -> Snapshot {
+        let mut s = Snapshot::new(Source::Live {
+            root: "/proc".into(),
+        });
+        s.mounts = vec![
+            mount(1, 1, "/", "ext4"),
+            mount(41, 41, "/mnt/a", "fuse.a"),
+            mount(42, 42, "/mnt/b", "fuse.b"),
+        ];
+        s.fuse_connections = if fusectl {
+            Field::Value(
+                [41, 42]
+                    .iter()
+                    .map(|&id| FuseConnection {
+                        id,
+                        waiting: Some(1),
+                        max_background: None,
+                        congestion_threshold: None,
+                    })
+                    .collect(),
+            )
+        } else {
+            Field::missing(MissingReason::NotSupported, "fusectl is not mounted")
+        };
+        s.processes = procs;
+        s
+    }
+
+    fn finding_of(s: &Snapshot, pid: i32) -> Finding {
+        crate::analyze(s)
+            .into_iter()
+            .find(|f| f.id.starts_with("fuse.") && f.pids.contains(&pid))
+            .expect("a FUSE finding")
+    }
+
+    fn commands(f: &Finding) -> Vec<String> {
+        f.remedies
+            .iter()
+            .filter_map(|r| r.command.clone())
+            .collect()
+    }
+
+    #[test]
+    fn zombie_leader_is_tied_through_the_threads_fd() {
+        // The leader has exited (its fd table is gone); the table came
+        // from the reading thread's task/TID/fd.
+        let mut p = process(
+            100,
+            vec![
+                thread(100, TaskState::Zombie, None),
+                thread(
+                    101,
+                    TaskState::DiskSleep,
+                    Some((READ, "read", vec![3, 0, 4096])),
+                ),
+            ],
+            vec![(3, "/mnt/a/stall", 41)],
+            "/",
+        );
+        p.fds_via_tid = Some(101);
+        // Another process waits on the other busy connection.
+        let other = process(
+            200,
+            vec![thread(
+                200,
+                TaskState::DiskSleep,
+                Some((READ, "read", vec![5, 0, 1])),
+            )],
+            vec![(5, "/mnt/b/f", 42)],
+            "/",
+        );
+        let s = snap(vec![p, other], true);
+        let (p, t) = s.thread(101).expect("thread");
+        match target(&s, p, t) {
+            Target::Tied(tie) => {
+                assert_eq!(tie.connection, 41);
+                assert!(tie.sure());
+                let (source, _) = tie.evidence(&s, p, t);
+                assert_eq!(source, "/proc/100/task/101/fd/3");
+            }
+            other => panic!("not tied: {other:?}"),
+        }
+        let f = finding_of(&s, 100);
+        let cmds = commands(&f).join("\n");
+        assert!(cmds.contains("connections/41/abort"), "{cmds}");
+        assert!(!cmds.contains("connections/42/"), "{cmds}");
+        assert!(
+            f.chain.iter().all(|c| !c.contains("connection 42")),
+            "{:?}",
+            f.chain
+        );
+    }
+
+    #[test]
+    fn untied_waiter_gets_candidates_not_remedies() {
+        // An exiting task: its files are closed, exit_group() names none,
+        // and two connections have requests waiting.
+        let p = process(
+            300,
+            vec![thread(
+                300,
+                TaskState::DiskSleep,
+                Some((EXIT_GROUP, "exit_group", vec![9])),
+            )],
+            vec![],
+            "/",
+        );
+        let s = snap(vec![p], true);
+        let (p, t) = s.thread(300).expect("thread");
+        match target(&s, p, t) {
+            Target::Candidates { candidates, .. } => {
+                let ids: Vec<u32> = candidates.iter().map(|c| c.connection).collect();
+                assert_eq!(ids, vec![41, 42]);
+            }
+            other => panic!("tied: {other:?}"),
+        }
+        let f = finding_of(&s, 300);
+        assert!(
+            commands(&f).iter().all(|c| !c.contains("/abort")),
+            "{:?}",
+            f.remedies
+        );
+        let ev: Vec<&str> = f.evidence.iter().map(|e| e.fact.as_str()).collect();
+        assert!(
+            ev.iter()
+                .any(|e| e.starts_with("candidate: FUSE connection 41")),
+            "{ev:?}"
+        );
+        assert!(
+            ev.iter()
+                .any(|e| e.starts_with("candidate: FUSE connection 42")),
+            "{ev:?}"
+        );
+        assert_eq!(
+            f.chain.len(),
+            1,
+            "one chain for all candidates: {:?}",
+            f.chain
+        );
+    }
+
+    #[test]
+    fn only_busy_connection_is_tied_by_elimination() {
+        let p = process(
+            400,
+            vec![thread(
+                400,
+                TaskState::DiskSleep,
+                Some((EXIT_GROUP, "exit_group", vec![0])),
+            )],
+            vec![],
+            "/",
+        );
+        let mut s = snap(vec![p], true);
+        if let Field::Value(c) = &mut s.fuse_connections {
+            c[1].waiting = Some(0);
+        }
+        let (p, t) = s.thread(400).expect("thread");
+        assert!(matches!(
+            target(&s, p, t),
+            Target::Tied(Tie {
+                connection: 41,
+                by: TieBy::OnlyBusy,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn stat_waiter_without_fusectl_is_tied_by_cwd() {
+        // statx(AT_FDCWD, "stalldir/x", ...) from a cwd on /mnt/b; fusectl
+        // not mounted: the connection is the mount's minor.
+        let p = process(
+            500,
+            vec![thread(
+                500,
+                TaskState::Sleeping,
+                Some((STATX, "statx", vec![0xffff_ff9c, 0x7ffd_0000, 0])),
+            )],
+            vec![(3, "/mnt/a/open-but-irrelevant", 41)],
+            "/mnt/b/sub",
+        );
+        let s = snap(vec![p], false);
+        let (p, t) = s.thread(500).expect("thread");
+        match target(&s, p, t) {
+            Target::Tied(tie) => {
+                assert_eq!(tie.connection, 42);
+                assert!(!tie.sure());
+                assert!(matches!(tie.by, TieBy::Cwd { .. }));
+            }
+            other => panic!("not tied: {other:?}"),
+        }
+        let f = finding_of(&s, 500);
+        let cmds = commands(&f);
+        assert_eq!(cmds[0], "mount -t fusectl none /sys/fs/fuse/connections");
+        assert_eq!(cmds[1], "echo 1 > /sys/fs/fuse/connections/42/abort");
+        assert!(cmds.iter().all(|c| !c.contains("/41/")), "{cmds:?}");
+        assert!(
+            f.evidence
+                .iter()
+                .any(|e| e.fact.contains("working directory only")),
+            "{:?}",
+            f.evidence
+        );
+    }
+
+    #[test]
+    fn mount_at_matches_whole_components() {
+        let p = process(1, vec![thread(1, TaskState::Sleeping, None)], vec![], "/");
+        let s = snap(vec![p], true);
+        let p = &s.processes[0];
+        assert_eq!(s.mount_at(p, "/mnt/b/x").map(|m| m.mount_id), Some(42));
+        assert_eq!(s.mount_at(p, "/mnt/b").map(|m| m.mount_id), Some(42));
+        assert_eq!(s.mount_at(p, "/mnt/bb").map(|m| m.mount_id), Some(1));
+        assert_eq!(s.mount_at(p, "relative"), None);
+    }
 }
