@@ -20,10 +20,11 @@ command -v lz4 >/dev/null 2>&1 || need+=(lz4)
 [ -d /usr/lib/debug/.build-id ] && dpkg -s libc6-dbg >/dev/null 2>&1 || need+=(libc6-dbg)
 command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
 # Kernel crash dumps are made in the tests: QEMU (TCG) boots Debian's kernel
-# with a busybox initramfs and writes ELF and kdump-compressed dumps.
+# with a busybox initramfs and writes ELF and kdump-compressed dumps. The
+# guest's kernel and busybox are not installed (that would write /boot and
+# replace the host's busybox): scripts/vmcore-guest.sh, below, unpacks them
+# into the target directory.
 command -v qemu-system-x86_64 >/dev/null 2>&1 || need+=(qemu-system-x86)
-ls /boot/vmlinuz-*-amd64 >/dev/null 2>&1 || need+=(linux-image-amd64)
-[ -x /bin/busybox ] && file -L /bin/busybox 2>/dev/null | grep -q static || need+=(busybox-static)
 command -v makedumpfile >/dev/null 2>&1 || need+=(makedumpfile)
 [ -e /usr/lib/x86_64-linux-gnu/libc.a ] || need+=(libc6-dev)
 if ((${#need[@]})); then
@@ -31,6 +32,7 @@ if ((${#need[@]})); then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
+bash scripts/vmcore-guest.sh
 rustup component list --installed 2>/dev/null | grep -q rustfmt || rustup component add rustfmt clippy
 
 if [ "${CI:-}" = "true" ]; then
