@@ -44,10 +44,19 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
+# What the tests leave in /tmp: scratch dirs, sockets and locks must all be
+# gone when they end (their own live under the target dir).
+wedge_tmp() { find /tmp -maxdepth 1 -name 'wedge-*' -printf '%f\n' 2>/dev/null | sort; }
+tmp_before=$(wedge_tmp)
 set +e
 cargo test --workspace --no-fail-fast 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
+left=$(comm -13 <(echo "$tmp_before") <(wedge_tmp))
+if [ -n "$left" ]; then
+    echo "the tests left in /tmp:" $left
+    status=1
+fi
 # One closing line for the whole suite (cargo prints one per test binary).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } }
      END { printf "tests: %d passed, %d failed\n", p, f }' "$log"

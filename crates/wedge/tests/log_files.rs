@@ -1,6 +1,8 @@
 //! `wedge log` on files: the corpus's real excerpts, compressed copies of
 //! them, standard input, filters, and damaged input.
 
+mod common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -28,12 +30,6 @@ fn wedge(args: &[&str], stdin: Option<&[u8]>) -> (Option<i32>, String, String) {
     )
 }
 
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("wedge-logtest-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d.join(name)
-}
-
 fn corpus(name: &str) -> PathBuf {
     Path::new(CORPUS).join(name)
 }
@@ -59,8 +55,9 @@ fn compressed_files_read_like_plain_ones() {
     let (code, plain, _) = wedge(&["log", "--json", src.to_str().unwrap()], None);
     assert_eq!(code, Some(1), "a hung task in the log is exit status 1");
     assert!(plain.contains(r#""kind":"hung_task""#), "{plain}");
+    let dir = common::scratch("logtest");
     for (tool, ext) in [("gzip", "gz"), ("xz", "xz"), ("zstd", "zst")] {
-        let dst = tmp(&format!("h.log.{ext}"));
+        let dst = dir.path().join(format!("h.log.{ext}"));
         if !compress(tool, &src, &dst) {
             continue;
         }
@@ -105,7 +102,8 @@ fn damaged_input_is_an_error_or_nothing_never_a_panic() {
     assert!(!err.contains("panicked"), "{err}");
     // A truncated gzip file: a clear error naming the file, or the events
     // decoded before the cut; never a panic.
-    let gz = tmp("cut.log.gz");
+    let dir = common::scratch("logtest");
+    let gz = dir.path().join("cut.log.gz");
     if compress("gzip", &corpus("mixed-001.log"), &gz) {
         let data = std::fs::read(&gz).unwrap();
         std::fs::write(&gz, &data[..data.len() / 2]).unwrap();
@@ -148,4 +146,23 @@ fn seed_000_iou_sqp_hung_task() {
     assert_eq!(e["pid"], 1039);
     assert_eq!(e["blocked_seconds"], 122);
     assert_eq!(e["kernel_version"], "6.6.58");
+}
+
+/// Scratch files of these tests live under cargo's target dir and go away
+/// with their guard even when the test panics (they used to stay in
+/// /tmp/wedge-logtest-PID after every run).
+#[test]
+fn scratch_dirs_leave_nothing_behind() {
+    let kept = std::panic::catch_unwind(|| {
+        let dir = common::scratch("logtest");
+        std::fs::write(dir.path().join("h.log"), b"x").unwrap();
+        let p = dir.path().to_path_buf();
+        assert!(!p.starts_with(std::env::temp_dir()), "{}", p.display());
+        std::panic::panic_any(p);
+    });
+    let p = kept
+        .expect_err("the closure panics")
+        .downcast::<PathBuf>()
+        .expect("the panic carries the path");
+    assert!(!p.exists(), "{} left behind after a panic", p.display());
 }
