@@ -559,7 +559,7 @@ fn run_boot(tools: &Tools, boot: Boot, dir: &Path, initrd: &Path) -> Result<(), 
     // Let the panic finish stopping the other CPUs, or the scenario tasks
     // settle after the report.
     std::thread::sleep(Duration::from_secs(2));
-    let mut qmp = Qmp::connect(&sock)?;
+    let mut qmp = Qmp::connect(sock)?;
     qmp.cmd(r#"{"execute":"stop"}"#)?;
     // This QEMU's build decides which compressions it offers.
     let caps = qmp.cmd(r#"{"execute":"query-dump-guest-memory-capability"}"#)?;
