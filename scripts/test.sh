@@ -55,7 +55,9 @@ set -e
 left=$(comm -13 <(echo "$tmp_before") <(wedge_tmp))
 if [ -n "$left" ]; then
     echo "the tests left in /tmp:" $left
-    status=1
+    # On a machine shared with other runs these may be theirs: a warning
+    # there, a failure in CI.
+    [ -z "${WEDGE_REQUIRE_ALL:-}" ] || status=1
 fi
 # One closing line for the whole suite (cargo prints one per test binary).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } }
