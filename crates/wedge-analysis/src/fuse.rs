@@ -584,6 +584,7 @@ mod tests {
                     .collect(),
             ),
             fds_via_tid: None,
+            dispositions_missing: None,
             threads,
         }
     }

@@ -345,6 +345,7 @@ mod tests {
             ignored: SignalSet(0),
             caught: SignalSet(0),
             dispositions_missing: None,
+            fds_via_tid: None,
             sigq: None,
             cap_effective: None,
             fds: Field::default(),

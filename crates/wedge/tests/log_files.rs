@@ -1,6 +1,8 @@
 //! `wedge log` on files: the corpus's real excerpts, compressed copies of
 //! them, standard input, filters, and damaged input.
 
+mod common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -28,12 +30,6 @@ fn wedge(args: &[&str], stdin: Option<&[u8]>) -> (Option<i32>, String, String) {
     )
 }
 
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("wedge-logtest-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d.join(name)
-}
-
 fn corpus(name: &str) -> PathBuf {
     Path::new(CORPUS).join(name)
 }
@@ -59,8 +55,9 @@ fn compressed_files_read_like_plain_ones() {
     let (code, plain, _) = wedge(&["log", "--json", src.to_str().unwrap()], None);
     assert_eq!(code, Some(1), "a hung task in the log is exit status 1");
     assert!(plain.contains(r#""kind":"hung_task""#), "{plain}");
+    let dir = common::scratch("logtest");
     for (tool, ext) in [("gzip", "gz"), ("xz", "xz"), ("zstd", "zst")] {
-        let dst = tmp(&format!("h.log.{ext}"));
+        let dst = dir.path().join(format!("h.log.{ext}"));
         if !compress(tool, &src, &dst) {
             continue;
         }
@@ -106,7 +103,8 @@ fn damaged_input_is_an_error_or_nothing_never_a_panic() {
     assert!(out.is_empty(), "{out}");
     // A truncated gzip file: a clear error naming the file, or the events
     // decoded before the cut; never a panic.
-    let gz = tmp("cut.log.gz");
+    let dir = common::scratch("logtest");
+    let gz = dir.path().join("cut.log.gz");
     if compress("gzip", &corpus("mixed-001.log"), &gz) {
         let data = std::fs::read(&gz).unwrap();
         std::fs::write(&gz, &data[..data.len() / 2]).unwrap();
@@ -149,24 +147,6 @@ fn seed_000_iou_sqp_hung_task() {
     assert_eq!(e["pid"], 1039);
     assert_eq!(e["blocked_seconds"], 122);
     assert_eq!(e["kernel_version"], "6.6.58");
-}
-
-/// A directory of this test's own under the temp dir, removed with all it
-/// holds when the test ends (also on failure).
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Scratch {
-        let d = std::env::temp_dir().join(format!("wedge-logtest-{tag}-{}", std::process::id()));
-        std::fs::create_dir_all(&d).unwrap();
-        Scratch(d)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// Runs `wedge ARGS` with `lines` generated into its standard input and
@@ -245,7 +225,7 @@ fn grouping_a_million_hung_task_lines_keeps_memory_small() {
 /// and the exit status is that of the events found.
 #[test]
 fn truncated_compressed_logs_keep_what_was_decoded() {
-    let dir = Scratch::new("trunc");
+    let dir = common::scratch("logtest");
     // Large enough for several zstd blocks (128 KiB each), so a cut leaves
     // whole blocks before it.  Only gzip for now: this branch's opener
     // hands zstd to ruzstd's StreamingDecoder, which keeps the blocks it
@@ -257,15 +237,15 @@ fn truncated_compressed_logs_keep_what_was_decoded() {
     while text.len() < 600 * 1024 {
         text.extend_from_slice(&one);
     }
-    let plain = dir.0.join("kern.log");
+    let plain = dir.path().join("kern.log");
     std::fs::write(&plain, &text).unwrap();
     for (tool, ext) in [("gzip", "gz")] {
-        let full = dir.0.join(format!("kern.log.{ext}"));
+        let full = dir.path().join(format!("kern.log.{ext}"));
         if !compress(tool, &plain, &full) {
             continue;
         }
         let data = std::fs::read(&full).unwrap();
-        let cut = dir.0.join(format!("cut.log.{ext}"));
+        let cut = dir.path().join(format!("cut.log.{ext}"));
         std::fs::write(&cut, &data[..data.len() * 2 / 3]).unwrap();
         let (code, out, err) = wedge(&["log", "--json", cut.to_str().unwrap()], None);
         let n = out
@@ -408,4 +388,23 @@ fn since_a_date_on_the_live_log_uses_the_boot_time() {
     let (_, ahead, err) = wedge(&["log", "--json", "--since", "2099-01-01"], None);
     assert!(ahead.is_empty(), "{ahead}");
     assert!(!err.contains("cannot apply"), "{err}");
+}
+
+/// Scratch files of these tests live under cargo's target dir and go away
+/// with their guard even when the test panics (they used to stay in
+/// /tmp/wedge-logtest-PID after every run).
+#[test]
+fn scratch_dirs_leave_nothing_behind() {
+    let kept = std::panic::catch_unwind(|| {
+        let dir = common::scratch("logtest");
+        std::fs::write(dir.path().join("h.log"), b"x").unwrap();
+        let p = dir.path().to_path_buf();
+        assert!(!p.starts_with(std::env::temp_dir()), "{}", p.display());
+        std::panic::panic_any(p);
+    });
+    let p = kept
+        .expect_err("the closure panics")
+        .downcast::<PathBuf>()
+        .expect("the panic carries the path");
+    assert!(!p.exists(), "{} left behind after a panic", p.display());
 }
