@@ -53,19 +53,17 @@ pub struct FileSource {
 }
 
 impl FileSource {
+    /// Opens a dump through the shared opener: non-blocking (a FIFO would
+    /// otherwise block open() forever), within a deadline, and only a
+    /// regular file (a dump is read at random offsets; `- < FILE` works).
     pub fn open(path: &std::path::Path) -> Result<FileSource> {
         let name = path.display().to_string();
-        let file = File::open(path).map_err(|e| Error::Io {
-            what: name.clone(),
-            detail: e.to_string(),
-        })?;
-        let len = file
-            .metadata()
+        let (file, len) = wedge_input::open(path, &wedge_input::Limits::default())
+            .and_then(wedge_input::Input::into_file)
             .map_err(|e| Error::Io {
                 what: name.clone(),
-                detail: e.to_string(),
-            })?
-            .len();
+                detail: e.what,
+            })?;
         Ok(FileSource { file, len, name })
     }
 }
