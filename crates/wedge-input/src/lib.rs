@@ -271,7 +271,21 @@ fn open_bounded(path: &Path, timeout: Duration) -> Result<File, String> {
             let r = std::fs::OpenOptions::new()
                 .read(true)
                 .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
-                .open(&p);
+                .open(&p)
+                .map_err(|e| {
+                    // open(2) of a Unix socket fails with ENXIO
+                    // (fs/open.c: sockets have no open file operation),
+                    // which names no file type: say what it is.
+                    if e.raw_os_error() == Some(libc::ENXIO) {
+                        if let Some(kind) = std::fs::metadata(&p)
+                            .ok()
+                            .and_then(|m| what_type(m.file_type()))
+                        {
+                            return format!("is {kind}, not a regular file ({e})");
+                        }
+                    }
+                    e.to_string()
+                });
             let _ = tx.send(r);
         });
     if let Err(e) = spawned {
@@ -279,7 +293,7 @@ fn open_bounded(path: &Path, timeout: Duration) -> Result<File, String> {
     }
     match rx.recv_timeout(timeout) {
         Ok(Ok(f)) => Ok(f),
-        Ok(Err(e)) => Err(e.to_string()),
+        Ok(Err(e)) => Err(e),
         Err(_) => Err(format!(
             "opening it did not finish in {} s: its file system does not answer (a stuck FUSE daemon or NFS server?)",
             timeout.as_secs()
@@ -320,12 +334,12 @@ impl Input {
         self.remote
     }
 
-    fn chunks(self) -> (ChunkReader, PathBuf, Limits) {
+    fn chunks(self, skip_holes: bool) -> (ChunkReader, PathBuf, Limits) {
         // Standard input is fed by the user, who may pause for as long as
         // they like: no deadline there.
         let timeout = (!self.stdin).then_some(self.limits.io_timeout);
         (
-            ChunkReader::start(self.file, timeout),
+            ChunkReader::start(self.file, timeout, skip_holes),
             self.path,
             self.limits,
         )
@@ -336,7 +350,18 @@ impl Input {
     /// so). Every read has the deadline; memory stays bounded whatever the
     /// size (logs can be huge).
     pub fn stream(self) -> Result<(Box<dyn Read + Send>, Option<Compression>), InputError> {
-        let (chunks, path, limits) = self.chunks();
+        // Holes of a plain (uncompressed) regular file are skipped: they
+        // read as zeros, which are no text, and a log truncated under a
+        // writer that keeps its offset (logrotate's copytruncate) starts
+        // with one as large as the log was. A sparse file claiming a
+        // terabyte then costs what is on disk. A compressed stream must
+        // be read whole: its offsets matter.
+        let plain = self.regular && !self.stdin && {
+            let mut head = [0u8; 6];
+            read_full_at(&self.file, &mut head)
+                .is_ok_and(|n| Compression::sniff(&head[..n]).is_none())
+        };
+        let (chunks, path, limits) = self.chunks(plain);
         let mut raw = BufReader::with_capacity(CHUNK, chunks);
         let head = peek(&mut raw, 6).map_err(|e| InputError {
             path: path.clone(),
@@ -472,7 +497,7 @@ struct ChunkReader {
 }
 
 impl ChunkReader {
-    fn start(mut file: File, timeout: Option<Duration>) -> ChunkReader {
+    fn start(mut file: File, timeout: Option<Duration>, skip_holes: bool) -> ChunkReader {
         // Two chunks in flight at most: bounded memory, some read-ahead.
         let (tx, rx) = mpsc::sync_channel(2);
         let spawned = std::thread::Builder::new()
@@ -480,6 +505,23 @@ impl ChunkReader {
             .spawn({
                 let tx = tx.clone();
                 move || loop {
+                    if skip_holes {
+                        // SEEK_DATA from the current offset: the next byte
+                        // that is on disk (ENXIO past the last one: EOF).
+                        // File systems without hole support treat the whole
+                        // file as data, so this never skips real bytes.
+                        // SAFETY: lseek on an fd this thread owns.
+                        let fd = file.as_raw_fd();
+                        let cur = unsafe { libc::lseek(fd, 0, libc::SEEK_CUR) };
+                        // SAFETY: as above.
+                        if cur >= 0 && unsafe { libc::lseek(fd, cur, libc::SEEK_DATA) } < 0 {
+                            if io::Error::last_os_error().raw_os_error() == Some(libc::ENXIO) {
+                                break;
+                            }
+                            // SAFETY: as above; back to where the read was.
+                            unsafe { libc::lseek(fd, cur, libc::SEEK_SET) };
+                        }
+                    }
                     let mut buf = vec![0u8; CHUNK];
                     match file.read(&mut buf) {
                         Ok(0) => break,

@@ -215,3 +215,25 @@ fn zstd_errors_are_words() {
     let e = stream_all(&p, &limits()).unwrap_err().to_string();
     assert!(e.starts_with("zstd: ") && !e.contains("Error("), "{e}");
 }
+
+#[test]
+fn sockets_are_named_and_holes_of_plain_streams_are_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("sock");
+    let _l = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let e = open(&sock, &limits()).err().unwrap().to_string();
+    assert!(e.contains("is a socket, not a regular file"), "{e}");
+    // 1 TiB claimed, a line at the start and one at the end on disk.
+    let p = dir.path().join("sparse.log");
+    {
+        use std::os::unix::fs::FileExt;
+        let f = File::create(&p).unwrap();
+        f.write_all_at(b"first\n", 0).unwrap();
+        f.write_all_at(b"last\n", 1 << 40).unwrap();
+    }
+    let t = Instant::now();
+    let v = stream_all(&p, &limits()).unwrap();
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    let text: Vec<u8> = v.into_iter().filter(|&b| b != 0).collect();
+    assert_eq!(text, b"first\nlast\n");
+}
