@@ -454,6 +454,30 @@ fn read_full_at(f: &File, buf: &mut [u8]) -> io::Result<usize> {
     Ok(n)
 }
 
+/// Moves a file's offset past a hole to the next byte on disk (SEEK_DATA,
+/// Linux 3.1); `false` when there is no data past it (EOF). File systems
+/// without hole support report the whole file as data, so this never skips
+/// a real byte.
+fn seek_data(file: &File) -> bool {
+    let fd = file.as_raw_fd();
+    // SAFETY: lseek on an open fd has no memory-safety preconditions.
+    let cur = unsafe { libc::lseek(fd, 0, libc::SEEK_CUR) };
+    if cur < 0 {
+        return true;
+    }
+    // SAFETY: as above.
+    if unsafe { libc::lseek(fd, cur, libc::SEEK_DATA) } >= 0 {
+        return true;
+    }
+    if io::Error::last_os_error().raw_os_error() == Some(libc::ENXIO) {
+        return false;
+    }
+    // EINVAL and the like: no hole support here; back to where we were.
+    // SAFETY: as above.
+    unsafe { libc::lseek(fd, cur, libc::SEEK_SET) };
+    true
+}
+
 /// Reads into `out` until EOF or `max` bytes; `true` when more was there.
 fn read_to_end_capped(r: &mut dyn Read, out: &mut Vec<u8>, max: u64) -> io::Result<bool> {
     let mut buf = vec![0u8; CHUNK];
@@ -505,22 +529,8 @@ impl ChunkReader {
             .spawn({
                 let tx = tx.clone();
                 move || loop {
-                    if skip_holes {
-                        // SEEK_DATA from the current offset: the next byte
-                        // that is on disk (ENXIO past the last one: EOF).
-                        // File systems without hole support treat the whole
-                        // file as data, so this never skips real bytes.
-                        // SAFETY: lseek on an fd this thread owns.
-                        let fd = file.as_raw_fd();
-                        let cur = unsafe { libc::lseek(fd, 0, libc::SEEK_CUR) };
-                        // SAFETY: as above.
-                        if cur >= 0 && unsafe { libc::lseek(fd, cur, libc::SEEK_DATA) } < 0 {
-                            if io::Error::last_os_error().raw_os_error() == Some(libc::ENXIO) {
-                                break;
-                            }
-                            // SAFETY: as above; back to where the read was.
-                            unsafe { libc::lseek(fd, cur, libc::SEEK_SET) };
-                        }
+                    if skip_holes && !seek_data(&file) {
+                        break;
                     }
                     let mut buf = vec![0u8; CHUNK];
                     match file.read(&mut buf) {
