@@ -8,12 +8,13 @@
 //!   FIFOs, sockets and devices are refused, because `/dev/zero` or
 //!   `/dev/urandom` never end. Standard input (`-`) is how a user asks for a
 //!   pipe or a device on purpose.
-//! * The open itself runs on a helper thread with a deadline: on FUSE, NFS
-//!   or CIFS the lookup and open are requests to a server that may never
-//!   answer (`request_wait_answer` in fs/fuse/dev.c). Reads of streams go
-//!   through a reader thread with the same deadline per chunk. A thread
-//!   left behind sleeps killably (`wait_event_killable`), so exit_group()
-//!   still ends the process.
+//! * The open runs in a forked child with a deadline, and so does every
+//!   read of a file on FUSE, NFS, CIFS and the like: there the open and the
+//!   reads are requests to a server that may never answer, and a FUSE
+//!   request the daemon has taken cannot be interrupted even by SIGKILL
+//!   (`request_wait_answer` in fs/fuse/dev.c), so a thread of wedge stuck
+//!   there would keep wedge from ever exiting. A child that overruns is
+//!   killed and left to the kernel (see `child`).
 //! * Everything read is capped ([`Limits::max_bytes`]), decompressed output
 //!   too: a 1 KB zstd frame may claim terabytes.
 //! * Compression is recognised by magic bytes, never by name: gzip, zstd
@@ -23,11 +24,12 @@
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::os::fd::{AsRawFd, FromRawFd};
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
 
+mod child;
 mod zstd;
 
 pub use zstd::zstd_error_words;
@@ -220,7 +222,7 @@ pub fn open(path: &Path, limits: &Limits) -> Result<Input, InputError> {
         // SAFETY: fd was just returned by fcntl and is owned by nobody else.
         (unsafe { File::from_raw_fd(fd) }, true)
     } else {
-        (open_bounded(path, limits.io_timeout).map_err(err)?, false)
+        (child::open(path, limits.io_timeout).map_err(err)?, false)
     };
     let meta = file.metadata().map_err(|e| err(e.to_string()))?;
     let ft = meta.file_type();
@@ -261,46 +263,6 @@ pub fn open(path: &Path, limits: &Limits) -> Result<Input, InputError> {
     })
 }
 
-/// open(2) on a helper thread, given up after `timeout`.
-fn open_bounded(path: &Path, timeout: Duration) -> Result<File, String> {
-    let (tx, rx) = mpsc::sync_channel(1);
-    let p = path.to_path_buf();
-    let spawned = std::thread::Builder::new()
-        .name("wedge-open".into())
-        .spawn(move || {
-            let r = std::fs::OpenOptions::new()
-                .read(true)
-                .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
-                .open(&p)
-                .map_err(|e| {
-                    // open(2) of a Unix socket fails with ENXIO
-                    // (fs/open.c: sockets have no open file operation),
-                    // which names no file type: say what it is.
-                    if e.raw_os_error() == Some(libc::ENXIO) {
-                        if let Some(kind) = std::fs::metadata(&p)
-                            .ok()
-                            .and_then(|m| what_type(m.file_type()))
-                        {
-                            return format!("is {kind}, not a regular file ({e})");
-                        }
-                    }
-                    e.to_string()
-                });
-            let _ = tx.send(r);
-        });
-    if let Err(e) = spawned {
-        return Err(format!("cannot start a thread to open it: {e}"));
-    }
-    match rx.recv_timeout(timeout) {
-        Ok(Ok(f)) => Ok(f),
-        Ok(Err(e)) => Err(e),
-        Err(_) => Err(format!(
-            "opening it did not finish in {} s: its file system does not answer (a stuck FUSE daemon or NFS server?)",
-            timeout.as_secs()
-        )),
-    }
-}
-
 impl Input {
     pub fn path(&self) -> &Path {
         &self.path
@@ -328,21 +290,50 @@ impl Input {
         Ok((self.file, self.len))
     }
 
+    /// The file for random access (crash dumps are read with pread at
+    /// scattered offsets), every read bounded by the deadline when the file
+    /// system may never answer. Only a regular file can be read so.
+    pub fn into_random_access(self) -> Result<RandomAccess, InputError> {
+        let timeout = self.limits.io_timeout;
+        let remote = self.remote.is_some();
+        let path = self.path.clone();
+        let (file, len) = self.into_file()?;
+        RandomAccess::new(file, len, remote.then_some(timeout)).map_err(|e| InputError {
+            path,
+            what: format!("cannot start a reader: {e}"),
+        })
+    }
+
     /// Where a read of this input may never return, the name of the file
     /// system that makes it so.
     pub fn remote(&self) -> Option<&'static str> {
         self.remote
     }
 
-    fn chunks(self, skip_holes: bool) -> (ChunkReader, PathBuf, Limits) {
-        // Standard input is fed by the user, who may pause for as long as
-        // they like: no deadline there.
-        let timeout = (!self.stdin).then_some(self.limits.io_timeout);
-        (
-            ChunkReader::start(self.file, timeout, skip_holes),
-            self.path,
-            self.limits,
-        )
+    fn chunks(
+        self,
+        skip_holes: bool,
+    ) -> Result<(Box<dyn Read + Send>, PathBuf, Limits), InputError> {
+        let timeout = self.limits.io_timeout;
+        let r: Box<dyn Read + Send> = if self.remote.is_some() {
+            // A read there may never return, even to SIGKILL: a child
+            // makes it (see `child`).
+            Box::new(
+                child::stream(&self.file, timeout, skip_holes).map_err(|e| InputError {
+                    path: self.path.clone(),
+                    what: format!("cannot start a reader: {e}"),
+                })?,
+            )
+        } else {
+            // Standard input is fed by the user, who may pause for as long
+            // as they like: no deadline there.
+            Box::new(ChunkReader::start(
+                self.file,
+                (!self.stdin).then_some(timeout),
+                skip_holes,
+            ))
+        };
+        Ok((r, self.path, self.limits))
     }
 
     /// The input as a stream, decompressed by magic, capped at
@@ -356,12 +347,14 @@ impl Input {
         // with one as large as the log was. A sparse file claiming a
         // terabyte then costs what is on disk. A compressed stream must
         // be read whole: its offsets matter.
-        let plain = self.regular && !self.stdin && {
+        // (Not on a remote file system: the look at the head would be a
+        // read in wedge itself, which may never return.)
+        let plain = self.regular && !self.stdin && self.remote.is_none() && {
             let mut head = [0u8; 6];
             read_full_at(&self.file, &mut head)
                 .is_ok_and(|n| Compression::sniff(&head[..n]).is_none())
         };
-        let (chunks, path, limits) = self.chunks(plain);
+        let (chunks, path, limits) = self.chunks(plain)?;
         let mut raw = BufReader::with_capacity(CHUNK, chunks);
         let head = peek(&mut raw, 6).map_err(|e| InputError {
             path: path.clone(),
@@ -452,6 +445,93 @@ fn read_full_at(f: &File, buf: &mut [u8]) -> io::Result<usize> {
         }
     }
     Ok(n)
+}
+
+/// A regular file read at offsets. On a local file system a read is a
+/// plain pread(2); on FUSE, NFS and the like it runs on a worker thread and
+/// is given up after the deadline (after which every read fails at once:
+/// the worker is stuck in the file system, and a second one would be too).
+pub struct RandomAccess {
+    file: File,
+    len: u64,
+    server: Option<std::sync::Mutex<(child::PreadServer, bool)>>,
+    timeout: Duration,
+}
+
+fn pread_full(f: &File, buf: &mut [u8], off: u64) -> io::Result<usize> {
+    use std::os::unix::fs::FileExt;
+    let mut done = 0;
+    while done < buf.len() {
+        match f.read_at(&mut buf[done..], off + done as u64) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
+}
+
+impl RandomAccess {
+    fn new(file: File, len: u64, timeout: Option<Duration>) -> io::Result<RandomAccess> {
+        let server = match timeout {
+            Some(_) => Some(std::sync::Mutex::new((child::pread_server(&file)?, false))),
+            None => None,
+        };
+        Ok(RandomAccess {
+            file,
+            len,
+            server,
+            timeout: timeout.unwrap_or_default(),
+        })
+    }
+
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Reads up to `buf.len()` bytes at `off` (fewer only at EOF), like
+    /// `FileExt::read_at` but retrying short reads.
+    pub fn read_at(&self, buf: &mut [u8], off: u64) -> io::Result<usize> {
+        let Some(server) = &self.server else {
+            return pread_full(&self.file, buf, off);
+        };
+        let mut guard = server
+            .lock()
+            .map_err(|_| io::Error::other("reader poisoned"))?;
+        let (srv, stuck) = &mut *guard;
+        let gave_up = || {
+            io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "a read did not finish in {} s: its file system does not answer (a stuck FUSE daemon or NFS server?)",
+                    self.timeout.as_secs()
+                ),
+            )
+        };
+        if *stuck {
+            return Err(gave_up());
+        }
+        let mut done = 0;
+        while done < buf.len() {
+            match srv.pread(&mut buf[done..], off + done as u64, self.timeout) {
+                Ok(0) => break,
+                Ok(n) => done += n,
+                Err(Some(e)) => return Err(e),
+                Err(None) => {
+                    // The child is stuck in the file system; a second one
+                    // would be too: every later read fails at once.
+                    *stuck = true;
+                    return Err(gave_up());
+                }
+            }
+        }
+        Ok(done)
+    }
 }
 
 /// Moves a file's offset past a hole to the next byte on disk (SEEK_DATA,
