@@ -2,7 +2,7 @@
 //!
 //! Without a file it reads the running kernel's buffer from /dev/kmsg (and
 //! links hung-task events to the live tasks); files may be plain text or
-//! gzip, zstd or xz compressed, and `-` is standard input.
+//! gzip, zstd, xz or lz4 compressed, and `-` is standard input.
 
 use clap::Args;
 use std::collections::HashMap;
@@ -13,7 +13,7 @@ use wedge_klog::{Event, Filter, Parser, Since};
 #[derive(Args, Debug)]
 pub struct LogArgs {
     /// Log files (dmesg, syslog, journalctl, console captures, pasted
-    /// reports; .gz, .zst and .xz read directly). `-` is standard input.
+    /// reports; .gz, .zst, .xz and .lz4 read directly). `-` is standard input.
     /// Without any, the live kernel log (/dev/kmsg).
     pub files: Vec<std::path::PathBuf>,
     /// Keep reading /dev/kmsg and print events as they complete.
