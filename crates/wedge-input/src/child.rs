@@ -118,17 +118,29 @@ unsafe fn child_setup(keep: &[RawFd], name: &std::ffi::CStr) {
 }
 
 /// What the open child reports besides the descriptor: errno (0 on
-/// success) and, when open(2) failed with ENXIO, the file's mode.
+/// success), the file's mode and size (fstat) and its file system's type
+/// (fstatfs). Both are made by the child: on FUSE they are GETATTR and
+/// STATFS requests to the daemon, which may never answer either.
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
 struct OpenReply {
     errno: i32,
     mode: u32,
+    size: u64,
+    fs_type: u64,
+}
+
+/// A file opened by the child, with what it learnt about it.
+pub(crate) struct Opened {
+    pub(crate) file: File,
+    pub(crate) mode: u32,
+    pub(crate) size: u64,
+    pub(crate) fs_type: u64,
 }
 
 /// open(2) with `O_NONBLOCK` in a child, the descriptor handed back over a
 /// socket (SCM_RIGHTS); given up after `timeout`.
-pub(crate) fn open(path: &std::path::Path, timeout: Duration) -> Result<File, String> {
+pub(crate) fn open(path: &std::path::Path, timeout: Duration) -> Result<Opened, String> {
     let cpath = CString::new(path.as_os_str().as_encoded_bytes())
         .map_err(|_| "the path holds a NUL byte".to_string())?;
     let (ours, theirs) = socketpair().map_err(|e| format!("socketpair: {e}"))?;
@@ -156,7 +168,16 @@ pub(crate) fn open(path: &std::path::Path, timeout: Duration) -> Result<File, St
     let (reply, fd) = got.map_err(|e| format!("the opener child failed: {e}"))?;
     if let Some(fd) = fd {
         // SAFETY: the fd arrived by SCM_RIGHTS and is ours alone.
-        return Ok(unsafe { File::from_raw_fd(fd) });
+        let file = unsafe { File::from_raw_fd(fd) };
+        if reply.errno != 0 {
+            return Err(io::Error::from_raw_os_error(reply.errno).to_string());
+        }
+        return Ok(Opened {
+            file,
+            mode: reply.mode,
+            size: reply.size,
+            fs_type: reply.fs_type,
+        });
     }
     let e = io::Error::from_raw_os_error(reply.errno);
     if reply.errno == libc::ENXIO && reply.mode & libc::S_IFMT == libc::S_IFSOCK {
@@ -178,7 +199,20 @@ unsafe fn open_child(path: &CString, sock: RawFd) -> ! {
             libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC,
         );
         let mut reply = OpenReply::default();
-        if fd < 0 {
+        if fd >= 0 {
+            let mut st: libc::stat = std::mem::zeroed();
+            if libc::fstat(fd, &mut st) == 0 {
+                reply.mode = st.st_mode;
+                reply.size = st.st_size as u64;
+            } else {
+                reply.errno = *libc::__errno_location();
+            }
+            let mut fs: libc::statfs = std::mem::zeroed();
+            if libc::fstatfs(fd, &mut fs) == 0 {
+                // f_type is signed on some targets; the magics are 32-bit.
+                reply.fs_type = fs.f_type as u32 as u64;
+            }
+        } else {
             reply.errno = *libc::__errno_location();
             if reply.errno == libc::ENXIO {
                 let mut st: libc::stat = std::mem::zeroed();

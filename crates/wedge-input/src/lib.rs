@@ -24,7 +24,6 @@
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::os::fd::{AsRawFd, FromRawFd};
-use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -162,35 +161,10 @@ pub struct Loaded {
     pub damage: Option<String>,
 }
 
-fn what_type(ft: std::fs::FileType) -> Option<&'static str> {
-    if ft.is_fifo() {
-        Some("a FIFO (named pipe)")
-    } else if ft.is_socket() {
-        Some("a socket")
-    } else if ft.is_char_device() {
-        Some("a character device")
-    } else if ft.is_block_device() {
-        Some("a block device")
-    } else if ft.is_dir() {
-        Some("a directory")
-    } else if ft.is_symlink() {
-        Some("a symbolic link")
-    } else {
-        None
-    }
-}
-
-/// The `f_type`s of file systems whose reads are answered by a server or
-/// a user-space daemon (include/uapi/linux/magic.h).
-fn remote_fs(fd: i32) -> Option<&'static str> {
-    // SAFETY: statfs is plain old data; fstatfs fills it or fails.
-    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-    // SAFETY: fd is open for the duration of the call; st is valid.
-    if unsafe { libc::fstatfs(fd, &mut st) } != 0 {
-        return None;
-    }
-    // f_type is signed on some targets; the magics are 32-bit values.
-    match st.f_type as u32 {
+/// The file systems whose reads are answered by a server or a user-space
+/// daemon, by `f_type` (include/uapi/linux/magic.h).
+fn remote_fs(f_type: u64) -> Option<&'static str> {
+    match f_type {
         0x6573_5546 => Some("FUSE"),
         0x6969 => Some("NFS"),
         0xff53_4d42 => Some("CIFS"),
@@ -203,6 +177,38 @@ fn remote_fs(fd: i32) -> Option<&'static str> {
     }
 }
 
+/// fstat and fstatfs of standard input, made by wedge itself: the user
+/// chose it, and it is a pipe or a terminal far more often than a file.
+fn stat_fd(fd: i32) -> io::Result<(u32, u64, u64)> {
+    // SAFETY: stat and statfs are plain old data; the calls fill them or
+    // fail, on an fd open for the duration of the calls.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        if libc::fstat(fd, &mut st) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let mut fs: libc::statfs = std::mem::zeroed();
+        let fs_type = if libc::fstatfs(fd, &mut fs) == 0 {
+            fs.f_type as u32 as u64
+        } else {
+            0
+        };
+        Ok((st.st_mode, st.st_size as u64, fs_type))
+    }
+}
+
+fn mode_type(mode: u32) -> Option<&'static str> {
+    match mode & libc::S_IFMT {
+        libc::S_IFIFO => Some("a FIFO (named pipe)"),
+        libc::S_IFSOCK => Some("a socket"),
+        libc::S_IFCHR => Some("a character device"),
+        libc::S_IFBLK => Some("a block device"),
+        libc::S_IFDIR => Some("a directory"),
+        libc::S_IFLNK => Some("a symbolic link"),
+        _ => None,
+    }
+}
+
 /// Opens `path` (or standard input for `-`) without blocking, within the
 /// deadline, and checks that it is a regular file (anything for `-`).
 pub fn open(path: &Path, limits: &Limits) -> Result<Input, InputError> {
@@ -210,7 +216,7 @@ pub fn open(path: &Path, limits: &Limits) -> Result<Input, InputError> {
         path: path.to_path_buf(),
         what,
     };
-    let (file, stdin) = if path.as_os_str() == "-" {
+    let (file, stdin, mode, size, fs_type) = if path.as_os_str() == "-" {
         // SAFETY: dup of fd 0 has no memory-safety preconditions.
         let fd = unsafe { libc::fcntl(0, libc::F_DUPFD_CLOEXEC, 3) };
         if fd < 0 {
@@ -220,16 +226,17 @@ pub fn open(path: &Path, limits: &Limits) -> Result<Input, InputError> {
             )));
         }
         // SAFETY: fd was just returned by fcntl and is owned by nobody else.
-        (unsafe { File::from_raw_fd(fd) }, true)
+        let file = unsafe { File::from_raw_fd(fd) };
+        let (mode, size, fs_type) = stat_fd(fd).map_err(|e| err(e.to_string()))?;
+        (file, true, mode, size, fs_type)
     } else {
-        (child::open(path, limits.io_timeout).map_err(err)?, false)
+        let o = child::open(path, limits.io_timeout).map_err(err)?;
+        (o.file, false, o.mode, o.size, o.fs_type)
     };
-    let meta = file.metadata().map_err(|e| err(e.to_string()))?;
-    let ft = meta.file_type();
-    let regular = ft.is_file();
+    let regular = mode & libc::S_IFMT == libc::S_IFREG;
     if !regular && !stdin {
-        let kind = what_type(ft).unwrap_or("not a regular file");
-        let hint = if ft.is_dir() {
+        let kind = mode_type(mode).unwrap_or("not a regular file");
+        let hint = if mode & libc::S_IFMT == libc::S_IFDIR {
             String::new()
         } else {
             format!(
@@ -251,10 +258,10 @@ pub fn open(path: &Path, limits: &Limits) -> Result<Input, InputError> {
             }
         }
     }
-    let remote = remote_fs(file.as_raw_fd());
+    let remote = remote_fs(fs_type);
     Ok(Input {
         path: path.to_path_buf(),
-        len: if regular { meta.len() } else { 0 },
+        len: if regular { size } else { 0 },
         file,
         stdin,
         regular,

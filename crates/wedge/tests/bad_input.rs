@@ -142,11 +142,14 @@ fn check(case: &Case) -> Result<(), String> {
         case.limit,
     )?;
     let name = case.path.display().to_string();
-    // Shown with --nocapture: the margins under the limits.
-    println!(
-        "wedge {} {name}: exit {:?}, {:?}, peak RSS {} KiB",
-        case.cmd, o.code, o.took, o.maxrss_kb
-    );
+    // The margins under the limits, with WEDGE_SWEEP_VERBOSE=1 (the
+    // harness does not capture output).
+    if std::env::var_os("WEDGE_SWEEP_VERBOSE").is_some() {
+        println!(
+            "wedge {} {name}: exit {:?}, {:?}, peak RSS {} KiB",
+            case.cmd, o.code, o.took, o.maxrss_kb
+        );
+    }
     let all = format!("{}\n{}", o.stdout, o.stderr);
     if o.stderr.contains("panicked") || o.stderr.contains("RUST_BACKTRACE") {
         return Err(format!("panicked: {}", o.stderr));
