@@ -97,16 +97,19 @@ fn socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
-/// The child's first steps: die with wedge, hold none of wedge's files but
-/// `keep` (an inherited stdout would keep `wedge | less` open while the
-/// child is stuck).
+/// The child's first steps: hold none of wedge's files but `keep` (an
+/// inherited stdout would keep `wedge | less` open while the child is
+/// stuck). No PR_SET_PDEATHSIG: it follows the *thread* that forked, so a
+/// child forked from a thread that ends would die mid-read; instead every
+/// child ends when wedge's end of its pipe or socket closes (EOF on its
+/// requests, EPIPE on its output), and one stuck in the kernel could not be
+/// killed before its request ends anyway.
 ///
 /// # Safety
 /// Only in a freshly forked child.
 unsafe fn child_setup(keep: &[RawFd], name: &std::ffi::CStr) {
     // SAFETY: plain system calls in the child.
     unsafe {
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
         libc::prctl(libc::PR_SET_NAME, name.as_ptr());
         for fd in 0..1024 {
             if !keep.contains(&fd) {

@@ -31,7 +31,7 @@ use std::time::Duration;
 mod child;
 mod zstd;
 
-pub use zstd::zstd_error_words;
+pub use zstd::{zstd_error_words, zstd_io_error_words};
 
 /// How much wedge reads from one input and how long it waits for it.
 #[derive(Debug, Clone)]

@@ -237,3 +237,26 @@ fn sockets_are_named_and_holes_of_plain_streams_are_skipped() {
     let text: Vec<u8> = v.into_iter().filter(|&b| b != 0).collect();
     assert_eq!(text, b"first\nlast\n");
 }
+
+#[test]
+fn ruzstd_io_errors_are_words() {
+    // What wedge-vmcore's kdump pages go through: StreamingDecoder wraps
+    // its errors in io::Error, whose Display is partly Rust debug text.
+    let t = text();
+    let zst =
+        ruzstd::encoding::compress_to_vec(&t[..], ruzstd::encoding::CompressionLevel::Fastest);
+    let mut worded = 0;
+    for at in (20..zst.len()).step_by(97) {
+        let mut bad = zst.clone();
+        bad[at] ^= 0xff;
+        let Ok(mut d) = ruzstd::decoding::StreamingDecoder::new(&bad[..]) else {
+            continue;
+        };
+        if let Err(e) = d.read_to_end(&mut Vec::new()) {
+            let w = zstd_io_error_words(&e);
+            assert!(!w.contains("Error(") && !w.contains("{ "), "{w}");
+            worded += 1;
+        }
+    }
+    assert!(worded > 0);
+}

@@ -203,3 +203,15 @@ pub fn zstd_error_words(e: &FrameDecoderError) -> String {
         other => other.to_string(),
     }
 }
+
+/// An I/O error out of ruzstd's `StreamingDecoder` (which wraps its
+/// decoding errors in `io::Error`), in words.
+pub fn zstd_io_error_words(e: &io::Error) -> String {
+    match e
+        .get_ref()
+        .and_then(|i| i.downcast_ref::<FrameDecoderError>())
+    {
+        Some(f) => zstd_error_words(f),
+        None => io_words(e),
+    }
+}
