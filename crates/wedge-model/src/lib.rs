@@ -85,8 +85,25 @@ pub struct BlockedRead {
     /// What was being read (`cmdline`, `mountinfo`, `statfs /mnt/fuse`).
     pub what: String,
     pub waited_ms: u64,
+    /// The deadline in force when the read was abandoned: what the text
+    /// views report ("blocked > N ms"), since `waited_ms` also counts the
+    /// watchdog's tick. 0 in snapshots recorded before it existed.
+    #[serde(default)]
+    pub deadline_ms: u64,
     /// What a read of this kind blocks on in the kernel.
     pub blocks_on: String,
+}
+
+impl BlockedRead {
+    /// How long the read is known to have blocked, for text: the deadline
+    /// it overran.
+    pub fn blocked_ms(&self) -> u64 {
+        if self.deadline_ms > 0 {
+            self.deadline_ms
+        } else {
+            self.waited_ms
+        }
+    }
 }
 
 /// Something the viewer cannot see at all.
@@ -100,6 +117,9 @@ pub struct Limitation {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ScanStats {
     pub duration_ms: f64,
+    /// The deadline of each read of the scan, as used (after the floor).
+    #[serde(default)]
+    pub deadline_ms: u64,
     pub processes: usize,
     pub threads: usize,
     pub reads: u64,

@@ -31,13 +31,22 @@ use wedge_model::{Field, FuseConnection, Limitation, MissingReason, Mount, Snaps
 
 pub use parse::kernel_stack as parse_kernel_stack;
 
+/// The shortest deadline a scan accepts, in milliseconds. Below it an
+/// ordinary read is cut as "blocked": a runnable task waits up to the
+/// scheduler's latency (6–24 ms under CFS/EEVDF with a few tasks per CPU)
+/// before it runs again, a /proc/PID/stat of a large thread group walks
+/// every thread, and the watchdog looks only every deadline/4 (at least
+/// 5 ms). With 1 ms, every busy moment became a false WEDGED finding.
+pub const MIN_DEADLINE_MS: u64 = 20;
+
 /// What to read, and how long any single read may take.
 #[derive(Debug, Clone)]
 pub struct ScanOptions {
     pub proc_root: PathBuf,
     /// Where fusectl is mounted (`/sys/fs/fuse/connections`).
     pub fuse_connections: PathBuf,
-    /// The deadline of every single read.
+    /// The deadline of every single read; [`scan`] raises it to
+    /// [`MIN_DEADLINE_MS`] if lower.
     pub deadline: Duration,
     /// Scanning threads (the watchdog adds replacements for stuck ones).
     pub workers: usize,
@@ -86,6 +95,17 @@ fn sched_clock_now(proc_root: &std::path::Path) -> Option<f64> {
 /// Takes a snapshot of the live system.
 pub fn scan(opts: &ScanOptions) -> Result<Snapshot, String> {
     let started = Instant::now();
+    let floor = Duration::from_millis(MIN_DEADLINE_MS);
+    let raised;
+    let opts = if opts.deadline < floor {
+        raised = ScanOptions {
+            deadline: floor,
+            ..opts.clone()
+        };
+        &raised
+    } else {
+        opts
+    };
     let root = opts.proc_root.display().to_string();
     let proc_fd = rustix::fs::open(
         &opts.proc_root,
@@ -171,6 +191,7 @@ pub fn scan(opts: &ScanOptions) -> Result<Snapshot, String> {
                 tid: None,
                 what: "mountinfo".into(),
                 waited_ms: w.as_millis() as u64,
+                deadline_ms: opts.deadline.as_millis() as u64,
                 blocks_on: scan::blocks_on("mountinfo").into(),
             }),
             Err(_) => {}
@@ -211,11 +232,30 @@ pub fn scan(opts: &ScanOptions) -> Result<Snapshot, String> {
             },
         });
     }
-    if helper.abandoned() > 0 {
+    let abandoned = helper.abandoned();
+    // Reap the readers killed at their deadline: a bounded wait of one more
+    // read's deadline; those that outlive it cannot be killed at all.
+    let stuck = helper.finish(opts.deadline);
+    if abandoned > 0 {
         snap.limitations.push(Limitation {
-            what: format!("{} reads were abandoned", helper.abandoned()),
-            why: "they blocked in the kernel; the reader processes were killed and left to die"
-                .into(),
+            what: format!("{abandoned} reads were abandoned"),
+            why: "they blocked in the kernel; the reader processes were killed".into(),
+        });
+    }
+    if !stuck.is_empty() {
+        let pids: Vec<String> = stuck.iter().map(|p| p.to_string()).collect();
+        snap.limitations.push(Limitation {
+            what: format!(
+                "{} wedge-reader process(es) that outlive wedge (pid {})",
+                stuck.len(),
+                pids.join(", ")
+            ),
+            why: format!(
+                "killed at the deadline but still asleep in the kernel after {} ms more: an \
+                 uninterruptible wait that SIGKILL cannot end; each exits when its read \
+                 returns, and init reaps it",
+                opts.deadline.as_millis()
+            ),
         });
     }
     snap.stats.timed_out = blocked.len() as u64;
@@ -223,6 +263,7 @@ pub fn scan(opts: &ScanOptions) -> Result<Snapshot, String> {
     snap.stats.processes = snap.processes.len();
     snap.stats.threads = snap.processes.iter().map(|p| p.threads.len()).sum();
     snap.stats.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    snap.stats.deadline_ms = opts.deadline.as_millis() as u64;
     Ok(snap)
 }
 

@@ -133,6 +133,7 @@ fn helper_read(
                 tid: None,
                 what: name.to_string(),
                 waited_ms: waited.as_millis() as u64,
+                deadline_ms: deadline.as_millis() as u64,
                 blocks_on: blocks_on(name).to_string(),
             });
             Err((
@@ -776,6 +777,7 @@ pub(crate) fn run(
                 tid: busy.target.tid,
                 what: key.clone(),
                 waited_ms: busy.since.elapsed().as_millis() as u64,
+                deadline_ms: opts.deadline.as_millis() as u64,
                 blocks_on: blocks_on(&key).to_string(),
             });
             let id = JobId {

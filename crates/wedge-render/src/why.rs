@@ -379,7 +379,10 @@ pub fn render(
             let _ = writeln!(
                 o,
                 "  reading /proc/{}/{} blocked > {} ms: {}",
-                b.pid, b.what, b.waited_ms, b.blocks_on
+                b.pid,
+                b.what,
+                b.blocked_ms(),
+                b.blocks_on
             );
         }
     }

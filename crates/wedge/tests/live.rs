@@ -269,6 +269,64 @@ fn cmdline_blocked_on_mmap_lock() -> R {
     )
 }
 
+/// The `wedge-reader` children this test process holds: the kit made it a
+/// child subreaper, so a reader that a wedge run left behind is re-parented
+/// here (alive or a zombie) instead of to init.
+fn adopted_readers() -> Vec<i32> {
+    let me = std::process::id() as i32;
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some((head, tail)) = stat.rsplit_once(") ") else {
+            continue;
+        };
+        let ppid = tail.split(' ').nth(1).and_then(|v| v.parse::<i32>().ok());
+        if head.ends_with("(wedge-reader") && ppid == Some(me) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// 200 runs against a process whose cmdline read blocks (so every run
+/// kills a reader at its deadline, and a 20 ms deadline kills more): no
+/// `wedge-reader` may outlive the wedge that forked it.
+fn no_reader_outlives_wedge() -> R {
+    let fs = setup_or_skip!(FuseDaemon::start());
+    let m = setup_or_skip!(MmapLockHolder::start(&fs));
+    let before = adopted_readers();
+    for i in 0..200 {
+        let r = wedge_within(&["ps", "--deadline-ms", "20"], Duration::from_secs(10));
+        if i == 0 {
+            check(
+                r.stdout
+                    .contains(&format!("reading /proc/{}/cmdline blocked > 20 ms", m.pid)),
+                || format!("the cmdline read did not block:\n{}", r.stdout),
+            )?;
+        }
+    }
+    // A reader killed but not reaped dies within microseconds; a little
+    // grace turns any such leak into a zombie here.
+    std::thread::sleep(Duration::from_millis(200));
+    let leaked: Vec<i32> = adopted_readers()
+        .into_iter()
+        .filter(|p| !before.contains(p))
+        .collect();
+    for &pid in &leaked {
+        let mut st = 0;
+        // SAFETY: reaping our own (adopted) child.
+        unsafe { libc::waitpid(pid, &mut st, libc::WNOHANG) };
+    }
+    check(leaked.is_empty(), || {
+        format!("wedge-reader processes outlived wedge: {leaked:?}")
+    })
+}
+
 fn pidns_init() -> R {
     let p = setup_or_skip!(PidnsInit::start());
     let snap = wedge(&["ps", "--all", "--json"]).json();
@@ -511,6 +569,7 @@ fn main() {
         Trial::test("vfork_parent", vfork_parent),
         Trial::test("fuse_reader_then_sigkill", fuse_reader_then_sigkill),
         Trial::test("cmdline_blocked_on_mmap_lock", cmdline_blocked_on_mmap_lock),
+        Trial::test("no_reader_outlives_wedge", no_reader_outlives_wedge),
         Trial::test("pidns_init", pidns_init),
         Trial::test("tree_and_all", tree_and_all),
         Trial::test("bad_pid_is_an_error", bad_pid_is_an_error),
