@@ -75,6 +75,11 @@ pub struct SystemInfo {
     pub viewer_uid: u32,
     /// `kernel.hung_task_timeout_secs`; 0 means the detector is off.
     pub hung_task_timeout_secs: Option<u64>,
+    /// Whether the processes seen belong to a pid namespace below the
+    /// initial one (a container, `unshare -p`), so that processes outside
+    /// it cannot be seen; `None` when the source cannot tell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid_ns_nested: Option<bool>,
 }
 
 /// A read that was abandoned at its deadline.

@@ -92,6 +92,48 @@ fn sched_clock_now(proc_root: &std::path::Path) -> Option<f64> {
     parse::sched_exec_start(&text)
 }
 
+/// The inode of the initial pid namespace: fixed (`PROC_PID_INIT_INO`,
+/// 0xEFFFFFFC) since Linux 3.8 gave the init namespaces constant inode
+/// numbers.
+const INIT_PID_NS_INODE: u64 = 0xEFFF_FFFC;
+
+/// Whether the procfs at `root` shows a pid namespace below the initial
+/// one (a container, `unshare -p --mount-proc`): then every process outside
+/// it is invisible, and "nothing is wedged" speaks for that namespace only.
+///
+/// What matters is the namespace of the *procfs mount* — the one whose
+/// processes it lists — not the viewer's: `unshare -fp` without
+/// `--mount-proc` leaves the viewer nested and the view whole. So:
+/// * `/proc/1/ns/pid`, the init of the procfs's namespace, names it
+///   directly; but it is behind a ptrace access check, denied to ordinary
+///   users and to root facing a more privileged PID 1;
+/// * else `/proc/self/ns/pid` (always readable for oneself) is the procfs's
+///   namespace exactly when `/proc/self/status` lists one `NStgid`: that
+///   line lists the viewer's pids from the procfs's namespace inwards, so a
+///   single entry means the two are the same namespace. (More entries only
+///   say the viewer is nested below the procfs's namespace, not where that
+///   one is; and `pid_for_children` follows `unshare -p` of the viewer,
+///   not the mount.)
+///
+/// Returns the namespace's inode and whether it is nested; `None` when
+/// neither file tells.
+fn procfs_pid_namespace(root: &std::path::Path) -> Option<(u64, bool)> {
+    let inode = |p: std::path::PathBuf| {
+        std::fs::read_link(p)
+            .ok()
+            .and_then(|l| parse::ns_inode(&l.to_string_lossy()))
+    };
+    let ns = inode(root.join("1/ns/pid")).or_else(|| {
+        let status = std::fs::read_to_string(root.join("self/status")).ok()?;
+        let nstgid = status.lines().find_map(|l| l.strip_prefix("NStgid:"))?;
+        if nstgid.split_whitespace().count() != 1 {
+            return None;
+        }
+        inode(root.join("self/ns/pid"))
+    })?;
+    Some((ns, ns != INIT_PID_NS_INODE))
+}
+
 /// Takes a snapshot of the live system.
 pub fn scan(opts: &ScanOptions) -> Result<Snapshot, String> {
     let started = Instant::now();
@@ -138,6 +180,19 @@ pub fn scan(opts: &ScanOptions) -> Result<Snapshot, String> {
         .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
         .unwrap_or(0.0);
     snap.system.viewer_uid = rustix::process::geteuid().as_raw();
+    let pid_ns = procfs_pid_namespace(&opts.proc_root);
+    snap.system.pid_ns_nested = pid_ns.map(|(_, nested)| nested);
+    if let Some((inode, true)) = pid_ns {
+        snap.limitations.push(Limitation {
+            what: "processes outside this pid namespace".into(),
+            why: format!(
+                "{root} belongs to pid namespace pid:[{inode}], not the initial one (a container, \
+                 or `unshare -p --mount-proc`): only its processes are listed, so a process \
+                 wedged elsewhere on the machine cannot be seen; run wedge in the initial pid \
+                 namespace (on the host) to see every process"
+            ),
+        });
+    }
     // SAFETY: sysconf has no memory-safety preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     snap.system.clock_ticks_per_sec = if hz > 0 { hz as u64 } else { 100 };
