@@ -617,13 +617,13 @@ mod tests {
         assert!(matches!(r, Err(HelperError::TimedOut(_))), "{r:?}");
         assert!(t.elapsed() < Duration::from_secs(1));
         assert_eq!(h.abandoned(), 1);
+        let killed = h.abandoned[0];
         // The next read gets a fresh child.
         assert!(h
             .read_file(b"/proc/self/stat", Duration::from_secs(2))
             .is_ok());
         // The killed reader (asleep in a killable FIFO open) is reaped,
         // not left to init: finish waits for it.
-        let killed = h.abandoned[0];
         assert!(h.finish(Duration::from_secs(2)).is_empty());
         assert!(!std::path::Path::new(&format!("/proc/{killed}")).exists());
         std::fs::remove_dir_all(&dir).ok();
