@@ -157,7 +157,7 @@ pub fn render(events: &[Event], summary: &Summary, live: &HashMap<u32, LiveTask>
                     let _ = writeln!(
                         o,
                         "  now: {} ({pid}) is {} in {}  (live; `wedge why {pid}` for more)",
-                        t.comm,
+                        crate::printable(&t.comm),
                         t.state,
                         t.wchan.as_deref().unwrap_or("-")
                     );

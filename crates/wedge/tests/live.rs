@@ -301,7 +301,9 @@ fn no_reader_outlives_wedge() -> R {
     let m = setup_or_skip!(MmapLockHolder::start(&fs));
     let before = adopted_readers();
     for i in 0..200 {
-        let r = wedge_within(&["ps", "--deadline-ms", "20"], Duration::from_secs(10));
+        // The usual 30 s bound: this test is about leaks, not speed, and a
+        // machine loaded by parallel builds stretched single runs past 10 s.
+        let r = wedge(&["ps", "--deadline-ms", "20"]);
         if i == 0 {
             check(
                 r.stdout
