@@ -881,13 +881,13 @@ fn blocked_reads(snap: &Snapshot, out: &mut Vec<Finding>) {
         }
         out.push(Finding {
             id: "wedge.read_blocked".into(),
-            title: format!("reading {} of {comm} ({}) blocked for > {} ms", b.what, b.pid, b.waited_ms),
+            title: format!("reading {} of {comm} ({}) blocked for > {} ms", b.what, b.pid, b.blocked_ms()),
             severity: Severity::Critical,
             confidence: Confidence::Medium,
             pids: vec![b.pid],
             evidence: std::iter::once(ev(
                 format!("{}/{}", pid_path(snap, b.pid), b.what),
-                format!("wedge's own read did not return within {} ms", b.waited_ms),
+                format!("wedge's own read did not return within its {} ms deadline", b.blocked_ms()),
             ))
             .chain(evidence_holders)
             .collect(),

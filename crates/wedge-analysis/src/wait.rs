@@ -216,6 +216,34 @@ pub fn matters(p: &Process, t: &Thread) -> Option<Attention> {
     None
 }
 
+/// A sleeping task with no known wait: "idle" only if its stack was read
+/// and names nothing; otherwise say what could not be seen. An ordinary
+/// user reads 0 for other users' wait channels and is refused their
+/// kernel stacks, and calling such a D task "idle" hid exactly the task
+/// wedge is for.
+fn unseen_wait(snap: &Snapshot, t: &Thread) -> String {
+    let state = match t.state {
+        TaskState::DiskSleep => "is in uninterruptible sleep (D)",
+        _ => "sleeps",
+    };
+    match t.kernel_stack.missing_info() {
+        Some(m)
+            if m.reason == wedge_model::MissingReason::PermissionDenied
+                && snap.system.viewer_uid != 0 =>
+        {
+            format!("{state}, in a wait that cannot be seen: its kernel stack and wait channel are not readable without root")
+        }
+        Some(m) => format!(
+            "{state}, in a wait that cannot be seen: its kernel stack is unreadable ({})",
+            m.detail
+        ),
+        None if t.state == TaskState::DiskSleep => {
+            format!("{state}; the kernel names no wait channel for it")
+        }
+        None => "is idle".to_string(),
+    }
+}
+
 /// A plain-language sentence on what a thread waits for, naming the file
 /// system and mount where the process's open files tell.
 pub fn describe_wait(snap: &Snapshot, p: &Process, t: &Thread) -> String {
@@ -284,7 +312,8 @@ pub fn describe_wait(snap: &Snapshot, p: &Process, t: &Thread) -> String {
                 Some(tr) => format!("is stopped by its tracer, pid {tr}"),
                 None => "is stopped under ptrace".to_string(),
             },
-            _ => "is idle".to_string(),
+            TaskState::Idle => "is idle".to_string(),
+            _ => unseen_wait(snap, t),
         },
     };
     match t.sleep_kind {

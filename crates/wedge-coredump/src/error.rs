@@ -94,8 +94,12 @@ impl std::error::Error for CoreError {}
 pub enum LiveError {
     /// The caller knows the target's mmap_lock is held: a read would block.
     MmapLockHeld,
-    /// The reader did not finish before the deadline and was abandoned.
+    /// The reader did not finish before the deadline; it was killed and
+    /// reaped.
     TimedOut,
+    /// The reader did not finish before the deadline, and is still asleep
+    /// in the kernel after SIGKILL (an uninterruptible wait): pid given.
+    TimedOutReaderStuck(i32),
     /// The kernel refused (`errno`), e.g. EPERM without CAP_SYS_PTRACE,
     /// ESRCH when the task is gone.
     Os(i32),
@@ -108,11 +112,16 @@ pub enum LiveError {
 impl fmt::Display for LiveError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            LiveError::MmapLockHeld => f.write_str(
-                "skipped: its mmap_lock is held, so reading its memory would block",
-            ),
+            LiveError::MmapLockHeld => {
+                f.write_str("skipped: its mmap_lock is held, so reading its memory would block")
+            }
             LiveError::TimedOut => f.write_str(
-                "reading its memory did not finish in time (mmap_lock contended?); reader abandoned",
+                "reading its memory did not finish in time (mmap_lock contended?); reader killed",
+            ),
+            LiveError::TimedOutReaderStuck(pid) => write!(
+                f,
+                "reading its memory did not finish in time, and the reader (pid {pid}) is stuck in \
+                 the kernel even after SIGKILL; it exits when its read returns"
             ),
             LiveError::Os(e) => write!(
                 f,

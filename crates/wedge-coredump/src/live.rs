@@ -469,10 +469,15 @@ fn read_remote(
     drop(done_w);
     let until = Instant::now() + deadline;
     if !wait_hup(done_r.as_raw_fd(), until) {
-        // SAFETY: our own unreaped child.
-        unsafe { libc::kill(child, libc::SIGKILL) };
+        // Reap what we kill, within one more deadline: a reader SIGKILLed in
+        // mmap_read_lock_killable leaves at once; left unreaped, it would
+        // outlive wedge as a zombie.
+        let stuck = wedge_procfs::helper::kill_and_reap(&[child], deadline);
+        if stuck.is_empty() {
+            return Err(LiveError::TimedOut);
+        }
         reap_later(child);
-        return Err(LiveError::TimedOut);
+        return Err(LiveError::TimedOutReaderStuck(child));
     }
     let mut status = 0;
     // SAFETY: the child closed its end of the pipe, so it has exited (or
@@ -548,7 +553,8 @@ fn wait_hup(fd: RawFd, until: Instant) -> bool {
 
 static ABANDONED: std::sync::Mutex<Vec<libc::pid_t>> = std::sync::Mutex::new(Vec::new());
 
-/// Keeps an abandoned child's pid and reaps those that have since died.
+/// Keeps a child that outlived its SIGKILL and reaps those that have since
+/// died.
 fn reap_later(pid: libc::pid_t) {
     let Ok(mut v) = ABANDONED.lock() else { return };
     v.push(pid);

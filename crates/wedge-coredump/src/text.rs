@@ -88,13 +88,13 @@ pub fn render(r: &CoreReport, verbose: bool) -> String {
             let _ = write!(out, " pid {pid}");
         }
         if let Some(c) = &p.command {
-            let _ = write!(out, " ({c})");
+            let _ = write!(out, " ({})", wedge_kernel::printable(c));
         }
         if let Some(u) = p.uid {
             let _ = write!(out, " uid {u}");
         }
         if let Some(a) = &p.args {
-            let _ = write!(out, ": {a}");
+            let _ = write!(out, ": {}", wedge_kernel::printable(a));
         }
         out.push('\n');
     }

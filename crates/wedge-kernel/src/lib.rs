@@ -10,6 +10,7 @@ pub mod flags;
 pub mod kthread;
 pub mod signal;
 pub mod state;
+pub mod text;
 pub mod version;
 pub mod waits;
 
@@ -17,6 +18,7 @@ pub use flags::{TaskFlag, TaskFlags};
 pub use kthread::ThreadKind;
 pub use signal::{Signal, SignalSet};
 pub use state::{SleepKind, TaskState};
+pub use text::printable;
 pub use version::KernelVersion;
 
 /// The name of system call `nr` on the architecture wedge runs on.

@@ -81,6 +81,11 @@ pub struct SystemInfo {
     pub viewer_uid: u32,
     /// `kernel.hung_task_timeout_secs`; 0 means the detector is off.
     pub hung_task_timeout_secs: Option<u64>,
+    /// Whether the processes seen belong to a pid namespace below the
+    /// initial one (a container, `unshare -p`), so that processes outside
+    /// it cannot be seen; `None` when the source cannot tell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid_ns_nested: Option<bool>,
 }
 
 /// A read that was abandoned at its deadline.
@@ -91,8 +96,25 @@ pub struct BlockedRead {
     /// What was being read (`cmdline`, `mountinfo`, `statfs /mnt/fuse`).
     pub what: String,
     pub waited_ms: u64,
+    /// The deadline in force when the read was abandoned: what the text
+    /// views report ("blocked > N ms"), since `waited_ms` also counts the
+    /// watchdog's tick. 0 in snapshots recorded before it existed.
+    #[serde(default)]
+    pub deadline_ms: u64,
     /// What a read of this kind blocks on in the kernel.
     pub blocks_on: String,
+}
+
+impl BlockedRead {
+    /// How long the read is known to have blocked, for text: the deadline
+    /// it overran.
+    pub fn blocked_ms(&self) -> u64 {
+        if self.deadline_ms > 0 {
+            self.deadline_ms
+        } else {
+            self.waited_ms
+        }
+    }
 }
 
 /// Something the viewer cannot see at all.
@@ -106,6 +128,9 @@ pub struct Limitation {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ScanStats {
     pub duration_ms: f64,
+    /// The deadline of each read of the scan, as used (after the floor).
+    #[serde(default)]
+    pub deadline_ms: u64,
     pub processes: usize,
     pub threads: usize,
     pub reads: u64,

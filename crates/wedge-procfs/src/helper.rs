@@ -9,8 +9,19 @@
 //! even after SIGKILL. A wedge thread caught there would keep the whole wedge
 //! process from exiting (exit_group waits for every thread), so such reads
 //! are done by a forked child that wedge can abandon: at the deadline it is
-//! sent SIGKILL and forgotten, wedge moves on and exits, and the child dies
-//! whenever the kernel lets it (it is reparented and reaped by init).
+//! sent SIGKILL and wedge moves on. At the end of the scan wedge reaps what
+//! it killed, waiting a bounded time ([`Helper::finish`]): a reader SIGKILLed
+//! in a killable wait (`mmap_read_lock_killable`, a FUSE request not yet
+//! read by the daemon) leaves at once, and only one caught in a truly
+//! uninterruptible wait outlives wedge — it is reported, and init reaps it
+//! once the read ends. Without that wait, wedge could exit between the kill
+//! and the child's exit and leave a zombie `wedge-reader` to init.
+//!
+//! Every reader is forked by one thread that lives as long as the
+//! [`Helper`] (`wedge-forker`): `PR_SET_PDEATHSIG` fires when the *thread*
+//! that forked the child exits, not the process, so a reader forked from a
+//! scan worker was killed as soon as that worker finished, in the middle of
+//! the scan.
 //!
 //! The child is forked without exec. Between fork and `_exit` it uses only
 //! raw system calls and memory allocated before the fork, since other wedge
@@ -18,6 +29,7 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// Largest chunk the child sends at a time.
@@ -50,13 +62,63 @@ struct Child {
     replies: OwnedFd,
 }
 
+/// A request to the forker thread: where to send the new child.
+type SpawnReply = mpsc::Sender<io::Result<Child>>;
+
+/// The thread that forks every reader (see the module's comment on
+/// `PR_SET_PDEATHSIG`). It ends when its request channel closes.
+struct Forker {
+    requests: Option<mpsc::Sender<SpawnReply>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Forker {
+    fn start() -> io::Result<Forker> {
+        let (tx, rx) = mpsc::channel::<SpawnReply>();
+        let thread = std::thread::Builder::new()
+            .name("wedge-forker".into())
+            .spawn(move || {
+                // Memory the children write into; allocated here, before
+                // any fork, so a child never allocates.
+                let mut buf = vec![0u8; CHUNK + MAX_PATH + 16];
+                for reply in rx {
+                    let _ = reply.send(spawn(&mut buf));
+                }
+            })?;
+        Ok(Forker {
+            requests: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    fn spawn(&self) -> io::Result<Child> {
+        let broken = || io::Error::other("the wedge-forker thread is gone");
+        let (tx, rx) = mpsc::channel();
+        self.requests
+            .as_ref()
+            .ok_or_else(broken)?
+            .send(tx)
+            .map_err(|_| broken())?;
+        rx.recv().map_err(|_| broken())?
+    }
+}
+
+impl Drop for Forker {
+    fn drop(&mut self) {
+        self.requests = None;
+        if let Some(t) = self.thread.take() {
+            // The thread only waits on the channel just closed.
+            let _ = t.join();
+        }
+    }
+}
+
 /// The sacrificial reader. One child serves reads until one of them blocks.
 pub struct Helper {
     child: Option<Child>,
     abandoned: Vec<libc::pid_t>,
-    /// Memory the child writes into; allocated here so the child never
-    /// allocates.
-    child_buf: Vec<u8>,
+    /// Started with the first reader, ended with the helper.
+    forker: Option<Forker>,
 }
 
 impl Default for Helper {
@@ -70,7 +132,7 @@ impl Helper {
         Helper {
             child: None,
             abandoned: Vec::new(),
-            child_buf: vec![0u8; CHUNK + MAX_PATH + 16],
+            forker: None,
         }
     }
 
@@ -103,8 +165,17 @@ impl Helper {
         }
         if self.child.is_none() {
             self.reap_abandoned();
+            if self.forker.is_none() {
+                self.forker =
+                    Some(Forker::start().map_err(|e| HelperError::Broken(e.to_string()))?);
+            }
+            let forker = self
+                .forker
+                .as_ref()
+                .ok_or_else(|| HelperError::Broken("no forker thread".into()))?;
             self.child = Some(
-                self.spawn()
+                forker
+                    .spawn()
                     .map_err(|e| HelperError::Broken(e.to_string()))?,
             );
         }
@@ -175,44 +246,105 @@ impl Helper {
         });
     }
 
-    fn spawn(&mut self) -> io::Result<Child> {
-        let (req_r, req_w) = pipe()?;
-        let (rep_r, rep_w) = pipe()?;
-        let buf_ptr = self.child_buf.as_mut_ptr();
-        let buf_len = self.child_buf.len();
-        // SAFETY: fork(2). The child runs only `child_main`, which makes raw
-        // system calls and uses the buffer allocated above; it never returns.
-        let pid = unsafe { libc::fork() };
-        if pid < 0 {
-            return Err(io::Error::last_os_error());
+    /// Ends the helper: the idle reader exits on EOF of its request pipe,
+    /// killed ones are reaped. Waits at most `bound` in all; returns the
+    /// readers still alive then — stuck in an uninterruptible wait that
+    /// even SIGKILL cannot end. They exit when their read ends, and init
+    /// reaps them if wedge is gone by then.
+    pub fn finish(&mut self, bound: Duration) -> Vec<libc::pid_t> {
+        let mut pids = std::mem::take(&mut self.abandoned);
+        if let Some(child) = self.child.take() {
+            // Closing the request pipe makes an idle child _exit at once.
+            drop(child.requests);
+            drop(child.replies);
+            pids.push(child.pid);
         }
-        if pid == 0 {
-            // SAFETY: we are the freshly forked child; see child_main.
-            unsafe { child_main(req_r.as_raw_fd(), rep_w.as_raw_fd(), buf_ptr, buf_len) }
-        }
-        drop(req_r);
-        drop(rep_w);
-        Ok(Child {
-            pid,
-            requests: req_w,
-            replies: rep_r,
-        })
+        let left = reap_within(&pids, bound);
+        // Still our children: a later finish (or Drop) tries again.
+        self.abandoned = left.clone();
+        left
     }
 }
 
 impl Drop for Helper {
     fn drop(&mut self) {
-        if let Some(child) = self.child.take() {
-            // Closing the request pipe makes an idle child exit by itself.
-            drop(child.requests);
-            drop(child.replies);
-            let mut status = 0;
-            // SAFETY: an idle child exits at once on EOF; wait for it so it
-            // does not linger as a zombie of a long-running caller.
-            unsafe { libc::waitpid(child.pid, &mut status, 0) };
-        }
-        self.reap_abandoned();
+        // Most callers finish() first; this only catches the rest. The
+        // forker thread ends after its children are reaped (or stuck).
+        self.finish(Duration::from_millis(250));
+        self.forker = None;
     }
+}
+
+/// Sends SIGKILL to readers and reaps them within `bound`; returns those
+/// still alive. For wedge's own reader children only (this crate's and
+/// wedge-coredump's).
+pub fn kill_and_reap(pids: &[libc::pid_t], bound: Duration) -> Vec<libc::pid_t> {
+    for &pid in pids {
+        // SAFETY: kill(2) on our own child, not yet reaped (so the pid
+        // cannot have been reused).
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    reap_within(pids, bound)
+}
+
+/// Waits for children to exit, polling, for at most `bound` in all.
+/// A bounded wait rather than a blocking waitpid(2): a child in
+/// TASK_UNINTERRUPTIBLE (a FUSE request the daemon has already read) does
+/// not die of SIGKILL, and waiting for it would hang wedge in turn.
+fn reap_within(pids: &[libc::pid_t], bound: Duration) -> Vec<libc::pid_t> {
+    let until = Instant::now() + bound;
+    let mut left: Vec<libc::pid_t> = pids.to_vec();
+    let mut pause = Duration::from_micros(100);
+    loop {
+        left.retain(|&pid| {
+            let mut status = 0;
+            // SAFETY: waitpid with WNOHANG on our own child never blocks.
+            let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+            // 0: still running. -1 (ECHILD): not ours any more; nothing
+            // to wait for.
+            r == 0
+        });
+        if left.is_empty() || Instant::now() >= until {
+            return left;
+        }
+        std::thread::sleep(pause.min(until.saturating_duration_since(Instant::now())));
+        pause = (pause * 2).min(Duration::from_millis(5));
+    }
+}
+
+/// Forks one reader. Runs on the forker thread only.
+fn spawn(buf: &mut [u8]) -> io::Result<Child> {
+    let (req_r, req_w) = pipe()?;
+    let (rep_r, rep_w) = pipe()?;
+    let buf_ptr = buf.as_mut_ptr();
+    let buf_len = buf.len();
+    // SAFETY: getpid has no preconditions.
+    let parent = unsafe { libc::getpid() };
+    // SAFETY: fork(2). The child runs only `child_main`, which makes raw
+    // system calls and uses the buffer allocated before; it never returns.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if pid == 0 {
+        // SAFETY: we are the freshly forked child; see child_main.
+        unsafe {
+            child_main(
+                req_r.as_raw_fd(),
+                rep_w.as_raw_fd(),
+                buf_ptr,
+                buf_len,
+                parent,
+            )
+        }
+    }
+    drop(req_r);
+    drop(rep_w);
+    Ok(Child {
+        pid,
+        requests: req_w,
+        replies: rep_r,
+    })
 }
 
 fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
@@ -288,12 +420,17 @@ fn read_exact_until(fd: RawFd, buf: &mut [u8], until: Instant) -> Result<(), Hel
 /// # Safety
 /// Must be called only in a freshly forked child; `buf` must point to
 /// `len` writable bytes (the child's copy of the parent's buffer).
-unsafe fn child_main(req: RawFd, rep: RawFd, buf: *mut u8, len: usize) -> ! {
+unsafe fn child_main(req: RawFd, rep: RawFd, buf: *mut u8, len: usize, parent: libc::pid_t) -> ! {
     // SAFETY: all calls below are plain system calls on fds and memory this
     // process owns; no allocation, no locks.
     unsafe {
-        // Die with wedge; show up in ps as what it is.
+        // Die with wedge (with the forker thread, which lives as long as
+        // the helper); show up in ps as what it is.
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        // wedge may have died between fork and prctl: then no signal comes.
+        if libc::getppid() != parent {
+            libc::_exit(0);
+        }
         libc::prctl(libc::PR_SET_NAME, c"wedge-reader".as_ptr());
         // Keep nothing of wedge's open but the two pipes: an inherited
         // stdout would keep `wedge | less` or a test's output pipe open
@@ -440,6 +577,27 @@ mod tests {
         assert!(h.statfs(b"/proc", d).unwrap() == 0x9fa0);
     }
 
+    /// PR_SET_PDEATHSIG follows the thread that forked: a reader forked
+    /// while a scan worker made the first read must survive that worker.
+    #[test]
+    fn the_reader_outlives_the_thread_that_first_used_it() {
+        let h = std::sync::Mutex::new(Helper::new());
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let mut h = h.lock().unwrap();
+                h.read_file(b"/proc/self/stat", Duration::from_secs(2))
+                    .unwrap();
+            });
+        });
+        // The worker is gone; give a PDEATHSIG time to land.
+        std::thread::sleep(Duration::from_millis(50));
+        let mut h = h.into_inner().unwrap();
+        let r = h.read_file(b"/proc/self/stat", Duration::from_secs(2));
+        assert!(r.is_ok(), "{r:?}");
+        assert_eq!(h.abandoned(), 0, "the first reader was lost");
+        assert!(h.finish(Duration::from_secs(2)).is_empty());
+    }
+
     #[test]
     fn a_blocked_read_is_abandoned() {
         // A FIFO with no writer blocks open(2) forever: the shape of a read
@@ -462,9 +620,14 @@ mod tests {
         assert!(matches!(r, Err(HelperError::TimedOut(_))), "{r:?}");
         assert!(t.elapsed() < Duration::from_secs(1));
         assert_eq!(h.abandoned(), 1);
+        let killed = h.abandoned[0];
         // The next read gets a fresh child.
         assert!(h
             .read_file(b"/proc/self/stat", Duration::from_secs(2))
             .is_ok());
+        // The killed reader (asleep in a killable FIFO open) is reaped,
+        // not left to init: finish waits for it.
+        assert!(h.finish(Duration::from_secs(2)).is_empty());
+        assert!(!std::path::Path::new(&format!("/proc/{killed}")).exists());
     }
 }

@@ -31,13 +31,22 @@ use wedge_model::{Field, FuseConnection, Limitation, MissingReason, Mount, Snaps
 
 pub use parse::kernel_stack as parse_kernel_stack;
 
+/// The shortest deadline a scan accepts, in milliseconds. Below it an
+/// ordinary read is cut as "blocked": a runnable task waits up to the
+/// scheduler's latency (6–24 ms under CFS/EEVDF with a few tasks per CPU)
+/// before it runs again, a /proc/PID/stat of a large thread group walks
+/// every thread, and the watchdog looks only every deadline/4 (at least
+/// 5 ms). With 1 ms, every busy moment became a false WEDGED finding.
+pub const MIN_DEADLINE_MS: u64 = 20;
+
 /// What to read, and how long any single read may take.
 #[derive(Debug, Clone)]
 pub struct ScanOptions {
     pub proc_root: PathBuf,
     /// Where fusectl is mounted (`/sys/fs/fuse/connections`).
     pub fuse_connections: PathBuf,
-    /// The deadline of every single read.
+    /// The deadline of every single read; [`scan`] raises it to
+    /// [`MIN_DEADLINE_MS`] if lower.
     pub deadline: Duration,
     /// Scanning threads (the watchdog adds replacements for stuck ones).
     pub workers: usize,
@@ -83,9 +92,62 @@ fn sched_clock_now(proc_root: &std::path::Path) -> Option<f64> {
     parse::sched_exec_start(&text)
 }
 
+/// The inode of the initial pid namespace: fixed (`PROC_PID_INIT_INO`,
+/// 0xEFFFFFFC) since Linux 3.8 gave the init namespaces constant inode
+/// numbers.
+const INIT_PID_NS_INODE: u64 = 0xEFFF_FFFC;
+
+/// Whether the procfs at `root` shows a pid namespace below the initial
+/// one (a container, `unshare -p --mount-proc`): then every process outside
+/// it is invisible, and "nothing is wedged" speaks for that namespace only.
+///
+/// What matters is the namespace of the *procfs mount* — the one whose
+/// processes it lists — not the viewer's: `unshare -fp` without
+/// `--mount-proc` leaves the viewer nested and the view whole. So:
+/// * `/proc/1/ns/pid`, the init of the procfs's namespace, names it
+///   directly; but it is behind a ptrace access check, denied to ordinary
+///   users and to root facing a more privileged PID 1;
+/// * else `/proc/self/ns/pid` (always readable for oneself) is the procfs's
+///   namespace exactly when `/proc/self/status` lists one `NStgid`: that
+///   line lists the viewer's pids from the procfs's namespace inwards, so a
+///   single entry means the two are the same namespace. (More entries only
+///   say the viewer is nested below the procfs's namespace, not where that
+///   one is; and `pid_for_children` follows `unshare -p` of the viewer,
+///   not the mount.)
+///
+/// Returns the namespace's inode and whether it is nested; `None` when
+/// neither file tells.
+fn procfs_pid_namespace(root: &std::path::Path) -> Option<(u64, bool)> {
+    let inode = |p: std::path::PathBuf| {
+        std::fs::read_link(p)
+            .ok()
+            .and_then(|l| parse::ns_inode(&l.to_string_lossy()))
+    };
+    let ns = inode(root.join("1/ns/pid")).or_else(|| {
+        let status = std::fs::read_to_string(root.join("self/status")).ok()?;
+        let nstgid = status.lines().find_map(|l| l.strip_prefix("NStgid:"))?;
+        if nstgid.split_whitespace().count() != 1 {
+            return None;
+        }
+        inode(root.join("self/ns/pid"))
+    })?;
+    Some((ns, ns != INIT_PID_NS_INODE))
+}
+
 /// Takes a snapshot of the live system.
 pub fn scan(opts: &ScanOptions) -> Result<Snapshot, String> {
     let started = Instant::now();
+    let floor = Duration::from_millis(MIN_DEADLINE_MS);
+    let raised;
+    let opts = if opts.deadline < floor {
+        raised = ScanOptions {
+            deadline: floor,
+            ..opts.clone()
+        };
+        &raised
+    } else {
+        opts
+    };
     let root = opts.proc_root.display().to_string();
     let proc_fd = rustix::fs::open(
         &opts.proc_root,
@@ -118,6 +180,19 @@ pub fn scan(opts: &ScanOptions) -> Result<Snapshot, String> {
         .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
         .unwrap_or(0.0);
     snap.system.viewer_uid = rustix::process::geteuid().as_raw();
+    let pid_ns = procfs_pid_namespace(&opts.proc_root);
+    snap.system.pid_ns_nested = pid_ns.map(|(_, nested)| nested);
+    if let Some((inode, true)) = pid_ns {
+        snap.limitations.push(Limitation {
+            what: "processes outside this pid namespace".into(),
+            why: format!(
+                "{root} belongs to pid namespace pid:[{inode}], not the initial one (a container, \
+                 or `unshare -p --mount-proc`): only its processes are listed, so a process \
+                 wedged elsewhere on the machine cannot be seen; run wedge in the initial pid \
+                 namespace (on the host) to see every process"
+            ),
+        });
+    }
     // SAFETY: sysconf has no memory-safety preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     snap.system.clock_ticks_per_sec = if hz > 0 { hz as u64 } else { 100 };
@@ -188,6 +263,7 @@ pub fn scan(opts: &ScanOptions) -> Result<Snapshot, String> {
                     tid: None,
                     what: "mountinfo".into(),
                     waited_ms: w.as_millis() as u64,
+                    deadline_ms: opts.deadline.as_millis() as u64,
                     blocks_on: scan::blocks_on("mountinfo").into(),
                 })
             }
@@ -224,11 +300,30 @@ pub fn scan(opts: &ScanOptions) -> Result<Snapshot, String> {
             },
         });
     }
-    if helper.abandoned() > 0 {
+    let abandoned = helper.abandoned();
+    // Reap the readers killed at their deadline: a bounded wait of one more
+    // read's deadline; those that outlive it cannot be killed at all.
+    let stuck = helper.finish(opts.deadline);
+    if abandoned > 0 {
         snap.limitations.push(Limitation {
-            what: format!("{} reads were abandoned", helper.abandoned()),
-            why: "they blocked in the kernel; the reader processes were killed and left to die"
-                .into(),
+            what: format!("{abandoned} reads were abandoned"),
+            why: "they blocked in the kernel; the reader processes were killed".into(),
+        });
+    }
+    if !stuck.is_empty() {
+        let pids: Vec<String> = stuck.iter().map(|p| p.to_string()).collect();
+        snap.limitations.push(Limitation {
+            what: format!(
+                "{} wedge-reader process(es) that outlive wedge (pid {})",
+                stuck.len(),
+                pids.join(", ")
+            ),
+            why: format!(
+                "killed at the deadline but still asleep in the kernel after {} ms more: an \
+                 uninterruptible wait that SIGKILL cannot end; each exits when its read \
+                 returns, and init reaps it",
+                opts.deadline.as_millis()
+            ),
         });
     }
     snap.stats.timed_out = blocked.len() as u64;
@@ -236,6 +331,7 @@ pub fn scan(opts: &ScanOptions) -> Result<Snapshot, String> {
     snap.stats.processes = snap.processes.len();
     snap.stats.threads = snap.processes.iter().map(|p| p.threads.len()).sum();
     snap.stats.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    snap.stats.deadline_ms = opts.deadline.as_millis() as u64;
     Ok(snap)
 }
 

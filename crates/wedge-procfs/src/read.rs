@@ -102,7 +102,21 @@ impl ReadFailure {
 pub fn classify(errno: Errno, what: &str) -> ReadFailure {
     let (reason, why) = match errno {
         Errno::NOENT | Errno::SRCH => (MissingReason::Vanished, "the task exited"),
-        Errno::ACCESS | Errno::PERM => (MissingReason::PermissionDenied, "permission denied"),
+        // Root is refused too: the per-task files (stack, fd/*, exe, ns/*)
+        // pass ptrace_may_access(), which also fails when the task holds
+        // capabilities the viewer lacks (cap_ptrace_access_check), is not
+        // dumpable, or a security module protects it — PID 1 of a VM's
+        // init with a fuller capability set than our shell, for one.
+        Errno::ACCESS | Errno::PERM if rustix::process::geteuid().is_root() => (
+            MissingReason::PermissionDenied,
+            "permission denied even to root (the kernel's ptrace access check refused: the \
+             task holds capabilities wedge lacks, is not dumpable, or a security module \
+             protects it)",
+        ),
+        Errno::ACCESS | Errno::PERM => (
+            MissingReason::PermissionDenied,
+            "permission denied (not readable without root)",
+        ),
         Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP => {
             (MissingReason::NotSupported, "not supported by this kernel")
         }

@@ -133,6 +133,7 @@ fn helper_read(
                 tid: None,
                 what: name.to_string(),
                 waited_ms: waited.as_millis() as u64,
+                deadline_ms: deadline.as_millis() as u64,
                 blocks_on: blocks_on(name).to_string(),
             });
             Err((
@@ -495,8 +496,16 @@ fn read_fds(r: &mut TaskReader<'_>, dir: &OwnedFd, tid: Option<i32>) -> Field<Ve
     for fd in fds {
         // readlink only: stat(2) through the link would call into the
         // file's filesystem (a FUSE getattr, an NFS GETATTR) and can block.
-        let Ok(target) = r.readlink(dir.as_fd(), at("fd", Some(fd))) else {
-            continue;
+        let target = match r.readlink(dir.as_fd(), at("fd", Some(fd))) {
+            Ok(t) => t,
+            // The fd was closed since the listing.
+            Err(f) if f.reason == MissingReason::Vanished => continue,
+            // Listing fd/ needs only the directory's permission, but each
+            // readlink passes ptrace_may_access(PTRACE_MODE_READ_FSCREDS)
+            // (proc_fd_access_allowed): a refused one is refused for all,
+            // and "0 open files" would be a lie.
+            Err(f) if out.is_empty() => return f.field(),
+            Err(_) => continue,
         };
         let kind = FileKind::classify(&target);
         let mut file = OpenFile {
@@ -613,23 +622,36 @@ fn scan_thread(
             Err(f) => f.field(),
         },
     };
-    let syscall = match r.read(tdir, Target::thread(tid, "syscall")) {
-        Ok(s) => match parse::syscall(s, wedge_kernel::syscall_name) {
-            Some(sc) => Field::Value(sc),
-            None => {
-                let text = s.trim().to_string();
-                let path = r.path(Target::thread(tid, "syscall"));
-                Field::missing(
-                    MissingReason::Invalid,
-                    format!("{path}: cannot parse {text:?}"),
-                )
+    // A kernel thread never entered from user space: its pt_regs are
+    // zeroed, so /proc/PID/syscall reads "0 0x0 …", which parses as read(0,
+    // 0, 0) (6.18; older kernels print -1 or the same zeros).
+    // A kernel thread never entered from user space: its pt_regs are
+    // zeroed, so /proc/PID/syscall reads "0 0x0 …", which would parse as
+    // read(0x0, 0x0, 0x0) (seen on 6.18). Not read at all.
+    let syscall = if flags.kthread() {
+        Field::missing(
+            MissingReason::NotSupported,
+            "a kernel thread makes no system calls",
+        )
+    } else {
+        match r.read(tdir, Target::thread(tid, "syscall")) {
+            Ok(s) => match parse::syscall(s, wedge_kernel::syscall_name) {
+                Some(sc) => Field::Value(sc),
+                None => {
+                    let text = s.trim().to_string();
+                    let path = r.path(Target::thread(tid, "syscall"));
+                    Field::missing(
+                        MissingReason::Invalid,
+                        format!("{path}: cannot parse {text:?}"),
+                    )
+                }
+            },
+            Err(f) => {
+                if f.reason == MissingReason::PermissionDenied {
+                    notes.permission_denied.insert("system calls");
+                }
+                f.field()
             }
-        },
-        Err(f) => {
-            if f.reason == MissingReason::PermissionDenied {
-                notes.permission_denied.insert("system calls");
-            }
-            f.field()
         }
     };
     let mut sched = SchedInfo {
@@ -834,6 +856,7 @@ pub(crate) fn run(
                 tid: busy.target.tid,
                 what: key.clone(),
                 waited_ms: busy.since.elapsed().as_millis() as u64,
+                deadline_ms: opts.deadline.as_millis() as u64,
                 blocks_on: blocks_on(&key).to_string(),
             });
             let id = JobId {

@@ -25,6 +25,10 @@ pub fn human_ms(ms: f64) -> String {
     }
 }
 
+/// The one escaping of argv and comm for text views (in wedge-kernel, so
+/// that wedge-coredump's text uses it too).
+pub use wedge_kernel::printable;
+
 /// Cuts a string to `n` characters, marking the cut.
 pub fn fit(s: &str, n: usize) -> String {
     if s.chars().count() <= n {

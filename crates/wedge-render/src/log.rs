@@ -249,7 +249,7 @@ fn render_group(o: &mut String, g: &Group, live: &HashMap<u32, LiveTask>) {
                 let _ = writeln!(
                     o,
                     "  now: {} ({pid}) is {} in {}  (live; `wedge why {pid}` for more)",
-                    t.comm,
+                    crate::printable(&t.comm),
                     t.state,
                     t.wchan.as_deref().unwrap_or("-")
                 );

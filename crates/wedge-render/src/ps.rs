@@ -1,6 +1,6 @@
 //! `wedge ps`: the tasks that matter, one line each, flat or as a tree.
 
-use crate::{fit, human_ms};
+use crate::{fit, human_ms, printable};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use wedge_analysis::{matters, Attention};
@@ -63,7 +63,7 @@ fn is_generic_wait(function: &str) -> bool {
     ) || wedge_model::is_scheduler_plumbing(function)
 }
 
-fn frame(t: &Thread) -> String {
+fn frame(snap: &Snapshot, t: &Thread) -> String {
     let telling = t
         .kernel_stack
         .value()
@@ -71,6 +71,14 @@ fn frame(t: &Thread) -> String {
     match telling.or(t.top_frame()) {
         Some(f) => f.function.clone(),
         None => match t.kernel_stack.missing_info() {
+            // Root can be refused too (a process holding capabilities
+            // wedge lacks, a security module): "need root" would be wrong.
+            Some(m)
+                if m.reason == wedge_model::MissingReason::PermissionDenied
+                    && snap.system.viewer_uid == 0 =>
+            {
+                "(denied)".into()
+            }
             Some(m) if m.reason == wedge_model::MissingReason::PermissionDenied => {
                 "(need root)".into()
             }
@@ -88,9 +96,9 @@ fn line(snap: &Snapshot, p: &Process, t: &Thread, prefix: &str, wide: bool) -> S
         .unwrap_or_else(|| "-".into());
     let wchan = t.wchan_name().unwrap_or("-");
     let cmd = if t.tid == p.pid {
-        p.command()
+        printable(&p.command()).into_owned()
     } else {
-        format!("{} [thread of {}]", t.comm, p.comm)
+        format!("{} [thread of {}]", printable(&t.comm), printable(&p.comm))
     };
     let cmd = if wide { cmd } else { fit(&cmd, 60) };
     let notes = notes(p, t);
@@ -101,7 +109,7 @@ fn line(snap: &Snapshot, p: &Process, t: &Thread, prefix: &str, wide: bool) -> S
         t.state.code(),
         off,
         fit(wchan, 24),
-        fit(&frame(t), 26),
+        fit(&frame(snap, t), 26),
         prefix,
         cmd
     );

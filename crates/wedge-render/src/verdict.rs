@@ -1,5 +1,6 @@
 //! `wedge`: the whole-machine verdict.
 
+use crate::printable;
 use std::fmt::Write;
 use wedge_analysis::{Finding, Severity};
 use wedge_model::Snapshot;
@@ -19,7 +20,7 @@ pub fn finding_text(f: &Finding, full: bool) -> String {
         o,
         "  [{}] {}  ({}, confidence {:?})",
         sev(f.severity),
-        f.title,
+        printable(&f.title),
         f.id,
         f.confidence
     );
@@ -27,24 +28,34 @@ pub fn finding_text(f: &Finding, full: bool) -> String {
         return o;
     }
     for e in &f.evidence {
-        let _ = writeln!(o, "      saw   {}  — {}", e.fact, e.source);
+        let _ = writeln!(
+            o,
+            "      saw   {}  — {}",
+            printable(&e.fact),
+            printable(&e.source)
+        );
     }
     for c in &f.chain {
-        let _ = writeln!(o, "      chain {c}");
+        let _ = writeln!(o, "      chain {}", printable(c));
     }
-    let _ = writeln!(o, "      why   {}", f.explanation);
+    let _ = writeln!(o, "      why   {}", printable(&f.explanation));
     for r in &f.remedies {
         match &r.command {
             Some(c) => {
-                let _ = writeln!(o, "      do    {}\n              $ {c}", r.action);
+                let _ = writeln!(
+                    o,
+                    "      do    {}\n              $ {}",
+                    printable(&r.action),
+                    printable(c)
+                );
             }
             None => {
-                let _ = writeln!(o, "      do    {}", r.action);
+                let _ = writeln!(o, "      do    {}", printable(&r.action));
             }
         }
     }
     for d in &f.do_not {
-        let _ = writeln!(o, "      don't {d}");
+        let _ = writeln!(o, "      don't {}", printable(d));
     }
     o
 }
@@ -97,7 +108,12 @@ pub fn render_with(snap: &Snapshot, findings: &[Finding], verbose: bool, why: &s
         o.push_str(&finding_text(f, full));
     }
     for l in &snap.limitations {
-        let _ = writeln!(o, "  (cannot see {}: {})", l.what, l.why);
+        let _ = writeln!(
+            o,
+            "  (cannot see {}: {})",
+            printable(&l.what),
+            printable(&l.why)
+        );
     }
     if !findings.is_empty() {
         let _ = writeln!(o, "details: {why} PID");

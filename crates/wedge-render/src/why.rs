@@ -1,13 +1,16 @@
 //! `wedge why PID`: everything about one process, readable.
 
-use crate::{human_ms, ps::notes};
+use crate::{human_ms, printable, ps::notes};
 use serde::Serialize;
 use std::fmt::Write;
 use wedge_analysis::{describe_wait, Finding};
 use wedge_kernel::TaskState;
 use wedge_model::{FsClass, Process, Snapshot, Thread};
 
-/// Threads that share a state, wait channel and kernel stack.
+/// Threads that share a state, wait channel and kernel stack. Threads whose
+/// stack could not be read are never grouped with others as "identical":
+/// they share a group only with threads of the same state and wait channel
+/// whose stack was unreadable for the same reason, and the group says so.
 #[derive(Debug, Serialize)]
 pub struct ThreadGroup {
     pub tids: Vec<i32>,
@@ -15,6 +18,9 @@ pub struct ThreadGroup {
     pub state: TaskState,
     pub wchan: Option<String>,
     pub stack: Vec<String>,
+    /// Why the stack is not known, when it could not be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stack_unreadable: Option<String>,
     pub waits: String,
 }
 
@@ -42,10 +48,18 @@ pub fn groups(snap: &Snapshot, p: &Process) -> Vec<ThreadGroup> {
     for t in &p.threads {
         let stack = stack_names(t);
         let wchan = t.wchan_name().map(str::to_string);
-        if let Some(g) = out
-            .iter_mut()
-            .find(|g| g.state == t.state && g.wchan == wchan && g.stack == stack)
-        {
+        let unreadable = t.kernel_stack.missing_info().map(|m| m.detail.clone());
+        // The reason without its path (which names the thread).
+        let why = |u: &Option<String>| {
+            u.as_deref()
+                .map(|d| d.rsplit(": ").next().unwrap_or(d).to_string())
+        };
+        if let Some(g) = out.iter_mut().find(|g| {
+            g.state == t.state
+                && g.wchan == wchan
+                && g.stack == stack
+                && why(&g.stack_unreadable) == why(&unreadable)
+        }) {
             g.tids.push(t.tid);
             if !g.comms.contains(&t.comm) {
                 g.comms.push(t.comm.clone());
@@ -58,6 +72,7 @@ pub fn groups(snap: &Snapshot, p: &Process) -> Vec<ThreadGroup> {
             state: t.state,
             wchan,
             stack,
+            stack_unreadable: unreadable,
             waits: describe_wait(snap, p, t),
         });
     }
@@ -146,7 +161,18 @@ pub fn report<'a>(
 fn field_text<T: std::fmt::Display>(f: &wedge_model::Field<T>) -> String {
     match f {
         wedge_model::Field::Value(v) => v.to_string(),
-        wedge_model::Field::Missing(m) => format!("({})", m.detail),
+        wedge_model::Field::Missing(m) => missing_text(m),
+    }
+}
+
+/// A value that is not there: "unreadable (why)" when a read failed, the
+/// bare reason when there is nothing to read (a kernel thread's exe).
+fn missing_text(m: &wedge_model::Missing) -> String {
+    match m.reason {
+        wedge_model::MissingReason::NotSupported | wedge_model::MissingReason::NotCollected => {
+            format!("({})", m.detail)
+        }
+        _ => format!("unreadable ({})", m.detail),
     }
 }
 
@@ -163,30 +189,54 @@ pub fn render(
     let _ = writeln!(
         o,
         "{} (pid {}) — {} ({}), {} thread(s)",
-        p.comm,
+        printable(&p.comm),
         p.pid,
         leader_state.code(),
         leader_state.name(),
         p.threads.len()
     );
+    let kthread = p.leader().is_some_and(|l| l.flags.kthread());
     let cmd = match &p.cmdline {
-        wedge_model::Field::Value(v) if !v.is_empty() => v.join(" "),
-        wedge_model::Field::Value(_) => {
-            format!("[{}] (no command line: kernel thread or exited)", p.comm)
+        wedge_model::Field::Value(v) if !v.is_empty() => printable(&v.join(" ")).into_owned(),
+        wedge_model::Field::Value(_) if kthread => {
+            format!(
+                "[{}] (a kernel thread: no command line)",
+                printable(&p.comm)
+            )
         }
-        wedge_model::Field::Missing(m) => format!("({})", m.detail),
+        wedge_model::Field::Value(_) => {
+            format!("[{}] (no command line: it has exited)", printable(&p.comm))
+        }
+        wedge_model::Field::Missing(m) => format!("unreadable ({})", m.detail),
     };
     let _ = writeln!(o, "  command     {cmd}");
     let _ = writeln!(o, "  exe         {}", field_text(&p.exe));
     let _ = writeln!(o, "  cwd         {}", field_text(&p.cwd));
-    let parent = snap
-        .process(p.ppid)
-        .map(wedge_model::Process::label)
-        .unwrap_or_else(|| format!("{} (not visible)", p.ppid));
+    let parent = match snap.process(p.ppid) {
+        Some(pp) => printable(&pp.label()).into_owned(),
+        // ppid 0: the kernel started it (PID 1, kthreadd), or its parent
+        // lives outside the pid namespace of this view (the init of a
+        // container seen from inside; a task moved in with setns).
+        None if p.ppid == 0
+            && (kthread || (p.pid == 1 && snap.system.pid_ns_nested == Some(false))) =>
+        {
+            "none — started by the kernel".to_string()
+        }
+        None if p.ppid == 0 && snap.system.pid_ns_nested == Some(true) => {
+            "none visible — the parent is outside this pid namespace".to_string()
+        }
+        None if p.ppid == 0 => {
+            "none — started by the kernel, or by a process outside this pid namespace".to_string()
+        }
+        None => format!(
+            "{} (not visible: it exited, or is hidden from this viewer)",
+            p.ppid
+        ),
+    };
     let _ = writeln!(o, "  parent      {parent}");
     let kids: Vec<String> = snap
         .children(p.pid)
-        .map(wedge_model::Process::label)
+        .map(|c| printable(&c.label()).into_owned())
         .collect();
     if !kids.is_empty() {
         let _ = writeln!(o, "  children    {}", kids.join(", "));
@@ -194,7 +244,7 @@ pub fn render(
     let tracers: Vec<i32> = p.threads.iter().filter_map(|t| t.tracer_pid).collect();
     if let Some(tr) = tracers.first() {
         let who = snap.process(*tr).map(|x| x.comm.as_str()).unwrap_or("?");
-        let _ = writeln!(o, "  tracer      {who} ({tr})");
+        let _ = writeln!(o, "  tracer      {} ({tr})", printable(who));
     }
     if p.ns_pids.len() > 1 {
         let _ = writeln!(
@@ -237,15 +287,23 @@ pub fn render(
     );
     let _ = writeln!(o, "\nWhat it is doing");
     for line in &r.summary {
-        let _ = writeln!(o, "  • {line}");
+        let _ = writeln!(o, "  • {}", printable(line));
     }
     if !r.chains.is_empty() {
         let _ = writeln!(o, "\nWaits on (to the root cause)");
         for c in &r.chains {
-            let _ = writeln!(o, "  {c}");
+            let _ = writeln!(o, "  {}", printable(c));
         }
     }
-    let _ = writeln!(o, "\nThreads, grouped by identical kernel stack");
+    let _ = writeln!(
+        o,
+        "\nThreads, grouped by identical kernel stack{}",
+        if r.thread_groups.iter().any(|g| g.stack_unreadable.is_some()) {
+            " (where it could not be read: by state and wait channel only)"
+        } else {
+            ""
+        }
+    );
     for g in &r.thread_groups {
         let tids: Vec<String> = g.tids.iter().take(12).map(|t| t.to_string()).collect();
         let more = if g.tids.len() > 12 {
@@ -260,7 +318,7 @@ pub fn render(
             g.state.code(),
             tids.join(","),
             more,
-            g.comms.join(","),
+            printable(&g.comms.join(",")),
             g.wchan.as_deref().unwrap_or("-")
         );
         let t = p.threads.iter().find(|t| t.tid == g.tids[0]);
@@ -299,7 +357,21 @@ pub fn render(
                 wedge_model::Field::Value(wedge_model::Syscall::NotInSyscall { .. }) => {
                     let _ = writeln!(o, "      syscall none (blocked outside a system call, e.g. in a page fault or exit)");
                 }
-                _ => {}
+                wedge_model::Field::Value(wedge_model::Syscall::Running) => {
+                    let _ = writeln!(o, "      syscall - (running)");
+                }
+                wedge_model::Field::Missing(m)
+                    if matches!(
+                        m.reason,
+                        wedge_model::MissingReason::NotSupported
+                            | wedge_model::MissingReason::NotCollected
+                    ) =>
+                {
+                    let _ = writeln!(o, "      syscall none ({})", m.detail);
+                }
+                wedge_model::Field::Missing(m) => {
+                    let _ = writeln!(o, "      syscall unreadable ({})", m.detail);
+                }
             }
             match &t.kernel_stack {
                 wedge_model::Field::Value(s) => {
@@ -316,7 +388,16 @@ pub fn render(
                     }
                 }
                 wedge_model::Field::Missing(m) => {
-                    let _ = writeln!(o, "      stack   ({})", m.detail);
+                    let _ = writeln!(
+                        o,
+                        "      stack   unreadable ({}){}",
+                        m.detail,
+                        if g.tids.len() > 1 {
+                            "; grouped by state and wait channel only"
+                        } else {
+                            ""
+                        }
+                    );
                 }
             }
         }
@@ -376,7 +457,7 @@ pub fn render(
             let _ = writeln!(o, "  … {} more", fds.len() - 40);
         }
     } else if let Some(m) = p.fds.missing_info() {
-        let _ = writeln!(o, "\nOpen files: ({})", m.detail);
+        let _ = writeln!(o, "\nOpen files: {}", missing_text(m));
     }
     if !r.blocked_reads.is_empty() {
         let _ = writeln!(o, "\nReads that blocked (evidence)");
@@ -384,7 +465,10 @@ pub fn render(
             let _ = writeln!(
                 o,
                 "  reading /proc/{}/{} blocked > {} ms: {}",
-                b.pid, b.what, b.waited_ms, b.blocks_on
+                b.pid,
+                b.what,
+                b.blocked_ms(),
+                b.blocks_on
             );
         }
     }

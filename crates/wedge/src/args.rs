@@ -13,23 +13,64 @@ use std::time::Duration;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
-    /// Emit JSON instead of text.
+    /// Emit JSON instead of text: one compact line per document (`wedge
+    /// log`: one line per event), for jq and friends.
     #[arg(long, global = true)]
     pub json: bool,
-    /// Longest any single read of /proc may take, in milliseconds; a read
-    /// past it is abandoned and reported as evidence.
-    #[arg(long, global = true, default_value_t = 250, value_name = "MS")]
-    pub deadline_ms: u64,
-    /// Do not read command lines (they can block on a stuck process's
-    /// mmap_lock; wedge bounds the read either way).
-    #[arg(long, global = true)]
-    pub no_cmdline: bool,
-    /// Scanning threads (default: the number of CPUs, 2 to 4).
-    #[arg(long, global = true, hide = true)]
-    pub workers: Option<usize>,
     /// Show evidence and remedies for every finding, not only wedged ones.
     #[arg(long, short, global = true)]
     pub verbose: bool,
+    /// How the verdict scans /proc (also accepted after `ps` and `why`).
+    #[command(flatten)]
+    pub scan: ScanArgs,
+}
+
+/// How /proc is scanned: only for the commands that scan it (the verdict,
+/// `ps`, `why`), so `log`, `core` and `vmcore` neither list nor take them.
+#[derive(Args, Debug, Default, Clone)]
+pub struct ScanArgs {
+    /// Longest any single read of /proc may take, in milliseconds; a read
+    /// past it is abandoned and reported as evidence [default: 250]. At
+    /// least 20: below that an ordinary read of a busy process is cut and
+    /// reported as blocked.
+    #[arg(long, value_name = "MS", value_parser = parse_deadline)]
+    pub deadline_ms: Option<u64>,
+    /// Do not read command lines (they can block on a stuck process's
+    /// mmap_lock; wedge bounds the read either way).
+    #[arg(long)]
+    pub no_cmdline: bool,
+    /// Scanning threads (default: the number of CPUs, 2 to 4).
+    #[arg(long, hide = true)]
+    pub workers: Option<usize>,
+}
+
+fn parse_deadline(s: &str) -> Result<u64, String> {
+    let ms: u64 = s
+        .parse()
+        .map_err(|e| format!("{s:?} is not a number of milliseconds: {e}"))?;
+    if ms < wedge_procfs::MIN_DEADLINE_MS {
+        return Err(format!(
+            "{ms} ms is below the floor of {} ms: shorter deadlines cut ordinary reads of busy \
+             processes and report them as blocked",
+            wedge_procfs::MIN_DEADLINE_MS
+        ));
+    }
+    Ok(ms)
+}
+
+impl ScanArgs {
+    /// Flags given after the command win over those given before it.
+    fn or(&self, before: &ScanArgs) -> ScanArgs {
+        ScanArgs {
+            deadline_ms: self.deadline_ms.or(before.deadline_ms),
+            no_cmdline: self.no_cmdline || before.no_cmdline,
+            workers: self.workers.or(before.workers),
+        }
+    }
+
+    fn given(&self) -> bool {
+        self.deadline_ms.is_some() || self.no_cmdline || self.workers.is_some()
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -59,6 +100,8 @@ pub struct PsArgs {
     /// Do not cut long command lines.
     #[arg(long, short)]
     pub wide: bool,
+    #[command(flatten)]
+    pub scan: ScanArgs,
 }
 
 #[derive(Args, Debug)]
@@ -70,18 +113,89 @@ pub struct WhyArgs {
     /// or network filesystem, where opening its binaries could block).
     #[arg(long)]
     pub user_stacks: bool,
+    #[command(flatten)]
+    pub scan: ScanArgs,
 }
 
 impl Cli {
-    pub fn scan_options(&self) -> wedge_procfs::ScanOptions {
+    /// The scan options of the command, or an error when scan flags were
+    /// given to a command that does not scan /proc.
+    pub fn scan_options(&self) -> Result<wedge_procfs::ScanOptions, String> {
+        let args =
+            match &self.command {
+                None => self.scan.clone(),
+                Some(Command::Ps(a)) => a.scan.or(&self.scan),
+                Some(Command::Why(a)) => a.scan.or(&self.scan),
+                Some(_) if self.scan.given() => return Err(
+                    "--deadline-ms, --no-cmdline and --workers apply only to the commands that \
+                     scan /proc (wedge, wedge ps, wedge why)"
+                        .into(),
+                ),
+                Some(_) => ScanArgs::default(),
+            };
         let mut o = wedge_procfs::ScanOptions {
-            deadline: Duration::from_millis(self.deadline_ms.max(1)),
-            cmdline: !self.no_cmdline,
+            cmdline: !args.no_cmdline,
             ..wedge_procfs::ScanOptions::default()
         };
-        if let Some(w) = self.workers {
+        if let Some(ms) = args.deadline_ms {
+            // clap already refused values below the floor.
+            o.deadline = Duration::from_millis(ms.max(wedge_procfs::MIN_DEADLINE_MS));
+        }
+        if let Some(w) = args.workers {
             o.workers = w.clamp(1, 64);
         }
-        o
+        Ok(o)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn help(sub: &str) -> String {
+        let mut cmd = Cli::command();
+        cmd.build();
+        cmd.find_subcommand_mut(sub)
+            .map(|c| c.render_long_help().to_string())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn scan_flags_only_where_proc_is_scanned() {
+        for sub in ["log", "core", "vmcore"] {
+            let h = help(sub);
+            assert!(!h.is_empty(), "no help for {sub}");
+            for flag in ["--deadline-ms", "--no-cmdline", "--workers"] {
+                assert!(!h.contains(flag), "{sub} --help lists {flag}:\n{h}");
+            }
+            assert!(h.contains("--json"), "{sub} lost --json");
+        }
+        for sub in ["ps", "why"] {
+            assert!(help(sub).contains("--deadline-ms"), "{sub}");
+        }
+        let cli = Cli::try_parse_from(["wedge", "--deadline-ms", "40", "log"]).unwrap();
+        assert!(cli.scan_options().is_err());
+        let cli = Cli::try_parse_from(["wedge", "--deadline-ms", "40", "ps"]).unwrap();
+        assert_eq!(cli.scan_options().unwrap().deadline.as_millis(), 40);
+        let cli = Cli::try_parse_from(["wedge", "ps", "--deadline-ms", "60"]).unwrap();
+        assert_eq!(cli.scan_options().unwrap().deadline.as_millis(), 60);
+        let cli = Cli::try_parse_from(["wedge", "why", "1"]).unwrap();
+        assert_eq!(cli.scan_options().unwrap().deadline.as_millis(), 250);
+    }
+
+    #[test]
+    fn deadline_below_the_floor_is_refused() {
+        for ms in ["0", "1", "19"] {
+            for args in [
+                vec!["wedge", "--deadline-ms", ms],
+                vec!["wedge", "ps", "--deadline-ms", ms],
+                vec!["wedge", "why", "1", "--deadline-ms", ms],
+            ] {
+                let e = Cli::try_parse_from(&args).expect_err(&format!("{args:?} accepted"));
+                assert!(e.to_string().contains("20"), "{e}");
+            }
+        }
+        assert!(Cli::try_parse_from(["wedge", "--deadline-ms", "20"]).is_ok());
     }
 }

@@ -34,8 +34,11 @@ fn emit(text: &str) -> Result<(), String> {
     }
 }
 
+/// Every `--json` output is compact, one document a line (`wedge log`: one
+/// event a line): a snapshot of 10,000 threads is megabytes, and
+/// pretty-printing it cost a third of the scan; `jq .` pretty-prints.
 fn json<T: serde::Serialize>(v: &T) -> Result<String, String> {
-    serde_json::to_string_pretty(v)
+    serde_json::to_string(v)
         .map(|mut s| {
             s.push('\n');
             s
@@ -81,9 +84,8 @@ pub(crate) fn print_ps(
     json: bool,
 ) -> Result<ExitCode, String> {
     if json {
-        // Compact: a snapshot of 10,000 threads is megabytes, and
-        // pretty-printing it costs a third of the scan. The analysis (only
-        // the exit status needs it) runs meanwhile.
+        // Compact, as every --json (see `json`), and streamed. The analysis
+        // (only the exit status needs it) runs meanwhile.
         let (wedged, written) = std::thread::scope(|s| {
             let analysis = s.spawn(|| wedge_analysis::analyze(snap).iter().any(|f| f.is_wedged()));
             let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
@@ -112,14 +114,17 @@ pub(crate) fn print_ps(
     for b in &snap.blocked_reads {
         emit(&format!(
             "note: reading /proc/{}/{} blocked > {} ms ({})\n",
-            b.pid, b.what, b.waited_ms, b.blocks_on
+            b.pid,
+            b.what,
+            b.blocked_ms(),
+            b.blocks_on
         ))?;
     }
     Ok(code(wedged))
 }
 
 fn run(cli: Cli) -> Result<ExitCode, String> {
-    let opts = cli.scan_options();
+    let opts = cli.scan_options()?;
     match cli.command {
         None => {
             let mut snap = wedge_procfs::scan(&opts)?;

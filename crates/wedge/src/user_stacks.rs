@@ -77,6 +77,18 @@ fn risky_filesystem(snap: &Snapshot, p: &Process) -> Option<String> {
 }
 
 pub fn read(snap: &Snapshot, p: &Process, deadline: std::time::Duration) -> UserStacks {
+    // Asking process_vm_readv for a kernel thread's memory fails with
+    // ESRCH (it has no mm), which read as "No such process".
+    if p.leader().is_some_and(|l| l.flags.kthread()) {
+        return UserStacks {
+            refused: Some(
+                "a kernel thread has no user-space stack: it runs only in the kernel (its kernel \
+                 stack is above)"
+                    .into(),
+            ),
+            threads: Vec::new(),
+        };
+    }
     if let Some(why) = risky_filesystem(snap, p) {
         return UserStacks {
             refused: Some(format!(

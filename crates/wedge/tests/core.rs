@@ -1013,8 +1013,15 @@ fn live_backtrace_is_bounded_by_a_wedged_mmap_lock() -> R {
     check(took < Duration::from_millis(1500), || {
         format!("took {took:?}")
     })?;
+    // The reader is killed at the deadline; whether it has left by the end
+    // of the bounded reap that follows depends on where in the kernel it
+    // waited (the stuck case is reported with its pid).
     check(
-        matches!(r, Err(wedge_coredump::LiveError::TimedOut)),
+        matches!(
+            r,
+            Err(wedge_coredump::LiveError::TimedOut)
+                | Err(wedge_coredump::LiveError::TimedOutReaderStuck(_))
+        ),
         || format!("expected a timeout, got {r:?}"),
     )?;
     let held = wedge_coredump::LiveOptions {

@@ -274,6 +274,260 @@ fn cmdline_blocked_on_mmap_lock() -> R {
     )
 }
 
+/// The `wedge-reader` children this test process holds: the kit made it a
+/// child subreaper, so a reader that a wedge run left behind is re-parented
+/// here (alive or a zombie) instead of to init.
+fn adopted_readers() -> Vec<i32> {
+    let me = std::process::id() as i32;
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some((head, tail)) = stat.rsplit_once(") ") else {
+            continue;
+        };
+        let ppid = tail.split(' ').nth(1).and_then(|v| v.parse::<i32>().ok());
+        if head.ends_with("(wedge-reader") && ppid == Some(me) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// 200 runs against a process whose cmdline read blocks (so every run
+/// kills a reader at its deadline, and a 20 ms deadline kills more): no
+/// `wedge-reader` may outlive the wedge that forked it.
+fn no_reader_outlives_wedge() -> R {
+    let fs = setup_or_skip!(FuseDaemon::start());
+    let m = setup_or_skip!(MmapLockHolder::start(&fs));
+    let before = adopted_readers();
+    for i in 0..200 {
+        // The usual 30 s bound: this test is about leaks, not speed, and a
+        // machine loaded by parallel builds stretched single runs past 10 s.
+        let r = wedge(&["ps", "--deadline-ms", "20"]);
+        if i == 0 {
+            check(
+                r.stdout
+                    .contains(&format!("reading /proc/{}/cmdline blocked > 20 ms", m.pid)),
+                || format!("the cmdline read did not block:\n{}", r.stdout),
+            )?;
+        }
+    }
+    // A reader killed but not reaped dies within microseconds; a little
+    // grace turns any such leak into a zombie here.
+    std::thread::sleep(Duration::from_millis(200));
+    let leaked: Vec<i32> = adopted_readers()
+        .into_iter()
+        .filter(|p| !before.contains(p))
+        .collect();
+    for &pid in &leaked {
+        let mut st = 0;
+        // SAFETY: reaping our own (adopted) child.
+        unsafe { libc::waitpid(pid, &mut st, libc::WNOHANG) };
+    }
+    check(leaked.is_empty(), || {
+        format!("wedge-reader processes outlived wedge: {leaked:?}")
+    })
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Runs a command with a time limit, through timeout(1).
+fn run_limited(args: &[&str]) -> Result<std::process::Output, Failed> {
+    Command::new("timeout")
+        .arg("30")
+        .args(args)
+        .output()
+        .map_err(|e| format!("{args:?}: {e}").into())
+}
+
+const OUTSIDE: &str = "processes outside this pid namespace";
+
+/// Inside `unshare -fp --mount-proc` wedge sees one namespace: it says so.
+/// `unshare -fp` alone keeps the host's /proc, and the whole view.
+fn confined_to_a_pid_namespace() -> R {
+    if !is_root() {
+        wedge_testkit::skip_or_fail("unshare -p needs root");
+        return Ok(());
+    }
+    let bin = env!("CARGO_BIN_EXE_wedge");
+    let inside = run_limited(&["unshare", "-fp", "--mount-proc", bin, "--json"])?;
+    if inside.status.code() == Some(124) || inside.stdout.is_empty() {
+        wedge_testkit::skip_or_fail(&format!(
+            "unshare -fp --mount-proc failed: {}",
+            String::from_utf8_lossy(&inside.stderr)
+        ));
+        return Ok(());
+    }
+    let v: serde_json::Value = serde_json::from_slice(&inside.stdout).map_err(|e| e.to_string())?;
+    check(v["limitations"].to_string().contains(OUTSIDE), || {
+        format!("no pid-namespace limitation inside: {v}")
+    })?;
+    let text = run_limited(&["unshare", "-fp", "--mount-proc", bin])?;
+    let text = String::from_utf8_lossy(&text.stdout).into_owned();
+    check(text.contains(&format!("(cannot see {OUTSIDE}")), || {
+        text.clone()
+    })?;
+    for args in [vec![bin, "--json"], vec!["unshare", "-fp", bin, "--json"]] {
+        let out = run_limited(&args)?;
+        let v: serde_json::Value =
+            serde_json::from_slice(&out.stdout).map_err(|e| format!("{args:?}: {e}"))?;
+        check(!v["limitations"].to_string().contains(OUTSIDE), || {
+            format!("{args:?}: the host's view called confined: {v}")
+        })?;
+    }
+    Ok(())
+}
+
+/// A newline in argv (`python3 -c $'import time\ntime.sleep(20)'`) is
+/// shown escaped in every text view, and kept raw in JSON.
+fn control_characters_are_escaped() -> R {
+    let mut child = Command::new("bash")
+        .args(["-c", "sleep 30\n:", "wk-newline"])
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let pid = child.id() as i32;
+    std::thread::sleep(Duration::from_millis(200));
+    let result = (|| -> R {
+        let ps = wedge(&["ps", "--all", "--wide"]);
+        let line = ps
+            .stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("{pid:>7} ")))
+            .ok_or_else(|| format!("{pid} not listed:\n{}", ps.stdout))?;
+        check(line.contains("sleep 30\\n:"), || line.to_string())?;
+        check(
+            !ps.stdout.lines().any(|l| l == ":" || l.starts_with(": ")),
+            || ps.stdout.clone(),
+        )?;
+        let why = wedge(&["why", &pid.to_string()]);
+        let cmd = why
+            .stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with("command"))
+            .ok_or_else(|| why.stdout.clone())?;
+        check(cmd.ends_with("sleep 30\\n: wk-newline"), || cmd.to_string())?;
+        let snap = wedge(&["ps", "--all", "--json"]).json();
+        let argv = process(&snap, pid).map(|p| p["cmdline"].clone());
+        check(argv.as_ref().is_some_and(|a| a[2] == "sleep 30\n:"), || {
+            format!("{argv:?}")
+        })
+    })();
+    let _ = child.kill();
+    let _ = child.wait();
+    result
+}
+
+/// Kernel threads and the two tasks the kernel starts itself.
+fn kernel_threads_and_init() -> R {
+    let why2 = wedge(&["why", "2"]);
+    check(
+        why2.stdout
+            .contains("syscall none (a kernel thread makes no system calls)")
+            && !why2.stdout.contains("syscall read("),
+        || why2.stdout.clone(),
+    )?;
+    check(
+        why2.stdout
+            .contains("parent      none — started by the kernel"),
+        || why2.stdout.clone(),
+    )?;
+    let us = wedge(&["why", "2", "--user-stacks"]);
+    check(
+        us.stdout
+            .contains("a kernel thread has no user-space stack")
+            && !us.stdout.contains("No such process"),
+        || us.stdout.clone(),
+    )?;
+    let why1 = wedge(&["why", "1"]);
+    check(
+        why1.stdout
+            .contains("parent      none — started by the kernel"),
+        || why1.stdout.clone(),
+    )?;
+    check(!why1.stdout.contains("Open files: 0 ("), || {
+        why1.stdout.clone()
+    })?;
+    if why1.stdout.contains("stack   unreadable") {
+        // Threads whose stacks were not read are not "identical".
+        check(
+            why1.stdout.contains("by state and wait channel only"),
+            || why1.stdout.clone(),
+        )?;
+    }
+    if is_root() {
+        let ps = wedge(&["ps", "--all"]);
+        for l in ps.stdout.lines().filter(|l| l.starts_with("      1 ")) {
+            check(!l.contains("(need root)"), || l.to_string())?;
+        }
+    }
+    Ok(())
+}
+
+/// An ordinary user cannot see a root-owned D task's stack or wait
+/// channel: wedge says so rather than calling the task idle.
+fn ordinary_user_is_told_what_is_hidden() -> R {
+    if !is_root() {
+        wedge_testkit::skip_or_fail("needs root to switch to an ordinary user");
+        return Ok(());
+    }
+    let v = setup_or_skip!(VforkParent::start());
+    let out = Command::new("timeout")
+        .args([
+            "30",
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--",
+        ])
+        .arg(env!("CARGO_BIN_EXE_wedge"))
+        .args(["why", &v.pid.to_string()])
+        .output()
+        .map_err(|e| format!("setpriv: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let line = text
+        .lines()
+        .find(|l| l.contains(&format!("({}) is D", v.pid)))
+        .ok_or_else(|| format!("no summary of {}:\n{text}", v.pid))?;
+    check(
+        !line.contains("idle") && line.contains("not readable without root"),
+        || line.to_string(),
+    )
+}
+
+/// Every --json is one compact line; scan flags are not offered where no
+/// scan happens.
+fn json_is_compact_and_flags_apply() -> R {
+    for args in [
+        vec!["--json"],
+        vec!["why", "1", "--json"],
+        vec!["ps", "--json"],
+    ] {
+        let r = wedge(&args);
+        check(r.stdout.trim_end().lines().count() == 1, || {
+            format!("{args:?}: {} lines", r.stdout.lines().count())
+        })?;
+        let _ = r.json();
+    }
+    let help = wedge(&["log", "--help"]);
+    check(
+        !help.stdout.contains("--deadline-ms") && !help.stdout.contains("--no-cmdline"),
+        || help.stdout.clone(),
+    )?;
+    let r = wedge(&["--deadline-ms", "0"]);
+    check(r.code == Some(2) && r.stderr.contains("20 ms"), || {
+        r.stderr.clone()
+    })
+}
+
 fn pidns_init() -> R {
     let p = setup_or_skip!(PidnsInit::start());
     let snap = wedge(&["ps", "--all", "--json"]).json();
@@ -628,6 +882,21 @@ fn main() {
         Trial::test("vfork_parent", vfork_parent),
         Trial::test("fuse_reader_then_sigkill", fuse_reader_then_sigkill),
         Trial::test("cmdline_blocked_on_mmap_lock", cmdline_blocked_on_mmap_lock),
+        Trial::test("no_reader_outlives_wedge", no_reader_outlives_wedge),
+        Trial::test("confined_to_a_pid_namespace", confined_to_a_pid_namespace),
+        Trial::test(
+            "control_characters_are_escaped",
+            control_characters_are_escaped,
+        ),
+        Trial::test("kernel_threads_and_init", kernel_threads_and_init),
+        Trial::test(
+            "ordinary_user_is_told_what_is_hidden",
+            ordinary_user_is_told_what_is_hidden,
+        ),
+        Trial::test(
+            "json_is_compact_and_flags_apply",
+            json_is_compact_and_flags_apply,
+        ),
         Trial::test("pidns_init", pidns_init),
         Trial::test("tree_and_all", tree_and_all),
         Trial::test("bad_pid_is_an_error", bad_pid_is_an_error),
