@@ -755,11 +755,48 @@ impl<R: Read> Read for Worded<R> {
             }
             let words = if e.kind() == io::ErrorKind::UnexpectedEof {
                 "the compressed data ends early (a truncated file?)".to_string()
+            } else if let Some(l) = e
+                .get_ref()
+                .and_then(|i| i.downcast_ref::<lz4_flex::frame::Error>())
+            {
+                lz4_words(l).to_string()
+            } else if matches!(
+                e.kind(),
+                io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData
+            ) {
+                // flate2's own errors ("corrupt deflate stream", a CRC32
+                // or ISIZE mismatch in the trailer); an I/O error of the
+                // file passes through with its own kind.
+                format!("the compressed data is damaged ({e})")
             } else {
                 e.to_string()
             };
             io::Error::new(e.kind(), format!("{}: {words}", self.1))
         })
+    }
+}
+
+/// lz4_flex's errors in words: their `Display` is their `Debug`
+/// (`DecompressionError(OffsetOutOfBounds)`).
+fn lz4_words(e: &lz4_flex::frame::Error) -> &'static str {
+    use lz4_flex::frame::Error as L;
+    match e {
+        L::BlockChecksumError | L::ContentChecksumError | L::HeaderChecksumError => {
+            "a checksum does not match: the file is damaged"
+        }
+        L::ContentLengthError { .. } => {
+            "the data decodes to another size than its header says: the file is damaged"
+        }
+        L::WrongMagicNumber => {
+            "not an lz4 frame where one was expected (trailing garbage or damage)"
+        }
+        L::UnsupportedBlocksize(_)
+        | L::UnsupportedVersion(_)
+        | L::ReservedBitsSet
+        | L::InvalidBlockInfo
+        | L::BlockTooBig => "a frame or block header is invalid: the file is damaged",
+        L::DictionaryNotSupported => "the frame needs a dictionary wedge does not have",
+        _ => "the compressed data is damaged (a block does not decode)",
     }
 }
 

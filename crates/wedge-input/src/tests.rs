@@ -302,6 +302,42 @@ fn xz_flipped_bytes_are_reported_not_passed() {
 }
 
 #[test]
+fn gzip_and_lz4_damage_is_said_in_words() {
+    // flate2 says "corrupt deflate stream", lz4_flex prints its Debug text
+    // (`DecompressionError(OffsetOutOfBounds)`): neither tells a user the
+    // file is damaged.
+    let dir = tempfile::tempdir().unwrap();
+    let t = text();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&t).unwrap();
+    let gz = gz.finish().unwrap();
+    // With a content checksum, as lz4(1) writes by default.
+    let mut lz = lz4_flex::frame::FrameEncoder::with_frame_info(
+        lz4_flex::frame::FrameInfo::new().content_checksum(true),
+        Vec::new(),
+    );
+    lz.write_all(&t).unwrap();
+    let lz = lz.finish().unwrap();
+    for (name, data) in [("gz", gz), ("lz4", lz)] {
+        let mut errors = 0;
+        for at in (20..data.len()).step_by((data.len() / 40).max(1)) {
+            let mut bad = data.clone();
+            bad[at] ^= 0x55;
+            let p = write(dir.path(), name, &bad);
+            if let Err(e) = stream_all(&p, &limits()) {
+                let s = e.to_string();
+                assert!(
+                    s.contains("damaged") && !s.contains("Error(") && !s.contains("Error {"),
+                    "{name} flip at {at}: {s}"
+                );
+                errors += 1;
+            }
+        }
+        assert!(errors > 0, "{name}: no flip was noticed");
+    }
+}
+
+#[test]
 fn zstd_windows_past_the_limit_are_refused_in_words() {
     let dir = tempfile::tempdir().unwrap();
     // Frame header: no single segment, no content size; the window
