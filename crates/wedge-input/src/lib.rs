@@ -815,6 +815,8 @@ const XZ_MEMLIMIT: u64 = 256 << 20;
 struct Xz<R> {
     src: R,
     dec: Option<liblzma::stream::Stream>,
+    /// Calls in a row that neither took input nor gave output.
+    stalled: u8,
     done: bool,
     failed: bool,
 }
@@ -824,6 +826,7 @@ impl<R: BufRead> Xz<R> {
         Xz {
             src,
             dec: None,
+            stalled: 0,
             done: false,
             failed: false,
         }
@@ -866,12 +869,24 @@ impl<R: BufRead> Read for Xz<R> {
                     self.done = true;
                     return Ok(made);
                 }
-                Ok(_) if made > 0 => return Ok(made),
+                Ok(_) if made > 0 => {
+                    self.stalled = 0;
+                    return Ok(made);
+                }
                 Ok(_) if eof => {
                     "the compressed data ends early (a truncated file?)"
                 }
                 // Input taken into liblzma's buffers, nothing out yet.
-                Ok(_) if used > 0 => continue,
+                Ok(_) if used > 0 => {
+                    self.stalled = 0;
+                    continue;
+                }
+                // liblzma may return one call with no progress before it
+                // says so (LZMA_BUF_ERROR); more must not spin wedge.
+                Ok(_) if self.stalled < 2 => {
+                    self.stalled += 1;
+                    continue;
+                }
                 Ok(_) => "the decoder makes no progress (damaged data?)",
                 Err(X::Data) => {
                     "the compressed data is damaged (a block does not decode or fails its integrity check)"
