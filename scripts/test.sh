@@ -12,6 +12,7 @@ need=()
 command -v gdb >/dev/null 2>&1 || need+=(gdb)
 command -v unshare >/dev/null 2>&1 || need+=(util-linux)
 command -v timeout >/dev/null 2>&1 || need+=(coreutils)
+# gcc also builds the libzstd and liblzma that zstd-sys and liblzma-sys bundle.
 command -v gcc >/dev/null 2>&1 || need+=(gcc)
 command -v xz >/dev/null 2>&1 || need+=(xz-utils)
 command -v zstd >/dev/null 2>&1 || need+=(zstd)

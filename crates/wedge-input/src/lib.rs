@@ -18,8 +18,9 @@
 //! * Everything read is capped ([`Limits::max_bytes`]), decompressed output
 //!   too: a 1 KB zstd frame may claim terabytes.
 //! * Compression is recognised by magic bytes, never by name: gzip, zstd
-//!   (with its frame checksum and content size verified where the frame
-//!   carries them), xz and lz4.
+//!   (libzstd: frame checksum and content size verified where the frame
+//!   carries them), xz (liblzma: block checks verified) and lz4. Every
+//!   decoder streams: what was decoded before damage or a cut is kept.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
@@ -31,7 +32,7 @@ use std::time::Duration;
 mod child;
 mod zstd;
 
-pub use zstd::{zstd_error_words, zstd_io_error_words};
+pub use zstd::zstd_decompress_into;
 
 /// How much wedge reads from one input and how long it waits for it.
 #[derive(Debug, Clone)]
@@ -374,7 +375,7 @@ impl Input {
                 Box::new(Worded(flate2::bufread::MultiGzDecoder::new(raw), "gzip"))
             }
             Some(Compression::Zstd) => Box::new(zstd::Frames::new(raw)),
-            Some(Compression::Xz) => Box::new(XzThread::start(raw)),
+            Some(Compression::Xz) => Box::new(Xz::new(raw)),
             Some(Compression::Lz4) => {
                 Box::new(Worded(lz4_flex::frame::FrameDecoder::new(raw), "lz4"))
             }
@@ -754,6 +755,19 @@ impl<R: Read> Read for Worded<R> {
             }
             let words = if e.kind() == io::ErrorKind::UnexpectedEof {
                 "the compressed data ends early (a truncated file?)".to_string()
+            } else if let Some(l) = e
+                .get_ref()
+                .and_then(|i| i.downcast_ref::<lz4_flex::frame::Error>())
+            {
+                lz4_words(l).to_string()
+            } else if matches!(
+                e.kind(),
+                io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData
+            ) {
+                // flate2's own errors ("corrupt deflate stream", a CRC32
+                // or ISIZE mismatch in the trailer); an I/O error of the
+                // file passes through with its own kind.
+                format!("the compressed data is damaged ({e})")
             } else {
                 e.to_string()
             };
@@ -762,85 +776,133 @@ impl<R: Read> Read for Worded<R> {
     }
 }
 
-/// xz through lzma-rs, which only decodes into a writer: it runs on a
-/// thread that hands over chunks, so a huge .xz log streams in bounded
-/// memory instead of being decompressed whole first.
-struct XzThread {
-    rx: mpsc::Receiver<io::Result<Vec<u8>>>,
-    cur: Vec<u8>,
-    pos: usize,
-}
-
-struct ChanWriter(mpsc::SyncSender<io::Result<Vec<u8>>>);
-
-impl io::Write for ChanWriter {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = buf.len().min(CHUNK);
-        self.0
-            .send(Ok(buf[..n].to_vec()))
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "reader gone"))?;
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl XzThread {
-    fn start<R: BufRead + Send + 'static>(mut src: R) -> XzThread {
-        let (tx, rx) = mpsc::sync_channel(4);
-        let spawned = std::thread::Builder::new().name("wedge-xz".into()).spawn({
-            let tx = tx.clone();
-            move || {
-                let mut w = ChanWriter(tx.clone());
-                if let Err(e) = lzma_rs::xz_decompress(&mut src, &mut w) {
-                    let words = match e {
-                        lzma_rs::error::Error::IoError(e)
-                            if e.kind() == io::ErrorKind::UnexpectedEof =>
-                        {
-                            "xz: the compressed data ends early (a truncated file?)".to_string()
-                        }
-                        lzma_rs::error::Error::IoError(e)
-                            if e.kind() == io::ErrorKind::BrokenPipe =>
-                        {
-                            return
-                        }
-                        other => format!("xz: {other}"),
-                    };
-                    let _ = tx.send(Err(io::Error::new(io::ErrorKind::InvalidData, words)));
-                }
-            }
-        });
-        if let Err(e) = spawned {
-            let _ = tx.send(Err(io::Error::other(format!(
-                "cannot start the xz thread: {e}"
-            ))));
+/// lz4_flex's errors in words: their `Display` is their `Debug`
+/// (`DecompressionError(OffsetOutOfBounds)`).
+fn lz4_words(e: &lz4_flex::frame::Error) -> &'static str {
+    use lz4_flex::frame::Error as L;
+    match e {
+        L::BlockChecksumError | L::ContentChecksumError | L::HeaderChecksumError => {
+            "a checksum does not match: the file is damaged"
         }
-        drop(tx);
-        XzThread {
-            rx,
-            cur: Vec::new(),
-            pos: 0,
+        L::ContentLengthError { .. } => {
+            "the data decodes to another size than its header says: the file is damaged"
+        }
+        L::WrongMagicNumber => {
+            "not an lz4 frame where one was expected (trailing garbage or damage)"
+        }
+        L::UnsupportedBlocksize(_)
+        | L::UnsupportedVersion(_)
+        | L::ReservedBitsSet
+        | L::InvalidBlockInfo
+        | L::BlockTooBig => "a frame or block header is invalid: the file is damaged",
+        L::DictionaryNotSupported => "the frame needs a dictionary wedge does not have",
+        _ => "the compressed data is damaged (a block does not decode)",
+    }
+}
+
+/// What liblzma may allocate for one .xz stream. The LZMA2 decoder's
+/// memory is about its dictionary size, which the stream header sets:
+/// xz(1)'s presets use at most 64 MiB (-9), but a crafted header may ask
+/// for up to 4 GiB. 256 MiB covers every preset with room to spare.
+const XZ_MEMLIMIT: u64 = 256 << 20;
+
+/// xz through liblzma's stream decoder, which (unlike a decoder that
+/// keeps the dictionary to itself until the end) gives out what it has
+/// decoded on every call: a truncated .xz log keeps the events before the
+/// cut. It verifies each block's integrity check (CRC32/CRC64/SHA-256)
+/// and the index itself. Concatenated streams (`cat a.xz b.xz`) are read
+/// one after another, as xz(1) does.
+struct Xz<R> {
+    src: R,
+    dec: Option<liblzma::stream::Stream>,
+    /// Calls in a row that neither took input nor gave output.
+    stalled: u8,
+    done: bool,
+    failed: bool,
+}
+
+impl<R: BufRead> Xz<R> {
+    fn new(src: R) -> Self {
+        Xz {
+            src,
+            dec: None,
+            stalled: 0,
+            done: false,
+            failed: false,
         }
     }
+
+    fn bad(&mut self, what: &str) -> io::Error {
+        self.failed = true;
+        io::Error::new(io::ErrorKind::InvalidData, format!("xz: {what}"))
+    }
 }
 
-impl Read for XzThread {
+impl<R: BufRead> Read for Xz<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.pos >= self.cur.len() {
-            match self.rx.recv() {
-                Ok(Ok(v)) => {
-                    self.cur = v;
-                    self.pos = 0;
-                }
-                Ok(Err(e)) => return Err(e),
-                Err(_) => return Ok(0),
+        use liblzma::stream::{Action, Error as X, Status, Stream, CONCATENATED};
+        if self.done || self.failed || buf.is_empty() {
+            return Ok(0);
+        }
+        if self.dec.is_none() {
+            match Stream::new_stream_decoder(XZ_MEMLIMIT, CONCATENATED) {
+                Ok(d) => self.dec = Some(d),
+                Err(_) => return Err(self.bad("cannot set up a decoder (out of memory?)")),
             }
         }
-        let n = (self.cur.len() - self.pos).min(buf.len());
-        buf[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
+        loop {
+            let input = self.src.fill_buf()?;
+            let eof = input.is_empty();
+            let Some(dec) = self.dec.as_mut() else {
+                return Ok(0);
+            };
+            let (in0, out0) = (dec.total_in(), dec.total_out());
+            // With CONCATENATED, only Finish tells liblzma the input has
+            // ended (another stream could follow otherwise).
+            let action = if eof { Action::Finish } else { Action::Run };
+            let r = dec.process(input, buf, action);
+            let used = (dec.total_in() - in0) as usize;
+            let made = (dec.total_out() - out0) as usize;
+            self.src.consume(used);
+            let what = match r {
+                Ok(Status::StreamEnd) => {
+                    self.done = true;
+                    return Ok(made);
+                }
+                Ok(_) if made > 0 => {
+                    self.stalled = 0;
+                    return Ok(made);
+                }
+                Ok(_) if eof => {
+                    "the compressed data ends early (a truncated file?)"
+                }
+                // Input taken into liblzma's buffers, nothing out yet.
+                Ok(_) if used > 0 => {
+                    self.stalled = 0;
+                    continue;
+                }
+                // liblzma may return one call with no progress before it
+                // says so (LZMA_BUF_ERROR); more must not spin wedge.
+                Ok(_) if self.stalled < 2 => {
+                    self.stalled += 1;
+                    continue;
+                }
+                Ok(_) => "the decoder makes no progress (damaged data?)",
+                Err(X::Data) => {
+                    "the compressed data is damaged (a block does not decode or fails its integrity check)"
+                }
+                Err(X::Format) => "not an xz stream where one was expected (trailing garbage or damage)",
+                Err(X::Options) => "the stream header asks for options liblzma does not support (damaged data?)",
+                Err(X::MemLimit) | Err(X::Mem) => {
+                    "the stream asks for more than the 256 MiB of decoder memory wedge allows (damaged data?)"
+                }
+                Err(X::UnsupportedCheck) | Err(X::NoCheck) => {
+                    "the stream's integrity check type is not supported (damaged data?)"
+                }
+                Err(X::Program) => "the compressed data is damaged or cut short",
+            };
+            return Err(self.bad(what));
+        }
     }
 }
 

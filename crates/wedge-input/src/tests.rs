@@ -16,6 +16,22 @@ fn text() -> Vec<u8> {
         .into_bytes()
 }
 
+/// As zstd(1) and systemd-coredump write it: one frame with its content
+/// size (single-segment: the window is the whole content) and checksum.
+fn zst(t: &[u8]) -> Vec<u8> {
+    let mut c = ::zstd::bulk::Compressor::new(3).unwrap();
+    c.set_parameter(::zstd::zstd_safe::CParameter::ChecksumFlag(true))
+        .unwrap();
+    c.compress(t).unwrap()
+}
+
+/// As xz(1) writes it (CRC64 block checks).
+fn xz(t: &[u8]) -> Vec<u8> {
+    let mut e = liblzma::write::XzEncoder::new(Vec::new(), 6);
+    e.write_all(t).unwrap();
+    e.finish().unwrap()
+}
+
 fn write(dir: &Path, name: &str, data: &[u8]) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, data).unwrap();
@@ -71,10 +87,10 @@ fn plain_and_every_compression_round_trip() {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(&t).unwrap();
     let gz = gz.finish().unwrap();
-    let zst =
-        ruzstd::encoding::compress_to_vec(&t[..], ruzstd::encoding::CompressionLevel::Fastest);
-    let mut xz = Vec::new();
-    lzma_rs::xz_compress(&mut &t[..], &mut xz).unwrap();
+    let zst = zst(&t);
+    let xz = xz(&t);
+    // Two xz streams back to back, as `cat a.xz b.xz` makes.
+    let xz2 = [xz.clone(), xz.clone()].concat();
     let mut lz = lz4_flex::frame::FrameEncoder::new(Vec::new());
     lz.write_all(&t).unwrap();
     let lz = lz.finish().unwrap();
@@ -92,6 +108,12 @@ fn plain_and_every_compression_round_trip() {
             Some(Compression::Zstd),
         ),
         ("xz", xz, t.clone(), Some(Compression::Xz)),
+        (
+            "xz2",
+            xz2,
+            [t.clone(), t.clone()].concat(),
+            Some(Compression::Xz),
+        ),
         ("lz4", lz, t.clone(), Some(Compression::Lz4)),
     ] {
         let p = write(dir.path(), name, &data);
@@ -113,8 +135,7 @@ fn zstd_flipped_bytes_are_reported_not_passed() {
     // decode or fail the checksum/content size: none may pass silently.
     let dir = tempfile::tempdir().unwrap();
     let t = text();
-    let zst =
-        ruzstd::encoding::compress_to_vec(&t[..], ruzstd::encoding::CompressionLevel::Fastest);
+    let zst = zst(&t);
     let step = (zst.len() / 40).max(1);
     let mut silent = Vec::new();
     for at in (6..zst.len()).step_by(step) {
@@ -148,13 +169,11 @@ fn zstd_flipped_bytes_are_reported_not_passed() {
 fn truncated_streams_keep_their_prefix_and_say_so() {
     let dir = tempfile::tempdir().unwrap();
     let t = text();
-    let zst =
-        ruzstd::encoding::compress_to_vec(&t[..], ruzstd::encoding::CompressionLevel::Fastest);
+    let zst = zst(&t);
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(&t).unwrap();
     let gz = gz.finish().unwrap();
-    let mut xz = Vec::new();
-    lzma_rs::xz_compress(&mut &t[..], &mut xz).unwrap();
+    let xz = xz(&t);
     for (name, data) in [("zst", zst), ("gz", gz), ("xz", xz)] {
         let cut = &data[..data.len() * 2 / 3];
         let p = write(dir.path(), name, cut);
@@ -165,6 +184,25 @@ fn truncated_streams_keep_their_prefix_and_say_so() {
             t.starts_with(&l.bytes),
             "{name}: prefix is not the content's"
         );
+        // A decoder that keeps its window to itself until the frame ends
+        // (ruzstd for a single-segment frame, lzma-rs for the dictionary)
+        // gives nothing at all before the cut.
+        assert!(
+            l.bytes.len() >= t.len() / 4,
+            "{name}: only {} of {} bytes kept before the cut",
+            l.bytes.len(),
+            t.len()
+        );
+        // The stream says the same, after handing out the same prefix.
+        let (mut r, _) = open(&p, &limits()).unwrap().stream().unwrap();
+        let mut got = Vec::new();
+        let e = read_to_end_capped(&mut r, &mut got, u64::MAX).unwrap_err();
+        assert_eq!(got.len(), l.bytes.len(), "{name}");
+        let e = e.to_string();
+        assert!(
+            e.contains("cut short") || e.contains("ends early"),
+            "{name}: {e}"
+        );
     }
 }
 
@@ -173,7 +211,7 @@ fn decompression_bombs_stop_at_the_cap() {
     let dir = tempfile::tempdir().unwrap();
     // 16 MiB of zeros in a few KB.
     let zeros = io::repeat(0).take(16 << 20);
-    let zst = ruzstd::encoding::compress_to_vec(zeros, ruzstd::encoding::CompressionLevel::Fastest);
+    let zst = ::zstd::encode_all(zeros, 3).unwrap();
     assert!(zst.len() < 1 << 20);
     let p = write(dir.path(), "bomb.zst", &zst);
     let l = Limits {
@@ -239,24 +277,109 @@ fn sockets_are_named_and_holes_of_plain_streams_are_skipped() {
 }
 
 #[test]
-fn ruzstd_io_errors_are_words() {
-    // What wedge-vmcore's kdump pages go through: StreamingDecoder wraps
-    // its errors in io::Error, whose Display is partly Rust debug text.
+fn xz_flipped_bytes_are_reported_not_passed() {
+    // liblzma verifies each block's check (CRC64 from xz(1)) and the
+    // index: no flip past the stream header may pass silently.
+    let dir = tempfile::tempdir().unwrap();
     let t = text();
-    let zst =
-        ruzstd::encoding::compress_to_vec(&t[..], ruzstd::encoding::CompressionLevel::Fastest);
+    let xz = xz(&t);
+    let step = (xz.len() / 40).max(1);
+    let mut silent = Vec::new();
+    for at in (12..xz.len()).step_by(step) {
+        let mut bad = xz.clone();
+        bad[at] ^= 0x55;
+        let p = write(dir.path(), "flip.xz", &bad);
+        match stream_all(&p, &limits()) {
+            Ok(v) if v == t => {}
+            Ok(_) => silent.push(at),
+            Err(e) => {
+                let s = e.to_string();
+                assert!(s.starts_with("xz: ") && !s.contains("Error"), "{s}");
+            }
+        }
+    }
+    assert!(silent.is_empty(), "flips passed silently at {silent:?}");
+}
+
+#[test]
+fn gzip_and_lz4_damage_is_said_in_words() {
+    // flate2 says "corrupt deflate stream", lz4_flex prints its Debug text
+    // (`DecompressionError(OffsetOutOfBounds)`): neither tells a user the
+    // file is damaged.
+    let dir = tempfile::tempdir().unwrap();
+    let t = text();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&t).unwrap();
+    let gz = gz.finish().unwrap();
+    // With a content checksum, as lz4(1) writes by default.
+    let mut lz = lz4_flex::frame::FrameEncoder::with_frame_info(
+        lz4_flex::frame::FrameInfo::new().content_checksum(true),
+        Vec::new(),
+    );
+    lz.write_all(&t).unwrap();
+    let lz = lz.finish().unwrap();
+    for (name, data) in [("gz", gz), ("lz4", lz)] {
+        let mut errors = 0;
+        for at in (20..data.len()).step_by((data.len() / 40).max(1)) {
+            let mut bad = data.clone();
+            bad[at] ^= 0x55;
+            let p = write(dir.path(), name, &bad);
+            if let Err(e) = stream_all(&p, &limits()) {
+                let s = e.to_string();
+                // A flip may also turn the data into what reads as a
+                // stream cut short.
+                assert!(
+                    (s.contains("damaged") || s.contains("ends early"))
+                        && !s.contains("Error(")
+                        && !s.contains("Error {"),
+                    "{name} flip at {at}: {s}"
+                );
+                errors += 1;
+            }
+        }
+        assert!(errors > 0, "{name}: no flip was noticed");
+    }
+}
+
+#[test]
+fn zstd_windows_past_the_limit_are_refused_in_words() {
+    let dir = tempfile::tempdir().unwrap();
+    // Frame header: no single segment, no content size; the window
+    // descriptor's exponent 21 asks for 2^31 bytes (RFC 8878 §3.1.1.1.2).
+    let p = write(
+        dir.path(),
+        "huge.zst",
+        &[0x28, 0xb5, 0x2f, 0xfd, 0x00, 21 << 3, 0, 0, 0, 0],
+    );
+    let e = stream_all(&p, &limits()).unwrap_err().to_string();
+    assert!(e.starts_with("zstd: ") && e.contains("128 MiB"), "{e}");
+}
+
+#[test]
+fn zstd_pages_decode_into_their_buffer_and_fail_in_words() {
+    // What wedge-vmcore's kdump pages go through: one frame per page.
+    let page: Vec<u8> = (0..4096u32).map(|i| (i % 251) as u8).collect();
+    let z = zst(&page);
+    let mut out = vec![0u8; 4096];
+    assert_eq!(zstd_decompress_into(&z, &mut out), Ok(4096));
+    assert_eq!(out, page);
+    // A page that decodes to more than the buffer holds is an error.
+    let mut small = vec![0u8; 1024];
+    let e = zstd_decompress_into(&z, &mut small).unwrap_err();
+    assert!(e.contains("more than 1024 bytes"), "{e}");
     let mut worded = 0;
-    for at in (20..zst.len()).step_by(97) {
-        let mut bad = zst.clone();
+    for at in (4..z.len()).step_by(7) {
+        let mut bad = z.clone();
         bad[at] ^= 0xff;
-        let Ok(mut d) = ruzstd::decoding::StreamingDecoder::new(&bad[..]) else {
-            continue;
-        };
-        if let Err(e) = d.read_to_end(&mut Vec::new()) {
-            let w = zstd_io_error_words(&e);
-            assert!(!w.contains("Error(") && !w.contains("{ "), "{w}");
-            worded += 1;
+        match zstd_decompress_into(&bad, &mut out) {
+            Ok(_) => assert_eq!(out, page, "flip at {at} passed silently"),
+            Err(w) => {
+                assert!(w.starts_with("zstd: ") && !w.contains("Error"), "{w}");
+                worded += 1;
+            }
         }
     }
     assert!(worded > 0);
+    let e = zstd_decompress_into(b"not zstd", &mut out).unwrap_err();
+    assert!(e.contains("not a zstd frame"), "{e}");
 }

@@ -278,17 +278,14 @@ impl KdumpDump {
                 .decompress(&data, out)
                 .map_err(|e| bad(format!("snappy: {e}")))?;
         } else if flags & DUMP_DH_COMPRESSED_ZSTD != 0 {
-            use std::io::Read;
-            // ruzstd's own Display of these errors is partly Rust debug
-            // text; the shared helpers put them in words.
-            let mut dec = ruzstd::decoding::StreamingDecoder::new(&data[..])
-                .map_err(|e| bad(format!("zstd: {}", wedge_input::zstd_error_words(&e))))?;
-            let mut v = Vec::with_capacity(bs);
-            (&mut dec)
-                .take(bs as u64 + 1)
-                .read_to_end(&mut v)
-                .map_err(|e| bad(format!("zstd: {}", wedge_input::zstd_io_error_words(&e))))?;
-            out.copy_from_slice(&check(v)?);
+            // libzstd, through wedge-input's helper (the one zstd decoder
+            // of the workspace, errors in words): makedumpfile writes each
+            // page as one frame (ZSTD_compressCCtx), which must fill the
+            // page exactly.
+            let n = wedge_input::zstd_decompress_into(&data, out).map_err(bad)?;
+            if n != bs {
+                return Err(bad(format!("decompressed to {n} bytes, not {bs}")));
+            }
         } else if size as usize == bs {
             out.copy_from_slice(&data);
         } else {

@@ -226,16 +226,23 @@ fn grouping_a_million_hung_task_lines_keeps_memory_small() {
 #[test]
 fn truncated_compressed_logs_keep_what_was_decoded() {
     let dir = common::scratch("logtest");
-    // Large enough for several zstd blocks (128 KiB each) and xz blocks,
-    // so a cut leaves whole blocks before it.
-    let one = std::fs::read(corpus("hung_task-002.log")).unwrap();
+    // Large enough for several zstd blocks (128 KiB of output each), so a
+    // cut leaves whole blocks before it. Each copy has its own pid: copies
+    // repeated verbatim compress to a few bytes per block, most of the
+    // file would be the first block, and a cut would fall inside it. A
+    // zstd block decodes whole or not at all (its sequence bitstream is
+    // read backwards from the block's end), so nothing could be kept.
+    let one = std::fs::read_to_string(corpus("hung_task-002.log")).unwrap();
     let mut text = Vec::new();
-    while text.len() < 600 * 1024 {
-        text.extend_from_slice(&one);
+    for pid in 10_000.. {
+        if text.len() >= 600 * 1024 {
+            break;
+        }
+        text.extend_from_slice(one.replace("1640", &pid.to_string()).as_bytes());
     }
     let plain = dir.path().join("kern.log");
     std::fs::write(&plain, &text).unwrap();
-    for (tool, ext) in [("gzip", "gz"), ("xz", "xz")] {
+    for (tool, ext) in [("gzip", "gz"), ("xz", "xz"), ("zstd", "zst")] {
         let full = dir.path().join(format!("kern.log.{ext}"));
         if !compress(tool, &plain, &full) {
             continue;
