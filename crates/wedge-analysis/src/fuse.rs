@@ -475,7 +475,7 @@ fn users(snap: &Snapshot, me: &Process, m: &Mount) -> Vec<String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::finding::Finding;
     use wedge_kernel::{SignalSet, TaskFlags, TaskState, ThreadKind};
@@ -503,7 +503,11 @@ mod tests {
         }
     }
 
-    fn thread(tid: i32, state: TaskState, call: Option<(i64, &str, Vec<u64>)>) -> Thread {
+    pub(crate) fn thread(
+        tid: i32,
+        state: TaskState,
+        call: Option<(i64, &str, Vec<u64>)>,
+    ) -> Thread {
         let fuse = call.is_some();
         Thread {
             tid,

@@ -165,7 +165,23 @@ pub fn wait_kind(t: &Thread) -> WaitKind {
             || f.starts_with("down_write")
             || f.starts_with("down_read")
             || f == "__down_common"
-            || f == "path_openat"
+    })
+    .or_else(|| {
+        // /proc hides the rw-semaphore slow path, so a task queued on a
+        // directory's inode lock (down_write in open_last_lookups, inlined)
+        // shows path_openat as its top frame. path_openat lower in the
+        // stack is only the way in: an O_TRUNC open waiting for its
+        // truncate's discard (submit_bio_wait) is disk I/O, not a lock.
+        t.top_frame()
+            .map(|f| f.base_name())
+            .filter(|f| *f == "path_openat")
+            .or_else(|| {
+                t.kernel_stack
+                    .value()
+                    .is_none()
+                    .then(|| t.wchan_name().filter(|w| *w == "path_openat"))
+                    .flatten()
+            })
     }) {
         return WaitKind::Lock {
             function: f.to_string(),
@@ -349,4 +365,44 @@ pub fn describe_wait(snap: &Snapshot, p: &Process, t: &Thread) -> String {
         }
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{wait_kind, WaitKind};
+    use crate::fuse::tests::thread;
+    use wedge_kernel::TaskState;
+    use wedge_model::{Field, KernelFrame};
+
+    fn stack_of(frames: &[&str]) -> wedge_model::Thread {
+        let mut t = thread(10, TaskState::DiskSleep, None);
+        t.kernel_stack = Field::Value(frames.iter().map(|f| KernelFrame::named(*f)).collect());
+        t.wchan = Field::Value(frames.first().map(|f| f.to_string()));
+        t
+    }
+
+    /// path_openat is an inode-lock wait only as the top frame: below a
+    /// disk wait it is just the way in (seen under build-like load: `dd`
+    /// opening with O_TRUNC, waiting for the truncate's discard).
+    #[test]
+    fn path_openat_is_a_lock_wait_only_at_the_top() {
+        let queued = stack_of(&["path_openat", "do_filp_open", "do_sys_openat2"]);
+        assert!(
+            matches!(wait_kind(&queued), WaitKind::Lock { function } if function == "path_openat")
+        );
+        let io = stack_of(&[
+            "submit_bio_wait",
+            "blkdev_issue_discard",
+            "ext4_free_blocks",
+            "ext4_truncate",
+            "do_truncate",
+            "path_openat",
+            "do_filp_open",
+        ]);
+        assert!(
+            !matches!(wait_kind(&io), WaitKind::Lock { .. }),
+            "{:?}",
+            wait_kind(&io)
+        );
+    }
 }
