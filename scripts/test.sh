@@ -46,6 +46,9 @@ set +e
 cargo test --workspace --no-fail-fast 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
+# The fuzz targets, built and run a few seconds each on seeds made from
+# the fixtures the tests above left in target/ (scripts/fuzz.sh).
+bash scripts/fuzz.sh || status=1
 # One closing line for the whole suite (cargo prints one per test binary).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } }
      END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
