@@ -58,8 +58,6 @@ mkdir -p "$seeds"
 phdrs() { readelf -lW "$1" 2>/dev/null | awk '$1 ~ /^(NOTE|LOAD)$/ { print $1, $2, $5 }'; }
 # LEN bytes at OFF of FILE, on stdout.
 carve() { dd if="$1" iflag=skip_bytes,count_bytes skip="$2" count="$3" bs=64K status=none; }
-# Little-endian u32 at OFF of FILE.
-u32_at() { od -An -tu4 -j "$2" -N4 "$1" | tr -d ' '; }
 le32() { printf "$(printf '\\x%02x\\x%02x\\x%02x\\x%02x' $(($1 & 255)) $(($1 >> 8 & 255)) $(($1 >> 16 & 255)) $(($1 >> 24 & 255)))"; }
 # The PT_NOTE segment of an ELF file, and its beginning up to the end of
 # the notes and the first page of the first PT_LOAD (headers, notes and, in
@@ -102,7 +100,7 @@ if command -v gcc >/dev/null 2>&1; then
         if [[ $pattern != \|* && $pattern != */* ]]; then
             # (Braces: the shell's own "Aborted" report goes to /dev/null too.)
             { (cd "$work" && ulimit -c unlimited && exec timeout 30 ./abort) || true; } 2>/dev/null
-            core=$(find "$work" -maxdepth 1 -type f ! -name 'abort*' | head -n 1)
+            core=$(find "$work" -maxdepth 1 -type f ! -name 'abort*' -print -quit)
         fi
         if [ -z "$core" ] && command -v gdb >/dev/null 2>&1; then
             timeout 60 gdb -nx -q -batch -ex run -ex "gcore $work/gcore" "$work/abort" \
@@ -236,4 +234,7 @@ for t in "${targets[@]}"; do
         done
     fi
 done
+# cargo fuzz makes fuzz/artifacts/TARGET whatever -artifact_prefix says:
+# drop the empty ones (a crash input kept there by hand stays).
+rmdir fuzz/artifacts/* fuzz/artifacts 2>/dev/null || true
 exit "$status"
