@@ -362,7 +362,8 @@ mod tests {
         h[54..56].copy_from_slice(&56u16.to_le_bytes()); // e_phentsize
         h[56..58].copy_from_slice(&PN_XNUM.to_le_bytes()); // e_phnum
         h[58..60].copy_from_slice(&64u16.to_le_bytes()); // e_shentsize
-                                                         // The same bytes are the fuzzer's regression seed.
+
+        // The same bytes are the fuzzer's regression seed.
         assert_eq!(
             h.as_slice(),
             include_bytes!("../../../fuzz/regressions/core_notes/pn-xnum-huge-shoff")
