@@ -68,39 +68,6 @@ pub struct Graph {
     pub edges: Vec<Edge>,
 }
 
-/// FUSE mounts among a process's open files.
-fn fuse_mounts(snap: &Snapshot, p: &Process) -> Vec<(u32, String)> {
-    snap.mounts_of(p)
-        .into_iter()
-        .filter_map(|m| match m.class() {
-            FsClass::Fuse { connection, .. } => Some((connection, m.mount_point.clone())),
-            _ => None,
-        })
-        .collect()
-}
-
-/// FUSE mounts whose connection has requests waiting for the daemon.
-pub fn busy_fuse_mounts(snap: &Snapshot) -> Vec<(u32, String)> {
-    let Some(conns) = snap.fuse_connections.value() else {
-        return Vec::new();
-    };
-    let mut v: Vec<(u32, String)> = conns
-        .iter()
-        .filter(|c| c.waiting.unwrap_or(0) > 0)
-        .filter_map(|c| {
-            snap.mounts
-                .iter()
-                .find(
-                    |m| matches!(m.class(), FsClass::Fuse { connection, .. } if connection == c.id),
-                )
-                .map(|m| (c.id, m.mount_point.clone()))
-        })
-        .collect();
-    v.sort();
-    v.dedup();
-    v
-}
-
 fn remote_mounts(snap: &Snapshot, p: &Process) -> Vec<(String, String)> {
     snap.mounts_of(p)
         .into_iter()
@@ -191,50 +158,61 @@ pub fn build(snap: &Snapshot) -> Graph {
             let from = task(p, t);
             match wait_kind(t) {
                 WaitKind::FuseRequest { .. } | WaitKind::FuseFlush => {
-                    let mut mounts = fuse_mounts(snap, p);
-                    let mut guessed = false;
-                    if mounts.is_empty() {
-                        // An exiting task's file table is already gone
-                        // (exit_files() runs before the FLUSH), and a page
-                        // fault's file is only mapped: fall back to the
-                        // connections that have requests waiting.
-                        mounts = busy_fuse_mounts(snap);
-                        guessed = true;
-                    }
-                    if mounts.is_empty() {
-                        let why = match &p.fds {
-                            wedge_model::Field::Missing(m) => format!(
-                                "its open files are not known: {}",
-                                m.detail
-                            ),
-                            _ => "no open file of the process is on a FUSE mount; the file may be mapped or already closed".into(),
-                        };
-                        g.edges.push(Edge {
+                    match crate::fuse::target(snap, p, t) {
+                        crate::fuse::Target::Tied(tie) => g.edges.push(Edge {
                             from: from.clone(),
-                            to: Node::Unknown {
-                                what: format!("a FUSE daemon ({why})"),
-                            },
                             kind: EdgeKind::FuseRequest,
-                            detail: "waits in request_wait_answer".into(),
-                            likely: true,
-                        });
-                    }
-                    for (id, mp) in mounts {
-                        g.edges.push(Edge {
-                            from: from.clone(),
+                            detail: match &tie.by {
+                                crate::fuse::TieBy::Fd { fd, .. } => {
+                                    format!("a FUSE request on fd {fd} is unanswered")
+                                }
+                                crate::fuse::TieBy::DirFd { fd, .. } => format!(
+                                    "a FUSE request is unanswered (a lookup from directory fd {fd})"
+                                ),
+                                crate::fuse::TieBy::Cwd { .. } => {
+                                    "a FUSE request is unanswered (tied by the working directory only)"
+                                        .into()
+                                }
+                                crate::fuse::TieBy::OnlyBusy => {
+                                    "a FUSE request is unanswered; the only connection with requests waiting"
+                                        .into()
+                                }
+                                crate::fuse::TieBy::OnlyOpenFile => {
+                                    "a FUSE request is unanswered; the process's only open FUSE file is here"
+                                        .into()
+                                }
+                            },
+                            likely: !tie.sure(),
                             to: Node::FuseConnection {
-                                id,
-                                mount_point: mp,
+                                id: tie.connection,
+                                mount_point: tie.mount_point,
                             },
-                            kind: EdgeKind::FuseRequest,
-                            detail: if guessed {
-                                "a FUSE request is unanswered; this connection has requests waiting"
-                                    .into()
+                        }),
+                        // One node for all candidates: a chain (and a
+                        // remedy) per candidate would blame connections of
+                        // other processes.
+                        crate::fuse::Target::Candidates { candidates, why } => {
+                            let what = if candidates.is_empty() {
+                                format!("a FUSE daemon (no connection can be tied to it: {why})")
                             } else {
-                                "a FUSE request is unanswered".into()
-                            },
-                            likely: guessed,
-                        });
+                                format!(
+                                    "one of {} FUSE connection(s), not tied to it ({why}): {}",
+                                    candidates.len(),
+                                    candidates
+                                        .iter()
+                                        .map(crate::fuse::Candidate::describe)
+                                        .collect::<Vec<_>>()
+                                        .join("; ")
+                                )
+                            };
+                            g.edges.push(Edge {
+                                from: from.clone(),
+                                to: Node::Unknown { what },
+                                kind: EdgeKind::FuseRequest,
+                                detail: "waits in request_wait_answer".into(),
+                                likely: true,
+                            });
+                        }
                     }
                 }
                 WaitKind::NfsServer | WaitKind::LustreServer | WaitKind::CifsServer => {

@@ -5,6 +5,7 @@
 //! recordings get the same analysis.
 
 mod finding;
+pub mod fuse;
 pub mod graph;
 mod logrules;
 mod rules;

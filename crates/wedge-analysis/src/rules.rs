@@ -24,7 +24,7 @@ fn ev(source: impl Into<String>, fact: impl Into<String>) -> Evidence {
 
 /// Where a process's facts were read, as evidence cites it: its /proc
 /// directory on a live system, its task in memory for a crash dump.
-fn pid_path(snap: &Snapshot, pid: i32) -> String {
+pub(crate) fn pid_path(snap: &Snapshot, pid: i32) -> String {
     match &snap.source {
         wedge_model::Source::Live { root } => format!("{root}/{pid}"),
         wedge_model::Source::Vmcore { .. } => format!("dump: task/{pid}"),
@@ -32,7 +32,7 @@ fn pid_path(snap: &Snapshot, pid: i32) -> String {
     }
 }
 
-fn task_path(snap: &Snapshot, p: &Process, t: &Thread) -> String {
+pub(crate) fn task_path(snap: &Snapshot, p: &Process, t: &Thread) -> String {
     if p.pid == t.tid {
         pid_path(snap, p.pid)
     } else {
@@ -50,14 +50,6 @@ fn fmt_ms(ms: f64) -> String {
     } else {
         format!("{:.1} s", ms / 1000.0)
     }
-}
-
-/// FUSE mounts among a process's open files, with their connection ids.
-fn fuse_mounts_of<'a>(snap: &'a Snapshot, p: &Process) -> Vec<&'a wedge_model::Mount> {
-    snap.mounts_of(p)
-        .into_iter()
-        .filter(|m| matches!(m.class(), FsClass::Fuse { .. }))
-        .collect()
 }
 
 fn stack_evidence(snap: &Snapshot, p: &Process, t: &Thread) -> Option<Evidence> {
@@ -190,46 +182,95 @@ fn fuse_waits(snap: &Snapshot, p: &Process, out: &mut Vec<Finding>) {
             ));
         }
     }
-    let mut mounts = fuse_mounts_of(snap, p);
-    if mounts.is_empty() {
-        // An exiting task's files are already off its table: name the
-        // connections that have requests waiting (the graph does the same).
-        let busy = graph::busy_fuse_mounts(snap);
-        mounts = snap
-            .mounts
-            .iter()
-            .filter(|m| matches!(m.class(), FsClass::Fuse { connection, .. } if busy.iter().any(|b| b.0 == connection)))
-            .collect();
-    }
-    let mut remedies = Vec::new();
-    for m in &mounts {
-        if let FsClass::Fuse { connection, .. } = m.class() {
-            let waiting_count = snap
-                .fuse_connections
-                .value()
-                .and_then(|c| c.iter().find(|c| c.id == connection))
-                .and_then(|c| c.waiting);
-            if let Some(w) = waiting_count {
+    // Each waiting thread is tied to its own connection (or not at all);
+    // only tied connections get a remedy.
+    let mut tied: Vec<crate::fuse::Tie> = Vec::new();
+    let mut candidates: Vec<crate::fuse::Candidate> = Vec::new();
+    for t in &waiting {
+        match crate::fuse::target(snap, p, t) {
+            crate::fuse::Target::Tied(tie) => {
+                let (source, fact) = tie.evidence(snap, p, t);
+                evidence.push(ev(source, fact));
+                if !tied.iter().any(|x| x.connection == tie.connection) {
+                    tied.push(tie);
+                }
+            }
+            crate::fuse::Target::Candidates { candidates: c, why } => {
                 evidence.push(ev(
-                    format!("/sys/fs/fuse/connections/{connection}/waiting"),
+                    format!("{}/syscall", task_path(snap, p, t)),
                     format!(
-                        "{w} requests waiting on connection {connection} ({})",
-                        m.mount_point
+                        "thread {} cannot be tied to a FUSE connection: {why}",
+                        t.tid
                     ),
                 ));
+                for c in c {
+                    if !candidates.iter().any(|x| x.connection == c.connection) {
+                        candidates.push(c);
+                    }
+                }
             }
-            remedies.push(Remedy {
-                action: format!(
-                    "abort FUSE connection {connection} ({}): every waiting request fails (ECONNABORTED) and the waiters wake",
-                    m.mount_point
-                ),
-                command: Some(format!("echo 1 > /sys/fs/fuse/connections/{connection}/abort")),
-            });
-            remedies.push(Remedy {
-                action: format!("then detach the dead mount {}", m.mount_point),
-                command: Some(format!("umount -l {}", m.mount_point)),
-            });
         }
+    }
+    candidates.retain(|c| !tied.iter().any(|t| t.connection == c.connection));
+    for c in &candidates {
+        evidence.push(ev(
+            "candidate (not tied)",
+            format!("candidate: {}", c.describe()),
+        ));
+    }
+    let fusectl_missing = snap.fuse_connections.value().is_none();
+    let mut remedies = Vec::new();
+    if fusectl_missing && !tied.is_empty() {
+        // The connection number is the mount's device minor (mountinfo's
+        // `0:N`), known without fusectl; aborting needs fusectl's files.
+        remedies.push(Remedy {
+            action: "mount fusectl first: it is not mounted here, and aborting a connection goes through its files".into(),
+            command: Some("mount -t fusectl none /sys/fs/fuse/connections".into()),
+        });
+    }
+    for tie in &tied {
+        let connection = tie.connection;
+        let mp = &tie.mount_point;
+        if let Some(w) = crate::fuse::waiting(snap, connection) {
+            evidence.push(ev(
+                format!("/sys/fs/fuse/connections/{connection}/waiting"),
+                format!("{w} requests waiting on connection {connection} ({mp})"),
+            ));
+        }
+        let how = if tie.sure() {
+            String::new()
+        } else {
+            match &tie.by {
+                crate::fuse::TieBy::Cwd { .. } => " — tied by the working directory only: check that the stuck call is on this mount".into(),
+                _ => " — a likely tie (see the evidence)".into(),
+            }
+        };
+        remedies.push(Remedy {
+            action: format!(
+                "abort FUSE connection {connection} ({mp}): every waiting request fails (ECONNABORTED) and the waiters wake{how}"
+            ),
+            command: Some(format!("echo 1 > /sys/fs/fuse/connections/{connection}/abort")),
+        });
+        remedies.push(Remedy {
+            action: format!("then detach the dead mount {mp}"),
+            command: Some(format!("umount -l {mp}")),
+        });
+    }
+    if !candidates.is_empty() {
+        // Aborting a connection fails every request of every process on
+        // it: never offered for one that is not tied to this process.
+        remedies.push(Remedy {
+            action: format!(
+                "find which of the candidate connections ({}) this process waits on before aborting any: \
+                 its daemon's log, or which mount the process was using; the others belong to other processes",
+                candidates
+                    .iter()
+                    .map(|c| c.connection.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            command: None,
+        });
     }
     let in_d = waiting.iter().any(|t| t.state == TaskState::DiskSleep);
     let stuck = in_d || longest.is_some_and(|ms| ms >= STUCK_AFTER_MS);

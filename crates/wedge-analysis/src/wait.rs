@@ -99,11 +99,20 @@ pub fn wait_kind(t: &Thread) -> WaitKind {
     if has(&[
         "request_wait_answer",
         "fuse_simple_request",
+        // 6.4 renamed it (idmapped mounts); a task queued for a request
+        // slot (max_background reached, or the connection not yet
+        // initialised) sleeps in fuse_get_req() before any request exists.
+        "__fuse_simple_request",
+        "fuse_get_req",
         "fuse_wait_on_page_writeback",
         "fuse_sync_writes",
     ]) {
         let operation = frame_in(t, |f| {
-            f.starts_with("fuse_") && !matches!(f, "fuse_simple_request" | "fuse_request_send")
+            f.starts_with("fuse_")
+                && !matches!(
+                    f,
+                    "fuse_simple_request" | "fuse_request_send" | "fuse_get_req"
+                )
         })
         .map(str::to_string);
         return WaitKind::FuseRequest { operation };
@@ -211,17 +220,23 @@ pub fn matters(p: &Process, t: &Thread) -> Option<Attention> {
 /// system and mount where the process's open files tell.
 pub fn describe_wait(snap: &Snapshot, p: &Process, t: &Thread) -> String {
     let kind = wait_kind(t);
+    // The mount the wait is tied to (crate::fuse): naming every FUSE
+    // mount the process has files on would blame the wrong ones.
     let fuse_mounts = || -> Vec<String> {
-        snap.mounts_of(p)
-            .into_iter()
-            .filter_map(|m| match m.class() {
-                FsClass::Fuse { connection, .. } => Some(format!(
-                    "{} ({}, FUSE connection {connection})",
-                    m.mount_point, m.fs_type
-                )),
-                _ => None,
-            })
-            .collect()
+        match crate::fuse::target(snap, p, t) {
+            crate::fuse::Target::Tied(tie) => {
+                let fs_type = snap
+                    .mounts
+                    .iter()
+                    .find(|m| matches!(m.class(), FsClass::Fuse { connection, .. } if connection == tie.connection))
+                    .map_or("fuse", |m| m.fs_type.as_str());
+                vec![format!(
+                    "{} ({fs_type}, FUSE connection {})",
+                    tie.mount_point, tie.connection
+                )]
+            }
+            crate::fuse::Target::Candidates { .. } => Vec::new(),
+        }
     };
     let on = |v: Vec<String>| {
         if v.is_empty() {

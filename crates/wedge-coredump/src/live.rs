@@ -677,17 +677,17 @@ mod tests {
             .unwrap();
         let pid = child.id() as i32;
         let mut regs = None;
-        for _ in 0..100 {
+        // Only the sleep itself: before it the child may block in execve or
+        // in ld.so's reads, whose frame 0 is not in libc.
+        let sleeping = [libc::SYS_nanosleep as u64, libc::SYS_clock_nanosleep as u64];
+        for _ in 0..500 {
             std::thread::sleep(Duration::from_millis(10));
-            let s = std::fs::read_to_string(format!("/proc/{pid}/syscall")).unwrap_or_default();
-            let f: Vec<&str> = s.split_whitespace().collect();
-            if f.len() == 9 {
-                let h = |x: &str| u64::from_str_radix(x.trim_start_matches("0x"), 16).unwrap();
-                regs = Some((h(f[7]), h(f[8])));
+            regs = syscall_regs(pid as u32, pid).filter(|r| sleeping.contains(&r.0));
+            if regs.is_some() {
                 break;
             }
         }
-        let (sp, pc) = regs.expect("child never blocked in a syscall");
+        let (_, sp, pc) = regs.expect("child never blocked in nanosleep");
         let bt = live_backtrace(pid, pid, sp, pc, &LiveOptions::default());
         child.kill().ok();
         child.wait().ok();
@@ -709,11 +709,14 @@ mod tests {
         );
     }
 
-    fn syscall_regs(pid: u32, tid: i32) -> Option<(u64, u64)> {
+    /// (syscall number, sp, pc) of a task blocked in a system call.
+    fn syscall_regs(pid: u32, tid: i32) -> Option<(u64, u64, u64)> {
         let s = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/syscall")).ok()?;
         let f: Vec<&str> = s.split_whitespace().collect();
         let h = |x: &str| u64::from_str_radix(x.trim_start_matches("0x"), 16).ok();
-        (f.len() == 9).then(|| Some((h(f[7])?, h(f[8])?))).flatten()
+        (f.len() == 9)
+            .then(|| Some((f[0].parse().ok()?, h(f[7])?, h(f[8])?)))
+            .flatten()
     }
 
     #[inline(never)]
@@ -737,7 +740,7 @@ mod tests {
             let tid_tx = tid_tx.clone();
             joins.push(std::thread::spawn(move || {
                 // SAFETY: gettid has no preconditions.
-                tid_tx.send(unsafe { libc::gettid() }).unwrap();
+                tid_tx.send((which, unsafe { libc::gettid() })).unwrap();
                 if which == 0 {
                     parked_alpha(rx)
                 } else {
@@ -745,19 +748,26 @@ mod tests {
                 }
             }));
         }
-        let tids: Vec<i32> = (0..2).map(|_| tid_rx.recv().unwrap()).collect();
+        // The two threads report in whatever order the scheduler runs
+        // them (beta first about one run in five): pair each tid with the
+        // function it parks in, not with its arrival.
+        let mut tids: Vec<(usize, i32)> = (0..2).map(|_| tid_rx.recv().unwrap()).collect();
+        tids.sort();
         let pid = std::process::id();
         let mut threads = Vec::new();
-        for &tid in &tids {
+        for &(_, tid) in &tids {
+            // /proc/PID/task/TID/syscall gives registers only for a task
+            // that sleeps (a runnable one reads "running"); once the tid is
+            // sent, the only sleep left is the futex wait in recv().
             let mut regs = None;
-            for _ in 0..200 {
-                regs = syscall_regs(pid, tid);
+            for _ in 0..2000 {
+                regs = syscall_regs(pid, tid).filter(|r| r.0 == libc::SYS_futex as u64);
                 if regs.is_some() {
                     break;
                 }
                 std::thread::sleep(Duration::from_millis(5));
             }
-            let (sp, pc) = regs.expect("thread never blocked");
+            let (_, sp, pc) = regs.expect("thread never blocked in futex wait");
             threads.push(LiveThread { tid, sp, pc });
         }
         let got = live_backtraces(pid as i32, &threads, &LiveOptions::default());

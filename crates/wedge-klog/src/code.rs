@@ -130,6 +130,28 @@ pub(crate) fn parse_code(text: &str, ip: Option<u64>, bitness: u32) -> CodeDump 
     dump
 }
 
+impl CodeDump {
+    /// At most `n` instructions around the faulting one, which is always
+    /// among them when it was decoded: the prologue resync can yield up to
+    /// 42 one-byte instructions (int3 or nop padding before a function), so
+    /// the first `n` alone may all lie before the marker.  Up to six
+    /// instructions after the fault are kept, the rest of the room goes to
+    /// the ones leading up to it.
+    pub fn around_fault(&self, n: usize) -> &[Instruction] {
+        let all = self.instructions.as_slice();
+        let Some(fi) = all.iter().position(|i| i.faulting) else {
+            return all.get(..n.min(all.len())).unwrap_or(all);
+        };
+        if all.len() <= n || n == 0 {
+            return all.get(..n.min(all.len())).unwrap_or(all);
+        }
+        let after = (all.len() - fi - 1).min(6).min(n - 1);
+        let before = fi.min(n - 1 - after);
+        let start = fi - before;
+        all.get(start..(start + n).min(all.len())).unwrap_or(all)
+    }
+}
+
 fn decode_run(bytes: &[u8], bitness: u32, base: u64) -> Vec<(usize, IcedInstruction)> {
     let mut out = Vec::new();
     let mut dec = Decoder::with_ip(bitness, bytes, base, DecoderOptions::NONE);
@@ -167,8 +189,19 @@ fn disassemble(bytes: &[u8], marker: usize, ip: Option<u64>, bitness: u32) -> Ve
             break;
         }
     }
+    // The marked byte is where the CPU was (regs->ip), so decoding forward
+    // from it is exact whatever the prologue did.
     for (pos, ins) in decode_run(post, bitness, ip.unwrap_or(0)) {
         if ins.is_invalid() {
+            if pos == 0 {
+                // Still show the faulting instruction's place: an undecodable
+                // opcode at ip is itself the answer (SIGILL, or a jump into
+                // data), and a row without text would hide the marker.
+                let mut bad = render(&mut fmt, bytes, marker, &ins, marker, ip);
+                bad.bytes = post.first().map(|b| format!("{b:02x}")).unwrap_or_default();
+                bad.text = "(bad)".into();
+                out.push(bad);
+            }
             break; // the tail of the dump cuts the last instruction
         }
         out.push(render(&mut fmt, bytes, marker + pos, &ins, marker, ip));
@@ -237,6 +270,36 @@ mod tests {
         let c = parse_code("e59f3010 e5933000 (e5933000)", None, 32);
         assert_eq!(c.encoding, "words");
         assert_eq!(c.faulting_instruction.as_deref(), Some("e5933000"));
+    }
+
+    /// A fault right after int3/nop padding: the prologue decodes to 42
+    /// one-byte instructions; the window must still hold the fault.
+    #[test]
+    fn fault_after_padding_is_in_the_window() {
+        let mut line = "cc ".repeat(42);
+        line.push_str("<8b> 04 25 00 00 00 00 90 90 90 90 90 90 90 90 90 90 90 90 90 90 90");
+        let c = parse_code(&line, Some(0x1000), 64);
+        assert_eq!(c.instructions.iter().filter(|i| i.offset < 0).count(), 42);
+        let w = c.around_fault(16);
+        assert_eq!(w.len(), 16);
+        let f = w.iter().position(|i| i.faulting).expect("fault in window");
+        assert_eq!(w[f].offset, 0);
+        assert_eq!(w[f].text, "mov eax,[0]");
+        assert_eq!(w.len() - f - 1, 6, "six instructions after the fault");
+        // Short dumps are shown whole.
+        let c = parse_code("90 90 <cc> 90", None, 64);
+        assert_eq!(c.around_fault(16).len(), 4);
+    }
+
+    /// An undecodable byte at the marker still gets its row.
+    #[test]
+    fn undecodable_fault_keeps_its_row() {
+        let c = parse_code("90 90 <0f> 0b", None, 32);
+        assert!(c.instructions.iter().any(|i| i.faulting), "{c:?}");
+        let c = parse_code("90 90 <0f>", None, 64);
+        let f = c.instructions.iter().find(|i| i.faulting).expect("row");
+        assert_eq!(f.text, "(bad)");
+        assert_eq!(f.bytes, "0f");
     }
 
     #[test]

@@ -605,42 +605,65 @@ pub enum Detail {
     Panic(Panic),
 }
 
-impl Detail {
-    /// The `kind` string this detail serializes with.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Detail::HungTask(_) => "hung_task",
-            Detail::GpfTrap(_) => "gpf_trap",
-            Detail::Trap(_) => "trap",
-            Detail::Segfault(_) => "segfault",
-            Detail::FatalSignal(_) => "fatal_signal",
-            Detail::Oops(_) => "oops",
-            Detail::KernelBug(_) => "kernel_bug",
-            Detail::Warning(_) => "warning",
-            Detail::SoftLockup(_) => "soft_lockup",
-            Detail::HardLockup(_) => "hard_lockup",
-            Detail::RcuStall(_) => "rcu_stall",
-            Detail::OomInvoked(_) => "oom_invoked",
-            Detail::OomKill(_) => "oom_kill",
-            Detail::OomReaped(_) => "oom_reaped",
-            Detail::NfsNotResponding(_) => "nfs_not_responding",
-            Detail::NfsServerOk(_) => "nfs_server_ok",
-            Detail::LustreRpcFailed(_) => "lustre_rpc_failed",
-            Detail::LustreRpcTimeout(_) => "lustre_rpc_timeout",
-            Detail::LustreError(_) => "lustre_error",
-            Detail::LustreServiceThreadInactive(_) => "lustre_service_thread_inactive",
-            Detail::LustreConnectionLost(_) => "lustre_connection_lost",
-            Detail::LustreConnectionRestored(_) => "lustre_connection_restored",
-            Detail::LnetTimeout(_) => "lnet_timeout",
-            Detail::CifsServerUnresponsive(_) => "cifs_server_unresponsive",
-            Detail::CifsError(_) => "cifs_error",
-            Detail::ProcStack(_) => "proc_stack",
-            Detail::ProcStatus(_) => "proc_status",
-            Detail::PsRow(_) => "ps_row",
-            Detail::PsSignals(_) => "ps_signals",
-            Detail::TaskDump(_) => "task_dump",
-            Detail::Panic(_) => "panic",
+/// Writes [`Detail::kind`] and [`KINDS`] from one table, so the list that
+/// `--kind` validates against and `--help` prints cannot drift from the
+/// kinds the parser emits.
+macro_rules! kinds {
+    ($($variant:ident => $name:literal,)*) => {
+        impl Detail {
+            /// The `kind` string this detail serializes with.
+            pub fn kind(&self) -> &'static str {
+                match self {
+                    $(Detail::$variant(_) => $name,)*
+                }
+            }
         }
+
+        /// Every event kind the parser can emit, in declaration order.
+        pub const KINDS: &[&str] = &[$($name),*];
+    };
+}
+
+kinds! {
+    HungTask => "hung_task",
+    GpfTrap => "gpf_trap",
+    Trap => "trap",
+    Segfault => "segfault",
+    FatalSignal => "fatal_signal",
+    Oops => "oops",
+    KernelBug => "kernel_bug",
+    Warning => "warning",
+    SoftLockup => "soft_lockup",
+    HardLockup => "hard_lockup",
+    RcuStall => "rcu_stall",
+    OomInvoked => "oom_invoked",
+    OomKill => "oom_kill",
+    OomReaped => "oom_reaped",
+    NfsNotResponding => "nfs_not_responding",
+    NfsServerOk => "nfs_server_ok",
+    LustreRpcFailed => "lustre_rpc_failed",
+    LustreRpcTimeout => "lustre_rpc_timeout",
+    LustreError => "lustre_error",
+    LustreServiceThreadInactive => "lustre_service_thread_inactive",
+    LustreConnectionLost => "lustre_connection_lost",
+    LustreConnectionRestored => "lustre_connection_restored",
+    LnetTimeout => "lnet_timeout",
+    CifsServerUnresponsive => "cifs_server_unresponsive",
+    CifsError => "cifs_error",
+    ProcStack => "proc_stack",
+    ProcStatus => "proc_status",
+    PsRow => "ps_row",
+    PsSignals => "ps_signals",
+    TaskDump => "task_dump",
+    Panic => "panic",
+}
+
+/// Is `pattern` a valid `--kind` value: a kind of [`KINDS`], or a prefix of
+/// at least one followed by `*` (`lustre_*`)?
+pub fn is_known_kind(pattern: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(p) => KINDS.iter().any(|k| k.starts_with(p)),
+        None => KINDS.contains(&pattern),
     }
 }
 
@@ -1212,8 +1235,8 @@ pub enum Since {
 pub struct Filter {
     /// Accept only these kinds (a trailing `*` matches a prefix: `lustre_*`).
     pub kinds: Vec<String>,
-    /// Accept only events at or after this time; events without a
-    /// comparable timestamp pass.
+    /// Accept only events at or after this time; see [`Filter::decide`] for
+    /// events whose stamp is of the other clock.
     pub since: Option<Since>,
     /// Accept only this pid.
     pub pid: Option<u32>,
@@ -1221,31 +1244,174 @@ pub struct Filter {
     pub task: Option<String>,
 }
 
+/// What [`Filter::decide`] says about one event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Every predicate holds.
+    Keep,
+    /// Some predicate fails.
+    Drop,
+    /// Every other predicate holds, but `since` cannot be compared: the
+    /// event's stamp is of the other clock (or there is none) and the boot
+    /// time is not known.
+    SinceUnknown,
+}
+
+/// The wall-clock time of boot, to compare a `--since DATE` with stamps
+/// that carry only seconds since boot, and `--since SECONDS` with stamps
+/// that carry only a date.
+///
+/// Learnt from stamps that carry both (syslog or journal lines around a
+/// `[  12.345678]` printk stamp): wall − since-boot.  printk's clock
+/// (local_clock) stops while the machine is suspended, so the offset grows
+/// after each resume; it is re-learnt from every such stamp, and forgotten
+/// when the since-boot clock goes backwards (the next boot of a merged
+/// log).  For the live `/dev/kmsg` it is `btime` of `/proc/stat`.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct BootClock {
+    boot_epoch: Option<f64>,
+    fixed: bool,
+    last_monotonic: Option<f64>,
+}
+
+impl BootClock {
+    /// A clock for this boot: `btime` (Unix seconds) from `/proc/stat`.
+    pub fn known(boot_epoch: i64) -> BootClock {
+        BootClock {
+            boot_epoch: Some(boot_epoch as f64),
+            fixed: true,
+            last_monotonic: None,
+        }
+    }
+
+    /// Learns from one stamp (call in log order).
+    pub fn learn(&mut self, ts: &Timestamp) {
+        if self.fixed {
+            return;
+        }
+        if let Some(m) = ts.monotonic {
+            if self.last_monotonic.is_some_and(|last| m + 1.0 < last) {
+                self.boot_epoch = None;
+            }
+            self.last_monotonic = Some(m);
+            if let Some(w) = ts.wall_epoch {
+                self.boot_epoch = Some(w as f64 - m);
+            }
+        }
+    }
+
+    /// Unix seconds of boot, when known.
+    pub fn boot_epoch(&self) -> Option<f64> {
+        self.boot_epoch
+    }
+}
+
 impl Filter {
-    /// Does `e` pass every set predicate?
+    /// Does `e` pass every set predicate?  An event whose time cannot be
+    /// compared with `since` passes (use [`Filter::decide`] to tell).
     pub fn matches(&self, e: &Event) -> bool {
+        self.decide(e, &mut BootClock::default()) != Decision::Drop
+    }
+
+    /// Keep, drop, or cannot tell (`since` on a stamp of the other clock
+    /// with no known boot time).  `clock` learns from `e`'s stamp first.
+    pub fn decide(&self, e: &Event, clock: &mut BootClock) -> Decision {
+        if let Some(ts) = &e.timestamp {
+            clock.learn(ts);
+        }
         if !self.kinds.is_empty()
             && !self.kinds.iter().any(|k| match k.strip_suffix('*') {
                 Some(p) => e.kind().starts_with(p),
                 None => k == e.kind(),
             })
         {
-            return false;
+            return Decision::Drop;
         }
         if let Some(p) = self.pid {
             if e.pid != Some(p) {
-                return false;
+                return Decision::Drop;
             }
         }
         if let Some(t) = &self.task {
             if e.task.as_deref() != Some(t.as_str()) {
-                return false;
+                return Decision::Drop;
             }
         }
-        match (self.since, &e.timestamp) {
-            (Some(Since::Monotonic(s)), Some(ts)) => ts.monotonic.is_none_or(|m| m >= s),
-            (Some(Since::Epoch(s)), Some(ts)) => ts.wall_epoch.is_none_or(|m| m >= s),
-            _ => true,
+        let Some(since) = self.since else {
+            return Decision::Keep;
+        };
+        let ts = e.timestamp.as_ref();
+        let mono = ts.and_then(|t| t.monotonic);
+        let wall = ts.and_then(|t| t.wall_epoch);
+        let boot = clock.boot_epoch();
+        let after = match since {
+            Since::Monotonic(s) => mono.or_else(|| Some(wall? as f64 - boot?)).map(|m| m >= s),
+            Since::Epoch(s) => wall
+                .map(|w| w >= s)
+                .or_else(|| Some(boot? + mono? >= s as f64)),
+        };
+        match after {
+            Some(true) => Decision::Keep,
+            Some(false) => Decision::Drop,
+            None => Decision::SinceUnknown,
         }
+    }
+}
+
+/// Events [`Filter::decide`] could not place against `since`, counted by
+/// why, for the one line that says so (a filter is never ignored silently).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SinceUncompared {
+    /// Stamps of the other clock only, and no boot time to convert.
+    pub other_clock: u64,
+    /// Classic syslog (`May 22 19:04:47`) names no year.
+    pub no_year: u64,
+    /// No stamp at all (pasted reports, console captures).
+    pub no_time: u64,
+}
+
+impl SinceUncompared {
+    /// Counts one event that got [`Decision::SinceUnknown`].
+    pub fn count(&mut self, e: &Event) {
+        match &e.timestamp {
+            Some(t) if t.monotonic.is_some() || t.wall_epoch.is_some() => self.other_clock += 1,
+            Some(t) if t.wall.is_some() => self.no_year += 1,
+            _ => self.no_time += 1,
+        }
+    }
+
+    /// The sentence to show, if any event was left out (`when` as the user
+    /// wrote it).
+    pub fn explain(&self, when: &str, since: Since) -> Option<String> {
+        let total = self.other_clock + self.no_year + self.no_time;
+        if total == 0 {
+            return None;
+        }
+        let mut why = Vec::new();
+        if self.other_clock > 0 {
+            why.push(match since {
+                Since::Epoch(_) => format!(
+                    "{} carry only time since boot (and no line of the log gives the date of that boot)",
+                    self.other_clock
+                ),
+                Since::Monotonic(_) => format!(
+                    "{} carry only a date (and no line of the log gives the time since boot with it)",
+                    self.other_clock
+                ),
+            });
+        }
+        if self.no_year > 0 {
+            why.push(format!(
+                "{} carry a date without a year (classic syslog)",
+                self.no_year
+            ));
+        }
+        if self.no_time > 0 {
+            why.push(format!("{} carry no time stamp", self.no_time));
+        }
+        Some(format!(
+            "--since {when} cannot apply to {total} event(s): {}; they are not shown",
+            why.join(", ")
+        ))
     }
 }

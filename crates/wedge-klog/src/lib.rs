@@ -69,6 +69,7 @@ mod parser;
 mod prefix;
 mod ps;
 mod scan;
+mod sniff;
 mod util;
 
 pub use code::{CodeDump, Instruction};
@@ -77,20 +78,26 @@ pub use decode::{
     PageFaultError, TaintFlag,
 };
 pub use event::{
-    Blocker, CifsError, CifsServer, Detail, Event, FatalSignal, Filter, HardLockup, HungTask,
-    KernelBug, LabeledTrace, LineRange, LnetTimeout, LustreConnection, LustreError, LustreRpc,
-    LustreThread, Mapping, NfsServer, OomInvoked, OomKill, OomReaped, Oops, Panic, ProcStack,
-    ProcStatus, PsRow, PsSignals, RcuStall, Segfault, Since, SoftLockup, TaskDump, Timestamp, Trap,
-    Warning,
+    is_known_kind, Blocker, BootClock, CifsError, CifsServer, Decision, Detail, Event, FatalSignal,
+    Filter, HardLockup, HungTask, KernelBug, LabeledTrace, LineRange, LnetTimeout,
+    LustreConnection, LustreError, LustreRpc, LustreThread, Mapping, NfsServer, OomInvoked,
+    OomKill, OomReaped, Oops, Panic, ProcStack, ProcStatus, PsRow, PsSignals, RcuStall, Segfault,
+    Since, SinceUncompared, SoftLockup, TaskDump, Timestamp, Trap, Warning, KINDS,
 };
 pub use frame::Frame;
 pub use parser::{FormatCounts, Fragment, Parser, Summary};
 pub use scan::EventStream;
+pub use sniff::NotText;
 
 /// Parse a kernel log from any reader, streaming.
 ///
 /// The iterator yields events in input order; an I/O error is yielded once
-/// and ends the stream.  Call [`EventStream::summary`] afterwards for the
+/// and ends the stream, and the events of the lines read before it follow
+/// (a truncated compressed log keeps what was decoded; see
+/// [`EventStream::bytes_read`] for where it stopped).  With
+/// [`EventStream::text_only`], input that is not text (an executable,
+/// binary data) yields one error whose inner error is a [`NotText`], and
+/// no event.  Call [`EventStream::summary`] afterwards for the
 /// fragments that could not be used.
 pub fn parse_reader<R: std::io::Read>(reader: R) -> EventStream<R> {
     EventStream::new(reader)

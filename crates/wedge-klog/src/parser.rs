@@ -114,6 +114,28 @@ impl FormatCounts {
     }
 }
 
+impl Summary {
+    /// Adds the summary of another file read in the same run.  The listed
+    /// fragments keep the per-file bound ([`MAX_FRAGMENTS`] in all), the
+    /// rest are counted; the formats are those of the last file, as shown
+    /// in the count line.
+    pub fn merge(&mut self, other: &Summary) {
+        self.lines += other.lines;
+        self.bytes += other.bytes;
+        self.events += other.events;
+        self.inspected_lines += other.inspected_lines;
+        let room = MAX_FRAGMENTS.saturating_sub(self.fragments.len());
+        self.fragments
+            .extend(other.fragments.iter().take(room).cloned());
+        self.fragments_dropped +=
+            other.fragments_dropped + other.fragments.len().saturating_sub(room) as u64;
+        self.overlong_lines += other.overlong_lines;
+        self.non_kernel_lines += other.non_kernel_lines;
+        self.timestamps_backwards += other.timestamps_backwards;
+        self.formats = other.formats.clone();
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Slot {
     Main,

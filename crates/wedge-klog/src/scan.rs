@@ -191,6 +191,11 @@ pub struct EventStream<R> {
     discarding: bool,
     error: Option<io::Error>,
     finished: bool,
+    /// The start of the input is still to be checked for being text
+    /// ([`EventStream::text_only`]).
+    sniff_pending: bool,
+    /// Bytes the reader delivered.
+    bytes_read: u64,
 }
 
 impl<R: Read> EventStream<R> {
@@ -205,6 +210,45 @@ impl<R: Read> EventStream<R> {
             discarding: false,
             error: None,
             finished: false,
+            sniff_pending: false,
+            bytes_read: 0,
+        }
+    }
+
+    /// Bytes the reader has delivered so far: after an I/O error, where the
+    /// input stopped (for a compressed file, in decompressed bytes).
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes_read
+    }
+
+    /// Refuse input that is not text: the first 8 KiB are checked before
+    /// any line reaches the parser, and an executable, an archive or binary
+    /// data yields one error (its inner error a [`crate::NotText`]) and no
+    /// event.  Off by default: the line and reader APIs agree on any bytes;
+    /// this is for a command that was handed a file and should say it is
+    /// not a log rather than find "reports" in its strings.
+    pub fn text_only(mut self) -> EventStream<R> {
+        self.sniff_pending = self.bytes_read == 0;
+        self
+    }
+
+    /// Reads the first block and refuses input that is not text, before
+    /// any line of it reaches the parser.
+    fn sniff(&mut self) {
+        self.sniff_pending = false;
+        // A file's first read fills the buffer; a pipe may deliver a line
+        // at a time (`journalctl -f | wedge log -`): judge on what came once
+        // there is enough to judge, rather than wait for the whole block.
+        while self.end < crate::sniff::MIN_SNIFF_BYTES && !self.eof && self.fill() {}
+        let block = self
+            .buf
+            .get(..self.end.min(crate::sniff::SNIFF_BYTES))
+            .unwrap_or(&[]);
+        let at_end = self.eof && self.end <= crate::sniff::SNIFF_BYTES;
+        if let Some(nt) = crate::sniff::not_text(block, at_end) {
+            self.error = Some(io::Error::new(io::ErrorKind::InvalidData, nt));
+            self.eof = true;
+            self.start = self.end;
         }
     }
 
@@ -243,6 +287,7 @@ impl<R: Read> EventStream<R> {
                 }
                 Ok(n) => {
                     self.end += n;
+                    self.bytes_read += n as u64;
                     return true;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -339,12 +384,24 @@ impl<R: Read> Iterator for EventStream<R> {
     type Item = io::Result<Event>;
 
     fn next(&mut self) -> Option<io::Result<Event>> {
+        if self.sniff_pending {
+            self.sniff();
+        }
         loop {
             if let Some(e) = self.parser.next_event() {
                 return Some(Ok(e));
             }
             if self.finished {
                 return None;
+            }
+            if self.error.is_some() && self.start < self.end {
+                // Lines read before the error (eof is set, so a last line
+                // without its newline counts too) are parsed, not dropped.
+                let before = self.start;
+                self.step();
+                if self.parser.has_events() || self.start != before {
+                    continue;
+                }
             }
             if let Some(e) = self.error.take() {
                 self.finished = true;

@@ -207,6 +207,105 @@ fn filters() {
     assert_eq!(kept[0].kind(), "nfs_server_ok");
 }
 
+/// `--since DATE` on since-boot stamps: mapped through the boot time a
+/// syslog line with both clocks gives, unknown without one, and exact with
+/// a known boot time (the live log's btime).
+#[test]
+fn since_across_clocks() {
+    use wedge_klog::{BootClock, Decision, Filter, Since};
+    let dmesg = wedge_klog::parse_str(
+        "[ 5.0] nfs: server a not responding, still trying\n[ 9.0] nfs: server a OK\n",
+    );
+    let date = |s| Filter {
+        since: Some(Since::Epoch(s)),
+        ..Default::default()
+    };
+    // 2099: no boot time, so neither event can be compared.
+    let f = date(4_070_908_800);
+    let mut clock = BootClock::default();
+    for e in &dmesg.events {
+        assert_eq!(f.decide(e, &mut clock), Decision::SinceUnknown);
+    }
+    // Booted at 1000 (btime): 1005 is before 1007, 1009 after.
+    let f = date(1007);
+    let mut clock = BootClock::known(1000);
+    let d: Vec<_> = dmesg
+        .events
+        .iter()
+        .map(|e| f.decide(e, &mut clock))
+        .collect();
+    assert_eq!(d, [Decision::Drop, Decision::Keep]);
+    // A syslog line carrying both clocks teaches the boot time to the
+    // dmesg-only lines that follow it.
+    let mixed = wedge_klog::parse_str(
+        "2024-05-22T19:04:47+00:00 host kernel: [  100.0] nfs: server a not responding, still trying\n\
+         [  160.0] nfs: server a OK\n[  220.0] nfs: server b OK\n",
+    );
+    assert_eq!(mixed.events.len(), 3);
+    let f = date(1_716_404_687 + 90); // 19:06:17, between the two last
+    let mut clock = BootClock::default();
+    let d: Vec<_> = mixed
+        .events
+        .iter()
+        .map(|e| f.decide(e, &mut clock))
+        .collect();
+    assert_eq!(d, [Decision::Drop, Decision::Drop, Decision::Keep]);
+    // The reverse: seconds since boot on a line with only a date after the
+    // clock was learnt, and a new boot (stamps going back) forgets it.
+    let f = Filter {
+        since: Some(Since::Monotonic(150.0)),
+        ..Default::default()
+    };
+    let mut clock = BootClock::default();
+    let d: Vec<_> = mixed
+        .events
+        .iter()
+        .map(|e| f.decide(e, &mut clock))
+        .collect();
+    assert_eq!(d, [Decision::Drop, Decision::Keep, Decision::Keep]);
+    // Other predicates come first: a wrong kind is dropped, not unknown.
+    let f = Filter {
+        kinds: vec!["hung_task".into()],
+        since: Some(Since::Epoch(0)),
+        ..Default::default()
+    };
+    assert_eq!(
+        f.decide(&dmesg.events[0], &mut BootClock::default()),
+        Decision::Drop
+    );
+}
+
+/// The kinds `--kind` accepts are exactly the kinds events serialize with.
+#[test]
+fn kinds_table() {
+    assert!(wedge_klog::KINDS.contains(&"hung_task"));
+    assert!(wedge_klog::is_known_kind("lustre_*"));
+    assert!(!wedge_klog::is_known_kind("bogus"));
+    assert!(!wedge_klog::is_known_kind("bogus*"));
+    let mut sorted = wedge_klog::KINDS.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted.len(), wedge_klog::KINDS.len(), "a kind listed twice");
+    // Every kind the corpus expects is in the table.
+    let expected: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../corpus/kernel-logs/expected.json"
+        ))
+        .expect("corpus/kernel-logs/expected.json"),
+    )
+    .expect("expected.json is JSON");
+    let mut seen = 0;
+    for file in expected.as_array().into_iter().flatten() {
+        for ev in file["events"].as_array().into_iter().flatten() {
+            let k = ev["kind"].as_str().unwrap_or("(none)");
+            assert!(wedge_klog::is_known_kind(k), "{k} not in KINDS");
+            seen += 1;
+        }
+    }
+    assert!(seen > 50, "only {seen} kinds found in expected.json");
+}
+
 #[test]
 fn sysrq_blocked_tasks_and_ps_ef() {
     let log = "\
@@ -266,4 +365,65 @@ fn lustre_and_rhel_oom() {
     for (g, w) in ev.iter().zip(want.iter()) {
         assert_fields(g, w);
     }
+}
+
+/// A reader that fails after its data, as a decompressor does on a
+/// truncated file.
+struct CutShort<'a>(&'a [u8]);
+
+impl std::io::Read for CutShort<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.0.is_empty() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "incomplete deflate stream",
+            ));
+        }
+        let n = buf.len().min(self.0.len()).min(100);
+        buf[..n].copy_from_slice(&self.0[..n]);
+        self.0 = &self.0[n..];
+        Ok(n)
+    }
+}
+
+/// An I/O error ends the stream but keeps every event of the lines read
+/// before it, the last one without its newline included.
+#[test]
+fn events_before_a_read_error_are_kept() {
+    let log = b"[ 5.0] nfs: server a not responding, still trying\n[ 9.0] nfs: server a OK";
+    let mut stream = wedge_klog::parse_reader(CutShort(log));
+    let mut kinds = Vec::new();
+    let mut errors = 0;
+    for ev in stream.by_ref() {
+        match ev {
+            Ok(e) => kinds.push(e.kind()),
+            Err(e) => {
+                assert!(e.to_string().contains("deflate"), "{e}");
+                errors += 1;
+            }
+        }
+    }
+    assert_eq!(errors, 1);
+    assert_eq!(kinds, ["nfs_not_responding", "nfs_server_ok"]);
+    assert_eq!(stream.bytes_read(), log.len() as u64);
+    assert_eq!(stream.summary().lines, 2);
+}
+
+/// `text_only` refuses an executable before parsing any of it.
+#[test]
+fn text_only_refuses_binaries() {
+    let mut elf = b"\x7fELF\x02\x01\x01\0".to_vec();
+    elf.extend_from_slice(b"\nINFO: task a:1 blocked for more than 5 seconds.\n");
+    let out: Vec<_> = wedge_klog::parse_reader(elf.as_slice())
+        .text_only()
+        .collect();
+    assert_eq!(out.len(), 1, "{out:?}");
+    let err = out[0].as_ref().expect_err("an error, no event");
+    let nt = err
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<wedge_klog::NotText>())
+        .expect("a NotText inside");
+    assert!(nt.reason.contains("ELF"), "{nt}");
+    // Without text_only the parser reads whatever it is given.
+    assert_eq!(wedge_klog::parse_bytes(&elf).events.len(), 1);
 }

@@ -125,6 +125,10 @@ pub struct Mount {
     pub fs_type: String,
     pub source: String,
     pub super_options: String,
+    /// The mount namespace whose mount table listed it: mount points are
+    /// paths in that namespace only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mnt_ns: Option<u64>,
 }
 
 /// What kind of filesystem a mount is, for deciding who a waiter waits on.
@@ -231,6 +235,7 @@ mod tests {
             fs_type: fs.into(),
             source: source.into(),
             super_options: String::new(),
+            mnt_ns: None,
         }
     }
 

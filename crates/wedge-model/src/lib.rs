@@ -178,6 +178,43 @@ impl Snapshot {
         v
     }
 
+    /// The mount a path of `p` (its cwd, say) lives on: the longest mount
+    /// point that is a whole-component prefix of `path`, among the mounts
+    /// of `p`'s mount namespace (all mounts when namespaces are unknown).
+    /// Of mounts stacked on one point, the top one (not another's parent).
+    /// This is a string match, never a lookup: resolving the path would
+    /// call into the filesystem (a FUSE LOOKUP) and could block. Paths are
+    /// taken as the namespace's own: a chrooted process's cwd is not
+    /// rebased.
+    pub fn mount_at(&self, p: &Process, path: &str) -> Option<&Mount> {
+        if !path.starts_with('/') {
+            return None;
+        }
+        let ns = p.namespace("mnt");
+        let under = |mp: &str| {
+            mp == "/"
+                || path == mp
+                || path
+                    .strip_prefix(mp)
+                    .is_some_and(|rest| rest.starts_with('/'))
+        };
+        let candidates: Vec<&Mount> = self
+            .mounts
+            .iter()
+            .filter(|m| ns.is_none() || m.mnt_ns.is_none() || m.mnt_ns == ns)
+            .filter(|m| under(&m.mount_point))
+            .collect();
+        let longest = candidates.iter().map(|m| m.mount_point.len()).max()?;
+        let top: Vec<&Mount> = candidates
+            .into_iter()
+            .filter(|m| m.mount_point.len() == longest)
+            .collect();
+        top.iter()
+            .copied()
+            .find(|m| !top.iter().any(|o| o.parent_id == m.mount_id))
+            .or(top.last().copied())
+    }
+
     pub fn mount(&self, mount_id: u64) -> Option<&Mount> {
         self.mounts.iter().find(|m| m.mount_id == mount_id)
     }

@@ -42,6 +42,13 @@ pub struct Process {
     pub sigq: Option<(u64, u64)>,
     pub cap_effective: Option<u64>,
     pub fds: Field<Vec<OpenFile>>,
+    /// The thread whose own `task/TID/fd` table `fds` was read through,
+    /// when the leader's could not serve: a thread-group leader that has
+    /// exited is a zombie whose `files` pointer exit_files() cleared, so its
+    /// fd directory lists nothing, while a thread still stuck in a system
+    /// call holds the shared table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fds_via_tid: Option<i32>,
     /// Every thread, the leader (tid == pid) first.
     pub threads: Vec<Thread>,
 }
@@ -338,6 +345,7 @@ mod tests {
             ignored: SignalSet(0),
             caught: SignalSet(0),
             dispositions_missing: None,
+            fds_via_tid: None,
             sigq: None,
             cap_effective: None,
             fds: Field::default(),

@@ -444,9 +444,12 @@ mod tests {
     fn a_blocked_read_is_abandoned() {
         // A FIFO with no writer blocks open(2) forever: the shape of a read
         // that never returns.
-        let dir = std::env::temp_dir().join(format!("wedge-helper-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let fifo = dir.join("fifo");
+        // Removed when the guard drops, also if an assertion below fails.
+        let dir = tempfile::Builder::new()
+            .prefix("wedge-helper-")
+            .tempdir()
+            .unwrap();
+        let fifo = dir.path().join("fifo");
         let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
         // SAFETY: mkfifo with a valid C string.
         unsafe { libc::mkfifo(c.as_ptr(), 0o600) };
@@ -463,6 +466,5 @@ mod tests {
         assert!(h
             .read_file(b"/proc/self/stat", Duration::from_secs(2))
             .is_ok());
-        std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -147,38 +147,51 @@ pub fn scan(opts: &ScanOptions) -> Result<Snapshot, String> {
 
     // Mounts: one mountinfo per mount namespace. Mount ids are global, so
     // the union resolves every fd's mnt_id.
-    let mut seen_ns = std::collections::HashSet::new();
+    // A namespace is read through the first of its processes whose
+    // mountinfo can be read: one that exits meanwhile (a short-lived
+    // helper) must not leave its namespace's mounts out. A few tries each,
+    // so a namespace whose namespace_sem is stuck costs a bounded time.
+    let mut loaded_ns = std::collections::HashSet::new();
+    let mut tries: std::collections::HashMap<Option<u64>, u32> = Default::default();
     let mut mount_ids = std::collections::HashSet::new();
     for p in &snap.processes {
         let ns = p.namespace("mnt");
-        if !seen_ns.insert(ns) {
+        if loaded_ns.contains(&ns) {
             continue;
         }
+        let n = tries.entry(ns).or_default();
+        if *n >= 3 {
+            continue;
+        }
+        *n += 1;
         let path = format!("{root}/{}/mountinfo", p.pid);
         match helper.read_file(path.as_bytes(), opts.deadline) {
             Ok(bytes) => {
                 if let Ok(infos) = procfs_core::process::MountInfos::from_read(&bytes[..]) {
+                    loaded_ns.insert(ns);
                     for m in infos.0 {
                         let id = m.mnt_id as u64;
                         if mount_ids.insert(id) {
-                            snap.mounts.push(convert_mount(m));
+                            let mut m = convert_mount(m);
+                            m.mnt_ns = ns;
+                            snap.mounts.push(m);
                         }
                     }
                 }
             }
-            Err(helper::HelperError::TimedOut(w)) => blocked.push(wedge_model::BlockedRead {
-                pid: p.pid,
-                tid: None,
-                what: "mountinfo".into(),
-                waited_ms: w.as_millis() as u64,
-                blocks_on: scan::blocks_on("mountinfo").into(),
-            }),
+            Err(helper::HelperError::TimedOut(w)) => {
+                // namespace_sem is held: every process of the namespace
+                // would block the same way.
+                tries.insert(ns, u32::MAX);
+                blocked.push(wedge_model::BlockedRead {
+                    pid: p.pid,
+                    tid: None,
+                    what: "mountinfo".into(),
+                    waited_ms: w.as_millis() as u64,
+                    blocks_on: scan::blocks_on("mountinfo").into(),
+                })
+            }
             Err(_) => {}
-        }
-        // A namespace whose mountinfo could not be read is retried through
-        // the next process in it.
-        if snap.mounts.is_empty() {
-            seen_ns.remove(&ns);
         }
     }
     snap.mounts.sort_by_key(|m| m.mount_id);
@@ -254,11 +267,36 @@ fn convert_mount(m: procfs_core::process::MountInfo) -> Mount {
         fs_type: m.fs_type,
         source: m.mount_source.unwrap_or_default(),
         super_options: opts(&m.super_options),
+        mnt_ns: None,
     }
 }
 
+/// `SYSFS_MAGIC`: /sys/fs/fuse/connections without fusectl on it.
+const SYSFS_MAGIC: i64 = 0x6265_6572;
+
 fn fuse_connections(opts: &ScanOptions) -> Field<Vec<FuseConnection>> {
     let dir = &opts.fuse_connections;
+    // Where fusectl is not mounted (the default on many distributions),
+    // /sys/fs/fuse/connections is still there, as an empty sysfs
+    // directory: listing it would claim "no connection has requests
+    // waiting". Its filesystem type tells the two apart. statfs here is
+    // answered by sysfs or fusectl themselves, never by a FUSE daemon, so
+    // it needs no sacrificial reader (which may be refusing work by now,
+    // after reads that blocked on stuck tasks).
+    if let Ok(st) = rustix::fs::statfs(dir.as_path()) {
+        // f_type is i64 on x86_64 but narrower elsewhere.
+        #[allow(clippy::unnecessary_cast)]
+        let magic = st.f_type as i64;
+        if magic == SYSFS_MAGIC {
+            return Field::missing(
+                MissingReason::NotSupported,
+                format!(
+                    "fusectl is not mounted on {} (mount -t fusectl none {0})",
+                    dir.display()
+                ),
+            );
+        }
+    }
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) => {

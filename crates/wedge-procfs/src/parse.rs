@@ -279,9 +279,26 @@ pub fn ns_inode(link: &str) -> Option<u64> {
     link.split_once(":[")?.1.strip_suffix(']')?.parse().ok()
 }
 
+/// Boot time in Unix seconds: the `btime` line of `/proc/stat`
+/// (`getboottime64()`, whole seconds).
+pub fn btime(stat: &str) -> Option<i64> {
+    stat.lines()
+        .find_map(|l| l.strip_prefix("btime "))
+        .and_then(|v| v.trim().parse().ok())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn btime_line() {
+        assert_eq!(
+            btime("cpu  1 2 3\nintr 5\nctxt 9\nbtime 1764578400\nprocesses 7\n"),
+            Some(1764578400)
+        );
+        assert_eq!(btime("cpu 1\n"), None);
+    }
 
     #[test]
     fn stack_lines() {

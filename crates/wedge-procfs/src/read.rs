@@ -46,6 +46,15 @@ impl Target {
         }
     }
 
+    /// `task/TID/NAME/FD`: a descriptor of one thread's own file table.
+    pub fn thread_fd(tid: i32, name: &'static str, fd: i32) -> Self {
+        Target {
+            tid: Some(tid),
+            name,
+            fd: Some(fd),
+        }
+    }
+
     /// The path relative to /proc/PID, which is also the key under which a
     /// blocked read is remembered.
     pub fn key(&self) -> String {
@@ -164,11 +173,15 @@ impl<'a> TaskReader<'a> {
     fn rel(t: Target, buf: &mut RelPath) -> &str {
         buf.len = 0;
         match (t.tid, t.fd) {
-            (Some(tid), _) => {
+            (Some(tid), fd) => {
                 buf.push(b"task/");
                 buf.push_num(tid);
                 buf.push(b"/");
                 buf.push(t.name.as_bytes());
+                if let Some(fd) = fd {
+                    buf.push(b"/");
+                    buf.push_num(fd);
+                }
             }
             (None, Some(fd)) => {
                 buf.push(t.name.as_bytes());

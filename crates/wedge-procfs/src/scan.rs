@@ -258,6 +258,7 @@ fn scan_process(shared: &Shared, slot: &Slot, job: &Job) -> (PidResult, usize) {
         sigq: status.as_ref().map(|s| s.sigq),
         cap_effective: status.as_ref().map(|s| s.capeff),
         fds: Field::default(),
+        fds_via_tid: None,
         threads: Vec::new(),
     };
     let kthread = stat.flags & TaskFlags::KTHREAD != 0;
@@ -334,7 +335,7 @@ fn scan_process(shared: &Shared, slot: &Slot, job: &Job) -> (PidResult, usize) {
     }
 
     if opts.fds {
-        process.fds = read_fds(&mut r, &dir);
+        process.fds = read_fds(&mut r, &dir, None);
         if matches!(&process.fds, Field::Missing(m) if m.reason == MissingReason::PermissionDenied)
         {
             notes
@@ -351,6 +352,18 @@ fn scan_process(shared: &Shared, slot: &Slot, job: &Job) -> (PidResult, usize) {
         };
         if let Some(t) = scan_thread(shared, &mut r, &dir, tid, known, &mut notes) {
             process.threads.push(t);
+        }
+    }
+
+    // Threads past the first chunk are not consulted: a zombie leader with
+    // more than THREAD_CHUNK live threads is not worth a second pass.
+    if opts.fds {
+        if let Some(tid) = fd_table_thread(&process) {
+            let via = read_fds(&mut r, &dir, Some(tid));
+            if via.value().is_some_and(|v| !v.is_empty()) {
+                process.fds = via;
+                process.fds_via_tid = Some(tid);
+            }
         }
     }
 
@@ -457,12 +470,24 @@ fn split_nul(bytes: &[u8]) -> Vec<String> {
         .collect()
 }
 
-fn read_fds(r: &mut TaskReader<'_>, dir: &OwnedFd) -> Field<Vec<OpenFile>> {
-    let fd_dir = match r.open_dir(dir.as_fd(), "fd", Target::proc("fd")) {
+/// The open files of a process (`fd/`), or of one of its threads
+/// (`task/TID/fd/`).
+fn read_fds(r: &mut TaskReader<'_>, dir: &OwnedFd, tid: Option<i32>) -> Field<Vec<OpenFile>> {
+    let at = |name: &'static str, fd: Option<i32>| match (tid, fd) {
+        (Some(t), Some(fd)) => Target::thread_fd(t, name, fd),
+        (Some(t), None) => Target::thread(t, name),
+        (None, Some(fd)) => Target::fd(name, fd),
+        (None, None) => Target::proc(name),
+    };
+    let dir_name = match tid {
+        Some(t) => format!("task/{t}/fd"),
+        None => "fd".to_string(),
+    };
+    let fd_dir = match r.open_dir(dir.as_fd(), &dir_name, at("fd", None)) {
         Ok(d) => d,
         Err(f) => return f.field(),
     };
-    let fds = match r.list_numeric(fd_dir, Target::proc("fd")) {
+    let fds = match r.list_numeric(fd_dir, at("fd", None)) {
         Ok(f) => f,
         Err(f) => return f.field(),
     };
@@ -470,7 +495,7 @@ fn read_fds(r: &mut TaskReader<'_>, dir: &OwnedFd) -> Field<Vec<OpenFile>> {
     for fd in fds {
         // readlink only: stat(2) through the link would call into the
         // file's filesystem (a FUSE getattr, an NFS GETATTR) and can block.
-        let Ok(target) = r.readlink(dir.as_fd(), Target::fd("fd", fd)) else {
+        let Ok(target) = r.readlink(dir.as_fd(), at("fd", Some(fd))) else {
             continue;
         };
         let kind = FileKind::classify(&target);
@@ -484,7 +509,7 @@ fn read_fds(r: &mut TaskReader<'_>, dir: &OwnedFd) -> Field<Vec<OpenFile>> {
             inode: None,
             detail: None,
         };
-        if let Ok(text) = r.read(dir.as_fd(), Target::fd("fdinfo", fd)) {
+        if let Ok(text) = r.read(dir.as_fd(), at("fdinfo", Some(fd))) {
             let head = parse::fdinfo_head(text);
             file.pos = head.pos;
             file.flags = head.flags;
@@ -495,6 +520,38 @@ fn read_fds(r: &mut TaskReader<'_>, dir: &OwnedFd) -> Field<Vec<OpenFile>> {
         out.push(file);
     }
     Field::Value(out)
+}
+
+/// The thread whose own fd table stands in for the process's, when the
+/// process's came back empty or unreadable because its leader has exited
+/// (exit_files() cleared the zombie leader's `files`, so `/proc/PID/fd`
+/// lists nothing) while another thread lives on, typically stuck in a
+/// system call on one of those files. Prefers a thread asleep in a
+/// filesystem or network wait: it is the one whose fds the analysis needs.
+/// Only such processes pay for the extra directory.
+fn fd_table_thread(p: &Process) -> Option<i32> {
+    let leader_dead = p
+        .threads
+        .iter()
+        .find(|t| t.tid == p.pid)
+        .is_some_and(|l| l.state == TaskState::Zombie);
+    let empty = match &p.fds {
+        Field::Value(v) => v.is_empty(),
+        Field::Missing(m) => m.reason != MissingReason::NotCollected,
+    };
+    if !leader_dead || !empty {
+        return None;
+    }
+    let live = || p.threads.iter().filter(|t| t.state != TaskState::Zombie);
+    let blocked = live().find(|t| {
+        t.kernel_stack.value().is_some_and(|s| {
+            s.iter()
+                .any(|f| wedge_kernel::waits::names_a_blocking_subsystem(&f.function))
+        }) || t
+            .wchan_name()
+            .is_some_and(wedge_kernel::waits::names_a_blocking_subsystem)
+    });
+    blocked.or_else(|| live().next()).map(|t| t.tid)
 }
 
 fn scan_thread(

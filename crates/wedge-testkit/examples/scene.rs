@@ -3,7 +3,7 @@
 //!
 //!     cargo run -p wedge-testkit --example scene -- fuse-killed 60
 //!
-//! Scenes: fuse-killed, uring-killed, sqpoll-killed, mmap-lock,
+//! Scenes: fuse-killed, fuse-thread-killed, fuse-stat, uring-killed, sqpoll-killed, mmap-lock,
 //! flush-on-exit, pidns-fuse, zombie, vfork, all. Everything is torn down
 //! at the end (or on Ctrl-C, through the kit's cleanup hook).
 
@@ -31,6 +31,32 @@ fn main() -> Result<()> {
                     "reader {} killed while reading {}",
                     r.pid,
                     fs.path("stall").display()
+                ),
+            );
+        }
+        "fuse-thread-killed" => {
+            let fs = FuseDaemon::start()?;
+            let r = FuseThreadReader::start(&fs)?;
+            r.sigkill()?;
+            hold(
+                secs,
+                &format!(
+                    "process {} killed: leader zombie, thread {} still reading {}",
+                    r.pid,
+                    r.tid,
+                    fs.path("stall").display()
+                ),
+            );
+        }
+        "fuse-stat" => {
+            let fs = FuseDaemon::start()?;
+            let w = FuseStatWaiter::start(&fs)?;
+            hold(
+                secs,
+                &format!(
+                    "process {} waits in stat() below {} (cwd there)",
+                    w.pid,
+                    fs.mountpoint().display()
                 ),
             );
         }

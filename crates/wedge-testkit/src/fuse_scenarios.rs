@@ -324,3 +324,117 @@ impl Drop for InodeLockQueue<'_> {
         }
     }
 }
+
+/// A process (`wk-mtreader`) whose second thread (`wk-mtread`) is blocked in
+/// `read(2)` of `stall`; [`FuseThreadReader::sigkill`] then makes the leader
+/// exit while the reading thread stays in the FUSE wait.
+///
+/// After SIGKILL the leader is `Z` (a group leader stays a zombie until
+/// its last thread is gone) and exit_files() has cleared its `files`:
+/// `/proc/PID/fd` lists nothing, while `/proc/PID/task/TID/fd` of the
+/// reading thread still shows the shared table, `stall` included. The
+/// thread is `D` in `request_wait_answer` (the daemon had read the request:
+/// FR_SENT), its `syscall` file naming `read` and the fd.
+#[derive(Debug)]
+pub struct FuseThreadReader<'a> {
+    fs: &'a FuseDaemon,
+    /// The process (its leader).
+    pub pid: i32,
+    /// The thread blocked in the read.
+    pub tid: i32,
+    helper: Helper,
+}
+
+impl<'a> FuseThreadReader<'a> {
+    /// Start it and wait until the reading thread sleeps in
+    /// `request_wait_answer`.
+    pub fn start(fs: &'a FuseDaemon) -> Result<FuseThreadReader<'a>> {
+        let helper = Helper::spawn("wk-mtreader", &[fs.path("stall").into()])?;
+        let kv = helper.wait_kv("opened", SETUP_TIMEOUT)?;
+        let me = FuseThreadReader {
+            fs,
+            pid: kv_i32(&kv, "leader")?,
+            tid: kv_i32(&kv, "thread")?,
+            helper,
+        };
+        let tid = me.tid;
+        fs.wait_parked("READ", Some(tid), SETUP_TIMEOUT)?;
+        establish(
+            "reading thread in request_wait_answer",
+            SETUP_TIMEOUT,
+            &[tid],
+            || proc::blocked_in(tid, "request_wait_answer"),
+        )?;
+        Ok(me)
+    }
+
+    /// SIGKILL the process and wait until the leader is a zombie and the
+    /// reading thread is `D`.
+    pub fn sigkill(&self) -> Result<()> {
+        self.helper.signal(Signal::KILL);
+        let (pid, tid) = (self.pid, self.tid);
+        establish(
+            "zombie leader, reading thread in D",
+            SETUP_TIMEOUT,
+            &[pid, tid],
+            || {
+                proc::state_of(pid) == Some('Z')
+                    && proc::state_of(tid) == Some('D')
+                    && proc::blocked_in(tid, "request_wait_answer")
+            },
+        )
+    }
+}
+
+impl Drop for FuseThreadReader<'_> {
+    fn drop(&mut self) {
+        self.helper.signal(Signal::KILL);
+        self.fs.unstick(&[self.pid, self.tid], UNSTICK);
+        self.helper.kill(Duration::from_secs(2));
+    }
+}
+
+/// A process (`wk-statter`) whose cwd is the mount's root and which calls
+/// `stat("stalldir/x")`: the daemon parks the LOOKUP, and the process has
+/// no file open on the mount (a path lookup holds only its cwd and the
+/// dentries it walks).
+///
+/// Observed on 6.18: `S`, wchan `request_wait_answer`, stack
+/// `request_wait_answer, __fuse_simple_request, fuse_lookup_name,
+/// fuse_lookup, lookup_one_qstr_excl / __lookup_slow, walk_component,
+/// path_lookupat, filename_lookup, vfs_statx, do_statx / vfs_fstatat,
+/// __do_sys_newfstatat, do_syscall_64, …`; `syscall` names `newfstatat`
+/// (or `statx`) with dirfd AT_FDCWD (`0xffffff9c`).
+#[derive(Debug)]
+pub struct FuseStatWaiter<'a> {
+    fs: &'a FuseDaemon,
+    /// The waiter (single-threaded: pid == tid).
+    pub pid: i32,
+    helper: Helper,
+}
+
+impl<'a> FuseStatWaiter<'a> {
+    /// Start it and wait until it sleeps in `request_wait_answer`.
+    pub fn start(fs: &'a FuseDaemon) -> Result<FuseStatWaiter<'a>> {
+        let helper = Helper::spawn("wk-statter", &[fs.mountpoint().into(), "stalldir/x".into()])?;
+        let pid = helper.pid();
+        let me = FuseStatWaiter { fs, pid, helper };
+        me.helper.wait_line("stating", SETUP_TIMEOUT)?;
+        fs.wait_parked("LOOKUP", Some(pid), SETUP_TIMEOUT)?;
+        establish(
+            "stat waiter in request_wait_answer",
+            SETUP_TIMEOUT,
+            &[pid],
+            || proc::blocked_in(pid, "request_wait_answer"),
+        )?;
+        Ok(me)
+    }
+}
+
+impl Drop for FuseStatWaiter<'_> {
+    fn drop(&mut self) {
+        self.helper.signal(Signal::KILL);
+        self.fs.unstick(&[self.pid], UNSTICK);
+        self.helper.kill(Duration::from_secs(2));
+    }
+}

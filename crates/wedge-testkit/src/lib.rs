@@ -35,6 +35,8 @@
 //! |---|---|---|
 //! | [`FuseDaemon`] | `wk-fused` (+ threads `fuser-0`, `wk-fused-ctl`) | FUSE fs with `ok`, `stall`, `stalldir/`, `flushstall`; parks requests |
 //! | [`FuseReader`] | `wk-reader` | read(2) of `stall` waiting in `request_wait_answer`; `sigkill()` makes it `D` |
+//! | [`FuseThreadReader`] | `wk-mtreader` (thread `wk-mtread`) | read(2) on a second thread; `sigkill()` leaves the leader `Z` and the reader `D` |
+//! | [`FuseStatWaiter`] | `wk-statter` | `stat()` from a cwd on the mount: the LOOKUP is parked, no file is open there |
 //! | [`MmapLockHolder`] | `wk-mmaplock` (threads `wk-memread`, `wk-mmapper`), `wk-cmdline` | mmap_lock held across a FUSE wait; `/proc/PID/cmdline` blocks |
 //! | [`Zombie`], [`ZombieWithStoppedParent`] | `wk-zombie-par`, `wk-zombie` | unreaped child (parent sleeping / `T`) |
 //! | [`Stopped`], [`Traced`] | `wk-stopped`; `wk-tracee`, `wk-tracer` | `T` and `t` (ptrace-stop) |
@@ -67,6 +69,7 @@
 
 mod helper;
 pub mod kmsg;
+pub mod mntns;
 pub mod proc;
 mod roles;
 
@@ -79,7 +82,9 @@ pub mod uring;
 use std::time::{Duration, Instant};
 
 pub use fuse::{FuseDaemon, ParkedRequest};
-pub use fuse_scenarios::{ExitWhileFlushing, FuseReader, InodeLockQueue, MmapLockHolder};
+pub use fuse_scenarios::{
+    ExitWhileFlushing, FuseReader, FuseStatWaiter, FuseThreadReader, InodeLockQueue, MmapLockHolder,
+};
 pub use helper::{cleanup_all, ExitInfo, ROLE_ENV};
 pub use kmsg::KmsgTail;
 pub use pidns::{PidnsInit, PidnsInitAbort, PidnsInitWithFuseThread};

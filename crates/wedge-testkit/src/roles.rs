@@ -47,6 +47,8 @@ pub(crate) fn run(role: &str, args: &[OsString]) -> ! {
         "wk-vfork" => vfork_parent(),
         "wk-pidns-launch" => crate::pidns::launcher_main(args),
         "wk-reader" => reader(&arg(0)),
+        "wk-mtreader" => thread_reader(&arg(0)),
+        "wk-statter" => statter(&arg(0), &arg(1)),
         "wk-mmaplock" => mmaplock(&arg(0)),
         "wk-cmdline" => cmdline_reader(&arg(0)),
         "wk-flusher" => flusher(&arg(0)),
@@ -254,6 +256,36 @@ fn reader(path: &OsStr) -> ! {
     let mut buf = [0u8; 4096];
     let r = f.read(&mut buf);
     say(&format!("read-done result={r:?}"));
+    sleep_forever()
+}
+
+/// A reader whose read runs on a second thread (`wk-mtread`), so that a
+/// SIGKILL lets the leader exit (zombie) while that thread stays in the
+/// FUSE wait.
+fn thread_reader(path: &OsStr) -> ! {
+    prologue("wk-mtreader");
+    let mut f = File::open(path).unwrap_or_else(|e| fail(format!("open {path:?}: {e}")));
+    let leader = host_tid();
+    let _t = std::thread::Builder::new()
+        .name("wk-mtread".into())
+        .spawn(move || {
+            say(&format!("opened leader={leader} thread={}", host_tid()));
+            let mut buf = [0u8; 4096];
+            let r = f.read(&mut buf);
+            say(&format!("read-done result={r:?}"));
+        })
+        .unwrap_or_else(|e| fail(e));
+    sleep_forever()
+}
+
+/// `stat()` of `rel` (a relative path) from the working directory `dir`:
+/// a path lookup with no file open on the mount.
+fn statter(dir: &OsStr, rel: &OsStr) -> ! {
+    prologue("wk-statter");
+    std::env::set_current_dir(dir).unwrap_or_else(|e| fail(format!("chdir {dir:?}: {e}")));
+    say(&format!("stating tid={}", host_tid()));
+    let r = std::fs::metadata(rel).map(|m| m.len());
+    say(&format!("stat-done result={r:?}"));
     sleep_forever()
 }
 

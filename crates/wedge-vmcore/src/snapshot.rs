@@ -239,6 +239,7 @@ pub fn build(v: &Vmcore, with_stacks: bool) -> Snapshot {
             sigq: None,
             cap_effective: None,
             fds: not_read("open files"),
+            fds_via_tid: None,
             threads,
         });
     }

@@ -8,6 +8,7 @@ use clap::Args;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::ExitCode;
+use wedge_klog::{BootClock, Decision, NotText};
 use wedge_klog::{Event, Filter, Parser, Since};
 
 #[derive(Args, Debug)]
@@ -20,10 +21,14 @@ pub struct LogArgs {
     #[arg(long, short)]
     pub follow: bool,
     /// Only these kinds (repeatable; `lustre_*` matches a prefix).
-    #[arg(long = "kind", value_name = "KIND")]
+    #[arg(long = "kind", value_name = "KIND", value_parser = parse_kind, help = kind_help())]
     pub kinds: Vec<String>,
     /// Only events at or after this time: seconds since boot (`3600`) or a
-    /// UTC date (`2024-05-22` or `2024-05-22T19:04:47`).
+    /// UTC date (`2024-05-22` or `2024-05-22T19:04:47`). A date is compared
+    /// with since-boot stamps through the boot time (the live log's
+    /// /proc/stat btime, or syslog/journal lines carrying both clocks);
+    /// events that cannot be compared (other clock with no boot time, or no
+    /// stamp) are not shown, and stderr says how many.
     #[arg(long, value_name = "WHEN")]
     pub since: Option<String>,
     /// Only events about this pid.
@@ -40,6 +45,25 @@ pub(crate) fn serious(e: &Event) -> bool {
         e.kind(),
         "hung_task" | "soft_lockup" | "hard_lockup" | "rcu_stall" | "oops" | "kernel_bug" | "panic"
     )
+}
+
+/// `--kind` help: the kinds come from the parser's own table.
+fn kind_help() -> String {
+    format!(
+        "Only these kinds (repeatable; `lustre_*` matches a prefix). Kinds: {}",
+        wedge_klog::KINDS.join(", ")
+    )
+}
+
+/// Rejects a `--kind` no event can have, so a typo is not `0 event(s)`.
+fn parse_kind(s: &str) -> Result<String, String> {
+    if wedge_klog::is_known_kind(s) {
+        return Ok(s.to_string());
+    }
+    Err(format!(
+        "no event has this kind; valid kinds (or a prefix followed by `*`): {}",
+        wedge_klog::KINDS.join(", ")
+    ))
 }
 
 fn parse_since(s: &str) -> Result<Since, String> {
@@ -205,6 +229,15 @@ fn live_tasks(pids: impl Iterator<Item = u32>) -> HashMap<u32, wedge_render::log
     out
 }
 
+/// The live boot's clock: `btime` of /proc/stat (a read that never
+/// blocks), so `--since DATE` maps onto /dev/kmsg's since-boot stamps.
+fn live_clock() -> BootClock {
+    std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|s| wedge_procfs::parse::btime(&s))
+        .map_or_else(BootClock::default, BootClock::known)
+}
+
 pub fn run(json: bool, args: &LogArgs) -> Result<ExitCode, String> {
     let filter = Filter {
         kinds: args.kinds.clone(),
@@ -212,14 +245,28 @@ pub fn run(json: bool, args: &LogArgs) -> Result<ExitCode, String> {
         pid: args.pid,
         task: args.task.clone(),
     };
+    let live = args.files.is_empty();
+    let mut clock = if live {
+        live_clock()
+    } else {
+        BootClock::default()
+    };
+    let mut unknown = wedge_klog::SinceUncompared::default();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let mut events: Vec<Event> = Vec::new();
+    // The text view aggregates as events stream by: memory does not grow
+    // with the log (a 210 MB file of hung-task reports is one group).
+    let mut view = wedge_render::log::LogView::new();
     let mut any_serious = false;
     let mut broken_pipe = false;
     let mut sink = |e: Event| -> Result<(), String> {
-        if !filter.matches(&e) {
-            return Ok(());
+        match filter.decide(&e, &mut clock) {
+            Decision::Keep => {}
+            Decision::Drop => return Ok(()),
+            Decision::SinceUnknown => {
+                unknown.count(&e);
+                return Ok(());
+            }
         }
         any_serious |= serious(&e);
         if json {
@@ -245,51 +292,61 @@ pub fn run(json: bool, args: &LogArgs) -> Result<ExitCode, String> {
             let _ = write!(out, "{text}");
             let _ = out.flush();
         } else {
-            events.push(e);
+            view.add(e);
         }
         Ok(())
     };
     let mut summary = wedge_klog::Summary::default();
-    let mut live = false;
-    if args.files.is_empty() {
+    if live {
         let mut parser = Parser::new();
         let lost = read_kmsg(args.follow, &mut parser, &mut sink)?;
         summary = parser.summary().clone();
-        live = true;
         if lost > 0 {
             eprintln!("wedge: /dev/kmsg overran {lost} time(s): older records were lost before they could be read");
         }
     } else {
         for path in &args.files {
-            let mut stream = wedge_klog::parse_reader(open(path)?);
+            let name = path.display();
+            let mut stream = wedge_klog::parse_reader(open(path)?).text_only();
+            let mut stopped = None;
             for ev in stream.by_ref() {
-                sink(ev.map_err(|e| format!("{}: {e}", path.display()))?)?;
+                match ev {
+                    Ok(e) => sink(e)?,
+                    Err(err) => {
+                        if let Some(nt) = err.get_ref().and_then(|x| x.downcast_ref::<NotText>()) {
+                            return Err(format!("{name}: {nt}"));
+                        }
+                        // A truncated .gz/.zst/.xz (a rotated log still
+                        // being written): the events already decoded follow
+                        // from the stream and are kept.
+                        stopped = Some(err);
+                    }
+                }
             }
-            let s = stream.summary();
-            summary.lines += s.lines;
-            summary.bytes += s.bytes;
-            summary.events += s.events;
-            summary.fragments.extend(s.fragments.iter().cloned());
-            summary.fragments_dropped += s.fragments_dropped;
-            summary.overlong_lines += s.overlong_lines;
-            summary.timestamps_backwards += s.timestamps_backwards;
-            summary.formats = s.formats.clone();
+            if let Some(err) = stopped {
+                eprintln!(
+                    "wedge: {name}: reading stopped after {} byte(s) of log text (line {}): {err}; the events before that point are shown",
+                    stream.bytes_read(),
+                    stream.summary().lines
+                );
+            }
+            summary.merge(stream.summary());
+        }
+    }
+    if let (Some(when), Some(since)) = (args.since.as_deref(), filter.since) {
+        if let Some(w) = unknown.explain(when, since) {
+            eprintln!("wedge: {w}");
         }
     }
     if !json && !args.follow {
         // Events of this boot name tasks that may still exist: say what
         // they are doing now.
         let tasks = if live {
-            live_tasks(
-                events
-                    .iter()
-                    .filter(|e| e.kind() == "hung_task")
-                    .filter_map(|e| e.pid),
-            )
+            live_tasks(view.hung_task_pids())
         } else {
             HashMap::new()
         };
-        let text = wedge_render::log::render(&events, &summary, &tasks);
+        let text = view.render(&summary, &tasks);
         match out.write_all(text.as_bytes()) {
             Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
                 return Err(format!("writing output: {e}"))

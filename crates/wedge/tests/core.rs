@@ -5,10 +5,12 @@
 //! frame by frame with gdb's on the same core.
 //!
 //! Cores are made by the kernel, not gdb: `/proc/sys/kernel/core_pattern`
-//! is system-wide, so it is pointed at a temp directory under a lock (a
-//! mutex in this process, flock(2) across processes), saved to a file first
-//! and restored by a guard, even on panic; a run killed in between is
-//! repaired by the next one, which finds the saved file.
+//! is system-wide, so it is pointed at a scratch directory under a lock (a
+//! mutex in this process, flock(2) on core_pattern itself across processes
+//! and checkouts), saved to a file first and restored by a guard, even on
+//! panic; a run killed in between is repaired by the next one, which finds
+//! the saved file. The programs and cores live under cargo's
+//! `CARGO_TARGET_TMPDIR`, removed when the run ends.
 //!
 //! Needs root (core_pattern, unshare), gcc, rustc and gdb; what is missing
 //! makes a test print `SKIPPED: reason`, or fail under WEDGE_REQUIRE_ALL.
@@ -29,8 +31,11 @@ type R = Result<(), Failed>;
 
 const PATTERN: &str = "/proc/sys/kernel/core_pattern";
 const MARK: &str = "wedge-core-test";
+/// Exists only while a run has core_pattern pointed at its scratch dir: in
+/// /tmp, not a target dir, so a run from any checkout repairs a killed one.
 const SAVED: &str = "/tmp/wedge-core-test.saved-core-pattern";
-const LOCK: &str = "/tmp/wedge-core-test.lock";
+/// The kernel truncates core_pattern to CORENAME_MAX_SIZE (128) bytes.
+const CORE_PATTERN_MAX: usize = 127;
 
 macro_rules! skip {
     ($($t:tt)*) => {{
@@ -157,7 +162,13 @@ struct Fixtures {
 fn fixtures() -> &'static Fixtures {
     static F: OnceLock<Fixtures> = OnceLock::new();
     F.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("{MARK}-{}", std::process::id()));
+        // The core_pattern naming this dir must fit the kernel's limit; a
+        // deep CARGO_TARGET_DIR falls back to /tmp (removed all the same).
+        let mut dir =
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{MARK}-{}", std::process::id()));
+        if dir.join("cores/%e.%P.core").as_os_str().len() > CORE_PATTERN_MAX {
+            dir = std::env::temp_dir().join(format!("{MARK}-{}", std::process::id()));
+        }
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("temp dir");
         Fixtures {
@@ -178,12 +189,12 @@ impl PatternGuard {
         if !is_root() {
             return Err("making kernel cores needs root (core_pattern)".into());
         }
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(LOCK)
-            .map_err(|e| format!("{LOCK}: {e}"))?;
+        // The lock is on the sysctl file itself: flock(2) locks the inode,
+        // and while this fd pins the dentry every other open of the path
+        // gets the same inode, so every test process on the machine
+        // (whatever its checkout or target dir) serialises on it, and no
+        // lock file is left behind.
+        let lock = std::fs::File::open(PATTERN).map_err(|e| format!("{PATTERN}: {e}"))?;
         // SAFETY: flock on an fd we own; blocks until other test processes
         // are done with core_pattern.
         unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) };

@@ -1,6 +1,8 @@
 //! `wedge log` on files: the corpus's real excerpts, compressed copies of
 //! them, standard input, filters, and damaged input.
 
+mod common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -28,12 +30,6 @@ fn wedge(args: &[&str], stdin: Option<&[u8]>) -> (Option<i32>, String, String) {
     )
 }
 
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("wedge-logtest-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d.join(name)
-}
-
 fn corpus(name: &str) -> PathBuf {
     Path::new(CORPUS).join(name)
 }
@@ -59,8 +55,9 @@ fn compressed_files_read_like_plain_ones() {
     let (code, plain, _) = wedge(&["log", "--json", src.to_str().unwrap()], None);
     assert_eq!(code, Some(1), "a hung task in the log is exit status 1");
     assert!(plain.contains(r#""kind":"hung_task""#), "{plain}");
+    let dir = common::scratch("logtest");
     for (tool, ext) in [("gzip", "gz"), ("xz", "xz"), ("zstd", "zst")] {
-        let dst = tmp(&format!("h.log.{ext}"));
+        let dst = dir.path().join(format!("h.log.{ext}"));
         if !compress(tool, &src, &dst) {
             continue;
         }
@@ -96,16 +93,18 @@ fn stdin_and_filters() {
 
 #[test]
 fn damaged_input_is_an_error_or_nothing_never_a_panic() {
-    // Binary garbage: no events, exit 0.
+    // Binary garbage: not a log, said so (exit 2), no "events" from it.
     let garbage: Vec<u8> = (0..4096u32)
         .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
         .collect();
     let (code, out, err) = wedge(&["log", "-"], Some(&garbage));
-    assert_eq!(code, Some(0), "{out}{err}");
-    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(code, Some(2), "{out}{err}");
+    assert!(err.contains("not a text log"), "{err}");
+    assert!(out.is_empty(), "{out}");
     // A truncated gzip file: a clear error naming the file, or the events
     // decoded before the cut; never a panic.
-    let gz = tmp("cut.log.gz");
+    let dir = common::scratch("logtest");
+    let gz = dir.path().join("cut.log.gz");
     if compress("gzip", &corpus("mixed-001.log"), &gz) {
         let data = std::fs::read(&gz).unwrap();
         std::fs::write(&gz, &data[..data.len() / 2]).unwrap();
@@ -148,4 +147,264 @@ fn seed_000_iou_sqp_hung_task() {
     assert_eq!(e["pid"], 1039);
     assert_eq!(e["blocked_seconds"], 122);
     assert_eq!(e["kernel_version"], "6.6.58");
+}
+
+/// Runs `wedge ARGS` with `lines` generated into its standard input and
+/// returns (exit code, stdout, peak RSS in KiB from wait4's rusage).
+fn wedge_rss(
+    args: &[&str],
+    mut lines: impl FnMut(&mut dyn Write) -> std::io::Result<()>,
+) -> (i32, String, u64) {
+    // Reaped by wait4 below (for its rusage), not by Child::wait.
+    #[allow(clippy::zombie_processes)]
+    let mut c = Command::new(env!("CARGO_BIN_EXE_wedge"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn wedge");
+    let pid = c.id() as libc::pid_t;
+    let mut out = c.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut out, &mut s);
+        s
+    });
+    {
+        let mut input = std::io::BufWriter::new(c.stdin.take().unwrap());
+        lines(&mut input).expect("feed wedge");
+    }
+    let stdout = reader.join().unwrap();
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value of this plain C struct.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: wait4 on our own child, with valid out-pointers.
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+    assert_eq!(r, pid, "wait4: {}", std::io::Error::last_os_error());
+    // `c` is dropped without wait(): wait4 reaped it already.
+    (libc::WEXITSTATUS(status), stdout, ru.ru_maxrss as u64)
+}
+
+/// A million hung-task lines (250,000 reports) in the text view: the groups
+/// are aggregated as the log streams, so peak memory does not grow with it
+/// (collecting every event first took 330 MB for this input).
+#[test]
+fn grouping_a_million_hung_task_lines_keeps_memory_small() {
+    let (code, out, rss_kib) = wedge_rss(&["log", "-"], |w| {
+        for i in 0..250_000u32 {
+            let t = 100.0 + f64::from(i) * 0.001;
+            write!(
+                w,
+                "[{t:12.6}] INFO: task worker-{}:{} blocked for more than 120 seconds.\n\
+                 [{t:12.6}]       Not tainted 6.1.0-18-amd64 #1 Debian 6.1.76-1\n\
+                 [{t:12.6}] Call Trace:\n\
+                 [{t:12.6}]  <TASK>\n",
+                i % 50,
+                1000 + i % 5000
+            )?;
+        }
+        Ok(())
+    });
+    assert_eq!(code, 1, "hung tasks are exit status 1:\n{out}");
+    assert!(
+        out.starts_with("250000 event(s) in 1000000 line(s)"),
+        "{}",
+        out.lines().next().unwrap_or("")
+    );
+    assert!(out.contains("[hung_task] ×250000"), "{out}");
+    assert!(
+        rss_kib < 100 * 1024,
+        "peak RSS {} MiB for a million lines",
+        rss_kib / 1024
+    );
+}
+
+/// A compressed log cut short (a rotated log still being written): the
+/// events decoded before the cut are shown, stderr says where it stopped,
+/// and the exit status is that of the events found.
+#[test]
+fn truncated_compressed_logs_keep_what_was_decoded() {
+    let dir = common::scratch("logtest");
+    // Large enough for several zstd blocks (128 KiB each), so a cut leaves
+    // whole blocks before it.  Only gzip for now: this branch's opener
+    // hands zstd to ruzstd's StreamingDecoder, which keeps the blocks it
+    // decoded when the next one fails, and decodes xz whole before the
+    // first byte; with wedge-input's block-at-a-time zstd and streamed xz,
+    // add ("zstd", "zst") and ("xz", "xz") here.
+    let one = std::fs::read(corpus("hung_task-002.log")).unwrap();
+    let mut text = Vec::new();
+    while text.len() < 600 * 1024 {
+        text.extend_from_slice(&one);
+    }
+    let plain = dir.path().join("kern.log");
+    std::fs::write(&plain, &text).unwrap();
+    for (tool, ext) in [("gzip", "gz")] {
+        let full = dir.path().join(format!("kern.log.{ext}"));
+        if !compress(tool, &plain, &full) {
+            continue;
+        }
+        let data = std::fs::read(&full).unwrap();
+        let cut = dir.path().join(format!("cut.log.{ext}"));
+        std::fs::write(&cut, &data[..data.len() * 2 / 3]).unwrap();
+        let (code, out, err) = wedge(&["log", "--json", cut.to_str().unwrap()], None);
+        let n = out
+            .lines()
+            .filter(|l| l.contains(r#""kind":"hung_task""#))
+            .count();
+        assert!(n > 0, "{tool}: no events kept: {err}");
+        assert_eq!(code, Some(1), "{tool}: hung tasks were found: {err}");
+        assert!(
+            err.contains(cut.to_str().unwrap()) && err.contains("reading stopped after"),
+            "{tool}: stderr does not say where it stopped: {err}"
+        );
+        let (_, whole, _) = wedge(&["log", "--json", full.to_str().unwrap()], None);
+        assert!(
+            n < whole.lines().count(),
+            "{tool}: the cut kept everything?"
+        );
+        // The text view too.
+        let (code, text, _) = wedge(&["log", cut.to_str().unwrap()], None);
+        assert_eq!(code, Some(1));
+        assert!(text.starts_with(&format!("{n} event(s)")), "{tool}: {text}");
+    }
+}
+
+/// An executable is not a kernel log: exit 2 naming the file, not an
+/// "oops" found in its strings.
+#[test]
+fn binary_files_are_refused_by_name() {
+    let exe = env!("CARGO_BIN_EXE_wedge");
+    let (code, out, err) = wedge(&["log", exe], None);
+    assert_eq!(code, Some(2), "{out}{err}");
+    assert!(
+        err.contains(exe) && err.contains("not a text log") && err.contains("ELF"),
+        "{err}"
+    );
+    assert!(out.is_empty(), "{out}");
+    // A real log with a few damaged bytes (a crash mid-write leaves NULs,
+    // a serial line flips bits) is still read.
+    let mut text = std::fs::read(corpus("hung_task-002.log")).unwrap();
+    text.extend_from_slice(b"[  365.000000] \0\0\0\0\0\0\0\0 serial \xff\xfe noise\n");
+    text.extend_from_slice(&[0u8; 24]);
+    let (code, out, err) = wedge(&["log", "--json", "-"], Some(&text));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(out.contains(r#""kind":"hung_task""#), "{out}");
+}
+
+/// `--kind` takes only kinds the parser has (its own table), and `--help`
+/// lists them.
+#[test]
+fn unknown_kinds_are_rejected_and_listed() {
+    let (code, out, err) = wedge(&["log", "--kind", "bogus", "-"], Some(b""));
+    assert_eq!(code, Some(2), "{out}{err}");
+    assert!(err.contains("bogus") && err.contains("hung_task"), "{err}");
+    assert!(out.is_empty(), "{out}");
+    let (code, _, err) = wedge(&["log", "--kind", "nosuch_*", "-"], Some(b""));
+    assert_eq!(code, Some(2), "{err}");
+    let (code, _, err) = wedge(&["log", "--kind", "lustre_*", "-"], Some(b""));
+    assert_eq!(code, Some(0), "{err}");
+    let (_, help, _) = wedge(&["log", "--help"], None);
+    for k in wedge_klog::KINDS {
+        assert!(help.contains(k), "--help does not list {k}:\n{help}");
+    }
+}
+
+/// `--since DATE` is never ignored: since-boot stamps are compared through
+/// the boot time a syslog line gives, and events it cannot place are left
+/// out with a count on stderr.
+#[test]
+fn since_a_date_on_since_boot_stamps_is_never_ignored() {
+    // dmesg: since-boot stamps only, no boot time anywhere.
+    let dmesg = std::fs::read(corpus("hung_task-002.log")).unwrap();
+    let (code, out, err) = wedge(
+        &["log", "--json", "--since", "2099-01-01", "-"],
+        Some(&dmesg),
+    );
+    assert!(
+        out.is_empty(),
+        "events shown although --since cannot apply:\n{out}"
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains("--since 2099-01-01 cannot apply to") && err.contains("time since boot"),
+        "{err}"
+    );
+    // syslog lines carry both clocks: the boot time is learnt, the filter
+    // applies, and nothing is left unexplained.
+    let syslog = b"2024-05-22T19:04:47+00:00 host kernel: [  364.324540] INFO: task a:1 blocked for more than 120 seconds.\n\
+                   [  424.000000] INFO: task b:2 blocked for more than 180 seconds.\n";
+    let (code, out, err) = wedge(
+        &["log", "--json", "--since", "2024-05-22T19:05:00", "-"],
+        Some(syslog),
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(
+        out.lines().count(),
+        1,
+        "only b is at or after 19:05:00:\n{out}"
+    );
+    assert!(out.contains(r#""task":"b""#), "{out}");
+    assert!(err.is_empty(), "{err}");
+    let (_, out, err) = wedge(
+        &["log", "--json", "--since", "2099-01-01", "-"],
+        Some(syslog),
+    );
+    assert!(out.is_empty() && err.is_empty(), "{out}{err}");
+    // Classic syslog names no year; a pasted report has no stamp at all.
+    let yearless =
+        b"May 22 19:04:47 host kernel: INFO: task a:1 blocked for more than 120 seconds.\n\
+                     INFO: task c:3 blocked for more than 120 seconds.\n";
+    let (_, out, err) = wedge(&["log", "--since", "2024-01-01", "-"], Some(yearless));
+    assert!(out.starts_with("0 event(s)"), "{out}");
+    assert!(
+        err.contains("cannot apply to 2 event(s)")
+            && err.contains("1 carry a date without a year")
+            && err.contains("1 carry no time stamp"),
+        "{err}"
+    );
+}
+
+/// The live log's since-boot stamps map onto dates exactly (btime of
+/// /proc/stat): a date before this boot keeps every event, one far ahead
+/// keeps none, and neither needs a warning.
+#[test]
+fn since_a_date_on_the_live_log_uses_the_boot_time() {
+    if std::fs::File::open("/dev/kmsg").is_err() {
+        let msg = "/dev/kmsg is not readable (needs root)";
+        if std::env::var_os("WEDGE_REQUIRE_ALL").is_some() || std::env::var_os("CI").is_some() {
+            panic!("{msg}");
+        }
+        println!("SKIPPED: {msg}");
+        return;
+    }
+    let (_, all, _) = wedge(&["log", "--json"], None);
+    let (_, before, err) = wedge(&["log", "--json", "--since", "1970-01-02"], None);
+    assert!(!err.contains("cannot apply"), "{err}");
+    // The ring buffer moves between the two reads: compare emptiness only.
+    if !all.is_empty() {
+        assert!(!before.is_empty(), "a date before this boot dropped events");
+    }
+    let (_, ahead, err) = wedge(&["log", "--json", "--since", "2099-01-01"], None);
+    assert!(ahead.is_empty(), "{ahead}");
+    assert!(!err.contains("cannot apply"), "{err}");
+}
+
+/// Scratch files of these tests live under cargo's target dir and go away
+/// with their guard even when the test panics (they used to stay in
+/// /tmp/wedge-logtest-PID after every run).
+#[test]
+fn scratch_dirs_leave_nothing_behind() {
+    let kept = std::panic::catch_unwind(|| {
+        let dir = common::scratch("logtest");
+        std::fs::write(dir.path().join("h.log"), b"x").unwrap();
+        let p = dir.path().to_path_buf();
+        assert!(!p.starts_with(std::env::temp_dir()), "{}", p.display());
+        std::panic::panic_any(p);
+    });
+    let p = kept
+        .expect_err("the closure panics")
+        .downcast::<PathBuf>()
+        .expect("the panic carries the path");
+    assert!(!p.exists(), "{} left behind after a panic", p.display());
 }

@@ -2,6 +2,7 @@
 //! Debian kernel running wedge-vmcore's guest scenarios (the fixture builder
 //! is wedge-vmcore's own; the dumps are cached under target/).
 
+mod common;
 #[path = "../../wedge-vmcore/tests/common/fixture.rs"]
 mod fixture;
 
@@ -114,8 +115,8 @@ fn damaged_dumps_are_errors_not_panics() {
     let Some(fx) = boot_or_skip(Boot::Kaslr).unwrap() else {
         return;
     };
-    let dir = std::env::temp_dir().join(format!("wedge-vmcore-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let scratch = common::scratch("vmcore-cli");
+    let dir = scratch.path();
     let elf = std::fs::read(&fx.dumps["elf"]).unwrap();
     let cases: [(&str, Vec<u8>); 3] = [
         ("truncated", elf[..1 << 20].to_vec()),
@@ -133,7 +134,6 @@ fn damaged_dumps_are_errors_not_panics() {
         );
         assert!(!err.contains("panicked"), "{name}: {err}");
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A directory for test files, removed when dropped (even on a failed

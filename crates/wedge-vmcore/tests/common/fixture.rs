@@ -19,15 +19,24 @@
 //! - `crash`: like `kaslr`, then `wk-crasher` writes `c` to
 //!   /proc/sysrq-trigger; dumped after `Kernel panic` shows: ELF, kdump-zlib.
 //!
-//! Results are cached under `target/vmcore-fixtures/<key>/` (override with
+//! Results are cached under `target/vmcore-fixtures/<key>/` (the cargo
+//! target directory, so `CARGO_TARGET_DIR` moves it; override with
 //! `WEDGE_VMCORE_FIXTURES`), keyed by the kernel, busybox, QEMU and these
 //! sources; a lock file serialises concurrent test binaries. Without QEMU, a
 //! kernel or busybox the tests skip (`SKIPPED: reason`), failing instead when
 //! `WEDGE_REQUIRE_ALL` is set.
 //!
-//! Needed on the host (Debian): `qemu-system-x86 busybox-static
-//! linux-image-amd64 makedumpfile` and a C compiler with static glibc
-//! (`gcc libc6-dev`, present wherever Rust builds).
+//! The guest's kernel and busybox are not installed on the host:
+//! `scripts/vmcore-guest.sh` downloads Debian's `linux-image-6.1.*-amd64`
+//! and `busybox-static` and unpacks them (`dpkg-deb -x`) into
+//! `vmcore-fixtures/kernel/` and `vmcore-fixtures/busybox/` (installing the
+//! kernel package would run update-initramfs and write /boot, only to boot
+//! it in a VM). `WEDGE_VMCORE_KERNEL=DIR/boot/vmlinuz-R` picks another
+//! kernel, its modules read from `DIR/lib/modules/R`.
+//!
+//! Needed on the host (Debian): `qemu-system-x86 makedumpfile` and a C
+//! compiler with static glibc (`gcc libc6-dev`, present wherever Rust
+//! builds).
 
 #![allow(dead_code)]
 
@@ -107,6 +116,8 @@ pub struct BootFixture {
     pub dumps: BTreeMap<String, PathBuf>,
     pub view: GuestView,
     pub kernel_release: String,
+    /// The vmlinuz QEMU booted.
+    pub kernel: PathBuf,
     pub system_map: Option<PathBuf>,
 }
 
@@ -180,10 +191,16 @@ fn find_tools() -> Result<Tools, Unavailable> {
     let qemu = which("qemu-system-x86_64").ok_or_else(|| {
         miss("qemu-system-x86_64 not installed (apt-get install qemu-system-x86)")
     })?;
+    let guest = cache_root();
     let kernel = match std::env::var_os("WEDGE_VMCORE_KERNEL") {
         Some(k) => PathBuf::from(k),
-        None => newest_boot_kernel().ok_or_else(|| {
-            miss("no /boot/vmlinuz-*-amd64 (apt-get install linux-image-amd64) and WEDGE_VMCORE_KERNEL unset")
+        None => unpacked_kernel(&guest.join("kernel/boot")).ok_or_else(|| {
+            Unavailable::Missing(format!(
+                "no guest kernel {}/vmlinuz-*-amd64: run scripts/vmcore-guest.sh \
+                 (downloads and unpacks Debian's 6.1 kernel there, installs nothing) \
+                 or set WEDGE_VMCORE_KERNEL",
+                guest.join("kernel/boot").display()
+            ))
         })?,
     };
     let release = kernel
@@ -192,18 +209,26 @@ fn find_tools() -> Result<Tools, Unavailable> {
         .and_then(|n| n.strip_prefix("vmlinuz-"))
         .unwrap_or("unknown")
         .to_string();
-    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.is_file() && is_static(p))
-        .ok_or_else(|| miss("no static busybox (apt-get install busybox-static)"))?;
-    let fw_cfg = Path::new("/lib/modules")
-        .join(&release)
-        .join("kernel/drivers/firmware/qemu_fw_cfg.ko");
-    let fuse = Path::new("/lib/modules")
-        .join(&release)
-        .join("kernel/fs/fuse/fuse.ko");
-    let system_map = Path::new("/boot").join(format!("System.map-{release}"));
+    // The package's layout: DIR/boot/vmlinuz-R beside DIR/lib/modules/R
+    // (for the host's own /boot/vmlinuz-R that is /lib/modules/R).
+    let boot_dir = kernel.parent().unwrap_or(Path::new("."));
+    let modules = boot_dir.join("../lib/modules").join(&release);
+    let busybox = [
+        guest.join("busybox/bin/busybox"),
+        PathBuf::from("/bin/busybox"),
+        PathBuf::from("/usr/bin/busybox"),
+    ]
+    .into_iter()
+    .find(|p| p.is_file() && is_static(p))
+    .ok_or_else(|| {
+        Unavailable::Missing(format!(
+            "no static busybox in {} (run scripts/vmcore-guest.sh) nor on the host",
+            guest.join("busybox/bin").display()
+        ))
+    })?;
+    let fw_cfg = modules.join("kernel/drivers/firmware/qemu_fw_cfg.ko");
+    let fuse = modules.join("kernel/fs/fuse/fuse.ko");
+    let system_map = boot_dir.join(format!("System.map-{release}"));
     Ok(Tools {
         qemu,
         kernel,
@@ -224,8 +249,10 @@ fn is_static(p: &Path) -> bool {
         .unwrap_or(false)
 }
 
-fn newest_boot_kernel() -> Option<PathBuf> {
-    let mut ks: Vec<PathBuf> = fs::read_dir("/boot")
+/// The kernel `scripts/vmcore-guest.sh` unpacked: it keeps one package's
+/// tree, so there is one `vmlinuz-*-amd64`; the last by name otherwise.
+fn unpacked_kernel(boot_dir: &Path) -> Option<PathBuf> {
+    let mut ks: Vec<PathBuf> = fs::read_dir(boot_dir)
         .ok()?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
@@ -260,10 +287,11 @@ pub fn cache_root() -> PathBuf {
     if let Some(d) = std::env::var_os("WEDGE_VMCORE_FIXTURES") {
         return PathBuf::from(d);
     }
-    let ws = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    ws.canonicalize()
-        .unwrap_or(ws)
-        .join("target/vmcore-fixtures")
+    // Cargo gives integration tests `<target dir>/tmp`: its parent is the
+    // target directory, wherever CARGO_TARGET_DIR put it.
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let target = tmp.parent().unwrap_or(tmp);
+    target.join("vmcore-fixtures")
 }
 
 fn build_all() -> Result<Fixtures, Unavailable> {
@@ -314,6 +342,7 @@ fn build_all() -> Result<Fixtures, Unavailable> {
                 dumps,
                 view: parse_view(&serial),
                 kernel_release: tools.release.clone(),
+                kernel: tools.kernel.clone(),
                 system_map: tools.system_map.clone(),
             },
         );
@@ -428,6 +457,15 @@ impl Cpio {
     }
 }
 
+/// A path removed when the guard goes out of scope, even on panic.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
+    }
+}
+
 struct Qemu {
     child: Child,
 }
@@ -441,13 +479,15 @@ impl Drop for Qemu {
 
 fn run_boot(tools: &Tools, boot: Boot, dir: &Path, initrd: &Path) -> Result<(), Unavailable> {
     let serial = dir.join("serial.log");
-    // sun_path holds 108 bytes: the socket lives in /tmp, not the cache.
-    let sock = std::env::temp_dir().join(format!(
+    // sun_path holds 108 bytes: the socket lives in /tmp, not the cache;
+    // the guard removes it on every way out (a failed boot, a panic).
+    let sock_guard = RemoveOnDrop(std::env::temp_dir().join(format!(
         "wedge-qmp-{}-{}.sock",
         std::process::id(),
         boot.name()
-    ));
-    let _ = fs::remove_file(&sock);
+    )));
+    let _ = fs::remove_file(&sock_guard.0);
+    let sock = sock_guard.0.as_path();
     let mut append = String::from("console=ttyS0 loglevel=4 panic=0 oops=panic");
     match boot {
         Boot::NoKaslr => append.push_str(" nokaslr"),
@@ -519,7 +559,7 @@ fn run_boot(tools: &Tools, boot: Boot, dir: &Path, initrd: &Path) -> Result<(), 
     // Let the panic finish stopping the other CPUs, or the scenario tasks
     // settle after the report.
     std::thread::sleep(Duration::from_secs(2));
-    let mut qmp = Qmp::connect(&sock)?;
+    let mut qmp = Qmp::connect(sock)?;
     qmp.cmd(r#"{"execute":"stop"}"#)?;
     // This QEMU's build decides which compressions it offers.
     let caps = qmp.cmd(r#"{"execute":"query-dump-guest-memory-capability"}"#)?;
@@ -535,7 +575,6 @@ fn run_boot(tools: &Tools, boot: Boot, dir: &Path, initrd: &Path) -> Result<(), 
     }
     let _ = qmp.cmd(r#"{"execute":"quit"}"#);
     drop(qemu);
-    let _ = fs::remove_file(&sock);
     // QEMU before 8.2 writes kdump formats "flattened"; makedumpfile -R
     // rebuilds the plain (seekable) kdump-compressed file from it.
     if let (Some(mdf), true) = (&tools.makedumpfile, boot.formats().contains(&"kdump-zlib")) {

@@ -143,3 +143,13 @@ pub fn critical(v: &Value) -> Vec<Value> {
         .cloned()
         .collect()
 }
+
+/// A scratch directory for one test under cargo's `CARGO_TARGET_TMPDIR`
+/// (`target/tmp`), never /tmp: removed when the guard drops, also when the
+/// test panics, so a run leaves nothing behind.
+pub fn scratch(tag: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("wedge-{tag}-"))
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .unwrap_or_else(|e| panic!("scratch dir in {}: {e}", env!("CARGO_TARGET_TMPDIR")))
+}
