@@ -354,10 +354,7 @@ pub fn from_memory_header(mem: &dyn MemoryView, head: u64) -> (Option<Vec<u8>>, 
                 continue;
             };
             let mut ignored = Vec::new();
-            if let Some(n) = iter_notes(d, &mut ignored)
-                .into_iter()
-                .find(|n| n.name == b"GNU" && n.kind == 3)
-            {
+            if let Some(n) = iter_notes(d, &mut ignored).find(|n| n.name == b"GNU" && n.kind == 3) {
                 id = Some(n.desc.to_vec());
                 break;
             }

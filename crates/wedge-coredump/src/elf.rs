@@ -27,6 +27,13 @@ const PT_NOTE: u32 = 4;
 /// `e_phnum` is this when the real count lives in section 0's `sh_info`
 /// (a process with more than 65534 mappings).
 const PN_XNUM: u16 = 0xffff;
+/// At most this many program headers are read. The kernel writes one per
+/// VMA plus the PT_NOTE (fs/binfmt_elf.c `elf_core_dump`), and a process
+/// has at most `vm.max_map_count` VMAs (65530 by default; distributions
+/// that raise it for games go to about a million in practice).
+pub const MAX_PHNUM: u64 = 1 << 22;
+/// At most this many PT_NOTE segments are read: the kernel writes one.
+pub const MAX_NOTE_SEGMENTS: usize = 16;
 
 /// The CPU architecture of a core.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,8 +197,15 @@ pub fn parse_layout(data: &[u8]) -> Result<CoreLayout, HeaderError> {
     if phnum > 0 && phentsize < 56 {
         return Err(trunc("e_phentsize is smaller than an Elf64_Phdr"));
     }
+    if phnum > MAX_PHNUM {
+        problems.push(format!(
+            "the core claims {phnum} program headers, more than any process can have mappings: only the first {MAX_PHNUM} are read"
+        ));
+        phnum = MAX_PHNUM;
+    }
     let mut segments = Vec::new();
     let mut notes = Vec::new();
+    let mut extra_notes = 0u64;
     for i in 0..phnum {
         let Some(off) = i
             .checked_mul(phentsize as u64)
@@ -207,6 +221,15 @@ pub fn parse_layout(data: &[u8]) -> Result<CoreLayout, HeaderError> {
             ));
             break;
         };
+        if ph.iter().all(|&b| b == 0) {
+            // The kernel never writes a PT_NULL header: this is a zeroed
+            // or sparse region, and walking on would read zeros for as
+            // long as the file claims.
+            problems.push(format!(
+                "program header {i} of {phnum} is all zeros (a zeroed or sparse region): the rest are skipped"
+            ));
+            break;
+        }
         let p_type = u32_at(ph, 0).unwrap_or(0);
         let flags = u32_at(ph, 4).unwrap_or(0);
         let offset = u64_at(ph, 8).unwrap_or(0);
@@ -221,6 +244,7 @@ pub fn parse_layout(data: &[u8]) -> Result<CoreLayout, HeaderError> {
                 filesz,
                 flags,
             }),
+            PT_NOTE if notes.len() >= MAX_NOTE_SEGMENTS => extra_notes += 1,
             PT_NOTE => {
                 let start = usize::try_from(offset).unwrap_or(usize::MAX);
                 let end = usize::try_from(offset.saturating_add(filesz)).unwrap_or(usize::MAX);
@@ -235,6 +259,11 @@ pub fn parse_layout(data: &[u8]) -> Result<CoreLayout, HeaderError> {
             }
             _ => {}
         }
+    }
+    if extra_notes > 0 {
+        problems.push(format!(
+            "{extra_notes} PT_NOTE segments past the first {MAX_NOTE_SEGMENTS} (the kernel writes one): skipped"
+        ));
     }
     segments.sort_by_key(|s| s.vaddr);
     Ok(CoreLayout {
@@ -374,6 +403,41 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn zeroed_program_headers_and_huge_counts_stop_the_walk() {
+        // e_phnum = PN_XNUM, the real count (u32::MAX) in section 0's
+        // sh_info, over a zeroed table: the walk stops at the first header.
+        let mut h = vec![0u8; 64 + 64 + 56 * 4];
+        h[..4].copy_from_slice(b"\x7fELF");
+        h[4] = 2;
+        h[5] = 1;
+        h[16] = 4;
+        h[18] = 62;
+        h[32..40].copy_from_slice(&128u64.to_le_bytes()); // e_phoff
+        h[40..48].copy_from_slice(&64u64.to_le_bytes()); // e_shoff
+        h[54..56].copy_from_slice(&56u16.to_le_bytes());
+        h[56..58].copy_from_slice(&PN_XNUM.to_le_bytes());
+        h[64 + 44..64 + 48].copy_from_slice(&u32::MAX.to_le_bytes());
+        let t = std::time::Instant::now();
+        let l = parse_layout(&h).unwrap();
+        assert!(t.elapsed() < std::time::Duration::from_secs(1));
+        assert!(
+            l.problems
+                .iter()
+                .any(|p| p.contains("more than any process")),
+            "{:?}",
+            l.problems
+        );
+        assert!(
+            l.problems.iter().any(|p| p.contains("all zeros")),
+            "{:?}",
+            l.problems
+        );
+        // A huge e_shoff with PN_XNUM: refused by name, no panic.
+        h[40..48].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(matches!(parse_layout(&h), Err(HeaderError::Malformed(_))));
     }
 
     #[test]

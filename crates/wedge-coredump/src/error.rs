@@ -47,6 +47,12 @@ pub enum CoreError {
         format: &'static str,
         what: String,
     },
+    /// The input could not be opened or read as a file (a FIFO, a device,
+    /// a directory, a file system that does not answer...).
+    Input {
+        path: PathBuf,
+        what: String,
+    },
 }
 
 impl fmt::Display for CoreError {
@@ -55,7 +61,7 @@ impl fmt::Display for CoreError {
             CoreError::Io { path, error } => write!(f, "{}: {error}", path.display()),
             CoreError::NotElf { path } => write!(
                 f,
-                "{}: not an ELF file (nor a zstd, xz or lz4 compressed one)",
+                "{}: not an ELF file (nor a gzip, zstd, xz or lz4 compressed one)",
                 path.display()
             ),
             CoreError::NotCore { path, e_type } => write!(
@@ -76,6 +82,7 @@ impl fmt::Display for CoreError {
             CoreError::Decompress { path, format, what } => {
                 write!(f, "{}: cannot decompress {format}: {what}", path.display())
             }
+            CoreError::Input { path, what } => write!(f, "{}: {what}", path.display()),
         }
     }
 }

@@ -203,50 +203,118 @@ pub struct RawNote<'a> {
     pub desc: &'a [u8],
 }
 
-/// Splits a `PT_NOTE` segment into notes. Stops at the first note whose
-/// sizes run past the end, reporting it.
-pub fn iter_notes<'a>(mut d: &'a [u8], problems: &mut Vec<String>) -> Vec<RawNote<'a>> {
-    let mut out = Vec::new();
-    while d.len() >= 12 {
+/// A note descriptor larger than this is refused. The largest note the
+/// kernel writes is `NT_FILE`, bounded by `kernel.core_file_note_size_limit`
+/// (fs/binfmt_elf.c; 4 MiB by default, at most 16 MiB since Linux 6.11,
+/// a fixed 4 MiB `MAX_FILE_NOTE_SIZE` before); register sets are a few KB
+/// (`NT_X86_XSTATE` with AMX tiles is about 11 KB).
+pub const MAX_NOTE_DESC: usize = 16 << 20;
+/// At most this many notes are read from one core. The kernel writes about
+/// ten per thread (NT_PRSTATUS, NT_PRFPREG, NT_X86_XSTATE, NT_SIGINFO per
+/// thread since 5.x...) and `pid_max` is at most 4 Mi (PID_MAX_LIMIT), but
+/// a process with more than 200,000 threads is not one wedge will meet; a
+/// count past this is a crafted or damaged file.
+pub const MAX_NOTES: usize = 2 << 20;
+/// At most this many threads are read from one core (`NT_PRSTATUS` notes).
+pub const MAX_THREADS: usize = 1 << 16;
+
+/// Splits a `PT_NOTE` segment into notes, lazily (a crafted segment may
+/// claim hundreds of megabytes: nothing is held per note). Stops at the
+/// first note whose sizes run past the end, at an all-zero note header (the
+/// kernel never writes note type 0: a zeroed or sparse region, where
+/// walking on would only read zeros 12 bytes at a time), at a descriptor
+/// larger than [`MAX_NOTE_DESC`] and after [`MAX_NOTES`] notes, reporting
+/// each in `problems`.
+pub fn iter_notes<'a, 'p>(d: &'a [u8], problems: &'p mut Vec<String>) -> NoteIter<'a, 'p> {
+    NoteIter {
+        d,
+        problems,
+        count: 0,
+    }
+}
+
+/// The iterator of [`iter_notes`].
+pub struct NoteIter<'a, 'p> {
+    d: &'a [u8],
+    problems: &'p mut Vec<String>,
+    count: usize,
+}
+
+impl<'a> Iterator for NoteIter<'a, '_> {
+    type Item = RawNote<'a>;
+
+    fn next(&mut self) -> Option<RawNote<'a>> {
+        let d = self.d;
+        if d.len() < 12 {
+            return None;
+        }
         let (Some(namesz), Some(descsz), Some(kind)) = (u32_at(d, 0), u32_at(d, 4), u32_at(d, 8))
         else {
-            break;
+            return None;
         };
+        // Whatever happens below, this segment is not read further unless
+        // the note is good.
+        self.d = &[];
+        if namesz == 0 && descsz == 0 && kind == 0 {
+            self.problems.push(format!(
+                "the notes end in {} bytes of zeros (a zeroed or sparse region); the rest of the segment is skipped",
+                d.len()
+            ));
+            return None;
+        }
+        if descsz as usize > MAX_NOTE_DESC || namesz as usize > 4096 {
+            self.problems.push(format!(
+                "note type {kind:#x} claims a {descsz}-byte descriptor and a {namesz}-byte name, more than any note the kernel writes (at most {MAX_NOTE_DESC} bytes): damaged or crafted; the rest of the segment is skipped"
+            ));
+            return None;
+        }
+        if self.count >= MAX_NOTES {
+            self.problems.push(format!(
+                "more than {MAX_NOTES} notes in one segment: damaged or crafted; the rest is skipped"
+            ));
+            return None;
+        }
         let name_end = pad4(namesz as usize).and_then(|n| n.checked_add(12));
         let desc_end =
             name_end.and_then(|ne| pad4(descsz as usize).and_then(|dl| ne.checked_add(dl)));
         let (Some(name_end), Some(desc_end)) = (name_end, desc_end) else {
-            problems.push("a note's sizes overflow".into());
-            break;
+            self.problems.push("a note's sizes overflow".into());
+            return None;
         };
         let name = d.get(12..12 + namesz as usize);
         let desc = d.get(name_end..name_end + descsz as usize);
         let (Some(name), Some(desc)) = (name, desc) else {
-            problems.push(format!(
+            self.problems.push(format!(
                 "note type {kind:#x} runs past the end of its segment ({} bytes left, {} needed): truncated core?",
                 d.len(),
                 desc_end
             ));
-            break;
+            return None;
         };
         // The name is NUL-terminated ("CORE\0"); compare without the NUL.
         let name = name.strip_suffix(&[0]).unwrap_or(name);
-        out.push(RawNote { name, kind, desc });
-        d = d.get(desc_end..).unwrap_or(&[]);
+        self.count += 1;
+        self.d = d.get(desc_end..).unwrap_or(&[]);
+        Some(RawNote { name, kind, desc })
     }
-    out
 }
 
 /// Parses the notes of one `PT_NOTE` segment into `notes`.
 pub fn parse_segment(arch: Arch, seg: &[u8], notes: &mut Notes) {
     let mut problems = Vec::new();
-    for n in iter_notes(seg, &mut problems) {
+    let mut split = Vec::new();
+    let mut skipped_threads = 0usize;
+    for n in iter_notes(seg, &mut split) {
         // Process notes are owned by "CORE"; "LINUX" owns register sets
         // wedge does not read (xstate, arm64 pac/tls...).
         if n.name != b"CORE" {
             continue;
         }
         match n.kind {
+            // Each thread costs about 1.5 KB parsed (its named registers)
+            // for 336 bytes of note: the cap keeps a crafted core's cost a
+            // bounded multiple of its size.
+            NT_PRSTATUS if notes.threads.len() >= MAX_THREADS => skipped_threads += 1,
             NT_PRSTATUS => match parse_prstatus(arch, n.desc) {
                 Some(p) => notes.threads.push(p),
                 None => problems.push(format!(
@@ -270,6 +338,12 @@ pub fn parse_segment(arch: Arch, seg: &[u8], notes: &mut Notes) {
             _ => {}
         }
     }
+    if skipped_threads > 0 {
+        problems.push(format!(
+            "{skipped_threads} more threads than the {MAX_THREADS} wedge reads: their notes are skipped"
+        ));
+    }
+    notes.problems.extend(split);
     notes.problems.extend(problems);
 }
 
@@ -527,6 +601,51 @@ mod tests {
             .unwrap()
             .regs
             .is_none());
+    }
+
+    #[test]
+    fn zeroed_and_oversized_notes_stop_the_walk() {
+        // A crafted core's PT_NOTE claiming 512 MiB of a sparse file reads
+        // as zeros: the walk must stop at once, holding nothing per note
+        // (it used to keep 44 million empty notes, 2.3 GB).
+        let zeros = vec![0u8; 512 << 20];
+        let mut problems = Vec::new();
+        let mut seg = note(b"CORE", NT_PRPSINFO, &[0u8; 136]);
+        seg.extend_from_slice(&zeros[..4096]);
+        assert_eq!(iter_notes(&seg, &mut problems).count(), 1);
+        assert!(problems[0].contains("zeros"), "{problems:?}");
+        let t = std::time::Instant::now();
+        let n = parse_notes(Arch::X86_64, [zeros.as_slice()]);
+        assert!(t.elapsed() < std::time::Duration::from_secs(1));
+        assert!(
+            n.threads.is_empty() && n.problems.len() == 1,
+            "{:?}",
+            n.problems
+        );
+        // A descriptor larger than any the kernel writes is refused, not
+        // looked up.
+        let mut big = Vec::new();
+        for v in [5u32, (MAX_NOTE_DESC + 1) as u32, NT_FILE] {
+            big.extend_from_slice(&v.to_le_bytes());
+        }
+        big.extend_from_slice(b"CORE\0\0\0\0");
+        let mut problems = Vec::new();
+        assert_eq!(iter_notes(&big, &mut problems).count(), 0);
+        assert!(problems[0].contains("more than any note"), "{problems:?}");
+    }
+
+    #[test]
+    fn thread_count_is_capped() {
+        let pr = vec![1u8; 336];
+        let one = note(b"CORE", NT_PRSTATUS, &pr);
+        let seg: Vec<u8> = one.repeat(MAX_THREADS + 3);
+        let n = parse_notes(Arch::X86_64, [seg.as_slice()]);
+        assert_eq!(n.threads.len(), MAX_THREADS);
+        assert!(
+            n.problems.iter().any(|p| p.starts_with("3 more threads")),
+            "{:?}",
+            n.problems
+        );
     }
 
     #[test]

@@ -279,13 +279,15 @@ impl KdumpDump {
                 .map_err(|e| bad(format!("snappy: {e}")))?;
         } else if flags & DUMP_DH_COMPRESSED_ZSTD != 0 {
             use std::io::Read;
+            // ruzstd's own Display of these errors is partly Rust debug
+            // text; the shared helpers put them in words.
             let mut dec = ruzstd::decoding::StreamingDecoder::new(&data[..])
-                .map_err(|e| bad(format!("zstd: {e}")))?;
+                .map_err(|e| bad(format!("zstd: {}", wedge_input::zstd_error_words(&e))))?;
             let mut v = Vec::with_capacity(bs);
             (&mut dec)
                 .take(bs as u64 + 1)
                 .read_to_end(&mut v)
-                .map_err(|e| bad(format!("zstd: {e}")))?;
+                .map_err(|e| bad(format!("zstd: {}", wedge_input::zstd_io_error_words(&e))))?;
             out.copy_from_slice(&check(v)?);
         } else if size as usize == bs {
             out.copy_from_slice(&data);

@@ -3,8 +3,6 @@
 //! kdump-compressed dumps), rebuilt into a seekable view without copying.
 
 use crate::error::{Error, Result};
-use std::fs::File;
-use std::os::unix::fs::FileExt;
 
 /// Random access to the bytes of a dump file.
 pub trait ReadAt: Send + Sync {
@@ -47,25 +45,25 @@ pub trait ReadAt: Send + Sync {
 
 /// A dump file on disk, read with `pread`.
 pub struct FileSource {
-    file: File,
+    file: wedge_input::RandomAccess,
     len: u64,
     name: String,
 }
 
 impl FileSource {
+    /// Opens a dump through the shared opener: non-blocking (a FIFO would
+    /// otherwise block open() forever), within a deadline, and only a
+    /// regular file (a dump is read at random offsets; `- < FILE` works);
+    /// on FUSE or NFS every read has the deadline too.
     pub fn open(path: &std::path::Path) -> Result<FileSource> {
         let name = path.display().to_string();
-        let file = File::open(path).map_err(|e| Error::Io {
-            what: name.clone(),
-            detail: e.to_string(),
-        })?;
-        let len = file
-            .metadata()
+        let file = wedge_input::open(path, &wedge_input::Limits::default())
+            .and_then(wedge_input::Input::into_random_access)
             .map_err(|e| Error::Io {
                 what: name.clone(),
-                detail: e.to_string(),
-            })?
-            .len();
+                detail: e.what,
+            })?;
+        let len = file.len();
         Ok(FileSource { file, len, name })
     }
 }

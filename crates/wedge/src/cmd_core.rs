@@ -10,7 +10,8 @@ use std::process::ExitCode;
 
 #[derive(Args, Debug)]
 pub struct CoreArgs {
-    /// An ELF core file (or a systemd-coredump .zst/.xz/.lz4 file).
+    /// An ELF core file (or a systemd-coredump .zst/.xz/.lz4 file); `-` is
+    /// standard input.
     pub file: PathBuf,
     /// Look for the process's binaries under this directory (a container's
     /// root filesystem, or an image of the machine the core came from).

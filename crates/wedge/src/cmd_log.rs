@@ -2,11 +2,11 @@
 //!
 //! Without a file it reads the running kernel's buffer from /dev/kmsg (and
 //! links hung-task events to the live tasks); files may be plain text or
-//! gzip, zstd or xz compressed, and `-` is standard input.
+//! gzip, zstd, xz or lz4 compressed, and `-` is standard input.
 
 use clap::Args;
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::process::ExitCode;
 use wedge_klog::{BootClock, Decision, NotText};
 use wedge_klog::{Event, Filter, Parser, Since};
@@ -14,7 +14,7 @@ use wedge_klog::{Event, Filter, Parser, Since};
 #[derive(Args, Debug)]
 pub struct LogArgs {
     /// Log files (dmesg, syslog, journalctl, console captures, pasted
-    /// reports; .gz, .zst and .xz read directly). `-` is standard input.
+    /// reports; .gz, .zst, .xz and .lz4 read directly). `-` is standard input.
     /// Without any, the live kernel log (/dev/kmsg).
     pub files: Vec<std::path::PathBuf>,
     /// Keep reading /dev/kmsg and print events as they complete.
@@ -103,34 +103,14 @@ fn parse_since(s: &str) -> Result<Since, String> {
     Ok(Since::Epoch(days * 86400 + hh * 3600 + mm * 60 + ss))
 }
 
-/// Opens a file, undoing gzip, zstd or xz by their magic bytes.
-fn open(path: &std::path::Path) -> Result<Box<dyn Read>, String> {
-    if path.as_os_str() == "-" {
-        return Ok(Box::new(std::io::stdin()));
-    }
-    let f = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut r = BufReader::new(f);
-    let magic = r
-        .fill_buf()
-        .map_err(|e| format!("{}: {e}", path.display()))?
-        .to_vec();
-    let name = path.display().to_string();
-    if magic.starts_with(&[0x1f, 0x8b]) {
-        return Ok(Box::new(flate2::read::MultiGzDecoder::new(r)));
-    }
-    if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        let d =
-            ruzstd::decoding::StreamingDecoder::new(r).map_err(|e| format!("{name}: zstd: {e}"))?;
-        return Ok(Box::new(d));
-    }
-    if magic.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
-        // lzma-rs decodes into a writer; logs are text, so holding the
-        // decompressed file in memory is the price of xz support.
-        let mut out = Vec::new();
-        lzma_rs::xz_decompress(&mut r, &mut out).map_err(|e| format!("{name}: xz: {e}"))?;
-        return Ok(Box::new(std::io::Cursor::new(out)));
-    }
-    Ok(Box::new(r))
+/// Opens a log file (or standard input for `-`) through the shared
+/// opener: non-blocking, FIFOs and devices refused, every read bounded,
+/// gzip, zstd, xz or lz4 undone by magic and streamed, size capped.
+fn open(path: &std::path::Path) -> Result<Box<dyn Read + Send>, String> {
+    let input =
+        wedge_input::open(path, &wedge_input::Limits::default()).map_err(|e| e.to_string())?;
+    let (stream, _) = input.stream().map_err(|e| e.to_string())?;
+    Ok(stream)
 }
 
 /// Reads every record now in /dev/kmsg (and, with `follow`, those that

@@ -226,12 +226,8 @@ fn grouping_a_million_hung_task_lines_keeps_memory_small() {
 #[test]
 fn truncated_compressed_logs_keep_what_was_decoded() {
     let dir = common::scratch("logtest");
-    // Large enough for several zstd blocks (128 KiB each), so a cut leaves
-    // whole blocks before it.  Only gzip for now: this branch's opener
-    // hands zstd to ruzstd's StreamingDecoder, which keeps the blocks it
-    // decoded when the next one fails, and decodes xz whole before the
-    // first byte; with wedge-input's block-at-a-time zstd and streamed xz,
-    // add ("zstd", "zst") and ("xz", "xz") here.
+    // Large enough for several zstd blocks (128 KiB each) and xz blocks,
+    // so a cut leaves whole blocks before it.
     let one = std::fs::read(corpus("hung_task-002.log")).unwrap();
     let mut text = Vec::new();
     while text.len() < 600 * 1024 {
@@ -239,7 +235,7 @@ fn truncated_compressed_logs_keep_what_was_decoded() {
     }
     let plain = dir.path().join("kern.log");
     std::fs::write(&plain, &text).unwrap();
-    for (tool, ext) in [("gzip", "gz")] {
+    for (tool, ext) in [("gzip", "gz"), ("xz", "xz")] {
         let full = dir.path().join(format!("kern.log.{ext}"));
         if !compress(tool, &plain, &full) {
             continue;
