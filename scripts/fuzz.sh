@@ -146,10 +146,11 @@ for dump in "$fixtures"/*/*/*.dump; do
         # each module's own split BTF beside it: the largest header found
         # (magic 0xeB9F, version 1, flags 0, hdr_len 24) whose sections
         # fit and whose first type is well-formed is vmlinux's (in the 6.1
-        # dumps one of two such copies starts with words that are no type). The whole blob is megabytes, too big to mutate
-        # well: the seed keeps the header, the first 48 KiB of types (a
-        # cut-off last type is ignored by the reader) and the first 16 KiB
-        # of strings, with type_len and str_off/str_len rewritten to match.
+        # dumps one of two such copies starts with words that are no
+        # type). The whole blob is megabytes, too big to mutate well: the
+        # seed keeps the header, the first 48 KiB of types (a cut-off last
+        # type is ignored by the reader) and the first 16 KiB of strings,
+        # with type_len and str_off/str_len rewritten to match.
         if [ -z "$btf_done" ]; then
             best= best_len=0
             size=$(stat -c %s "$dump")
