@@ -53,6 +53,9 @@ set +e
 cargo test --workspace --no-fail-fast 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
+# The fuzz targets, built and run a few seconds each on seeds made from
+# the fixtures the tests above left in target/ (scripts/fuzz.sh).
+bash scripts/fuzz.sh || status=1
 left=$(comm -13 <(echo "$tmp_before") <(wedge_tmp))
 if [ -n "$left" ]; then
     echo "the tests left in /tmp:" $left

@@ -119,14 +119,20 @@ pub enum HeaderError {
     Malformed(Malformed),
 }
 
+// Offsets come from the file (e_shoff, p_offset): `off + N` can pass
+// usize::MAX, so the end is computed with checked_add and an overflow is
+// simply "not in the file".
+fn bytes_at<const N: usize>(d: &[u8], off: usize) -> Option<[u8; N]> {
+    d.get(off..off.checked_add(N)?)?.try_into().ok()
+}
 fn u16_at(d: &[u8], off: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(d.get(off..off + 2)?.try_into().ok()?))
+    bytes_at(d, off).map(u16::from_le_bytes)
 }
 fn u32_at(d: &[u8], off: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(d.get(off..off + 4)?.try_into().ok()?))
+    bytes_at(d, off).map(u32::from_le_bytes)
 }
 fn u64_at(d: &[u8], off: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(d.get(off..off + 8)?.try_into().ok()?))
+    bytes_at(d, off).map(u64::from_le_bytes)
 }
 
 /// Parses the ELF header and program headers of a core.
@@ -361,6 +367,42 @@ mod tests {
         // No program headers at all: an empty but valid layout.
         let l = parse_layout(&h).unwrap();
         assert!(l.segments.is_empty());
+    }
+
+    /// Found by the `core_notes` fuzz target: `e_phnum = PN_XNUM` sends
+    /// the reader to section header 0 at `e_shoff`; with `e_shoff` just
+    /// below 2^64 the offset of `sh_info` fits in a usize but its end does
+    /// not, and the read overflowed ("attempt to add with overflow") in any
+    /// build with overflow checks. Unit tests build with them, so this one
+    /// fails on the old code.
+    #[test]
+    fn pn_xnum_with_section_headers_past_the_address_space_is_an_error() {
+        let mut h = vec![0u8; 64];
+        h[..4].copy_from_slice(b"\x7fELF");
+        h[4] = 2; // ELFCLASS64
+        h[5] = 1; // ELFDATA2LSB
+        h[6] = 1; // EV_CURRENT
+        h[16..18].copy_from_slice(&4u16.to_le_bytes()); // ET_CORE
+        h[18..20].copy_from_slice(&EM_X86_64.to_le_bytes());
+        h[20..24].copy_from_slice(&1u32.to_le_bytes());
+        h[32..40].copy_from_slice(&64u64.to_le_bytes()); // e_phoff
+        h[40..48].copy_from_slice(&(u64::MAX - 45).to_le_bytes()); // e_shoff
+        h[52..54].copy_from_slice(&64u16.to_le_bytes()); // e_ehsize
+        h[54..56].copy_from_slice(&56u16.to_le_bytes()); // e_phentsize
+        h[56..58].copy_from_slice(&PN_XNUM.to_le_bytes()); // e_phnum
+        h[58..60].copy_from_slice(&64u16.to_le_bytes()); // e_shentsize
+
+        // The same bytes are the fuzzer's regression seed.
+        assert_eq!(
+            h.as_slice(),
+            include_bytes!("../../../fuzz/regressions/core_notes/pn-xnum-huge-shoff")
+        );
+        match parse_layout(&h) {
+            Err(HeaderError::Malformed(m)) => {
+                assert!(m.0.contains("PN_XNUM"), "{m}")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -253,20 +253,35 @@ impl Btf {
     }
 
     /// Size in bytes of a type.
-    pub fn size_of(&self, id: TypeId) -> Option<u64> {
-        let id = self.resolve(id);
-        let r = self.rec(id)?;
-        match r.kind {
-            Kind::Int | Kind::Struct | Kind::Union | Kind::Enum | Kind::Enum64 | Kind::Float => {
-                Some(r.size_or_type as u64)
-            }
-            Kind::Ptr => Some(8),
-            Kind::Array => {
-                let (elem, n) = self.array(id)?;
-                self.size_of(elem)?.checked_mul(n as u64)
-            }
-            _ => None,
+    pub fn size_of(&self, mut id: TypeId) -> Option<u64> {
+        // An array's size is its length times its element's, and the
+        // element may be an array again (`int a[2][3]`): a loop with a
+        // bound rather than recursion, since BTF read from a dump can make
+        // an array its own element (found by the vmcore_btf fuzz target as
+        // a stack overflow). Kernel BTF nests arrays a few levels deep.
+        let mut count: u64 = 1;
+        for _ in 0..32 {
+            id = self.resolve(id);
+            let r = self.rec(id)?;
+            let size = match r.kind {
+                Kind::Int
+                | Kind::Struct
+                | Kind::Union
+                | Kind::Enum
+                | Kind::Enum64
+                | Kind::Float => r.size_or_type as u64,
+                Kind::Ptr => 8,
+                Kind::Array => {
+                    let (elem, n) = self.array(id)?;
+                    count = count.checked_mul(n as u64)?;
+                    id = elem;
+                    continue;
+                }
+                _ => return None,
+            };
+            return size.checked_mul(count);
         }
+        None
     }
 
     /// Element type and length of an array type.
@@ -440,6 +455,36 @@ mod tests {
         let s = btf.find_struct("s").unwrap();
         assert_eq!(btf.size_of(s), Some(16));
         assert_eq!(btf.offset_of("s", "nope"), None);
+    }
+
+    /// Appends an array type `elem[n]` to a blob made by `blob()`, as
+    /// type 5.
+    fn with_array(elem: u32, n: u32) -> Vec<u8> {
+        let mut b = blob();
+        let mut arr = Vec::new();
+        arr.extend(0u32.to_le_bytes());
+        arr.extend((3u32 << 24).to_le_bytes());
+        arr.extend(0u32.to_le_bytes());
+        arr.extend([elem, 1, n].iter().flat_map(|v| v.to_le_bytes()));
+        let type_len = u32::from_le_bytes(b[12..16].try_into().unwrap());
+        let at = 24 + type_len as usize;
+        b.splice(at..at, arr.iter().copied());
+        let grown = (type_len + arr.len() as u32).to_le_bytes();
+        b[12..16].copy_from_slice(&grown);
+        b[16..20].copy_from_slice(&grown);
+        b
+    }
+
+    #[test]
+    fn array_sizes_and_an_array_of_itself() {
+        let btf = Btf::parse(with_array(4, 3)).unwrap();
+        assert_eq!(btf.size_of(5), Some(48));
+        // An array whose element is the array itself: the old recursive
+        // size_of overflowed the stack.
+        let btf = Btf::parse(with_array(5, 2)).unwrap();
+        assert_eq!(btf.size_of(5), None);
+        let btf = Btf::parse(with_array(4, u32::MAX)).unwrap();
+        assert_eq!(btf.size_of(5), Some(16 * u32::MAX as u64));
     }
 
     #[test]
