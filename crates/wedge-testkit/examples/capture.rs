@@ -178,7 +178,10 @@ fn scene(name: &str) -> std::result::Result<(), String> {
             x.sigkill();
             capture(name, &[fs.mountpoint()], &[fs.conn()])
         }
-        other => Err(format!("unknown scene {other}; scenes: {}", SCENES.join(", "))),
+        other => Err(format!(
+            "unknown scene {other}; scenes: {}",
+            SCENES.join(", ")
+        )),
     }
 }
 
