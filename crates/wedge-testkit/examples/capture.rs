@@ -85,6 +85,17 @@ fn capture(name: &str, mountpoints: &[&Path], conns: &[u32]) -> std::result::Res
         c.retain(|c| conns.contains(&c.id));
     }
     snap.blocked_reads.retain(|b| ours.contains(&b.pid));
+    // Limitations counted over processes ("for N process(es) (e.g. PID
+    // COMM, …)") are about the whole machine (its pid 1, other people's
+    // processes): keep them only when they name one of the scene's own.
+    snap.limitations
+        .retain(|l| match l.what.split_once("(e.g. ") {
+            None => true,
+            Some((_, named)) => named
+                .split(|c: char| !c.is_ascii_digit())
+                .filter_map(|n| n.parse::<i32>().ok())
+                .any(|pid| ours.contains(&pid)),
+        });
     snap.system.hostname = Some("fixture-host".into());
     snap.system.boot_id = Some("00000000-0000-0000-0000-000000000000".into());
     snap.stats.duration_ms = 42.0;
