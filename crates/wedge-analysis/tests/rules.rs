@@ -15,6 +15,9 @@ use wedge_model::{Field, Snapshot};
 
 type R = Result<(), Failed>;
 
+/// A named rule test.
+type Case = (&'static str, fn() -> R);
+
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
 fn load(name: &str) -> Result<Snapshot, Failed> {
@@ -490,7 +493,7 @@ fn flush_on_exit_two_candidates() -> R {
 
 fn main() {
     let args = Arguments::from_args();
-    let tests: &[(&str, fn() -> R)] = &[
+    let tests: &[Case] = &[
         ("fuse-reader", fuse_reader),
         ("fuse-reader-killed", fuse_reader_killed),
         ("fuse-thread-killed", fuse_thread_killed),
