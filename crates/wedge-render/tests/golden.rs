@@ -90,11 +90,13 @@ fn compare(name: &str, actual: &str) -> Result<(), Failed> {
     );
     let expected = match std::fs::read_to_string(&path) {
         Ok(s) => s,
-        Err(e) => return Err(format!(
+        Err(e) => {
+            return Err(format!(
             "{}: {e}; to create it, run `{BLESS_ENV}=1 cargo test -p wedge-render --test golden`",
             path.display()
         )
-        .into()),
+            .into())
+        }
     };
     if expected == actual {
         return Ok(());
