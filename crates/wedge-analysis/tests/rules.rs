@@ -415,7 +415,7 @@ fn inode_lock() -> R {
                 s.process(p).is_some_and(|p| {
                     p.threads
                         .iter()
-                        .any(|t| format!("{:?}", t.state) == "DiskSleep")
+                        .any(|t| t.state == wedge_kernel::TaskState::DiskSleep)
                 })
             };
             if d(*b) {
@@ -426,13 +426,14 @@ fn inode_lock() -> R {
         }
         other => return Err(format!("expected two creators, got {other:?}").into()),
     };
+    let conn = the_conn(&s)?;
     let c = find(&fs, "lock.convoy", second)?;
     check(c.pids.contains(&first), || format!("{c:?}"))?;
     check(
         c.chain.iter().any(|l| {
             l.starts_with(&format!("wk-creator {second} (D, path_openat)"))
                 && l.contains(&format!("wk-creator {first} ("))
-                && l.contains(&format!("FUSE connection {} (", the_conn(&s).unwrap_or(0)))
+                && l.contains(&format!("FUSE connection {conn} ("))
         }),
         || chain_text(c),
     )?;
