@@ -526,8 +526,14 @@ fn lock_convoys(snap: &Snapshot, g: &Graph, out: &mut Vec<Finding>) {
             .push((&e.from, e));
     }
     for (holder, waiters) in by_holder {
-        let mut pids: Vec<i32> = waiters.iter().filter_map(|(n, _)| n.pid()).collect();
-        pids.dedup();
+        // Each process once, in the order its threads queued (threads of
+        // one process may wait apart, and the holder may be one of them).
+        let mut pids: Vec<i32> = Vec::new();
+        for p in waiters.iter().filter_map(|(n, _)| n.pid()) {
+            if !pids.contains(&p) {
+                pids.push(p);
+            }
+        }
         let longest = waiters
             .iter()
             .filter_map(|(n, _)| match n {
@@ -565,7 +571,7 @@ fn lock_convoys(snap: &Snapshot, g: &Graph, out: &mut Vec<Finding>) {
             })
             .collect();
         let holder_pid = holder.pid();
-        if let Some(h) = holder_pid {
+        if let Some(h) = holder_pid.filter(|h| !pids.contains(h)) {
             pids.push(h);
         }
         out.push(Finding {

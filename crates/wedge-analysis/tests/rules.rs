@@ -492,6 +492,36 @@ fn flush_on_exit_two_candidates() -> R {
     check(format!("{f:?}").contains("candidate"), || format!("{f:?}"))
 }
 
+/// Every finding of every fixture names each process once (the mmap-lock
+/// convoy listed its holder twice: as a waiter's process and as holder).
+fn every_finding_names_each_pid_once() -> R {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map_err(|e| format!("{dir}: {e}"))?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()?
+                .strip_suffix(".json")
+                .map(str::to_string)
+        })
+        .collect();
+    names.sort();
+    check(!names.is_empty(), || format!("no fixture in {dir}"))?;
+    for name in names {
+        let s = load(&name)?;
+        for f in wedge_analysis::analyze(&s) {
+            let mut seen = f.pids.clone();
+            seen.sort_unstable();
+            seen.dedup();
+            check(seen.len() == f.pids.len(), || {
+                format!("{name}: {} lists a pid twice: {:?}", f.id, f.pids)
+            })?;
+        }
+    }
+    Ok(())
+}
+
 fn main() {
     let args = Arguments::from_args();
     let tests: &[Case] = &[
@@ -510,6 +540,10 @@ fn main() {
         ("inode-lock", inode_lock),
         ("flush-on-exit", flush_on_exit),
         ("flush-on-exit-two-candidates", flush_on_exit_two_candidates),
+        (
+            "every_finding_names_each_pid_once",
+            every_finding_names_each_pid_once,
+        ),
     ];
     let trials = tests
         .iter()
