@@ -433,6 +433,12 @@ impl Abandoned {
         self.pids.push(pid);
     }
 
+    /// Keeps `pid` to reap later, without a signal (a child told to exit
+    /// by closing its pipe).
+    pub fn keep(&mut self, pid: Pid) {
+        self.pids.push(pid);
+    }
+
     /// How many are kept.
     pub fn len(&self) -> usize {
         self.pids.len()
