@@ -262,6 +262,83 @@ pub fn socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
+/// Room for one control message carrying one descriptor.
+const CMSG_SPACE: usize = 64;
+
+/// A msghdr of one iovec over `data` and, when `control` is given, the
+/// control buffer (its length set by the caller).
+fn msghdr(iov: &mut libc::iovec, control: Option<&mut [u64; CMSG_SPACE / 8]>) -> libc::msghdr {
+    // SAFETY: msghdr is plain old data; all-zero is an empty header.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = iov;
+    msg.msg_iovlen = 1;
+    if let Some(c) = control {
+        msg.msg_control = c.as_mut_ptr().cast();
+        msg.msg_controllen = CMSG_SPACE as _;
+    }
+    msg
+}
+
+/// Sends `data` and, with it, descriptor `fd` (SCM_RIGHTS) on a Unix
+/// socket: how a child hands back a file it opened, so that the open (which
+/// may wait forever on a FUSE or NFS mount) happens in the child. No
+/// allocation: callable in a forked child. Returns whether sendmsg took it.
+pub fn send_fd(sock: RawFd, data: &[u8], fd: Option<RawFd>) -> bool {
+    let mut iov = libc::iovec {
+        // sendmsg only reads through it.
+        iov_base: data.as_ptr().cast_mut().cast(),
+        iov_len: data.len(),
+    };
+    let mut cbuf = [0u64; CMSG_SPACE / 8];
+    let mut msg = msghdr(&mut iov, fd.is_some().then_some(&mut cbuf));
+    if let Some(fd) = fd {
+        // SAFETY: CMSG_SPACE is a pure computation.
+        msg.msg_controllen = unsafe { libc::CMSG_SPACE(4) } as _;
+        // SAFETY: the control buffer (64 bytes, aligned for cmsghdr) holds
+        // one header and one fd.
+        unsafe {
+            let c = libc::CMSG_FIRSTHDR(&msg);
+            (*c).cmsg_level = libc::SOL_SOCKET;
+            (*c).cmsg_type = libc::SCM_RIGHTS;
+            (*c).cmsg_len = libc::CMSG_LEN(4) as _;
+            std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<i32>(), fd);
+        }
+    }
+    // SAFETY: msg points at live buffers for the call. MSG_NOSIGNAL: a
+    // parent that gave up gives EPIPE, not a SIGPIPE in the child.
+    (unsafe { libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL) }) >= 0
+}
+
+/// Receives what [`send_fd`] sent: the bytes into `data` (how many came)
+/// and the descriptor, if one came, close-on-exec and owned by the caller.
+pub fn recv_fd(sock: RawFd, data: &mut [u8]) -> io::Result<(usize, Option<OwnedFd>)> {
+    let mut iov = libc::iovec {
+        iov_base: data.as_mut_ptr().cast(),
+        iov_len: data.len(),
+    };
+    let mut cbuf = [0u64; CMSG_SPACE / 8];
+    let mut msg = msghdr(&mut iov, Some(&mut cbuf));
+    // SAFETY: msg points at live buffers for the call.
+    let n = unsafe { libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut fd = None;
+    // SAFETY: walking the control messages recvmsg filled in; an
+    // SCM_RIGHTS fd is a new descriptor in this process, ours alone.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
+                let raw = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<i32>());
+                fd = Some(OwnedFd::from_raw_fd(raw));
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+    }
+    Ok((n as usize, fd))
+}
+
 /// Waits until `fd` is readable or hung up (the child wrote, or exited and
 /// so closed its end) or `until` passes: `Ok(true)` when it is, `Ok(false)`
 /// at the deadline.
@@ -524,7 +601,12 @@ mod tests {
         .unwrap();
         drop(w);
         let mut b = [0u8; 1];
-        read_exact_until(r.as_raw_fd(), &mut b, Instant::now() + Duration::from_secs(5)).unwrap();
+        read_exact_until(
+            r.as_raw_fd(),
+            &mut b,
+            Instant::now() + Duration::from_secs(5),
+        )
+        .unwrap();
         assert_eq!(b[0], 4, "stdio and the pipe");
         assert_eq!(comm(pid).trim(), "wedge-test");
         let stdout = std::fs::read_link(format!("/proc/{pid}/fd/1")).unwrap();
@@ -564,8 +646,36 @@ mod tests {
         assert!(matches!(got, Err(ReadError::TimedOut)), "{got:?}");
         assert!(kill_and_reap(&[pid], Duration::from_secs(5)).is_empty());
         // Now it is gone, and its end with it.
-        let got = read_exact_until(r.as_raw_fd(), &mut b, Instant::now() + Duration::from_secs(1));
+        let got = read_exact_until(
+            r.as_raw_fd(),
+            &mut b,
+            Instant::now() + Duration::from_secs(1),
+        );
         assert!(matches!(got, Err(ReadError::Closed)), "{got:?}");
+    }
+
+    #[test]
+    fn a_descriptor_comes_back_over_the_socket() {
+        let (ours, theirs) = socketpair().unwrap();
+        let t = theirs.as_raw_fd();
+        let setup = Setup::new(c"wedge-test", &[t]).unwrap();
+        // SAFETY: the child opens a file and sends it with raw calls only.
+        let pid = unsafe {
+            spawn(&setup, || {
+                let fd = libc::open(c"/proc/version".as_ptr(), libc::O_RDONLY);
+                send_fd(t, b"ok", (fd >= 0).then_some(fd));
+                0
+            })
+        }
+        .unwrap();
+        drop(theirs);
+        assert!(wait_readable(ours.as_raw_fd(), Instant::now() + Duration::from_secs(5)).unwrap());
+        let mut b = [0u8; 8];
+        let (n, fd) = recv_fd(ours.as_raw_fd(), &mut b).unwrap();
+        assert_eq!(&b[..n], b"ok");
+        let text = std::io::read_to_string(std::fs::File::from(fd.unwrap())).unwrap();
+        assert!(text.starts_with("Linux version"), "{text}");
+        assert!(reap_exiting(pid, Duration::from_secs(5)).is_some());
     }
 
     #[test]

@@ -478,7 +478,9 @@ fn read_remote(
     // The child closed its end of the pipe, so it is in _exit (after
     // exit_files only a few steps are left): a short bound is plenty.
     let Some(status) = wedge_child::reap_exiting(child, Duration::from_secs(2)) else {
-        return Err(LiveError::Broken("reader did not exit after its work".into()));
+        return Err(LiveError::Broken(
+            "reader did not exit after its work".into(),
+        ));
     };
     if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
         return Err(LiveError::Broken(format!(

@@ -19,7 +19,7 @@
 use std::ffi::CString;
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 use wedge_child::{abandon, Setup};
 
@@ -54,7 +54,6 @@ unsafe fn fork_child(
 /// success), the file's mode and size (fstat) and its file system's type
 /// (fstatfs). Both are made by the child: on FUSE they are GETATTR and
 /// STATFS requests to the daemon, which may never answer either.
-#[repr(C)]
 #[derive(Clone, Copy, Default)]
 struct OpenReply {
     errno: i32,
@@ -80,8 +79,12 @@ pub(crate) fn open(path: &std::path::Path, timeout: Duration) -> Result<Opened, 
     let theirs_fd = theirs.as_raw_fd();
     // SAFETY: open_child runs only raw system calls on memory prepared
     // above.
-    let pid = unsafe { fork_child(c"wedge-open", &[theirs_fd], || open_child(&cpath, theirs_fd)) }
-        .map_err(|e| format!("fork: {e}"))?;
+    let pid = unsafe {
+        fork_child(c"wedge-open", &[theirs_fd], || {
+            open_child(&cpath, theirs_fd)
+        })
+    }
+    .map_err(|e| format!("fork: {e}"))?;
     drop(theirs);
     if !wait_readable(ours.as_raw_fd(), Instant::now() + timeout) {
         abandon(pid);
@@ -90,12 +93,11 @@ pub(crate) fn open(path: &std::path::Path, timeout: Duration) -> Result<Opened, 
             timeout.as_secs()
         ));
     }
-    let got = recv_fd(ours.as_raw_fd());
+    let got = recv_reply(ours.as_raw_fd());
     reap(pid);
     let (reply, fd) = got.map_err(|e| format!("the opener child failed: {e}"))?;
     if let Some(fd) = fd {
-        // SAFETY: the fd arrived by SCM_RIGHTS and is ours alone.
-        let file = unsafe { File::from_raw_fd(fd) };
+        let file = File::from(fd);
         if reply.errno != 0 {
             return Err(io::Error::from_raw_os_error(reply.errno).to_string());
         }
@@ -147,76 +149,48 @@ unsafe fn open_child(path: &CString, sock: RawFd) -> ! {
                 }
             }
         }
-        send_fd(sock, reply, (fd >= 0).then_some(fd));
+        wedge_child::send_fd(sock, &reply.to_bytes(), (fd >= 0).then_some(fd));
         libc::_exit(0)
     }
 }
 
-const CMSG_SPACE: usize = 64;
+/// The reply's bytes (native order: it only crosses a socket to our own
+/// child), made without allocation so the child can send them.
+impl OpenReply {
+    const LEN: usize = 24;
 
-/// # Safety
-/// Raw sendmsg; callable in a forked child (no allocation).
-unsafe fn send_fd(sock: RawFd, reply: OpenReply, fd: Option<RawFd>) {
-    let mut data = reply;
-    let mut iov = libc::iovec {
-        iov_base: (&raw mut data).cast(),
-        iov_len: std::mem::size_of::<OpenReply>(),
-    };
-    let mut cbuf = [0u64; CMSG_SPACE / 8];
-    // SAFETY: msghdr is plain old data.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    if let Some(fd) = fd {
-        msg.msg_control = cbuf.as_mut_ptr().cast();
-        // SAFETY: CMSG_SPACE is a pure computation.
-        msg.msg_controllen = unsafe { libc::CMSG_SPACE(4) } as _;
-        // SAFETY: the control buffer is large enough for one fd.
-        unsafe {
-            let c = libc::CMSG_FIRSTHDR(&msg);
-            (*c).cmsg_level = libc::SOL_SOCKET;
-            (*c).cmsg_type = libc::SCM_RIGHTS;
-            (*c).cmsg_len = libc::CMSG_LEN(4) as _;
-            std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<i32>(), fd);
+    fn to_bytes(self) -> [u8; Self::LEN] {
+        let mut b = [0u8; Self::LEN];
+        b[..4].copy_from_slice(&self.errno.to_ne_bytes());
+        b[4..8].copy_from_slice(&self.mode.to_ne_bytes());
+        b[8..16].copy_from_slice(&self.size.to_ne_bytes());
+        b[16..].copy_from_slice(&self.fs_type.to_ne_bytes());
+        b
+    }
+
+    fn from_bytes(b: &[u8; Self::LEN]) -> OpenReply {
+        let u64_at = |i: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&b[i..i + 8]);
+            u64::from_ne_bytes(w)
+        };
+        OpenReply {
+            errno: i32::from_ne_bytes([b[0], b[1], b[2], b[3]]),
+            mode: u32::from_ne_bytes([b[4], b[5], b[6], b[7]]),
+            size: u64_at(8),
+            fs_type: u64_at(16),
         }
     }
-    // SAFETY: msg points at live buffers for the call.
-    unsafe { libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL) };
 }
 
-fn recv_fd(sock: RawFd) -> io::Result<(OpenReply, Option<RawFd>)> {
-    let mut data = OpenReply::default();
-    let mut iov = libc::iovec {
-        iov_base: (&raw mut data).cast(),
-        iov_len: std::mem::size_of::<OpenReply>(),
-    };
-    let mut cbuf = [0u64; CMSG_SPACE / 8];
-    // SAFETY: msghdr is plain old data.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cbuf.as_mut_ptr().cast();
-    msg.msg_controllen = CMSG_SPACE as _;
-    // SAFETY: msg points at live buffers for the call.
-    let n = unsafe { libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if (n as usize) < std::mem::size_of::<OpenReply>() {
+/// The opener's answer and the descriptor, if it opened one.
+fn recv_reply(sock: RawFd) -> io::Result<(OpenReply, Option<OwnedFd>)> {
+    let mut b = [0u8; OpenReply::LEN];
+    let (n, fd) = wedge_child::recv_fd(sock, &mut b)?;
+    if n < OpenReply::LEN {
         return Err(io::Error::other("the opener child died before answering"));
     }
-    let mut fd = None;
-    // SAFETY: walking the control messages recvmsg filled in.
-    unsafe {
-        let mut c = libc::CMSG_FIRSTHDR(&msg);
-        while !c.is_null() {
-            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
-                fd = Some(std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<i32>()));
-            }
-            c = libc::CMSG_NXTHDR(&msg, c);
-        }
-    }
-    Ok((data, fd))
+    Ok((OpenReply::from_bytes(&b), fd))
 }
 
 const READ_BUF: usize = 256 * 1024;
