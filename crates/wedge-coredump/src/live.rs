@@ -10,7 +10,8 @@
 //! behind a page fault on a dead FUSE or NFS server). A wedge thread caught
 //! in that `down_read` could never be killed, and would keep wedge from
 //! exiting, so the reads are made by a forked child that is abandoned at the
-//! deadline (see wedge-procfs's helper for the same reasoning). Nothing here
+//! deadline (wedge-child: the fork from its long-lived thread, the child's
+//! set-up, the deadline wait and the bounded reap). Nothing here
 //! uses ptrace: ptrace-attaching a task in D state waits for it to stop,
 //! which it never does, and wedges the tracer too.
 //!
@@ -25,7 +26,7 @@ use crate::notes::FileMapping;
 use crate::report::Frame;
 use crate::unwind::{StartRegs, Walker};
 use crate::{insn, symbolize};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -442,7 +443,7 @@ fn read_remote(
             },
         ]);
     }
-    let (done_r, done_w) = pipe().map_err(|e| LiveError::Broken(e.to_string()))?;
+    let (done_r, done_w) = wedge_child::pipe().map_err(|e| LiveError::Broken(e.to_string()))?;
     let plan = Plan {
         done: done_w.as_raw_fd(),
         maps_path: maps_path.as_ptr(),
@@ -453,36 +454,34 @@ fn read_remote(
         stacks: &stacks,
         codes: &codes,
     };
-    // SAFETY: fork(2). The child runs only `child_main`: raw system calls
-    // on memory prepared above; it never returns.
-    let child = unsafe { libc::fork() };
-    if child < 0 {
-        return Err(LiveError::Broken(
-            std::io::Error::last_os_error().to_string(),
-        ));
-    }
-    if child == 0 {
-        // SAFETY: freshly forked child; all pointers in the plan were set
-        // up before the fork and stay valid in the child's copy.
-        unsafe { child_main(&plan) }
-    }
+    let setup = wedge_child::Setup::new(c"wedge-stack", &[plan.done])
+        .map_err(|e| LiveError::Broken(e.to_string()))?;
+    // SAFETY: `child_main` makes raw system calls only, on memory prepared
+    // above (the plan's pointers stay valid in the child's copy).
+    let child = unsafe { wedge_child::spawn(&setup, || child_main(&plan)) }
+        .map_err(|e| LiveError::Broken(e.to_string()))?;
     drop(done_w);
     let until = Instant::now() + deadline;
-    if !wait_hup(done_r.as_raw_fd(), until) {
+    // The child holds the pipe's only write end: POLLHUP when it exits. A
+    // failed poll counts as the deadline: the child is killed either way.
+    if !wedge_child::wait_readable(done_r.as_raw_fd(), until).unwrap_or(false) {
         // Reap what we kill, within one more deadline: a reader SIGKILLed in
         // mmap_read_lock_killable leaves at once; left unreaped, it would
         // outlive wedge as a zombie.
-        let stuck = wedge_procfs::helper::kill_and_reap(&[child], deadline);
+        let stuck = wedge_child::kill_and_reap(&[child], deadline);
         if stuck.is_empty() {
             return Err(LiveError::TimedOut);
         }
-        reap_later(child);
+        wedge_child::abandon(child);
         return Err(LiveError::TimedOutReaderStuck(child));
     }
-    let mut status = 0;
-    // SAFETY: the child closed its end of the pipe, so it has exited (or
-    // is exiting): waiting for it is immediate.
-    unsafe { libc::waitpid(child, &mut status, 0) };
+    // The child closed its end of the pipe, so it is in _exit (after
+    // exit_files only a few steps are left): a short bound is plenty.
+    let Some(status) = wedge_child::reap_exiting(child, Duration::from_secs(2)) else {
+        return Err(LiveError::Broken(
+            "reader did not exit after its work".into(),
+        ));
+    };
     if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
         return Err(LiveError::Broken(format!(
             "reader ended with status {status:#x}"
@@ -523,77 +522,15 @@ struct Plan<'a> {
     codes: &'a [[libc::iovec; 2]],
 }
 
-/// Waits until the child's end of the pipe closes (it exited) or the
-/// deadline passes.
-fn wait_hup(fd: RawFd, until: Instant) -> bool {
-    loop {
-        let now = Instant::now();
-        if now >= until {
-            return false;
-        }
-        let ms = (until - now).as_millis().clamp(1, i32::MAX as u128) as i32;
-        let mut pfd = libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: poll on one valid pollfd.
-        let r = unsafe { libc::poll(&mut pfd, 1, ms) };
-        if r < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
-            continue;
-        }
-        if r > 0 {
-            return true;
-        }
-        if r < 0 {
-            return false;
-        }
-    }
-}
-
-static ABANDONED: std::sync::Mutex<Vec<libc::pid_t>> = std::sync::Mutex::new(Vec::new());
-
-/// Keeps a child that outlived its SIGKILL and reaps those that have since
-/// died.
-fn reap_later(pid: libc::pid_t) {
-    let Ok(mut v) = ABANDONED.lock() else { return };
-    v.push(pid);
-    v.retain(|&p| {
-        let mut st = 0;
-        // SAFETY: WNOHANG on our own child never blocks.
-        unsafe { libc::waitpid(p, &mut st, libc::WNOHANG) == 0 }
-    });
-}
-
-fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0 as RawFd; 2];
-    // SAFETY: pipe2 writes two fds into the array on success.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: both fds were just created and are owned by nobody else.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
-}
-
 /// The reader child. Only raw system calls; `_exit` at the end closes the
 /// pipe, which tells wedge the results are in.
 ///
 /// # Safety
-/// Only in a freshly forked child, with a plan whose buffer is laid out as
-/// `read_remote` describes.
+/// Only in a freshly forked child set up by wedge-child (it holds only the
+/// pipe), with a plan whose buffer is laid out as `read_remote` describes.
 unsafe fn child_main(p: &Plan) -> ! {
     // SAFETY: plain system calls on memory and fds this process owns.
     unsafe {
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-        libc::prctl(libc::PR_SET_NAME, c"wedge-stack".as_ptr());
-        // Hold nothing of wedge's open but the pipe: an inherited stdout
-        // would keep `wedge | less` open while this child is stuck.
-        for fd in 0..1024 {
-            if fd != p.done {
-                libc::close(fd);
-            }
-        }
-        libc::syscall(libc::SYS_close_range, 1024u32, u32::MAX, 0u32);
         let results = p.base as *mut i64;
         let maps = p.base.add(p.head);
         let result = |n: isize| -> i64 {

@@ -11,120 +11,49 @@
 //!
 //! After fork(2) in a multi-threaded process the child may only make
 //! async-signal-safe calls: everything it needs (the path, its buffer) is
-//! prepared before the fork, and it runs raw system calls only.
+//! prepared before the fork, and it runs raw system calls only. The fork
+//! itself, the child's set-up, the deadline waits and the reaping are
+//! wedge-child's; this module keeps its protocols (an fd handed back by
+//! SCM_RIGHTS, a streamed read, pread requests).
 
 use std::ffi::CString;
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
-
-static ABANDONED: std::sync::Mutex<Vec<libc::pid_t>> = std::sync::Mutex::new(Vec::new());
-
-/// SIGKILLs a child that overran its deadline and keeps its pid, reaping
-/// those that have since died (a child stuck in the kernel dies once its
-/// request ends; if wedge exits first, init reaps it).
-fn abandon(pid: libc::pid_t) {
-    // SAFETY: our own unreaped child.
-    unsafe { libc::kill(pid, libc::SIGKILL) };
-    let Ok(mut v) = ABANDONED.lock() else { return };
-    v.push(pid);
-    v.retain(|&p| {
-        let mut st = 0;
-        // SAFETY: WNOHANG on our own child never blocks.
-        unsafe { libc::waitpid(p, &mut st, libc::WNOHANG) == 0 }
-    });
-}
+use wedge_child::{abandon, Setup};
 
 /// Reaps a child that has finished its work and is exiting: a bounded
-/// wait (it has nothing left to do but `_exit`).
+/// wait (it has nothing left to do but `_exit`); abandoned after it.
 fn reap(pid: libc::pid_t) -> Option<i32> {
-    let until = Instant::now() + Duration::from_secs(2);
-    loop {
-        let mut st = 0;
-        // SAFETY: WNOHANG on our own child never blocks.
-        let r = unsafe { libc::waitpid(pid, &mut st, libc::WNOHANG) };
-        if r == pid {
-            return Some(st);
-        }
-        if r < 0 || Instant::now() >= until {
-            abandon(pid);
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    wedge_child::reap_exiting(pid, Duration::from_secs(2))
 }
 
-/// Waits until `fd` is readable (or hung up) or the deadline passes.
+/// Waits until `fd` is readable (or hung up) or the deadline passes; a
+/// failed poll counts as the deadline (the child is abandoned either way).
 fn wait_readable(fd: RawFd, until: Instant) -> bool {
-    loop {
-        let now = Instant::now();
-        if now >= until {
-            return false;
-        }
-        let ms = (until - now).as_millis().clamp(1, i32::MAX as u128) as i32;
-        let mut pfd = libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: poll on one valid pollfd.
-        let r = unsafe { libc::poll(&mut pfd, 1, ms) };
-        if r > 0 {
-            return true;
-        }
-        if r < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
-            return false;
-        }
-    }
+    wedge_child::wait_readable(fd, until).unwrap_or(false)
 }
 
-fn socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0 as RawFd; 2];
-    // SAFETY: socketpair writes two fds into the array on success.
-    if unsafe {
-        libc::socketpair(
-            libc::AF_UNIX,
-            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
-            0,
-            fds.as_mut_ptr(),
-        )
-    } != 0
-    {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: both fds were just created and are owned by nobody else.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
-}
-
-/// The child's first steps: hold none of wedge's files but `keep` (an
-/// inherited stdout would keep `wedge | less` open while the child is
-/// stuck). No PR_SET_PDEATHSIG: it follows the *thread* that forked, so a
-/// child forked from a thread that ends would die mid-read; instead every
-/// child ends when wedge's end of its pipe or socket closes (EOF on its
-/// requests, EPIPE on its output), and one stuck in the kernel could not be
-/// killed before its request ends anyway.
+/// Forks `child` through wedge-child, named `name`, keeping `keep`.
 ///
 /// # Safety
-/// Only in a freshly forked child.
-unsafe fn child_setup(keep: &[RawFd], name: &std::ffi::CStr) {
-    // SAFETY: plain system calls in the child.
-    unsafe {
-        libc::prctl(libc::PR_SET_NAME, name.as_ptr());
-        for fd in 0..1024 {
-            if !keep.contains(&fd) {
-                libc::close(fd);
-            }
-        }
-        libc::syscall(libc::SYS_close_range, 1024u32, u32::MAX, 0u32);
-    }
+/// As [`wedge_child::spawn`]: `child` makes raw system calls only, on
+/// memory prepared before the call.
+unsafe fn fork_child(
+    name: &'static std::ffi::CStr,
+    keep: &[RawFd],
+    child: impl FnOnce() -> i32,
+) -> io::Result<libc::pid_t> {
+    let setup = Setup::new(name, keep)?;
+    // SAFETY: the caller keeps `spawn`'s contract.
+    unsafe { wedge_child::spawn(&setup, child) }
 }
 
 /// What the open child reports besides the descriptor: errno (0 on
 /// success), the file's mode and size (fstat) and its file system's type
 /// (fstatfs). Both are made by the child: on FUSE they are GETATTR and
 /// STATFS requests to the daemon, which may never answer either.
-#[repr(C)]
 #[derive(Clone, Copy, Default)]
 struct OpenReply {
     errno: i32,
@@ -146,18 +75,16 @@ pub(crate) struct Opened {
 pub(crate) fn open(path: &std::path::Path, timeout: Duration) -> Result<Opened, String> {
     let cpath = CString::new(path.as_os_str().as_encoded_bytes())
         .map_err(|_| "the path holds a NUL byte".to_string())?;
-    let (ours, theirs) = socketpair().map_err(|e| format!("socketpair: {e}"))?;
+    let (ours, theirs) = wedge_child::socketpair().map_err(|e| format!("socketpair: {e}"))?;
     let theirs_fd = theirs.as_raw_fd();
-    // SAFETY: fork(2); the child runs only raw system calls on memory
-    // prepared above and never returns.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(format!("fork: {}", io::Error::last_os_error()));
+    // SAFETY: open_child runs only raw system calls on memory prepared
+    // above.
+    let pid = unsafe {
+        fork_child(c"wedge-open", &[theirs_fd], || {
+            open_child(&cpath, theirs_fd)
+        })
     }
-    if pid == 0 {
-        // SAFETY: the freshly forked child.
-        unsafe { open_child(&cpath, theirs_fd) }
-    }
+    .map_err(|e| format!("fork: {e}"))?;
     drop(theirs);
     if !wait_readable(ours.as_raw_fd(), Instant::now() + timeout) {
         abandon(pid);
@@ -166,12 +93,11 @@ pub(crate) fn open(path: &std::path::Path, timeout: Duration) -> Result<Opened, 
             timeout.as_secs()
         ));
     }
-    let got = recv_fd(ours.as_raw_fd());
+    let got = recv_reply(ours.as_raw_fd());
     reap(pid);
     let (reply, fd) = got.map_err(|e| format!("the opener child failed: {e}"))?;
     if let Some(fd) = fd {
-        // SAFETY: the fd arrived by SCM_RIGHTS and is ours alone.
-        let file = unsafe { File::from_raw_fd(fd) };
+        let file = File::from(fd);
         if reply.errno != 0 {
             return Err(io::Error::from_raw_os_error(reply.errno).to_string());
         }
@@ -192,11 +118,10 @@ pub(crate) fn open(path: &std::path::Path, timeout: Duration) -> Result<Opened, 
 }
 
 /// # Safety
-/// Only in a freshly forked child.
+/// Only in a freshly forked child set up by wedge-child.
 unsafe fn open_child(path: &CString, sock: RawFd) -> ! {
     // SAFETY: raw system calls on memory prepared before the fork.
     unsafe {
-        child_setup(&[sock], c"wedge-open");
         let fd = libc::open(
             path.as_ptr(),
             libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC,
@@ -224,76 +149,48 @@ unsafe fn open_child(path: &CString, sock: RawFd) -> ! {
                 }
             }
         }
-        send_fd(sock, reply, (fd >= 0).then_some(fd));
+        wedge_child::send_fd(sock, &reply.to_bytes(), (fd >= 0).then_some(fd));
         libc::_exit(0)
     }
 }
 
-const CMSG_SPACE: usize = 64;
+/// The reply's bytes (native order: it only crosses a socket to our own
+/// child), made without allocation so the child can send them.
+impl OpenReply {
+    const LEN: usize = 24;
 
-/// # Safety
-/// Raw sendmsg; callable in a forked child (no allocation).
-unsafe fn send_fd(sock: RawFd, reply: OpenReply, fd: Option<RawFd>) {
-    let mut data = reply;
-    let mut iov = libc::iovec {
-        iov_base: (&raw mut data).cast(),
-        iov_len: std::mem::size_of::<OpenReply>(),
-    };
-    let mut cbuf = [0u64; CMSG_SPACE / 8];
-    // SAFETY: msghdr is plain old data.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    if let Some(fd) = fd {
-        msg.msg_control = cbuf.as_mut_ptr().cast();
-        // SAFETY: CMSG_SPACE is a pure computation.
-        msg.msg_controllen = unsafe { libc::CMSG_SPACE(4) } as _;
-        // SAFETY: the control buffer is large enough for one fd.
-        unsafe {
-            let c = libc::CMSG_FIRSTHDR(&msg);
-            (*c).cmsg_level = libc::SOL_SOCKET;
-            (*c).cmsg_type = libc::SCM_RIGHTS;
-            (*c).cmsg_len = libc::CMSG_LEN(4) as _;
-            std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<i32>(), fd);
+    fn to_bytes(self) -> [u8; Self::LEN] {
+        let mut b = [0u8; Self::LEN];
+        b[..4].copy_from_slice(&self.errno.to_ne_bytes());
+        b[4..8].copy_from_slice(&self.mode.to_ne_bytes());
+        b[8..16].copy_from_slice(&self.size.to_ne_bytes());
+        b[16..].copy_from_slice(&self.fs_type.to_ne_bytes());
+        b
+    }
+
+    fn from_bytes(b: &[u8; Self::LEN]) -> OpenReply {
+        let u64_at = |i: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&b[i..i + 8]);
+            u64::from_ne_bytes(w)
+        };
+        OpenReply {
+            errno: i32::from_ne_bytes([b[0], b[1], b[2], b[3]]),
+            mode: u32::from_ne_bytes([b[4], b[5], b[6], b[7]]),
+            size: u64_at(8),
+            fs_type: u64_at(16),
         }
     }
-    // SAFETY: msg points at live buffers for the call.
-    unsafe { libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL) };
 }
 
-fn recv_fd(sock: RawFd) -> io::Result<(OpenReply, Option<RawFd>)> {
-    let mut data = OpenReply::default();
-    let mut iov = libc::iovec {
-        iov_base: (&raw mut data).cast(),
-        iov_len: std::mem::size_of::<OpenReply>(),
-    };
-    let mut cbuf = [0u64; CMSG_SPACE / 8];
-    // SAFETY: msghdr is plain old data.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cbuf.as_mut_ptr().cast();
-    msg.msg_controllen = CMSG_SPACE as _;
-    // SAFETY: msg points at live buffers for the call.
-    let n = unsafe { libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if (n as usize) < std::mem::size_of::<OpenReply>() {
+/// The opener's answer and the descriptor, if it opened one.
+fn recv_reply(sock: RawFd) -> io::Result<(OpenReply, Option<OwnedFd>)> {
+    let mut b = [0u8; OpenReply::LEN];
+    let (n, fd) = wedge_child::recv_fd(sock, &mut b)?;
+    if n < OpenReply::LEN {
         return Err(io::Error::other("the opener child died before answering"));
     }
-    let mut fd = None;
-    // SAFETY: walking the control messages recvmsg filled in.
-    unsafe {
-        let mut c = libc::CMSG_FIRSTHDR(&msg);
-        while !c.is_null() {
-            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
-                fd = Some(std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<i32>()));
-            }
-            c = libc::CMSG_NXTHDR(&msg, c);
-        }
-    }
-    Ok((data, fd))
+    Ok((OpenReply::from_bytes(&b), fd))
 }
 
 const READ_BUF: usize = 256 * 1024;
@@ -310,26 +207,17 @@ pub(crate) struct ChildReader {
 /// Starts a child that reads `file` from its current offset to the end
 /// into a pipe (skipping holes when asked, see `seek_data`).
 pub(crate) fn stream(file: &File, timeout: Duration, skip_holes: bool) -> io::Result<ChildReader> {
-    let mut fds = [0 as RawFd; 2];
-    // SAFETY: pipe2 writes two fds into the array on success.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: both fds were just created and are owned by nobody else.
-    let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let (r, w) = wedge_child::pipe()?;
     let mut buf = vec![0u8; READ_BUF];
     let src = file.as_raw_fd();
     let w_fd = w.as_raw_fd();
-    // SAFETY: fork(2); the child runs only raw system calls on the buffer
-    // allocated above and never returns.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if pid == 0 {
-        // SAFETY: the freshly forked child.
-        unsafe { stream_child(src, w_fd, &mut buf, skip_holes) }
-    }
+    // SAFETY: stream_child runs only raw system calls on the buffer
+    // allocated above.
+    let pid = unsafe {
+        fork_child(c"wedge-read", &[src, w_fd], || {
+            stream_child(src, w_fd, &mut buf, skip_holes)
+        })
+    }?;
     drop(w);
     Ok(ChildReader {
         pipe: Some(File::from(r)),
@@ -340,11 +228,10 @@ pub(crate) fn stream(file: &File, timeout: Duration, skip_holes: bool) -> io::Re
 }
 
 /// # Safety
-/// Only in a freshly forked child.
+/// Only in a freshly forked child set up by wedge-child.
 unsafe fn stream_child(src: RawFd, out: RawFd, buf: &mut [u8], skip_holes: bool) -> ! {
     // SAFETY: raw system calls on fds and memory this process owns.
     unsafe {
-        child_setup(&[src, out], c"wedge-read");
         loop {
             if skip_holes {
                 let cur = libc::lseek(src, 0, libc::SEEK_CUR);
@@ -443,29 +330,17 @@ pub(crate) struct PreadServer {
 }
 
 pub(crate) fn pread_server(file: &File) -> io::Result<PreadServer> {
-    let pipe = || -> io::Result<(OwnedFd, OwnedFd)> {
-        let mut fds = [0 as RawFd; 2];
-        // SAFETY: pipe2 writes two fds into the array on success.
-        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: both fds were just created and are owned by nobody else.
-        Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
-    };
-    let (req_r, req_w) = pipe()?;
-    let (rep_r, rep_w) = pipe()?;
+    let (req_r, req_w) = wedge_child::pipe()?;
+    let (rep_r, rep_w) = wedge_child::pipe()?;
     let mut buf = vec![0u8; PREAD_MAX + 8];
     let (src, rr, rw) = (file.as_raw_fd(), req_r.as_raw_fd(), rep_w.as_raw_fd());
-    // SAFETY: fork(2); the child runs only raw system calls on the buffer
-    // allocated above and never returns.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if pid == 0 {
-        // SAFETY: the freshly forked child.
-        unsafe { pread_child(src, rr, rw, &mut buf) }
-    }
+    // SAFETY: pread_child runs only raw system calls on the buffer
+    // allocated above.
+    let pid = unsafe {
+        fork_child(c"wedge-pread", &[src, rr, rw], || {
+            pread_child(src, rr, rw, &mut buf)
+        })
+    }?;
     drop((req_r, rep_w));
     Ok(PreadServer {
         req: File::from(req_w),
@@ -475,11 +350,11 @@ pub(crate) fn pread_server(file: &File) -> io::Result<PreadServer> {
 }
 
 /// # Safety
-/// Only in a freshly forked child; `buf` holds 8 + PREAD_MAX bytes.
+/// Only in a freshly forked child set up by wedge-child; `buf` holds 8 +
+/// PREAD_MAX bytes.
 unsafe fn pread_child(src: RawFd, req: RawFd, reply: RawFd, buf: &mut [u8]) -> ! {
     // SAFETY: raw system calls on fds and memory this process owns.
     unsafe {
-        child_setup(&[src, req, reply], c"wedge-pread");
         let mut r = [0u8; 16];
         loop {
             let mut got = 0usize;
@@ -570,19 +445,12 @@ impl PreadServer {
         buf: &mut [u8],
         until: Instant,
     ) -> Result<(), Option<io::Error>> {
-        let mut got = 0;
-        while got < buf.len() {
-            if !wait_readable(self.reply.as_raw_fd(), until) {
-                return Err(None);
-            }
-            match self.reply.read(&mut buf[got..]) {
-                Ok(0) => return Err(Some(io::Error::other("the reader child died"))),
-                Ok(n) => got += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(Some(e)),
-            }
-        }
-        Ok(())
+        use wedge_child::ReadError;
+        wedge_child::read_exact_until(self.reply.as_raw_fd(), buf, until).map_err(|e| match e {
+            ReadError::TimedOut => None,
+            ReadError::Closed => Some(io::Error::other("the reader child died")),
+            ReadError::Io(e) => Some(e),
+        })
     }
 }
 

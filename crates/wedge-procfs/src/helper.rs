@@ -17,20 +17,14 @@
 //! once the read ends. Without that wait, wedge could exit between the kill
 //! and the child's exit and leave a zombie `wedge-reader` to init.
 //!
-//! Every reader is forked by one thread that lives as long as the
-//! [`Helper`] (`wedge-forker`): `PR_SET_PDEATHSIG` fires when the *thread*
-//! that forked the child exits, not the process, so a reader forked from a
-//! scan worker was killed as soon as that worker finished, in the middle of
-//! the scan.
-//!
-//! The child is forked without exec. Between fork and `_exit` it uses only
-//! raw system calls and memory allocated before the fork, since other wedge
-//! threads may have held the allocator's locks at the moment of fork.
+//! The fork, the child's set-up (close_range, stdio, `PR_SET_PDEATHSIG`
+//! from the long-lived `wedge-forker` thread), the deadline waits and the
+//! bounded reaping are wedge-child's; this module keeps only its protocol:
+//! requests of (op, path) down one pipe, framed replies up another.
 
-use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::mpsc;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
+use wedge_child::{Abandoned, ReadError};
 
 /// Largest chunk the child sends at a time.
 const CHUNK: usize = 64 * 1024;
@@ -62,63 +56,10 @@ struct Child {
     replies: OwnedFd,
 }
 
-/// A request to the forker thread: where to send the new child.
-type SpawnReply = mpsc::Sender<io::Result<Child>>;
-
-/// The thread that forks every reader (see the module's comment on
-/// `PR_SET_PDEATHSIG`). It ends when its request channel closes.
-struct Forker {
-    requests: Option<mpsc::Sender<SpawnReply>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Forker {
-    fn start() -> io::Result<Forker> {
-        let (tx, rx) = mpsc::channel::<SpawnReply>();
-        let thread = std::thread::Builder::new()
-            .name("wedge-forker".into())
-            .spawn(move || {
-                // Memory the children write into; allocated here, before
-                // any fork, so a child never allocates.
-                let mut buf = vec![0u8; CHUNK + MAX_PATH + 16];
-                for reply in rx {
-                    let _ = reply.send(spawn(&mut buf));
-                }
-            })?;
-        Ok(Forker {
-            requests: Some(tx),
-            thread: Some(thread),
-        })
-    }
-
-    fn spawn(&self) -> io::Result<Child> {
-        let broken = || io::Error::other("the wedge-forker thread is gone");
-        let (tx, rx) = mpsc::channel();
-        self.requests
-            .as_ref()
-            .ok_or_else(broken)?
-            .send(tx)
-            .map_err(|_| broken())?;
-        rx.recv().map_err(|_| broken())?
-    }
-}
-
-impl Drop for Forker {
-    fn drop(&mut self) {
-        self.requests = None;
-        if let Some(t) = self.thread.take() {
-            // The thread only waits on the channel just closed.
-            let _ = t.join();
-        }
-    }
-}
-
 /// The sacrificial reader. One child serves reads until one of them blocks.
 pub struct Helper {
     child: Option<Child>,
-    abandoned: Vec<libc::pid_t>,
-    /// Started with the first reader, ended with the helper.
-    forker: Option<Forker>,
+    abandoned: Abandoned,
 }
 
 impl Default for Helper {
@@ -131,8 +72,7 @@ impl Helper {
     pub fn new() -> Self {
         Helper {
             child: None,
-            abandoned: Vec::new(),
-            forker: None,
+            abandoned: Abandoned::new(),
         }
     }
 
@@ -164,20 +104,8 @@ impl Helper {
             return Err(HelperError::Refused(self.abandoned.len()));
         }
         if self.child.is_none() {
-            self.reap_abandoned();
-            if self.forker.is_none() {
-                self.forker =
-                    Some(Forker::start().map_err(|e| HelperError::Broken(e.to_string()))?);
-            }
-            let forker = self
-                .forker
-                .as_ref()
-                .ok_or_else(|| HelperError::Broken("no forker thread".into()))?;
-            self.child = Some(
-                forker
-                    .spawn()
-                    .map_err(|e| HelperError::Broken(e.to_string()))?,
-            );
+            self.abandoned.reap_dead();
+            self.child = Some(spawn().map_err(|e| HelperError::Broken(e.to_string()))?);
         }
         let started = Instant::now();
         let result = self.exchange(op, path, started + deadline);
@@ -200,7 +128,7 @@ impl Helper {
         req.push(op);
         req.extend_from_slice(&(path.len() as u16).to_ne_bytes());
         req.extend_from_slice(path);
-        write_all(child.requests.as_raw_fd(), &req)
+        wedge_child::write_all(child.requests.as_raw_fd(), &req)
             .map_err(|e| HelperError::Broken(e.to_string()))?;
 
         // Replies: [i32 status][u32 len][len bytes]… repeated, ending with
@@ -229,21 +157,8 @@ impl Helper {
 
     fn abandon(&mut self) {
         if let Some(child) = self.child.take() {
-            // SAFETY: kill(2) on a pid we forked; it has not been reaped yet
-            // (we only reap abandoned pids), so the pid cannot be reused.
-            unsafe { libc::kill(child.pid, libc::SIGKILL) };
-            self.abandoned.push(child.pid);
+            self.abandoned.kill(child.pid);
         }
-    }
-
-    /// Collects abandoned children that have since died, without waiting.
-    fn reap_abandoned(&mut self) {
-        self.abandoned.retain(|&pid| {
-            let mut status = 0;
-            // SAFETY: waitpid on our own child with WNOHANG never blocks.
-            let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-            r == 0
-        });
     }
 
     /// Ends the helper: the idle reader exits on EOF of its request pipe,
@@ -252,92 +167,47 @@ impl Helper {
     /// even SIGKILL cannot end. They exit when their read ends, and init
     /// reaps them if wedge is gone by then.
     pub fn finish(&mut self, bound: Duration) -> Vec<libc::pid_t> {
-        let mut pids = std::mem::take(&mut self.abandoned);
         if let Some(child) = self.child.take() {
-            // Closing the request pipe makes an idle child _exit at once.
+            // Closing the request pipe makes an idle child _exit at once;
+            // it is reaped with the killed ones.
             drop(child.requests);
             drop(child.replies);
-            pids.push(child.pid);
+            self.abandoned.keep(child.pid);
         }
-        let left = reap_within(&pids, bound);
-        // Still our children: a later finish (or Drop) tries again.
-        self.abandoned = left.clone();
-        left
+        // Those left are still our children: a later finish (or Drop)
+        // tries again.
+        self.abandoned.finish(bound)
     }
 }
 
 impl Drop for Helper {
     fn drop(&mut self) {
-        // Most callers finish() first; this only catches the rest. The
-        // forker thread ends after its children are reaped (or stuck).
+        // Most callers finish() first; this only catches the rest.
         self.finish(Duration::from_millis(250));
-        self.forker = None;
     }
 }
 
 /// Sends SIGKILL to readers and reaps them within `bound`; returns those
-/// still alive. For wedge's own reader children only (this crate's and
-/// wedge-coredump's).
+/// still alive. Kept for callers of the old path; the logic is
+/// [`wedge_child::kill_and_reap`].
 pub fn kill_and_reap(pids: &[libc::pid_t], bound: Duration) -> Vec<libc::pid_t> {
-    for &pid in pids {
-        // SAFETY: kill(2) on our own child, not yet reaped (so the pid
-        // cannot have been reused).
-        unsafe { libc::kill(pid, libc::SIGKILL) };
-    }
-    reap_within(pids, bound)
+    wedge_child::kill_and_reap(pids, bound)
 }
 
-/// Waits for children to exit, polling, for at most `bound` in all.
-/// A bounded wait rather than a blocking waitpid(2): a child in
-/// TASK_UNINTERRUPTIBLE (a FUSE request the daemon has already read) does
-/// not die of SIGKILL, and waiting for it would hang wedge in turn.
-fn reap_within(pids: &[libc::pid_t], bound: Duration) -> Vec<libc::pid_t> {
-    let until = Instant::now() + bound;
-    let mut left: Vec<libc::pid_t> = pids.to_vec();
-    let mut pause = Duration::from_micros(100);
-    loop {
-        left.retain(|&pid| {
-            let mut status = 0;
-            // SAFETY: waitpid with WNOHANG on our own child never blocks.
-            let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-            // 0: still running. -1 (ECHILD): not ours any more; nothing
-            // to wait for.
-            r == 0
-        });
-        if left.is_empty() || Instant::now() >= until {
-            return left;
-        }
-        std::thread::sleep(pause.min(until.saturating_duration_since(Instant::now())));
-        pause = (pause * 2).min(Duration::from_millis(5));
-    }
-}
-
-/// Forks one reader. Runs on the forker thread only.
-fn spawn(buf: &mut [u8]) -> io::Result<Child> {
-    let (req_r, req_w) = pipe()?;
-    let (rep_r, rep_w) = pipe()?;
-    let buf_ptr = buf.as_mut_ptr();
-    let buf_len = buf.len();
-    // SAFETY: getpid has no preconditions.
-    let parent = unsafe { libc::getpid() };
-    // SAFETY: fork(2). The child runs only `child_main`, which makes raw
-    // system calls and uses the buffer allocated before; it never returns.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if pid == 0 {
-        // SAFETY: we are the freshly forked child; see child_main.
-        unsafe {
-            child_main(
-                req_r.as_raw_fd(),
-                rep_w.as_raw_fd(),
-                buf_ptr,
-                buf_len,
-                parent,
-            )
-        }
-    }
+/// Forks one reader (from wedge-child's forker thread).
+fn spawn() -> std::io::Result<Child> {
+    let (req_r, req_w) = wedge_child::pipe()?;
+    let (rep_r, rep_w) = wedge_child::pipe()?;
+    // Memory the child works in, allocated before the fork so the child
+    // never allocates; the parent's copy is dropped on return.
+    let mut buf = vec![0u8; CHUNK + MAX_PATH + 16];
+    let (buf_ptr, buf_len) = (buf.as_mut_ptr(), buf.len());
+    let (req, rep) = (req_r.as_raw_fd(), rep_w.as_raw_fd());
+    let setup = wedge_child::Setup::new(c"wedge-reader", &[req, rep])?;
+    // SAFETY: `child_main` makes raw system calls only, on the two pipes
+    // and the buffer allocated above (the child's copy of it).
+    let pid = unsafe { wedge_child::spawn(&setup, || child_main(req, rep, buf_ptr, buf_len)) }?;
+    drop(buf);
     drop(req_r);
     drop(rep_w);
     Ok(Child {
@@ -347,114 +217,24 @@ fn spawn(buf: &mut [u8]) -> io::Result<Child> {
     })
 }
 
-fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0 as RawFd; 2];
-    // SAFETY: pipe2 writes two fds into the array on success.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: both fds were just created and are owned by nobody else.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
-}
-
-fn write_all(fd: RawFd, mut buf: &[u8]) -> io::Result<()> {
-    while !buf.is_empty() {
-        // SAFETY: writing from a valid slice.
-        let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
-        }
-        buf = &buf[n as usize..];
-    }
-    Ok(())
-}
-
 fn read_exact_until(fd: RawFd, buf: &mut [u8], until: Instant) -> Result<(), HelperError> {
-    let mut got = 0;
-    while got < buf.len() {
-        let now = Instant::now();
-        if now >= until {
-            return Err(HelperError::TimedOut(Duration::ZERO));
-        }
-        let ms = (until - now).as_millis().clamp(1, i32::MAX as u128) as i32;
-        let mut pfd = libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: poll on one valid pollfd.
-        let r = unsafe { libc::poll(&mut pfd, 1, ms) };
-        if r < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(HelperError::Broken(e.to_string()));
-        }
-        if r == 0 {
-            continue;
-        }
-        // SAFETY: reading into the unfilled tail of a valid buffer.
-        let n = unsafe { libc::read(fd, buf[got..].as_mut_ptr().cast(), buf.len() - got) };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted || e.kind() == io::ErrorKind::WouldBlock {
-                continue;
-            }
-            return Err(HelperError::Broken(e.to_string()));
-        }
-        if n == 0 {
-            return Err(HelperError::Broken("helper closed its pipe".into()));
-        }
-        got += n as usize;
-    }
-    Ok(())
+    wedge_child::read_exact_until(fd, buf, until).map_err(|e| match e {
+        ReadError::TimedOut => HelperError::TimedOut(Duration::ZERO),
+        ReadError::Closed => HelperError::Broken("helper closed its pipe".into()),
+        ReadError::Io(e) => HelperError::Broken(e.to_string()),
+    })
 }
 
 /// The child's whole life. Only raw system calls from here on.
 ///
 /// # Safety
-/// Must be called only in a freshly forked child; `buf` must point to
-/// `len` writable bytes (the child's copy of the parent's buffer).
-unsafe fn child_main(req: RawFd, rep: RawFd, buf: *mut u8, len: usize, parent: libc::pid_t) -> ! {
+/// Must be called only in a freshly forked child set up by wedge-child;
+/// `buf` must point to `len` writable bytes (the child's copy of the
+/// parent's buffer).
+unsafe fn child_main(req: RawFd, rep: RawFd, buf: *mut u8, len: usize) -> ! {
     // SAFETY: all calls below are plain system calls on fds and memory this
     // process owns; no allocation, no locks.
     unsafe {
-        // Die with wedge (with the forker thread, which lives as long as
-        // the helper); show up in ps as what it is.
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-        // wedge may have died between fork and prctl: then no signal comes.
-        if libc::getppid() != parent {
-            libc::_exit(0);
-        }
-        libc::prctl(libc::PR_SET_NAME, c"wedge-reader".as_ptr());
-        // Keep nothing of wedge's open but the two pipes: an inherited
-        // stdout would keep `wedge | less` or a test's output pipe open
-        // while this child is stuck, hanging whoever waits for EOF.
-        // close_range(2) (5.9+) does it in three calls instead of a
-        // thousand; older kernels get the loop.
-        let (lo, hi) = (req.min(rep) as u32, req.max(rep) as u32);
-        let close = |a: u32, b: u32| a > b || libc::syscall(libc::SYS_close_range, a, b, 0u32) == 0;
-        let ranged =
-            (lo == 0 || close(0, lo - 1)) && close(lo + 1, hi - 1) && close(hi + 1, u32::MAX);
-        if !ranged {
-            for fd in 0..1024 {
-                if fd != req && fd != rep {
-                    libc::close(fd);
-                }
-            }
-            libc::syscall(libc::SYS_close_range, 1024u32, u32::MAX, 0u32);
-        }
-        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
-        if null >= 0 {
-            libc::dup2(null, 0);
-            libc::dup2(null, 1);
-            libc::dup2(null, 2);
-        }
         let buf = std::slice::from_raw_parts_mut(buf, len);
         loop {
             let (head, rest) = buf.split_at_mut(3);
@@ -620,7 +400,7 @@ mod tests {
         assert!(matches!(r, Err(HelperError::TimedOut(_))), "{r:?}");
         assert!(t.elapsed() < Duration::from_secs(1));
         assert_eq!(h.abandoned(), 1);
-        let killed = h.abandoned[0];
+        let killed = h.abandoned.pids()[0];
         // The next read gets a fresh child.
         assert!(h
             .read_file(b"/proc/self/stat", Duration::from_secs(2))
