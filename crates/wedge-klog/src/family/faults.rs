@@ -20,7 +20,32 @@ pub(crate) const KEYWORDS: &[&str] = &["traps:", "general protection", "segfault
 
 /// Sample first lines (real kernel output) and the kind each starts;
 /// the family test feeds them through the prefilter and the parser.
-pub(crate) const SAMPLES: &[Sample] = &[];
+pub(crate) const SAMPLES: &[Sample] = &[
+    Sample {
+        kind: "gpf_trap",
+        text: "[  800.000000] traps: a.out[4242] general protection fault ip:401126 sp:7ffd0a0b0c00 error:0 in a.out[401000+1000]",
+    },
+    Sample {
+        kind: "gpf_trap",
+        text: "[  800.000000] a.out[4242] general protection ip:401126 sp:7ffd0a0b0c00 error:0 in a.out[401000+1000]",
+    },
+    Sample {
+        kind: "trap",
+        text: "[  900.000000] traps: a.out[5555] trap invalid opcode ip:401126 sp:7ffd0a0b0c00 error:0 in a.out[401000+1000]",
+    },
+    Sample {
+        kind: "segfault",
+        text: "[ 14.0] foo[77]: segfault at 0 ip 00000000004004f4 sp 00007fff5fbff8a0 error 4 in foo[400000+1000]",
+    },
+    Sample {
+        kind: "fatal_signal",
+        text: "[  700.000000] /usr/bin/foo: foo: potentially unexpected fatal signal 11.",
+    },
+    Sample {
+        kind: "fatal_signal",
+        text: "[  700.000000] potentially unexpected fatal signal 6.",
+    },
+];
 
 // ---- event types ----
 

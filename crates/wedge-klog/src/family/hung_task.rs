@@ -16,7 +16,16 @@ pub(crate) const KEYWORDS: &[&str] = &["INFO: "];
 
 /// Sample first lines (real kernel output) and the kind each starts;
 /// the family test feeds them through the prefilter and the parser.
-pub(crate) const SAMPLES: &[Sample] = &[];
+pub(crate) const SAMPLES: &[Sample] = &[
+    Sample {
+        kind: "hung_task",
+        text: "[63002.025613] INFO: task jbd2/dm-2-8:22274 blocked for more than 120 seconds.",
+    },
+    Sample {
+        kind: "hung_task",
+        text: "Apr  2 10:00:01 host kernel: [  364.324540] INFO: task NIO-ELT-0-#3:1640 blocked for more than 120 seconds.",
+    },
+];
 
 // ---- event types ----
 

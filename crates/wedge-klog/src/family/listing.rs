@@ -25,7 +25,47 @@ pub(crate) const KEYWORDS: &[&str] = &[
 
 /// Sample first lines (real kernel output) and the kind each starts;
 /// the family test feeds them through the prefilter and the parser.
-pub(crate) const SAMPLES: &[Sample] = &[];
+pub(crate) const SAMPLES: &[Sample] = &[
+    Sample {
+        kind: "proc_stack",
+        text: "PID = 301\n\
+               [<ffffffffc04d6bcd>] write_all_supers+0x95d/0xaf0 [btrfs]\n\
+               [<ffffffffc04dde48>] btrfs_commit_transaction+0x5d8/0x8f0 [btrfs]\n\
+               [<ffffffffc04d8758>] transaction_kthread+0x188/0x1b0 [btrfs]\n\
+               [<ffffffffb50abea3>] kthread+0x113/0x130",
+    },
+    Sample {
+        kind: "proc_stack",
+        text: "# cat /proc/1640/stack\n\
+               [<0>] request_wait_answer+0x133/0x210 [fuse]\n\
+               [<0>] fuse_simple_request+0x18e/0x2b0 [fuse]\n\
+               [<0>] fuse_lookup_name+0xf2/0x230 [fuse]",
+    },
+    Sample {
+        kind: "proc_status",
+        text: "Name:\tsystemd\nState:\tS (sleeping)\nTgid:\t1\nPid:\t1\nPPid:\t0\nSigBlk:\t7be3c0fe28014a03",
+    },
+    Sample {
+        kind: "ps_row",
+        text: "root@host:/# ps -A -ostate,pid,comm|grep D\nS   PID COMMAND\nD 22938 nfsd",
+    },
+    Sample {
+        kind: "ps_row",
+        text: "  PID TTY      STAT   TIME COMMAND\n 4242 pts/0    D+     0:00 cat /mnt/fuse/x",
+    },
+    Sample {
+        kind: "ps_signals",
+        text: "   $ ps s $$\n     UID     PID          PENDING          BLOCKED          IGNORED           CAUGHT STAT TTY        TIME COMMAND\n    1000 1588189 0000000000000000 0000000000010000 0000000000384004 000000004b813efb S    pts/56     0:00 bash",
+    },
+    Sample {
+        kind: "task_dump",
+        text: "[  300.000000] task:cat             state:D stack:0     pid:115   tgid:115   ppid:106    task_flags:0x400100 flags:0x00000002\n\
+               [  300.000001] Call Trace:\n\
+               [  300.000002]  <TASK>\n\
+               [  300.000003]  __schedule+0x2de/0x890\n\
+               [  300.000004]  schedule+0x4f/0xc0",
+    },
+];
 
 // ---- event types ----
 

@@ -15,7 +15,21 @@ pub(crate) const KEYWORDS: &[&str] = &["LOCKUP", "BUG"];
 
 /// Sample first lines (real kernel output) and the kind each starts;
 /// the family test feeds them through the prefilter and the parser.
-pub(crate) const SAMPLES: &[Sample] = &[];
+pub(crate) const SAMPLES: &[Sample] = &[
+    Sample {
+        kind: "soft_lockup",
+        text: "[920305.624468] watchdog: BUG: soft lockup - CPU#6 stuck for 2295s! [cifsd:18190]",
+    },
+    Sample {
+        kind: "soft_lockup",
+        text:
+            "[ 5000.000000] NMI watchdog: BUG: soft lockup - CPU#1 stuck for 22s! [kworker/1:2:345]",
+    },
+    Sample {
+        kind: "hard_lockup",
+        text: "[ 1200.000000] NMI watchdog: Watchdog detected hard LOCKUP on cpu 3",
+    },
+];
 
 // ---- event types ----
 

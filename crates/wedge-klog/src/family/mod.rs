@@ -130,7 +130,7 @@ mod tests {
         let mut p = crate::parser::Parser::new();
         let mut out = Vec::new();
         for l in text.lines() {
-            p.push_line(l.as_bytes());
+            p.push_line_unfiltered(l.as_bytes());
             while let Some(e) = p.next_event() {
                 out.push(e.kind());
             }

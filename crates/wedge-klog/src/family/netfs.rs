@@ -15,7 +15,56 @@ pub(crate) const KEYWORDS: &[&str] = &["nfs: server", "Lustre", "LNet", "CIFS"];
 
 /// Sample first lines (real kernel output) and the kind each starts;
 /// the family test feeds them through the prefilter and the parser.
-pub(crate) const SAMPLES: &[Sample] = &[];
+pub(crate) const SAMPLES: &[Sample] = &[
+    Sample {
+        kind: "nfs_not_responding",
+        text: "[1576939.453001] nfs: server 100.73.159.36 not responding, still trying",
+    },
+    Sample {
+        kind: "nfs_server_ok",
+        text: "[871222.760083] nfs: server 100.73.159.36 OK",
+    },
+    Sample {
+        kind: "lustre_rpc_failed",
+        text: "[ 10.0] Lustre: 2449:0:(client.c:2141:ptlrpc_expire_one_request()) @@@ Request sent has failed due to network error: [sent 1508144508/real 1508144518]  req@ffff880eb14da700 x1570198182041824/t0(0) o250->MGC172.31.126.87@o2ib@172.31.126.87@o2ib:26/25 lens 520/544 e 0 to 1 dl 1508144563 ref 1 fl Rpc:eXN/0/ffffffff rc 0/-1",
+    },
+    Sample {
+        kind: "lustre_rpc_timeout",
+        text: "[ 3963.751497] Lustre: 1160:0:(client.c:2114:ptlrpc_expire_one_request()) @@@ Request sent has timed out for slow reply: [sent 1507651404/real 1507651404]  req@ffff88005ef8c000 x1580882981821232/t0(0) o250->MGC10.14.81.0@tcp@10.14.81.0@tcp:26/25 lens 520/544 e 0 to 1 dl 1507651425 ref 1 fl Rpc:XN/0/ffffffff rc 0/-1",
+    },
+    Sample {
+        kind: "lustre_error",
+        text: "[ 11.0] LustreError: 11-0: fs-OST0000-osc-ffff8810: Communicating with 10.0.0.2@o2ib, operation ost_connect failed with -16.",
+    },
+    Sample {
+        kind: "lustre_service_thread_inactive",
+        text: "[ 4047.188475] LNet: Service thread pid 25305 was inactive for 200.09s. The thread might be hung, or it might only be slow and will resume later. Dumping the stack trace for debugging purposes:",
+    },
+    Sample {
+        kind: "lustre_connection_lost",
+        text: "[ 10.0] Lustre: fs-MDT0000-mdc-ffff8810: Connection to fs-MDT0000 (at 10.0.0.1@o2ib) was lost; in progress operations using this service will wait for recovery to complete",
+    },
+    Sample {
+        kind: "lustre_connection_restored",
+        text: "[ 12.0] Lustre: fs-MDT0000-mdc-ffff8810: Connection restored to fs-MDT0000 (at 10.0.0.1@o2ib)",
+    },
+    Sample {
+        kind: "lnet_timeout",
+        text: "[Mon Oct 16 09:54:43 2017] LNet: 2431:0:(o2iblnd_cb.c:3174:kiblnd_check_conns()) Timed out tx for 172.31.126.87@o2ib: 403055 seconds",
+    },
+    Sample {
+        kind: "cifs_server_unresponsive",
+        text: "CIFS VFS: Server <serverip> has not responded in 120 seconds. Reconnecting...",
+    },
+    Sample {
+        kind: "cifs_error",
+        text: "[  100.000000] CIFS VFS: Send error in SessSetup = -13",
+    },
+    Sample {
+        kind: "cifs_error",
+        text: "[  100.000000] CIFS: VFS: \\\\srv\\share error -11 on ioctl to get interface list",
+    },
+];
 
 // ---- event types ----
 

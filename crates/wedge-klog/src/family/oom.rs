@@ -22,7 +22,28 @@ pub(crate) const KEYWORDS: &[&str] = &[
 
 /// Sample first lines (real kernel output) and the kind each starts;
 /// the family test feeds them through the prefilter and the parser.
-pub(crate) const SAMPLES: &[Sample] = &[];
+pub(crate) const SAMPLES: &[Sample] = &[
+    Sample {
+        kind: "oom_invoked",
+        text: "Apr 18 02:17:55 mdw kernel: tuned invoked oom-killer: gfp_mask=0x100cca(GFP_HIGHUSER_MOVABLE), order=0, oom_score_adj=0",
+    },
+    Sample {
+        kind: "oom_kill",
+        text: "[ 13.0] Out of memory: Killed process 4321 (httpd) total-vm:100kB, anon-rss:10kB, file-rss:1kB, shmem-rss:0kB, UID:48 pgtables:40kB oom_score_adj:0",
+    },
+    Sample {
+        kind: "oom_kill",
+        text: "[ 13.0] Memory cgroup out of memory: Killed process 4321 (httpd) total-vm:100kB, anon-rss:10kB, file-rss:1kB, shmem-rss:0kB",
+    },
+    Sample {
+        kind: "oom_kill",
+        text: "[ 13.0] Killed process 4321, UID 48, (httpd) total-vm:100kB, anon-rss:10kB, file-rss:1kB",
+    },
+    Sample {
+        kind: "oom_reaped",
+        text: "[  518.053407] oom_reaper: reaped process 15784 (python3), now anon-rss:0kB, file-rss:0kB, shmem-rss:0kB",
+    },
+];
 
 // ---- event types ----
 

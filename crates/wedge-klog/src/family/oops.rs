@@ -23,7 +23,34 @@ pub(crate) const KEYWORDS: &[&str] = &[
 
 /// Sample first lines (real kernel output) and the kind each starts;
 /// the family test feeds them through the prefilter and the parser.
-pub(crate) const SAMPLES: &[Sample] = &[];
+pub(crate) const SAMPLES: &[Sample] = &[
+    Sample {
+        kind: "oops",
+        text: "[   10.000000] BUG: kernel NULL pointer dereference, address: 0000000000000008\n\
+               [   10.000001] Oops: 0000 [#1] PREEMPT SMP NOPTI",
+    },
+    Sample {
+        kind: "oops",
+        text: "[   10.000000] Unable to handle kernel NULL pointer dereference at virtual address 00000000\n\
+               [   10.000001] Internal error: Oops: 17 [#1] ARM",
+    },
+    Sample {
+        kind: "oops",
+        text: "[   10.000000] general protection fault: 0000 [#1] SMP PTI",
+    },
+    Sample {
+        kind: "kernel_bug",
+        text: "[144894.234313] BUG: Bad rss-counter state mm:cc046680 idx:1 val:1",
+    },
+    Sample {
+        kind: "warning",
+        text: "[59435.843939] WARNING: CPU: 2 PID: 0 at net/ipv4/tcp_input.c:4375 tcp_data_queue+0x1e0/0x408",
+    },
+    Sample {
+        kind: "panic",
+        text: "[  500.000000] Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)",
+    },
+];
 
 // ---- event types ----
 

@@ -16,7 +16,18 @@ pub(crate) const KEYWORDS: &[&str] = &["INFO: ", "detected stall", "detected exp
 
 /// Sample first lines (real kernel output) and the kind each starts;
 /// the family test feeds them through the prefilter and the parser.
-pub(crate) const SAMPLES: &[Sample] = &[];
+pub(crate) const SAMPLES: &[Sample] = &[
+    Sample {
+        kind: "rcu_stall",
+        text: "Nov 24 20:21:30 gsan1-coy kernel: [ 5914.420208] INFO: rcu_sched_state detected stall on CPU 1 (t=15000 jiffies)",
+    },
+    Sample {
+        kind: "rcu_stall",
+        text: "[ 1000.000000] rcu: INFO: rcu_sched self-detected stall on CPU\n\
+               [ 1000.000001] rcu: \t3-....: (5249 ticks this GP) idle=a6e/1/0x4000000000000002 softirq=1/1 fqs=2600\n\
+               [ 1000.000002] \t(t=5250 jiffies g=9 q=85)",
+    },
+];
 
 // ---- event types ----
 
