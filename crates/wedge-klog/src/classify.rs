@@ -2,10 +2,7 @@
 //! its fields.  Pure functions: no parser state.
 
 use crate::decode::{self, find_taint};
-use crate::event::{
-    Blocker, CifsError, CifsServer, LnetTimeout, LustreConnection, LustreError, LustreRpc,
-    NfsServer, OomKill, OomReaped, RcuStall, Warning,
-};
+use crate::event::{Blocker, Detail, OomKill, RcuStall, Warning};
 // The recognisers of each report family live in its file; `classify` only
 // dispatches on the first byte (one pass, most lines cost a compare or two).
 pub(crate) use crate::family::faults::{fatal_signal, segfault_line, trap_line, SegHdr, TrapHdr};
@@ -45,6 +42,14 @@ pub(crate) struct RipLine {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Line {
     Blank,
+    /// A report that is complete in one line (NFS, Lustre, CIFS messages,
+    /// `oom_reaper`): the family's recogniser builds the detail itself, so
+    /// such a kind needs no `Line` variant and no parser arm of its own.
+    Single {
+        detail: Detail,
+        pid: Option<u32>,
+        task: Option<String>,
+    },
     HungTask {
         task: String,
         pid: u32,
@@ -104,11 +109,6 @@ pub(crate) enum Line {
         kill: OomKill,
         old_select: bool,
     },
-    OomReaped {
-        pid: u32,
-        task: String,
-        r: OomReaped,
-    },
     OomConstraint {
         constraint: Option<String>,
         memcg: Option<String>,
@@ -119,33 +119,11 @@ pub(crate) enum Line {
         usage: u64,
         limit: Option<u64>,
     },
-    NfsNotResponding(NfsServer),
-    NfsOk(NfsServer),
-    LustreConnLost(LustreConnection),
-    LustreConnRestored(LustreConnection),
     SysrqShow,
-    LustreRpcFailed {
-        pid: Option<u32>,
-        rpc: LustreRpc,
-    },
-    LustreRpcTimeout {
-        pid: Option<u32>,
-        rpc: LustreRpc,
-    },
-    LustreError {
-        pid: Option<u32>,
-        e: LustreError,
-    },
     LustreThread {
         pid: u32,
         secs: f64,
     },
-    LnetTimeout {
-        pid: Option<u32>,
-        t: LnetTimeout,
-    },
-    CifsUnresponsive(CifsServer),
-    CifsError(CifsError),
     TraceHeader,
     Frame(FrameLine),
     Code(String),
@@ -166,6 +144,26 @@ pub(crate) enum Line {
     /// Lines that belong inside a report but carry nothing we keep.
     Related,
     Other,
+}
+
+impl Line {
+    /// A one-line report with no identity of its own.
+    pub(crate) fn single(detail: Detail) -> Line {
+        Line::Single {
+            detail,
+            pid: None,
+            task: None,
+        }
+    }
+
+    /// A one-line report naming the pid of the thread that logged it.
+    pub(crate) fn single_pid(detail: Detail, pid: Option<u32>) -> Line {
+        Line::Single {
+            detail,
+            pid,
+            task: None,
+        }
+    }
 }
 
 /// Classify a message body.

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::Sample;
 use crate::classify::Line;
-use crate::event::Event;
+use crate::event::{Detail, Event};
 use crate::util::{after, bounded, lead_u32, lead_u64, token};
 
 /// Substrings of this family's first lines, for the prefilter (see
@@ -160,16 +160,16 @@ pub(crate) fn nfs(r: &str) -> Line {
     // "SERVER not responding, still trying" / "SERVER not responding, timed out" / "SERVER OK"
     if let Some((server, mode)) = r.split_once(" not responding") {
         let mode = mode.trim_start_matches(',').trim();
-        return Line::NfsNotResponding(NfsServer {
+        return Line::single(Detail::NfsNotResponding(NfsServer {
             server: bounded(server, 256),
             mode: (!mode.is_empty()).then(|| bounded(mode, 32)),
-        });
+        }));
     }
     if let Some(server) = r.strip_suffix(" OK") {
-        return Line::NfsOk(NfsServer {
+        return Line::single(Detail::NfsServerOk(NfsServer {
             server: bounded(server, 256),
             mode: None,
-        });
+        }));
     }
     Line::Other
 }
@@ -200,21 +200,21 @@ pub(crate) fn lustre(r: &str) -> Line {
             .find(|t| t.starts_with('o') && t.contains("->"))
             .map(|t| bounded(t, 128));
         if let Some(rs) = reason.strip_prefix("failed due to ") {
-            return Line::LustreRpcFailed {
-                pid,
-                rpc: LustreRpc {
+            return Line::single_pid(
+                Detail::LustreRpcFailed(LustreRpc {
                     reason: bounded(rs, 64),
                     request,
-                },
-            };
+                }),
+                pid,
+            );
         }
-        return Line::LustreRpcTimeout {
-            pid,
-            rpc: LustreRpc {
+        return Line::single_pid(
+            Detail::LustreRpcTimeout(LustreRpc {
                 reason: bounded(reason, 64),
                 request,
-            },
-        };
+            }),
+            pid,
+        );
     }
     if let Some(x) = msg.strip_prefix("Service thread pid ") {
         return lustre_thread(x);
@@ -231,10 +231,10 @@ pub(crate) fn lustre(r: &str) -> Line {
             node,
         };
         if rest.contains(" was lost") {
-            return Line::LustreConnLost(c);
+            return Line::single(Detail::LustreConnectionLost(c));
         }
         if rest.starts_with("restored") {
-            return Line::LustreConnRestored(c);
+            return Line::single(Detail::LustreConnectionRestored(c));
         }
     }
     Line::Other
@@ -292,7 +292,7 @@ pub(crate) fn lustre_error(r: &str) -> Line {
             e.node = Some(bounded(token(n).0.trim_end_matches(','), 128));
         }
     }
-    Line::LustreError { pid, e }
+    Line::single_pid(Detail::LustreError(e), pid)
 }
 
 pub(crate) fn lnet(r: &str) -> Line {
@@ -305,26 +305,26 @@ pub(crate) fn lnet(r: &str) -> Line {
     }
     if let Some(x) = msg.strip_prefix("Timed out tx for ") {
         let (peer, tail) = x.split_once(": ").unwrap_or((x, ""));
-        return Line::LnetTimeout {
-            pid,
-            t: LnetTimeout {
+        return Line::single_pid(
+            Detail::LnetTimeout(LnetTimeout {
                 peer: bounded(peer, 128),
                 seconds: lead_u64(tail).map(|v| v.0),
-            },
-        };
+            }),
+            pid,
+        );
     }
     if let Some(x) = msg.strip_prefix("Timed out RDMA with ") {
         let (peer, tail) = token(x);
         let secs = tail
             .strip_prefix('(')
             .and_then(|t| lead_u64(t).map(|v| v.0));
-        return Line::LnetTimeout {
-            pid,
-            t: LnetTimeout {
+        return Line::single_pid(
+            Detail::LnetTimeout(LnetTimeout {
                 peer: bounded(peer, 128),
                 seconds: secs,
-            },
-        };
+            }),
+            pid,
+        );
     }
     Line::Other
 }
@@ -334,14 +334,14 @@ pub(crate) fn cifs(r: &str) -> Line {
     // "CIFS VFS:", later "CIFS: VFS: \\server has not responded ...")
     if let Some((who, tail)) = r.split_once(" has not responded in ") {
         let server = who.strip_prefix("Server ").unwrap_or(who).trim();
-        return Line::CifsUnresponsive(CifsServer {
+        return Line::single(Detail::CifsServerUnresponsive(CifsServer {
             server: bounded(server, 256),
             seconds: lead_u64(tail).map(|v| v.0),
-        });
+        }));
     }
-    Line::CifsError(CifsError {
+    Line::single(Detail::CifsError(CifsError {
         message: bounded(r.trim(), 512),
-    })
+    }))
 }
 
 // ---- meanings ----

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::Sample;
 use crate::classify::Line;
-use crate::event::Event;
+use crate::event::{Detail, Event};
 use crate::util::{after, bounded, kv, lead_u32, lead_u64};
 
 /// Substrings of this family's first lines, for the prefilter (see
@@ -200,14 +200,14 @@ pub(crate) fn oom_killed_process(x: &str, memcg: bool) -> Option<Line> {
 pub(crate) fn oom_reaped(x: &str) -> Option<Line> {
     let (pid, x) = lead_u32(x)?;
     let (comm, tail) = paren_comm(x, &["), now", ")"])?;
-    Some(Line::OomReaped {
-        pid,
-        task: bounded(comm, 64),
-        r: OomReaped {
+    Some(Line::Single {
+        detail: Detail::OomReaped(OomReaped {
             anon_rss_kb: kb(tail, "anon-rss:"),
             file_rss_kb: kb(tail, "file-rss:"),
             shmem_rss_kb: kb(tail, "shmem-rss:"),
-        },
+        }),
+        pid: Some(pid),
+        task: Some(bounded(comm, 64)),
     })
 }
 
