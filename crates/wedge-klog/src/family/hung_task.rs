@@ -14,7 +14,8 @@ use crate::util::{after, bounded, lead_u64, split_comm_pid};
 /// open, so every first line of [`SAMPLES`] must contain one.
 pub(crate) const KEYWORDS: &[&str] = &["INFO: "];
 
-/// Sample first lines (real kernel output) and the kind each starts;
+/// Sample first lines (from real logs of the corpus and bug reports) and
+/// the kind each starts;
 /// the family test feeds them through the prefilter and the parser.
 pub(crate) const SAMPLES: &[Sample] = &[
     Sample {

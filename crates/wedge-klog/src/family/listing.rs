@@ -23,7 +23,8 @@ pub(crate) const KEYWORDS: &[&str] = &[
     "ps a",
 ];
 
-/// Sample first lines (real kernel output) and the kind each starts;
+/// Sample first lines (from real logs of the corpus and bug reports) and
+/// the kind each starts;
 /// the family test feeds them through the prefilter and the parser.
 pub(crate) const SAMPLES: &[Sample] = &[
     Sample {

@@ -5,11 +5,16 @@
 //! Adding an event kind: put its type, recogniser, `meaning_*` function,
 //! keyword and sample in the family's file, and add its row to `kinds!` in
 //! `event.rs` (the one list `Detail`, `kind()`, `KINDS` and `meaning()`
-//! come from).  The recogniser is reached from `classify::classify` (a
-//! `Line` variant) and the parser's `dispatch`, which build the event;
-//! see the crate README.  `tests::every_sample_passes_the_prefilter`
-//! fails when a kind has no sample or its first line would be skipped by
-//! the prefilter.
+//! come from).  The recogniser is reached from `classify::classify`, the
+//! one first-byte dispatch over every message (a single pass keeps the
+//! per-line cost at a compare or two).  A one-line report returns
+//! `Line::Single` with its `Detail` built and needs no parser code; a
+//! multi-line report returns its own `Line` variant, which the parser's
+//! `dispatch` opens as an event that later lines (trace, registers) join.
+//! See the crate README.  `tests::every_kind_has_a_sample` fails when a
+//! kind has no sample, `tests::every_sample_passes_the_prefilter` when a
+//! sample's first line would be skipped by the prefilter or does not
+//! parse as its kind.
 
 pub(crate) mod faults;
 pub(crate) mod hung_task;
