@@ -64,6 +64,7 @@ mod classify;
 mod code;
 mod decode;
 mod event;
+mod family;
 mod frame;
 mod parser;
 mod prefix;

@@ -1243,12 +1243,6 @@ impl Parser {
                     }
                 }
             }
-            Line::OomReaped { pid, task, r } => {
-                let mut ev = new_event(Detail::OomReaped(r), p, ln);
-                ev.task = Some(task);
-                ev.pid = Some(pid);
-                self.push_single(ev);
-            }
             Line::OomConstraint {
                 constraint, memcg, ..
             } => {
@@ -1277,30 +1271,6 @@ impl Parser {
                     }
                 }
             }
-            Line::NfsNotResponding(n) => {
-                self.push_single(new_event(Detail::NfsNotResponding(n), p, ln))
-            }
-            Line::NfsOk(n) => self.push_single(new_event(Detail::NfsServerOk(n), p, ln)),
-            Line::LustreRpcFailed { pid, rpc } => {
-                let mut ev = new_event(Detail::LustreRpcFailed(rpc), p, ln);
-                ev.pid = pid;
-                self.push_single(ev);
-            }
-            Line::LustreRpcTimeout { pid, rpc } => {
-                let mut ev = new_event(Detail::LustreRpcTimeout(rpc), p, ln);
-                ev.pid = pid;
-                self.push_single(ev);
-            }
-            Line::LustreError { pid, e } => {
-                let mut ev = new_event(Detail::LustreError(e), p, ln);
-                ev.pid = pid;
-                self.push_single(ev);
-            }
-            Line::LnetTimeout { pid, t } => {
-                let mut ev = new_event(Detail::LnetTimeout(t), p, ln);
-                ev.pid = pid;
-                self.push_single(ev);
-            }
             Line::LustreThread { pid, secs } => {
                 self.close_cur(caller);
                 let mut ev = new_event(
@@ -1313,20 +1283,16 @@ impl Parser {
                 ev.pid = Some(pid);
                 self.open_event(ev, p, 6);
             }
-            Line::LustreConnLost(c) => {
-                self.push_single(new_event(Detail::LustreConnectionLost(c), p, ln));
-            }
-            Line::LustreConnRestored(c) => {
-                self.push_single(new_event(Detail::LustreConnectionRestored(c), p, ln));
+            Line::Single { detail, pid, task } => {
+                let mut ev = new_event(detail, p, ln);
+                ev.pid = pid;
+                ev.task = task;
+                self.push_single(ev);
             }
             Line::SysrqShow => {
                 self.close_cur(caller);
                 self.sysrq = Some(ln);
             }
-            Line::CifsUnresponsive(c) => {
-                self.push_single(new_event(Detail::CifsServerUnresponsive(c), p, ln))
-            }
-            Line::CifsError(c) => self.push_single(new_event(Detail::CifsError(c), p, ln)),
             Line::TraceHeader => {
                 if let Some(i) = self.cur(caller) {
                     if let Some(o) = self.touch(i) {

@@ -20,8 +20,9 @@ use crate::parser::{Parser, Summary, MAX_LINE};
 /// Read buffer size.
 const CHUNK: usize = 256 * 1024;
 
-/// Substrings that can begin a report, a listing, or a context line.  A
-/// line without any of them is never needed unless a report is open.
+/// Substrings that can begin a report, a listing, or a context line,
+/// gathered from the report families (`family::keywords`).  A line
+/// without any of them is never needed unless a report is open.
 ///
 /// Kept short and at least three bytes long: the SIMD prefilter compares
 /// three-byte fingerprints, so every pattern and every short one costs
@@ -29,48 +30,10 @@ const CHUNK: usize = 256 * 1024;
 /// registers, `Future hung task reports are suppressed`) is seen anyway,
 /// because every line is inspected while a report is open; frames of a
 /// trace with no header are caught by `+0x`.
-const KEYWORDS: &[&str] = &[
-    "INFO: ",
-    "detected stall",
-    "detected expedited",
-    "traps:",
-    "general protection",
-    "segfault",
-    "fatal signal",
-    "BUG",
-    "Unable to handle kernel",
-    "Oops",
-    "WARNING:",
-    "cut here",
-    "LOCKUP",
-    "Kernel panic",
-    "invoked oom-killer",
-    "Kill",
-    "ut of memory",
-    "oom_reaper",
-    "oom-kill:",
-    "nfs: server",
-    "Lustre",
-    "LNet",
-    "CIFS",
-    "Call Trace",
-    "Call trace",
-    "Backtrace:",
-    "+0x",
-    "Code:",
-    "Linux version",
-    "Show Blocked State",
-    "Show State",
-    "task:",
-    "Name:",
-    "PID",
-    "/proc/",
-    " ps ",
-    "ps -",
-    "ps a",
-    "__CURSOR=",
-    "_TIMESTAMP=",
-];
+fn keywords() -> &'static [&'static str] {
+    static K: OnceLock<Vec<&'static str>> = OnceLock::new();
+    K.get_or_init(crate::family::keywords)
+}
 
 /// The keyword search: Teddy (SIMD) directly where the CPU has it, else a
 /// full Aho-Corasick automaton.
@@ -98,14 +61,14 @@ fn automaton() -> &'static Matcher {
         let packed = aho_corasick::packed::Config::new()
             .match_kind(aho_corasick::packed::MatchKind::LeftmostFirst)
             .builder()
-            .extend(KEYWORDS)
+            .extend(keywords())
             .build();
         if let Some(p) = packed {
             return Matcher::Packed(p);
         }
         AhoCorasickBuilder::new()
             .match_kind(MatchKind::LeftmostFirst)
-            .build(KEYWORDS)
+            .build(keywords())
             .map_or(Matcher::Everything, Matcher::Automaton)
     })
 }
@@ -114,10 +77,13 @@ fn automaton() -> &'static Matcher {
 /// SIGTERM from PID 1"), so a hit is confirmed cheaply before the line is
 /// inspected.
 fn pid_keyword() -> usize {
-    KEYWORDS
-        .iter()
-        .position(|k| *k == "PID")
-        .unwrap_or(usize::MAX)
+    static P: OnceLock<usize> = OnceLock::new();
+    *P.get_or_init(|| {
+        keywords()
+            .iter()
+            .position(|k| *k == "PID")
+            .unwrap_or(usize::MAX)
+    })
 }
 
 /// Cheap second look at a weak keyword hit: a `ps` header (`  PID TTY ...`,

@@ -1,0 +1,306 @@
+//! Kernel oopses, `BUG:` reports, `WARNING:` (kernel/panic.c `__warn`) and
+//! `Kernel panic - not syncing:`.
+
+use serde::Serialize;
+
+use super::Sample;
+use crate::classify::{Identity, Line};
+use crate::event::Event;
+use crate::frame::parse_frame_line;
+use crate::util::{bounded, is_hex, lead_u32, split_hex, token};
+
+/// Substrings of this family's first lines, for the prefilter (see
+/// `scan.rs`): a line holding none of them is skipped unless a report is
+/// open, so every first line of [`SAMPLES`] must contain one.
+pub(crate) const KEYWORDS: &[&str] = &[
+    "BUG",
+    "Unable to handle kernel",
+    "Oops",
+    "WARNING:",
+    "cut here",
+    "Kernel panic",
+];
+
+/// Sample first lines (from real logs of the corpus and bug reports) and
+/// the kind each starts;
+/// the family test feeds them through the prefilter and the parser.
+pub(crate) const SAMPLES: &[Sample] = &[
+    Sample {
+        kind: "oops",
+        text: "[   10.000000] BUG: kernel NULL pointer dereference, address: 0000000000000008\n\
+               [   10.000001] Oops: 0000 [#1] PREEMPT SMP NOPTI",
+    },
+    Sample {
+        kind: "oops",
+        text: "[   10.000000] Unable to handle kernel NULL pointer dereference at virtual address 00000000\n\
+               [   10.000001] Internal error: Oops: 17 [#1] ARM",
+    },
+    Sample {
+        kind: "oops",
+        text: "[   10.000000] general protection fault: 0000 [#1] SMP PTI",
+    },
+    Sample {
+        kind: "kernel_bug",
+        text: "[144894.234313] BUG: Bad rss-counter state mm:cc046680 idx:1 val:1",
+    },
+    Sample {
+        kind: "warning",
+        text: "[59435.843939] WARNING: CPU: 2 PID: 0 at net/ipv4/tcp_input.c:4375 tcp_data_queue+0x1e0/0x408",
+    },
+    Sample {
+        kind: "panic",
+        text: "[  500.000000] Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)",
+    },
+];
+
+// ---- event types ----
+
+/// A kernel oops: `BUG: ...`/`Unable to handle kernel ...` then
+/// `Oops: CODE [#N]`, registers, call trace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct Oops {
+    /// What went wrong (`kernel NULL pointer dereference`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bug: Option<String>,
+    /// The bad address, as printed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// Error code from the `Oops:` line (`0000`, ARM `17`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oops_code: Option<String>,
+    /// `[#N]`: how many oopses this boot (>1 means an earlier one happened).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oops_count: Option<u32>,
+    /// Build/config words after `[#N]` (`PREEMPT SMP PTI`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oops_flags: Option<String>,
+    /// x86 `#PF:` lines (5.x+): access type and reason.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub page_fault: Vec<String>,
+}
+
+/// A `BUG:` report that is not an oops (`BUG: scheduling while atomic`,
+/// `BUG: KASAN: ...`, `BUG: Bad rss-counter state`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KernelBug {
+    /// The text after `BUG: `.
+    pub bug: String,
+}
+
+/// `WARNING: CPU: N PID: P at FILE:LINE FUNC+off/size [module]` (kernel/panic.c `__warn`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct Warning {
+    /// Source file of the WARN_ON.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// Line of the WARN_ON.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+    /// Function containing it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub function: Option<String>,
+    /// Offset into the function.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offset: Option<String>,
+    /// Function size.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<String>,
+    /// Module, for out-of-vmlinux code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub module: Option<String>,
+    /// The WARN() message printed between `cut here` and `WARNING:`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// A `Kernel panic - not syncing:` line that did not belong to another report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct Panic {}
+
+// ---- line recognisers (called from `classify`) ----
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct OopsLine {
+    pub code: Option<String>,
+    pub count: Option<u32>,
+    pub flags: Option<String>,
+    pub text: Option<String>,
+    pub address: Option<String>,
+}
+
+pub(crate) fn split_address(text: &str) -> (String, Option<String>) {
+    for pat in [
+        ", address: ",
+        " for address: ",
+        " at virtual address ",
+        " at ",
+    ] {
+        if let Some((bug, a)) = text.split_once(pat) {
+            let (addr, _) = split_hex(crate::util::strip_0x(a.trim()));
+            if !addr.is_empty() {
+                return (bounded(bug.trim(), 256), Some(addr.to_string()));
+            }
+        }
+    }
+    (bounded(text.trim(), 256), None)
+}
+
+pub(crate) fn unable_to_handle(s: &str) -> Line {
+    // MIPS prefixes "CPU 0 "; ARM/arm64 print it bare.
+    let t = match s.find("Unable to handle") {
+        Some(i) => s.get(i..).unwrap_or(s),
+        None => s,
+    };
+    let t = t.split(", epc ==").next().unwrap_or(t);
+    let (bug, address) = split_address(t);
+    Line::OopsBug { bug, address }
+}
+
+pub(crate) fn bug_line(r: &str) -> Line {
+    // x86 page faults (arch/x86/mm/fault.c): before 5.1 "unable to handle
+    // kernel NULL pointer dereference at ADDR", since then "kernel NULL
+    // pointer dereference, address: ADDR" / "unable to handle page fault
+    // for address: ADDR".
+    if r.starts_with("unable to handle")
+        || r.starts_with("kernel NULL pointer")
+        || r.starts_with("Unable to handle")
+        || r.starts_with("kernel paging request")
+    {
+        let (bug, address) = split_address(r);
+        return Line::OopsBug { bug, address };
+    }
+    Line::KernelBug(bounded(r.trim(), 256))
+}
+
+/// `Oops: 0000 [#1] PREEMPT SMP PTI`, `Internal error: Oops: 17 [#2] ARM`,
+/// `Oops[#1]:` (MIPS), `general protection fault, probably for
+/// non-canonical address 0x..: 0000 [#1] SMP`, 6.x `Oops: Oops: 0002 [#1]`.
+pub(crate) fn oops_line(s: &str) -> Option<OopsLine> {
+    let (before, after_hash) = s.split_once("[#")?;
+    let (count, rest) = lead_u32(after_hash)?;
+    let rest = rest.strip_prefix(']')?;
+    let flags = rest.trim().trim_start_matches(':').trim();
+    let mut b = before.trim();
+    while let Some(x) = b.strip_prefix("Oops:") {
+        b = x.trim();
+    }
+    let b = b.strip_prefix("Oops").unwrap_or(b).trim();
+    let (text, code) = match b.rsplit_once(' ') {
+        Some((t, c)) if is_hex(c.trim_end_matches(':')) => {
+            (t.trim().trim_end_matches(':'), Some(c))
+        }
+        _ if is_hex(b.trim_end_matches(':')) => ("", Some(b)),
+        _ => (b.trim_end_matches(':'), None),
+    };
+    let text = text.trim();
+    let (text, address) = if text.is_empty() {
+        (None, None)
+    } else {
+        let (t, a) = match text.split_once(", probably for non-canonical address ") {
+            Some((t, a)) => (
+                t,
+                Some(crate::util::strip_0x(a.trim_end_matches(':')).to_string()),
+            ),
+            None => (text, None),
+        };
+        (Some(bounded(t, 256)), a)
+    };
+    Some(OopsLine {
+        code: code.map(|c| c.trim_end_matches(':').to_string()),
+        count: Some(count),
+        flags: (!flags.is_empty()).then(|| bounded(flags, 128)),
+        text,
+        address,
+    })
+}
+
+pub(crate) fn warning(r: &str) -> Option<Line> {
+    let mut id = Identity::default();
+    let mut w = Warning::default();
+    let mut rest = r;
+    if let Some(x) = rest.strip_prefix("CPU: ") {
+        let (cpu, x) = lead_u32(x)?;
+        id.cpu = Some(cpu);
+        let x = x.trim_start();
+        let x = match x.strip_prefix("UID: ") {
+            Some(u) => lead_u32(u)?.1.trim_start(),
+            None => x,
+        };
+        let x = x.strip_prefix("PID: ")?;
+        let (pid, x) = lead_u32(x)?;
+        id.pid = Some(pid);
+        rest = x.trim_start();
+    }
+    let at = rest.strip_prefix("at ")?;
+    let (loc, tail) = token(at);
+    let (file, line) = loc.rsplit_once(':')?;
+    w.file = Some(bounded(file, 512));
+    w.line = line.parse().ok();
+    let (sym, tail2) = token(tail);
+    if let Some(fl) = parse_frame_line(&format!("{sym} {tail2}"))
+        .and_then(|f| f.frame)
+        .or_else(|| parse_frame_line(sym).and_then(|f| f.frame))
+    {
+        w.function = Some(fl.function);
+        w.offset = fl.offset;
+        w.size = fl.size;
+        w.module = fl.module;
+    } else {
+        let f = sym.split('+').next().unwrap_or(sym).trim_end_matches("()");
+        if !f.is_empty() {
+            w.function = Some(bounded(f, 256));
+        }
+        if let Some(m) = tail2.strip_prefix('[').and_then(|m| m.split_once(']')) {
+            w.module = Some(bounded(m.0, 64));
+        }
+    }
+    Some(Line::Warning(w, id))
+}
+
+// ---- meanings ----
+
+/// The one-line explanation of a `oops` event.
+pub(crate) fn meaning_oops(ev: &Event, o: &Oops, who: &str) -> String {
+    let mut s = format!(
+        "kernel oops{}: {}",
+        o.oops_count.map(|c| format!(" #{c}")).unwrap_or_default(),
+        o.bug.as_deref().unwrap_or("fault in kernel mode")
+    );
+    if let Some(a) = &o.address {
+        s.push_str(&format!(" at address {a}"));
+    }
+    if let Some(f) = ev.rip_function.as_ref().or(ev.pc_function.as_ref()) {
+        s.push_str(&format!(" in {f}"));
+        if let Some(m) = &ev.rip_module {
+            s.push_str(&format!(" [{m}]"));
+        }
+    }
+    s.push_str(&format!(" while running {who}"));
+    if o.oops_count.is_some_and(|c| c > 1) {
+        s.push_str("; an earlier oops already happened, the kernel may be unstable");
+    }
+    s
+}
+
+/// The one-line explanation of a `kernel_bug` event.
+pub(crate) fn meaning_kernel_bug(_ev: &Event, b: &KernelBug, who: &str) -> String {
+    format!("kernel reported BUG: {} (while running {who})", b.bug)
+}
+
+/// The one-line explanation of a `warning` event.
+pub(crate) fn meaning_warning(_ev: &Event, w: &Warning, _who: &str) -> String {
+    format!(
+        "kernel warning (WARN_ON) at {}:{} in {}; not fatal, but the condition is a kernel bug",
+        w.file.as_deref().unwrap_or("?"),
+        w.line.unwrap_or(0),
+        w.function.as_deref().unwrap_or("?")
+    )
+}
+
+/// The one-line explanation of a `panic` event.
+pub(crate) fn meaning_panic(ev: &Event, _d: &Panic, _who: &str) -> String {
+    format!(
+        "kernel panic: {}",
+        ev.panic_message.as_deref().unwrap_or("?")
+    )
+}
