@@ -3,7 +3,7 @@
 //! segments (by physical address), CPU registers and VMCOREINFO in
 //! `PT_NOTE` segments.
 
-use crate::error::{Bytes, Error, Result};
+use crate::error::{Error, Result};
 use crate::notes::{parse_notes, Note};
 use crate::source::ReadAt;
 
@@ -29,25 +29,10 @@ pub struct ElfDump {
     pub warnings: Vec<String>,
 }
 
-pub const EM_X86_64: u16 = 62;
-pub const EM_AARCH64: u16 = 183;
-
-pub fn machine_name(m: u16) -> String {
-    match m {
-        3 => "i386".into(),
-        EM_X86_64 => "x86-64".into(),
-        EM_AARCH64 => "aarch64".into(),
-        8 => "mips".into(),
-        21 => "ppc64".into(),
-        22 => "s390".into(),
-        40 => "arm".into(),
-        243 => "riscv".into(),
-        other => format!("ELF machine {other}"),
-    }
-}
-
-const PT_LOAD: u32 = 1;
-const PT_NOTE: u32 = 4;
+// The ELF fields and `e_machine` names are shared with the core reader
+// (wedge-bytes): re-exported for existing callers.
+pub use wedge_bytes::elf::{machine_name, EM_AARCH64, EM_X86_64};
+use wedge_bytes::elf::{ELFCLASS64, ELFDATA2LSB, PHDR64_SIZE, PT_LOAD, PT_NOTE};
 
 /// Parses the ELF header, program headers and notes. Memory stays in the
 /// file; segments whose data runs past its end are clipped (a truncated
@@ -55,52 +40,55 @@ const PT_NOTE: u32 = 4;
 pub fn parse(src: &dyn ReadAt) -> Result<ElfDump> {
     let mut eh = [0u8; 64];
     src.read_exact_at(0, &mut eh, "ELF header")?;
-    if &eh[..4] != b"\x7fELF" {
+    let Some(id) = wedge_bytes::elf::ident(&eh) else {
         return Err(Error::UnknownFormat {
             magic: eh[..8].to_vec(),
         });
-    }
+    };
     let bad = |what: &'static str, offset: u64, detail: String| Error::Malformed {
         what,
         offset,
         detail,
     };
-    if eh[4] != 2 {
+    if id.class != ELFCLASS64 {
         // 32-bit ELF: i386 or arm32 dumps.
-        let m = u16::from_le_bytes([eh[18], eh[19]]);
         return Err(Error::WrongArch {
-            machine: format!("{} (32-bit ELF)", machine_name(m)),
+            machine: format!("{} (32-bit ELF)", machine_name(id.e_machine)),
         });
     }
-    if eh[5] != 1 {
+    if id.data != ELFDATA2LSB {
         return Err(bad(
             "ELF header e_ident[EI_DATA]",
             5,
             "big-endian dump".into(),
         ));
     }
-    let h = &eh[..];
-    let machine = h.u16_at(18).unwrap_or(0);
-    let phoff = h.u64_at(32).unwrap_or(0);
-    let phentsize = h.u16_at(54).unwrap_or(0) as u64;
-    let phnum = h.u16_at(56).unwrap_or(0) as u64;
-    if phentsize < 56 {
+    let machine = id.e_machine;
+    // The 64-byte header is all there (read_exact_at above).
+    let h =
+        wedge_bytes::elf::header64(&eh).ok_or_else(|| bad("ELF header", 0, "truncated".into()))?;
+    let (phoff, phentsize, phnum) = (h.phoff, u64::from(h.phentsize), u64::from(h.phnum));
+    if phentsize < PHDR64_SIZE as u64 {
         return Err(bad("ELF e_phentsize", 54, format!("{phentsize} < 56")));
     }
+    // Both at most 65535: the product fits.
     let phdrs = src.read_vec(phoff, (phentsize * phnum) as usize, "ELF program headers")?;
     let mut loads = Vec::new();
     let mut notes = Vec::new();
     let mut warnings = Vec::new();
     for i in 0..phnum as usize {
-        let p = &phdrs[i * phentsize as usize..];
-        let (Some(ty), Some(offset), Some(vaddr), Some(paddr), Some(filesz), Some(memsz)) = (
-            p.u32_at(0),
-            p.u64_at(8),
-            p.u64_at(16),
-            p.u64_at(24),
-            p.u64_at(32),
-            p.u64_at(40),
-        ) else {
+        let Some(wedge_bytes::elf::Phdr64 {
+            p_type: ty,
+            offset,
+            vaddr,
+            paddr,
+            filesz,
+            memsz,
+            ..
+        }) = phdrs
+            .get(i * phentsize as usize..)
+            .and_then(wedge_bytes::elf::phdr64)
+        else {
             continue;
         };
         match ty {
