@@ -141,3 +141,74 @@ pub fn parse(src: &dyn ReadAt) -> Result<ElfDump> {
         warnings,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An ELF64 vmcore as kdump writes it: header, a PT_NOTE with
+    /// VMCOREINFO, a PT_LOAD cut short by the end of the file.
+    fn dump(machine: u16, class: u8) -> Vec<u8> {
+        let mut note = Vec::new();
+        let desc = b"OSRELEASE=6.1.0\n";
+        note.extend_from_slice(&11u32.to_le_bytes());
+        note.extend_from_slice(&(desc.len() as u32).to_le_bytes());
+        note.extend_from_slice(&0u32.to_le_bytes());
+        note.extend_from_slice(b"VMCOREINFO\0\0");
+        note.extend_from_slice(desc);
+        let mut v = vec![0u8; 64 + 2 * 56];
+        v[..4].copy_from_slice(b"\x7fELF");
+        v[4] = class;
+        v[5] = 1;
+        v[16..18].copy_from_slice(&4u16.to_le_bytes());
+        v[18..20].copy_from_slice(&machine.to_le_bytes());
+        v[32..40].copy_from_slice(&64u64.to_le_bytes());
+        v[54..56].copy_from_slice(&56u16.to_le_bytes());
+        v[56..58].copy_from_slice(&2u16.to_le_bytes());
+        let note_off = v.len() as u64;
+        let ph = |v: &mut Vec<u8>, at: usize, ty: u32, off: u64, paddr: u64, sz: u64| {
+            v[at..at + 4].copy_from_slice(&ty.to_le_bytes());
+            v[at + 8..at + 16].copy_from_slice(&off.to_le_bytes());
+            v[at + 24..at + 32].copy_from_slice(&paddr.to_le_bytes());
+            v[at + 32..at + 40].copy_from_slice(&sz.to_le_bytes());
+            v[at + 40..at + 48].copy_from_slice(&sz.to_le_bytes());
+        };
+        ph(&mut v, 64, PT_NOTE, note_off, 0, note.len() as u64);
+        let load_off = note_off + note.len() as u64;
+        ph(&mut v, 120, PT_LOAD, load_off, 0x1000, 0x2000);
+        v.extend_from_slice(&note);
+        v.extend_from_slice(&[0xaa; 0x1000]);
+        v
+    }
+
+    #[test]
+    fn parses_loads_and_notes_and_names_other_machines() {
+        let e = parse(&dump(EM_X86_64, 2)).expect("parse");
+        assert_eq!(e.machine, EM_X86_64);
+        assert_eq!(e.notes.len(), 1);
+        assert_eq!(e.notes[0].name, "VMCOREINFO");
+        assert_eq!(e.loads.len(), 1);
+        assert_eq!((e.loads[0].paddr, e.loads[0].avail), (0x1000, 0x1000));
+        assert!(e.warnings[0].contains("truncated dump"), "{:?}", e.warnings);
+        let Err(Error::WrongArch { machine }) = parse(&dump(EM_X86_64, 1)) else {
+            panic!("a 32-bit ELF is refused");
+        };
+        assert_eq!(machine, "x86-64 (32-bit ELF)");
+        assert_eq!(machine_name(EM_AARCH64), "aarch64");
+    }
+
+    #[test]
+    fn a_note_past_its_segment_is_a_warning_not_a_panic() {
+        let mut v = dump(EM_X86_64, 2);
+        // descsz of the VMCOREINFO note: far past the segment.
+        let at = 64 + 2 * 56 + 4;
+        v[at..at + 4].copy_from_slice(&0x00ff_ffffu32.to_le_bytes());
+        let e = parse(&v).expect("parse");
+        assert!(e.notes.is_empty());
+        assert!(
+            e.warnings.iter().any(|w| w.contains("ELF note")),
+            "{:?}",
+            e.warnings
+        );
+    }
+}
