@@ -153,6 +153,21 @@ pub fn is_wait_primitive(function: &str) -> bool {
     WAIT_PRIMITIVES.contains(&function)
 }
 
+/// The slow path of a sleeping lock: a mutex (`__mutex_lock*`,
+/// `mutex_lock*`) or an rw-semaphore (`rwsem_down_*_slowpath`,
+/// `down_read*`/`down_write*`, `__down_common` of the counting semaphore).
+/// A task in one waits for the lock's holder, not for a device or server.
+pub fn is_sleeping_lock(function: &str) -> bool {
+    const PREFIXES: &[&str] = &[
+        "rwsem_down_",
+        "__mutex_lock",
+        "mutex_lock",
+        "down_write",
+        "down_read",
+    ];
+    function == "__down_common" || PREFIXES.iter().any(|p| function.starts_with(p))
+}
+
 /// A generic wait or scheduler plumbing: frames a view skips to show the
 /// first one that says what the task is doing.
 pub fn is_generic_wait(function: &str) -> bool {
@@ -171,6 +186,10 @@ mod tests {
         assert!(is_trace_plumbing("schedule_timeout"));
         assert!(is_wait_primitive("rwsem_down_write_slowpath"));
         assert!(!is_wait_primitive("schedule"));
+        assert!(is_sleeping_lock("rwsem_down_write_slowpath"));
+        assert!(is_sleeping_lock("__mutex_lock.constprop.0"));
+        assert!(is_sleeping_lock("__down_common"));
+        assert!(!is_sleeping_lock("__down"));
         assert!(is_generic_wait("request_wait_answer"));
         assert!(is_generic_wait("io_schedule"));
         assert!(!is_generic_wait("fuse_flush"));
