@@ -44,14 +44,6 @@ fn off_cpu(snap: &Snapshot, t: &Thread) -> Option<f64> {
     snap.off_cpu_ms(t)
 }
 
-fn fmt_ms(ms: f64) -> String {
-    if ms >= 120_000.0 {
-        format!("{:.0} min", ms / 60_000.0)
-    } else {
-        format!("{:.1} s", ms / 1000.0)
-    }
-}
-
 fn stack_evidence(snap: &Snapshot, p: &Process, t: &Thread) -> Option<Evidence> {
     let stack = t.kernel_stack.value()?;
     let frames: Vec<&str> = stack.iter().take(6).map(|f| f.function.as_str()).collect();
@@ -178,7 +170,7 @@ fn fuse_waits(snap: &Snapshot, p: &Process, out: &mut Vec<Finding>) {
         if let Some(ms) = off_cpu(snap, t) {
             evidence.push(ev(
                 format!("{}/sched", task_path(snap, p, t)),
-                format!("off the CPU for {}", fmt_ms(ms)),
+                format!("off the CPU for {}", wedge_model::human_ms(ms)),
             ));
         }
     }
@@ -437,7 +429,7 @@ fn uninterruptible(snap: &Snapshot, g: &Graph, p: &Process, out: &mut Vec<Findin
         if let Some(ms) = ms {
             evidence.push(ev(
                 format!("{}/sched", task_path(snap, p, t)),
-                format!("off the CPU for {}", fmt_ms(ms)),
+                format!("off the CPU for {}", wedge_model::human_ms(ms)),
             ));
         }
         let children: Vec<String> = snap.children(p.pid).map(Process::label).collect();
@@ -555,7 +547,7 @@ fn lock_convoys(snap: &Snapshot, g: &Graph, out: &mut Vec<Finding>) {
                 "sched",
                 format!(
                     "the longest waiter has been off the CPU for {}",
-                    fmt_ms(longest)
+                    wedge_model::human_ms(longest)
                 ),
             ));
         }

@@ -158,15 +158,7 @@ pub fn wait_kind(t: &Thread) -> WaitKind {
     if t.wchan_name() == Some("kernel_clone") || has(&["wait_for_vfork_done"]) {
         return WaitKind::VforkChild;
     }
-    if let Some(f) = frame_in(t, |f| {
-        f.starts_with("rwsem_down_")
-            || f.starts_with("__mutex_lock")
-            || f.starts_with("mutex_lock")
-            || f.starts_with("down_write")
-            || f.starts_with("down_read")
-            || f == "__down_common"
-    })
-    .or_else(|| {
+    if let Some(f) = frame_in(t, wedge_kernel::frames::is_sleeping_lock).or_else(|| {
         // /proc hides the rw-semaphore slow path, so a task queued on a
         // directory's inode lock (down_write in open_last_lookups, inlined)
         // shows path_openat as its top frame. path_openat lower in the

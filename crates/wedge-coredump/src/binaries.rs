@@ -305,18 +305,13 @@ pub fn from_memory_header(mem: &dyn MemoryView, head: u64) -> (Option<Vec<u8>>, 
     if eh.get(..4) != Some(b"\x7fELF".as_slice()) || eh.get(4) != Some(&2) {
         return (None, None);
     }
-    let rd16 = |d: &[u8], o: usize| d.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
-    let rd32 = |d: &[u8], o: usize| {
-        d.get(o..o + 4)
-            .and_then(|b| b.try_into().ok())
-            .map(u32::from_le_bytes)
-    };
-    let rd64 = |d: &[u8], o: usize| {
-        d.get(o..o + 8)
-            .and_then(|b| b.try_into().ok())
-            .map(u64::from_le_bytes)
-    };
-    let (Some(phoff), Some(phentsize), Some(phnum)) = (rd64(eh, 32), rd16(eh, 54), rd16(eh, 56))
+    // The same checked header reader as the core's own (wedge-bytes).
+    let Some(wedge_bytes::elf::Header64 {
+        phoff,
+        phentsize,
+        phnum,
+        ..
+    }) = wedge_bytes::elf::header64(eh)
     else {
         return (None, None);
     };
@@ -327,17 +322,15 @@ pub fn from_memory_header(mem: &dyn MemoryView, head: u64) -> (Option<Vec<u8>>, 
     for i in 0..phnum as u64 {
         let Some(ph) = head
             .checked_add(phoff)
-            .and_then(|a| a.checked_add(i * phentsize as u64))
-            .and_then(|a| mem.read(a, 56))
+            .and_then(|a| wedge_bytes::elf::phdr_offset(a, phentsize, i))
+            .and_then(|a| mem.read(a, wedge_bytes::elf::PHDR64_SIZE))
         else {
             break;
         };
-        let (Some(t), Some(off), Some(va), Some(fsz)) =
-            (rd32(ph, 0), rd64(ph, 8), rd64(ph, 16), rd64(ph, 32))
-        else {
+        let Some(p) = wedge_bytes::elf::phdr64(ph) else {
             break;
         };
-        phdrs.push((t, off, va, fsz));
+        phdrs.push((p.p_type, p.offset, p.vaddr, p.filesz));
     }
     // The mapping at file offset 0 holds the PT_LOAD with p_offset 0.
     let bias = phdrs

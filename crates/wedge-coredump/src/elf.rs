@@ -15,18 +15,10 @@
 
 use crate::error::Malformed;
 
-/// `e_machine` values wedge knows by name.
-pub const EM_386: u16 = 3;
-pub const EM_ARM: u16 = 40;
-pub const EM_X86_64: u16 = 62;
-pub const EM_AARCH64: u16 = 183;
-
-const ET_CORE: u16 = 4;
-const PT_LOAD: u32 = 1;
-const PT_NOTE: u32 = 4;
-/// `e_phnum` is this when the real count lives in section 0's `sh_info`
-/// (a process with more than 65534 mappings).
-const PN_XNUM: u16 = 0xffff;
+// The ELF fields and `e_machine` names are shared with the crash-dump
+// reader (wedge-bytes): re-exported for existing callers.
+pub use wedge_bytes::elf::{machine_name, EM_386, EM_AARCH64, EM_ARM, EM_X86_64};
+use wedge_bytes::elf::{ELFCLASS64, ELFDATA2LSB, ET_CORE, PHDR64_SIZE, PN_XNUM, PT_LOAD, PT_NOTE};
 /// At most this many program headers are read. The kernel writes one per
 /// VMA plus the PT_NOTE (fs/binfmt_elf.c `elf_core_dump`), and a process
 /// has at most `vm.max_map_count` VMAs (65530 by default; distributions
@@ -59,24 +51,6 @@ impl Arch {
         } else {
             None
         }
-    }
-}
-
-/// A name for an `e_machine` wedge cannot unwind.
-pub fn machine_name(m: u16) -> String {
-    match m {
-        EM_386 => "i386".into(),
-        EM_ARM => "32-bit ARM".into(),
-        8 => "MIPS".into(),
-        20 => "PowerPC".into(),
-        21 => "PowerPC64".into(),
-        22 => "s390".into(),
-        43 => "SPARC v9".into(),
-        243 => "RISC-V".into(),
-        258 => "LoongArch".into(),
-        EM_X86_64 => "x86-64".into(),
-        EM_AARCH64 => "aarch64".into(),
-        other => format!("machine {other}"),
     }
 }
 
@@ -119,51 +93,22 @@ pub enum HeaderError {
     Malformed(Malformed),
 }
 
-// Offsets come from the file (e_shoff, p_offset): `off + N` can pass
-// usize::MAX, so the end is computed with checked_add and an overflow is
-// simply "not in the file".
-fn bytes_at<const N: usize>(d: &[u8], off: usize) -> Option<[u8; N]> {
-    d.get(off..off.checked_add(N)?)?.try_into().ok()
-}
-fn u16_at(d: &[u8], off: usize) -> Option<u16> {
-    bytes_at(d, off).map(u16::from_le_bytes)
-}
-fn u32_at(d: &[u8], off: usize) -> Option<u32> {
-    bytes_at(d, off).map(u32::from_le_bytes)
-}
-fn u64_at(d: &[u8], off: usize) -> Option<u64> {
-    bytes_at(d, off).map(u64::from_le_bytes)
-}
-
 /// Parses the ELF header and program headers of a core.
 pub fn parse_layout(data: &[u8]) -> Result<CoreLayout, HeaderError> {
-    if data.get(..4) != Some(b"\x7fELF".as_slice()) {
+    let Some(id) = wedge_bytes::elf::ident(data) else {
         return Err(HeaderError::NotElf);
-    }
-    let class = data.get(4).copied().unwrap_or(0);
-    let endian = data.get(5).copied().unwrap_or(0);
-    // e_type and e_machine sit at the same offsets in both classes; read them
-    // first so a 32-bit or big-endian core is named before it is refused.
-    let (e_type, e_machine) = if endian == 2 {
-        let be = |o: usize| {
-            data.get(o..o + 2)
-                .map(|b| u16::from_be_bytes([b[0], b[1]]))
-                .unwrap_or(0)
-        };
-        (be(16), be(18))
-    } else {
-        (u16_at(data, 16).unwrap_or(0), u16_at(data, 18).unwrap_or(0))
     };
+    let (class, endian, e_type, e_machine) = (id.class, id.data, id.e_type, id.e_machine);
     if e_type != ET_CORE {
         return Err(HeaderError::NotCore(e_type));
     }
-    if class != 2 {
+    if class != ELFCLASS64 {
         return Err(HeaderError::Unsupported(format!(
             "a 32-bit core ({}); wedge reads 64-bit x86-64 and aarch64 cores",
             machine_name(e_machine)
         )));
     }
-    if endian != 1 {
+    if endian != ELFDATA2LSB {
         return Err(HeaderError::Unsupported(format!(
             "a big-endian core ({}); wedge reads little-endian x86-64 and aarch64 cores",
             machine_name(e_machine)
@@ -180,21 +125,17 @@ pub fn parse_layout(data: &[u8]) -> Result<CoreLayout, HeaderError> {
         }
     };
     let trunc = |what| HeaderError::Malformed(Malformed::new(what));
-    let phoff = u64_at(data, 32).ok_or(trunc("ELF header is truncated"))?;
-    let shoff = u64_at(data, 40).ok_or(trunc("ELF header is truncated"))?;
-    let phentsize = u16_at(data, 54).ok_or(trunc("ELF header is truncated"))?;
-    let mut phnum = u16_at(data, 56).ok_or(trunc("ELF header is truncated"))? as u64;
+    let eh = wedge_bytes::elf::header64(data).ok_or(trunc("ELF header is truncated"))?;
+    let (phoff, phentsize) = (eh.phoff, eh.phentsize);
+    let mut phnum = u64::from(eh.phnum);
     let mut problems = Vec::new();
-    if phnum == PN_XNUM as u64 {
-        // The real count is in section header 0's sh_info (offset 44).
-        phnum = usize::try_from(shoff)
-            .ok()
-            .and_then(|o| o.checked_add(44))
-            .and_then(|o| u32_at(data, o))
+    if eh.phnum == PN_XNUM {
+        // The real count is in section header 0's sh_info.
+        phnum = wedge_bytes::elf::xnum_phnum(data, eh.shoff)
             .ok_or(trunc("e_phnum is PN_XNUM but section header 0 is missing"))?
-            as u64;
+            .into();
     }
-    if phnum > 0 && phentsize < 56 {
+    if phnum > 0 && usize::from(phentsize) < PHDR64_SIZE {
         return Err(trunc("e_phentsize is smaller than an Elf64_Phdr"));
     }
     if phnum > MAX_PHNUM {
@@ -207,15 +148,16 @@ pub fn parse_layout(data: &[u8]) -> Result<CoreLayout, HeaderError> {
     let mut notes = Vec::new();
     let mut extra_notes = 0u64;
     for i in 0..phnum {
-        let Some(off) = i
-            .checked_mul(phentsize as u64)
-            .and_then(|o| o.checked_add(phoff))
+        let Some(off) = wedge_bytes::elf::phdr_offset(phoff, phentsize, i)
             .and_then(|o| usize::try_from(o).ok())
         else {
             problems.push("program header table offset overflows".into());
             break;
         };
-        let Some(ph) = off.checked_add(56).and_then(|end| data.get(off..end)) else {
+        let Some(ph) = off
+            .checked_add(PHDR64_SIZE)
+            .and_then(|end| data.get(off..end))
+        else {
             problems.push(format!(
                 "the core is truncated inside its program headers: {i} of {phnum} read"
             ));
@@ -230,12 +172,18 @@ pub fn parse_layout(data: &[u8]) -> Result<CoreLayout, HeaderError> {
             ));
             break;
         }
-        let p_type = u32_at(ph, 0).unwrap_or(0);
-        let flags = u32_at(ph, 4).unwrap_or(0);
-        let offset = u64_at(ph, 8).unwrap_or(0);
-        let vaddr = u64_at(ph, 16).unwrap_or(0);
-        let filesz = u64_at(ph, 32).unwrap_or(0);
-        let memsz = u64_at(ph, 40).unwrap_or(0);
+        let Some(wedge_bytes::elf::Phdr64 {
+            p_type,
+            flags,
+            offset,
+            vaddr,
+            filesz,
+            memsz,
+            ..
+        }) = wedge_bytes::elf::phdr64(ph)
+        else {
+            continue;
+        };
         match p_type {
             PT_LOAD => segments.push(Segment {
                 vaddr,

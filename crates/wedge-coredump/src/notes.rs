@@ -13,6 +13,7 @@
 
 use crate::elf::Arch;
 use serde::Serialize;
+use wedge_bytes::Le;
 
 pub const NT_PRSTATUS: u32 = 1;
 pub const NT_PRPSINFO: u32 = 3;
@@ -55,7 +56,7 @@ impl Registers {
         match arch {
             Arch::X86_64 => {
                 let regs: Vec<u64> = (0..X86_64_NREGS)
-                    .map(|i| u64_at(d, PR_REG + 8 * i))
+                    .map(|i| d.u64_at(PR_REG + 8 * i))
                     .collect::<Option<_>>()?;
                 Some(Registers {
                     pc: regs[16],
@@ -71,7 +72,7 @@ impl Registers {
             }
             Arch::Aarch64 => {
                 let regs: Vec<u64> = (0..AARCH64_NREGS)
-                    .map(|i| u64_at(d, PR_REG + 8 * i))
+                    .map(|i| d.u64_at(PR_REG + 8 * i))
                     .collect::<Option<_>>()?;
                 let all = regs
                     .iter()
@@ -174,28 +175,7 @@ pub struct Notes {
     pub problems: Vec<String>,
 }
 
-fn u32_at(d: &[u8], off: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(
-        d.get(off..off.checked_add(4)?)?.try_into().ok()?,
-    ))
-}
-fn i32_at(d: &[u8], off: usize) -> Option<i32> {
-    u32_at(d, off).map(|v| v as i32)
-}
-fn u64_at(d: &[u8], off: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(
-        d.get(off..off.checked_add(8)?)?.try_into().ok()?,
-    ))
-}
-fn cstr(d: &[u8]) -> String {
-    let end = d.iter().position(|&b| b == 0).unwrap_or(d.len());
-    String::from_utf8_lossy(&d[..end]).into_owned()
-}
-fn pad4(n: usize) -> Option<usize> {
-    n.checked_add(3).map(|v| v & !3)
-}
-
-/// One raw note.
+/// One raw note, its name without the terminating NUL.
 #[derive(Debug, Clone, Copy)]
 pub struct RawNote<'a> {
     pub name: &'a [u8],
@@ -203,18 +183,9 @@ pub struct RawNote<'a> {
     pub desc: &'a [u8],
 }
 
-/// A note descriptor larger than this is refused. The largest note the
-/// kernel writes is `NT_FILE`, bounded by `kernel.core_file_note_size_limit`
-/// (fs/binfmt_elf.c; 4 MiB by default, at most 16 MiB since Linux 6.11,
-/// a fixed 4 MiB `MAX_FILE_NOTE_SIZE` before); register sets are a few KB
-/// (`NT_X86_XSTATE` with AMX tiles is about 11 KB).
-pub const MAX_NOTE_DESC: usize = 16 << 20;
-/// At most this many notes are read from one core. The kernel writes about
-/// ten per thread (NT_PRSTATUS, NT_PRFPREG, NT_X86_XSTATE, NT_SIGINFO per
-/// thread since 5.x...) and `pid_max` is at most 4 Mi (PID_MAX_LIMIT), but
-/// a process with more than 200,000 threads is not one wedge will meet; a
-/// count past this is a crafted or damaged file.
-pub const MAX_NOTES: usize = 2 << 20;
+// The limits are the note walker's (wedge-bytes, shared with the crash-dump
+// reader); re-exported for existing callers.
+pub use wedge_bytes::note::{MAX_NOTES, MAX_NOTE_DESC};
 /// At most this many threads are read from one core (`NT_PRSTATUS` notes).
 pub const MAX_THREADS: usize = 1 << 16;
 
@@ -227,75 +198,56 @@ pub const MAX_THREADS: usize = 1 << 16;
 /// each in `problems`.
 pub fn iter_notes<'a, 'p>(d: &'a [u8], problems: &'p mut Vec<String>) -> NoteIter<'a, 'p> {
     NoteIter {
-        d,
+        walk: wedge_bytes::note::notes(d),
         problems,
-        count: 0,
     }
 }
 
 /// The iterator of [`iter_notes`].
 pub struct NoteIter<'a, 'p> {
-    d: &'a [u8],
+    walk: wedge_bytes::note::Notes<'a>,
     problems: &'p mut Vec<String>,
-    count: usize,
 }
 
 impl<'a> Iterator for NoteIter<'a, '_> {
     type Item = RawNote<'a>;
 
     fn next(&mut self) -> Option<RawNote<'a>> {
-        let d = self.d;
-        if d.len() < 12 {
-            return None;
-        }
-        let (Some(namesz), Some(descsz), Some(kind)) = (u32_at(d, 0), u32_at(d, 4), u32_at(d, 8))
-        else {
-            return None;
+        use wedge_bytes::note::NoteStop;
+        let stop = match self.walk.next()? {
+            Ok(n) => {
+                // The name is NUL-terminated ("CORE\0"); compare without the NUL.
+                let name = n.name.strip_suffix(&[0]).unwrap_or(n.name);
+                return Some(RawNote {
+                    name,
+                    kind: n.kind,
+                    desc: n.desc,
+                });
+            }
+            Err(e) => e.stop,
         };
-        // Whatever happens below, this segment is not read further unless
-        // the note is good.
-        self.d = &[];
-        if namesz == 0 && descsz == 0 && kind == 0 {
-            self.problems.push(format!(
-                "the notes end in {} bytes of zeros (a zeroed or sparse region); the rest of the segment is skipped",
-                d.len()
-            ));
-            return None;
-        }
-        if descsz as usize > MAX_NOTE_DESC || namesz as usize > 4096 {
-            self.problems.push(format!(
+        self.problems.push(match stop {
+            NoteStop::Zeros { left } => format!(
+                "the notes end in {left} bytes of zeros (a zeroed or sparse region); the rest of the segment is skipped"
+            ),
+            NoteStop::TooLarge {
+                kind,
+                namesz,
+                descsz,
+            } => format!(
                 "note type {kind:#x} claims a {descsz}-byte descriptor and a {namesz}-byte name, more than any note the kernel writes (at most {MAX_NOTE_DESC} bytes): damaged or crafted; the rest of the segment is skipped"
-            ));
-            return None;
-        }
-        if self.count >= MAX_NOTES {
-            self.problems.push(format!(
+            ),
+            NoteStop::TooMany => format!(
                 "more than {MAX_NOTES} notes in one segment: damaged or crafted; the rest is skipped"
-            ));
-            return None;
-        }
-        let name_end = pad4(namesz as usize).and_then(|n| n.checked_add(12));
-        let desc_end =
-            name_end.and_then(|ne| pad4(descsz as usize).and_then(|dl| ne.checked_add(dl)));
-        let (Some(name_end), Some(desc_end)) = (name_end, desc_end) else {
-            self.problems.push("a note's sizes overflow".into());
-            return None;
-        };
-        let name = d.get(12..12 + namesz as usize);
-        let desc = d.get(name_end..name_end + descsz as usize);
-        let (Some(name), Some(desc)) = (name, desc) else {
-            self.problems.push(format!(
-                "note type {kind:#x} runs past the end of its segment ({} bytes left, {} needed): truncated core?",
-                d.len(),
-                desc_end
-            ));
-            return None;
-        };
-        // The name is NUL-terminated ("CORE\0"); compare without the NUL.
-        let name = name.strip_suffix(&[0]).unwrap_or(name);
-        self.count += 1;
-        self.d = d.get(desc_end..).unwrap_or(&[]);
-        Some(RawNote { name, kind, desc })
+            ),
+            NoteStop::Overflow { .. } => "a note's sizes overflow".into(),
+            NoteStop::PastEnd {
+                kind, left, needed, ..
+            } => format!(
+                "note type {kind:#x} runs past the end of its segment ({left} bytes left, {needed} needed): truncated core?"
+            ),
+        });
+        None
     }
 }
 
@@ -360,20 +312,20 @@ pub fn parse_prstatus(arch: Arch, d: &[u8]) -> Option<PrStatus> {
     // Without the ids there is no thread to speak of; without the registers
     // (a short note from some other dumper) the thread is still listed.
     let tv = |o: usize| -> u64 {
-        let s = u64_at(d, o).unwrap_or(0);
-        let us = u64_at(d, o + 8).unwrap_or(0);
+        let s = d.u64_at(o).unwrap_or(0);
+        let us = d.u64_at(o + 8).unwrap_or(0);
         s.saturating_mul(1_000_000).saturating_add(us)
     };
     Some(PrStatus {
         cursig: d
             .get(12..14)
             .map(|b| i16::from_le_bytes([b[0], b[1]]) as i32)?,
-        sigpend: u64_at(d, 16)?,
-        sighold: u64_at(d, 24)?,
-        tid: i32_at(d, 32)?,
-        ppid: i32_at(d, 36)?,
-        pgrp: i32_at(d, 40)?,
-        sid: i32_at(d, 44)?,
+        sigpend: d.u64_at(16)?,
+        sighold: d.u64_at(24)?,
+        tid: d.i32_at(32)?,
+        ppid: d.i32_at(36)?,
+        pgrp: d.i32_at(40)?,
+        sid: d.i32_at(44)?,
         utime_us: tv(48),
         stime_us: tv(64),
         regs: Registers::parse(arch, d),
@@ -393,23 +345,23 @@ pub fn parse_prpsinfo(d: &[u8]) -> Option<PrPsInfo> {
     Some(PrPsInfo {
         state: *d.get(1)? as char,
         nice: *d.get(3)? as i8,
-        flags: u64_at(d, 8)?,
-        uid: u32_at(d, 16)?,
-        gid: u32_at(d, 20)?,
-        pid: i32_at(d, 24)?,
-        ppid: i32_at(d, 28)?,
-        pgrp: i32_at(d, 32)?,
-        sid: i32_at(d, 36)?,
-        fname: cstr(d.get(40..56)?),
+        flags: d.u64_at(8)?,
+        uid: d.u32_at(16)?,
+        gid: d.u32_at(20)?,
+        pid: d.i32_at(24)?,
+        ppid: d.i32_at(28)?,
+        pgrp: d.i32_at(32)?,
+        sid: d.i32_at(36)?,
+        fname: wedge_bytes::le::cstr(d.get(40..56)?),
         psargs: String::from_utf8_lossy(&psargs).trim_end().to_string(),
     })
 }
 
 pub fn parse_siginfo(d: &[u8]) -> Option<SigInfo> {
     use crate::signal::*;
-    let signo = i32_at(d, 0)?;
-    let errno = i32_at(d, 4)?;
-    let code = i32_at(d, 8)?;
+    let signo = d.i32_at(0)?;
+    let errno = d.i32_at(4)?;
+    let code = d.i32_at(8)?;
     // The union starts at 16 on 64-bit (after three ints and padding). Which
     // member is valid follows from si_code (kernel/signal.c has_si_pid_and_uid
     // and siginfo_layout): positive codes of fault signals carry si_addr,
@@ -426,17 +378,17 @@ pub fn parse_siginfo(d: &[u8]) -> Option<SigInfo> {
         syscall: None,
     };
     if from_user && code != SI_KERNEL {
-        s.sender_pid = i32_at(d, 16);
-        s.sender_uid = u32_at(d, 20);
+        s.sender_pid = d.i32_at(16);
+        s.sender_uid = d.u32_at(20);
     } else if signo == SIGSYS && code == SYS_SECCOMP {
-        s.addr = u64_at(d, 16);
-        s.syscall = i32_at(d, 24);
+        s.addr = d.u64_at(16);
+        s.syscall = d.i32_at(24);
     } else if fault || code == SI_KERNEL {
         // SI_KERNEL faults (a #GP, e.g. `hlt` in user mode) carry si_addr 0.
-        s.addr = u64_at(d, 16);
+        s.addr = d.u64_at(16);
     } else if signo == SIGCHLD {
-        s.sender_pid = i32_at(d, 16);
-        s.sender_uid = u32_at(d, 20);
+        s.sender_pid = d.i32_at(16);
+        s.sender_uid = d.u32_at(20);
     }
     Some(s)
 }
@@ -444,7 +396,7 @@ pub fn parse_siginfo(d: &[u8]) -> Option<SigInfo> {
 pub fn parse_auxv(d: &[u8]) -> Vec<(u64, u64)> {
     let mut out = Vec::new();
     for pair in d.chunks_exact(16) {
-        let (Some(k), Some(v)) = (u64_at(pair, 0), u64_at(pair, 8)) else {
+        let (Some(k), Some(v)) = (pair.u64_at(0), pair.u64_at(8)) else {
             break;
         };
         if k == 0 {
@@ -459,8 +411,8 @@ pub fn parse_auxv(d: &[u8]) -> Vec<(u64, u64)> {
 /// then `count` NUL-terminated paths (fs/coredump.c... binfmt_elf.c
 /// `fill_files_note`).
 pub fn parse_file(d: &[u8]) -> Result<Vec<FileMapping>, String> {
-    let count = u64_at(d, 0).ok_or("too short for its count")?;
-    let page = u64_at(d, 8).ok_or("too short for its page size")?;
+    let count = d.u64_at(0).ok_or("too short for its count")?;
+    let page = d.u64_at(8).ok_or("too short for its page size")?;
     // Each entry needs 24 bytes plus at least a NUL: a count larger than the
     // note could hold is a lie, not an allocation to make.
     if count > (d.len() as u64) / 25 {
@@ -475,9 +427,9 @@ pub fn parse_file(d: &[u8]) -> Result<Vec<FileMapping>, String> {
     let mut out = Vec::with_capacity(count);
     for i in 0..count {
         let e = 16 + 24 * i;
-        let start = u64_at(d, e).ok_or("truncated entry")?;
-        let end = u64_at(d, e + 8).ok_or("truncated entry")?;
-        let pgoff = u64_at(d, e + 16).ok_or("truncated entry")?;
+        let start = d.u64_at(e).ok_or("truncated entry")?;
+        let end = d.u64_at(e + 8).ok_or("truncated entry")?;
+        let pgoff = d.u64_at(e + 16).ok_or("truncated entry")?;
         let Some(name) = names.next() else {
             return Err(format!("{count} mappings but only {i} paths"));
         };

@@ -7,6 +7,7 @@
 //! way. Nothing in this crate does I/O.
 
 pub mod flags;
+pub mod frames;
 pub mod kthread;
 pub mod signal;
 pub mod state;

@@ -251,105 +251,6 @@ pub struct Event {
     pub meaning: String,
 }
 
-/// Functions that only say "the task went to sleep": skipped when naming
-/// where a task waits.
-const SCHEDULER_FRAMES: [&str; 16] = [
-    "__schedule",
-    "schedule",
-    "schedule_timeout",
-    "schedule_preempt_disabled",
-    "io_schedule",
-    "io_schedule_timeout",
-    "schedule_hrtimeout_range",
-    "schedule_hrtimeout_range_clock",
-    "__switch_to",
-    "__switch_to_asm",
-    "preempt_schedule_common",
-    "preempt_schedule_irq",
-    "dump_stack",
-    "dump_stack_lvl",
-    "show_stack",
-    "unwind_backtrace",
-];
-
-/// Sleeping primitives: where a task waits, but not why.  The first frame
-/// after them names the code that took the lock or started the wait.
-const WAIT_PRIMITIVES: &[&str] = &[
-    "mutex_lock",
-    "__mutex_lock",
-    "__mutex_lock_slowpath",
-    "__mutex_lock_common",
-    "__mutex_lock_killable_slowpath",
-    "__mutex_lock_interruptible_slowpath",
-    "mutex_lock_nested",
-    "mutex_lock_killable",
-    "mutex_lock_interruptible",
-    "rt_mutex_slowlock",
-    "__rt_mutex_slowlock",
-    "rwsem_down_read_slowpath",
-    "rwsem_down_write_slowpath",
-    "rwsem_down_read_failed",
-    "rwsem_down_write_failed",
-    "call_rwsem_down_read_failed",
-    "call_rwsem_down_write_failed",
-    "down_read",
-    "down_write",
-    "down_read_killable",
-    "down_write_killable",
-    "__percpu_down_read",
-    "percpu_down_write",
-    "percpu_rwsem_wait",
-    "__down",
-    "__down_common",
-    "down",
-    "down_interruptible",
-    "down_killable",
-    "down_timeout",
-    "wait_for_completion",
-    "wait_for_common",
-    "__wait_for_common",
-    "wait_for_common_io",
-    "wait_for_completion_io",
-    "wait_for_completion_killable",
-    "wait_for_completion_interruptible",
-    "wait_for_completion_timeout",
-    "bit_wait",
-    "bit_wait_io",
-    "__wait_on_bit",
-    "__wait_on_bit_lock",
-    "out_of_line_wait_on_bit",
-    "out_of_line_wait_on_bit_lock",
-    "__lock_page",
-    "__lock_page_killable",
-    "lock_page",
-    "__folio_lock",
-    "folio_wait_bit",
-    "folio_wait_bit_common",
-    "folio_wait_writeback",
-    "wait_on_page_bit",
-    "wait_on_page_bit_common",
-    "wait_on_page_writeback",
-    "sleep_on_buffer",
-    "__wait_on_buffer",
-    "wait_on_buffer",
-    "usleep_range",
-    "usleep_range_state",
-    "msleep",
-    "do_nanosleep",
-    "hrtimer_nanosleep",
-    "finish_wait",
-    "prepare_to_wait",
-    "prepare_to_wait_event",
-    "futex_wait_queue_me",
-    "futex_wait_queue",
-    "futex_wait",
-];
-
-fn base_symbol(f: &str) -> &str {
-    // "sched_show_task.cold.14" -> "sched_show_task"
-    f.split('.').next().unwrap_or(f)
-}
-
 impl Event {
     /// The `kind` string.
     pub fn kind(&self) -> &'static str {
@@ -371,10 +272,10 @@ impl Event {
     /// that waits, or crashed.
     pub fn wait_site(&self) -> Option<&Frame> {
         self.call_trace.iter().find(|f| {
-            let b = base_symbol(&f.function);
+            let b = wedge_kernel::frames::base_function(&f.function);
             !f.unreliable
-                && !SCHEDULER_FRAMES.contains(&b)
-                && !WAIT_PRIMITIVES.contains(&b)
+                && !wedge_kernel::frames::is_trace_plumbing(b)
+                && !wedge_kernel::frames::is_wait_primitive(b)
                 && !f.function.starts_with("0x")
         })
     }
@@ -386,7 +287,9 @@ impl Event {
             .iter()
             .filter(|f| !f.unreliable)
             .map(|f| f.function.as_str())
-            .find(|f| WAIT_PRIMITIVES.contains(&base_symbol(f)))
+            .find(|f| {
+                wedge_kernel::frames::is_wait_primitive(wedge_kernel::frames::base_function(f))
+            })
     }
 
     /// Grouping key: kind plus the first five reliable frames (or, for

@@ -7,10 +7,12 @@
 //! where a value could not be obtained, a [`Field`] says why, in a sentence
 //! the source wrote.
 
+mod duration;
 mod field;
 mod files;
 mod task;
 
+pub use duration::human_ms;
 pub use field::{Field, Missing, MissingReason};
 pub use files::{FdDetail, FileKind, FsClass, FuseConnection, IoUringInfo, Mount, OpenFile};
 pub use task::{

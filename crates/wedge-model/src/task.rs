@@ -274,29 +274,9 @@ impl Thread {
     }
 }
 
-/// A kernel symbol without GCC's clone suffixes (`.isra.N`, `.part.N`,
-/// `.constprop.N`, `.cold`): what was cloned is still the same function.
-pub fn base_function(name: &str) -> &str {
-    name.split_once('.').map_or(name, |(b, _)| b)
-}
-
-/// Frames that say "it sleeps" but not where or why.
-pub fn is_scheduler_plumbing(function: &str) -> bool {
-    matches!(
-        function,
-        "__schedule"
-            | "schedule"
-            | "schedule_timeout"
-            | "schedule_preempt_disabled"
-            | "io_schedule"
-            | "io_schedule_timeout"
-            | "__switch_to"
-            | "__switch_to_asm"
-            | "preempt_schedule_common"
-            | "schedule_hrtimeout_range"
-            | "schedule_hrtimeout_range_clock"
-    )
-}
+// The frame vocabulary is the kernel's, shared with the log reader and
+// the views: kept in wedge-kernel, re-exported here for existing callers.
+pub use wedge_kernel::frames::{base_function, is_scheduler_plumbing};
 
 #[cfg(test)]
 mod tests {

@@ -42,32 +42,11 @@ pub fn notes(p: &Process, t: &Thread) -> String {
     n.join(", ")
 }
 
-/// Waits that say how a task sleeps but not for what: the column shows
-/// the first frame past them (`fuse_flush` rather than
-/// `request_wait_answer`, which the WCHAN column already shows).
-fn is_generic_wait(function: &str) -> bool {
-    matches!(
-        function,
-        "request_wait_answer"
-            | "__fuse_simple_request"
-            | "fuse_simple_request"
-            | "rpc_wait_bit_killable"
-            | "__rpc_execute"
-            | "rpc_execute"
-            | "__wait_for_common"
-            | "wait_for_completion"
-            | "wait_for_completion_killable"
-            | "folio_wait_bit_common"
-            | "do_wait"
-            | "kernel_wait4"
-    ) || wedge_model::is_scheduler_plumbing(function)
-}
-
 fn frame(snap: &Snapshot, t: &Thread) -> String {
-    let telling = t
-        .kernel_stack
-        .value()
-        .and_then(|s| s.iter().find(|f| !is_generic_wait(f.base_name())));
+    let telling = t.kernel_stack.value().and_then(|s| {
+        s.iter()
+            .find(|f| !wedge_kernel::frames::is_generic_wait(f.base_name()))
+    });
     match telling.or(t.top_frame()) {
         Some(f) => f.function.clone(),
         None => match t.kernel_stack.missing_info() {

@@ -81,29 +81,7 @@ impl std::error::Error for Error {}
 
 pub type Result<T> = std::result::Result<T, Error>;
 
-/// Little-endian field readers over a byte slice that never panic.
-pub(crate) trait Bytes {
-    fn u16_at(&self, off: usize) -> Option<u16>;
-    fn u32_at(&self, off: usize) -> Option<u32>;
-    fn u64_at(&self, off: usize) -> Option<u64>;
-    fn i32_at(&self, off: usize) -> Option<i32> {
-        self.u32_at(off).map(|v| v as i32)
-    }
-}
-
-impl Bytes for [u8] {
-    fn u16_at(&self, off: usize) -> Option<u16> {
-        let b = self.get(off..off.checked_add(2)?)?;
-        Some(u16::from_le_bytes([b[0], b[1]]))
-    }
-    fn u32_at(&self, off: usize) -> Option<u32> {
-        let b = self.get(off..off.checked_add(4)?)?;
-        Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    }
-    fn u64_at(&self, off: usize) -> Option<u64> {
-        let b = self.get(off..off.checked_add(8)?)?;
-        let mut a = [0u8; 8];
-        a.copy_from_slice(b);
-        Some(u64::from_le_bytes(a))
-    }
-}
+/// Little-endian field readers that never panic: the one checked reader
+/// shared with the core reader (wedge-bytes), under the name this crate's
+/// modules import.
+pub(crate) use wedge_bytes::Le as Bytes;

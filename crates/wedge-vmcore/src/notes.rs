@@ -17,46 +17,40 @@ pub const NT_PRSTATUS: u32 = 1;
 /// A note running past the end stops the walk with an error naming it; the
 /// notes before it are returned through `out`.
 pub fn parse_notes(data: &[u8], base: u64, out: &mut Vec<Note>) -> Result<()> {
-    let mut off = 0usize;
-    let align4 = |n: usize| n.checked_add(3).map(|n| n & !3);
-    while off + 12 <= data.len() {
-        let (Some(namesz), Some(descsz), Some(kind)) =
-            (data.u32_at(off), data.u32_at(off + 4), data.u32_at(off + 8))
-        else {
-            break;
+    use wedge_bytes::note::NoteStop;
+    for n in wedge_bytes::note::notes(data) {
+        let e = match n {
+            Ok(n) => {
+                let name = n.name.split(|&b| b == 0).next().unwrap_or(&[]);
+                out.push(Note {
+                    name: String::from_utf8_lossy(name).into_owned(),
+                    kind: n.kind,
+                    desc: n.desc.to_vec(),
+                });
+                continue;
+            }
+            Err(e) => e,
         };
-        if namesz == 0 && descsz == 0 && kind == 0 {
+        let detail = match e.stop {
             // Zero padding at the end of a PT_NOTE (kdump pads per-CPU notes).
-            break;
-        }
-        let name_start = off + 12;
-        let bad = |detail: String| Error::Malformed {
-            what: "ELF note",
-            offset: base + off as u64,
-            detail,
-        };
-        let name_end = align4(namesz as usize)
-            .and_then(|n| name_start.checked_add(n))
-            .ok_or_else(|| bad(format!("name size {namesz}")))?;
-        let desc_end = align4(descsz as usize)
-            .and_then(|n| name_end.checked_add(n))
-            .ok_or_else(|| bad(format!("desc size {descsz}")))?;
-        let (Some(name), Some(desc)) = (
-            data.get(name_start..name_start + namesz as usize),
-            data.get(name_end..name_end + descsz as usize),
-        ) else {
-            return Err(bad(format!(
+            NoteStop::Zeros { .. } => return Ok(()),
+            NoteStop::TooLarge { namesz, descsz, .. } => format!(
+                "name size {namesz} / desc size {descsz}: larger than any note the kernel writes"
+            ),
+            NoteStop::TooMany => "more notes than any dump holds".into(),
+            NoteStop::Overflow { namesz, descsz } => {
+                format!("name size {namesz} / desc size {descsz} overflow")
+            }
+            NoteStop::PastEnd { namesz, descsz, .. } => format!(
                 "name size {namesz} / desc size {descsz} run past the segment ({} bytes)",
                 data.len()
-            )));
+            ),
         };
-        let name = String::from_utf8_lossy(name.split(|&b| b == 0).next().unwrap_or(&[]));
-        out.push(Note {
-            name: name.into_owned(),
-            kind,
-            desc: desc.to_vec(),
+        return Err(Error::Malformed {
+            what: "ELF note",
+            offset: base.saturating_add(e.offset as u64),
+            detail,
         });
-        off = desc_end;
     }
     Ok(())
 }

@@ -66,17 +66,6 @@ fn syscall(v: &Vmcore, t: &Task) -> Field<Syscall> {
     })
 }
 
-fn sleep_kind(k: crate::tasks::SleepKind) -> wedge_kernel::SleepKind {
-    use crate::tasks::SleepKind as S;
-    match k {
-        S::Interruptible => wedge_kernel::SleepKind::Interruptible,
-        S::Killable => wedge_kernel::SleepKind::Killable,
-        S::Uninterruptible => wedge_kernel::SleepKind::Uninterruptible,
-        S::Idle => wedge_kernel::SleepKind::Idle,
-        S::Frozen => wedge_kernel::SleepKind::Frozen,
-    }
-}
-
 fn lock_wait(w: &crate::locks::LockWait) -> wedge_model::LockWait {
     wedge_model::LockWait {
         kind: match w.kind {
@@ -135,7 +124,7 @@ fn thread(v: &Vmcore, t: &Task, stack: Option<&crate::Result<Stack>>) -> Thread 
         }),
         utime: t.utime_ns.unwrap_or(0) / (1_000_000_000 / USER_HZ),
         stime: t.stime_ns.unwrap_or(0) / (1_000_000_000 / USER_HZ),
-        sleep_kind: t.sleep.map(sleep_kind),
+        sleep_kind: t.sleep,
         lock_wait: None,
     }
 }

@@ -26,21 +26,10 @@ pub mod bits {
     pub const TASK_REPORT: u32 = 0x7f;
 }
 
-/// How a sleeping task sleeps: the distinctions /proc folds into `S`/`D`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SleepKind {
-    /// TASK_INTERRUPTIBLE: any signal wakes it.
-    Interruptible,
-    /// TASK_KILLABLE: uninterruptible, but a fatal signal wakes it.
-    Killable,
-    /// TASK_UNINTERRUPTIBLE proper: nothing wakes it but the event.
-    Uninterruptible,
-    /// TASK_IDLE (uninterruptible + NOLOAD): an idle kernel thread.
-    Idle,
-    /// Frozen by the freezer (TASK_FROZEN, 6.1+).
-    Frozen,
-}
+/// How a sleeping task sleeps is kernel vocabulary shared with /proc's model:
+/// the one enum lives in wedge-kernel, so a dump's thread and a live thread
+/// carry the same type (no converter to drift).
+pub use wedge_kernel::SleepKind;
 
 /// The state letter /proc would print (`fs/proc/array.c`,
 /// `__task_state_index`), plus the finer sleep kind.

@@ -20,11 +20,11 @@
 //! for the compressed variants, and root and /dev/fuse for the FUSE cases
 //! (each SKIPPED when missing).
 
-use std::io::Read;
-use std::os::unix::process::ExitStatusExt;
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const TIME_LIMIT: Duration = Duration::from_secs(10);
 /// For inputs on a file system that never answers: wedge's own 10 s
@@ -54,92 +54,12 @@ struct Case {
     limit: Duration,
 }
 
-struct Outcome {
-    code: Option<i32>,
-    signal: Option<i32>,
-    stdout: String,
-    stderr: String,
-    maxrss_kb: i64,
-    took: Duration,
-}
-
-/// Runs wedge, killing it past the time limit; the peak RSS comes from
-/// wait4(2)'s rusage of the child.
-fn run(args: &[String], limit: Duration) -> Result<Outcome, String> {
-    let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wedge"))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("spawn wedge: {e}"))?;
-    let mut out = child.stdout.take().ok_or("no stdout")?;
-    let mut err = child.stderr.take().ok_or("no stderr")?;
-    // Capped reads: a runaway output must not eat the test's memory.
-    let t_out = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = (&mut out).take(4 << 20).read_to_end(&mut v);
-        let _ = std::io::copy(&mut out, &mut std::io::sink());
-        String::from_utf8_lossy(&v).into_owned()
-    });
-    let t_err = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = (&mut err).take(1 << 20).read_to_end(&mut v);
-        let _ = std::io::copy(&mut err, &mut std::io::sink());
-        String::from_utf8_lossy(&v).into_owned()
-    });
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: rusage is plain old data.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    let mut killed = false;
-    loop {
-        // SAFETY: waits for our own child, with valid out-pointers.
-        let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut ru) };
-        if r == pid {
-            break;
-        }
-        if r < 0 {
-            return Err(format!("wait4: {}", std::io::Error::last_os_error()));
-        }
-        if !killed && started.elapsed() > limit {
-            let _ = child.kill();
-            killed = true;
-        }
-        if killed && started.elapsed() > limit + Duration::from_secs(5) {
-            // SIGKILLed and still there: a thread stuck in the kernel
-            // (an uninterruptible FUSE wait) pins it. Leave it unreaped;
-            // the test's cleanup (aborting the mount) frees it.
-            return Err(format!(
-                "did not exit within {limit:?} and survives SIGKILL (a thread of wedge is stuck in the kernel)"
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let took = started.elapsed();
-    let stdout = t_out.join().unwrap_or_default();
-    let stderr = t_err.join().unwrap_or_default();
-    if killed {
-        return Err(format!(
-            "did not exit within {limit:?} (killed); stderr: {stderr}"
-        ));
-    }
-    let st = std::process::ExitStatus::from_raw(status);
-    Ok(Outcome {
-        code: st.code(),
-        signal: st.signal(),
-        stdout,
-        stderr,
-        maxrss_kb: ru.ru_maxrss,
-        took,
-    })
-}
-
 fn check(case: &Case) -> Result<(), String> {
-    let o = run(
-        &[case.cmd.to_string(), case.path.display().to_string()],
-        case.limit,
+    let path = case.path.display().to_string();
+    // Capped output: a runaway output must not eat the test's memory.
+    let o = common::try_run(
+        &[case.cmd, &path],
+        common::Opts::within(case.limit).keep(4 << 20),
     )?;
     let name = case.path.display().to_string();
     // The margins under the limits, with WEDGE_SWEEP_VERBOSE=1 (the

@@ -5,29 +5,17 @@ mod common;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
+use std::time::Duration;
 
 const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../corpus/kernel-logs");
 
 fn wedge(args: &[&str], stdin: Option<&[u8]>) -> (Option<i32>, String, String) {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_wedge"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn wedge");
-    let mut input = c.stdin.take().unwrap();
-    if let Some(data) = stdin {
-        input.write_all(data).unwrap();
-    }
-    drop(input);
-    let out = c.wait_with_output().unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    // Bounded like every run, with room for the largest corpus file and
+    // its decompression in a debug build.
+    let opts = common::Opts::within(Duration::from_secs(120)).stdin(stdin.unwrap_or_default());
+    let r = common::run(args, opts);
+    (r.code, r.stdout, r.stderr)
 }
 
 fn corpus(name: &str) -> PathBuf {
@@ -153,37 +141,13 @@ fn seed_000_iou_sqp_hung_task() {
 /// returns (exit code, stdout, peak RSS in KiB from wait4's rusage).
 fn wedge_rss(
     args: &[&str],
-    mut lines: impl FnMut(&mut dyn Write) -> std::io::Result<()>,
+    lines: impl FnOnce(&mut dyn Write) -> std::io::Result<()> + Send + 'static,
 ) -> (i32, String, u64) {
-    // Reaped by wait4 below (for its rusage), not by Child::wait.
-    #[allow(clippy::zombie_processes)]
-    let mut c = Command::new(env!("CARGO_BIN_EXE_wedge"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn wedge");
-    let pid = c.id() as libc::pid_t;
-    let mut out = c.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = std::io::Read::read_to_string(&mut out, &mut s);
-        s
-    });
-    {
-        let mut input = std::io::BufWriter::new(c.stdin.take().unwrap());
-        lines(&mut input).expect("feed wedge");
-    }
-    let stdout = reader.join().unwrap();
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value of this plain C struct.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: wait4 on our own child, with valid out-pointers.
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
-    assert_eq!(r, pid, "wait4: {}", std::io::Error::last_os_error());
-    // `c` is dropped without wait(): wait4 reaped it already.
-    (libc::WEXITSTATUS(status), stdout, ru.ru_maxrss as u64)
+    let r = common::run(
+        args,
+        common::Opts::within(Duration::from_secs(300)).feed(lines),
+    );
+    (r.code.unwrap_or(-1), r.stdout, r.maxrss_kb as u64)
 }
 
 /// A million hung-task lines (250,000 reports) in the text view: the groups

@@ -8,18 +8,12 @@ mod fixture;
 
 use fixture::{boot_or_skip, Boot};
 use std::path::Path;
-use std::process::Command;
+use std::time::Duration;
 
 fn wedge(args: &[&str]) -> (Option<i32>, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_wedge"))
-        .args(args)
-        .output()
-        .expect("run wedge");
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    // A dump's whole task list and symbol tables: more than the default.
+    let r = common::run(args, common::Opts::within(Duration::from_secs(300)));
+    (r.code, r.stdout, r.stderr)
 }
 
 fn path(p: &Path) -> &str {

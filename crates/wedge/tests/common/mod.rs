@@ -3,15 +3,21 @@
 #![allow(dead_code)]
 
 use serde_json::Value;
-use std::io::Read;
+use std::io::{Read, Write};
+use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// What one run of wedge did.
 pub struct Run {
     pub code: Option<i32>,
+    /// The signal that ended it, if one did.
+    pub signal: Option<i32>,
     pub stdout: String,
     pub stderr: String,
     pub took: Duration,
+    /// Peak resident set, KiB, from wait4(2)'s rusage of the child.
+    pub maxrss_kb: i64,
 }
 
 impl Run {
@@ -25,59 +31,177 @@ impl Run {
     }
 }
 
-/// Runs wedge with `args`; kills it and fails if it has not exited (and
-/// closed its output) within `limit`.
-pub fn wedge_within(args: &[&str], limit: Duration) -> Run {
-    let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wedge"))
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn wedge");
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    // Read both pipes to EOF on threads: EOF also proves that nothing wedge
-    // left behind (a stuck reader process) still holds them.
-    let t_out = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
-    });
-    let t_err = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let code = loop {
-        if let Some(st) = child.try_wait().expect("wait wedge") {
-            break st.code();
+/// Fills wedge's standard input as it reads it.
+pub type Feed = Box<dyn FnOnce(&mut dyn Write) -> std::io::Result<()> + Send>;
+
+/// What wedge reads on standard input.
+pub enum Stdin {
+    /// /dev/null: a test never lets wedge read the harness's own stdin.
+    Null,
+    Bytes(Vec<u8>),
+    /// Written as wedge reads (a generated input larger than memory wants).
+    Stream(Feed),
+}
+
+/// How to run wedge: time limit, standard input, how much output to keep.
+pub struct Opts {
+    /// Killed (and an error) past this.
+    pub limit: Duration,
+    pub stdin: Stdin,
+    /// Bytes kept of stdout and of stderr; the rest is read and dropped, so a
+    /// runaway output cannot eat the test's memory.
+    pub keep: u64,
+}
+
+impl Default for Opts {
+    fn default() -> Self {
+        Opts {
+            limit: Duration::from_secs(30),
+            stdin: Stdin::Null,
+            keep: u64::MAX,
         }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("wedge {args:?} did not exit within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while !(t_out.is_finished() && t_err.is_finished()) {
-        assert!(
-            Instant::now() < deadline,
-            "wedge {args:?} exited but its output pipes stayed open (a child of wedge holds them)"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    Run {
-        code,
-        stdout: t_out.join().unwrap(),
-        stderr: t_err.join().unwrap(),
-        took: started.elapsed(),
     }
 }
 
+impl Opts {
+    pub fn within(limit: Duration) -> Self {
+        Opts {
+            limit,
+            ..Opts::default()
+        }
+    }
+
+    pub fn stdin(mut self, data: &[u8]) -> Self {
+        self.stdin = Stdin::Bytes(data.to_vec());
+        self
+    }
+
+    pub fn feed(
+        mut self,
+        f: impl FnOnce(&mut dyn Write) -> std::io::Result<()> + Send + 'static,
+    ) -> Self {
+        self.stdin = Stdin::Stream(Box::new(f));
+        self
+    }
+
+    pub fn keep(mut self, bytes: u64) -> Self {
+        self.keep = bytes;
+        self
+    }
+}
+
+fn drain(mut pipe: impl Read + Send + 'static, keep: u64) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = (&mut pipe).take(keep).read_to_end(&mut v);
+        let _ = std::io::copy(&mut pipe, &mut std::io::sink());
+        String::from_utf8_lossy(&v).into_owned()
+    })
+}
+
+/// The one runner of the real binary: runs wedge with `args`, kills it past
+/// `opts.limit`, and measures its peak RSS (wait4's rusage). An error says
+/// what went wrong: a timeout, a wedge that survives SIGKILL (a thread stuck
+/// in the kernel: left unreaped, the test's cleanup frees it), or output
+/// pipes still open after exit (something wedge left behind holds them).
+pub fn try_run(args: &[&str], opts: Opts) -> Result<Run, String> {
+    let started = Instant::now();
+    let limit = opts.limit;
+    // Reaped by wait4 below (for its rusage), not by Child::wait.
+    #[allow(clippy::zombie_processes)]
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wedge"))
+        .args(args)
+        .stdin(match opts.stdin {
+            Stdin::Null => Stdio::null(),
+            _ => Stdio::piped(),
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("spawn wedge: {e}"))?;
+    // Read both pipes to EOF on threads: EOF also proves that nothing wedge
+    // left behind (a stuck reader process) still holds them.
+    let t_out = drain(child.stdout.take().ok_or("no stdout")?, opts.keep);
+    let t_err = drain(child.stderr.take().ok_or("no stderr")?, opts.keep);
+    if let Some(input) = child.stdin.take() {
+        // Fed on a thread of its own, never joined: a wedge that stops
+        // reading (refused input, killed) ends the write with EPIPE, and
+        // the exit code and output say what happened.
+        let stdin = opts.stdin;
+        std::thread::spawn(move || {
+            let mut w = std::io::BufWriter::new(input);
+            let _ = match stdin {
+                Stdin::Null => Ok(()),
+                Stdin::Bytes(b) => w.write_all(&b),
+                Stdin::Stream(f) => f(&mut w),
+            };
+            let _ = w.flush();
+        });
+    }
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value of this plain C struct.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let mut killed = false;
+    loop {
+        // SAFETY: waits for our own child, with valid out-pointers.
+        let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut ru) };
+        if r == pid {
+            break;
+        }
+        if r < 0 {
+            return Err(format!("wait4: {}", std::io::Error::last_os_error()));
+        }
+        if !killed && started.elapsed() > limit {
+            let _ = child.kill();
+            killed = true;
+        }
+        if killed && started.elapsed() > limit + Duration::from_secs(5) {
+            return Err(format!(
+                "wedge {args:?} did not exit within {limit:?} and survives SIGKILL (a thread of wedge is stuck in the kernel)"
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let took = started.elapsed();
+    if killed {
+        return Err(format!(
+            "wedge {args:?} did not exit within {limit:?} (killed)"
+        ));
+    }
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !(t_out.is_finished() && t_err.is_finished()) {
+        if Instant::now() > deadline {
+            return Err(format!(
+                "wedge {args:?} exited but its output pipes stayed open (a child of wedge holds them)"
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let st = std::process::ExitStatus::from_raw(status);
+    Ok(Run {
+        code: st.code(),
+        signal: st.signal(),
+        stdout: t_out.join().unwrap_or_default(),
+        stderr: t_err.join().unwrap_or_default(),
+        took,
+        maxrss_kb: ru.ru_maxrss,
+    })
+}
+
+/// [`try_run`], failing the test on any error.
+pub fn run(args: &[&str], opts: Opts) -> Run {
+    try_run(args, opts).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Runs wedge with `args`; kills it and fails if it has not exited (and
+/// closed its output) within `limit`.
+pub fn wedge_within(args: &[&str], limit: Duration) -> Run {
+    run(args, Opts::within(limit))
+}
+
 pub fn wedge(args: &[&str]) -> Run {
-    wedge_within(args, Duration::from_secs(30))
+    run(args, Opts::default())
 }
 
 /// The snapshot's process `pid`, from `wedge ps --all --json`.
