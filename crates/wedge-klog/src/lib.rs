@@ -65,6 +65,7 @@ mod code;
 mod decode;
 mod event;
 mod frame;
+mod model;
 mod parser;
 mod prefix;
 mod ps;
@@ -85,6 +86,7 @@ pub use event::{
     Since, SinceUncompared, SoftLockup, TaskDump, Timestamp, Trap, Warning, KINDS,
 };
 pub use frame::Frame;
+pub use model::to_log_events;
 pub use parser::{FormatCounts, Fragment, Parser, Summary};
 pub use scan::EventStream;
 pub use sniff::NotText;

@@ -9,10 +9,12 @@
 
 mod field;
 mod files;
+mod log;
 mod task;
 
 pub use field::{Field, Missing, MissingReason};
 pub use files::{FdDetail, FileKind, FsClass, FuseConnection, IoUringInfo, Mount, OpenFile};
+pub use log::{LogBlocker, LogDetail, LogEvent};
 pub use task::{
     base_function, is_scheduler_plumbing, KernelFrame, LockWait, Namespace, Process, SchedInfo,
     Syscall, Thread,

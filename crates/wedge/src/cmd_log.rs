@@ -39,14 +39,6 @@ pub struct LogArgs {
     pub task: Option<String>,
 }
 
-/// Kinds that mean the kernel saw something stuck or broken.
-pub(crate) fn serious(e: &Event) -> bool {
-    matches!(
-        e.kind(),
-        "hung_task" | "soft_lockup" | "hard_lockup" | "rcu_stall" | "oops" | "kernel_bug" | "panic"
-    )
-}
-
 /// `--kind` help: the kinds come from the parser's own table.
 fn kind_help() -> String {
     format!(
@@ -248,7 +240,7 @@ pub fn run(json: bool, args: &LogArgs) -> Result<ExitCode, String> {
                 return Ok(());
             }
         }
-        any_serious |= serious(&e);
+        any_serious |= e.is_serious();
         if json {
             let line = serde_json::to_string(&e).map_err(|e| format!("encoding JSON: {e}"))?;
             if !broken_pipe {

@@ -223,7 +223,7 @@ pub fn run(json: bool, verbose: bool, args: &VmcoreArgs) -> Result<ExitCode, Str
             // events, and the same exit status (1 for a panic, oops, hung
             // task, lockup or stall).
             let parsed = wedge_klog::parse_str(&text);
-            let serious = parsed.events.iter().any(crate::cmd_log::serious);
+            let serious = parsed.events.iter().any(wedge_klog::Event::is_serious);
             if json {
                 #[derive(serde::Serialize)]
                 struct Log<'a> {
@@ -271,8 +271,8 @@ pub fn run(json: bool, verbose: bool, args: &VmcoreArgs) -> Result<ExitCode, Str
         }
         Some(VmcoreView::Why(why)) => {
             let snap = wedge_vmcore::snapshot::build(&v, true);
-            let graph = wedge_analysis::graph::build(&snap);
-            let findings = wedge_analysis::analyze_with(&snap, &graph);
+            let wedge_analysis::Diagnosis { findings, graph } =
+                wedge_analysis::diagnose(&snap, &[]);
             let proc_ = snap
                 .process(why.pid)
                 .or_else(|| snap.thread(why.pid).map(|(p, _)| p))

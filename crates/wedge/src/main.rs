@@ -54,28 +54,6 @@ fn code(wedged: bool) -> ExitCode {
     }
 }
 
-/// Adds log findings; one about a task already found stuck lends its
-/// evidence to that finding instead of repeating it.
-fn merge(findings: &mut Vec<wedge_analysis::Finding>, from_log: Vec<wedge_analysis::Finding>) {
-    for f in from_log {
-        let same = findings.iter_mut().find(|g| {
-            f.id == "kernel.hung_task" && g.is_wedged() && g.pids.first() == f.pids.first()
-        });
-        match same {
-            Some(g) => {
-                g.evidence.extend(f.evidence);
-                g.blocked_on.extend(f.blocked_on);
-            }
-            None => findings.push(f),
-        }
-    }
-    findings.sort_by(|a, b| {
-        b.severity
-            .cmp(&a.severity)
-            .then(b.confidence.cmp(&a.confidence))
-    });
-}
-
 /// `ps` of a snapshot, live or from a dump: the table, or the whole
 /// snapshot as JSON; the exit status says whether anything is wedged.
 pub(crate) fn print_ps(
@@ -128,16 +106,20 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
         None => {
             let mut snap = wedge_procfs::scan(&opts)?;
-            let mut findings = wedge_analysis::analyze(&snap);
             // The kernel log of this boot: what dead processes left behind
             // and the kernel's own hang reports.
-            match cmd_log::live_events() {
-                Ok(events) => merge(&mut findings, wedge_analysis::analyze_log(&snap, &events)),
-                Err(e) => snap.limitations.push(wedge_model::Limitation {
-                    what: "the kernel log".into(),
-                    why: e,
-                }),
-            }
+            let events = match cmd_log::live_events() {
+                Ok(events) => wedge_klog::to_log_events(&events),
+                Err(e) => {
+                    snap.limitations.push(wedge_model::Limitation {
+                        what: "the kernel log".into(),
+                        why: e,
+                    });
+                    Vec::new()
+                }
+            };
+            let diagnosis = wedge_analysis::diagnose(&snap, &events);
+            let findings = diagnosis.findings;
             let wedged = findings.iter().any(|f| f.is_wedged());
             if cli.json {
                 #[derive(serde::Serialize)]
@@ -175,8 +157,8 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         Some(Command::Vmcore(a)) => cmd_vmcore::run(cli.json, cli.verbose, &a),
         Some(Command::Why(why)) => {
             let snap = wedge_procfs::scan(&opts)?;
-            let graph = wedge_analysis::graph::build(&snap);
-            let findings = wedge_analysis::analyze_with(&snap, &graph);
+            let wedge_analysis::Diagnosis { findings, graph } =
+                wedge_analysis::diagnose(&snap, &[]);
             let (proc_, _) = match snap.process(why.pid) {
                 Some(p) => (p, None::<i32>),
                 None => match snap.thread(why.pid) {

@@ -9,7 +9,7 @@
 //! filesystem.
 
 use serde::Serialize;
-use wedge_model::{Field, FsClass, Process, Snapshot, Syscall};
+use wedge_model::{Field, Process, Snapshot, Syscall};
 
 #[derive(Serialize)]
 pub struct UserStacks {
@@ -28,72 +28,12 @@ pub struct ThreadStack {
     pub error: Option<String>,
 }
 
-/// A filesystem the process uses that could block wedge's open(2) of its
-/// binaries, if any.
-fn risky_filesystem(snap: &Snapshot, p: &Process) -> Option<String> {
-    let remote = |m: &wedge_model::Mount| {
-        matches!(
-            m.class(),
-            FsClass::Fuse { .. }
-                | FsClass::Nfs { .. }
-                | FsClass::Cifs { .. }
-                | FsClass::Lustre { .. }
-                | FsClass::Network { .. }
-        )
-    };
-    if let Some(m) = snap.mounts_of(p).into_iter().find(|m| remote(m)) {
-        return Some(format!(
-            "it has files open on {} ({})",
-            m.mount_point, m.fs_type
-        ));
-    }
-    // The executable's filesystem: the longest mount point that prefixes it.
-    if let Some(exe) = p.exe.value() {
-        let m = snap
-            .mounts
-            .iter()
-            .filter(|m| exe.starts_with(&m.mount_point))
-            .max_by_key(|m| m.mount_point.len());
-        if let Some(m) = m.filter(|m| remote(m)) {
-            return Some(format!(
-                "its executable is on {} ({})",
-                m.mount_point, m.fs_type
-            ));
-        }
-    }
-    if p.threads.iter().any(|t| {
-        matches!(
-            wedge_analysis::wait_kind(t),
-            wedge_analysis::WaitKind::FuseRequest { .. }
-                | wedge_analysis::WaitKind::FuseFlush
-                | wedge_analysis::WaitKind::NfsServer
-                | wedge_analysis::WaitKind::LustreServer
-                | wedge_analysis::WaitKind::CifsServer
-        )
-    }) {
-        return Some("a thread waits on a FUSE or network filesystem".into());
-    }
-    None
-}
-
 pub fn read(snap: &Snapshot, p: &Process, deadline: std::time::Duration) -> UserStacks {
-    // Asking process_vm_readv for a kernel thread's memory fails with
-    // ESRCH (it has no mm), which read as "No such process".
-    if p.leader().is_some_and(|l| l.flags.kthread()) {
+    // The policy (kernel threads, FUSE and network filesystems) is the
+    // diagnosis's; this only reads.
+    if let Some(why) = wedge_analysis::user_stacks_refusal(snap, p) {
         return UserStacks {
-            refused: Some(
-                "a kernel thread has no user-space stack: it runs only in the kernel (its kernel \
-                 stack is above)"
-                    .into(),
-            ),
-            threads: Vec::new(),
-        };
-    }
-    if let Some(why) = risky_filesystem(snap, p) {
-        return UserStacks {
-            refused: Some(format!(
-                "not reading user-space stacks: {why}, and opening the binaries there could block wedge"
-            )),
+            refused: Some(why),
             threads: Vec::new(),
         };
     }
