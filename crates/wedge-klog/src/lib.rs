@@ -65,6 +65,7 @@ mod code;
 mod decode;
 mod event;
 mod frame;
+mod kmsg;
 mod model;
 mod parser;
 mod prefix;
@@ -86,6 +87,7 @@ pub use event::{
     Since, SinceUncompared, SoftLockup, TaskDump, Timestamp, Trap, Warning, KINDS,
 };
 pub use frame::Frame;
+pub use kmsg::{live_events, read_kmsg};
 pub use model::to_log_events;
 pub use parser::{FormatCounts, Fragment, Parser, Summary};
 pub use scan::EventStream;
