@@ -122,14 +122,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             let findings = diagnosis.findings;
             let wedged = findings.iter().any(|f| f.is_wedged());
             if cli.json {
-                #[derive(serde::Serialize)]
-                struct Verdict<'a> {
-                    wedged: bool,
-                    findings: &'a [wedge_analysis::Finding],
-                    limitations: &'a [wedge_model::Limitation],
-                    stats: &'a wedge_model::ScanStats,
-                }
-                emit(&json(&Verdict {
+                emit(&json(&wedge_render::output::Verdict {
                     wedged,
                     findings: &findings,
                     limitations: &snap.limitations,
@@ -182,14 +175,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 )
             });
             if cli.json {
-                #[derive(serde::Serialize)]
-                struct Why<'a> {
-                    #[serde(flatten)]
-                    report: wedge_render::why::WhyReport<'a>,
-                    #[serde(skip_serializing_if = "Option::is_none")]
-                    user_stacks: Option<&'a user_stacks::UserStacks>,
-                }
-                emit(&json(&Why {
+                emit(&json(&wedge_render::output::Why {
                     report: wedge_render::why::report(&snap, proc_, &findings, &graph),
                     user_stacks: stacks.as_ref(),
                 })?)?;
