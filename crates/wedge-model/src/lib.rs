@@ -274,3 +274,13 @@ impl Snapshot {
         self.blocked_reads.iter().filter(move |b| b.pid == pid)
     }
 }
+
+/// Anything a [`Snapshot`] can be taken from: the live system through
+/// /proc (`wedge_procfs::LiveSource`), a kernel crash dump
+/// (`wedge_vmcore::Vmcore`); later a BPF reader or a recording. Every view
+/// and the diagnosis read only the snapshot, so a new source is a type
+/// implementing this and one match arm in the binary.
+pub trait SnapshotSource {
+    /// Takes the snapshot; an error names the path or pid it is about.
+    fn snapshot(&self) -> Result<Snapshot, String>;
+}

@@ -424,3 +424,13 @@ fn fuse_connections(opts: &ScanOptions) -> Field<Vec<FuseConnection>> {
     out.sort_by_key(|c| c.id);
     Field::Value(out)
 }
+
+/// The live system through /proc, as a [`wedge_model::SnapshotSource`].
+#[derive(Debug, Clone, Default)]
+pub struct LiveSource(pub ScanOptions);
+
+impl wedge_model::SnapshotSource for LiveSource {
+    fn snapshot(&self) -> Result<Snapshot, String> {
+        scan(&self.0)
+    }
+}

@@ -321,3 +321,11 @@ mod tests {
             .is_some_and(|s| s == "dump incomplete; 5 of 9 tasks read, 4 unreadable"));
     }
 }
+
+/// A dump as a [`wedge_model::SnapshotSource`]: every task with its kernel
+/// stack and the locks read from memory.
+impl wedge_model::SnapshotSource for Vmcore {
+    fn snapshot(&self) -> std::result::Result<wedge_model::Snapshot, String> {
+        Ok(snapshot::build(self, true))
+    }
+}

@@ -10,6 +10,7 @@
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use wedge_model::SnapshotSource;
 use wedge_vmcore::{Options, Vmcore};
 
 #[derive(Args, Debug)]
@@ -211,7 +212,7 @@ pub fn run(json: bool, verbose: bool, args: &VmcoreArgs) -> Result<ExitCode, Str
             Ok(status(serious, partial.is_some()))
         }
         Some(VmcoreView::Ps(ps)) => {
-            let snap = wedge_vmcore::snapshot::build(&v, true);
+            let snap = v.snapshot()?;
             let code = crate::print_ps(&snap, ps, json)?;
             if !json {
                 let mut text = String::from(
@@ -227,22 +228,15 @@ pub fn run(json: bool, verbose: bool, args: &VmcoreArgs) -> Result<ExitCode, Str
             })
         }
         Some(VmcoreView::Why(why)) => {
-            let snap = wedge_vmcore::snapshot::build(&v, true);
-            let wedge_analysis::Diagnosis { findings, graph } =
-                wedge_analysis::diagnose(&snap, &[]);
-            let proc_ = snap
-                .process(why.pid)
-                .or_else(|| snap.thread(why.pid).map(|(p, _)| p))
-                .ok_or_else(|| match &partial {
+            let snap = v.snapshot()?;
+            let (proc_, wedge_analysis::Diagnosis { findings, graph }, wedged) =
+                crate::why_of(&snap, why.pid, || match &partial {
                     Some(p) => format!(
                         "no process or thread {} in what could be read of the dump ({p})",
                         why.pid
                     ),
                     None => format!("no process or thread {} in the dump", why.pid),
                 })?;
-            let wedged = findings
-                .iter()
-                .any(|f| f.is_wedged() && f.pids.contains(&proc_.pid));
             // The lock waits were read from memory into the snapshot.
             let waits: Vec<_> = wedge_render::output::lock_waits(&snap)
                 .into_iter()
@@ -274,7 +268,7 @@ pub fn run(json: bool, verbose: bool, args: &VmcoreArgs) -> Result<ExitCode, Str
             Ok(status(wedged, partial.is_some()))
         }
         None => {
-            let mut snap = wedge_vmcore::snapshot::build(&v, true);
+            let mut snap = v.snapshot()?;
             if let Some(e) = &log_error {
                 snap.limitations.push(wedge_model::Limitation {
                     what: "the kernel log".into(),

@@ -12,6 +12,7 @@ use args::{Cli, Command};
 use clap::Parser;
 use std::io::Write;
 use std::process::ExitCode;
+use wedge_model::SnapshotSource;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -101,11 +102,29 @@ pub(crate) fn print_ps(
     Ok(code(wedged))
 }
 
+/// `why PID` of a snapshot from any source: the process the pid names (a
+/// thread's process for a tid), the diagnosis, and whether that process is
+/// wedged.
+pub(crate) fn why_of(
+    snap: &wedge_model::Snapshot,
+    pid: i32,
+    not_found: impl FnOnce() -> String,
+) -> Result<(&wedge_model::Process, wedge_analysis::Diagnosis, bool), String> {
+    let proc_ = snap
+        .process(pid)
+        .or_else(|| snap.thread(pid).map(|(p, _)| p))
+        .ok_or_else(not_found)?;
+    let diagnosis = wedge_analysis::diagnose(snap, &[]);
+    let wedged = diagnosis.wedged_pid(proc_.pid);
+    Ok((proc_, diagnosis, wedged))
+}
+
 fn run(cli: Cli) -> Result<ExitCode, String> {
     let opts = cli.scan_options()?;
+    let live = wedge_procfs::LiveSource(opts.clone());
     match cli.command {
         None => {
-            let mut snap = wedge_procfs::scan(&opts)?;
+            let mut snap = live.snapshot()?;
             // The kernel log of this boot: what dead processes left behind
             // and the kernel's own hang reports.
             let events = match cmd_log::live_events() {
@@ -138,7 +157,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             Ok(code(wedged))
         }
         Some(Command::Ps(ps)) => {
-            let snap = wedge_procfs::scan(&opts)?;
+            let snap = live.snapshot()?;
             let status = print_ps(&snap, &ps, cli.json);
             // The process ends here: freeing 10,000 threads' worth of
             // records one by one would only delay the exit.
@@ -149,24 +168,11 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         Some(Command::Core(a)) => cmd_core::run(cli.json, &a),
         Some(Command::Vmcore(a)) => cmd_vmcore::run(cli.json, cli.verbose, &a),
         Some(Command::Why(why)) => {
-            let snap = wedge_procfs::scan(&opts)?;
-            let wedge_analysis::Diagnosis { findings, graph } =
-                wedge_analysis::diagnose(&snap, &[]);
-            let (proc_, _) = match snap.process(why.pid) {
-                Some(p) => (p, None::<i32>),
-                None => match snap.thread(why.pid) {
-                    Some((p, _)) => (p, Some(why.pid)),
-                    None => {
-                        return Err(format!(
-                            "no process or thread {} (it may have exited)",
-                            why.pid
-                        ))
-                    }
-                },
-            };
-            let wedged = findings
-                .iter()
-                .any(|f| f.is_wedged() && f.pids.contains(&proc_.pid));
+            let snap = live.snapshot()?;
+            let (proc_, wedge_analysis::Diagnosis { findings, graph }, wedged) =
+                why_of(&snap, why.pid, || {
+                    format!("no process or thread {} (it may have exited)", why.pid)
+                })?;
             let stacks = why.user_stacks.then(|| {
                 user_stacks::read(
                     &snap,
