@@ -26,6 +26,7 @@ pub mod error;
 pub mod kallsyms;
 pub mod kdump;
 pub mod kernel;
+pub mod listing;
 pub mod locks;
 mod lzo;
 pub mod mem;
@@ -271,6 +272,14 @@ fn current_tasks(k: &Kernel) -> Vec<Option<u64>> {
         .collect()
 }
 
+/// A dump as a [`wedge_model::SnapshotSource`]: every task with its kernel
+/// stack and the locks read from memory.
+impl wedge_model::SnapshotSource for Vmcore {
+    fn snapshot(&self) -> std::result::Result<wedge_model::Snapshot, String> {
+        Ok(snapshot::build(self, true))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -319,13 +328,5 @@ mod tests {
         assert!(c(10, 10, 5, Some(9), 0)
             .summary()
             .is_some_and(|s| s == "dump incomplete; 5 of 9 tasks read, 4 unreadable"));
-    }
-}
-
-/// A dump as a [`wedge_model::SnapshotSource`]: every task with its kernel
-/// stack and the locks read from memory.
-impl wedge_model::SnapshotSource for Vmcore {
-    fn snapshot(&self) -> std::result::Result<wedge_model::Snapshot, String> {
-        Ok(snapshot::build(self, true))
     }
 }

@@ -122,47 +122,12 @@ pub fn run(json: bool, verbose: bool, args: &VmcoreArgs) -> Result<ExitCode, Str
     };
     match &args.view {
         Some(VmcoreView::Tasks) => {
-            #[derive(serde::Serialize)]
-            struct T<'a> {
-                task: &'a wedge_vmcore::tasks::Task,
-                stack: Option<wedge_vmcore::stack::Stack>,
-                stack_error: Option<String>,
-            }
-            let mut rows = Vec::new();
-            let mut text = String::new();
-            for t in &v.tasks {
-                let st = v.stack(t);
-                if !json {
-                    let sleep = t.sleep.map(|s| format!(" ({s:?})")).unwrap_or_default();
-                    text.push_str(&format!("{} {} {}{sleep}\n", t.pid, t.comm, t.state.code()));
-                    match &st {
-                        Ok(s) => {
-                            for f in &s.frames {
-                                match &f.function {
-                                    Some(n) => text.push_str(&format!(
-                                        "    {n}+{:#x}/{:#x}\n",
-                                        f.offset, f.size
-                                    )),
-                                    None => text.push_str(&format!("    {:#x}\n", f.addr)),
-                                }
-                            }
-                            if let Some(e) = &s.error {
-                                text.push_str(&format!("    (stack ends: {e})\n"));
-                            }
-                        }
-                        Err(e) => text.push_str(&format!("    (no stack: {e})\n")),
-                    }
-                }
-                let (stack, stack_error) = match st {
-                    Ok(s) => (Some(s), None),
-                    Err(e) => (None, Some(e.to_string())),
-                };
-                rows.push(T {
-                    task: t,
-                    stack,
-                    stack_error,
-                });
-            }
+            let rows = wedge_vmcore::listing::rows(&v);
+            let mut text = if json {
+                String::new()
+            } else {
+                wedge_vmcore::listing::text(&rows)
+            };
             if json {
                 crate::emit(&crate::json(&wedge_render::output::DumpTasks {
                     dump: &dump,

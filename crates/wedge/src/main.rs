@@ -6,7 +6,6 @@ mod args;
 mod cmd_core;
 mod cmd_log;
 mod cmd_vmcore;
-mod user_stacks;
 
 use args::{Cli, Command};
 use clap::Parser;
@@ -174,10 +173,11 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                     format!("no process or thread {} (it may have exited)", why.pid)
                 })?;
             let stacks = why.user_stacks.then(|| {
-                user_stacks::read(
+                wedge_coredump::user_stacks::read(
                     &snap,
                     proc_,
                     opts.deadline.max(std::time::Duration::from_secs(1)),
+                    wedge_analysis::user_stacks_refusal(&snap, proc_),
                 )
             });
             if cli.json {
@@ -188,7 +188,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             } else {
                 let mut text = wedge_render::why::render(&snap, proc_, &findings, &graph);
                 if let Some(u) = &stacks {
-                    text.push_str(&user_stacks::render(u));
+                    text.push_str(&wedge_coredump::user_stacks::render(u));
                 }
                 emit(&text)?;
             }

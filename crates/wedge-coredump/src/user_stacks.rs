@@ -2,11 +2,12 @@
 //! without ptrace.
 //!
 //! Registers come from /proc/PID/task/TID/syscall (sp, pc); the stacks are
-//! copied by wedge-coredump's bounded reader child. Symbolizing opens the
-//! process's binaries from wedge itself, and an open(2) of a file on a FUSE
-//! or network filesystem whose server is gone blocks: so this is asked for,
-//! never done by default, and refused when the process touches such a
-//! filesystem.
+//! copied by the bounded reader child of [`crate::live`]. Symbolizing opens
+//! the process's binaries from wedge itself, and an open(2) of a file on a
+//! FUSE or network filesystem whose server is gone blocks: so this is asked
+//! for, never done by default, and refused when the process touches such a
+//! filesystem — a decision of the diagnosis
+//! (`wedge_analysis::user_stacks_refusal`), passed in as `refused`.
 
 use serde::Serialize;
 use wedge_model::{Field, Process, Snapshot, Syscall};
@@ -23,26 +24,30 @@ pub struct UserStacks {
 pub struct ThreadStack {
     pub tid: i32,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub backtrace: Option<wedge_coredump::LiveBacktrace>,
+    pub backtrace: Option<crate::LiveBacktrace>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
-pub fn read(snap: &Snapshot, p: &Process, deadline: std::time::Duration) -> UserStacks {
-    // The policy (kernel threads, FUSE and network filesystems) is the
-    // diagnosis's; this only reads.
-    if let Some(why) = wedge_analysis::user_stacks_refusal(snap, p) {
+/// Reads `p`'s user-space stacks, unless `refused` says why not.
+pub fn read(
+    snap: &Snapshot,
+    p: &Process,
+    deadline: std::time::Duration,
+    refused: Option<String>,
+) -> UserStacks {
+    if let Some(why) = refused {
         return UserStacks {
             refused: Some(why),
             threads: Vec::new(),
         };
     }
-    let live: Vec<wedge_coredump::LiveThread> = p
+    let live: Vec<crate::LiveThread> = p
         .threads
         .iter()
         .filter_map(|t| match &t.syscall {
             Field::Value(Syscall::InSyscall { sp, pc, .. })
-            | Field::Value(Syscall::NotInSyscall { sp, pc }) => Some(wedge_coredump::LiveThread {
+            | Field::Value(Syscall::NotInSyscall { sp, pc }) => Some(crate::LiveThread {
                 tid: t.tid,
                 sp: *sp,
                 pc: *pc,
@@ -62,12 +67,12 @@ pub fn read(snap: &Snapshot, p: &Process, deadline: std::time::Duration) -> User
         .blocked_reads
         .iter()
         .any(|b| b.pid == p.pid && b.blocks_on.contains("mmap_lock"));
-    let opts = wedge_coredump::LiveOptions {
+    let opts = crate::LiveOptions {
         deadline,
         mmap_lock_held: lock_held,
         ..Default::default()
     };
-    match wedge_coredump::live_backtraces(p.pid, &live, &opts) {
+    match crate::live_backtraces(p.pid, &live, &opts) {
         Ok(list) => UserStacks {
             refused: None,
             threads: list
@@ -103,7 +108,7 @@ pub fn render(u: &UserStacks) -> String {
             (Some(b), _) => {
                 o.push_str(&format!("  thread {}\n", t.tid));
                 for f in &b.frames {
-                    o.push_str(&format!("    {}\n", wedge_coredump::text::frame_line(f)));
+                    o.push_str(&format!("    {}\n", crate::text::frame_line(f)));
                 }
                 if let Some(s) = &b.unwind_stopped {
                     o.push_str(&format!("    (unwinding stopped: {s})\n"));
