@@ -240,7 +240,9 @@ pub fn run(json: bool, verbose: bool, args: &VmcoreArgs) -> Result<ExitCode, Str
                     why: e.clone(),
                 });
             }
-            let findings = wedge_analysis::analyze(&snap);
+            // The dump's log is listed as `log_events`, not merged into the
+            // findings (as before the diagnosis layer).
+            let findings = wedge_analysis::diagnose(&snap, &[]).findings;
             let c = crash(&v, &log);
             let waits = wedge_render::output::lock_waits(&snap);
             let events = wedge_klog::parse_str(&wedge_vmcore::printk::to_dmesg(&log)).events;

@@ -65,7 +65,7 @@ pub(crate) fn print_ps(
         // Compact, as every --json (see `json`), and streamed. The analysis
         // (only the exit status needs it) runs meanwhile.
         let (wedged, written) = std::thread::scope(|s| {
-            let analysis = s.spawn(|| wedge_analysis::analyze(snap).iter().any(|f| f.is_wedged()));
+            let analysis = s.spawn(|| wedge_analysis::diagnose(snap, &[]).wedged());
             let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
             let written = wedge_render::json::write_snapshot(snap, &mut out).and_then(|_| {
                 out.write_all(b"\n")?;
@@ -79,7 +79,7 @@ pub(crate) fn print_ps(
             Err(e) => Err(format!("writing output: {e}")),
         };
     }
-    let wedged = wedge_analysis::analyze(snap).iter().any(|f| f.is_wedged());
+    let wedged = wedge_analysis::diagnose(snap, &[]).wedged();
     let (text, _) = wedge_render::ps::render(
         snap,
         wedge_render::ps::PsOptions {
