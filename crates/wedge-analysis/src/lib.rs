@@ -4,6 +4,7 @@
 //! Reads only [`wedge_model::Snapshot`], so live scans, crash dumps and
 //! recordings get the same analysis.
 
+mod diagnosis;
 mod finding;
 pub mod fuse;
 pub mod graph;
@@ -11,7 +12,8 @@ mod logrules;
 mod rules;
 mod wait;
 
+pub use diagnosis::{diagnose, user_stacks_refusal, Diagnosis};
 pub use finding::{BlockedOn, Confidence, Evidence, Finding, Remedy, Severity};
-pub use logrules::analyze_log;
+pub use logrules::{analyze_log, LogRule};
 pub use rules::{analyze, analyze_with};
 pub use wait::{describe_wait, matters, wait_kind, Attention, WaitKind};

@@ -5,17 +5,28 @@
 use crate::finding::{BlockedOn, Confidence, Evidence, Finding, Remedy, Severity};
 use std::collections::BTreeMap;
 use wedge_kernel::TaskState;
-use wedge_klog::{Detail, Event};
-use wedge_model::Snapshot;
+use wedge_model::{LogDetail, LogEvent, Snapshot};
+
+/// The log rules, by what they conclude: the diagnosis merges a
+/// [`LogRule::HungTask`] finding into the live finding about the same task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogRule {
+    /// `pidns.init_abort`
+    InitAbort,
+    /// `kernel.hung_task`
+    HungTask,
+    /// `netfs.server_unreachable`
+    NfsServerUnreachable,
+}
+
+type Event = LogEvent;
 
 fn ev(e: &Event, fact: String) -> Evidence {
     Evidence {
         source: format!(
             "kernel log line {}{}",
-            e.lines.first,
-            e.timestamp
-                .as_ref()
-                .and_then(|t| t.monotonic)
+            e.line,
+            e.monotonic
                 .map(|m| format!(" [{m:.3}]"))
                 .unwrap_or_default()
         ),
@@ -28,22 +39,28 @@ fn ev(e: &Event, fact: String) -> Evidence {
 /// a handler to a pid-namespace init, so abort() in a container's PID 1
 /// dies of SIGSEGV (status 139) instead of SIGABRT (134).
 fn is_abort_hlt(e: &Event) -> bool {
-    let Detail::GpfTrap(t) = &e.detail else {
+    let LogDetail::GpfTrap { lib, error } = &e.detail else {
         return false;
     };
-    let in_libc = t
-        .mapping
-        .as_ref()
-        .is_some_and(|m| m.lib.starts_with("libc"));
+    let in_libc = lib.as_deref().is_some_and(|l| l.starts_with("libc"));
     let hlt = e
-        .code
-        .as_ref()
-        .and_then(|c| c.faulting_instruction.as_deref())
+        .faulting_instruction
+        .as_deref()
         .is_some_and(|i| i.trim() == "hlt");
-    hlt || (in_libc && t.error.trim_start_matches('0').is_empty())
+    hlt || (in_libc && error.trim_start_matches('0').is_empty())
 }
 
-pub fn analyze_log(snap: &Snapshot, events: &[Event]) -> Vec<Finding> {
+/// Findings from the log alone (see [`crate::diagnose`] for them merged
+/// with the live ones).
+pub fn analyze_log(snap: &Snapshot, events: &[LogEvent]) -> Vec<Finding> {
+    analyze_log_typed(snap, events)
+        .into_iter()
+        .map(|(_, f)| f)
+        .collect()
+}
+
+/// Each log finding with the rule that made it.
+pub(crate) fn analyze_log_typed(snap: &Snapshot, events: &[LogEvent]) -> Vec<(LogRule, Finding)> {
     let mut out = Vec::new();
     // abort() as a pid-namespace init, grouped by command.
     let mut aborts: BTreeMap<String, Vec<&Event>> = BTreeMap::new();
@@ -63,7 +80,7 @@ pub fn analyze_log(snap: &Snapshot, events: &[Event]) -> Vec<Finding> {
             .iter()
             .rev()
             .take(3)
-            .map(|e| ev(e, format!("{}: {}", e.kind(), e.meaning)))
+            .map(|e| ev(e, format!("{}: {}", e.kind, e.meaning)))
             .collect();
         if let Some(p) = alive {
             if p.is_nested_pidns_init() {
@@ -73,14 +90,14 @@ pub fn analyze_log(snap: &Snapshot, events: &[Event]) -> Vec<Finding> {
                 });
             }
         }
-        out.push(Finding {
+        out.push((LogRule::InitAbort, Finding {
             id: "pidns.init_abort".into(),
             title: format!(
                 "{task} died {} time(s) of a general protection fault in libc: abort() as PID 1 of a pid namespace",
                 es.len()
             ),
             severity: Severity::Warning,
-            confidence: if es.iter().any(|e| e.code.is_some()) {
+            confidence: if es.iter().any(|e| e.code_dumped) {
                 Confidence::High
             } else {
                 Confidence::Medium
@@ -105,13 +122,13 @@ pub fn analyze_log(snap: &Snapshot, events: &[Event]) -> Vec<Finding> {
                 },
             ],
             ..Default::default()
-        });
+        }));
     }
     // Hung-task reports whose task is still stuck.
     let mut hung: BTreeMap<u32, &Event> = BTreeMap::new();
     for e in events
         .iter()
-        .filter(|e| matches!(e.detail, Detail::HungTask(_)))
+        .filter(|e| matches!(e.detail, LogDetail::HungTask { .. }))
     {
         if let Some(pid) = e.pid {
             hung.insert(pid, e);
@@ -130,11 +147,15 @@ pub fn analyze_log(snap: &Snapshot, events: &[Event]) -> Vec<Finding> {
         if t.state != TaskState::DiskSleep {
             continue;
         }
-        let Detail::HungTask(h) = &e.detail else {
+        let LogDetail::HungTask {
+            blocked_seconds,
+            blocker,
+        } = &e.detail
+        else {
             continue;
         };
         let mut blocked_on = Vec::new();
-        if let Some(b) = &h.blocker {
+        if let Some(b) = blocker {
             blocked_on.push(BlockedOn {
                 kind: "lock_holder".into(),
                 pid: b.owner_pid.map(|p| p as i32),
@@ -146,11 +167,11 @@ pub fn analyze_log(snap: &Snapshot, events: &[Event]) -> Vec<Finding> {
                 ),
             });
         }
-        out.push(Finding {
+        out.push((LogRule::HungTask, Finding {
             id: "kernel.hung_task".into(),
             title: format!(
                 "the kernel reported {} ({}) hung (blocked > {} s) and it is still in D",
-                t.comm, pid, h.blocked_seconds
+                t.comm, pid, blocked_seconds
             ),
             severity: Severity::Critical,
             confidence: Confidence::High,
@@ -161,17 +182,17 @@ pub fn analyze_log(snap: &Snapshot, events: &[Event]) -> Vec<Finding> {
                 .into(),
             blocked_on,
             ..Default::default()
-        });
+        }));
     }
     // Network filesystems: a server not responding with no OK after it.
     let mut servers: BTreeMap<String, (Option<&Event>, bool)> = BTreeMap::new();
     for e in events {
         match &e.detail {
-            Detail::NfsNotResponding(s) => {
-                servers.insert(s.server.clone(), (Some(e), false));
+            LogDetail::NfsNotResponding { server } => {
+                servers.insert(server.clone(), (Some(e), false));
             }
-            Detail::NfsServerOk(s) => {
-                if let Some(x) = servers.get_mut(&s.server) {
+            LogDetail::NfsServerOk { server } => {
+                if let Some(x) = servers.get_mut(server) {
                     x.1 = true;
                 }
             }
@@ -190,34 +211,39 @@ pub fn analyze_log(snap: &Snapshot, events: &[Event]) -> Vec<Finding> {
             })
             .map(|p| p.pid)
             .collect();
-        out.push(Finding {
-            id: "netfs.server_unreachable".into(),
-            title: format!(
-                "NFS server {server} is not responding{}",
-                if waiting.is_empty() {
-                    String::new()
+        out.push((
+            LogRule::NfsServerUnreachable,
+            Finding {
+                id: "netfs.server_unreachable".into(),
+                title: format!(
+                    "NFS server {server} is not responding{}",
+                    if waiting.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; {} process(es) wait for it", waiting.len())
+                    }
+                ),
+                severity: if waiting.is_empty() {
+                    Severity::Warning
                 } else {
-                    format!("; {} process(es) wait for it", waiting.len())
-                }
-            ),
-            severity: if waiting.is_empty() {
-                Severity::Warning
-            } else {
-                Severity::Critical
-            },
-            confidence: Confidence::High,
-            pids: waiting,
-            evidence: vec![ev(e, e.meaning.clone())],
-            explanation:
-                "The NFS client logged that the server stopped answering and has not logged \
+                    Severity::Critical
+                },
+                confidence: Confidence::High,
+                pids: waiting,
+                evidence: vec![ev(e, e.meaning.clone())],
+                explanation:
+                    "The NFS client logged that the server stopped answering and has not logged \
                 `OK` since. With a hard mount (`still trying`) I/O waits until the server is back."
-                    .into(),
-            remedies: vec![Remedy {
-                action: format!("bring {server} back; or force-unmount: umount -f, then umount -l"),
-                command: None,
-            }],
-            ..Default::default()
-        });
+                        .into(),
+                remedies: vec![Remedy {
+                    action: format!(
+                        "bring {server} back; or force-unmount: umount -f, then umount -l"
+                    ),
+                    command: None,
+                }],
+                ..Default::default()
+            },
+        ));
     }
     out
 }

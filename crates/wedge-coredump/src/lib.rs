@@ -33,6 +33,7 @@ pub mod story;
 pub mod symbolize;
 pub mod text;
 pub mod unwind;
+pub mod user_stacks;
 
 pub use crate::core::{read_core, Options};
 pub use error::{CoreError, LiveError};

@@ -66,6 +66,8 @@ mod decode;
 mod event;
 mod family;
 mod frame;
+mod kmsg;
+mod model;
 mod parser;
 mod prefix;
 mod ps;
@@ -86,6 +88,8 @@ pub use event::{
     Since, SinceUncompared, SoftLockup, TaskDump, Timestamp, Trap, Warning, KINDS,
 };
 pub use frame::Frame;
+pub use kmsg::{live_events, read_kmsg};
+pub use model::to_log_events;
 pub use parser::{FormatCounts, Fragment, Parser, Summary};
 pub use scan::EventStream;
 pub use sniff::NotText;

@@ -10,11 +10,13 @@
 mod duration;
 mod field;
 mod files;
+mod log;
 mod task;
 
 pub use duration::human_ms;
 pub use field::{Field, Missing, MissingReason};
 pub use files::{FdDetail, FileKind, FsClass, FuseConnection, IoUringInfo, Mount, OpenFile};
+pub use log::{LogBlocker, LogDetail, LogEvent};
 pub use task::{
     base_function, is_scheduler_plumbing, KernelFrame, LockWait, Namespace, Process, SchedInfo,
     Syscall, Thread,
@@ -273,4 +275,14 @@ impl Snapshot {
     pub fn blocked_reads_of(&self, pid: i32) -> impl Iterator<Item = &BlockedRead> {
         self.blocked_reads.iter().filter(move |b| b.pid == pid)
     }
+}
+
+/// Anything a [`Snapshot`] can be taken from: the live system through
+/// /proc (`wedge_procfs::LiveSource`), a kernel crash dump
+/// (`wedge_vmcore::Vmcore`); later a BPF reader or a recording. Every view
+/// and the diagnosis read only the snapshot, so a new source is a type
+/// implementing this and one match arm in the binary.
+pub trait SnapshotSource {
+    /// Takes the snapshot; an error names the path or pid it is about.
+    fn snapshot(&self) -> Result<Snapshot, String>;
 }

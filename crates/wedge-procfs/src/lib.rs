@@ -17,6 +17,7 @@
 //! reused mid-scan yields errors, never a mix of two processes.
 
 pub mod helper;
+mod now;
 #[doc(hidden)]
 pub mod parse;
 mod read;
@@ -29,6 +30,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use wedge_model::{Field, FuseConnection, Limitation, MissingReason, Mount, Snapshot, Source};
 
+pub use now::{task_now, TaskNow};
 pub use parse::kernel_stack as parse_kernel_stack;
 
 /// The shortest deadline a scan accepts, in milliseconds. Below it an
@@ -421,4 +423,14 @@ fn fuse_connections(opts: &ScanOptions) -> Field<Vec<FuseConnection>> {
     }
     out.sort_by_key(|c| c.id);
     Field::Value(out)
+}
+
+/// The live system through /proc, as a [`wedge_model::SnapshotSource`].
+#[derive(Debug, Clone, Default)]
+pub struct LiveSource(pub ScanOptions);
+
+impl wedge_model::SnapshotSource for LiveSource {
+    fn snapshot(&self) -> Result<Snapshot, String> {
+        scan(&self.0)
+    }
 }

@@ -326,7 +326,7 @@ impl RelPath {
     }
 }
 
-fn open_read(dir: BorrowedFd<'_>, name: &str, buf: &mut Vec<u8>) -> Result<(), Errno> {
+pub(crate) fn open_read(dir: BorrowedFd<'_>, name: &str, buf: &mut Vec<u8>) -> Result<(), Errno> {
     let fd = rustix::fs::openat(
         dir,
         name,

@@ -3,6 +3,7 @@
 
 pub mod json;
 pub mod log;
+pub mod output;
 pub mod ps;
 pub mod verdict;
 pub mod why;

@@ -26,6 +26,7 @@ pub mod error;
 pub mod kallsyms;
 pub mod kdump;
 pub mod kernel;
+pub mod listing;
 pub mod locks;
 mod lzo;
 pub mod mem;
@@ -269,6 +270,14 @@ fn current_tasks(k: &Kernel) -> Vec<Option<u64>> {
     offs.iter()
         .map(|o| k.mem.u64(var.wrapping_add(*o)).ok().filter(|&t| t != 0))
         .collect()
+}
+
+/// A dump as a [`wedge_model::SnapshotSource`]: every task with its kernel
+/// stack and the locks read from memory.
+impl wedge_model::SnapshotSource for Vmcore {
+    fn snapshot(&self) -> std::result::Result<wedge_model::Snapshot, String> {
+        Ok(snapshot::build(self, true))
+    }
 }
 
 #[cfg(test)]

@@ -39,14 +39,6 @@ pub struct LogArgs {
     pub task: Option<String>,
 }
 
-/// Kinds that mean the kernel saw something stuck or broken.
-pub(crate) fn serious(e: &Event) -> bool {
-    matches!(
-        e.kind(),
-        "hung_task" | "soft_lockup" | "hard_lockup" | "rcu_stall" | "oops" | "kernel_bug" | "panic"
-    )
-}
-
 /// `--kind` help: the kinds come from the parser's own table.
 fn kind_help() -> String {
     format!(
@@ -66,43 +58,6 @@ fn parse_kind(s: &str) -> Result<String, String> {
     ))
 }
 
-fn parse_since(s: &str) -> Result<Since, String> {
-    if let Ok(secs) = s.parse::<f64>() {
-        return Ok(Since::Monotonic(secs));
-    }
-    // YYYY-MM-DD[THH:MM[:SS]] as UTC.
-    let bad = || format!("--since {s:?}: expected seconds since boot or YYYY-MM-DD[THH:MM:SS]");
-    let (date, time) = s.split_once(['T', ' ']).unwrap_or((s, "00:00:00"));
-    let d: Vec<i64> = date
-        .split('-')
-        .map(|x| x.parse().map_err(|_| bad()))
-        .collect::<Result<_, _>>()?;
-    let t: Vec<i64> = time
-        .split(':')
-        .map(|x| x.parse().map_err(|_| bad()))
-        .collect::<Result<_, _>>()?;
-    let [y, m, day] = d[..] else {
-        return Err(bad());
-    };
-    let (hh, mm, ss) = (
-        t.first().copied().unwrap_or(0),
-        t.get(1).copied().unwrap_or(0),
-        t.get(2).copied().unwrap_or(0),
-    );
-    if !(1..=12).contains(&m) || !(1..=31).contains(&day) {
-        return Err(bad());
-    }
-    // Days from civil (Howard Hinnant's algorithm, public domain idea).
-    let y2 = if m <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146097 + doe - 719468;
-    Ok(Since::Epoch(days * 86400 + hh * 3600 + mm * 60 + ss))
-}
-
 /// Opens a log file (or standard input for `-`) through the shared
 /// opener: non-blocking, FIFOs and devices refused, every read bounded,
 /// gzip, zstd, xz or lz4 undone by magic and streamed, size capped.
@@ -113,100 +68,26 @@ fn open(path: &std::path::Path) -> Result<Box<dyn Read + Send>, String> {
     Ok(stream)
 }
 
-/// Reads every record now in /dev/kmsg (and, with `follow`, those that
-/// come), feeding `sink` with each completed event.
-fn read_kmsg(
-    follow: bool,
-    parser: &mut Parser,
-    mut sink: impl FnMut(Event) -> Result<(), String>,
-) -> Result<u64, String> {
-    use std::os::fd::AsRawFd;
-    use std::os::unix::fs::OpenOptionsExt;
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open("/dev/kmsg")
-        .map_err(|e| {
-            format!("/dev/kmsg: {e} (reading the kernel log needs root or kernel.dmesg_restrict=0)")
-        })?;
-    let mut buf = vec![0u8; 16 * 1024];
-    let mut lost = 0u64;
-    loop {
-        // SAFETY: read(2) into a valid buffer; one call returns one record.
-        let n = unsafe { libc::read(f.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-        if n < 0 {
-            let e = std::io::Error::last_os_error();
-            match e.raw_os_error() {
-                Some(libc::EAGAIN) => {
-                    if !follow {
-                        break;
-                    }
-                    let mut pfd = libc::pollfd {
-                        fd: f.as_raw_fd(),
-                        events: libc::POLLIN,
-                        revents: 0,
-                    };
-                    // SAFETY: poll on one valid pollfd.
-                    unsafe { libc::poll(&mut pfd, 1, 1000) };
-                    continue;
-                }
-                // The ring buffer overwrote records we had not read yet.
-                Some(libc::EPIPE) => {
-                    lost += 1;
-                    continue;
-                }
-                Some(libc::EINTR) => continue,
-                _ => return Err(format!("/dev/kmsg: {e}")),
-            }
-        }
-        let rec = &buf[..n as usize];
-        for line in rec.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-            parser.push_line(line);
-        }
-        while let Some(ev) = parser.next_event() {
-            sink(ev)?;
-        }
-    }
-    parser.finish();
-    while let Some(ev) = parser.next_event() {
-        sink(ev)?;
-    }
-    Ok(lost)
-}
-
 /// Every event of the running boot's kernel log, read without waiting.
 pub fn live_events() -> Result<Vec<Event>, String> {
-    let mut parser = Parser::new();
-    let mut events = Vec::new();
-    read_kmsg(false, &mut parser, |e| {
-        events.push(e);
-        Ok(())
-    })?;
-    Ok(events)
+    wedge_klog::live_events()
 }
 
 /// The state and wait channel now of tasks named by events from this boot.
 fn live_tasks(pids: impl Iterator<Item = u32>) -> HashMap<u32, wedge_render::log::LiveTask> {
-    let mut out = HashMap::new();
-    for pid in pids {
-        // stat and wchan never block (no mmap_lock, no daemon).
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-            continue;
-        };
-        let comm = stat.get(open + 1..close).unwrap_or("").to_string();
-        let state = stat
-            .get(close + 2..)
-            .and_then(|s| s.chars().next())
-            .unwrap_or('?');
-        let wchan = std::fs::read_to_string(format!("/proc/{pid}/wchan"))
-            .ok()
-            .filter(|w| w != "0" && !w.is_empty());
-        out.insert(pid, wedge_render::log::LiveTask { state, wchan, comm });
-    }
-    out
+    let root = std::path::Path::new("/proc");
+    pids.filter_map(|pid| {
+        let t = wedge_procfs::task_now(root, pid)?;
+        Some((
+            pid,
+            wedge_render::log::LiveTask {
+                state: t.state,
+                wchan: t.wchan,
+                comm: t.comm,
+            },
+        ))
+    })
+    .collect()
 }
 
 /// The live boot's clock: `btime` of /proc/stat (a read that never
@@ -221,7 +102,7 @@ fn live_clock() -> BootClock {
 pub fn run(json: bool, args: &LogArgs) -> Result<ExitCode, String> {
     let filter = Filter {
         kinds: args.kinds.clone(),
-        since: args.since.as_deref().map(parse_since).transpose()?,
+        since: args.since.as_deref().map(Since::parse).transpose()?,
         pid: args.pid,
         task: args.task.clone(),
     };
@@ -248,7 +129,7 @@ pub fn run(json: bool, args: &LogArgs) -> Result<ExitCode, String> {
                 return Ok(());
             }
         }
-        any_serious |= serious(&e);
+        any_serious |= e.is_serious();
         if json {
             let line = serde_json::to_string(&e).map_err(|e| format!("encoding JSON: {e}"))?;
             if !broken_pipe {
@@ -279,7 +160,7 @@ pub fn run(json: bool, args: &LogArgs) -> Result<ExitCode, String> {
     let mut summary = wedge_klog::Summary::default();
     if live {
         let mut parser = Parser::new();
-        let lost = read_kmsg(args.follow, &mut parser, &mut sink)?;
+        let lost = wedge_klog::read_kmsg(args.follow, &mut parser, &mut sink)?;
         summary = parser.summary().clone();
         if lost > 0 {
             eprintln!("wedge: /dev/kmsg overran {lost} time(s): older records were lost before they could be read");
@@ -340,21 +221,4 @@ pub fn run(json: bool, args: &LogArgs) -> Result<ExitCode, String> {
     } else {
         ExitCode::SUCCESS
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn since_forms() {
-        assert!(matches!(parse_since("3600"), Ok(Since::Monotonic(s)) if s == 3600.0));
-        assert!(matches!(parse_since("1970-01-02"), Ok(Since::Epoch(86400))));
-        assert!(matches!(
-            parse_since("2024-05-22T19:04:47"),
-            Ok(Since::Epoch(1716404687))
-        ));
-        assert!(parse_since("yesterday").is_err());
-        assert!(parse_since("2024-13-01").is_err());
-    }
 }

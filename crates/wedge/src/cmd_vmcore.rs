@@ -10,6 +10,7 @@
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use wedge_model::SnapshotSource;
 use wedge_vmcore::{Options, Vmcore};
 
 #[derive(Args, Debug)]
@@ -89,43 +90,14 @@ fn status(found: bool, partial: bool) -> ExitCode {
     }
 }
 
-#[derive(serde::Serialize)]
-struct Crash {
-    cpu: Option<u32>,
-    pid: Option<i32>,
-    comm: Option<String>,
-    message: Option<String>,
-}
-
-fn crash(v: &Vmcore, log: &[wedge_vmcore::printk::Record]) -> Crash {
+fn crash(v: &Vmcore, log: &[wedge_vmcore::printk::Record]) -> wedge_render::output::Crash {
     let t = v.crashing_task();
-    Crash {
+    wedge_render::output::Crash {
         cpu: v.panic_cpu,
         pid: t.map(|t| t.pid),
         comm: t.map(|t| t.comm.clone()),
         message: wedge_vmcore::printk::panic_message(log),
     }
-}
-
-fn lock_text(waits: &[wedge_vmcore::locks::LockWait]) -> String {
-    let mut s = String::new();
-    for w in waits {
-        let what = match w.kind {
-            wedge_vmcore::locks::LockKind::Mutex => "mutex",
-            wedge_vmcore::locks::LockKind::RwSemaphore => "rw-semaphore",
-        };
-        let name = w.symbol.clone().unwrap_or_else(|| format!("{:#x}", w.lock));
-        let owner = match (w.owner, w.reader_owned) {
-            (Some(o), _) => format!("held by {o}"),
-            (None, true) => "held by readers".into(),
-            (None, false) => "owner unknown".into(),
-        };
-        s.push_str(&format!(
-            "  {} waits for {what} {name}, {owner}; queue: {:?}\n",
-            w.waiter, w.waiters
-        ));
-    }
-    s
 }
 
 pub fn run(json: bool, verbose: bool, args: &VmcoreArgs) -> Result<ExitCode, String> {
@@ -150,56 +122,14 @@ pub fn run(json: bool, verbose: bool, args: &VmcoreArgs) -> Result<ExitCode, Str
     };
     match &args.view {
         Some(VmcoreView::Tasks) => {
-            #[derive(serde::Serialize)]
-            struct T<'a> {
-                task: &'a wedge_vmcore::tasks::Task,
-                stack: Option<wedge_vmcore::stack::Stack>,
-                stack_error: Option<String>,
-            }
-            let mut rows = Vec::new();
-            let mut text = String::new();
-            for t in &v.tasks {
-                let st = v.stack(t);
-                if !json {
-                    let sleep = t.sleep.map(|s| format!(" ({s:?})")).unwrap_or_default();
-                    text.push_str(&format!("{} {} {}{sleep}\n", t.pid, t.comm, t.state.code()));
-                    match &st {
-                        Ok(s) => {
-                            for f in &s.frames {
-                                match &f.function {
-                                    Some(n) => text.push_str(&format!(
-                                        "    {n}+{:#x}/{:#x}\n",
-                                        f.offset, f.size
-                                    )),
-                                    None => text.push_str(&format!("    {:#x}\n", f.addr)),
-                                }
-                            }
-                            if let Some(e) = &s.error {
-                                text.push_str(&format!("    (stack ends: {e})\n"));
-                            }
-                        }
-                        Err(e) => text.push_str(&format!("    (no stack: {e})\n")),
-                    }
-                }
-                let (stack, stack_error) = match st {
-                    Ok(s) => (Some(s), None),
-                    Err(e) => (None, Some(e.to_string())),
-                };
-                rows.push(T {
-                    task: t,
-                    stack,
-                    stack_error,
-                });
-            }
+            let rows = wedge_vmcore::listing::rows(&v);
+            let mut text = if json {
+                String::new()
+            } else {
+                wedge_vmcore::listing::text(&rows)
+            };
             if json {
-                #[derive(serde::Serialize)]
-                struct Tasks<'a> {
-                    dump: &'a str,
-                    partial: Option<&'a str>,
-                    task_errors: &'a [String],
-                    tasks: Vec<T<'a>>,
-                }
-                crate::emit(&crate::json(&Tasks {
+                crate::emit(&crate::json(&wedge_render::output::DumpTasks {
                     dump: &dump,
                     partial: partial.as_deref(),
                     task_errors: &v.task_errors,
@@ -223,16 +153,9 @@ pub fn run(json: bool, verbose: bool, args: &VmcoreArgs) -> Result<ExitCode, Str
             // events, and the same exit status (1 for a panic, oops, hung
             // task, lockup or stall).
             let parsed = wedge_klog::parse_str(&text);
-            let serious = parsed.events.iter().any(crate::cmd_log::serious);
+            let serious = parsed.events.iter().any(wedge_klog::Event::is_serious);
             if json {
-                #[derive(serde::Serialize)]
-                struct Log<'a> {
-                    dump: &'a str,
-                    partial: Option<&'a str>,
-                    records: usize,
-                    events: &'a [wedge_klog::Event],
-                }
-                crate::emit(&crate::json(&Log {
+                crate::emit(&crate::json(&wedge_render::output::DumpLog {
                     dump: &dump,
                     partial: partial.as_deref(),
                     records: log.len(),
@@ -254,7 +177,7 @@ pub fn run(json: bool, verbose: bool, args: &VmcoreArgs) -> Result<ExitCode, Str
             Ok(status(serious, partial.is_some()))
         }
         Some(VmcoreView::Ps(ps)) => {
-            let snap = wedge_vmcore::snapshot::build(&v, true);
+            let snap = v.snapshot()?;
             let code = crate::print_ps(&snap, ps, json)?;
             if !json {
                 let mut text = String::from(
@@ -270,23 +193,17 @@ pub fn run(json: bool, verbose: bool, args: &VmcoreArgs) -> Result<ExitCode, Str
             })
         }
         Some(VmcoreView::Why(why)) => {
-            let snap = wedge_vmcore::snapshot::build(&v, true);
-            let graph = wedge_analysis::graph::build(&snap);
-            let findings = wedge_analysis::analyze_with(&snap, &graph);
-            let proc_ = snap
-                .process(why.pid)
-                .or_else(|| snap.thread(why.pid).map(|(p, _)| p))
-                .ok_or_else(|| match &partial {
+            let snap = v.snapshot()?;
+            let (proc_, wedge_analysis::Diagnosis { findings, graph }, wedged) =
+                crate::why_of(&snap, why.pid, || match &partial {
                     Some(p) => format!(
                         "no process or thread {} in what could be read of the dump ({p})",
                         why.pid
                     ),
                     None => format!("no process or thread {} in the dump", why.pid),
                 })?;
-            let wedged = findings
-                .iter()
-                .any(|f| f.is_wedged() && f.pids.contains(&proc_.pid));
-            let waits: Vec<_> = wedge_vmcore::locks::lock_waits(&v)
+            // The lock waits were read from memory into the snapshot.
+            let waits: Vec<_> = wedge_render::output::lock_waits(&snap)
                 .into_iter()
                 .filter(|w| {
                     proc_
@@ -296,15 +213,7 @@ pub fn run(json: bool, verbose: bool, args: &VmcoreArgs) -> Result<ExitCode, Str
                 })
                 .collect();
             if json {
-                #[derive(serde::Serialize)]
-                struct Why<'a> {
-                    #[serde(flatten)]
-                    report: wedge_render::why::WhyReport<'a>,
-                    lock_waits: &'a [wedge_vmcore::locks::LockWait],
-                    partial: Option<&'a str>,
-                    limitations: &'a [wedge_model::Limitation],
-                }
-                crate::emit(&crate::json(&Why {
+                crate::emit(&crate::json(&wedge_render::output::DumpWhy {
                     report: wedge_render::why::report(&snap, proc_, &findings, &graph),
                     lock_waits: &waits,
                     partial: partial.as_deref(),
@@ -313,7 +222,10 @@ pub fn run(json: bool, verbose: bool, args: &VmcoreArgs) -> Result<ExitCode, Str
             } else {
                 let mut text = wedge_render::why::render(&snap, proc_, &findings, &graph);
                 if !waits.is_empty() {
-                    text.push_str(&format!("Locks (from memory):\n{}", lock_text(&waits)));
+                    text.push_str(&format!(
+                        "Locks (from memory):\n{}",
+                        wedge_render::output::lock_text(&waits)
+                    ));
                 }
                 note(&mut text);
                 crate::emit(&text)?;
@@ -321,34 +233,22 @@ pub fn run(json: bool, verbose: bool, args: &VmcoreArgs) -> Result<ExitCode, Str
             Ok(status(wedged, partial.is_some()))
         }
         None => {
-            let mut snap = wedge_vmcore::snapshot::build(&v, true);
+            let mut snap = v.snapshot()?;
             if let Some(e) = &log_error {
                 snap.limitations.push(wedge_model::Limitation {
                     what: "the kernel log".into(),
                     why: e.clone(),
                 });
             }
-            let findings = wedge_analysis::analyze(&snap);
+            // The dump's log is listed as `log_events`, not merged into the
+            // findings (as before the diagnosis layer).
+            let findings = wedge_analysis::diagnose(&snap, &[]).findings;
             let c = crash(&v, &log);
-            let waits = wedge_vmcore::locks::lock_waits(&v);
+            let waits = wedge_render::output::lock_waits(&snap);
             let events = wedge_klog::parse_str(&wedge_vmcore::printk::to_dmesg(&log)).events;
             let wedged = findings.iter().any(|f| f.is_wedged()) || c.message.is_some();
             if json {
-                #[derive(serde::Serialize)]
-                struct Verdict<'a> {
-                    dump: String,
-                    format: &'a str,
-                    kernel_release: Option<&'a str>,
-                    crash: &'a Crash,
-                    wedged: bool,
-                    partial: Option<&'a str>,
-                    completeness: &'a wedge_vmcore::Completeness,
-                    findings: &'a [wedge_analysis::Finding],
-                    lock_waits: &'a [wedge_vmcore::locks::LockWait],
-                    log_events: &'a [wedge_klog::Event],
-                    limitations: &'a [wedge_model::Limitation],
-                }
-                crate::emit(&crate::json(&Verdict {
+                crate::emit(&crate::json(&wedge_render::output::DumpVerdict {
                     dump: dump.clone(),
                     format: &v.kernel.mem.dump.format,
                     kernel_release: v.kernel.release.as_deref(),
@@ -377,7 +277,10 @@ pub fn run(json: bool, verbose: bool, args: &VmcoreArgs) -> Result<ExitCode, Str
                     ));
                 }
                 if !waits.is_empty() {
-                    s.push_str(&format!("Lock waits (from memory):\n{}", lock_text(&waits)));
+                    s.push_str(&format!(
+                        "Lock waits (from memory):\n{}",
+                        wedge_render::output::lock_text(&waits)
+                    ));
                 }
                 let why = format!("wedge vmcore {} why", shell_word(&dump));
                 s.push_str(&wedge_render::verdict::render_with(

@@ -6,12 +6,12 @@ mod args;
 mod cmd_core;
 mod cmd_log;
 mod cmd_vmcore;
-mod user_stacks;
 
 use args::{Cli, Command};
 use clap::Parser;
 use std::io::Write;
 use std::process::ExitCode;
+use wedge_model::SnapshotSource;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -54,28 +54,6 @@ fn code(wedged: bool) -> ExitCode {
     }
 }
 
-/// Adds log findings; one about a task already found stuck lends its
-/// evidence to that finding instead of repeating it.
-fn merge(findings: &mut Vec<wedge_analysis::Finding>, from_log: Vec<wedge_analysis::Finding>) {
-    for f in from_log {
-        let same = findings.iter_mut().find(|g| {
-            f.id == "kernel.hung_task" && g.is_wedged() && g.pids.first() == f.pids.first()
-        });
-        match same {
-            Some(g) => {
-                g.evidence.extend(f.evidence);
-                g.blocked_on.extend(f.blocked_on);
-            }
-            None => findings.push(f),
-        }
-    }
-    findings.sort_by(|a, b| {
-        b.severity
-            .cmp(&a.severity)
-            .then(b.confidence.cmp(&a.confidence))
-    });
-}
-
 /// `ps` of a snapshot, live or from a dump: the table, or the whole
 /// snapshot as JSON; the exit status says whether anything is wedged.
 pub(crate) fn print_ps(
@@ -87,7 +65,7 @@ pub(crate) fn print_ps(
         // Compact, as every --json (see `json`), and streamed. The analysis
         // (only the exit status needs it) runs meanwhile.
         let (wedged, written) = std::thread::scope(|s| {
-            let analysis = s.spawn(|| wedge_analysis::analyze(snap).iter().any(|f| f.is_wedged()));
+            let analysis = s.spawn(|| wedge_analysis::diagnose(snap, &[]).wedged());
             let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
             let written = wedge_render::json::write_snapshot(snap, &mut out).and_then(|_| {
                 out.write_all(b"\n")?;
@@ -101,7 +79,7 @@ pub(crate) fn print_ps(
             Err(e) => Err(format!("writing output: {e}")),
         };
     }
-    let wedged = wedge_analysis::analyze(snap).iter().any(|f| f.is_wedged());
+    let wedged = wedge_analysis::diagnose(snap, &[]).wedged();
     let (text, _) = wedge_render::ps::render(
         snap,
         wedge_render::ps::PsOptions {
@@ -123,31 +101,46 @@ pub(crate) fn print_ps(
     Ok(code(wedged))
 }
 
+/// `why PID` of a snapshot from any source: the process the pid names (a
+/// thread's process for a tid), the diagnosis, and whether that process is
+/// wedged.
+pub(crate) fn why_of(
+    snap: &wedge_model::Snapshot,
+    pid: i32,
+    not_found: impl FnOnce() -> String,
+) -> Result<(&wedge_model::Process, wedge_analysis::Diagnosis, bool), String> {
+    let proc_ = snap
+        .process(pid)
+        .or_else(|| snap.thread(pid).map(|(p, _)| p))
+        .ok_or_else(not_found)?;
+    let diagnosis = wedge_analysis::diagnose(snap, &[]);
+    let wedged = diagnosis.wedged_pid(proc_.pid);
+    Ok((proc_, diagnosis, wedged))
+}
+
 fn run(cli: Cli) -> Result<ExitCode, String> {
     let opts = cli.scan_options()?;
+    let live = wedge_procfs::LiveSource(opts.clone());
     match cli.command {
         None => {
-            let mut snap = wedge_procfs::scan(&opts)?;
-            let mut findings = wedge_analysis::analyze(&snap);
+            let mut snap = live.snapshot()?;
             // The kernel log of this boot: what dead processes left behind
             // and the kernel's own hang reports.
-            match cmd_log::live_events() {
-                Ok(events) => merge(&mut findings, wedge_analysis::analyze_log(&snap, &events)),
-                Err(e) => snap.limitations.push(wedge_model::Limitation {
-                    what: "the kernel log".into(),
-                    why: e,
-                }),
-            }
+            let events = match cmd_log::live_events() {
+                Ok(events) => wedge_klog::to_log_events(&events),
+                Err(e) => {
+                    snap.limitations.push(wedge_model::Limitation {
+                        what: "the kernel log".into(),
+                        why: e,
+                    });
+                    Vec::new()
+                }
+            };
+            let diagnosis = wedge_analysis::diagnose(&snap, &events);
+            let findings = diagnosis.findings;
             let wedged = findings.iter().any(|f| f.is_wedged());
             if cli.json {
-                #[derive(serde::Serialize)]
-                struct Verdict<'a> {
-                    wedged: bool,
-                    findings: &'a [wedge_analysis::Finding],
-                    limitations: &'a [wedge_model::Limitation],
-                    stats: &'a wedge_model::ScanStats,
-                }
-                emit(&json(&Verdict {
+                emit(&json(&wedge_render::output::Verdict {
                     wedged,
                     findings: &findings,
                     limitations: &snap.limitations,
@@ -163,7 +156,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             Ok(code(wedged))
         }
         Some(Command::Ps(ps)) => {
-            let snap = wedge_procfs::scan(&opts)?;
+            let snap = live.snapshot()?;
             let status = print_ps(&snap, &ps, cli.json);
             // The process ends here: freeing 10,000 threads' worth of
             // records one by one would only delay the exit.
@@ -174,47 +167,28 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         Some(Command::Core(a)) => cmd_core::run(cli.json, &a),
         Some(Command::Vmcore(a)) => cmd_vmcore::run(cli.json, cli.verbose, &a),
         Some(Command::Why(why)) => {
-            let snap = wedge_procfs::scan(&opts)?;
-            let graph = wedge_analysis::graph::build(&snap);
-            let findings = wedge_analysis::analyze_with(&snap, &graph);
-            let (proc_, _) = match snap.process(why.pid) {
-                Some(p) => (p, None::<i32>),
-                None => match snap.thread(why.pid) {
-                    Some((p, _)) => (p, Some(why.pid)),
-                    None => {
-                        return Err(format!(
-                            "no process or thread {} (it may have exited)",
-                            why.pid
-                        ))
-                    }
-                },
-            };
-            let wedged = findings
-                .iter()
-                .any(|f| f.is_wedged() && f.pids.contains(&proc_.pid));
+            let snap = live.snapshot()?;
+            let (proc_, wedge_analysis::Diagnosis { findings, graph }, wedged) =
+                why_of(&snap, why.pid, || {
+                    format!("no process or thread {} (it may have exited)", why.pid)
+                })?;
             let stacks = why.user_stacks.then(|| {
-                user_stacks::read(
+                wedge_coredump::user_stacks::read(
                     &snap,
                     proc_,
                     opts.deadline.max(std::time::Duration::from_secs(1)),
+                    wedge_analysis::user_stacks_refusal(&snap, proc_),
                 )
             });
             if cli.json {
-                #[derive(serde::Serialize)]
-                struct Why<'a> {
-                    #[serde(flatten)]
-                    report: wedge_render::why::WhyReport<'a>,
-                    #[serde(skip_serializing_if = "Option::is_none")]
-                    user_stacks: Option<&'a user_stacks::UserStacks>,
-                }
-                emit(&json(&Why {
+                emit(&json(&wedge_render::output::Why {
                     report: wedge_render::why::report(&snap, proc_, &findings, &graph),
                     user_stacks: stacks.as_ref(),
                 })?)?;
             } else {
                 let mut text = wedge_render::why::render(&snap, proc_, &findings, &graph);
                 if let Some(u) = &stacks {
-                    text.push_str(&user_stacks::render(u));
+                    text.push_str(&wedge_coredump::user_stacks::render(u));
                 }
                 emit(&text)?;
             }

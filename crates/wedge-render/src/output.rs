@@ -1,0 +1,176 @@
+//! The JSON documents of the commands (`wedge --json`, `wedge why --json`,
+//! `wedge vmcore … --json`), in one place, and the views of what only a
+//! crash dump's memory tells (lock waits).
+//!
+//! Field names are the public schema: scripts and the tests parse them.
+//! Source-specific parts (a dump's completeness, user-space stacks) are
+//! type parameters, so this crate needs neither the dump reader nor the
+//! core-file reader.
+
+use crate::why::WhyReport;
+use serde::Serialize;
+use wedge_analysis::Finding;
+use wedge_model::{Limitation, ScanStats, Snapshot};
+
+/// `wedge --json`: the live verdict.
+#[derive(Serialize)]
+pub struct Verdict<'a> {
+    pub wedged: bool,
+    pub findings: &'a [Finding],
+    pub limitations: &'a [Limitation],
+    pub stats: &'a ScanStats,
+}
+
+/// `wedge why PID --json`, live.
+#[derive(Serialize)]
+pub struct Why<'a, U: Serialize> {
+    #[serde(flatten)]
+    pub report: WhyReport<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_stacks: Option<&'a U>,
+}
+
+/// `wedge vmcore DUMP why PID --json`.
+#[derive(Serialize)]
+pub struct DumpWhy<'a> {
+    #[serde(flatten)]
+    pub report: WhyReport<'a>,
+    pub lock_waits: &'a [LockWaitView],
+    pub partial: Option<&'a str>,
+    pub limitations: &'a [Limitation],
+}
+
+/// The panic a dump records.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Crash {
+    pub cpu: Option<u32>,
+    pub pid: Option<i32>,
+    pub comm: Option<String>,
+    pub message: Option<String>,
+}
+
+/// `wedge vmcore DUMP --json`: the verdict on a dump.
+#[derive(Serialize)]
+pub struct DumpVerdict<'a, C: Serialize, E: Serialize> {
+    pub dump: String,
+    pub format: &'a str,
+    pub kernel_release: Option<&'a str>,
+    pub crash: &'a Crash,
+    pub wedged: bool,
+    pub partial: Option<&'a str>,
+    pub completeness: &'a C,
+    pub findings: &'a [Finding],
+    pub lock_waits: &'a [LockWaitView],
+    pub log_events: &'a [E],
+    pub limitations: &'a [Limitation],
+}
+
+/// `wedge vmcore DUMP log --json`.
+#[derive(Serialize)]
+pub struct DumpLog<'a, E: Serialize> {
+    pub dump: &'a str,
+    pub partial: Option<&'a str>,
+    pub records: usize,
+    pub events: &'a [E],
+}
+
+/// `wedge vmcore DUMP tasks --json`.
+#[derive(Serialize)]
+pub struct DumpTasks<'a, T: Serialize> {
+    pub dump: &'a str,
+    pub partial: Option<&'a str>,
+    pub task_errors: &'a [String],
+    pub tasks: Vec<T>,
+}
+
+/// A lock a task waits for, as the lock records it (from a dump's
+/// memory: the snapshot's `Thread.lock_wait`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LockWaitView {
+    pub waiter: i32,
+    /// `mutex`, `rw_semaphore`.
+    pub kind: String,
+    pub lock: u64,
+    pub owner: Option<i32>,
+    pub reader_owned: bool,
+    pub waiters: Vec<i32>,
+    pub symbol: Option<String>,
+}
+
+/// Every lock wait of the snapshot, in process then thread order.
+pub fn lock_waits(snap: &Snapshot) -> Vec<LockWaitView> {
+    snap.processes
+        .iter()
+        .flat_map(|p| &p.threads)
+        .filter_map(|t| {
+            let w = t.lock_wait.as_ref()?;
+            Some(LockWaitView {
+                waiter: t.tid,
+                kind: w.kind.clone(),
+                lock: w.address,
+                owner: w.owner_tid,
+                reader_owned: w.reader_owned,
+                waiters: w.waiters.clone(),
+                symbol: w.symbol.clone(),
+            })
+        })
+        .collect()
+}
+
+/// One line a lock wait: who waits for which lock, held by whom.
+pub fn lock_text(waits: &[LockWaitView]) -> String {
+    let mut s = String::new();
+    for w in waits {
+        let what = match w.kind.as_str() {
+            "rw_semaphore" => "rw-semaphore",
+            k => k,
+        };
+        let name = w.symbol.clone().unwrap_or_else(|| format!("{:#x}", w.lock));
+        let owner = match (w.owner, w.reader_owned) {
+            (Some(o), _) => format!("held by {o}"),
+            (None, true) => "held by readers".into(),
+            (None, false) => "owner unknown".into(),
+        };
+        s.push_str(&format!(
+            "  {} waits for {what} {name}, {owner}; queue: {:?}\n",
+            w.waiter, w.waiters
+        ));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_text_names_the_lock_and_its_holder() {
+        let w = LockWaitView {
+            waiter: 10,
+            kind: "rw_semaphore".into(),
+            lock: 0xffff_8880_0000_1000,
+            owner: None,
+            reader_owned: true,
+            waiters: vec![10, 11],
+            symbol: None,
+        };
+        assert_eq!(
+            lock_text(&[w]),
+            "  10 waits for rw-semaphore 0xffff888000001000, held by readers; queue: [10, 11]\n"
+        );
+        let json = serde_json::to_string(&LockWaitView {
+            waiter: 1,
+            kind: "mutex".into(),
+            lock: 16,
+            owner: Some(2),
+            reader_owned: false,
+            waiters: vec![1],
+            symbol: Some("big_lock".into()),
+        })
+        .unwrap_or_default();
+        assert_eq!(
+            json,
+            r#"{"waiter":1,"kind":"mutex","lock":16,"owner":2,"reader_owned":false,"waiters":[1],"symbol":"big_lock"}"#
+        );
+    }
+}
