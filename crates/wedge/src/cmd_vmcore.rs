@@ -194,12 +194,14 @@ pub fn run(json: bool, verbose: bool, args: &VmcoreArgs) -> Result<ExitCode, Str
             if json {
                 #[derive(serde::Serialize)]
                 struct Tasks<'a> {
+                    schema_version: u32,
                     dump: &'a str,
                     partial: Option<&'a str>,
                     task_errors: &'a [String],
                     tasks: Vec<T<'a>>,
                 }
                 crate::emit(&crate::json(&Tasks {
+                    schema_version: wedge_model::SCHEMA_VERSION,
                     dump: &dump,
                     partial: partial.as_deref(),
                     task_errors: &v.task_errors,
@@ -227,12 +229,14 @@ pub fn run(json: bool, verbose: bool, args: &VmcoreArgs) -> Result<ExitCode, Str
             if json {
                 #[derive(serde::Serialize)]
                 struct Log<'a> {
+                    schema_version: u32,
                     dump: &'a str,
                     partial: Option<&'a str>,
                     records: usize,
                     events: &'a [wedge_klog::Event],
                 }
                 crate::emit(&crate::json(&Log {
+                    schema_version: wedge_model::SCHEMA_VERSION,
                     dump: &dump,
                     partial: partial.as_deref(),
                     records: log.len(),
@@ -298,6 +302,7 @@ pub fn run(json: bool, verbose: bool, args: &VmcoreArgs) -> Result<ExitCode, Str
             if json {
                 #[derive(serde::Serialize)]
                 struct Why<'a> {
+                    schema_version: u32,
                     #[serde(flatten)]
                     report: wedge_render::why::WhyReport<'a>,
                     lock_waits: &'a [wedge_vmcore::locks::LockWait],
@@ -305,6 +310,7 @@ pub fn run(json: bool, verbose: bool, args: &VmcoreArgs) -> Result<ExitCode, Str
                     limitations: &'a [wedge_model::Limitation],
                 }
                 crate::emit(&crate::json(&Why {
+                    schema_version: wedge_model::SCHEMA_VERSION,
                     report: wedge_render::why::report(&snap, proc_, &findings, &graph),
                     lock_waits: &waits,
                     partial: partial.as_deref(),
@@ -336,6 +342,7 @@ pub fn run(json: bool, verbose: bool, args: &VmcoreArgs) -> Result<ExitCode, Str
             if json {
                 #[derive(serde::Serialize)]
                 struct Verdict<'a> {
+                    schema_version: u32,
                     dump: String,
                     format: &'a str,
                     kernel_release: Option<&'a str>,
@@ -349,6 +356,7 @@ pub fn run(json: bool, verbose: bool, args: &VmcoreArgs) -> Result<ExitCode, Str
                     limitations: &'a [wedge_model::Limitation],
                 }
                 crate::emit(&crate::json(&Verdict {
+                    schema_version: wedge_model::SCHEMA_VERSION,
                     dump: dump.clone(),
                     format: &v.kernel.mem.dump.format,
                     kernel_release: v.kernel.release.as_deref(),

@@ -142,12 +142,14 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             if cli.json {
                 #[derive(serde::Serialize)]
                 struct Verdict<'a> {
+                    schema_version: u32,
                     wedged: bool,
                     findings: &'a [wedge_analysis::Finding],
                     limitations: &'a [wedge_model::Limitation],
                     stats: &'a wedge_model::ScanStats,
                 }
                 emit(&json(&Verdict {
+                    schema_version: wedge_model::SCHEMA_VERSION,
                     wedged,
                     findings: &findings,
                     limitations: &snap.limitations,
@@ -202,12 +204,14 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             if cli.json {
                 #[derive(serde::Serialize)]
                 struct Why<'a> {
+                    schema_version: u32,
                     #[serde(flatten)]
                     report: wedge_render::why::WhyReport<'a>,
                     #[serde(skip_serializing_if = "Option::is_none")]
                     user_stacks: Option<&'a user_stacks::UserStacks>,
                 }
                 emit(&json(&Why {
+                    schema_version: wedge_model::SCHEMA_VERSION,
                     report: wedge_render::why::report(&snap, proc_, &findings, &graph),
                     user_stacks: stacks.as_ref(),
                 })?)?;
