@@ -558,7 +558,10 @@ fn core_json(c: &Crash, extra: &[&str]) -> Result<Value, Failed> {
     check(run.code == Some(0), || {
         format!("exit {:?}: {}\n{}", run.code, run.stderr, run.stdout)
     })?;
-    Ok(run.json())
+    // Every core report a test reads is also checked against its schema.
+    let report = run.json();
+    common::conforms("core.json", &format!("wedge {}", args.join(" ")), &report)?;
+    Ok(report)
 }
 
 fn functions(t: &Value) -> Vec<String> {

@@ -334,3 +334,61 @@ fn a_panic_in_the_dump_log_is_a_typed_event_and_exit_1() {
         assert!(out.contains("Kernel panic - not syncing"), "{out}");
     }
 }
+
+/// Every `wedge vmcore ... --json` view matches its schema in docs/schema/:
+/// on intact dumps of both formats (a FUSE wedge with lock waits), on a copy
+/// cut in half (the `partial` fields set), and on a dump of a panic (the
+/// crash filled in, a panic event in the log).
+#[test]
+fn json_views_of_a_dump_match_the_schema() {
+    let Some(fx) = boot_or_skip(Boot::Kaslr).unwrap() else {
+        return;
+    };
+    let pid = fx
+        .view
+        .by_comm("wk-fuse-reader")
+        .expect("fuse scenario ran")
+        .pid
+        .to_string();
+    let dir = common::scratch("vmcore-schema");
+    let mut dumps: Vec<(String, String)> = ["elf", "kdump-zlib"]
+        .iter()
+        .map(|f| (f.to_string(), path(&fx.dumps[*f]).to_string()))
+        .collect();
+    let src = &fx.dumps["elf"];
+    let half = dir.path().join("elf-half");
+    cut(src, std::fs::metadata(src).unwrap().len() / 2, &half);
+    dumps.push(("elf cut in half".into(), path(&half).to_string()));
+    if let Some(crash) = boot_or_skip(Boot::Crash).unwrap() {
+        dumps.push(("panic".into(), path(&crash.dumps["elf"]).to_string()));
+    }
+    let views: [(&str, &[&str]); 5] = [
+        ("vmcore-verdict.json", &[]),
+        ("snapshot.json", &["ps"]),
+        ("vmcore-why.json", &["why", &pid]),
+        ("vmcore-tasks.json", &["tasks"]),
+        ("vmcore-log.json", &["log"]),
+    ];
+    for (what, dump) in &dumps {
+        for (schema, view) in views {
+            let mut args = vec!["--json", "vmcore", dump];
+            args.extend(view);
+            let (code, out, err) = wedge(&args);
+            if schema == "vmcore-why.json" && code == Some(2) {
+                // The reader is not in every dump (the panic boot) nor in
+                // what half a dump holds: an error, not a document.
+                assert!(err.contains("no process or thread"), "{what}: {err}");
+                continue;
+            }
+            let doc: serde_json::Value = serde_json::from_str(&out)
+                .unwrap_or_else(|e| panic!("{what}: {args:?}: {e}: {err}"));
+            if let Err(e) = common::conforms(schema, &format!("{what}: {args:?}"), &doc) {
+                panic!("{e}");
+            }
+            assert_eq!(doc["schema_version"], 1, "{what}: {args:?}");
+            if what.contains("half") && schema != "snapshot.json" {
+                assert!(doc["partial"].is_string(), "{what}: {args:?}: {doc}");
+            }
+        }
+    }
+}
