@@ -298,3 +298,22 @@ impl Snapshot {
         self.blocked_reads.iter().filter(move |b| b.pid == pid)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versioned_puts_the_version_first_and_changes_nothing_else() {
+        let l = Limitation {
+            what: "the kernel log".into(),
+            why: "no /dev/kmsg".into(),
+        };
+        let plain = serde_json::to_string(&l).unwrap();
+        let versioned = serde_json::to_string(&Versioned::new(&l)).unwrap();
+        assert_eq!(
+            versioned,
+            format!("{{\"schema_version\":{SCHEMA_VERSION},{}", &plain[1..])
+        );
+    }
+}
