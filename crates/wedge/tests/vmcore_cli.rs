@@ -360,7 +360,14 @@ fn json_views_of_a_dump_match_the_schema() {
     cut(src, std::fs::metadata(src).unwrap().len() / 2, &half);
     dumps.push(("elf cut in half".into(), path(&half).to_string()));
     if let Some(crash) = boot_or_skip(Boot::Crash).unwrap() {
-        dumps.push(("panic".into(), path(&crash.dumps["elf"]).to_string()));
+        let dump = path(&crash.dumps["elf"]).to_string();
+        // A guest that panicked before its fw_cfg driver loaded (an early
+        // boot panic under load) leaves a dump without VMCOREINFO: that
+        // fixture cannot be read, which the panic tests report; skip it here.
+        match wedge(&["--json", "vmcore", &dump]) {
+            (Some(2), _, err) => fixture::skip_or_fail(&format!("the panic dump: {err}")),
+            _ => dumps.push(("panic".into(), dump)),
+        }
     }
     let views: [(&str, &[&str]); 5] = [
         ("vmcore-verdict.json", &[]),
@@ -374,7 +381,7 @@ fn json_views_of_a_dump_match_the_schema() {
             let mut args = vec!["--json", "vmcore", dump];
             args.extend(view);
             let (code, out, err) = wedge(&args);
-            if code == Some(2) && what.ends_with("half") || what == "panic" {
+            if code == Some(2) && (what.ends_with("half") || what == "panic") {
                 // Half a dump may lack the printk buffer's pages, and the
                 // panic boot has no FUSE reader: an error, not a document.
                 // Intact dumps must give every view.
