@@ -25,8 +25,34 @@ pub use task::{
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
-/// Bumped whenever a field changes meaning or shape in JSON.
+/// The version of every `--json` document wedge writes (the snapshot, the
+/// verdict, `why`, each `log` event, `core`, the `vmcore` views): one
+/// number for all of them, since they share their parts (a finding, a
+/// thread, a `Field`), so a change to a shared part is a change to each.
+/// Bumped whenever a field is removed, renamed, or changes meaning or
+/// shape; a new optional field does not bump it. `docs/json-schema.md`
+/// describes every document and `docs/schema/` holds their JSON Schemas.
 pub const SCHEMA_VERSION: u32 = 1;
+
+/// A document of `--json` output with `schema_version` in front of its own
+/// fields, for documents whose type lives in a crate that does not know
+/// about output versions (a `wedge log` event, a `wedge core` report).
+/// `T` must serialize as a map (a struct, not a list or a scalar).
+#[derive(Debug, Serialize)]
+pub struct Versioned<'a, T: Serialize> {
+    pub schema_version: u32,
+    #[serde(flatten)]
+    pub document: &'a T,
+}
+
+impl<'a, T: Serialize> Versioned<'a, T> {
+    pub fn new(document: &'a T) -> Self {
+        Versioned {
+            schema_version: SCHEMA_VERSION,
+            document,
+        }
+    }
+}
 
 /// Everything known about one system at one moment.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -285,4 +311,23 @@ impl Snapshot {
 pub trait SnapshotSource {
     /// Takes the snapshot; an error names the path or pid it is about.
     fn snapshot(&self) -> Result<Snapshot, String>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versioned_puts_the_version_first_and_changes_nothing_else() {
+        let l = Limitation {
+            what: "the kernel log".into(),
+            why: "no /dev/kmsg".into(),
+        };
+        let plain = serde_json::to_string(&l).unwrap();
+        let versioned = serde_json::to_string(&Versioned::new(&l)).unwrap();
+        assert_eq!(
+            versioned,
+            format!("{{\"schema_version\":{SCHEMA_VERSION},{}", &plain[1..])
+        );
+    }
 }

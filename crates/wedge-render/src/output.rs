@@ -15,6 +15,8 @@ use wedge_model::{Limitation, ScanStats, Snapshot};
 /// `wedge --json`: the live verdict.
 #[derive(Serialize)]
 pub struct Verdict<'a> {
+    /// `wedge_model::SCHEMA_VERSION`: see docs/json-schema.md.
+    pub schema_version: u32,
     pub wedged: bool,
     pub findings: &'a [Finding],
     pub limitations: &'a [Limitation],
@@ -24,6 +26,8 @@ pub struct Verdict<'a> {
 /// `wedge why PID --json`, live.
 #[derive(Serialize)]
 pub struct Why<'a, U: Serialize> {
+    /// `wedge_model::SCHEMA_VERSION`: see docs/json-schema.md.
+    pub schema_version: u32,
     #[serde(flatten)]
     pub report: WhyReport<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -33,6 +37,8 @@ pub struct Why<'a, U: Serialize> {
 /// `wedge vmcore DUMP why PID --json`.
 #[derive(Serialize)]
 pub struct DumpWhy<'a> {
+    /// `wedge_model::SCHEMA_VERSION`: see docs/json-schema.md.
+    pub schema_version: u32,
     #[serde(flatten)]
     pub report: WhyReport<'a>,
     pub lock_waits: &'a [LockWaitView],
@@ -52,6 +58,8 @@ pub struct Crash {
 /// `wedge vmcore DUMP --json`: the verdict on a dump.
 #[derive(Serialize)]
 pub struct DumpVerdict<'a, C: Serialize, E: Serialize> {
+    /// `wedge_model::SCHEMA_VERSION`: see docs/json-schema.md.
+    pub schema_version: u32,
     pub dump: String,
     pub format: &'a str,
     pub kernel_release: Option<&'a str>,
@@ -68,6 +76,8 @@ pub struct DumpVerdict<'a, C: Serialize, E: Serialize> {
 /// `wedge vmcore DUMP log --json`.
 #[derive(Serialize)]
 pub struct DumpLog<'a, E: Serialize> {
+    /// `wedge_model::SCHEMA_VERSION`: see docs/json-schema.md.
+    pub schema_version: u32,
     pub dump: &'a str,
     pub partial: Option<&'a str>,
     pub records: usize,
@@ -77,6 +87,8 @@ pub struct DumpLog<'a, E: Serialize> {
 /// `wedge vmcore DUMP tasks --json`.
 #[derive(Serialize)]
 pub struct DumpTasks<'a, T: Serialize> {
+    /// `wedge_model::SCHEMA_VERSION`: see docs/json-schema.md.
+    pub schema_version: u32,
     pub dump: &'a str,
     pub partial: Option<&'a str>,
     pub task_errors: &'a [String],

@@ -38,7 +38,8 @@ pub fn run(json: bool, args: &CoreArgs) -> Result<ExitCode, String> {
     };
     let report = wedge_coredump::read_core(&args.file, &opts).map_err(|e| e.to_string())?;
     let text = if json {
-        let mut s = serde_json::to_string(&report).map_err(|e| format!("encoding JSON: {e}"))?;
+        let mut s = serde_json::to_string(&wedge_model::Versioned::new(&report))
+            .map_err(|e| format!("encoding JSON: {e}"))?;
         s.push('\n');
         s
     } else {

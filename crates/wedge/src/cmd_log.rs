@@ -131,7 +131,8 @@ pub fn run(json: bool, args: &LogArgs) -> Result<ExitCode, String> {
         }
         any_serious |= e.is_serious();
         if json {
-            let line = serde_json::to_string(&e).map_err(|e| format!("encoding JSON: {e}"))?;
+            let line = serde_json::to_string(&wedge_model::Versioned::new(&e))
+                .map_err(|e| format!("encoding JSON: {e}"))?;
             if !broken_pipe {
                 if let Err(err) =
                     writeln!(out, "{line}")

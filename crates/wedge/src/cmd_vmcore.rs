@@ -130,6 +130,7 @@ pub fn run(json: bool, verbose: bool, args: &VmcoreArgs) -> Result<ExitCode, Str
             };
             if json {
                 crate::emit(&crate::json(&wedge_render::output::DumpTasks {
+                    schema_version: wedge_model::SCHEMA_VERSION,
                     dump: &dump,
                     partial: partial.as_deref(),
                     task_errors: &v.task_errors,
@@ -156,6 +157,7 @@ pub fn run(json: bool, verbose: bool, args: &VmcoreArgs) -> Result<ExitCode, Str
             let serious = parsed.events.iter().any(wedge_klog::Event::is_serious);
             if json {
                 crate::emit(&crate::json(&wedge_render::output::DumpLog {
+                    schema_version: wedge_model::SCHEMA_VERSION,
                     dump: &dump,
                     partial: partial.as_deref(),
                     records: log.len(),
@@ -214,6 +216,7 @@ pub fn run(json: bool, verbose: bool, args: &VmcoreArgs) -> Result<ExitCode, Str
                 .collect();
             if json {
                 crate::emit(&crate::json(&wedge_render::output::DumpWhy {
+                    schema_version: wedge_model::SCHEMA_VERSION,
                     report: wedge_render::why::report(&snap, proc_, &findings, &graph),
                     lock_waits: &waits,
                     partial: partial.as_deref(),
@@ -249,6 +252,7 @@ pub fn run(json: bool, verbose: bool, args: &VmcoreArgs) -> Result<ExitCode, Str
             let wedged = findings.iter().any(|f| f.is_wedged()) || c.message.is_some();
             if json {
                 crate::emit(&crate::json(&wedge_render::output::DumpVerdict {
+                    schema_version: wedge_model::SCHEMA_VERSION,
                     dump: dump.clone(),
                     format: &v.kernel.mem.dump.format,
                     kernel_release: v.kernel.release.as_deref(),

@@ -141,6 +141,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             let wedged = findings.iter().any(|f| f.is_wedged());
             if cli.json {
                 emit(&json(&wedge_render::output::Verdict {
+                    schema_version: wedge_model::SCHEMA_VERSION,
                     wedged,
                     findings: &findings,
                     limitations: &snap.limitations,
@@ -182,6 +183,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             });
             if cli.json {
                 emit(&json(&wedge_render::output::Why {
+                    schema_version: wedge_model::SCHEMA_VERSION,
                     report: wedge_render::why::report(&snap, proc_, &findings, &graph),
                     user_stacks: stacks.as_ref(),
                 })?)?;

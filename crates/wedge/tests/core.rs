@@ -558,7 +558,10 @@ fn core_json(c: &Crash, extra: &[&str]) -> Result<Value, Failed> {
     check(run.code == Some(0), || {
         format!("exit {:?}: {}\n{}", run.code, run.stderr, run.stdout)
     })?;
-    Ok(run.json())
+    // Every core report a test reads is also checked against its schema.
+    let report = run.json();
+    common::conforms("core.json", &format!("wedge {}", args.join(" ")), &report)?;
+    Ok(report)
 }
 
 fn functions(t: &Value) -> Vec<String> {
@@ -805,6 +808,7 @@ fn compressed_cores() -> R {
         let run = wedge(&["--json", "core", &out.display().to_string()]);
         check(run.code == Some(0), || format!("{tool}: {}", run.stderr))?;
         let j = run.json();
+        common::conforms("core.json", &format!("{tool} core"), &j)?;
         check(j["compression"].as_str().is_some(), || {
             format!("{tool}: no compression field")
         })?;
@@ -847,6 +851,7 @@ fn truncated_cores() -> R {
         match run.code {
             Some(0) => {
                 let j = run.json();
+                common::conforms("core.json", &format!("core cut at {cut}"), &j)?;
                 let missing = j["missing"].to_string();
                 if j["threads"].as_array().is_some_and(|t| !t.is_empty())
                     && missing.contains("truncated")

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{chains, check, finding, process, thread, wedge, wedge_within};
+use common::{chains, check, conforms, finding, process, thread, wedge, wedge_within};
 use libtest_mimic::{Arguments, Failed, Trial};
 use std::process::Command;
 use std::time::Duration;
@@ -872,11 +872,64 @@ fn user_stacks_read_or_refused() -> R {
     })
 }
 
+/// Every live `--json` document, taken on a machine holding a FUSE reader
+/// killed while its request is unanswered (a D-state wedge with evidence
+/// and blocked_on) and a zombie, matches its schema in docs/schema/.
+fn json_outputs_match_the_schema() -> R {
+    let z = setup_or_skip!(Zombie::start());
+    let fs = setup_or_skip!(FuseDaemon::start());
+    let r = setup_or_skip!(FuseReader::start(&fs));
+    r.sigkill().map_err(|e| e.to_string())?;
+    let (reader, zombie) = (r.pid.to_string(), z.zombie_pid.to_string());
+    let runs: [(&str, &[&str]); 6] = [
+        ("snapshot.json", &["ps", "--json"]),
+        ("snapshot.json", &["ps", "--all", "--json"]),
+        ("verdict.json", &["--json"]),
+        ("why.json", &["why", &reader, "--json"]),
+        ("why.json", &["why", &zombie, "--json"]),
+        ("why.json", &["why", &reader, "--user-stacks", "--json"]),
+    ];
+    let mut verdict = None;
+    for (schema, args) in runs {
+        let run = wedge(args);
+        let doc = run.json();
+        conforms(schema, &format!("wedge {}", args.join(" ")), &doc)?;
+        check(doc["schema_version"] == wedge_model::SCHEMA_VERSION, || {
+            format!(
+                "wedge {}: schema_version {}",
+                args.join(" "),
+                doc["schema_version"]
+            )
+        })?;
+        if schema == "verdict.json" {
+            verdict = Some(doc);
+        }
+    }
+    // The scene is in what was validated, so its shapes were checked.
+    let mut verdict = verdict.ok_or("no verdict")?;
+    check(
+        finding(&verdict, "fuse.unanswered", r.pid).is_some(),
+        || format!("no fuse.unanswered for {}: {verdict}", r.pid),
+    )?;
+    // And the schema bites: a verdict without its version is refused.
+    if let Some(o) = verdict.as_object_mut() {
+        o.remove("schema_version");
+    }
+    check(
+        conforms("verdict.json", "edited", &verdict).is_err(),
+        || "a verdict without schema_version passed the schema".into(),
+    )
+}
+
 fn main() {
     wedge_testkit::role_main_if_requested();
     let args = Arguments::from_args();
     let tests = vec![
         Trial::test("zombie", zombie),
+        Trial::test(
+            "json_outputs_match_the_schema",
+            json_outputs_match_the_schema,
+        ),
         Trial::test("zombie_stopped_parent", zombie_stopped_parent),
         Trial::test("stopped_and_traced", stopped_and_traced),
         Trial::test("vfork_parent", vfork_parent),

@@ -375,3 +375,47 @@ fn scratch_dirs_leave_nothing_behind() {
         .expect("the panic carries the path");
     assert!(!p.exists(), "{} left behind after a panic", p.display());
 }
+
+/// Every event of every corpus log, as `wedge log --json` prints it, matches
+/// `docs/schema/log-event.json`; and every schema file is itself a valid
+/// draft 2020-12 schema, named in `docs/json-schema.md`.
+#[test]
+fn corpus_events_match_the_json_schema() {
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/json-schema.md"
+    ))
+    .expect("docs/json-schema.md");
+    for entry in std::fs::read_dir(common::SCHEMA_DIR).expect("docs/schema") {
+        let name = entry.expect("docs/schema entry").file_name();
+        let name = name.to_string_lossy();
+        common::schema(&name);
+        assert!(
+            doc.contains(&format!("schema/{name}")),
+            "docs/json-schema.md does not describe docs/schema/{name}"
+        );
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../corpus/kernel-logs");
+    let mut logs: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("corpus/kernel-logs")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .collect();
+    logs.sort();
+    assert!(logs.len() > 50, "{} corpus logs", logs.len());
+    let mut args = vec!["log", "--json"];
+    let names: Vec<String> = logs.iter().map(|p| p.display().to_string()).collect();
+    args.extend(names.iter().map(String::as_str));
+    let (code, out, err) = wedge(&args, None);
+    assert!(matches!(code, Some(0 | 1)), "exit {code:?}: {err}");
+    let mut kinds = std::collections::BTreeSet::new();
+    for (i, line) in out.lines().enumerate() {
+        let event: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("line {}: {e}: {line}", i + 1));
+        if let Err(e) = common::conforms("log-event.json", &format!("event {}", i + 1), &event) {
+            panic!("{e}\n{line}");
+        }
+        kinds.insert(event["kind"].as_str().unwrap_or("").to_string());
+    }
+    assert!(kinds.len() > 20, "only kinds {kinds:?}");
+}

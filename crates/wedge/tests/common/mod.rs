@@ -277,3 +277,69 @@ pub fn scratch(tag: &str) -> tempfile::TempDir {
         .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
         .unwrap_or_else(|e| panic!("scratch dir in {}: {e}", env!("CARGO_TARGET_TMPDIR")))
 }
+
+/// Where the JSON Schemas of every `--json` document live (one file per
+/// document kind, sharing `common.json`; `docs/json-schema.md` explains them).
+pub const SCHEMA_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/schema");
+
+/// Resolves the schemas' `$ref`s to `common.json` (and any sibling) from
+/// `docs/schema/` on disk: the `$id`s are names, never fetched.
+struct SchemaDir;
+
+impl jsonschema::Retrieve for SchemaDir {
+    fn retrieve(
+        &self,
+        uri: &jsonschema::Uri<String>,
+    ) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
+        let name = uri.path().as_str().rsplit('/').next().unwrap_or_default();
+        let path = std::path::Path::new(SCHEMA_DIR).join(name);
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?)
+    }
+}
+
+/// The validator of `docs/schema/NAME` (say `snapshot.json`), built once.
+pub fn schema(name: &str) -> &'static jsonschema::Validator {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static CACHE: OnceLock<Mutex<HashMap<String, &'static jsonschema::Validator>>> =
+        OnceLock::new();
+    let mut cache = CACHE
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(v) = cache.get(name) {
+        return v;
+    }
+    let path = std::path::Path::new(SCHEMA_DIR).join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let doc: Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let v = jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft202012)
+        .with_retriever(SchemaDir)
+        .build(&doc)
+        .unwrap_or_else(|e| panic!("{}: not a valid schema: {e}", path.display()));
+    let v: &'static jsonschema::Validator = Box::leak(Box::new(v));
+    cache.insert(name.to_string(), v);
+    v
+}
+
+/// Checks a real output against `docs/schema/NAME`; the error lists every
+/// violation with its JSON pointer, and `what` says which output it was.
+pub fn conforms(name: &str, what: &str, doc: &Value) -> Result<(), String> {
+    let errors: Vec<String> = schema(name)
+        .iter_errors(doc)
+        .take(20)
+        .map(|e| format!("  at {}: {e}", e.instance_path()))
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} does not match docs/schema/{name}:\n{}",
+            errors.join("\n")
+        ))
+    }
+}
