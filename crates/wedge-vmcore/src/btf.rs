@@ -329,17 +329,22 @@ impl Btf {
     /// Looks up one member by name, descending into anonymous struct and
     /// union members (the kernel uses them a lot: `task_struct`'s
     /// randomized_struct_fields, `page`'s unions…).
-    fn member1(&self, id: TypeId, name: &str, depth: u32) -> Option<Member> {
+    ///
+    /// `budget` bounds the members looked at in all: a corrupt BTF whose
+    /// anonymous members lead back into their own struct would otherwise
+    /// cost vlen^depth steps (found by the fuzzer).
+    fn member1(&self, id: TypeId, name: &str, depth: u32, budget: &mut u32) -> Option<Member> {
         if depth > 8 {
             return None;
         }
         let id = self.resolve(id);
         for (n, m) in self.members(id) {
+            *budget = budget.checked_sub(1)?;
             if n == name {
                 return Some(m);
             }
             if n.is_empty() {
-                if let Some(inner) = self.member1(m.ty, name, depth + 1) {
+                if let Some(inner) = self.member1(m.ty, name, depth + 1, budget) {
                     return Some(Member {
                         bit_offset: m.bit_offset + inner.bit_offset,
                         ..inner
@@ -357,7 +362,10 @@ impl Btf {
         let mut total = 0u64;
         let mut last = None;
         for part in path.split('.') {
-            let m = self.member1(cur, part, 0)?;
+            // The largest real struct (task_struct with its anonymous
+            // unions) has a few hundred members at every depth together.
+            let mut budget = 1 << 16;
+            let m = self.member1(cur, part, 0, &mut budget)?;
             total += m.bit_offset;
             cur = m.ty;
             last = Some(Member {
@@ -445,6 +453,20 @@ mod tests {
         b.extend(t);
         b.extend(strs);
         b
+    }
+
+    /// A fuzzer input whose anonymous members lead back into their own
+    /// struct: a member lookup must end after a bounded number of steps
+    /// (it took more than 10 s before the budget).
+    #[test]
+    fn anonymous_member_loops_end() {
+        let data = include_bytes!("../../../fuzz/regressions/vmcore_btf/anonymous-members-loop");
+        if let Ok(btf) = Btf::parse(data.to_vec()) {
+            let _ = btf.offset_of("task_struct", "thread.sp");
+            for id in 0..btf.len().min(64) as u32 {
+                let _ = btf.member(id, "a.b.c");
+            }
+        }
     }
 
     #[test]
