@@ -55,6 +55,33 @@ impl Extent {
     pub fn truncated(&self) -> bool {
         self.stream_cut || !self.exact || self.present_bytes < self.expected_bytes
     }
+
+    /// How much is there, for people: "134 of 269 MB", "36.0 of 36.4 MB",
+    /// "180 of at least 268 MB".
+    pub fn size_text(&self) -> String {
+        // Megabytes (10^6), with a decimal when that is needed to tell the
+        // two sizes apart; bytes when even that is not enough.
+        let mb = |x: u64, d: usize| format!("{:.d$}", x as f64 / 1e6);
+        let (have, want) = [0, 1]
+            .iter()
+            .map(|&d| (mb(self.present_bytes, d), mb(self.expected_bytes, d)))
+            .find(|(a, b)| a != b)
+            .map(|(a, b)| (a, format!("{b} MB")))
+            .unwrap_or_else(|| {
+                (
+                    self.present_bytes.to_string(),
+                    format!("{} bytes", self.expected_bytes),
+                )
+            });
+        if self.exact {
+            format!("{have} of {want}")
+        } else if self.expected_bytes > self.present_bytes {
+            format!("{have} of at least {want}")
+        } else {
+            // Only a bound below what is there: the size is not known.
+            format!("{} MB", mb(self.present_bytes, 0))
+        }
+    }
 }
 
 impl Dump {

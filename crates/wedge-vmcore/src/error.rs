@@ -35,6 +35,33 @@ pub enum Error {
     Missing { what: String },
     /// Data read from the kernel's memory is not what it should be.
     Corrupt { what: String, addr: u64 },
+    /// The dump is cut short and the part that is missing holds what every
+    /// view needs (the kernel image with kallsyms and BTF, its page
+    /// tables): with KASLR the kernel sits anywhere in physical memory, so
+    /// the same cut may keep it in one boot and lose it in the next.
+    KernelCut { size: String, cause: Box<Error> },
+}
+
+impl Error {
+    /// An error met while reading the kernel out of a dump whose file is
+    /// cut short: said as the truncation it most likely is.
+    pub fn within(self, extent: &crate::dump::Extent) -> Error {
+        match self {
+            Error::PageMissing { .. }
+            | Error::Unmapped { .. }
+            | Error::Missing { .. }
+            | Error::Corrupt { .. }
+            | Error::BadPage { .. }
+                if extent.truncated() =>
+            {
+                Error::KernelCut {
+                    size: extent.size_text(),
+                    cause: Box::new(self),
+                }
+            }
+            e => e,
+        }
+    }
 }
 
 impl fmt::Display for Error {
@@ -73,6 +100,10 @@ impl fmt::Display for Error {
             }
             Error::Missing { what } => write!(f, "{what} not found in the dump"),
             Error::Corrupt { what, addr } => write!(f, "{what} at {addr:#x} is corrupt"),
+            Error::KernelCut { size, cause } => write!(
+                f,
+                "dump truncated: {size} present, and the missing part holds the kernel's own data, so no view can be read ({cause})"
+            ),
         }
     }
 }

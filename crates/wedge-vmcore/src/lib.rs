@@ -64,8 +64,11 @@ pub struct Vmcore {
 
 impl Vmcore {
     pub fn open(path: &Path, opts: &Options) -> Result<Vmcore> {
-        let kernel = Kernel::open(path, opts)?;
-        Vmcore::from_kernel(path.display().to_string(), kernel)
+        let dump = dump::Dump::open(path)?;
+        let extent = dump.extent();
+        Kernel::from_dump(dump, opts)
+            .and_then(|kernel| Vmcore::from_kernel(path.display().to_string(), kernel))
+            .map_err(|e| e.within(&extent))
     }
 
     pub fn from_kernel(path: String, mut kernel: Kernel) -> Result<Vmcore> {
@@ -214,28 +217,7 @@ impl Completeness {
             return None;
         }
         let e = &self.extent;
-        // Megabytes (10^6), with a decimal when that is needed to tell the
-        // two sizes apart; bytes when even that is not enough.
-        let mb = |x: u64, d: usize| format!("{:.d$}", x as f64 / 1e6);
-        let (have, want) = [0, 1]
-            .iter()
-            .map(|&d| (mb(e.present_bytes, d), mb(e.expected_bytes, d)))
-            .find(|(a, b)| a != b)
-            .map(|(a, b)| (a, format!("{b} MB")))
-            .unwrap_or_else(|| {
-                (
-                    e.present_bytes.to_string(),
-                    format!("{} bytes", e.expected_bytes),
-                )
-            });
-        let size = if e.exact {
-            format!("{have} of {want}")
-        } else if e.expected_bytes > e.present_bytes {
-            format!("{have} of at least {want}")
-        } else {
-            // Only a bound below what is there: the size is not known.
-            format!("{} MB", mb(e.present_bytes, 0))
-        };
+        let size = e.size_text();
         let file = if e.stream_cut {
             format!(
                 "dump truncated: the flattened stream stops before its end marker ({size} of the dump rebuilt)"
