@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 root=$PWD
 out=$root/target/fuzz
 seconds=${FUZZ_SECONDS:-12}
-targets=(klog core_notes vmcore_notes vmcore_header vmcore_btf)
+targets=(klog core_notes vmcore_notes vmcore_header vmcore_btf input)
 if (($#)); then
     targets=("$@")
 fi
@@ -91,6 +91,18 @@ elf_pieces() { # FILE DIR NAME
 # klog: the kernel-log corpus, whole (each file is a few KB).
 mkdir -p "$seeds/klog"
 cp corpus/kernel-logs/*.log "$seeds/klog/"
+
+# input: two corpus logs, each compressed in every format wedge reads
+# (small: the fuzzer mutates whole files), and one plain.
+mkdir -p "$seeds/input"
+for log in $(ls corpus/kernel-logs/*.log | head -n 2); do
+    n=$(basename "$log" .log)
+    cp "$log" "$seeds/input/$n.log"
+    gzip -9c "$log" >"$seeds/input/$n.gz"
+    xz -9c "$log" >"$seeds/input/$n.xz"
+    if command -v zstd >/dev/null 2>&1; then zstd -q -19 -c "$log" >"$seeds/input/$n.zst"; fi
+    if command -v lz4 >/dev/null 2>&1; then lz4 -q -9 -c "$log" >"$seeds/input/$n.lz4"; fi
+done
 
 # core_notes: a core the kernel writes for a tiny static abort() program.
 # core_pattern is system-wide and belongs to the host: it is only read,

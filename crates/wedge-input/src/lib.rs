@@ -363,31 +363,10 @@ impl Input {
                 .is_ok_and(|n| Compression::sniff(&head[..n]).is_none())
         };
         let (chunks, path, limits) = self.chunks(plain)?;
-        let mut raw = BufReader::with_capacity(CHUNK, chunks);
-        let head = peek(&mut raw, 6).map_err(|e| InputError {
+        decode(BufReader::with_capacity(CHUNK, chunks), limits.max_bytes).map_err(|e| InputError {
             path: path.clone(),
             what: e.to_string(),
-        })?;
-        let compression = Compression::sniff(&head);
-        let inner: Box<dyn Read + Send> = match compression {
-            None => Box::new(raw),
-            Some(Compression::Gzip) => {
-                Box::new(Worded(flate2::bufread::MultiGzDecoder::new(raw), "gzip"))
-            }
-            Some(Compression::Zstd) => Box::new(zstd::Frames::new(raw)),
-            Some(Compression::Xz) => Box::new(Xz::new(raw)),
-            Some(Compression::Lz4) => {
-                Box::new(Worded(lz4_flex::frame::FrameDecoder::new(raw), "lz4"))
-            }
-        };
-        Ok((
-            Box::new(Capped {
-                inner,
-                left: limits.max_bytes,
-                max: limits.max_bytes,
-            }),
-            compression,
-        ))
+        })
     }
 
     /// The whole input: mapped when it is a plain regular file on a local
@@ -439,6 +418,35 @@ impl Input {
             damage,
         })
     }
+}
+
+/// Bytes as wedge reads them: decompressed by the magic at their start
+/// (gzip, zstd, xz, lz4; anything else passed through), and capped at
+/// `max_bytes` of output (reading past the cap is an error that says so).
+/// The one decoder of every input, and what the `input` fuzz target feeds.
+pub fn decode<R: BufRead + Send + 'static>(
+    mut raw: R,
+    max_bytes: u64,
+) -> io::Result<(Box<dyn Read + Send>, Option<Compression>)> {
+    let head = peek(&mut raw, 6)?;
+    let compression = Compression::sniff(&head);
+    let inner: Box<dyn Read + Send> = match compression {
+        None => Box::new(raw),
+        Some(Compression::Gzip) => {
+            Box::new(Worded(flate2::bufread::MultiGzDecoder::new(raw), "gzip"))
+        }
+        Some(Compression::Zstd) => Box::new(zstd::Frames::new(raw)),
+        Some(Compression::Xz) => Box::new(Xz::new(raw)),
+        Some(Compression::Lz4) => Box::new(Worded(lz4_flex::frame::FrameDecoder::new(raw), "lz4")),
+    };
+    Ok((
+        Box::new(Capped {
+            inner,
+            left: max_bytes,
+            max: max_bytes,
+        }),
+        compression,
+    ))
 }
 
 fn read_full_at(f: &File, buf: &mut [u8]) -> io::Result<usize> {
