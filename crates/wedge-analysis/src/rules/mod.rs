@@ -1,11 +1,179 @@
-//! Findings over a whole snapshot.
+//! Findings over a whole snapshot, one module per family of rules. Each
+//! family owns its rule ids (a typed enum: a mistyped id does not
+//! compile), the explanation of each, and its remedies; [`RuleId`] is the
+//! union of the families, and [`analyze_with`] runs every family.
 
-use crate::finding::{BlockedOn, Confidence, Evidence, Finding, Remedy, Severity};
+use crate::finding::{BlockedOn, Evidence, Finding};
 use crate::graph::{self, Graph, Node};
-use crate::wait::{describe_wait, wait_kind, WaitKind};
-use std::collections::BTreeMap;
-use wedge_kernel::{Signal, TaskState};
-use wedge_model::{FsClass, Process, Snapshot, Thread};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+use std::str::FromStr;
+use wedge_model::{Process, Snapshot, Thread};
+
+/// A family's rule ids: the enum, each id's stable string (as JSON and the
+/// views print it), and the list of all of them, from one declaration.
+macro_rules! rule_ids {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident {
+            $( $(#[$vmeta:meta])* $variant:ident = $id:literal, )+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name {
+            $( $(#[$vmeta])* $variant, )+
+        }
+
+        impl $name {
+            /// Every id of the family.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The stable string, e.g. `fuse.unanswered`.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $id,)+
+                }
+            }
+        }
+    };
+}
+pub(crate) use rule_ids;
+
+mod blocked_read;
+mod fuse;
+mod io_uring;
+mod netfs;
+mod signal;
+mod stopped;
+mod uninterruptible;
+mod zombie;
+
+pub use blocked_read::ReadRule;
+pub use fuse::FuseRule;
+pub use io_uring::IoUringRule;
+pub use netfs::NetFsRule;
+pub use signal::SignalRule;
+pub use stopped::StoppedRule;
+pub use uninterruptible::WaitRule;
+pub use zombie::ZombieRule;
+
+use crate::logrules::LogId;
+
+/// The union of the families: every id wedge can conclude, from the
+/// snapshot's rules and from the kernel log's.
+macro_rules! families {
+    ( $( $(#[$vmeta:meta])* $variant:ident($family:ty), )+ ) => {
+        /// A finding's stable identifier. Serialised as its string
+        /// (`"fuse.unanswered"`), and deserialised only from one of the
+        /// known strings: an unknown id is an error, never a fallback.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum RuleId {
+            $( $(#[$vmeta])* $variant($family), )+
+        }
+
+        impl RuleId {
+            /// The stable string, e.g. `fuse.unanswered`.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(RuleId::$variant(r) => r.as_str(),)+
+                }
+            }
+
+            /// What the finding means, in kernel terms: the same for every
+            /// finding of the id (a finding may lead it with its own
+            /// specifics, e.g. how many threads wait).
+            pub fn explanation(self) -> &'static str {
+                match self {
+                    $(RuleId::$variant(r) => r.explanation(),)+
+                }
+            }
+
+            /// Every id, family by family.
+            pub fn all() -> impl Iterator<Item = RuleId> {
+                std::iter::empty()
+                    $(.chain(<$family>::ALL.iter().map(|&r| RuleId::$variant(r))))+
+            }
+        }
+
+        $(
+            impl From<$family> for RuleId {
+                fn from(r: $family) -> RuleId {
+                    RuleId::$variant(r)
+                }
+            }
+        )+
+    };
+}
+
+families! {
+    /// `fuse.*`: waits on a FUSE daemon.
+    Fuse(FuseRule),
+    /// `io_uring.*`: exits held by io_uring cancellation.
+    IoUring(IoUringRule),
+    /// Uninterruptible and lock waits: `task.uninterruptible`,
+    /// `vfork.waiting`, `pidns.init_reaping`, `lock.*`, `wait.cycle`.
+    Wait(WaitRule),
+    /// Network filesystems: `netfs.*`, `stdio.stale`.
+    NetFs(NetFsRule),
+    /// `signal.*`: a fatal signal that is not acted on.
+    Signal(SignalRule),
+    /// `task.stopped`, `ptrace.stopped`.
+    Stopped(StoppedRule),
+    /// `zombie.*`.
+    Zombie(ZombieRule),
+    /// `wedge.read_blocked`: wedge's own read blocked.
+    Read(ReadRule),
+    /// Ids only the kernel log gives: `kernel.hung_task`, `pidns.init_abort`.
+    Log(LogId),
+}
+
+impl fmt::Display for RuleId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A string that is no rule's id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownRuleId(pub String);
+
+impl fmt::Display for UnknownRuleId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let known: Vec<&str> = RuleId::all().map(RuleId::as_str).collect();
+        write!(
+            f,
+            "unknown rule id {:?} (known ids: {})",
+            self.0,
+            known.join(", ")
+        )
+    }
+}
+
+impl std::error::Error for UnknownRuleId {}
+
+impl FromStr for RuleId {
+    type Err = UnknownRuleId;
+
+    fn from_str(s: &str) -> Result<RuleId, UnknownRuleId> {
+        RuleId::all()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| UnknownRuleId(s.to_string()))
+    }
+}
+
+impl Serialize for RuleId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for RuleId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<RuleId, D::Error> {
+        let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
 
 /// A task off the CPU for this long in a wait that should be brief is
 /// stuck rather than slow. Disk I/O under load stays far below it.
@@ -15,36 +183,40 @@ pub const STUCK_AFTER_MS: f64 = 10_000.0;
 /// reported.
 pub const ZOMBIE_GRACE_MS: f64 = 5_000.0;
 
-fn ev(source: impl Into<String>, fact: impl Into<String>) -> Evidence {
+/// Attaching succeeds, but the tracer then waits for the tracee to stop,
+/// and a task stops only on its way back to user space, which a task in D
+/// state does not reach.
+pub(crate) const DO_NOT_PTRACE: &str =
+    "do not attach gdb or strace: ptrace on a task in D state wedges the tracer too";
+
+pub(crate) fn ev(source: impl Into<String>, fact: impl Into<String>) -> Evidence {
     Evidence {
         source: source.into(),
         fact: fact.into(),
     }
 }
 
-/// Where a process's facts were read, as evidence cites it: its /proc
-/// directory on a live system, its task in memory for a crash dump.
+/// A finding's explanation: its own specifics, then what the rule means.
+pub(crate) fn explained(lead: String, id: RuleId) -> String {
+    format!("{lead} {}", id.explanation())
+}
+
+/// Where a process's facts were read, as evidence cites it (the source
+/// knows: its /proc directory live, its task in memory in a crash dump).
 pub(crate) fn pid_path(snap: &Snapshot, pid: i32) -> String {
-    match &snap.source {
-        wedge_model::Source::Live { root } => format!("{root}/{pid}"),
-        wedge_model::Source::Vmcore { .. } => format!("dump: task/{pid}"),
-        _ => format!("task/{pid}"),
-    }
+    snap.source.process_locator(pid)
 }
 
+/// Where a thread's facts were read, as evidence cites it.
 pub(crate) fn task_path(snap: &Snapshot, p: &Process, t: &Thread) -> String {
-    if p.pid == t.tid {
-        pid_path(snap, p.pid)
-    } else {
-        format!("{}/task/{}", pid_path(snap, p.pid), t.tid)
-    }
+    snap.source.task_locator(p.pid, t.tid)
 }
 
-fn off_cpu(snap: &Snapshot, t: &Thread) -> Option<f64> {
+pub(crate) fn off_cpu(snap: &Snapshot, t: &Thread) -> Option<f64> {
     snap.off_cpu_ms(t)
 }
 
-fn stack_evidence(snap: &Snapshot, p: &Process, t: &Thread) -> Option<Evidence> {
+pub(crate) fn stack_evidence(snap: &Snapshot, p: &Process, t: &Thread) -> Option<Evidence> {
     let stack = t.kernel_stack.value()?;
     let frames: Vec<&str> = stack.iter().take(6).map(|f| f.function.as_str()).collect();
     if frames.is_empty() {
@@ -107,18 +279,20 @@ pub fn analyze(snap: &Snapshot) -> Vec<Finding> {
 pub fn analyze_with(snap: &Snapshot, g: &Graph) -> Vec<Finding> {
     let mut out = Vec::new();
     for p in &snap.processes {
-        fuse_waits(snap, p, &mut out);
-        fatal_pending(snap, p, &mut out);
-        uninterruptible(snap, g, p, &mut out);
-        stopped(snap, p, &mut out);
+        fuse::fuse_waits(snap, p, &mut out);
+        signal::fatal_pending(snap, p, &mut out);
+        uninterruptible::uninterruptible(snap, g, p, &mut out);
+        stopped::stopped(snap, p, &mut out);
     }
-    zombies(snap, &mut out);
-    blocked_reads(snap, &mut out);
-    lock_convoys(snap, g, &mut out);
-    cycles(snap, g, &mut out);
-    stdio_stale(snap, &mut out);
+    zombie::zombies(snap, &mut out);
+    blocked_read::blocked_reads(snap, &mut out);
+    uninterruptible::lock_convoys(snap, g, &mut out);
+    uninterruptible::cycles(snap, g, &mut out);
+    netfs::stdio_stale(snap, &mut out);
     for f in &mut out {
-        if f.id != "wedge.read_blocked" {
+        // A blocked read names its own lock holders; the graph's edges are
+        // about the task, not about wedge's read.
+        if f.id != RuleId::Read(ReadRule::Blocked) {
             enrich(snap, g, f);
         }
     }
@@ -131,776 +305,46 @@ pub fn analyze_with(snap: &Snapshot, g: &Graph) -> Vec<Finding> {
     out
 }
 
-fn fuse_waits(snap: &Snapshot, p: &Process, out: &mut Vec<Finding>) {
-    let waiting: Vec<&Thread> = p
-        .threads
-        .iter()
-        .filter(|t| {
-            matches!(
-                wait_kind(t),
-                WaitKind::FuseRequest { .. } | WaitKind::FuseFlush
-            )
-        })
-        .collect();
-    let Some(first) = waiting.first() else {
-        return;
-    };
-    let flush = waiting
-        .iter()
-        .any(|t| wait_kind(t) == WaitKind::FuseFlush && t.flags.exiting());
-    let longest = waiting
-        .iter()
-        .filter_map(|t| off_cpu(snap, t))
-        .fold(None, |a: Option<f64>, b| Some(a.map_or(b, |a| a.max(b))));
-    let mut evidence = Vec::new();
-    for t in &waiting {
-        evidence.push(ev(
-            format!("{}/stat", task_path(snap, p, t)),
-            format!(
-                "thread {} ({}) is {} and {}",
-                t.tid,
-                t.comm,
-                t.state.code(),
-                describe_wait(snap, p, t)
-            ),
-        ));
-        if let Some(e) = stack_evidence(snap, p, t) {
-            evidence.push(e);
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_rule_id_round_trips_and_is_explained() {
+        let mut seen = std::collections::BTreeSet::new();
+        for id in RuleId::all() {
+            let json = serde_json::to_string(&id).unwrap();
+            assert_eq!(json, format!("\"{}\"", id.as_str()));
+            let back: RuleId = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, id, "{json}");
+            assert_eq!(id.as_str().parse::<RuleId>(), Ok(id));
+            assert_eq!(id.to_string(), id.as_str());
+            assert!(
+                !id.explanation().trim().is_empty(),
+                "{id} has no explanation"
+            );
+            assert!(seen.insert(id.as_str()), "{id} is the id of two rules");
         }
-        if let Some(ms) = off_cpu(snap, t) {
-            evidence.push(ev(
-                format!("{}/sched", task_path(snap, p, t)),
-                format!("off the CPU for {}", wedge_model::human_ms(ms)),
-            ));
-        }
+        // The ids the views, the JSON schema and the tests name.
+        assert_eq!(seen.len(), 18, "{seen:?}");
     }
-    // Each waiting thread is tied to its own connection (or not at all);
-    // only tied connections get a remedy.
-    let mut tied: Vec<crate::fuse::Tie> = Vec::new();
-    let mut candidates: Vec<crate::fuse::Candidate> = Vec::new();
-    for t in &waiting {
-        match crate::fuse::target(snap, p, t) {
-            crate::fuse::Target::Tied(tie) => {
-                let (source, fact) = tie.evidence(snap, p, t);
-                evidence.push(ev(source, fact));
-                if !tied.iter().any(|x| x.connection == tie.connection) {
-                    tied.push(tie);
-                }
-            }
-            crate::fuse::Target::Candidates { candidates: c, why } => {
-                evidence.push(ev(
-                    format!("{}/syscall", task_path(snap, p, t)),
-                    format!(
-                        "thread {} cannot be tied to a FUSE connection: {why}",
-                        t.tid
-                    ),
-                ));
-                for c in c {
-                    if !candidates.iter().any(|x| x.connection == c.connection) {
-                        candidates.push(c);
-                    }
-                }
-            }
-        }
-    }
-    candidates.retain(|c| !tied.iter().any(|t| t.connection == c.connection));
-    for c in &candidates {
-        evidence.push(ev(
-            "candidate (not tied)",
-            format!("candidate: {}", c.describe()),
-        ));
-    }
-    let fusectl_missing = snap.fuse_connections.value().is_none();
-    let mut remedies = Vec::new();
-    if fusectl_missing && !tied.is_empty() {
-        // The connection number is the mount's device minor (mountinfo's
-        // `0:N`), known without fusectl; aborting needs fusectl's files.
-        remedies.push(Remedy {
-            action: "mount fusectl first: it is not mounted here, and aborting a connection goes through its files".into(),
-            command: Some("mount -t fusectl none /sys/fs/fuse/connections".into()),
-        });
-    }
-    for tie in &tied {
-        let connection = tie.connection;
-        let mp = &tie.mount_point;
-        if let Some(w) = crate::fuse::waiting(snap, connection) {
-            evidence.push(ev(
-                format!("/sys/fs/fuse/connections/{connection}/waiting"),
-                format!("{w} requests waiting on connection {connection} ({mp})"),
-            ));
-        }
-        let how = if tie.sure() {
-            String::new()
-        } else {
-            match &tie.by {
-                crate::fuse::TieBy::Cwd { .. } => " — tied by the working directory only: check that the stuck call is on this mount".into(),
-                _ => " — a likely tie (see the evidence)".into(),
-            }
-        };
-        remedies.push(Remedy {
-            action: format!(
-                "abort FUSE connection {connection} ({mp}): every waiting request fails (ECONNABORTED) and the waiters wake{how}"
-            ),
-            command: Some(format!("echo 1 > /sys/fs/fuse/connections/{connection}/abort")),
-        });
-        remedies.push(Remedy {
-            action: format!("then detach the dead mount {mp}"),
-            command: Some(format!("umount -l {mp}")),
-        });
-    }
-    if !candidates.is_empty() {
-        // Aborting a connection fails every request of every process on
-        // it: never offered for one that is not tied to this process.
-        remedies.push(Remedy {
-            action: format!(
-                "find which of the candidate connections ({}) this process waits on before aborting any: \
-                 its daemon's log, or which mount the process was using; the others belong to other processes",
-                candidates
-                    .iter()
-                    .map(|c| c.connection.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            command: None,
-        });
-    }
-    let in_d = waiting.iter().any(|t| t.state == TaskState::DiskSleep);
-    let stuck = in_d || longest.is_some_and(|ms| ms >= STUCK_AFTER_MS);
-    let (id, title, explanation) = if flush {
-        (
-            "fuse.flush_on_exit",
-            format!("{} ({}) cannot finish exiting: a thread is flushing a FUSE file", p.comm, p.pid),
-            "A thread of this process is inside do_exit() (PF_EXITING) closing its files, and closing a FUSE \
-             file sends FLUSH to the daemon and waits for the answer. The daemon has not answered, so the \
-             process can neither finish exiting nor be killed: a fatal signal is already being acted on. If the \
-             process is (or is a child of) a pid-namespace init, the init waits for it in zap_pid_ns_processes \
-             too (the deadlock of Netflix's FUSE report, seed 001). Kernels up to 6.18 still wait here: \
-             wedge's test kit reproduces it on 6.18; aborting the FUSE connection is the way out."
-                .to_string(),
+
+    #[test]
+    fn an_unknown_rule_id_does_not_deserialise() {
+        let err = serde_json::from_str::<RuleId>("\"fuse.unanswred\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unknown rule id \"fuse.unanswred\"") && err.contains("fuse.unanswered"),
+            "{err}"
+        );
+        let err = serde_json::from_str::<Finding>(
+            r#"{"id": "task.stuck", "title": "", "severity": "critical", "confidence": "high",
+                "pids": [1], "evidence": [], "explanation": "", "remedies": []}"#,
         )
-    } else {
-        (
-            "fuse.unanswered",
-            format!("{} ({}) waits for a FUSE daemon that does not answer", p.comm, p.pid),
-            format!(
-                "{} thread(s) of this process sent a request to a FUSE daemon and wait for its reply. \
-                 While waiting interruptibly (S) a signal would interrupt them; once a fatal signal arrives \
-                 after the daemon has read the request, the wait becomes uninterruptible (D) until the daemon \
-                 answers or the connection is aborted.",
-                waiting.len()
-            ),
-        )
-    };
-    out.push(Finding {
-        id: id.into(),
-        title,
-        severity: if stuck {
-            Severity::Critical
-        } else {
-            Severity::Warning
-        },
-        confidence: if first.kernel_stack.value().is_some() {
-            Confidence::High
-        } else {
-            Confidence::Medium
-        },
-        pids: vec![p.pid],
-        evidence,
-        explanation,
-        remedies,
-        do_not: vec![
-            "do not attach gdb or strace: ptrace on a task in D state wedges the tracer too".into(),
-        ],
-        ..Default::default()
-    });
-}
-
-fn fatal_pending(snap: &Snapshot, p: &Process, out: &mut Vec<Finding>) {
-    for t in &p.threads {
-        let pending = p.shared_pending.union(t.pending);
-        let fatal = pending.fatal_given(p.ignored, p.caught);
-        if fatal.is_empty() || !matches!(t.state, TaskState::DiskSleep) {
-            continue;
-        }
-        // FUSE waits carry their own finding.
-        // FUSE waits and io_uring exits carry their own findings.
-        if matches!(
-            wait_kind(t),
-            WaitKind::FuseRequest { .. } | WaitKind::FuseFlush | WaitKind::IoUringCancel
-        ) {
-            continue;
-        }
-        let mut evidence = vec![ev(
-            format!("{}/status", task_path(snap, p, t)),
-            format!(
-                "pending: {} (ShdPnd {:016x}, SigPnd {:016x}); state D",
-                fatal, p.shared_pending.0, t.pending.0
-            ),
-        )];
-        if let Some(e) = stack_evidence(snap, p, t) {
-            evidence.push(e);
-        }
-        out.push(Finding {
-            id: "signal.fatal_pending".into(),
-            title: format!(
-                "{} ({}) has {} pending but is not dying",
-                p.comm,
-                p.pid,
-                if fatal.contains(Signal::SIGKILL) { "SIGKILL".to_string() } else { fatal.to_string() }
-            ),
-            severity: Severity::Critical,
-            confidence: Confidence::High,
-            pids: vec![p.pid],
-            evidence,
-            explanation: format!(
-                "Thread {} {}. Signals are acted on only when a task returns towards user space; a task in \
-                 uninterruptible sleep does not, so the signal waits until the awaited event happens.",
-                t.tid,
-                describe_wait(snap, p, t)
-            ),
-            remedies: vec![Remedy {
-                action: "find and unblock what the thread waits for (the stack names it); killing it again does nothing".into(),
-                command: None,
-            }],
-            do_not: vec!["do not attach gdb or strace: ptrace on a task in D state wedges the tracer too".into()],
-..Default::default()
-});
-        return;
-    }
-}
-
-fn uninterruptible(snap: &Snapshot, g: &Graph, p: &Process, out: &mut Vec<Finding>) {
-    for t in &p.threads {
-        if t.state != TaskState::DiskSleep {
-            continue;
-        }
-        let kind = wait_kind(t);
-        if matches!(kind, WaitKind::FuseRequest { .. } | WaitKind::FuseFlush) {
-            continue;
-        }
-        let fatal = !p
-            .shared_pending
-            .union(t.pending)
-            .fatal_given(p.ignored, p.caught)
-            .is_empty();
-        if fatal && kind != WaitKind::IoUringCancel {
-            continue;
-        }
-        let ms = off_cpu(snap, t);
-        let stuck = ms.is_some_and(|ms| ms >= STUCK_AFTER_MS);
-        let id = match kind {
-            WaitKind::VforkChild => "vfork.waiting",
-            WaitKind::PidNamespaceReap => "pidns.init_reaping",
-            WaitKind::IoUringCancel => "io_uring.stuck",
-            WaitKind::NfsServer | WaitKind::LustreServer | WaitKind::CifsServer => {
-                "netfs.server_unreachable"
-            }
-            WaitKind::Lock { .. } => "lock.waiting",
-            _ => "task.uninterruptible",
-        };
-        // A vfork parent waits as long as its child runs: not a hang by
-        // itself.
-        let severity = match (id, stuck) {
-            ("vfork.waiting", _) => Severity::Info,
-            // An exit that waits on io_uring with SIGKILL pending is the
-            // unkillable process of seed 000, however long it has been.
-            ("io_uring.stuck", _) if fatal => Severity::Critical,
-            (_, true) => Severity::Critical,
-            _ => Severity::Info,
-        };
-        if id == "lock.waiting" && has_holder(g, p, t) {
-            continue;
-        }
-        if severity == Severity::Info && id == "task.uninterruptible" {
-            continue;
-        }
-        let mut evidence = vec![ev(
-            format!("{}/stat", task_path(snap, p, t)),
-            format!(
-                "thread {} ({}) is D: {}",
-                t.tid,
-                t.comm,
-                describe_wait(snap, p, t)
-            ),
-        )];
-        if let Some(e) = stack_evidence(snap, p, t) {
-            evidence.push(e);
-        }
-        if let Some(ms) = ms {
-            evidence.push(ev(
-                format!("{}/sched", task_path(snap, p, t)),
-                format!("off the CPU for {}", wedge_model::human_ms(ms)),
-            ));
-        }
-        let children: Vec<String> = snap.children(p.pid).map(Process::label).collect();
-        if id == "vfork.waiting" && !children.is_empty() {
-            evidence.push(ev(
-                "process tree",
-                format!("children: {}", children.join(", ")),
-            ));
-        }
-        out.push(Finding {
-            id: id.into(),
-            title: format!(
-                "{} ({}) thread {} {}",
-                p.comm,
-                p.pid,
-                t.tid,
-                describe_wait(snap, p, t)
-            ),
-            severity,
-            confidence: if t.kernel_stack.value().is_some() {
-                Confidence::Medium
-            } else {
-                Confidence::Low
-            },
-            pids: vec![p.pid],
-            evidence,
-            explanation: explanation(id),
-            remedies: remedies(id, p),
-            do_not: vec![
-                "do not attach gdb or strace: ptrace on a task in D state wedges the tracer too"
-                    .into(),
-            ],
-            ..Default::default()
-        });
-    }
-}
-
-/// Whether the graph names a likely holder for a lock wait (then the
-/// convoy finding speaks for it).
-fn has_holder(g: &Graph, p: &Process, t: &Thread) -> bool {
-    g.out(&Node::Task {
-        pid: p.pid,
-        tid: t.tid,
-    })
-    .any(|e| e.kind == graph::EdgeKind::LockHolder)
-}
-
-/// Tasks queued behind the same (likely) lock holder: one finding per
-/// holder, with the chain from the holder on to its own wait.
-/// Tasks that wait on each other in a circle: none can move first.
-fn cycles(snap: &Snapshot, g: &Graph, out: &mut Vec<Finding>) {
-    for cycle in g.cycles() {
-        let words: Vec<String> = cycle.iter().map(|n| graph::describe(snap, n)).collect();
-        let mut pids: Vec<i32> = cycle.iter().filter_map(Node::pid).collect();
-        pids.dedup();
-        out.push(Finding {
-            id: "wait.cycle".into(),
-            title: format!("{} tasks wait on each other in a circle", cycle.len()),
-            severity: Severity::Critical,
-            confidence: Confidence::Medium,
-            pids,
-            evidence: vec![ev("wait-for graph", words.join(" → "))],
-            explanation: "Each task in the circle waits for the next one, so none can make progress: a \
-                deadlock, unless one of the edges is a guess (lock holders on 6.x are inferred)."
-                .into(),
-            remedies: vec![Remedy {
-                action: "break the circle at the edge that can be cut: abort a FUSE connection, kill a tracer, resume a stopped task".into(),
-                command: None,
-            }],
-            chain: vec![format!("{} → {}", words.join(" → "), words.first().cloned().unwrap_or_default())],
-            ..Default::default()
-        });
-    }
-}
-
-fn lock_convoys(snap: &Snapshot, g: &Graph, out: &mut Vec<Finding>) {
-    let mut by_holder: BTreeMap<Node, Vec<(&Node, &graph::Edge)>> = BTreeMap::new();
-    for e in g
-        .edges
-        .iter()
-        .filter(|e| e.kind == graph::EdgeKind::LockHolder)
-    {
-        by_holder
-            .entry(e.to.clone())
-            .or_default()
-            .push((&e.from, e));
-    }
-    for (holder, waiters) in by_holder {
-        // Each process once, in the order its threads queued (threads of
-        // one process may wait apart, and the holder may be one of them).
-        let mut pids: Vec<i32> = Vec::new();
-        for p in waiters.iter().filter_map(|(n, _)| n.pid()) {
-            if !pids.contains(&p) {
-                pids.push(p);
-            }
-        }
-        let longest = waiters
-            .iter()
-            .filter_map(|(n, _)| match n {
-                Node::Task { tid, .. } => snap.thread(*tid).and_then(|(_, t)| off_cpu(snap, t)),
-                _ => None,
-            })
-            .fold(0.0f64, f64::max);
-        let mut evidence: Vec<Evidence> = waiters
-            .iter()
-            .map(|(n, e)| {
-                ev(
-                    "wait-for graph",
-                    format!("{} waits: {}", graph::describe(snap, n), e.detail),
-                )
-            })
-            .collect();
-        if longest > 0.0 {
-            evidence.push(ev(
-                "sched",
-                format!(
-                    "the longest waiter has been off the CPU for {}",
-                    wedge_model::human_ms(longest)
-                ),
-            ));
-        }
-        let chain: Vec<String> = g
-            .chains(&holder)
-            .into_iter()
-            .take(3)
-            .map(|c| {
-                c.iter()
-                    .map(|n| graph::describe(snap, n))
-                    .collect::<Vec<_>>()
-                    .join(" → ")
-            })
-            .collect();
-        let holder_pid = holder.pid();
-        if let Some(h) = holder_pid.filter(|h| !pids.contains(h)) {
-            pids.push(h);
-        }
-        out.push(Finding {
-            id: "lock.convoy".into(),
-            title: format!(
-                "{} task(s) queued on a lock that {} likely holds while it waits",
-                waiters.len(),
-                graph::describe(snap, &holder)
-            ),
-            severity: if longest >= STUCK_AFTER_MS { Severity::Critical } else { Severity::Warning },
-            confidence: Confidence::Medium,
-            pids,
-            evidence,
-            explanation: "On 6.x kernels /proc hides the lock slow paths (rwsem_down_write_slowpath, \
-                __mutex_lock) from wchan and stack: a task queued on a directory's inode lock shows only \
-                path_openat, and a writer queued on mmap_lock only vm_mmap_pgoff. wedge names as the likely \
-                holder the task that is inside the same operation and itself waiting; the kernel's hung-task \
-                report (`blocked on … likely owned by task …`) confirms it when it fires. The queue moves when \
-                the holder's own wait ends."
-                .into(),
-            remedies: vec![Remedy {
-                action: "unblock the holder (see the chain: what it waits on); the queued tasks follow".into(),
-                command: None,
-            }],
-            chain,
-            ..Default::default()
-        });
-    }
-}
-
-/// stdio on files of a network filesystem that were deleted: after the
-/// server removes the file, fstat() on the descriptor fails with ESTALE
-/// (NFSv3), which some runtimes treat as fatal — Node.js aborts in
-/// ResetStdio (seed 002).
-fn stdio_stale(snap: &Snapshot, out: &mut Vec<Finding>) {
-    for p in &snap.processes {
-        let Some(fds) = p.fds.value() else { continue };
-        let risky: Vec<String> = fds
-            .iter()
-            .filter(|f| f.fd <= 2)
-            .filter(|f| {
-                f.mount_id.and_then(|m| snap.mount(m)).is_some_and(|m| {
-                    matches!(m.class(), FsClass::Nfs { .. } | FsClass::Cifs { .. })
-                })
-            })
-            .filter(|f| f.kind == wedge_model::FileKind::Deleted)
-            .map(|f| format!("fd {} → {}", f.fd, f.target))
-            .collect();
-        if risky.is_empty() {
-            continue;
-        }
-        out.push(Finding {
-            id: "stdio.stale".into(),
-            title: format!("{} ({}) writes its stdio to deleted files on a network filesystem", p.comm, p.pid),
-            severity: Severity::Warning,
-            confidence: Confidence::Medium,
-            pids: vec![p.pid],
-            evidence: risky.into_iter().map(|r| ev(format!("{}/fd", pid_path(snap, p.pid)), r)).collect(),
-            explanation: "A file deleted on the NFS server is stale for this client: fstat() and write() on \
-                the descriptor fail with ESTALE. Runtimes that check their stdio at exit (Node.js's ResetStdio) \
-                abort on it; as PID 1 of a container that abort ends in a general protection fault (seed 002)."
-                .into(),
-            remedies: vec![Remedy {
-                action: "give the process pipes for stdio (the container runtime's log driver) instead of files on NFS".into(),
-                command: None,
-            }],
-            ..Default::default()
-        });
-    }
-}
-
-fn explanation(id: &str) -> String {
-    match id {
-        "io_uring.stuck" => "The process is exiting but cannot finish: exit cancels its io_uring requests and \
-            waits (io_uring_cancel_generic, io_wq_put_and_exit) for the io-wq workers and the SQPOLL thread to \
-            stop. A request one of them is executing is blocked (the chain names on what), so the exit — and \
-            the SIGKILL — wait with it; a machine in this state can also fail to power off. Linux 6.6 LTS \
-            (6.6.58 in libuv#4598 / node#55587) had such hangs with iou-sqp threads reported as hung tasks."
-            .into(),
-        "vfork.waiting" => "After vfork() the parent sleeps (D, but killable) until the child calls exec or \
-            exits; the two share memory until then. It is stuck only if the child is."
-            .into(),
-        "pidns.init_reaping" => "An exiting pid-namespace init kills every task of its namespace and waits in \
-            zap_pid_ns_processes until each is reaped; a task that cannot die (e.g. blocked in FUSE or NFS) \
-            keeps the init — and the container — from going away."
-            .into(),
-        "netfs.server_unreachable" => "The task waits for a network filesystem server's reply. With a hard \
-            mount the client retries forever; the wait ends when the server answers."
-            .into(),
-        _ => "A task in uninterruptible sleep (D) does not react to signals until the wait ends.".into(),
-    }
-}
-
-fn remedies(id: &str, p: &Process) -> Vec<Remedy> {
-    match id {
-        "io_uring.stuck" => vec![
-            Remedy {
-                action: "unblock what the io_uring worker waits on (see the chain): e.g. abort the FUSE connection it waits for".into(),
-                command: None,
-            },
-            Remedy {
-                action: format!(
-                    "for libuv / Node.js programs ({}), turn off libuv's io_uring use until the kernel is fixed",
-                    p.comm
-                ),
-                command: Some("export UV_USE_IO_URING=0".into()),
-            },
-            Remedy {
-                action: "update the kernel to a release with the io_uring exit/cancel fixes".into(),
-                command: None,
-            },
-        ],
-        "netfs.server_unreachable" => vec![Remedy {
-            action: "bring the server back, or force-unmount the mount (umount -f, then umount -l)".into(),
-            command: None,
-        }],
-        _ => Vec::new(),
-    }
-}
-
-fn stopped(snap: &Snapshot, p: &Process, out: &mut Vec<Finding>) {
-    let Some(t) = p.threads.iter().find(|t| t.state.is_stopped()) else {
-        return;
-    };
-    let traced = t.state == TaskState::TracingStop;
-    let mut evidence = vec![ev(
-        format!("{}/stat", task_path(snap, p, t)),
-        format!(
-            "thread {} is {} ({})",
-            t.tid,
-            t.state.code(),
-            t.state.name()
-        ),
-    )];
-    if let Some(tr) = t.tracer_pid {
-        let who = snap.process(tr).map(|x| x.comm.as_str()).unwrap_or("?");
-        evidence.push(ev(
-            format!("{}/status", task_path(snap, p, t)),
-            format!("TracerPid: {tr} ({who})"),
-        ));
-    }
-    out.push(Finding {
-        id: if traced { "ptrace.stopped".into() } else { "task.stopped".into() },
-        title: if traced {
-            format!(
-                "{} ({}) is stopped by its tracer{}",
-                p.comm,
-                p.pid,
-                t.tracer_pid.map(|t| format!(", pid {t}")).unwrap_or_default()
-            )
-        } else {
-            format!("{} ({}) is stopped", p.comm, p.pid)
-        },
-        severity: Severity::Warning,
-        confidence: Confidence::High,
-        pids: vec![p.pid],
-        evidence,
-        explanation: if traced {
-            "The tracer (a debugger, strace) holds the task stopped; it runs again when the tracer resumes or detaches it.".into()
-        } else {
-            "Stopped by SIGSTOP/SIGTSTP; it does nothing until SIGCONT.".into()
-        },
-        remedies: vec![Remedy {
-            action: if traced {
-                "let the tracer continue or detach (in its debugger), or end the tracer: a ptrace stop ignores SIGCONT, and the tracee resumes when its tracer goes away".into()
-            } else {
-                "resume it".into()
-            },
-            command: if traced {
-                t.tracer_pid.map(|tr| format!("kill {tr}"))
-            } else {
-                Some(format!("kill -CONT {}", p.pid))
-            },
-        }],
-        do_not: Vec::new(),
-..Default::default()
-});
-}
-
-fn zombies(snap: &Snapshot, out: &mut Vec<Finding>) {
-    // Zombies grouped by parent: one finding per negligent parent.
-    let mut by_parent: BTreeMap<i32, Vec<&Process>> = BTreeMap::new();
-    for p in &snap.processes {
-        if p.leader().is_some_and(|l| l.state == TaskState::Zombie) {
-            by_parent.entry(p.ppid).or_default().push(p);
-        }
-    }
-    for (ppid, zs) in by_parent {
-        let parent = snap.process(ppid);
-        // A leader-zombie with live threads is a process still running.
-        let live_threads = zs
-            .iter()
-            .any(|z| z.threads.iter().any(|t| t.state != TaskState::Zombie));
-        let oldest = zs
-            .iter()
-            .filter_map(|z| z.leader().and_then(|l| snap.off_cpu_ms(l)))
-            .fold(0.0f64, f64::max);
-        let mut evidence: Vec<Evidence> = zs
-            .iter()
-            .map(|z| {
-                ev(
-                    format!("{}/stat", pid_path(snap, z.pid)),
-                    format!("{} ({}) is Z, parent {}", z.comm, z.pid, ppid),
-                )
-            })
-            .collect();
-        let why = match parent {
-            Some(par) => {
-                let lt = par.leader();
-                let st = lt.map(|l| l.state).unwrap_or(TaskState::Other('?'));
-                evidence.push(ev(
-                    format!("{}/stat", pid_path(snap, ppid)),
-                    format!(
-                        "parent {} ({ppid}) is {} ({})",
-                        par.comm,
-                        st.code(),
-                        st.name()
-                    ),
-                ));
-                match st {
-                    TaskState::Stopped => {
-                        "its parent is stopped and cannot call wait()".to_string()
-                    }
-                    TaskState::TracingStop => "its parent is stopped by a tracer".to_string(),
-                    TaskState::DiskSleep => {
-                        "its parent is itself stuck in uninterruptible sleep".to_string()
-                    }
-                    TaskState::Zombie => "its parent is a zombie too".to_string(),
-                    _ if par.ignored.contains(Signal::SIGCHLD) => {
-                        "its parent ignores SIGCHLD yet has not reaped it".to_string()
-                    }
-                    _ => "its parent is alive but does not call wait() for it".to_string(),
-                }
-            }
-            None => "its parent is not visible".to_string(),
-        };
-        if live_threads {
-            evidence.push(ev(
-                "threads",
-                "the thread-group leader is a zombie but other threads still run".to_string(),
-            ));
-        }
-        let parent_stuck = parent
-            .and_then(|p| p.leader())
-            .is_some_and(|l| l.state.is_stopped() || l.state == TaskState::DiskSleep);
-        // A zombie a few seconds old is most likely about to be reaped: a
-        // parent's wait() runs after SIGCHLD, and some inits reap in batches.
-        let youngest_known = zs
-            .iter()
-            .filter_map(|z| z.leader().and_then(|l| snap.off_cpu_ms(l)))
-            .fold(f64::INFINITY, f64::min);
-        if !parent_stuck && !live_threads && youngest_known < ZOMBIE_GRACE_MS {
-            continue;
-        }
-        out.push(Finding {
-            id: "zombie.unreaped".into(),
-            title: format!(
-                "{} zombie(s) of {} ({ppid}) not reaped: {why}",
-                zs.len(),
-                parent.map(|p| p.comm.as_str()).unwrap_or("?")
-            ),
-            severity: if parent_stuck || oldest >= 60_000.0 { Severity::Warning } else { Severity::Info },
-            confidence: Confidence::High,
-            pids: zs.iter().map(|z| z.pid).collect(),
-            evidence,
-            explanation: "A zombie has already exited: kill -9 does nothing to it. It holds only its pid and \
-                exit status until its parent calls wait(), or until the parent exits and init adopts and reaps it."
-                .into(),
-            remedies: match parent.and_then(|p| p.leader()).map(|l| l.state) {
-                Some(TaskState::Stopped) => vec![Remedy {
-                    action: "resume the parent so it can reap".into(),
-                    command: Some(format!("kill -CONT {ppid}")),
-                }],
-                _ => vec![Remedy {
-                    action: "make the parent reap (SIGCHLD), or end the parent so init adopts and reaps the zombies".into(),
-                    command: Some(format!("kill -CHLD {ppid}")),
-                }],
-            },
-            do_not: vec!["kill -9 on the zombie itself does nothing".into()],
-..Default::default()
-});
-    }
-}
-
-fn blocked_reads(snap: &Snapshot, out: &mut Vec<Finding>) {
-    for b in &snap.blocked_reads {
-        let comm = snap.process(b.pid).map(|p| p.comm.as_str()).unwrap_or("?");
-        // For mmap_lock reads, name the thread that holds the lock while
-        // it waits elsewhere.
-        let mut blocked_on = Vec::new();
-        let mut evidence_holders = Vec::new();
-        if b.blocks_on.contains("mmap_lock") {
-            if let Some(p) = snap.process(b.pid) {
-                for h in graph::mmap_lock_holders(p) {
-                    let why = crate::wait::describe_wait(snap, p, h);
-                    evidence_holders.push(ev(
-                        format!("{}/task/{}/stack", pid_path(snap, p.pid), h.tid),
-                        format!(
-                            "thread {} ({}) is inside a page fault / get_user_pages, which holds mmap_lock for read, and {why}",
-                            h.tid, h.comm
-                        ),
-                    ));
-                    blocked_on.push(BlockedOn {
-                        kind: "lock_holder".into(),
-                        pid: Some(p.pid),
-                        detail: format!(
-                            "mmap_lock of {} ({}) held by thread {} ({}), which {why}",
-                            p.comm, p.pid, h.tid, h.comm
-                        ),
-                    });
-                }
-            }
-        }
-        out.push(Finding {
-            id: "wedge.read_blocked".into(),
-            title: format!("reading {} of {comm} ({}) blocked for > {} ms", b.what, b.pid, b.blocked_ms()),
-            severity: Severity::Critical,
-            confidence: Confidence::Medium,
-            pids: vec![b.pid],
-            evidence: std::iter::once(ev(
-                format!("{}/{}", pid_path(snap, b.pid), b.what),
-                format!("wedge's own read did not return within its {} ms deadline", b.blocked_ms()),
-            ))
-            .chain(evidence_holders)
-            .collect(),
-            blocked_on,
-            explanation: format!(
-                "The kernel blocked wedge's read, which waits on {}. Tools like ps, top and pgrep read the \
-                 same file and hang on it too.",
-                b.blocks_on
-            ),
-            remedies: Vec::new(),
-            do_not: vec![format!(
-                "do not run ps/pgrep/top without a timeout on this machine: they read /proc/{}/{} and hang",
-                b.pid, b.what
-            )],
-..Default::default()
-});
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("unknown rule id \"task.stuck\""), "{err}");
+        assert!(serde_json::from_str::<RuleId>("17").is_err());
     }
 }
