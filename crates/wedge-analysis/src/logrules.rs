@@ -303,3 +303,76 @@ pub(crate) fn analyze_log_typed(snap: &Snapshot, events: &[LogEvent]) -> Vec<(Lo
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wedge_model::Source;
+
+    const ALL: [LogRule; 3] = [
+        LogRule::InitAbort,
+        LogRule::HungTask,
+        LogRule::NfsServerUnreachable,
+    ];
+
+    #[test]
+    fn each_log_rule_has_a_known_id_and_an_explanation() {
+        for rule in ALL {
+            let id = rule.id();
+            assert_eq!(id.as_str().parse::<RuleId>(), Ok(id));
+            assert!(!rule.explanation().trim().is_empty(), "{rule:?}");
+        }
+        // The log's NFS finding and the live one share their id, so the
+        // views and the JSON name one rule.
+        assert_eq!(
+            LogRule::NfsServerUnreachable.id(),
+            RuleId::NetFs(NetFsRule::ServerUnreachable)
+        );
+        assert_eq!(LogRule::HungTask.id().as_str(), "kernel.hung_task");
+        assert_eq!(LogRule::InitAbort.id().as_str(), "pidns.init_abort");
+    }
+
+    #[test]
+    fn nfs_server_silent_since_its_report_is_a_finding() {
+        let snap = Snapshot::new(Source::Live {
+            root: "/proc".into(),
+        });
+        let event = |line: u64, detail: LogDetail| LogEvent {
+            kind: "nfs".into(),
+            line,
+            meaning: "the NFS server stopped answering".into(),
+            detail,
+            ..LogEvent::default()
+        };
+        let silent = event(
+            3,
+            LogDetail::NfsNotResponding {
+                server: "fs1".into(),
+            },
+        );
+        let back = [
+            event(
+                5,
+                LogDetail::NfsNotResponding {
+                    server: "fs2".into(),
+                },
+            ),
+            event(
+                9,
+                LogDetail::NfsServerOk {
+                    server: "fs2".into(),
+                },
+            ),
+        ];
+        let events: Vec<LogEvent> = std::iter::once(silent).chain(back).collect();
+        let fs = analyze_log_typed(&snap, &events);
+        assert_eq!(fs.len(), 1, "{fs:#?}");
+        let (rule, f) = &fs[0];
+        assert_eq!(*rule, LogRule::NfsServerUnreachable);
+        assert_eq!(f.id, rule.id());
+        assert_eq!(f.title, "NFS server fs1 is not responding");
+        assert_eq!(f.severity, Severity::Warning);
+        assert_eq!(f.explanation, rule.explanation());
+        assert_eq!(f.evidence[0].source, "kernel log line 3");
+    }
+}
