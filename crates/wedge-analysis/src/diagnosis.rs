@@ -139,37 +139,38 @@ fn risky_filesystem(snap: &Snapshot, p: &Process) -> Option<String> {
 mod tests {
     use super::*;
     use crate::finding::{Evidence, Severity};
+    use crate::rules::{FuseRule, RuleId};
 
-    fn finding(id: &str, severity: Severity, pid: i32) -> Finding {
+    fn finding(id: impl Into<RuleId>, severity: Severity, pid: i32) -> Finding {
+        let id = id.into();
         Finding {
-            id: id.into(),
             severity,
             pids: vec![pid],
             evidence: vec![Evidence {
-                source: id.into(),
-                fact: id.into(),
+                source: id.to_string(),
+                fact: id.to_string(),
             }],
-            ..Default::default()
+            ..Finding::new(id, String::new())
         }
     }
 
     #[test]
     fn hung_task_merges_into_the_live_finding_of_its_task() {
-        let mut live = vec![finding("fuse.unanswered", Severity::Critical, 7)];
+        let mut live = vec![finding(FuseRule::Unanswered, Severity::Critical, 7)];
         merge(
             &mut live,
             vec![
                 (
                     LogRule::HungTask,
-                    finding("kernel.hung_task", Severity::Critical, 7),
+                    finding(LogRule::HungTask.id(), Severity::Critical, 7),
                 ),
                 (
                     LogRule::HungTask,
-                    finding("kernel.hung_task", Severity::Critical, 8),
+                    finding(LogRule::HungTask.id(), Severity::Critical, 8),
                 ),
                 (
                     LogRule::InitAbort,
-                    finding("pidns.init_abort", Severity::Warning, 7),
+                    finding(LogRule::InitAbort.id(), Severity::Warning, 7),
                 ),
             ],
         );

@@ -1,5 +1,6 @@
 //! What wedge concludes, with the facts it concluded it from.
 
+use crate::rules::RuleId;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -38,10 +39,11 @@ pub struct Remedy {
 }
 
 /// A conclusion about one or more tasks.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
-    /// Stable identifier, e.g. `fuse.unanswered`.
-    pub id: String,
+    /// Stable identifier, e.g. `fuse.unanswered` (serialised as that
+    /// string).
+    pub id: RuleId,
     pub title: String,
     pub severity: Severity,
     pub confidence: Confidence,
@@ -72,6 +74,25 @@ pub struct BlockedOn {
 }
 
 impl Finding {
+    /// A finding of rule `id` with nothing concluded yet: low confidence,
+    /// no pids, no evidence; the rule fills in the rest. No `Default`: a
+    /// finding without a rule id does not exist.
+    pub fn new(id: impl Into<RuleId>, title: String) -> Finding {
+        Finding {
+            id: id.into(),
+            title,
+            severity: Severity::default(),
+            confidence: Confidence::default(),
+            pids: Vec::new(),
+            evidence: Vec::new(),
+            explanation: String::new(),
+            remedies: Vec::new(),
+            do_not: Vec::new(),
+            blocked_on: Vec::new(),
+            chain: Vec::new(),
+        }
+    }
+
     pub fn is_wedged(&self) -> bool {
         self.severity == Severity::Critical
     }

@@ -9,7 +9,6 @@
 //! connections that could be the one are candidates, never a remedy:
 //! aborting a connection fails every request of every process on it.
 
-use crate::rules::pid_path;
 use wedge_model::{FsClass, Mount, OpenFile, Process, Snapshot, Syscall, Thread};
 
 /// How a waiter was tied to its connection.
@@ -53,8 +52,8 @@ impl Tie {
         let conn = format!("FUSE connection {} ({})", self.connection, self.mount_point);
         let call = syscall_name(t).unwrap_or("its system call");
         let fd_path = |fd: i32| match p.fds_via_tid {
-            Some(tid) => format!("{}/task/{tid}/fd/{fd}", pid_path(snap, p.pid)),
-            None => format!("{}/fd/{fd}", pid_path(snap, p.pid)),
+            Some(tid) => format!("{}/fd/{fd}", snap.source.thread_locator(p.pid, tid)),
+            None => format!("{}/fd/{fd}", snap.source.process_locator(p.pid)),
         };
         match &self.by {
             TieBy::Fd { fd, target } => (
@@ -73,7 +72,7 @@ impl Tie {
                 ),
             ),
             TieBy::Cwd { cwd } => (
-                format!("{}/cwd", pid_path(snap, p.pid)),
+                format!("{}/cwd", snap.source.process_locator(p.pid)),
                 format!(
                     "tied by the working directory only: thread {} is in {call}(), a path lookup, and \
                      the cwd {cwd} is on {conn}; the path argument is in the process's memory and is \
@@ -91,8 +90,8 @@ impl Tie {
             ),
             TieBy::OnlyOpenFile => (
                 match p.fds_via_tid {
-                    Some(tid) => format!("{}/task/{tid}/fd", pid_path(snap, p.pid)),
-                    None => format!("{}/fd", pid_path(snap, p.pid)),
+                    Some(tid) => format!("{}/fd", snap.source.thread_locator(p.pid, tid)),
+                    None => format!("{}/fd", snap.source.process_locator(p.pid)),
                 },
                 format!(
                     "likely: the only open file of the process on a FUSE mount is on {conn}; \
@@ -626,7 +625,7 @@ pub(crate) mod tests {
     fn finding_of(s: &Snapshot, pid: i32) -> Finding {
         crate::analyze(s)
             .into_iter()
-            .find(|f| f.id.starts_with("fuse.") && f.pids.contains(&pid))
+            .find(|f| matches!(f.id, crate::RuleId::Fuse(_)) && f.pids.contains(&pid))
             .expect("a FUSE finding")
     }
 

@@ -14,6 +14,9 @@ mod wait;
 
 pub use diagnosis::{diagnose, user_stacks_refusal, Diagnosis};
 pub use finding::{BlockedOn, Confidence, Evidence, Finding, Remedy, Severity};
-pub use logrules::{analyze_log, LogRule};
-pub use rules::{analyze, analyze_with};
+pub use logrules::{analyze_log, LogId, LogRule};
+pub use rules::{
+    analyze, analyze_with, FuseRule, IoUringRule, NetFsRule, ReadRule, RuleId, SignalRule,
+    StoppedRule, UnknownRuleId, WaitRule, ZombieRule,
+};
 pub use wait::{describe_wait, matters, wait_kind, Attention, WaitKind};

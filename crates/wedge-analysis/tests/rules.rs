@@ -10,7 +10,7 @@
 //! Run one: `cargo test -p wedge-analysis --test rules -- flush-on-exit`.
 
 use libtest_mimic::{Arguments, Failed, Trial};
-use wedge_analysis::{analyze, Finding, Severity};
+use wedge_analysis::{analyze, Finding, RuleId, Severity, StoppedRule};
 use wedge_model::{Field, Snapshot};
 
 type R = Result<(), Failed>;
@@ -67,6 +67,8 @@ fn the_conn(s: &Snapshot) -> Result<u32, Failed> {
 }
 
 fn find<'a>(fs: &'a [Finding], id: &str, pid: i32) -> Result<&'a Finding, Failed> {
+    // A mistyped id is an error here, not a finding that is never found.
+    let id: RuleId = id.parse()?;
     fs.iter()
         .find(|f| f.id == id && f.pids.first() == Some(&pid))
         .ok_or_else(|| {
@@ -327,9 +329,10 @@ fn traced() -> R {
     check(commands(f) == vec![format!("kill {tracer}")], || {
         format!("{f:?}")
     })?;
-    check(!fs.iter().any(|f| f.id == "task.stopped"), || {
-        format!("a ptrace-stop is not a job-control stop: {:?}", ids(&fs))
-    })
+    check(
+        !fs.iter().any(|f| f.id == StoppedRule::Stopped.into()),
+        || format!("a ptrace-stop is not a job-control stop: {:?}", ids(&fs)),
+    )
 }
 
 /// The vfork parent is D in kernel_clone by design: information only,

@@ -92,6 +92,37 @@ pub enum Source {
     Recorded { path: String },
 }
 
+impl Source {
+    /// Where the facts of process `pid` were read, as evidence cites them:
+    /// its directory in the proc filesystem on a live system, its task in
+    /// memory for a crash dump. Views and rules append what they cite
+    /// (`/stat`, `/fd/3`) and never ask which kind of source it was.
+    pub fn process_locator(&self, pid: i32) -> String {
+        match self {
+            Source::Live { root } => format!("{root}/{pid}"),
+            Source::Vmcore { .. } => format!("dump: task/{pid}"),
+            Source::Recorded { .. } => format!("task/{pid}"),
+        }
+    }
+
+    /// Where the facts of thread `tid` of process `pid` were read: its own
+    /// entry under the process (`/proc/PID/task/TID`), even for the leader.
+    pub fn thread_locator(&self, pid: i32, tid: i32) -> String {
+        format!("{}/task/{tid}", self.process_locator(pid))
+    }
+
+    /// Where task `tid` of process `pid` is best cited: the process's own
+    /// place for its leader (`/proc/PID/stat` is the leader's stat), the
+    /// thread's entry for any other thread.
+    pub fn task_locator(&self, pid: i32, tid: i32) -> String {
+        if pid == tid {
+            self.process_locator(pid)
+        } else {
+            self.thread_locator(pid, tid)
+        }
+    }
+}
+
 /// Facts about the whole system.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct SystemInfo {
@@ -329,5 +360,25 @@ mod tests {
             versioned,
             format!("{{\"schema_version\":{SCHEMA_VERSION},{}", &plain[1..])
         );
+    }
+
+    #[test]
+    fn each_source_locates_its_own_tasks() {
+        let live = Source::Live {
+            root: "/proc".into(),
+        };
+        assert_eq!(live.process_locator(7), "/proc/7");
+        assert_eq!(live.task_locator(7, 7), "/proc/7");
+        assert_eq!(live.task_locator(7, 8), "/proc/7/task/8");
+        assert_eq!(live.thread_locator(7, 7), "/proc/7/task/7");
+        let dump = Source::Vmcore {
+            path: "/var/crash/vmcore".into(),
+        };
+        assert_eq!(dump.process_locator(7), "dump: task/7");
+        assert_eq!(dump.task_locator(7, 8), "dump: task/7/task/8");
+        let recorded = Source::Recorded {
+            path: "snap.json".into(),
+        };
+        assert_eq!(recorded.task_locator(7, 7), "task/7");
     }
 }

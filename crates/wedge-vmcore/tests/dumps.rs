@@ -370,7 +370,7 @@ fn module_frames_and_fuse_verdict() {
         let findings = wedge_analysis::analyze(&snap);
         let fuse = findings
             .iter()
-            .find(|x| x.id == "fuse.unanswered")
+            .find(|x| x.id == wedge_analysis::FuseRule::Unanswered.into())
             .unwrap_or_else(|| panic!("{f}: no fuse.unanswered in {findings:#?}"));
         assert!(fuse.is_wedged());
         assert_eq!(fuse.pids.first(), Some(&guest.pid));
