@@ -348,3 +348,25 @@ mod tests {
         assert!(serde_json::from_str::<RuleId>("17").is_err());
     }
 }
+
+#[cfg(test)]
+mod schema_tests {
+    use super::RuleId;
+
+    /// The documented schema lists exactly the ids the code can conclude:
+    /// a new rule without its schema entry (or a stale entry) fails here.
+    #[test]
+    fn the_json_schema_lists_every_rule_id() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/schema/common.json");
+        let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let listed: Vec<&str> = doc["$defs"]["finding"]["properties"]["id"]["enum"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{path}: $defs.finding.properties.id.enum missing"))
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        let known: Vec<&str> = RuleId::all().map(RuleId::as_str).collect();
+        assert_eq!(listed, known, "{path}: finding ids differ from RuleId::all()");
+    }
+}
