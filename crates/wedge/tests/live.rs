@@ -69,7 +69,7 @@ fn zombie() -> R {
             .contains(&format!("wk-zombie-par ({}", z.parent_pid)),
         || why.stdout.clone(),
     )?;
-    std::thread::sleep(Duration::from_millis(5_300).saturating_sub(born.elapsed()));
+    std::thread::sleep(Duration::from_millis(6_500).saturating_sub(born.elapsed()));
     let verdict = wedge(&["--json"]).json();
     let f = finding(&verdict, "zombie.unreaped", z.zombie_pid).cloned();
     check(f.is_some(), || {
