@@ -81,7 +81,6 @@ pub use decode::{
     decode_page_fault_error, decode_signal_mask, decode_taint, signal_name, taint_meaning,
     PageFaultError, TaintFlag,
 };
-pub use event::{kind_help, parse_kind};
 pub use event::{
     is_known_kind, Blocker, BootClock, CifsError, CifsServer, Decision, Detail, Event, FatalSignal,
     Filter, HardLockup, HungTask, KernelBug, LabeledTrace, LineRange, LnetTimeout,
@@ -89,11 +88,12 @@ pub use event::{
     OomKill, OomReaped, Oops, Panic, ProcStack, ProcStatus, PsRow, PsSignals, RcuStall, Segfault,
     Since, SinceUncompared, SoftLockup, TaskDump, Timestamp, Trap, Warning, KINDS,
 };
+pub use event::{kind_help, parse_kind};
 pub use frame::Frame;
 pub use kmsg::{live_events, read_kmsg};
 pub use model::to_log_events;
-pub use read::{kernel_log_limitation, live_log_events, read_log, LogRequest, LogSink};
 pub use parser::{FormatCounts, Fragment, Parser, Summary};
+pub use read::{kernel_log_limitation, live_log_events, read_log, LogRequest, LogSink};
 pub use scan::EventStream;
 pub use sniff::NotText;
 

@@ -245,7 +245,11 @@ mod tests {
         assert_eq!(read_log(&req.unwrap_or_default(), &mut sink), Ok(false));
         assert!(sink.kinds.is_empty());
         assert_eq!(sink.warnings.len(), 1, "{:?}", sink.warnings);
-        assert!(sink.warnings[0].contains("2024-05-22"), "{:?}", sink.warnings);
+        assert!(
+            sink.warnings[0].contains("2024-05-22"),
+            "{:?}",
+            sink.warnings
+        );
     }
 
     #[test]
@@ -256,7 +260,8 @@ mod tests {
         let req = LogRequest::new(vec![missing], false, vec![], None, None, None);
         let e = read_log(&req.unwrap_or_default(), &mut Keep::default());
         assert!(
-            e.as_ref().is_err_and(|e| e.contains("/nonexistent/kern.log")),
+            e.as_ref()
+                .is_err_and(|e| e.contains("/nonexistent/kern.log")),
             "{e:?}"
         );
     }

@@ -39,10 +39,7 @@ pub fn task_now(proc_root: &Path, pid: u32) -> Option<TaskNow> {
 }
 
 /// [`task_now`] of each pid that still exists, by pid.
-pub fn tasks_now(
-    proc_root: &Path,
-    pids: impl IntoIterator<Item = u32>,
-) -> HashMap<u32, TaskNow> {
+pub fn tasks_now(proc_root: &Path, pids: impl IntoIterator<Item = u32>) -> HashMap<u32, TaskNow> {
     pids.into_iter()
         .filter_map(|pid| Some((pid, task_now(proc_root, pid)?)))
         .collect()

@@ -349,9 +349,13 @@ impl<W: std::io::Write> LogSink for Output<W> {
                 .map_err(|e| format!("encoding JSON: {e}"))?;
             if !self.broken_pipe {
                 let follow = self.follow;
-                if let Err(err) = writeln!(self.out, "{line}")
-                    .and_then(|_| if follow { self.out.flush() } else { Ok(()) })
-                {
+                if let Err(err) = writeln!(self.out, "{line}").and_then(|_| {
+                    if follow {
+                        self.out.flush()
+                    } else {
+                        Ok(())
+                    }
+                }) {
                     if err.kind() == std::io::ErrorKind::BrokenPipe {
                         self.broken_pipe = true;
                     } else {
@@ -360,7 +364,11 @@ impl<W: std::io::Write> LogSink for Output<W> {
                 }
             }
         } else if self.follow {
-            let text = render(std::slice::from_ref(&e), &Default::default(), &HashMap::new());
+            let text = render(
+                std::slice::from_ref(&e),
+                &Default::default(),
+                &HashMap::new(),
+            );
             let _ = write!(self.out, "{text}");
             let _ = self.out.flush();
         } else {

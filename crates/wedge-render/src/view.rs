@@ -153,6 +153,41 @@ impl<C: Serialize> Dump<'_, C> {
         Ok(Status::of(serious, self.partial().is_some()))
     }
 
+    /// [`verdict`] of the dump.
+    pub fn verdict(
+        &self,
+        snap: &Snapshot,
+        d: &Diagnosis,
+        verbose: bool,
+        json: bool,
+        out: &mut dyn Write,
+    ) -> Result<Status, String> {
+        verdict(snap, d, verbose, json, Some(self), out)
+    }
+
+    /// [`ps`] of the dump.
+    pub fn ps(
+        &self,
+        snap: &Snapshot,
+        opts: PsOptions,
+        json: bool,
+        out: &mut dyn Write,
+    ) -> Result<Status, String> {
+        ps(snap, opts, json, Some(self), out)
+    }
+
+    /// [`why`] of the dump (no user stacks: user memory is not read).
+    pub fn why(
+        &self,
+        snap: &Snapshot,
+        d: &Diagnosis,
+        pid: i32,
+        json: bool,
+        out: &mut dyn Write,
+    ) -> Result<Status, String> {
+        why(snap, d, pid, json, Some(self), no_user_stacks, out)
+    }
+
     /// The verdict's head: what the dump is, its panic, its lock waits.
     fn header(&self, waits: &[LockWaitView]) -> String {
         let f = self.facts;
@@ -298,9 +333,9 @@ pub fn why<C: Serialize, U: Serialize>(
         .or_else(|| snap.thread(pid).map(|(p, _)| p))
         .ok_or_else(|| match dump.map(|x| x.partial()) {
             None => format!("no process or thread {pid} (it may have exited)"),
-            Some(Some(part)) => format!(
-                "no process or thread {pid} in what could be read of the dump ({part})"
-            ),
+            Some(Some(part)) => {
+                format!("no process or thread {pid} in what could be read of the dump ({part})")
+            }
             Some(None) => format!("no process or thread {pid} in the dump"),
         })?;
     let stacks = user_stacks(p);
@@ -346,6 +381,11 @@ pub fn why<C: Serialize, U: Serialize>(
     };
     write_out(out, &doc)?;
     Ok(Status::of(d.wedged_pid(p.pid), partial(dump)))
+}
+
+/// `why`'s `user_stacks` where there are none to read.
+fn no_user_stacks(_: &Process) -> Option<((), String)> {
+    None
 }
 
 /// A word of a command line as a shell reads it back.
@@ -445,14 +485,16 @@ mod tests {
         let part = "dump truncated: 1 of 2 MB present";
         let f = facts(
             Some(part),
-            Ok((1, "[    1.000000] Kernel panic - not syncing: test\n".into())),
+            Ok((
+                1,
+                "[    1.000000] Kernel panic - not syncing: test\n".into(),
+            )),
         );
         let dump = Dump {
             facts: &f,
             completeness: &(),
         };
-        let (status, text) =
-            written(|o| dump.tasks(vec![1, 2], |r| format!("{r:?}\n"), false, o));
+        let (status, text) = written(|o| dump.tasks(vec![1, 2], |r| format!("{r:?}\n"), false, o));
         assert_eq!(status, Status::Partial);
         assert_eq!(
             text,
@@ -476,7 +518,7 @@ mod tests {
             path: "my dump".into(),
         });
         let d = wedge_analysis::diagnose(&snap, &[]);
-        let none = |_: &Process| None::<((), String)>;
+        let none = no_user_stacks;
         let e = why::<(), ()>(&snap, &d, 7, false, None, none, &mut Vec::new());
         assert_eq!(e, Err("no process or thread 7 (it may have exited)".into()));
         let f = facts(Some("half"), Ok((0, String::new())));
