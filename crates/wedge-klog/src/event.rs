@@ -150,6 +150,26 @@ pub fn is_known_kind(pattern: &str) -> bool {
     }
 }
 
+/// `--kind`'s value check: a kind no event can have is refused (with the
+/// valid ones), so a typo is an error, not `0 event(s)`.
+pub fn parse_kind(s: &str) -> Result<String, String> {
+    if is_known_kind(s) {
+        return Ok(s.to_string());
+    }
+    Err(format!(
+        "no event has this kind; valid kinds (or a prefix followed by `*`): {}",
+        KINDS.join(", ")
+    ))
+}
+
+/// `--kind`'s help, listing the kinds from this one table.
+pub fn kind_help() -> String {
+    format!(
+        "Only these kinds (repeatable; `lustre_*` matches a prefix). Kinds: {}",
+        KINDS.join(", ")
+    )
+}
+
 fn ser_registers<S: Serializer>(regs: &[(String, String)], s: S) -> Result<S::Ok, S::Error> {
     let mut m = s.serialize_map(Some(regs.len()))?;
     for (k, v) in regs {

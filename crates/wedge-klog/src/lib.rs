@@ -71,6 +71,7 @@ mod model;
 mod parser;
 mod prefix;
 mod ps;
+mod read;
 mod scan;
 mod sniff;
 mod util;
@@ -87,10 +88,12 @@ pub use event::{
     OomKill, OomReaped, Oops, Panic, ProcStack, ProcStatus, PsRow, PsSignals, RcuStall, Segfault,
     Since, SinceUncompared, SoftLockup, TaskDump, Timestamp, Trap, Warning, KINDS,
 };
+pub use event::{kind_help, parse_kind};
 pub use frame::Frame;
 pub use kmsg::{live_events, read_kmsg};
 pub use model::to_log_events;
 pub use parser::{FormatCounts, Fragment, Parser, Summary};
+pub use read::{kernel_log_limitation, live_log_events, read_log, LogRequest, LogSink};
 pub use scan::EventStream;
 pub use sniff::NotText;
 

@@ -8,12 +8,14 @@
 //! the source wrote.
 
 mod duration;
+mod facts;
 mod field;
 mod files;
 mod log;
 mod task;
 
 pub use duration::human_ms;
+pub use facts::{Crash, DumpFacts, TaskNow};
 pub use field::{Field, Missing, MissingReason};
 pub use files::{FdDetail, FileKind, FsClass, FuseConnection, IoUringInfo, Mount, OpenFile};
 pub use log::{LogBlocker, LogDetail, LogEvent};

@@ -30,7 +30,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use wedge_model::{Field, FuseConnection, Limitation, MissingReason, Mount, Snapshot, Source};
 
-pub use now::{task_now, TaskNow};
+pub use now::{boot_time, task_now, tasks_now, TaskNow};
 pub use parse::kernel_stack as parse_kernel_stack;
 
 /// The shortest deadline a scan accepts, in milliseconds. Below it an

@@ -6,6 +6,7 @@ pub mod log;
 pub mod output;
 pub mod ps;
 pub mod verdict;
+pub mod view;
 pub mod why;
 
 /// The one duration formatter (in wedge-model, so the analysis's evidence

@@ -3,15 +3,10 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Write;
-use wedge_klog::{Event, LineRange, Summary};
+use wedge_klog::{Event, LineRange, LogRequest, LogSink, Summary};
 
 /// What the live system says now about a task a log event names.
-#[derive(Debug, Clone)]
-pub struct LiveTask {
-    pub state: char,
-    pub wchan: Option<String>,
-    pub comm: String,
-}
+pub use wedge_model::TaskNow as LiveTask;
 
 /// Most groups kept with an example each.  Memory is one newest event per
 /// group, so a log of millions of distinct reports (crafted, or a stack
@@ -306,6 +301,105 @@ fn render_summary(o: &mut String, summary: &Summary) {
     }
 }
 
+/// `wedge log`: reads what `req` names and writes its view to stdout
+/// (`json`: one event a line); returns whether a kept event is serious
+/// (exit status 1).
+pub fn run(req: &LogRequest, json: bool) -> Result<bool, String> {
+    let stdout = std::io::stdout();
+    let mut out = Output::new(json, req.follow, std::io::BufWriter::new(stdout.lock()));
+    wedge_klog::read_log(req, &mut out)
+}
+
+/// `wedge log`'s output as events stream by: one JSON line per event, or
+/// the text of each event as it completes (`--follow`), or the grouped view
+/// ([`LogView`]) at the end, which aggregates so that memory does not grow
+/// with the log (a 210 MB file of hung-task reports is one group).
+pub struct Output<W: std::io::Write> {
+    json: bool,
+    follow: bool,
+    out: W,
+    view: LogView,
+    /// The reader went away (`wedge log --json | head`): stop writing, but
+    /// read on for the exit status.
+    broken_pipe: bool,
+}
+
+impl<W: std::io::Write> Output<W> {
+    /// A view written to `out`.
+    pub fn new(json: bool, follow: bool, out: W) -> Output<W> {
+        Output {
+            json,
+            follow,
+            out,
+            view: LogView::new(),
+            broken_pipe: false,
+        }
+    }
+
+    /// The writer, for what was written.
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+}
+
+impl<W: std::io::Write> LogSink for Output<W> {
+    fn event(&mut self, e: Event) -> Result<(), String> {
+        if self.json {
+            let line = serde_json::to_string(&wedge_model::Versioned::new(&e))
+                .map_err(|e| format!("encoding JSON: {e}"))?;
+            if !self.broken_pipe {
+                let follow = self.follow;
+                if let Err(err) = writeln!(self.out, "{line}").and_then(|_| {
+                    if follow {
+                        self.out.flush()
+                    } else {
+                        Ok(())
+                    }
+                }) {
+                    if err.kind() == std::io::ErrorKind::BrokenPipe {
+                        self.broken_pipe = true;
+                    } else {
+                        return Err(format!("writing output: {err}"));
+                    }
+                }
+            }
+        } else if self.follow {
+            let text = render(
+                std::slice::from_ref(&e),
+                &Default::default(),
+                &HashMap::new(),
+            );
+            let _ = write!(self.out, "{text}");
+            let _ = self.out.flush();
+        } else {
+            self.view.add(e);
+        }
+        Ok(())
+    }
+
+    fn warn(&mut self, message: &str) {
+        eprintln!("wedge: {message}");
+    }
+
+    fn live_pids(&self) -> Vec<u32> {
+        self.view.hung_task_pids().collect()
+    }
+
+    fn finish(&mut self, summary: &Summary, live: &HashMap<u32, LiveTask>) -> Result<(), String> {
+        if !self.json && !self.follow {
+            let text = self.view.render(summary, live);
+            match self.out.write_all(text.as_bytes()) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    return Err(format!("writing output: {e}"))
+                }
+                _ => {}
+            }
+        }
+        let _ = self.out.flush();
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -350,5 +444,33 @@ mod tests {
         let text = view.render(&Summary::default(), &HashMap::new());
         assert!(text.starts_with(&format!("{n} event(s)")), "{text}");
         assert!(text.contains("5 more event(s) with other stacks"), "{text}");
+    }
+
+    /// The streaming output writes JSON a line an event as they come, and
+    /// the grouped text only at the end, as `render` gives it.
+    #[test]
+    fn output_streams_json_and_groups_text() {
+        let parsed = wedge_klog::parse_str(&(report(1, "a") + &report(2, "a")));
+        let mut json = Output::new(true, false, Vec::new());
+        for e in parsed.events.clone() {
+            json.event(e).unwrap_or_default();
+        }
+        assert_eq!(json.live_pids(), Vec::<u32>::new());
+        json.finish(&parsed.summary, &HashMap::new())
+            .unwrap_or_default();
+        let lines = String::from_utf8(json.into_inner()).unwrap_or_default();
+        assert_eq!(lines.lines().count(), 2, "{lines}");
+        assert!(lines.starts_with("{\"schema_version\":1,"), "{lines}");
+        let mut text = Output::new(false, false, Vec::new());
+        for e in parsed.events.clone() {
+            text.event(e).unwrap_or_default();
+        }
+        assert_eq!(text.live_pids(), [2]);
+        text.finish(&parsed.summary, &HashMap::new())
+            .unwrap_or_default();
+        assert_eq!(
+            String::from_utf8(text.into_inner()).unwrap_or_default(),
+            render(&parsed.events, &parsed.summary, &HashMap::new())
+        );
     }
 }

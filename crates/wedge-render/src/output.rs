@@ -46,14 +46,8 @@ pub struct DumpWhy<'a> {
     pub limitations: &'a [Limitation],
 }
 
-/// The panic a dump records.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Crash {
-    pub cpu: Option<u32>,
-    pub pid: Option<i32>,
-    pub comm: Option<String>,
-    pub message: Option<String>,
-}
+/// The panic a dump records (filled by `wedge_vmcore::Vmcore::crash`).
+pub use wedge_model::Crash;
 
 /// `wedge vmcore DUMP --json`: the verdict on a dump.
 #[derive(Serialize)]

@@ -62,6 +62,20 @@ pub struct Vmcore {
     pub panic_cpu: Option<u32>,
 }
 
+/// Opens a dump for a command: [`Vmcore::open`] with an error that names
+/// the file once (an error opening it already does; the others say only
+/// what inside the dump was wrong).
+pub fn open(path: &Path, opts: &Options) -> std::result::Result<Vmcore, String> {
+    Vmcore::open(path, opts).map_err(|e| {
+        let (path, e) = (path.display().to_string(), e.to_string());
+        if e.starts_with(&path) {
+            e
+        } else {
+            format!("{path}: {e}")
+        }
+    })
+}
+
 impl Vmcore {
     pub fn open(path: &Path, opts: &Options) -> Result<Vmcore> {
         let dump = dump::Dump::open(path)?;
@@ -176,6 +190,35 @@ impl Vmcore {
         let cpu = self.panic_cpu? as usize;
         let addr = (*self.cpu_current.get(cpu)?)?;
         self.tasks.iter().find(|t| t.addr == addr)
+    }
+
+    /// The panic the dump records: the CPU that called panic(), the task
+    /// running on it, and panic()'s message among the printk `records`.
+    pub fn crash(&self, records: &[printk::Record]) -> wedge_model::Crash {
+        let t = self.crashing_task();
+        wedge_model::Crash {
+            cpu: self.panic_cpu,
+            pid: t.map(|t| t.pid),
+            comm: t.map(|t| t.comm.clone()),
+            message: printk::panic_message(records),
+        }
+    }
+
+    /// What the dump says about itself beside its snapshot, for the views:
+    /// file, format, release, the panic, how much could be read, and the
+    /// printk buffer as dmesg prints it (or why it could not be read).
+    pub fn facts(&self) -> wedge_model::DumpFacts {
+        let log = printk::read(&self.kernel).map_err(|e| format!("the printk buffer: {e}"));
+        wedge_model::DumpFacts {
+            path: self.path.clone(),
+            format: self.kernel.mem.dump.format.clone(),
+            kernel_release: self.kernel.release.clone(),
+            tasks: self.tasks.len(),
+            crash: self.crash(log.as_deref().unwrap_or_default()),
+            partial: self.completeness().summary(),
+            task_errors: self.task_errors.clone(),
+            log: log.map(|records| (records.len(), printk::to_dmesg(&records))),
+        }
     }
 }
 

@@ -104,6 +104,16 @@ pub struct PsArgs {
     pub scan: ScanArgs,
 }
 
+impl PsArgs {
+    pub fn options(&self) -> wedge_render::ps::PsOptions {
+        wedge_render::ps::PsOptions {
+            all: self.all,
+            tree: self.tree,
+            wide: self.wide,
+        }
+    }
+}
+
 #[derive(Args, Debug)]
 pub struct WhyArgs {
     /// A process id (or the id of one of its threads).

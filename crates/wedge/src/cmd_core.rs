@@ -6,7 +6,7 @@
 
 use clap::Args;
 use std::path::PathBuf;
-use std::process::ExitCode;
+use wedge_render::view::{self, Status};
 
 #[derive(Args, Debug)]
 pub struct CoreArgs {
@@ -30,7 +30,7 @@ pub struct CoreArgs {
     pub full: bool,
 }
 
-pub fn run(json: bool, args: &CoreArgs) -> Result<ExitCode, String> {
+pub fn run(json: bool, args: &CoreArgs, out: &mut dyn std::io::Write) -> Result<Status, String> {
     let opts = wedge_coredump::Options {
         root: args.root.clone(),
         debug_dirs: args.debug_dirs.clone(),
@@ -38,13 +38,10 @@ pub fn run(json: bool, args: &CoreArgs) -> Result<ExitCode, String> {
     };
     let report = wedge_coredump::read_core(&args.file, &opts).map_err(|e| e.to_string())?;
     let text = if json {
-        let mut s = serde_json::to_string(&wedge_model::Versioned::new(&report))
-            .map_err(|e| format!("encoding JSON: {e}"))?;
-        s.push('\n');
-        s
+        view::json_line(&wedge_model::Versioned::new(&report))?
     } else {
         wedge_coredump::text::render(&report, args.full)
     };
-    crate::emit(&text)?;
-    Ok(ExitCode::SUCCESS)
+    view::write_out(out, &text)?;
+    Ok(Status::Clear)
 }
