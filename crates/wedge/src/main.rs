@@ -17,14 +17,28 @@ use wedge_render::view::{self, Status};
 /// found: a panic, a serious kernel-log event), 2 error, 3 nothing found
 /// but the view is partial (a dump cut short: no all-clear).
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
+    let result = run(Cli::parse());
+    if let Err(e) = &result {
+        eprintln!("wedge: {e}");
+    }
+    // A sacrificial reader given up on (a /proc read, an open on a dead
+    // FUSE or NFS mount) that is past the killable part of its wait cannot
+    // die of its SIGKILL until the wait ends: say so rather than leave it
+    // unexplained in ps. init reaps it once it dies.
+    let stuck = wedge_child::outlived(std::time::Duration::from_millis(100));
+    if !stuck.is_empty() {
+        let pids: Vec<String> = stuck.iter().map(|p| p.to_string()).collect();
+        eprintln!(
+            "wedge: {} reader process(es) wedge forked (pid {}) are stuck in the kernel past SIGKILL; each exits when the wait it is in ends",
+            stuck.len(),
+            pids.join(", ")
+        );
+    }
+    match result {
         Ok(Status::Clear) => ExitCode::SUCCESS,
         Ok(Status::Found) => ExitCode::from(1),
         Ok(Status::Partial) => ExitCode::from(3),
-        Err(e) => {
-            eprintln!("wedge: {e}");
-            ExitCode::from(2)
-        }
+        Err(_) => ExitCode::from(2),
     }
 }
 

@@ -926,6 +926,30 @@ fn json_outputs_match_the_schema() -> R {
     )
 }
 
+/// An input file whose lookup parks in a FUSE daemon that has read the
+/// request: the open's child waits in `request_wait_answer` past its
+/// killable phase, so wedge gives up on it after the deadline, SIGKILLs it,
+/// and, since the kill cannot land until the daemon answers, says at exit
+/// that its reader is stuck (pid named) instead of leaving it unexplained.
+fn stuck_reader_is_named_at_exit() -> R {
+    let fs = setup_or_skip!(FuseDaemon::start());
+    let file = fs.path("stalldir/never");
+    let r = wedge_within(&["log", file.to_str().unwrap()], Duration::from_secs(60));
+    // Answer the LOOKUP: the pending SIGKILL lands and init reaps it.
+    fs.release()?;
+    check(r.code == Some(2), || {
+        format!("exit {:?}, expected the open to fail: {}", r.code, r.stderr)
+    })?;
+    check(r.stderr.contains(file.to_str().unwrap()), || {
+        format!("the file is not named: {}", r.stderr)
+    })?;
+    check(
+        r.stderr.contains("reader process(es) wedge forked (pid ")
+            && r.stderr.contains("stuck in the kernel past SIGKILL"),
+        || format!("the stuck reader is not named: {}", r.stderr),
+    )
+}
+
 fn main() {
     wedge_testkit::role_main_if_requested();
     let args = Arguments::from_args();
@@ -975,6 +999,10 @@ fn main() {
         Trial::test(
             "inode_lock_queue_names_the_holder",
             inode_lock_queue_names_the_holder,
+        ),
+        Trial::test(
+            "stuck_reader_is_named_at_exit",
+            stuck_reader_is_named_at_exit,
         ),
     ];
     libtest_mimic::run(&args, tests).exit();

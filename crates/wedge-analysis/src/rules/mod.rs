@@ -367,6 +367,9 @@ mod schema_tests {
             .map(|v| v.as_str().unwrap())
             .collect();
         let known: Vec<&str> = RuleId::all().map(RuleId::as_str).collect();
-        assert_eq!(listed, known, "{path}: finding ids differ from RuleId::all()");
+        assert_eq!(
+            listed, known,
+            "{path}: finding ids differ from RuleId::all()"
+        );
     }
 }
