@@ -180,6 +180,31 @@ impl Kallsyms {
     }
 }
 
+impl Kallsyms {
+    /// The symbol of any kind (text or data) an address falls in, and the
+    /// offset into it: what a pointer points into (`init_task+0`). Only
+    /// addresses of the kernel image count (from `_text`, or the lowest
+    /// symbol at or above the kernel map when there is none): below it lie
+    /// the direct map and vmalloc space, which no symbol describes, and
+    /// the per-CPU symbols whose values are offsets, not addresses.
+    pub fn containing(&self, addr: u64) -> Option<(&Symbol, u64)> {
+        let floor = self
+            .addr("_text")
+            .unwrap_or(crate::x86_64::START_KERNEL_MAP);
+        if addr < floor {
+            return None;
+        }
+        let i = self.syms.partition_point(|s| s.addr <= addr);
+        let last = i.checked_sub(1)?;
+        let at = self.syms[last].addr;
+        // The end of the image: nothing above `_end` is the last symbol's.
+        self.syms.get(i)?;
+        let first = self.syms[..=last].partition_point(|s| s.addr < at);
+        let s = &self.syms[first];
+        Some((s, addr - s.addr))
+    }
+}
+
 struct NameStream<'a> {
     mem: &'a KernelMem,
     addr: u64,
