@@ -40,6 +40,18 @@ pub enum VmcoreView {
     Log(LogView),
     /// Every task with its state and full kernel stack.
     Tasks,
+    /// Evaluates a C expression over the dump's memory (types from its BTF):
+    /// `init_task.comm`, `per_cpu(runqueues, 0).curr->pid`.
+    Eval {
+        /// One argument: quote it (`'task(1)->comm'`).
+        #[arg(allow_hyphen_values = true)]
+        expr: String,
+    },
+    /// The layout of a type or of an expression's type, with offsets and sizes.
+    Ptype {
+        /// One argument: quote it (`'struct task_struct'`).
+        what: String,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -121,6 +133,15 @@ pub fn run(json: bool, verbose: bool, args: &VmcoreArgs) -> Result<ExitCode, Str
         Err(e) => (Vec::new(), Some(format!("the printk buffer: {e}"))),
     };
     match &args.view {
+        // Typed memory and expressions: one wedge-kmem call each.
+        Some(VmcoreView::Eval { expr }) => {
+            crate::emit(&wedge_kmem::cmd::eval(&v, expr, json)?)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(VmcoreView::Ptype { what }) => {
+            crate::emit(&wedge_kmem::cmd::ptype(&v, what)?)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Some(VmcoreView::Tasks) => {
             let rows = wedge_vmcore::listing::rows(&v);
             let mut text = if json {
