@@ -448,10 +448,7 @@ impl Parser<'_> {
         let start = self.span();
         let mut words: Vec<String> = Vec::new();
         let mut base = None;
-        loop {
-            let Tok::Ident(w) = self.peek().clone() else {
-                break;
-            };
+        while let Tok::Ident(w) = self.peek().clone() {
             match w.as_str() {
                 "const" | "volatile" => {
                     self.bump();
@@ -534,8 +531,7 @@ impl Parser<'_> {
 
     fn binary(&mut self, min: u8) -> Result<Expr, ExprError> {
         let mut lhs = self.unary()?;
-        loop {
-            let Tok::Punct(p) = self.peek() else { break };
+        while let Tok::Punct(p) = self.peek() {
             let Some((op, prec)) = Binary::of(p) else {
                 break;
             };

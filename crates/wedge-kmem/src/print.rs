@@ -390,6 +390,13 @@ pub fn layout(ev: &Evaluator<'_>, ty: &Ty) -> String {
     let mut out = String::new();
     let name = ev.type_name(ty);
     match ev.shape(ty) {
+        // A pointer to a record: the record's layout, then the pointer (as
+        // gdb's `ptype` prints `struct task_struct {...} *`).
+        Shape::Ptr(to) if matches!(ev.shape(&to), Shape::Record { .. }) => {
+            let inner = layout(ev, &to);
+            let body = inner.strip_suffix("};\n").unwrap_or(&inner);
+            let _ = writeln!(out, "{body}}} *;");
+        }
         Shape::Record { id, union } => {
             if let Ty::Btf(t) = ty {
                 if btf.resolve(*t) != *t {

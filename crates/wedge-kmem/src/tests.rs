@@ -35,7 +35,7 @@ impl BtfBuilder {
         let n = self.s(name);
         self.types.extend(n.to_le_bytes());
         self.types
-            .extend((vlen | kind << 24 | (kflag as u32) << 31).to_le_bytes());
+            .extend((vlen | (kind << 24) | ((kflag as u32) << 31)).to_le_bytes());
         self.types.extend(sz.to_le_bytes());
         for e in extra {
             self.types.extend(e.to_le_bytes());
@@ -44,7 +44,7 @@ impl BtfBuilder {
         self.n
     }
     fn int(&mut self, name: &str, size: u32, enc: u32) -> u32 {
-        self.ty(name, 1, 0, false, size, &[enc << 24 | size * 8])
+        self.ty(name, 1, 0, false, size, &[(enc << 24) | (size * 8)])
     }
     fn ptr(&mut self, to: u32) -> u32 {
         self.ty("", 2, 0, false, to, &[])
@@ -65,7 +65,7 @@ impl BtfBuilder {
         for (n, t, off, bits) in members {
             extra.push(self.s(n));
             extra.push(*t);
-            extra.push(if kflag { bits << 24 | off } else { *off });
+            extra.push(if kflag { (bits << 24) | off } else { *off });
         }
         self.ty(name, kind, members.len() as u32, kflag, size, &extra)
     }
@@ -120,7 +120,7 @@ impl KernelMemory for Fake {
         self.syms.iter().find(|s| s.0 == name).map(|s| s.1)
     }
     fn symbolize(&self, addr: u64) -> Option<String> {
-        (addr >= INIT_TASK && addr < INIT_TASK + 128).then(|| {
+        (INIT_TASK..INIT_TASK + 128).contains(&addr).then(|| {
             let off = addr - INIT_TASK;
             if off == 0 {
                 "init_task+0".to_string()
@@ -503,6 +503,11 @@ fn ptype_prints_the_layout() {
     let p = cmd::ptype(&fake(), "init_task.tasks").unwrap();
     assert!(
         p.starts_with("struct list_head {\n\tstruct list_head *next;"),
+        "{p}"
+    );
+    let p = cmd::ptype(&fake(), "task(1)").unwrap();
+    assert!(
+        p.starts_with("struct task_struct {\n") && p.ends_with("\n} *;\n"),
         "{p}"
     );
     let p = cmd::ptype(&fake(), "pid_t").unwrap();
