@@ -224,3 +224,40 @@ impl NameStream<'_> {
         Ok(b)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sym(name: &str, addr: u64, kind: char) -> Symbol {
+        Symbol {
+            name: name.into(),
+            addr,
+            kind,
+        }
+    }
+
+    #[test]
+    fn containing_names_data_symbols_of_the_image_only() {
+        let k = Kallsyms::from_symbols(vec![
+            // A per-CPU symbol: its value is an offset, not an address.
+            sym("runqueues", 0x2_0000, 'D'),
+            sym("_text", 0xffff_ffff_8100_0000, 'T'),
+            sym("init_task", 0xffff_ffff_8260_0000, 'D'),
+            sym("init_mm", 0xffff_ffff_8260_4000, 'D'),
+            sym("_end", 0xffff_ffff_8300_0000, 'B'),
+        ]);
+        let (s, off) = k.containing(0xffff_ffff_8260_0890).unwrap();
+        assert_eq!((s.name.as_str(), off), ("init_task", 0x890));
+        assert_eq!(
+            k.containing(0xffff_ffff_8260_4000).unwrap().0.name,
+            "init_mm"
+        );
+        // The direct map, per-CPU offsets and past the image: no symbol.
+        assert!(k.containing(0xffff_8880_0010_0000).is_none());
+        assert!(k.containing(0x2_0010).is_none());
+        assert!(k.containing(0xffff_ffff_c000_0000).is_none());
+        // lookup() still names text only.
+        assert!(k.lookup(0xffff_ffff_8260_0890).is_none());
+    }
+}
