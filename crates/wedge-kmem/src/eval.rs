@@ -178,9 +178,17 @@ impl<'a> Evaluator<'a> {
             ));
         }
         let mut b = vec![0u8; len as usize];
-        self.mem
-            .read(addr, &mut b)
-            .map_err(|f| ExprError::at(span, f.to_string()))?;
+        self.mem.read(addr, &mut b).map_err(|f| {
+            // A per-CPU variable's symbol is an offset into each CPU's
+            // area (below __per_cpu_end), not an address: say how to read it.
+            let hint = match self.mem.symbol("__per_cpu_end") {
+                Some(end) if addr < end => {
+                    ": a per-CPU offset, not an address; read the variable with per_cpu(VAR, CPU)"
+                }
+                _ => "",
+            };
+            ExprError::at(span, format!("{f}{hint}"))
+        })?;
         Ok(b)
     }
 

@@ -256,6 +256,7 @@ fn fake() -> Fake {
             ("init_task", INIT_TASK),
             ("runqueues", RUNQUEUES),
             ("init_tasks_x", 0x1),
+            ("__per_cpu_end", 0x3_0000),
         ],
     }
 }
@@ -411,6 +412,12 @@ fn per_cpu_and_crash_helpers() {
     assert_eq!(ev("crashed_cpu"), "(int)1\n");
     assert!(err("per_cpu(runqueues, 5)").contains("CPU 5 does not exist"));
     assert!(err("task(99)").contains("no task with pid 99"));
+    // A per-CPU variable read without per_cpu(): its symbol is an offset.
+    let e = err("runqueues.cpu");
+    assert!(
+        e.starts_with("fault at 0x20000") && e.contains("per_cpu(VAR, CPU)"),
+        "{e}"
+    );
 }
 
 #[test]
