@@ -320,14 +320,16 @@ fn member_bytes(
     Some(ev.extract_bits(ty, raw, shift, width))
 }
 
-/// `{"type": "…", "value": …}`: scalars and pointers as integers, char
+/// `{"schema_version": 1, "type": "…", "value": …}`: scalars and pointers as integers, char
 /// arrays as strings, structs as objects of members, arrays as lists.
 pub fn json(ev: &Evaluator<'_>, v: &Value, lim: Limits) -> Result<Json, ExprError> {
     let bytes = load(ev, v).map_err(|e| ExprError { span: None, ..e })?;
-    Ok(json!({
-        "type": ev.type_name(&v.ty),
-        "value": json_body(ev, &v.ty, &bytes, 0, lim),
-    }))
+    // schema_version first, as in every document of wedge's (docs/json-schema.md).
+    let mut m = Map::new();
+    m.insert("schema_version".into(), json!(wedge_model::SCHEMA_VERSION));
+    m.insert("type".into(), json!(ev.type_name(&v.ty)));
+    m.insert("value".into(), json_body(ev, &v.ty, &bytes, 0, lim));
+    Ok(Json::Object(m))
 }
 
 fn json_body(ev: &Evaluator<'_>, ty: &Ty, b: &[u8], depth: u32, lim: Limits) -> Json {

@@ -493,7 +493,7 @@ fn structs_print_nested_and_as_json() {
     assert_eq!(js("1 == 1")["value"], true);
     assert_eq!(
         js("task(1)->comm"),
-        serde_json::json!({"type": "char [16]", "value": "init"})
+        serde_json::json!({"schema_version": 1, "type": "char [16]", "value": "init"})
     );
 }
 

@@ -80,7 +80,7 @@ fn expressions_over_a_dump() {
             serde_json::from_str(&cmd::eval(&v, "init_task.comm", true).unwrap()).unwrap();
         assert_eq!(
             j,
-            serde_json::json!({"type": "char [16]", "value": "swapper/0"})
+            serde_json::json!({"schema_version": 1, "type": "char [16]", "value": "swapper/0"})
         );
         let j: serde_json::Value =
             serde_json::from_str(&cmd::eval(&v, "task(1)->tasks", true).unwrap()).unwrap();

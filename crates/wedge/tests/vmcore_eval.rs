@@ -30,6 +30,17 @@ fn eval_and_ptype_on_a_dump() {
     let j: serde_json::Value = serde_json::from_str(&out).expect("one JSON document");
     assert_eq!(j["type"], "char [16]");
     assert_eq!(j["value"], fx.view.tasks[&1].comm.as_str());
+    // Every JSON document of wedge's matches its schema in docs/schema/:
+    // a string, a struct (an object of members), a bool, a pointer.
+    for e in ["task(1)->comm", "*task(1)", "1 == 1", "&init_task"] {
+        let (code, out, err) = wedge(&["--json", "vmcore", dump, "eval", e]);
+        assert_eq!(code, Some(0), "{e}: {err}");
+        let doc: serde_json::Value = serde_json::from_str(&out).expect("one JSON document");
+        if let Err(m) = common::conforms("vmcore-eval.json", e, &doc) {
+            panic!("{m}");
+        }
+        assert_eq!(doc["schema_version"], 1);
+    }
 
     let (code, out, _) = wedge(&[
         "vmcore",
