@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 root=$PWD
 out=$root/target/fuzz
 seconds=${FUZZ_SECONDS:-12}
-targets=(klog core_notes vmcore_notes vmcore_header vmcore_btf input)
+targets=(klog core_notes vmcore_notes vmcore_header vmcore_btf input kexpr)
 if (($#)); then
     targets=("$@")
 fi
@@ -233,6 +233,31 @@ fi
     le32 0
     printf '\0int\0s\0a\0'
 } >"$seeds/vmcore_btf/struct-s"
+
+# kexpr: expressions as people type them into gdb, crash and drgn, one a
+# file (the words of the language, for libFuzzer to recombine).
+mkdir -p "$seeds/kexpr"
+i=0
+while IFS= read -r e; do
+    printf '%s' "$e" >"$seeds/kexpr/expr-$i"
+    i=$((i + 1))
+done <<'EXPRS'
+init_task.comm
+((struct task_struct *)&init_task)->pid
+task(1)->comm
+per_cpu(runqueues, 0).curr->pid
+per_cpu_ptr(&runqueues, crashed_cpu)->nr_running
+container_of(&init_task.tasks, struct task_struct, tasks) == &init_task
+container_of(init_task.tasks.next, struct task_struct, tasks)->comm[0]
+&init_task.pid_links[3] - &init_task.pid_links[1]
+(char *)&init_task.tasks - (char *)&init_task
+sizeof(struct list_head) * 2 + offsetof(struct task_struct, thread.sp)
+sizeof init_task.comm
+!(pid_t)-1 || ~0x10UL << 2 && 'a' != '\0'
+*(unsigned long long *)0xffffffff81000000
+(const volatile u64 *)NULL
+-(-(-(1)))%3/4>=5<=6>7<8
+EXPRS
 
 # ------------------------------------------------------------------- runs
 for t in "${targets[@]}"; do

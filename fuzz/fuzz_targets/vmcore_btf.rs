@@ -13,8 +13,13 @@ fuzz_target!(|data: &[u8]| {
             btf.array(id),
             btf.pointee(id),
             btf.name(id),
+            btf.int_info(id),
+            btf.enumerators(id).len(),
+            btf.members(id).count(),
+            btf.target(id),
         );
     }
     let _ = btf.offset_of("task_struct", "thread.sp");
     let _ = btf.enum_value("TASK_COMM_LEN");
+    let _ = btf.find_var("runqueues");
 });

@@ -87,6 +87,18 @@ pub struct Member {
     pub ty: TypeId,
 }
 
+/// An integer type's encoding (`BTF_KIND_INT`'s extra word).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IntInfo {
+    /// Bytes.
+    pub size: u32,
+    pub signed: bool,
+    pub is_char: bool,
+    pub is_bool: bool,
+    /// Bits used (e.g. 1 for some bool encodings); at most 128.
+    pub bits: u32,
+}
+
 /// Parsed BTF.
 pub struct Btf {
     types: Vec<TypeRec>,
@@ -299,7 +311,10 @@ impl Btf {
         (r.kind == Kind::Ptr).then_some(r.size_or_type)
     }
 
-    fn members(&self, id: TypeId) -> impl Iterator<Item = (&str, Member)> + '_ {
+    /// The members of a struct or union, in order (none for other kinds;
+    /// typedefs are not followed: pass a resolved id). Anonymous members
+    /// have an empty name.
+    pub fn members(&self, id: TypeId) -> impl Iterator<Item = (&str, Member)> + '_ {
         let r = self.rec(id).copied();
         let n = r
             .filter(|r| matches!(r.kind, Kind::Struct | Kind::Union))
@@ -324,6 +339,135 @@ impl Btf {
                 },
             ))
         })
+    }
+
+    /// A BTF blob with no types, for a kernel built without BTF: lookups
+    /// find nothing instead of every caller handling a missing table.
+    pub fn empty() -> Btf {
+        Btf {
+            types: vec![TypeRec {
+                name_off: 0,
+                kind: Kind::Void,
+                vlen: 0,
+                kind_flag: false,
+                size_or_type: 0,
+                extra: 0,
+            }],
+            data: Vec::new(),
+            type_base: 0,
+            str_base: 0,
+            str_len: 0,
+            by_name: HashMap::new(),
+        }
+    }
+
+    /// The type a pointer, typedef, qualifier, variable or function refers
+    /// to (`size_or_type` of those kinds); `None` for the others.
+    pub fn target(&self, id: TypeId) -> Option<TypeId> {
+        let r = self.rec(id)?;
+        matches!(
+            r.kind,
+            Kind::Ptr
+                | Kind::Typedef
+                | Kind::Volatile
+                | Kind::Const
+                | Kind::Restrict
+                | Kind::TypeTag
+                | Kind::Var
+                | Kind::Func
+                | Kind::FuncProto
+        )
+        .then_some(r.size_or_type)
+    }
+
+    /// Number of members, enumerators or parameters.
+    pub fn vlen(&self, id: TypeId) -> u16 {
+        self.rec(id).map_or(0, |r| r.vlen)
+    }
+
+    /// The kind flag: bit-field members with their sizes (struct/union),
+    /// a signed enum (6.0+).
+    pub fn kind_flag(&self, id: TypeId) -> bool {
+        self.rec(id).is_some_and(|r| r.kind_flag)
+    }
+
+    /// An integer's encoding: its `BTF_INT_ENCODING` bits (signed, char,
+    /// bool) and width; `None` for other kinds.
+    pub fn int_info(&self, id: TypeId) -> Option<IntInfo> {
+        let r = self.rec(id)?;
+        if r.kind != Kind::Int {
+            return None;
+        }
+        let v = self.data.u32_at(r.extra)?;
+        let enc = (v >> 24) & 0xf;
+        Some(IntInfo {
+            size: r.size_or_type,
+            signed: enc & 1 != 0,
+            is_char: enc & 2 != 0,
+            is_bool: enc & 4 != 0,
+            bits: v & 0xff,
+        })
+    }
+
+    /// An enum's enumerators, names and values (Enum64 too).
+    pub fn enumerators(&self, id: TypeId) -> Vec<(&str, i64)> {
+        let Some(r) = self.rec(id) else {
+            return Vec::new();
+        };
+        let v = r.vlen as usize;
+        let mut out = Vec::with_capacity(v);
+        for j in 0..v {
+            let item = match r.kind {
+                Kind::Enum => {
+                    let e = r.extra + 8 * j;
+                    self.data
+                        .u32_at(e)
+                        .zip(self.data.u32_at(e + 4))
+                        .map(|(n, raw)| {
+                            // kind_flag: a signed enum; unsigned ones keep
+                            // their 32-bit value.
+                            let val = if r.kind_flag {
+                                raw as i32 as i64
+                            } else {
+                                raw as i64
+                            };
+                            (n, val)
+                        })
+                }
+                Kind::Enum64 => {
+                    let e = r.extra + 12 * j;
+                    match (
+                        self.data.u32_at(e),
+                        self.data.u32_at(e + 4),
+                        self.data.u32_at(e + 8),
+                    ) {
+                        (Some(n), Some(lo), Some(hi)) => {
+                            Some((n, ((hi as u64) << 32 | lo as u64) as i64))
+                        }
+                        _ => None,
+                    }
+                }
+                _ => None,
+            };
+            match item {
+                Some((n, val)) => out.push((self.str_at(n), val)),
+                None => break,
+            }
+        }
+        out
+    }
+
+    /// Every type name with the ids that carry it (for completion and for
+    /// naming the near ones of a misspelt name).
+    pub fn names(&self) -> impl Iterator<Item = (&str, &[TypeId])> + '_ {
+        self.by_name.iter().map(|(n, ids)| (n.as_str(), &ids[..]))
+    }
+
+    /// A variable BTF describes (the per-CPU variables: pahole emits a VAR
+    /// for each in the `.data..percpu` DATASEC) and its type.
+    pub fn find_var(&self, name: &str) -> Option<TypeId> {
+        let id = self.find(name, &[Kind::Var])?;
+        self.target(id)
     }
 
     /// Looks up one member by name, descending into anonymous struct and

@@ -180,6 +180,31 @@ impl Kallsyms {
     }
 }
 
+impl Kallsyms {
+    /// The symbol of any kind (text or data) an address falls in, and the
+    /// offset into it: what a pointer points into (`init_task+0`). Only
+    /// addresses of the kernel image count (from `_text`, or the lowest
+    /// symbol at or above the kernel map when there is none): below it lie
+    /// the direct map and vmalloc space, which no symbol describes, and
+    /// the per-CPU symbols whose values are offsets, not addresses.
+    pub fn containing(&self, addr: u64) -> Option<(&Symbol, u64)> {
+        let floor = self
+            .addr("_text")
+            .unwrap_or(crate::x86_64::START_KERNEL_MAP);
+        if addr < floor {
+            return None;
+        }
+        let i = self.syms.partition_point(|s| s.addr <= addr);
+        let last = i.checked_sub(1)?;
+        let at = self.syms[last].addr;
+        // The end of the image: nothing above `_end` is the last symbol's.
+        self.syms.get(i)?;
+        let first = self.syms[..=last].partition_point(|s| s.addr < at);
+        let s = &self.syms[first];
+        Some((s, addr - s.addr))
+    }
+}
+
 struct NameStream<'a> {
     mem: &'a KernelMem,
     addr: u64,
@@ -197,5 +222,42 @@ impl NameStream<'_> {
         let b = self.buf[self.pos];
         self.pos += 1;
         Ok(b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sym(name: &str, addr: u64, kind: char) -> Symbol {
+        Symbol {
+            name: name.into(),
+            addr,
+            kind,
+        }
+    }
+
+    #[test]
+    fn containing_names_data_symbols_of_the_image_only() {
+        let k = Kallsyms::from_symbols(vec![
+            // A per-CPU symbol: its value is an offset, not an address.
+            sym("runqueues", 0x2_0000, 'D'),
+            sym("_text", 0xffff_ffff_8100_0000, 'T'),
+            sym("init_task", 0xffff_ffff_8260_0000, 'D'),
+            sym("init_mm", 0xffff_ffff_8260_4000, 'D'),
+            sym("_end", 0xffff_ffff_8300_0000, 'B'),
+        ]);
+        let (s, off) = k.containing(0xffff_ffff_8260_0890).unwrap();
+        assert_eq!((s.name.as_str(), off), ("init_task", 0x890));
+        assert_eq!(
+            k.containing(0xffff_ffff_8260_4000).unwrap().0.name,
+            "init_mm"
+        );
+        // The direct map, per-CPU offsets and past the image: no symbol.
+        assert!(k.containing(0xffff_8880_0010_0000).is_none());
+        assert!(k.containing(0x2_0010).is_none());
+        assert!(k.containing(0xffff_ffff_c000_0000).is_none());
+        // lookup() still names text only.
+        assert!(k.lookup(0xffff_ffff_8260_0890).is_none());
     }
 }

@@ -1,4 +1,4 @@
-//! `wedge vmcore DUMP [ps|why PID|log|tasks]`: a kernel crash dump read with
+//! `wedge vmcore DUMP [ps|why PID|log|tasks|eval EXPR|ptype TYPE]`: a kernel crash dump read with
 //! no debuginfo (BTF, kallsyms and ORC from the dump), through the same
 //! analysis and views as the live machine; the dump's own parts (header,
 //! panic, lock waits, how much was read) are the views' `Dump` parameter.
@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use wedge_analysis::diagnose;
 use wedge_model::SnapshotSource;
-use wedge_render::view::{Dump, Status};
+use wedge_render::view::{write_out, Dump, Status};
 use wedge_vmcore::listing;
 
 #[derive(Args, Debug)]
@@ -37,6 +37,18 @@ pub enum VmcoreView {
     Log(LogView),
     /// Every task with its state and full kernel stack.
     Tasks,
+    /// Evaluates a C expression over the dump's memory (types from its BTF):
+    /// `init_task.comm`, `per_cpu(runqueues, 0).curr->pid`.
+    Eval {
+        /// One argument: quote it (`'task(1)->comm'`).
+        #[arg(allow_hyphen_values = true)]
+        expr: String,
+    },
+    /// The layout of a type or of an expression's type, with offsets and sizes.
+    Ptype {
+        /// One argument: quote it (`'struct task_struct'`).
+        what: String,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -64,6 +76,13 @@ pub fn run(
     };
     dump.warn_partial();
     match &args.view {
+        // Typed memory and expressions: one wedge-kmem call each.
+        Some(VmcoreView::Eval { expr }) => {
+            write_out(out, &wedge_kmem::cmd::eval(&v, expr, json)?).map(|_| Status::Clear)
+        }
+        Some(VmcoreView::Ptype { what }) => {
+            write_out(out, &wedge_kmem::cmd::ptype(&v, what)?).map(|_| Status::Clear)
+        }
         Some(VmcoreView::Tasks) => dump.tasks(listing::rows(&v), listing::text, json, out),
         Some(VmcoreView::Log(l)) => dump.log(l.raw, json, out),
         Some(VmcoreView::Ps(ps)) => dump.ps(&v.snapshot()?, ps.options(), json, out),

@@ -1,0 +1,126 @@
+//! Where kernel memory comes from: a crash dump today, the live kernel
+//! through BPF later. Everything above (values, expressions, printing)
+//! sees only this trait.
+
+use std::fmt;
+use wedge_vmcore::btf::Btf;
+
+/// A read of kernel memory that could not be done: the address, and why
+/// (not mapped in the page tables, a page the dump left out, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    pub addr: u64,
+    pub detail: String,
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "fault at {:#x}", self.addr)?;
+        if !self.detail.is_empty() {
+            write!(f, " ({})", self.detail)?;
+        }
+        Ok(())
+    }
+}
+
+/// A kernel's memory, symbols and types.
+///
+/// Reads must be bounded by the source (a dump read from FUSE or NFS has
+/// deadlines in its file reader; a BPF source copies with
+/// `bpf_probe_read_kernel`, which cannot block); callers bound sizes.
+pub trait KernelMemory {
+    /// Fills `buf` from kernel virtual address `addr`, or says where the
+    /// read failed.
+    fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), Fault>;
+    /// The address of a symbol (kallsyms). For a per-CPU variable it is
+    /// the variable's offset in each CPU's area.
+    fn symbol(&self, name: &str) -> Option<u64>;
+    /// What an address points into: `init_task+0`, `jiffies+8`.
+    fn symbolize(&self, addr: u64) -> Option<String>;
+    /// Calls `f` with every symbol name (for naming near ones).
+    fn for_each_symbol(&self, f: &mut dyn FnMut(&str));
+    /// `__per_cpu_offset[cpu]`: where CPU `cpu`'s copy of the per-CPU
+    /// variables starts, relative to their link addresses.
+    fn per_cpu_offset(&self, cpu: u32) -> Result<u64, String>;
+    /// The types: the kernel's BTF (empty when it was built without).
+    fn btf(&self) -> &Btf;
+    /// The CPU that called panic(), if one did.
+    fn crashed_cpu(&self) -> Option<u32>;
+    /// The task running on the crashed CPU (its `task_struct` address).
+    fn crashed_task(&self) -> Option<u64>;
+    /// The `task_struct` of a pid (as the initial pid namespace numbers it).
+    fn task(&self, pid: i64) -> Option<u64>;
+}
+
+/// A crash dump as a memory source: the page-table walk of
+/// [`wedge_vmcore::mem::KernelMem`], kallsyms and the dump's own BTF.
+impl KernelMemory for wedge_vmcore::Vmcore {
+    fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), Fault> {
+        // KernelMem::read reports the first page that fails; the fault
+        // names the address asked for, the detail the page.
+        self.kernel.mem.read(addr, buf).map_err(|e| Fault {
+            addr,
+            detail: e.to_string(),
+        })
+    }
+
+    fn symbol(&self, name: &str) -> Option<u64> {
+        self.kernel.syms.addr(name)
+    }
+
+    fn symbolize(&self, addr: u64) -> Option<String> {
+        if let Some((s, off)) = self.kernel.syms.containing(addr) {
+            return Some(if off == 0 {
+                format!("{}+0", s.name)
+            } else {
+                format!("{}+{off:#x}", s.name)
+            });
+        }
+        let (name, off, _, module) = self.kernel.modules.lookup(addr)?;
+        Some(format!("{name}+{off:#x} [{module}]"))
+    }
+
+    fn for_each_symbol(&self, f: &mut dyn FnMut(&str)) {
+        for s in &self.kernel.syms.syms {
+            f(&s.name);
+        }
+    }
+
+    fn per_cpu_offset(&self, cpu: u32) -> Result<u64, String> {
+        let n = self.kernel.nr_cpus();
+        if cpu as usize >= n {
+            return Err(format!("CPU {cpu} does not exist (nr_cpu_ids is {n})"));
+        }
+        let base = self
+            .kernel
+            .sym("__per_cpu_offset")
+            .map_err(|e| e.to_string())?;
+        self.kernel
+            .mem
+            .u64(base + 8 * cpu as u64)
+            .map_err(|e| format!("__per_cpu_offset[{cpu}]: {e}"))
+    }
+
+    fn btf(&self) -> &Btf {
+        static EMPTY: std::sync::OnceLock<Btf> = std::sync::OnceLock::new();
+        self.kernel
+            .btf
+            .as_ref()
+            .unwrap_or_else(|| EMPTY.get_or_init(Btf::empty))
+    }
+
+    fn crashed_cpu(&self) -> Option<u32> {
+        self.panic_cpu
+    }
+
+    fn crashed_task(&self) -> Option<u64> {
+        self.crashing_task().map(|t| t.addr)
+    }
+
+    fn task(&self, pid: i64) -> Option<u64> {
+        self.tasks
+            .iter()
+            .find(|t| i64::from(t.pid) == pid)
+            .map(|t| t.addr)
+    }
+}

@@ -1,0 +1,527 @@
+//! The evaluator and printer on a small in-memory kernel: hand-built BTF
+//! (the kernel's layouts, shrunk) and memory holding an `init_task`, a
+//! second task linked to it, and per-CPU run queues for two CPUs.
+
+use crate::cmd;
+use crate::source::{Fault, KernelMemory};
+use std::collections::BTreeMap;
+use wedge_vmcore::btf::Btf;
+
+/// BTF written the way pahole writes it.
+#[derive(Default)]
+struct BtfBuilder {
+    types: Vec<u8>,
+    strs: Vec<u8>,
+    n: u32,
+}
+
+impl BtfBuilder {
+    fn new() -> BtfBuilder {
+        BtfBuilder {
+            strs: vec![0],
+            ..Default::default()
+        }
+    }
+    fn s(&mut self, name: &str) -> u32 {
+        if name.is_empty() {
+            return 0;
+        }
+        let off = self.strs.len() as u32;
+        self.strs.extend(name.as_bytes());
+        self.strs.push(0);
+        off
+    }
+    fn ty(&mut self, name: &str, kind: u32, vlen: u32, kflag: bool, sz: u32, extra: &[u32]) -> u32 {
+        let n = self.s(name);
+        self.types.extend(n.to_le_bytes());
+        self.types
+            .extend((vlen | (kind << 24) | ((kflag as u32) << 31)).to_le_bytes());
+        self.types.extend(sz.to_le_bytes());
+        for e in extra {
+            self.types.extend(e.to_le_bytes());
+        }
+        self.n += 1;
+        self.n
+    }
+    fn int(&mut self, name: &str, size: u32, enc: u32) -> u32 {
+        self.ty(name, 1, 0, false, size, &[(enc << 24) | (size * 8)])
+    }
+    fn ptr(&mut self, to: u32) -> u32 {
+        self.ty("", 2, 0, false, to, &[])
+    }
+    fn array(&mut self, elem: u32, index: u32, n: u32) -> u32 {
+        self.ty("", 3, 0, false, 0, &[elem, index, n])
+    }
+    /// Members: (name, type, bit offset, bit-field width).
+    fn record(
+        &mut self,
+        kind: u32,
+        name: &str,
+        size: u32,
+        members: &[(&str, u32, u32, u32)],
+    ) -> u32 {
+        let kflag = members.iter().any(|m| m.3 != 0);
+        let mut extra = Vec::new();
+        for (n, t, off, bits) in members {
+            extra.push(self.s(n));
+            extra.push(*t);
+            extra.push(if kflag { (bits << 24) | off } else { *off });
+        }
+        self.ty(name, kind, members.len() as u32, kflag, size, &extra)
+    }
+    fn build(self) -> Btf {
+        let mut b = Vec::new();
+        b.extend(0xeb9fu16.to_le_bytes());
+        b.extend([1u8, 0]);
+        b.extend(24u32.to_le_bytes());
+        b.extend(0u32.to_le_bytes());
+        b.extend((self.types.len() as u32).to_le_bytes());
+        b.extend((self.types.len() as u32).to_le_bytes());
+        b.extend((self.strs.len() as u32).to_le_bytes());
+        b.extend(self.types);
+        b.extend(self.strs);
+        Btf::parse(b).expect("test BTF parses")
+    }
+}
+
+const INIT_TASK: u64 = 0xffff_ffff_8200_0000;
+const TASK1: u64 = 0xffff_8880_0010_0000;
+const PCPU0: u64 = 0xffff_8880_1000_0000;
+const PCPU1: u64 = 0xffff_8880_1010_0000;
+const RUNQUEUES: u64 = 0x2_0000;
+
+struct Fake {
+    btf: Btf,
+    mem: BTreeMap<u64, Vec<u8>>,
+    syms: Vec<(&'static str, u64)>,
+}
+
+impl KernelMemory for Fake {
+    fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), Fault> {
+        let Some((start, bytes)) = self.mem.range(..=addr).next_back() else {
+            return Err(Fault {
+                addr,
+                detail: "not mapped".into(),
+            });
+        };
+        let off = (addr - start) as usize;
+        match bytes.get(off..off + buf.len()) {
+            Some(b) => {
+                buf.copy_from_slice(b);
+                Ok(())
+            }
+            None => Err(Fault {
+                addr,
+                detail: "not mapped".into(),
+            }),
+        }
+    }
+    fn symbol(&self, name: &str) -> Option<u64> {
+        self.syms.iter().find(|s| s.0 == name).map(|s| s.1)
+    }
+    fn symbolize(&self, addr: u64) -> Option<String> {
+        (INIT_TASK..INIT_TASK + 128).contains(&addr).then(|| {
+            let off = addr - INIT_TASK;
+            if off == 0 {
+                "init_task+0".to_string()
+            } else {
+                format!("init_task+{off:#x}")
+            }
+        })
+    }
+    fn for_each_symbol(&self, f: &mut dyn FnMut(&str)) {
+        for s in &self.syms {
+            f(s.0);
+        }
+    }
+    fn per_cpu_offset(&self, cpu: u32) -> Result<u64, String> {
+        match cpu {
+            0 => Ok(PCPU0),
+            1 => Ok(PCPU1),
+            _ => Err(format!("CPU {cpu} does not exist (nr_cpu_ids is 2)")),
+        }
+    }
+    fn btf(&self) -> &Btf {
+        &self.btf
+    }
+    fn crashed_cpu(&self) -> Option<u32> {
+        Some(1)
+    }
+    fn crashed_task(&self) -> Option<u64> {
+        Some(TASK1)
+    }
+    fn task(&self, pid: i64) -> Option<u64> {
+        match pid {
+            0 => Some(INIT_TASK),
+            1 => Some(TASK1),
+            _ => None,
+        }
+    }
+}
+
+/// struct task_struct {             // 72 bytes
+///     pid_t pid;                   // 0
+///     char comm[16];               // 4
+///     struct list_head tasks;      // 24
+///     unsigned int flags:3;        // 40, bits 0-2
+///     int prio:5;                  // 40, bits 3-7
+///     union { long a; int b; };    // 48
+///     struct task_struct *parent;  // 56
+///     int vals[2];                 // 64
+///     enum state st;               // 72 → size 80
+/// };
+fn fake() -> Fake {
+    let mut b = BtfBuilder::new();
+    let int = b.int("int", 4, 1);
+    let ch = b.int("char", 1, 3);
+    let ulong = b.int("long unsigned int", 8, 0);
+    let uint = b.int("unsigned int", 4, 0);
+    let long = b.int("long int", 8, 1);
+    let lh_ptr_slot = b.n + 2;
+    let list_head = b.record(
+        4,
+        "list_head",
+        16,
+        &[("next", lh_ptr_slot, 0, 0), ("prev", lh_ptr_slot, 64, 0)],
+    );
+    let lh_ptr = b.ptr(list_head);
+    assert_eq!(lh_ptr, lh_ptr_slot);
+    let comm = b.array(ch, int, 16);
+    let pid_t = b.ty("pid_t", 8, 0, false, int, &[]);
+    let anon = b.record(5, "", 8, &[("a", long, 0, 0), ("b", int, 0, 0)]);
+    let vals = b.array(int, int, 2);
+    let state = {
+        let (r, s) = (b.s("RUNNING"), b.s("SLEEPING"));
+        b.ty("state", 6, 2, false, 4, &[r, 0, s, 1])
+    };
+    let ts_ptr_slot = b.n + 2;
+    let task = b.record(
+        4,
+        "task_struct",
+        80,
+        &[
+            ("pid", pid_t, 0, 0),
+            ("comm", comm, 32, 0),
+            ("tasks", list_head, 192, 0),
+            ("flags", uint, 320, 3),
+            ("prio", int, 323, 5),
+            ("", anon, 384, 0),
+            ("parent", ts_ptr_slot, 448, 0),
+            ("vals", vals, 512, 0),
+            ("st", state, 576, 0),
+        ],
+    );
+    let ts_ptr = b.ptr(task);
+    assert_eq!(ts_ptr, ts_ptr_slot);
+    let rq = b.record(4, "rq", 16, &[("cpu", int, 0, 0), ("clock", ulong, 64, 0)]);
+    b.ty("runqueues", 14, 0, false, rq, &[1]);
+    let _ = uint;
+
+    let task_bytes = |pid: i32, comm: &str, next: u64, prev: u64, flags: u8, parent: u64| {
+        let mut t = vec![0u8; 80];
+        t[0..4].copy_from_slice(&pid.to_le_bytes());
+        t[4..4 + comm.len()].copy_from_slice(comm.as_bytes());
+        t[24..32].copy_from_slice(&next.to_le_bytes());
+        t[32..40].copy_from_slice(&prev.to_le_bytes());
+        t[40] = flags;
+        t[48..56].copy_from_slice(&(-2i64).to_le_bytes());
+        t[56..64].copy_from_slice(&parent.to_le_bytes());
+        t[64..68].copy_from_slice(&7i32.to_le_bytes());
+        t[68..72].copy_from_slice(&9i32.to_le_bytes());
+        t[72..76].copy_from_slice(&1u32.to_le_bytes());
+        t
+    };
+    let mut mem = BTreeMap::new();
+    // flags 0b101, prio -1 (all five bits set): byte 0b1111_1101.
+    mem.insert(
+        INIT_TASK,
+        task_bytes(0, "swapper/0", TASK1 + 24, TASK1 + 24, 0xfd, INIT_TASK),
+    );
+    mem.insert(
+        TASK1,
+        task_bytes(1, "init", INIT_TASK + 24, INIT_TASK + 24, 0, INIT_TASK),
+    );
+    let rq_bytes = |cpu: i32| {
+        let mut r = vec![0u8; 16];
+        r[0..4].copy_from_slice(&cpu.to_le_bytes());
+        r[8..16].copy_from_slice(&(1000 + cpu as u64).to_le_bytes());
+        r
+    };
+    mem.insert(PCPU0 + RUNQUEUES, rq_bytes(0));
+    mem.insert(PCPU1 + RUNQUEUES, rq_bytes(1));
+    Fake {
+        btf: b.build(),
+        mem,
+        syms: vec![
+            ("init_task", INIT_TASK),
+            ("runqueues", RUNQUEUES),
+            ("init_tasks_x", 0x1),
+            ("__per_cpu_end", 0x3_0000),
+        ],
+    }
+}
+
+fn ev(e: &str) -> String {
+    cmd::eval(&fake(), e, false).unwrap_or_else(|err| panic!("{e}:\n{err}"))
+}
+fn js(e: &str) -> serde_json::Value {
+    let out = cmd::eval(&fake(), e, true).unwrap_or_else(|err| panic!("{e}:\n{err}"));
+    serde_json::from_str(&out).unwrap()
+}
+fn err(e: &str) -> String {
+    match cmd::eval(&fake(), e, false) {
+        Ok(v) => panic!("{e}: expected an error, got {v}"),
+        Err(m) => m,
+    }
+}
+
+#[test]
+fn members_typedefs_strings_and_bitfields() {
+    assert_eq!(ev("init_task.comm"), "(char [16])\"swapper/0\"\n");
+    assert_eq!(ev("init_task.pid"), "(pid_t)0\n");
+    assert_eq!(ev("task(1)->comm"), "(char [16])\"init\"\n");
+    assert_eq!(ev("init_task.flags"), "(unsigned int)5\n");
+    assert_eq!(ev("init_task.prio"), "(int)-1\n");
+    // Through the anonymous union.
+    assert_eq!(ev("init_task.a"), "(long int)-2\n");
+    assert_eq!(ev("init_task.b"), "(int)-2\n");
+    assert_eq!(ev("init_task.st"), "(enum state)SLEEPING\n");
+    assert_eq!(ev("init_task.vals[1]"), "(int)9\n");
+    assert_eq!(ev("init_task.comm[1]"), "(char)119\n");
+    // Pointers name what they point into.
+    assert_eq!(
+        ev("init_task.parent"),
+        format!("(struct task_struct *){INIT_TASK:#x} <init_task+0>\n")
+    );
+    assert_eq!(
+        ev("init_task.tasks.next->next"),
+        format!(
+            "(struct list_head *){:#x} <init_task+0x18>\n",
+            INIT_TASK + 24
+        )
+    );
+    // Following pointers with '.', as drgn does.
+    assert_eq!(ev("init_task.parent.parent.pid"), "(pid_t)0\n");
+}
+
+#[test]
+fn casts_and_addresses() {
+    assert_eq!(ev("((struct task_struct *)&init_task)->pid"), "(pid_t)0\n");
+    assert_eq!(
+        ev("(*(struct task_struct *)((char *)init_task.tasks.next - 24)).pid"),
+        "(pid_t)1\n"
+    );
+    assert_eq!(ev("(unsigned char)-1"), "(unsigned char)255\n");
+    assert_eq!(ev("(long)(int)0xffffffff"), "(long)-1\n");
+    assert_eq!(ev("(pid_t)7 + 1"), "(int)8\n");
+    assert_eq!(ev("(bool)5"), "(bool)true\n");
+    assert_eq!(
+        ev("&init_task"),
+        format!("(struct task_struct *){INIT_TASK:#x} <init_task+0>\n")
+    );
+    assert_eq!(ev("*&init_task.pid"), "(pid_t)0\n");
+}
+
+#[test]
+fn pointer_arithmetic_and_difference() {
+    assert_eq!(ev("&init_task.tasks - &init_task.tasks"), "(ptrdiff_t)0\n");
+    assert_eq!(
+        ev("&init_task.vals[1] - &init_task.vals[0]"),
+        "(ptrdiff_t)1\n"
+    );
+    assert_eq!(
+        ev("&init_task.comm[9] - &init_task.comm[2]"),
+        "(ptrdiff_t)7\n"
+    );
+    assert_eq!(
+        ev("&init_task.comm[2] - &init_task.comm[9]"),
+        "(ptrdiff_t)-7\n"
+    );
+    // An array decays to a pointer to its first element.
+    assert_eq!(ev("&init_task.vals[1] - init_task.vals"), "(ptrdiff_t)1\n");
+    assert_eq!(ev("*(init_task.vals + 1)"), "(int)9\n");
+    assert_eq!(
+        ev("(&init_task.tasks + 1) == (struct list_head *)((char *)&init_task.tasks + 16)"),
+        "(bool)true\n"
+    );
+    assert_eq!(
+        ev("(char *)&init_task.comm + 4 - (char *)&init_task"),
+        "(ptrdiff_t)8\n"
+    );
+    assert!(err("&init_task.vals[1] - &init_task.tasks").contains("different sizes"));
+    assert!(err("&init_task * 2").contains("does not apply to pointers"));
+}
+
+#[test]
+fn precedence_and_integer_arithmetic() {
+    assert_eq!(ev("1 + 2 * 3"), "(int)7\n");
+    assert_eq!(ev("(1 + 2) * 3"), "(int)9\n");
+    assert_eq!(ev("10 - 2 - 3"), "(int)5\n");
+    assert_eq!(ev("1 << 4 | 1"), "(int)17\n");
+    assert_eq!(ev("-1 < 0"), "(bool)true\n");
+    // The usual conversions: -1 as unsigned is the largest value.
+    assert_eq!(ev("-1 < 0u + (unsigned int)0"), "(bool)false\n");
+    assert_eq!(ev("~0 & 0xff"), "(int)255\n");
+    assert_eq!(ev("!0 && 2 || 0"), "(bool)true\n");
+    assert_eq!(ev("7 / 2 + 7 % 2"), "(int)4\n");
+    assert_eq!(
+        ev("0xffffffffffffffff"),
+        "(unsigned long)18446744073709551615\n"
+    );
+    assert_eq!(ev("RUNNING + SLEEPING"), "(int)1\n");
+    // && short-circuits: the right side is never read.
+    assert_eq!(ev("0 && *(int *)0"), "(bool)false\n");
+    assert!(err("1 / 0").contains("division by zero"));
+}
+
+#[test]
+fn sizeof_offsetof_container_of() {
+    assert_eq!(ev("sizeof(struct task_struct)"), "(unsigned long)80\n");
+    assert_eq!(ev("sizeof(pid_t)"), "(unsigned long)4\n");
+    assert_eq!(ev("sizeof(init_task.comm)"), "(unsigned long)16\n");
+    assert_eq!(
+        ev("offsetof(struct task_struct, tasks)"),
+        "(unsigned long)24\n"
+    );
+    assert_eq!(
+        ev("offsetof(struct task_struct, tasks.prev)"),
+        "(unsigned long)32\n"
+    );
+    assert_eq!(ev("offsetof(struct task_struct, b)"), "(unsigned long)48\n");
+    assert_eq!(
+        ev("container_of(&init_task.tasks, struct task_struct, tasks) == &init_task"),
+        "(bool)true\n"
+    );
+    assert_eq!(
+        ev("container_of(init_task.tasks.next, struct task_struct, tasks)->comm"),
+        "(char [16])\"init\"\n"
+    );
+    assert!(err("offsetof(struct task_struct, flags)").contains("bit field"));
+}
+
+#[test]
+fn per_cpu_and_crash_helpers() {
+    assert_eq!(ev("per_cpu(runqueues, 0).cpu"), "(int)0\n");
+    assert_eq!(
+        ev("per_cpu(runqueues, 1).clock"),
+        "(long unsigned int)1001\n"
+    );
+    assert_eq!(ev("per_cpu_ptr(&runqueues, 1)->cpu"), "(int)1\n");
+    assert_eq!(ev("per_cpu(runqueues, crashed_cpu).cpu"), "(int)1\n");
+    assert_eq!(ev("crashed_task->comm"), "(char [16])\"init\"\n");
+    assert_eq!(ev("crashed_cpu"), "(int)1\n");
+    assert!(err("per_cpu(runqueues, 5)").contains("CPU 5 does not exist"));
+    assert!(err("task(99)").contains("no task with pid 99"));
+    // A per-CPU variable read without per_cpu(): its symbol is an offset.
+    let e = err("runqueues.cpu");
+    assert!(
+        e.starts_with("fault at 0x20000") && e.contains("per_cpu(VAR, CPU)"),
+        "{e}"
+    );
+}
+
+#[test]
+fn faults_name_the_address() {
+    let e = err("*(int *)0x1234");
+    assert!(e.starts_with("fault at 0x1234"), "{e}");
+    // The address of the member read, not of the struct.
+    let e = err("((struct task_struct *)0xdead0000)->comm");
+    assert!(e.starts_with("fault at 0xdead0004"), "{e}");
+    let e = err(
+        "init_task.parent->parent->tasks.next->next->next->prev == 0 || task(1)->vals[100000000]",
+    );
+    assert!(e.starts_with("fault at 0x"), "{e}");
+    // A struct whose pointer member leads nowhere still prints.
+    assert!(ev("*(struct list_head *)&init_task.tasks").contains(".next = (struct list_head *)"));
+}
+
+#[test]
+fn unknown_names_name_the_near_ones() {
+    let e = err("init_task.pdi");
+    assert!(
+        e.contains("struct task_struct has no member \"pdi\" (near: pid"),
+        "{e}"
+    );
+    assert!(e.contains("column 11"), "{e}");
+    assert!(e.ends_with("\n  init_task.pdi\n            ^^^"), "{e}");
+    let e = err("init_tsak.pid");
+    assert!(
+        e.contains("unknown symbol init_tsak (near: init_task"),
+        "{e}"
+    );
+    assert!(e.contains("column 1"), "{e}");
+    let e = err("(struct task_strcut *)0");
+    assert!(
+        e.contains("unknown type struct task_strcut (near: struct task_struct)"),
+        "{e}"
+    );
+    assert!(e.contains("column 2"), "{e}");
+    let e = err("per_cpus(runqueues, 0)");
+    assert!(
+        e.contains("unknown function per_cpus (near: per_cpu"),
+        "{e}"
+    );
+    let e = err("init_tasks_x");
+    assert!(e.contains("has no type without DWARF"), "{e}");
+    let e = err("init_task->pid");
+    assert!(e.contains("not a pointer"), "{e}");
+    let e = err("*(void *)&init_task");
+    assert!(e.contains("void pointer"), "{e}");
+}
+
+#[test]
+fn structs_print_nested_and_as_json() {
+    let t = ev("init_task");
+    assert!(t.starts_with(&format!("*(struct task_struct *){INIT_TASK:#x} = {{\n\t.pid = (pid_t)0,\n\t.comm = (char [16])\"swapper/0\",\n\t.tasks = (struct list_head){{\n\t\t.next = (struct list_head *)0x")), "{t}");
+    assert!(
+        t.contains("\t.flags = (unsigned int)5,\n\t.prio = (int)-1,\n\t.a = (long int)-2,\n"),
+        "{t}"
+    );
+    assert!(
+        t.contains("\t.vals = (int [2]){ 7, 9 },\n\t.st = (enum state)SLEEPING,\n}"),
+        "{t}"
+    );
+    let j = js("init_task");
+    assert_eq!(j["type"], "struct task_struct");
+    assert_eq!(j["value"]["comm"], "swapper/0");
+    assert_eq!(j["value"]["pid"], 0);
+    assert_eq!(j["value"]["prio"], -1);
+    assert_eq!(j["value"]["tasks"]["next"], TASK1 + 24);
+    assert_eq!(j["value"]["vals"], serde_json::json!([7, 9]));
+    assert_eq!(js("&init_task")["value"], INIT_TASK);
+    assert_eq!(js("&init_task")["type"], "struct task_struct *");
+    assert_eq!(js("1 == 1")["value"], true);
+    assert_eq!(
+        js("task(1)->comm"),
+        serde_json::json!({"schema_version": 1, "type": "char [16]", "value": "init"})
+    );
+}
+
+#[test]
+fn ptype_prints_the_layout() {
+    let p = cmd::ptype(&fake(), "struct task_struct").unwrap();
+    assert!(p.starts_with("struct task_struct {\n\tpid_t pid;"), "{p}");
+    assert!(p.contains("\tchar comm[16];"), "{p}");
+    assert!(p.contains("\tunsigned int flags:3;"), "{p}");
+    assert!(p.contains("\tunion {\n\t\tlong int a;"), "{p}");
+    assert!(p.contains("/*    24    16 */"), "{p}");
+    assert!(p.contains("\tstruct task_struct *parent;"), "{p}");
+    assert!(p.contains("/* size: 80, members: 11 */"), "{p}");
+    let p = cmd::ptype(&fake(), "init_task.tasks").unwrap();
+    assert!(
+        p.starts_with("struct list_head {\n\tstruct list_head *next;"),
+        "{p}"
+    );
+    let p = cmd::ptype(&fake(), "task(1)").unwrap();
+    assert!(
+        p.starts_with("struct task_struct {\n") && p.ends_with("\n} *;\n"),
+        "{p}"
+    );
+    let p = cmd::ptype(&fake(), "pid_t").unwrap();
+    assert_eq!(p, "pid_t = int;\t/* size: 4 */\n");
+    let p = cmd::ptype(&fake(), "enum state").unwrap();
+    assert!(p.contains("\tSLEEPING = 1,"), "{p}");
+    assert!(cmd::ptype(&fake(), "struct nope")
+        .unwrap_err()
+        .contains("unknown type struct nope"));
+}

@@ -1,0 +1,153 @@
+//! Expressions over real crash dumps: the QEMU guest of wedge-vmcore's
+//! tests (a Debian 6.1 kernel, dumps cached under target/vmcore-fixtures),
+//! with no debuginfo: types from the dump's own BTF, symbols from its
+//! kallsyms.
+
+#[path = "../../wedge-vmcore/tests/common/fixture.rs"]
+mod fixture;
+
+use fixture::{boot_or_skip, Boot};
+use wedge_kmem::cmd;
+use wedge_vmcore::{Options, Vmcore};
+
+fn open(p: &std::path::Path) -> Vmcore {
+    Vmcore::open(p, &Options::default()).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn eval(v: &Vmcore, e: &str) -> String {
+    cmd::eval(v, e, false).unwrap_or_else(|err| panic!("{e}:\n{err}"))
+}
+
+#[test]
+fn expressions_over_a_dump() {
+    let Some(fx) = boot_or_skip(Boot::Kaslr).unwrap() else {
+        return;
+    };
+    let init_comm = &fx.view.tasks[&1].comm;
+    for format in ["elf", "kdump-zlib"] {
+        let v = open(&fx.dumps[format]);
+        let t = |e: &str, want: &str| {
+            let got = eval(&v, e);
+            assert_eq!(got.trim_end(), want, "{format}: {e}");
+        };
+        t("init_task.comm", "(char [16])\"swapper/0\"");
+        t("((struct task_struct *)&init_task)->pid", "(pid_t)0");
+        t("task(1)->comm", &format!("(char [16])\"{init_comm}\""));
+        t("task(1)->pid", "(pid_t)1");
+        t("task(1)->real_parent->pid", "(pid_t)0");
+        // A per-CPU variable BTF describes, on each CPU.
+        t("per_cpu(runqueues, 0).cpu", "(int)0");
+        t(
+            "per_cpu(runqueues, 0).curr == &init_task || per_cpu(runqueues, 0).curr->pid > 0",
+            "(bool)true",
+        );
+        t(
+            "container_of(&init_task.tasks, struct task_struct, tasks) == &init_task",
+            "(bool)true",
+        );
+        t(
+            "container_of(init_task.tasks.next, struct task_struct, tasks)->tasks.prev == &init_task.tasks",
+            "(bool)true",
+        );
+        t("&init_task.tasks - &init_task.tasks", "(ptrdiff_t)0");
+        // Elements of a 16-byte type: the difference counts elements.
+        t(
+            "&init_task.pid_links[3] - &init_task.pid_links[1]",
+            "(ptrdiff_t)2",
+        );
+        t(
+            "(char *)&init_task.pid_links[3] - (char *)&init_task.pid_links[1]",
+            "(ptrdiff_t)32",
+        );
+        t("sizeof(struct list_head)", "(unsigned long)16");
+        t(
+            "offsetof(struct task_struct, tasks) == (char *)&init_task.tasks - (char *)&init_task",
+            "(bool)true",
+        );
+        // Pointers name the symbol they point into.
+        let p = eval(&v, "&init_task.tasks");
+        assert!(p.contains(" <init_task+0x"), "{format}: {p}");
+        // An enum by name.
+        let s = eval(&v, "init_task.pid_links[0].pprev == 0 || 1");
+        assert_eq!(s.trim_end(), "(bool)true");
+        // A fault on an unmapped address names it, as an error.
+        let e = cmd::eval(&v, "*(unsigned long *)0x10", false).unwrap_err();
+        assert!(e.starts_with("fault at 0x10 "), "{format}: {e}");
+        let e = cmd::eval(&v, "((struct task_struct *)0x1000)->comm", false).unwrap_err();
+        assert!(e.starts_with("fault at 0x"), "{format}: {e}");
+        // JSON.
+        let j: serde_json::Value =
+            serde_json::from_str(&cmd::eval(&v, "init_task.comm", true).unwrap()).unwrap();
+        assert_eq!(
+            j,
+            serde_json::json!({"schema_version": 1, "type": "char [16]", "value": "swapper/0"})
+        );
+        let j: serde_json::Value =
+            serde_json::from_str(&cmd::eval(&v, "task(1)->tasks", true).unwrap()).unwrap();
+        assert_eq!(j["type"], "struct list_head");
+        assert!(j["value"]["next"]
+            .as_u64()
+            .is_some_and(|n| n > 0xffff_0000_0000_0000));
+        // A whole task prints, depth-limited, without a fault.
+        let whole = eval(&v, "init_task");
+        assert!(whole.starts_with("*(struct task_struct *)0x"), "{whole}");
+        assert!(
+            whole.contains("\t.comm = (char [16])\"swapper/0\",\n"),
+            "{whole}"
+        );
+        // Errors point at the column and name the near ones.
+        let e = cmd::eval(&v, "init_task.comn", false).unwrap_err();
+        assert!(e.contains("has no member \"comn\" (near: comm"), "{e}");
+        assert!(e.contains("column 11"), "{e}");
+        let e = cmd::eval(&v, "per_cpu(runqueus, 0)", false).unwrap_err();
+        assert!(
+            e.contains("unknown symbol runqueus (near: runqueues"),
+            "{e}"
+        );
+        let e = cmd::eval(&v, "(struct task_strct *)0", false).unwrap_err();
+        assert!(e.contains("near: struct task_struct"), "{e}");
+    }
+}
+
+#[test]
+fn ptype_over_a_dump() {
+    let Some(fx) = boot_or_skip(Boot::Kaslr).unwrap() else {
+        return;
+    };
+    let v = open(&fx.dumps["elf"]);
+    let p = cmd::ptype(&v, "struct list_head").unwrap();
+    assert!(
+        p.starts_with("struct list_head {\n\tstruct list_head *next;"),
+        "{p}"
+    );
+    assert!(p.contains("/* size: 16, members: 2 */"), "{p}");
+    let p = cmd::ptype(&v, "init_task").unwrap();
+    assert!(p.starts_with("struct task_struct {"), "{p}");
+    assert!(p.contains("\tchar comm[16];"), "{p}");
+    let p = cmd::ptype(&v, "pid_t").unwrap();
+    assert_eq!(p, "pid_t = int;\t/* size: 4 */\n");
+}
+
+#[test]
+fn crashed_cpu_and_task_in_a_panic_dump() {
+    let Some(fx) = boot_or_skip(Boot::Crash).unwrap() else {
+        return;
+    };
+    for format in ["elf", "kdump-zlib"] {
+        let v = open(&fx.dumps[format]);
+        let cpu = v
+            .panic_cpu
+            .expect("the crash dump records the panicking CPU");
+        let task = v.crashing_task().expect("the crashing task");
+        assert_eq!(eval(&v, "crashed_cpu").trim_end(), format!("(int){cpu}"));
+        assert_eq!(
+            eval(&v, "crashed_task->comm").trim_end(),
+            format!("(char [16])\"{}\"", task.comm)
+        );
+        assert_eq!(
+            eval(&v, "per_cpu(runqueues, crashed_cpu).curr == crashed_task").trim_end(),
+            "(bool)true",
+            "{format}"
+        );
+    }
+}
