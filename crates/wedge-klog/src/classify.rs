@@ -2,17 +2,17 @@
 //! its fields.  Pure functions: no parser state.
 
 use crate::decode::{self, find_taint};
-use crate::event::{Detail, Warning};
+use crate::event::Detail;
 use crate::family::Report;
 // The recognisers of each report family live in its file; `classify` only
 // dispatches on the first byte (one pass, most lines cost a compare or two).
 use crate::family::faults::{fatal_signal, segfault_line, trap_line, FaultLine};
 use crate::family::hung_task::{hung_or_blocker, HungLine};
-pub(crate) use crate::family::listing::{task_dump_new, task_dump_old, TaskDumpLine};
+use crate::family::listing::{task_dump_new, task_dump_old, ListingLine};
 use crate::family::lockup::{hard_lockup, soft_lockup};
 use crate::family::netfs::{cifs, lnet, lustre, lustre_error, nfs};
 use crate::family::oom::{oom_constraint, oom_kill, oom_killed_process, oom_reaped, OomLine};
-pub(crate) use crate::family::oops::{bug_line, oops_line, unable_to_handle, warning, OopsLine};
+use crate::family::oops::{bug_line, oops_line, unable_to_handle, warning, OopsReport};
 use crate::family::rcu::{rcu_body, rcu_header, rcu_line, RcuLine};
 use crate::frame::{parse_frame_line, FrameLine};
 use crate::util::{
@@ -55,16 +55,6 @@ pub(crate) enum Line {
     /// assembles the event (`family::Report`, one registration line per
     /// family), so a new kind needs no variant here and no parser arm.
     Report(Report),
-    OopsBug {
-        bug: String,
-        address: Option<String>,
-    },
-    KernelBug(String),
-    Oops(OopsLine),
-    PageFault(String),
-    Warning(Warning, Identity),
-    Panic(String),
-    SysrqShow,
     TraceHeader,
     Frame(FrameLine),
     Code(String),
@@ -72,7 +62,6 @@ pub(crate) enum Line {
     Hardware(String),
     Modules(Vec<String>),
     Workqueue(String),
-    TaskDump(TaskDumpLine),
     Rip(RipLine),
     Pc {
         function: Option<String>,
@@ -137,7 +126,7 @@ pub(crate) fn classify(body: &str) -> Line {
                 }
             }
             if let Some(r) = s.strip_prefix("Internal error: ") {
-                return oops_line(r).map_or(Line::Other, Line::Oops);
+                return oops_line(r).map_or(Line::Other, |o| Line::report(OopsReport::Oops(o)));
             }
             if s.starts_with("IP: ") {
                 return rip_line(s).map_or(Line::Related, Line::Rip);
@@ -156,7 +145,8 @@ pub(crate) fn classify(body: &str) -> Line {
                 return trap_line(r).map_or(Line::Other, |h| Line::report(FaultLine::Trap(h)));
             }
             if let Some(r) = s.strip_prefix("task:") {
-                return task_dump_new(r).map_or(Line::Other, Line::TaskDump);
+                return task_dump_new(r)
+                    .map_or(Line::Other, |t| Line::report(ListingLine::TaskDump(t)));
             }
         }
         b'B' => {
@@ -183,15 +173,15 @@ pub(crate) fn classify(body: &str) -> Line {
         }
         b'k' => {
             if let Some(r) = s.strip_prefix("kernel BUG at ") {
-                return Line::OopsBug {
+                return Line::report(OopsReport::Bug {
                     bug: bounded(&format!("kernel BUG at {r}"), 256),
                     address: None,
-                };
+                });
             }
         }
         b'O' => {
             if s.starts_with("Oops") {
-                return oops_line(s).map_or(Line::Other, Line::Oops);
+                return oops_line(s).map_or(Line::Other, |o| Line::report(OopsReport::Oops(o)));
             }
             if let Some(r) = s.strip_prefix("Out of memory: ") {
                 return oom_kill(r, false).unwrap_or(Line::Other);
@@ -210,13 +200,16 @@ pub(crate) fn classify(body: &str) -> Line {
         }
         b'K' => {
             if let Some(r) = s.strip_prefix("Kernel panic - not syncing: ") {
-                return Line::Panic(bounded(r.trim(), 256));
+                return Line::report(OopsReport::Panic(bounded(r.trim(), 256)));
             }
             if let Some(r) = s.strip_prefix("Killed process ") {
                 return oom_killed_process(r, false).unwrap_or(Line::Other);
             }
             if let Some(r) = s.strip_prefix("Kernel panic - not syncing") {
-                return Line::Panic(bounded(r.trim_start_matches(':').trim(), 256));
+                return Line::report(OopsReport::Panic(bounded(
+                    r.trim_start_matches(':').trim(),
+                    256,
+                )));
             }
         }
         b'M' => {
@@ -341,7 +334,7 @@ pub(crate) fn classify(body: &str) -> Line {
             }
         }
         b's' | b'S' if s.contains("Show Blocked State") || s.contains("Show State") => {
-            return Line::SysrqShow;
+            return Line::report(ListingLine::SysrqShow);
         }
         b'S' => {
             if s.starts_with("Showing all locks held")
@@ -354,7 +347,7 @@ pub(crate) fn classify(body: &str) -> Line {
         }
         b'#' => {
             if let Some(r) = s.strip_prefix("#PF: ") {
-                return Line::PageFault(bounded(r, 128));
+                return Line::report(OopsReport::PageFault(bounded(r, 128)));
             }
             // lockdep "#0: ffff... (lock){....}" lines
             if s.get(1..2)
@@ -486,7 +479,7 @@ fn generic(s: &str) -> Line {
         || s.starts_with("double fault:")
     {
         if let Some(o) = oops_line(s) {
-            return Line::Oops(o);
+            return Line::report(OopsReport::Oops(o));
         }
     }
     if let Some(f) = parse_frame_line(s) {
@@ -496,7 +489,7 @@ fn generic(s: &str) -> Line {
         return r;
     }
     if let Some(t) = task_dump_old(s) {
-        return Line::TaskDump(t);
+        return Line::report(ListingLine::TaskDump(t));
     }
     if is_hex_dump(s) {
         return Line::Related;
@@ -769,18 +762,20 @@ mod tests {
     #[test]
     fn oopses() {
         match classify("Oops: 0000 [#1] PREEMPT SMP PTI") {
-            Line::Oops(o) => {
+            Line::Report(Report::Oops(OopsReport::Oops(o))) => {
                 assert_eq!(o.code.as_deref(), Some("0000"));
                 assert_eq!(o.count, Some(1));
             }
             other => panic!("{other:?}"),
         }
         match classify("Oops[#1]:") {
-            Line::Oops(o) => assert_eq!((o.code, o.count), (None, Some(1))),
+            Line::Report(Report::Oops(OopsReport::Oops(o))) => {
+                assert_eq!((o.code, o.count), (None, Some(1)))
+            }
             other => panic!("{other:?}"),
         }
         match classify("general protection fault, probably for non-canonical address 0xdffffc0000000000: 0000 [#1] PREEMPT SMP KASAN") {
-            Line::Oops(o) => {
+            Line::Report(Report::Oops(OopsReport::Oops(o))) => {
                 assert_eq!(o.text.as_deref(), Some("general protection fault"));
                 assert_eq!(o.address.as_deref(), Some("dffffc0000000000"));
             }

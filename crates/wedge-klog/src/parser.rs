@@ -11,13 +11,10 @@ use std::collections::VecDeque;
 
 use serde::Serialize;
 
-use crate::classify::{classify, mask_names, Identity, Line, OopsLine, TaskDumpLine};
+use crate::classify::{classify, mask_names, Identity, Line};
 use crate::code::parse_code;
 use crate::decode::decode_taint;
-use crate::event::{
-    Detail, Event, HardLockup, KernelBug, LabeledTrace, LineRange, Oops, Panic, ProcStack,
-    ProcStatus, TaskDump, Timestamp,
-};
+use crate::event::{Detail, Event, LabeledTrace, LineRange, ProcStack, ProcStatus, Timestamp};
 use crate::frame::{Frame, FrameLine};
 use crate::prefix::{self, Prefix};
 use crate::ps::{PsContext, PsOutcome};
@@ -890,53 +887,11 @@ impl Parser {
         }
         match line {
             Line::Report(r) => r.assemble(self, p),
-            Line::OopsBug { bug, address } => {
-                self.close_cur(caller);
-                let ev = new_event(
-                    Detail::Oops(Oops {
-                        bug: Some(bug),
-                        address,
-                        ..Oops::default()
-                    }),
-                    p,
-                    ln,
-                );
-                self.open_event(ev, p, 12);
-            }
-            Line::KernelBug(text) => {
-                self.close_cur(caller);
-                let ev = new_event(Detail::KernelBug(KernelBug { bug: text }), p, ln);
-                self.open_event(ev, p, 8);
-            }
-            Line::Oops(ol) => self.oops_line(ol, p),
-            Line::PageFault(t) => {
-                if let Some(i) = self.cur(caller) {
-                    if let Some(o) = self.touch(i) {
-                        if let Detail::Oops(x) = &mut o.ev.detail {
-                            if x.page_fault.len() < 4 {
-                                x.page_fault.push(t);
-                            }
-                        }
-                    }
-                }
-            }
-            Line::Warning(w, id) => {
-                self.close_cur(caller);
-                let mut ev = new_event(Detail::Warning(w), p, ln);
-                ev.cpu = id.cpu;
-                ev.pid = id.pid;
-                self.open_event(ev, p, 12);
-            }
-            Line::Panic(msg) => self.panic_line(msg, p),
             Line::Single { detail, pid, task } => {
                 let mut ev = new_event(detail, p, ln);
                 ev.pid = pid;
                 ev.task = task;
                 self.push_single(ev);
-            }
-            Line::SysrqShow => {
-                self.close_cur(caller);
-                self.sysrq = Some(ln);
             }
             Line::TraceHeader => {
                 if let Some(i) = self.cur(caller) {
@@ -984,7 +939,6 @@ impl Parser {
                     o.ev.workqueue = Some(w);
                 }
             }),
-            Line::TaskDump(t) => self.task_dump(t, p),
             Line::Rip(r) => self.with_cur(caller, |o| {
                 if rip_applies(&o.ev.detail) && o.ev.rip.is_none() {
                     o.ev.rip = Some(r.rip);
@@ -1056,83 +1010,6 @@ impl Parser {
         }
     }
 
-    fn oops_line(&mut self, ol: OopsLine, p: &Prefix<'_>) {
-        let caller = p.caller;
-        let ln = self.line_no;
-        let attach = self.cur(caller).filter(|&i| {
-            self.open.get(i).is_some_and(|o| match &o.ev.detail {
-                Detail::Oops(x) => x.oops_count.is_none(),
-                Detail::KernelBug(_) => true,
-                _ => false,
-            })
-        });
-        let fill = |x: &mut Oops, ol: OopsLine| {
-            x.oops_code = ol.code;
-            x.oops_count = ol.count;
-            x.oops_flags = ol.flags;
-            if x.bug.is_none() {
-                x.bug = ol.text;
-            }
-            if x.address.is_none() {
-                x.address = ol.address;
-            }
-        };
-        if let Some(i) = attach {
-            if let Some(o) = self.touch(i) {
-                if let Detail::KernelBug(b) = &o.ev.detail {
-                    let bug = b.bug.clone();
-                    o.ev.detail = Detail::Oops(Oops {
-                        bug: Some(bug),
-                        ..Oops::default()
-                    });
-                }
-                if let Detail::Oops(x) = &mut o.ev.detail {
-                    fill(x, ol);
-                }
-            }
-            return;
-        }
-        self.close_cur(caller);
-        let mut x = Oops::default();
-        fill(&mut x, ol);
-        let ev = new_event(Detail::Oops(x), p, ln);
-        self.open_event(ev, p, 12);
-    }
-
-    fn panic_line(&mut self, msg: String, p: &Prefix<'_>) {
-        let caller = p.caller;
-        let ln = self.line_no;
-        let lower = msg.to_ascii_lowercase();
-        if lower.contains("hard lockup") {
-            let cpu = crate::util::after(&msg, "on cpu ")
-                .and_then(|c| crate::util::lead_u32(c).map(|v| v.0));
-            let is_hl = self
-                .cur(caller)
-                .and_then(|i| self.open.get(i))
-                .is_some_and(|o| matches!(o.ev.detail, Detail::HardLockup(_)));
-            if !is_hl {
-                self.close_cur(caller);
-                let mut ev = new_event(Detail::HardLockup(HardLockup {}), p, ln);
-                ev.cpu = cpu;
-                self.open_event(ev, p, 12);
-            }
-        }
-        if let Some(i) = self.cur(caller) {
-            if let Some(o) = self.touch(i) {
-                finish_trace(o);
-                if o.ev.panic_message.is_none() {
-                    o.ev.panic = Some(true);
-                    o.ev.panic_message = Some(msg);
-                }
-                return;
-            }
-        }
-        let mut ev = new_event(Detail::Panic(Panic {}), p, ln);
-        ev.panic = Some(true);
-        ev.panic_message = Some(msg);
-        self.open_event(ev, p, 8);
-    }
-
     fn identity(&mut self, id: Identity, caller: Option<&str>) {
         let Some(i) = self.cur(caller) else {
             return;
@@ -1158,58 +1035,6 @@ impl Parser {
         }
         if ev.kernel_version.is_none() {
             ev.kernel_version = id.release;
-        }
-    }
-
-    fn task_dump(&mut self, t: TaskDumpLine, p: &Prefix<'_>) {
-        let caller = p.caller;
-        if self.sysrq.is_some() {
-            self.sysrq = Some(self.line_no);
-        }
-        // In a SysRq dump each task line starts the next task's report.
-        let next_task = self
-            .cur(caller)
-            .and_then(|i| self.open.get(i))
-            .is_some_and(|o| matches!(o.ev.detail, Detail::TaskDump(_)) && o.has_task_dump);
-        if next_task {
-            self.close_cur(caller);
-        }
-        if let Some(i) = self.cur(caller) {
-            if let Some(o) = self.touch(i) {
-                finish_trace(o);
-                let own = !o.has_task_dump
-                    && (o.ev.pid.is_none() || t.pid.is_none() || t.pid == o.ev.pid)
-                    && o.ev.call_trace.is_empty();
-                if own {
-                    o.has_task_dump = true;
-                    match &mut o.ev.detail {
-                        Detail::HungTask(h) => {
-                            h.state = t.state;
-                            h.ppid = t.ppid;
-                        }
-                        Detail::TaskDump(d) => d.state = t.state,
-                        _ => {}
-                    }
-                } else {
-                    o.pending_label = Some(match t.pid {
-                        Some(pid) => format!("task {}:{pid}", t.task),
-                        None => format!("task {}", t.task),
-                    });
-                }
-                return;
-            }
-        }
-        // A task dump outside any report: SysRq-w/-t output.
-        let mut ev = new_event(
-            Detail::TaskDump(TaskDump { state: t.state }),
-            p,
-            self.line_no,
-        );
-        ev.task = Some(t.task);
-        ev.pid = t.pid;
-        let i = self.open_event(ev, p, 4);
-        if let Some(o) = self.open.get_mut(i) {
-            o.has_task_dump = true;
         }
     }
 

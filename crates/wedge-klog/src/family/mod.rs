@@ -82,6 +82,8 @@ report_lines! {
     Lockup(lockup::LockupLine),
     Oom(oom::OomLine),
     Netfs(netfs::NetfsLine),
+    Oops(oops::OopsReport),
+    Listing(listing::ListingLine),
 }
 
 /// A sample report start: the kind it must yield and its text (the first
