@@ -9,8 +9,11 @@
 //! one first-byte dispatch over every message (a single pass keeps the
 //! per-line cost at a compare or two).  A one-line report returns
 //! `Line::Single` with its `Detail` built and needs no parser code; a
-//! multi-line report returns its own `Line` variant, which the parser's
-//! `dispatch` opens as an event that later lines (trace, registers) join.
+//! multi-line report returns `Line::Report` holding a variant of its
+//! family's line enum, whose [`Assemble`] impl in the family file opens the
+//! event or adds to the open one; later shared lines (trace, registers,
+//! `Code:`) join it in the parser.  A family's line enum is registered by
+//! one line of `report_lines!`.
 //! See the crate README.  `tests::every_kind_has_a_sample` fails when a
 //! kind has no sample, `tests::every_sample_passes_the_prefilter` when a
 //! sample's first line would be skipped by the prefilter or does not
