@@ -50,8 +50,9 @@ fn keywords() -> &'static [&'static str] {
 /// of them in the search), with this one 0.78 G (0.52 G).  The order was
 /// chosen by counting the verifications on three texts (the benchmark's
 /// log, a live dmesg, the corpus): 2.4–13× fewer than the families'
-/// order.  Lines that pass are the same in any order (no keyword is a prefix of another, so the
-/// leftmost hit and its pattern do not depend on it).
+/// order.  Lines that pass are the same in any order (no keyword is a
+/// prefix of another, so the leftmost hit and its pattern do not depend
+/// on it).
 ///
 /// The families own the keywords: an entry here that no family has is
 /// dropped, and a family keyword missing here is appended, so a new one is
