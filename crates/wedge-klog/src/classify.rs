@@ -2,17 +2,18 @@
 //! its fields.  Pure functions: no parser state.
 
 use crate::decode::{self, find_taint};
-use crate::event::{Blocker, Detail, OomKill, RcuStall, Warning};
+use crate::event::Detail;
+use crate::family::Report;
 // The recognisers of each report family live in its file; `classify` only
 // dispatches on the first byte (one pass, most lines cost a compare or two).
-pub(crate) use crate::family::faults::{fatal_signal, segfault_line, trap_line, SegHdr, TrapHdr};
-use crate::family::hung_task::hung_or_blocker;
-pub(crate) use crate::family::listing::{task_dump_new, task_dump_old, TaskDumpLine};
+use crate::family::faults::{fatal_signal, segfault_line, trap_line, FaultLine};
+use crate::family::hung_task::{hung_or_blocker, HungLine};
+use crate::family::listing::{task_dump_new, task_dump_old, ListingLine};
 use crate::family::lockup::{hard_lockup, soft_lockup};
 use crate::family::netfs::{cifs, lnet, lustre, lustre_error, nfs};
-use crate::family::oom::{oom_constraint, oom_kill, oom_killed_process, oom_reaped};
-pub(crate) use crate::family::oops::{bug_line, oops_line, unable_to_handle, warning, OopsLine};
-use crate::family::rcu::{rcu_body, rcu_header, rcu_line};
+use crate::family::oom::{oom_constraint, oom_kill, oom_killed_process, oom_reaped, OomLine};
+use crate::family::oops::{bug_line, oops_line, unable_to_handle, warning, OopsReport};
+use crate::family::rcu::{rcu_body, rcu_header, rcu_line, RcuLine};
 use crate::frame::{parse_frame_line, FrameLine};
 use crate::util::{
     after, bounded, is_hex, kv, lead_u32, lead_u64, parse_hex_u64, split_digits, token,
@@ -50,80 +51,10 @@ pub(crate) enum Line {
         pid: Option<u32>,
         task: Option<String>,
     },
-    HungTask {
-        task: String,
-        pid: u32,
-        secs: u64,
-    },
-    Blocker {
-        task: String,
-        pid: u32,
-        blocker: Blocker,
-    },
-    HungSuppressed,
-    BlockedByCoredump,
-    Trap(TrapHdr),
-    Segfault(SegHdr),
-    FatalSignal {
-        task: Option<String>,
-        pid: Option<u32>,
-        exe: Option<String>,
-        signal: u32,
-    },
-    OopsBug {
-        bug: String,
-        address: Option<String>,
-    },
-    KernelBug(String),
-    Oops(OopsLine),
-    PageFault(String),
-    Warning(Warning, Identity),
-    SoftLockup {
-        cpu: u32,
-        secs: u64,
-        task: String,
-        pid: Option<u32>,
-    },
-    HardLockup {
-        cpu: Option<u32>,
-    },
-    Panic(String),
-    Rcu(RcuStall),
-    RcuCpu(u32),
-    RcuDetectedBy {
-        by: Option<u32>,
-        jiffies: Option<u64>,
-        g: Option<String>,
-    },
-    RcuTasks(Vec<u32>),
-    RcuStarved(u64),
-    OomInvoked {
-        task: String,
-        gfp: Option<String>,
-        order: Option<u32>,
-        adj: Option<i64>,
-    },
-    OomKill {
-        pid: u32,
-        task: String,
-        kill: OomKill,
-        old_select: bool,
-    },
-    OomConstraint {
-        constraint: Option<String>,
-        memcg: Option<String>,
-        pid: Option<u32>,
-        task: Option<String>,
-    },
-    MemcgUsage {
-        usage: u64,
-        limit: Option<u64>,
-    },
-    SysrqShow,
-    LustreThread {
-        pid: u32,
-        secs: f64,
-    },
+    /// A line of a multi-line report: its family recognised it and
+    /// assembles the event (`family::Report`, one registration line per
+    /// family), so a new kind needs no variant here and no parser arm.
+    Report(Report),
     TraceHeader,
     Frame(FrameLine),
     Code(String),
@@ -131,7 +62,6 @@ pub(crate) enum Line {
     Hardware(String),
     Modules(Vec<String>),
     Workqueue(String),
-    TaskDump(TaskDumpLine),
     Rip(RipLine),
     Pc {
         function: Option<String>,
@@ -147,6 +77,11 @@ pub(crate) enum Line {
 }
 
 impl Line {
+    /// A line of a family's multi-line report.
+    pub(crate) fn report(r: impl Into<Report>) -> Line {
+        Line::Report(r.into())
+    }
+
     /// A one-line report with no identity of its own.
     pub(crate) fn single(detail: Detail) -> Line {
         Line::Single {
@@ -191,7 +126,7 @@ pub(crate) fn classify(body: &str) -> Line {
                 }
             }
             if let Some(r) = s.strip_prefix("Internal error: ") {
-                return oops_line(r).map_or(Line::Other, Line::Oops);
+                return oops_line(r).map_or(Line::Other, |o| Line::report(OopsReport::Oops(o)));
             }
             if s.starts_with("IP: ") {
                 return rip_line(s).map_or(Line::Related, Line::Rip);
@@ -207,10 +142,11 @@ pub(crate) fn classify(body: &str) -> Line {
         }
         b't' => {
             if let Some(r) = s.strip_prefix("traps: ") {
-                return trap_line(r).map_or(Line::Other, Line::Trap);
+                return trap_line(r).map_or(Line::Other, |h| Line::report(FaultLine::Trap(h)));
             }
             if let Some(r) = s.strip_prefix("task:") {
-                return task_dump_new(r).map_or(Line::Other, Line::TaskDump);
+                return task_dump_new(r)
+                    .map_or(Line::Other, |t| Line::report(ListingLine::TaskDump(t)));
             }
         }
         b'B' => {
@@ -221,7 +157,7 @@ pub(crate) fn classify(body: &str) -> Line {
                 return bug_line(r);
             }
             if s.starts_with("Blocked by coredump") {
-                return Line::BlockedByCoredump;
+                return Line::report(HungLine::BlockedByCoredump);
             }
             if s == "Backtrace:" {
                 return Line::TraceHeader;
@@ -237,15 +173,15 @@ pub(crate) fn classify(body: &str) -> Line {
         }
         b'k' => {
             if let Some(r) = s.strip_prefix("kernel BUG at ") {
-                return Line::OopsBug {
+                return Line::report(OopsReport::Bug {
                     bug: bounded(&format!("kernel BUG at {r}"), 256),
                     address: None,
-                };
+                });
             }
         }
         b'O' => {
             if s.starts_with("Oops") {
-                return oops_line(s).map_or(Line::Other, Line::Oops);
+                return oops_line(s).map_or(Line::Other, |o| Line::report(OopsReport::Oops(o)));
             }
             if let Some(r) = s.strip_prefix("Out of memory: ") {
                 return oom_kill(r, false).unwrap_or(Line::Other);
@@ -264,13 +200,16 @@ pub(crate) fn classify(body: &str) -> Line {
         }
         b'K' => {
             if let Some(r) = s.strip_prefix("Kernel panic - not syncing: ") {
-                return Line::Panic(bounded(r.trim(), 256));
+                return Line::report(OopsReport::Panic(bounded(r.trim(), 256)));
             }
             if let Some(r) = s.strip_prefix("Killed process ") {
                 return oom_killed_process(r, false).unwrap_or(Line::Other);
             }
             if let Some(r) = s.strip_prefix("Kernel panic - not syncing") {
-                return Line::Panic(bounded(r.trim_start_matches(':').trim(), 256));
+                return Line::report(OopsReport::Panic(bounded(
+                    r.trim_start_matches(':').trim(),
+                    256,
+                )));
             }
         }
         b'M' => {
@@ -386,7 +325,7 @@ pub(crate) fn classify(body: &str) -> Line {
         }
         b'F' => {
             if s.starts_with("Future hung task reports are suppressed") {
-                return Line::HungSuppressed;
+                return Line::report(HungLine::Suppressed);
             }
         }
         b'R' | b'E' => {
@@ -395,7 +334,7 @@ pub(crate) fn classify(body: &str) -> Line {
             }
         }
         b's' | b'S' if s.contains("Show Blocked State") || s.contains("Show State") => {
-            return Line::SysrqShow;
+            return Line::report(ListingLine::SysrqShow);
         }
         b'S' => {
             if s.starts_with("Showing all locks held")
@@ -408,7 +347,7 @@ pub(crate) fn classify(body: &str) -> Line {
         }
         b'#' => {
             if let Some(r) = s.strip_prefix("#PF: ") {
-                return Line::PageFault(bounded(r, 128));
+                return Line::report(OopsReport::PageFault(bounded(r, 128)));
             }
             // lockdep "#0: ffff... (lock){....}" lines
             if s.get(1..2)
@@ -443,7 +382,7 @@ pub(crate) fn classify(body: &str) -> Line {
                 let (u, rest) = split_digits(r);
                 if let Ok(usage) = u.parse() {
                     let limit = after(rest, "limit ").and_then(|l| lead_u64(l).map(|x| x.0));
-                    return Line::MemcgUsage { usage, limit };
+                    return Line::report(OomLine::MemcgUsage { usage, limit });
                 }
             }
         }
@@ -496,7 +435,7 @@ pub(crate) fn classify(body: &str) -> Line {
         }
         b'0'..=b'9' => {
             // Pre-4.20 per-CPU RCU stall line "\t1-...!: (0 ticks this GP) ...".
-            if let Some(l @ Line::RcuCpu(_)) = rcu_body(s) {
+            if let Some(l @ Line::Report(Report::Rcu(RcuLine::Cpu(_)))) = rcu_body(s) {
                 return l;
             }
         }
@@ -508,24 +447,24 @@ pub(crate) fn classify(body: &str) -> Line {
 /// Checks that need a substring search rather than a prefix.
 fn generic(s: &str) -> Line {
     if let Some((head, r)) = s.split_once(" invoked oom-killer: ") {
-        return Line::OomInvoked {
+        return Line::report(OomLine::Invoked {
             task: bounded(head.trim(), 64),
             gfp: kv(r, "gfp_mask=").map(|v| bounded(v, 128)),
             order: kv(r, "order=").and_then(|v| v.parse().ok()),
             adj: kv(r, "oom_score_adj=").and_then(|v| v.parse().ok()),
-        };
+        });
     }
     if let Some((head, r)) = s.split_once(": potentially unexpected fatal signal ") {
         return fatal_signal(Some(head), r);
     }
     if s.contains("]: segfault at ") {
         if let Some(h) = segfault_line(s) {
-            return Line::Segfault(h);
+            return Line::report(FaultLine::Segfault(h));
         }
     }
     if (s.contains("] general protection") || s.contains("] trap ")) && s.contains(" ip:") {
         if let Some(h) = trap_line(s) {
-            return Line::Trap(h);
+            return Line::report(FaultLine::Trap(h));
         }
     }
     if s.contains("hard LOCKUP") {
@@ -540,7 +479,7 @@ fn generic(s: &str) -> Line {
         || s.starts_with("double fault:")
     {
         if let Some(o) = oops_line(s) {
-            return Line::Oops(o);
+            return Line::report(OopsReport::Oops(o));
         }
     }
     if let Some(f) = parse_frame_line(s) {
@@ -550,7 +489,7 @@ fn generic(s: &str) -> Line {
         return r;
     }
     if let Some(t) = task_dump_old(s) {
-        return Line::TaskDump(t);
+        return Line::report(ListingLine::TaskDump(t));
     }
     if is_hex_dump(s) {
         return Line::Related;
@@ -764,14 +703,14 @@ mod tests {
     fn hung() {
         assert_eq!(
             classify("INFO: task bch_copygc[dm-7:1942 blocked for more than 122 seconds."),
-            Line::HungTask {
+            Line::report(HungLine::Header {
                 task: "bch_copygc[dm-7".into(),
                 pid: 1942,
                 secs: 122
-            }
+            })
         );
         match classify("INFO: task systemd-shutdow:1 is blocked on a mutex likely owned by task kworker/4:1:16648.") {
-            Line::Blocker { pid, blocker, .. } => {
+            Line::Report(Report::HungTask(HungLine::Blocker { pid, blocker })) => {
                 assert_eq!(pid, 1);
                 assert_eq!(blocker.kind, "mutex");
                 assert_eq!(blocker.owner_task.as_deref(), Some("kworker/4:1"));
@@ -780,7 +719,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         match classify("INFO: task NvmlTaskRunner:11290 <reader> blocked on an rw-semaphore likely owned by task VLLM::EngineCor:46249 <writer>") {
-            Line::Blocker { blocker, .. } => {
+            Line::Report(Report::HungTask(HungLine::Blocker { blocker, .. })) => {
                 assert_eq!(blocker.kind, "rw-semaphore");
                 assert_eq!(blocker.owner_pid, Some(46249));
                 assert_eq!(blocker.owner_role.as_deref(), Some("writer"));
@@ -791,7 +730,7 @@ mod tests {
         match classify(
             "INFO: task a:1 is blocked on a semaphore, but the last holder is not found.",
         ) {
-            Line::Blocker { blocker, .. } => {
+            Line::Report(Report::HungTask(HungLine::Blocker { blocker, .. })) => {
                 assert_eq!(blocker.kind, "semaphore");
                 assert!(blocker.owner_not_found);
             }
@@ -802,7 +741,7 @@ mod tests {
     #[test]
     fn traps() {
         match classify("traps: srs-hybrid-2[1388834] general protection fault ip:5f14ab3aed82 sp:70845c5c7f20 error:0 in srs[57ad82,5f14ab129000+643000]") {
-            Line::Trap(t) => {
+            Line::Report(Report::Faults(FaultLine::Trap(t))) => {
                 assert_eq!(t.task, "srs-hybrid-2");
                 let m = t.mapping.expect("mapping");
                 assert_eq!(m.lib_offset.as_deref(), Some("57ad82"));
@@ -813,7 +752,9 @@ mod tests {
         match classify(
             "a.out[1] trap invalid opcode ip:4005d6 sp:7ffd error:0 in a.out[400000+1000]",
         ) {
-            Line::Trap(t) => assert_eq!(t.text, "invalid opcode"),
+            Line::Report(Report::Faults(FaultLine::Trap(t))) => {
+                assert_eq!(t.text, "invalid opcode")
+            }
             other => panic!("{other:?}"),
         }
     }
@@ -821,18 +762,20 @@ mod tests {
     #[test]
     fn oopses() {
         match classify("Oops: 0000 [#1] PREEMPT SMP PTI") {
-            Line::Oops(o) => {
+            Line::Report(Report::Oops(OopsReport::Oops(o))) => {
                 assert_eq!(o.code.as_deref(), Some("0000"));
                 assert_eq!(o.count, Some(1));
             }
             other => panic!("{other:?}"),
         }
         match classify("Oops[#1]:") {
-            Line::Oops(o) => assert_eq!((o.code, o.count), (None, Some(1))),
+            Line::Report(Report::Oops(OopsReport::Oops(o))) => {
+                assert_eq!((o.code, o.count), (None, Some(1)))
+            }
             other => panic!("{other:?}"),
         }
         match classify("general protection fault, probably for non-canonical address 0xdffffc0000000000: 0000 [#1] PREEMPT SMP KASAN") {
-            Line::Oops(o) => {
+            Line::Report(Report::Oops(OopsReport::Oops(o))) => {
                 assert_eq!(o.text.as_deref(), Some("general protection fault"));
                 assert_eq!(o.address.as_deref(), Some("dffffc0000000000"));
             }

@@ -11,18 +11,14 @@ use std::collections::VecDeque;
 
 use serde::Serialize;
 
-use crate::classify::{classify, mask_names, Identity, Line, OopsLine, TaskDumpLine};
+use crate::classify::{classify, mask_names, Identity, Line};
 use crate::code::parse_code;
-use crate::decode::{decode_page_fault_error, decode_taint, signal_name};
-use crate::event::{
-    Detail, Event, FatalSignal, HardLockup, HungTask, KernelBug, LabeledTrace, LineRange,
-    LustreThread, OomInvoked, Oops, Panic, ProcStack, ProcStatus, RcuStall, Segfault, SoftLockup,
-    TaskDump, Timestamp, Trap,
-};
+use crate::decode::decode_taint;
+use crate::event::{Detail, Event, LabeledTrace, LineRange, ProcStack, ProcStatus, Timestamp};
 use crate::frame::{Frame, FrameLine};
 use crate::prefix::{self, Prefix};
 use crate::ps::{PsContext, PsOutcome};
-use crate::util::{bounded, parse_hex_u64};
+use crate::util::bounded;
 
 /// Reports assembled at the same time.
 const MAX_OPEN: usize = 16;
@@ -143,32 +139,32 @@ enum Slot {
 }
 
 #[derive(Debug)]
-struct Open {
-    id: u64,
-    ev: Event,
-    caller: Option<String>,
-    last_line: u64,
-    idle: u32,
-    max_idle: u32,
-    trace_active: bool,
+pub(crate) struct Open {
+    pub(crate) id: u64,
+    pub(crate) ev: Event,
+    pub(crate) caller: Option<String>,
+    pub(crate) last_line: u64,
+    pub(crate) idle: u32,
+    pub(crate) max_idle: u32,
+    pub(crate) trace_active: bool,
     slot: Slot,
-    last_frame_line: u64,
-    arm_last_caller: Option<Frame>,
-    pending_label: Option<String>,
-    explicit_end: bool,
-    linked_trap: Option<u64>,
-    code_ip: Option<u64>,
-    bits32: bool,
-    has_task_dump: bool,
+    pub(crate) last_frame_line: u64,
+    pub(crate) arm_last_caller: Option<Frame>,
+    pub(crate) pending_label: Option<String>,
+    pub(crate) explicit_end: bool,
+    pub(crate) linked_trap: Option<u64>,
+    pub(crate) code_ip: Option<u64>,
+    pub(crate) bits32: bool,
+    pub(crate) has_task_dump: bool,
     /// Extra traces not kept because of MAX_OTHER_TRACES.
-    dropping_trace: bool,
+    pub(crate) dropping_trace: bool,
 }
 
 #[derive(Debug)]
-struct Ready {
-    id: u64,
-    hold: bool,
-    ev: Event,
+pub(crate) struct Ready {
+    pub(crate) id: u64,
+    pub(crate) hold: bool,
+    pub(crate) ev: Event,
 }
 
 #[derive(Debug)]
@@ -193,13 +189,13 @@ struct ExportEntry {
 /// [`crate::parse_reader`] wraps this with a faster chunked scanner.
 #[derive(Debug)]
 pub struct Parser {
-    line_no: u64,
-    open: Vec<Open>,
-    ready: VecDeque<Ready>,
+    pub(crate) line_no: u64,
+    pub(crate) open: Vec<Open>,
+    pub(crate) ready: VecDeque<Ready>,
     out: VecDeque<Event>,
     next_id: u64,
     frag: Option<Fragment>,
-    linux_version: Option<String>,
+    pub(crate) linux_version: Option<String>,
     cut_here: Option<(u64, Option<String>)>,
     ps: Option<PsContext>,
     status: Option<StatusBuilder>,
@@ -207,7 +203,7 @@ pub struct Parser {
     /// Line of the last SysRq task-dump activity (`Show Blocked State`):
     /// its task lines carry no keyword, so every line is inspected while
     /// the dump goes on.
-    sysrq: Option<u64>,
+    pub(crate) sysrq: Option<u64>,
     kmsg_mode: bool,
     export: Option<ExportEntry>,
     last_mono: Option<f64>,
@@ -220,7 +216,7 @@ impl Default for Parser {
     }
 }
 
-fn new_event(detail: Detail, p: &Prefix<'_>, line: u64) -> Event {
+pub(crate) fn new_event(detail: Detail, p: &Prefix<'_>, line: u64) -> Event {
     let timestamp = if p.monotonic.is_some() || p.wall.is_some() {
         Some(Timestamp {
             monotonic: p.monotonic,
@@ -293,7 +289,7 @@ fn is_user_space(ev: &Event) -> bool {
 
 /// Fill derived fields: taint meanings, top frames, notes, meaning.
 /// Idempotent, so a patched event can be finalized again.
-fn finalize(ev: &mut Event, linux_version: Option<&String>) {
+pub(crate) fn finalize(ev: &mut Event, linux_version: Option<&String>) {
     if ev.kernel_version.is_none() {
         ev.kernel_version = linux_version.cloned();
     }
@@ -654,8 +650,7 @@ impl Parser {
         }
         let line = classify(body);
         let rest = match &line {
-            Line::Trap(h) => h.rest.clone(),
-            Line::Segfault(h) => h.rest.clone(),
+            Line::Report(r) => r.fused_rest(),
             _ => None,
         };
         self.dispatch(line, p);
@@ -668,7 +663,7 @@ impl Parser {
         }
     }
 
-    fn cur(&self, caller: Option<&str>) -> Option<usize> {
+    pub(crate) fn cur(&self, caller: Option<&str>) -> Option<usize> {
         match caller {
             Some(c) => self
                 .open
@@ -685,14 +680,14 @@ impl Parser {
         }
     }
 
-    fn close_cur(&mut self, caller: Option<&str>) {
+    pub(crate) fn close_cur(&mut self, caller: Option<&str>) {
         if let Some(i) = self.cur(caller) {
             let o = self.open.remove(i);
             self.close_open(o, false);
         }
     }
 
-    fn open_event(&mut self, mut ev: Event, p: &Prefix<'_>, max_idle: u32) -> usize {
+    pub(crate) fn open_event(&mut self, mut ev: Event, p: &Prefix<'_>, max_idle: u32) -> usize {
         self.flush_frag();
         if let Some((line, msg)) = self.cut_here.take() {
             if self.line_no.saturating_sub(line) <= 3 {
@@ -730,7 +725,7 @@ impl Parser {
         self.open.len() - 1
     }
 
-    fn push_single(&mut self, mut ev: Event) {
+    pub(crate) fn push_single(&mut self, mut ev: Event) {
         finalize(&mut ev, self.linux_version.as_ref());
         let id = self.next_id;
         self.next_id += 1;
@@ -751,7 +746,7 @@ impl Parser {
         self.ready.insert(pos, r);
     }
 
-    fn close_open(&mut self, mut o: Open, hold: bool) {
+    pub(crate) fn close_open(&mut self, mut o: Open, hold: bool) {
         finish_trace(&mut o);
         let link = o.linked_trap;
         finalize(&mut o.ev, self.linux_version.as_ref());
@@ -840,7 +835,7 @@ impl Parser {
         }
     }
 
-    fn fragment(&mut self, reason: &'static str) {
+    pub(crate) fn fragment(&mut self, reason: &'static str) {
         let line = self.line_no;
         match &mut self.frag {
             Some(f) if f.lines.last + 1 >= line => {
@@ -874,7 +869,7 @@ impl Parser {
         }
     }
 
-    fn touch(&mut self, i: usize) -> Option<&mut Open> {
+    pub(crate) fn touch(&mut self, i: usize) -> Option<&mut Open> {
         let line = self.line_no;
         let o = self.open.get_mut(i)?;
         o.last_line = line;
@@ -891,407 +886,12 @@ impl Parser {
             self.flush_frag();
         }
         match line {
-            Line::HungTask { task, pid, secs } => {
-                self.close_cur(caller);
-                let mut ev = new_event(
-                    Detail::HungTask(HungTask {
-                        blocked_seconds: secs,
-                        state: None,
-                        ppid: None,
-                        blocker: None,
-                        blocked_by_coredump: false,
-                        future_reports_suppressed: false,
-                    }),
-                    p,
-                    ln,
-                );
-                ev.task = Some(task);
-                ev.pid = Some(pid);
-                self.open_event(ev, p, 10);
-            }
-            Line::Blocker { pid, blocker, .. } => {
-                let label = match (&blocker.owner_task, blocker.owner_pid) {
-                    (Some(t), Some(op)) => Some(format!("task {t}:{op}")),
-                    _ => None,
-                };
-                if let Some(i) = self.open.iter().rposition(|o| {
-                    matches!(o.ev.detail, Detail::HungTask(_)) && o.ev.pid == Some(pid)
-                }) {
-                    if let Some(o) = self.touch(i) {
-                        finish_trace(o);
-                        if let Detail::HungTask(h) = &mut o.ev.detail {
-                            h.blocker = Some(blocker);
-                        }
-                        o.pending_label = label;
-                    }
-                } else if let Some(r) =
-                    self.ready.iter_mut().rev().find(|r| {
-                        matches!(r.ev.detail, Detail::HungTask(_)) && r.ev.pid == Some(pid)
-                    })
-                {
-                    if let Detail::HungTask(h) = &mut r.ev.detail {
-                        h.blocker = Some(blocker);
-                    }
-                    finalize(&mut r.ev, self.linux_version.as_ref());
-                } else {
-                    self.fragment("hung-task blocker line without its report");
-                }
-            }
-            Line::HungSuppressed => {
-                let mut done = false;
-                if let Some(i) = self
-                    .open
-                    .iter()
-                    .rposition(|o| matches!(o.ev.detail, Detail::HungTask(_)))
-                {
-                    if let Some(o) = self.touch(i) {
-                        if let Detail::HungTask(h) = &mut o.ev.detail {
-                            h.future_reports_suppressed = true;
-                            done = true;
-                        }
-                    }
-                }
-                if !done {
-                    if let Some(r) = self
-                        .ready
-                        .iter_mut()
-                        .rev()
-                        .find(|r| matches!(r.ev.detail, Detail::HungTask(_)))
-                    {
-                        if let Detail::HungTask(h) = &mut r.ev.detail {
-                            h.future_reports_suppressed = true;
-                        }
-                        finalize(&mut r.ev, self.linux_version.as_ref());
-                    }
-                }
-            }
-            Line::BlockedByCoredump => {
-                if let Some(i) = self.cur(caller) {
-                    if let Some(o) = self.touch(i) {
-                        if let Detail::HungTask(h) = &mut o.ev.detail {
-                            h.blocked_by_coredump = true;
-                        }
-                    }
-                }
-            }
-            Line::Trap(h) => {
-                self.close_cur(caller);
-                let trap = Trap {
-                    trap_text: h.text.clone(),
-                    ip: h.ip.clone(),
-                    sp: h.sp,
-                    error: h.error,
-                    mapping: h.mapping,
-                    signal: None,
-                };
-                let detail = if h.text.starts_with("general protection") {
-                    Detail::GpfTrap(trap)
-                } else {
-                    Detail::Trap(trap)
-                };
-                let mut ev = new_event(detail, p, ln);
-                ev.task = Some(h.task);
-                ev.pid = Some(h.pid);
-                let i = self.open_event(ev, p, 1);
-                if let Some(o) = self.open.get_mut(i) {
-                    o.code_ip = parse_hex_u64(&h.ip);
-                }
-            }
-            Line::Segfault(h) => {
-                self.close_cur(caller);
-                let bits32 = h.ip.len() == 8;
-                let ip = parse_hex_u64(&h.ip);
-                let mut ev = new_event(
-                    Detail::Segfault(Segfault {
-                        error_decoded: decode_page_fault_error(&h.error),
-                        fault_addr: h.fault_addr,
-                        ip: h.ip,
-                        sp: h.sp,
-                        error: h.error,
-                        mapping: h.mapping,
-                        core: h.core,
-                        socket: h.socket,
-                    }),
-                    p,
-                    ln,
-                );
-                ev.task = Some(h.task);
-                ev.pid = Some(h.pid);
-                ev.cpu = h.cpu;
-                let i = self.open_event(ev, p, 1);
-                if let Some(o) = self.open.get_mut(i) {
-                    o.code_ip = ip;
-                    o.bits32 = bits32;
-                }
-            }
-            Line::FatalSignal {
-                task,
-                pid,
-                exe,
-                signal,
-            } => {
-                let mut link = None;
-                if let Some(i) = self.cur(caller) {
-                    let linkable = self.open.get(i).is_some_and(|o| {
-                        matches!(
-                            o.ev.detail,
-                            Detail::GpfTrap(_) | Detail::Trap(_) | Detail::Segfault(_)
-                        ) && (pid.is_none() || pid == o.ev.pid)
-                            && ln.saturating_sub(o.last_line) <= 2
-                    });
-                    let o = self.open.remove(i);
-                    if linkable {
-                        link = Some(o.id);
-                    }
-                    self.close_open(o, linkable);
-                }
-                let mut ev = new_event(
-                    Detail::FatalSignal(FatalSignal {
-                        signal,
-                        signal_name: signal_name(signal),
-                        exe,
-                    }),
-                    p,
-                    ln,
-                );
-                ev.task = task;
-                ev.pid = pid;
-                let i = self.open_event(ev, p, 4);
-                if let Some(o) = self.open.get_mut(i) {
-                    o.linked_trap = link;
-                }
-            }
-            Line::OopsBug { bug, address } => {
-                self.close_cur(caller);
-                let ev = new_event(
-                    Detail::Oops(Oops {
-                        bug: Some(bug),
-                        address,
-                        ..Oops::default()
-                    }),
-                    p,
-                    ln,
-                );
-                self.open_event(ev, p, 12);
-            }
-            Line::KernelBug(text) => {
-                self.close_cur(caller);
-                let ev = new_event(Detail::KernelBug(KernelBug { bug: text }), p, ln);
-                self.open_event(ev, p, 8);
-            }
-            Line::Oops(ol) => self.oops_line(ol, p),
-            Line::PageFault(t) => {
-                if let Some(i) = self.cur(caller) {
-                    if let Some(o) = self.touch(i) {
-                        if let Detail::Oops(x) = &mut o.ev.detail {
-                            if x.page_fault.len() < 4 {
-                                x.page_fault.push(t);
-                            }
-                        }
-                    }
-                }
-            }
-            Line::Warning(w, id) => {
-                self.close_cur(caller);
-                let mut ev = new_event(Detail::Warning(w), p, ln);
-                ev.cpu = id.cpu;
-                ev.pid = id.pid;
-                self.open_event(ev, p, 12);
-            }
-            Line::SoftLockup {
-                cpu,
-                secs,
-                task,
-                pid,
-            } => {
-                self.close_cur(caller);
-                let mut ev = new_event(
-                    Detail::SoftLockup(SoftLockup {
-                        stuck_seconds: secs,
-                    }),
-                    p,
-                    ln,
-                );
-                ev.cpu = Some(cpu);
-                ev.task = Some(task);
-                ev.pid = pid;
-                self.open_event(ev, p, 12);
-            }
-            Line::HardLockup { cpu } => {
-                let same = self
-                    .cur(caller)
-                    .and_then(|i| self.open.get(i))
-                    .is_some_and(|o| {
-                        matches!(o.ev.detail, Detail::HardLockup(_))
-                            && (cpu.is_none() || o.ev.cpu.is_none() || o.ev.cpu == cpu)
-                    });
-                if same {
-                    if let Some(i) = self.cur(caller) {
-                        if let Some(o) = self.touch(i) {
-                            if o.ev.cpu.is_none() {
-                                o.ev.cpu = cpu;
-                            }
-                        }
-                    }
-                } else {
-                    self.close_cur(caller);
-                    let mut ev = new_event(Detail::HardLockup(HardLockup {}), p, ln);
-                    ev.cpu = cpu;
-                    self.open_event(ev, p, 12);
-                }
-            }
-            Line::Panic(msg) => self.panic_line(msg, p),
-            Line::Rcu(st) => {
-                self.close_cur(caller);
-                let ev = new_event(Detail::RcuStall(st), p, ln);
-                self.open_event(ev, p, 12);
-            }
-            Line::RcuCpu(n) => self.with_rcu(caller, |r| {
-                if let Some(v) = &mut r.stalled_cpus {
-                    if v.len() < 4096 && !v.contains(&n) {
-                        v.push(n);
-                    }
-                } else if r.self_detected_cpu.is_none() {
-                    r.self_detected_cpu = Some(n);
-                }
-            }),
-            Line::RcuDetectedBy { by, jiffies, g } => self.with_rcu(caller, |r| {
-                if r.detected_by.is_none() {
-                    r.detected_by = by;
-                }
-                if r.jiffies.is_none() {
-                    r.jiffies = jiffies;
-                }
-                if r.grace_period.is_none() {
-                    r.grace_period = g;
-                }
-            }),
-            Line::RcuTasks(pids) => self.with_rcu(caller, |r| {
-                for pid in pids {
-                    if r.blocked_tasks.len() < 4096 {
-                        r.blocked_tasks.push(pid);
-                    }
-                }
-            }),
-            Line::RcuStarved(j) => self.with_rcu(caller, |r| {
-                r.kthread_starved_jiffies = Some(j);
-            }),
-            Line::OomInvoked {
-                task,
-                gfp,
-                order,
-                adj,
-            } => {
-                self.close_cur(caller);
-                let mut ev = new_event(
-                    Detail::OomInvoked(OomInvoked {
-                        gfp_mask: gfp,
-                        order,
-                        oom_score_adj: adj,
-                        ..OomInvoked::default()
-                    }),
-                    p,
-                    ln,
-                );
-                ev.task = Some(task);
-                self.open_event(ev, p, 40);
-            }
-            Line::OomKill {
-                pid,
-                task,
-                kill,
-                old_select,
-            } => {
-                // Pre-4.19: "Kill process P (C) score N or sacrifice child"
-                // then "Killed process P (C) total-vm:..." — one kill.
-                let merge = self.cur(caller).filter(|&i| {
-                    self.open.get(i).is_some_and(|o| {
-                        o.ev.pid == Some(pid)
-                            && matches!(&o.ev.detail, Detail::OomKill(k) if k.total_vm_kb.is_none())
-                    })
-                });
-                if let (Some(i), false) = (merge, old_select) {
-                    if let Some(o) = self.touch(i) {
-                        if let Detail::OomKill(k) = &mut o.ev.detail {
-                            let score = k.oom_score;
-                            let memcg = k.memcg;
-                            *k = kill;
-                            k.oom_score = score;
-                            k.memcg |= memcg;
-                        }
-                        o.explicit_end = true;
-                    }
-                    let o = self.open.remove(i);
-                    self.close_open(o, false);
-                } else {
-                    if self
-                        .cur(caller)
-                        .and_then(|i| self.open.get(i))
-                        .is_some_and(|o| {
-                            matches!(o.ev.detail, Detail::OomInvoked(_) | Detail::OomKill(_))
-                        })
-                    {
-                        self.close_cur(caller);
-                    }
-                    let mut ev = new_event(Detail::OomKill(kill), p, ln);
-                    ev.task = Some(task);
-                    ev.pid = Some(pid);
-                    if old_select {
-                        self.open_event(ev, p, 3);
-                    } else {
-                        self.push_single(ev);
-                    }
-                }
-            }
-            Line::OomConstraint {
-                constraint, memcg, ..
-            } => {
-                if let Some(i) = self
-                    .open
-                    .iter()
-                    .rposition(|o| matches!(o.ev.detail, Detail::OomInvoked(_)))
-                {
-                    if let Some(o) = self.touch(i) {
-                        if let Detail::OomInvoked(x) = &mut o.ev.detail {
-                            x.constraint = constraint;
-                            x.task_memcg = memcg;
-                        }
-                    }
-                }
-            }
-            Line::MemcgUsage { usage, limit } => {
-                if let Some(i) = self.cur(caller) {
-                    if let Some(o) = self.touch(i) {
-                        if let Detail::OomInvoked(x) = &mut o.ev.detail {
-                            if x.memcg_usage_kb.is_none() {
-                                x.memcg_usage_kb = Some(usage);
-                                x.memcg_limit_kb = limit;
-                            }
-                        }
-                    }
-                }
-            }
-            Line::LustreThread { pid, secs } => {
-                self.close_cur(caller);
-                let mut ev = new_event(
-                    Detail::LustreServiceThreadInactive(LustreThread {
-                        inactive_seconds: secs,
-                    }),
-                    p,
-                    ln,
-                );
-                ev.pid = Some(pid);
-                self.open_event(ev, p, 6);
-            }
+            Line::Report(r) => r.assemble(self, p),
             Line::Single { detail, pid, task } => {
                 let mut ev = new_event(detail, p, ln);
                 ev.pid = pid;
                 ev.task = task;
                 self.push_single(ev);
-            }
-            Line::SysrqShow => {
-                self.close_cur(caller);
-                self.sysrq = Some(ln);
             }
             Line::TraceHeader => {
                 if let Some(i) = self.cur(caller) {
@@ -1339,7 +939,6 @@ impl Parser {
                     o.ev.workqueue = Some(w);
                 }
             }),
-            Line::TaskDump(t) => self.task_dump(t, p),
             Line::Rip(r) => self.with_cur(caller, |o| {
                 if rip_applies(&o.ev.detail) && o.ev.rip.is_none() {
                     o.ev.rip = Some(r.rip);
@@ -1403,100 +1002,12 @@ impl Parser {
         }
     }
 
-    fn with_cur(&mut self, caller: Option<&str>, f: impl FnOnce(&mut Open)) {
+    pub(crate) fn with_cur(&mut self, caller: Option<&str>, f: impl FnOnce(&mut Open)) {
         if let Some(i) = self.cur(caller) {
             if let Some(o) = self.touch(i) {
                 f(o);
             }
         }
-    }
-
-    fn with_rcu(&mut self, caller: Option<&str>, f: impl FnOnce(&mut RcuStall)) {
-        if let Some(i) = self.cur(caller) {
-            if let Some(o) = self.touch(i) {
-                finish_trace(o);
-                if let Detail::RcuStall(r) = &mut o.ev.detail {
-                    f(r);
-                }
-            }
-        }
-    }
-
-    fn oops_line(&mut self, ol: OopsLine, p: &Prefix<'_>) {
-        let caller = p.caller;
-        let ln = self.line_no;
-        let attach = self.cur(caller).filter(|&i| {
-            self.open.get(i).is_some_and(|o| match &o.ev.detail {
-                Detail::Oops(x) => x.oops_count.is_none(),
-                Detail::KernelBug(_) => true,
-                _ => false,
-            })
-        });
-        let fill = |x: &mut Oops, ol: OopsLine| {
-            x.oops_code = ol.code;
-            x.oops_count = ol.count;
-            x.oops_flags = ol.flags;
-            if x.bug.is_none() {
-                x.bug = ol.text;
-            }
-            if x.address.is_none() {
-                x.address = ol.address;
-            }
-        };
-        if let Some(i) = attach {
-            if let Some(o) = self.touch(i) {
-                if let Detail::KernelBug(b) = &o.ev.detail {
-                    let bug = b.bug.clone();
-                    o.ev.detail = Detail::Oops(Oops {
-                        bug: Some(bug),
-                        ..Oops::default()
-                    });
-                }
-                if let Detail::Oops(x) = &mut o.ev.detail {
-                    fill(x, ol);
-                }
-            }
-            return;
-        }
-        self.close_cur(caller);
-        let mut x = Oops::default();
-        fill(&mut x, ol);
-        let ev = new_event(Detail::Oops(x), p, ln);
-        self.open_event(ev, p, 12);
-    }
-
-    fn panic_line(&mut self, msg: String, p: &Prefix<'_>) {
-        let caller = p.caller;
-        let ln = self.line_no;
-        let lower = msg.to_ascii_lowercase();
-        if lower.contains("hard lockup") {
-            let cpu = crate::util::after(&msg, "on cpu ")
-                .and_then(|c| crate::util::lead_u32(c).map(|v| v.0));
-            let is_hl = self
-                .cur(caller)
-                .and_then(|i| self.open.get(i))
-                .is_some_and(|o| matches!(o.ev.detail, Detail::HardLockup(_)));
-            if !is_hl {
-                self.close_cur(caller);
-                let mut ev = new_event(Detail::HardLockup(HardLockup {}), p, ln);
-                ev.cpu = cpu;
-                self.open_event(ev, p, 12);
-            }
-        }
-        if let Some(i) = self.cur(caller) {
-            if let Some(o) = self.touch(i) {
-                finish_trace(o);
-                if o.ev.panic_message.is_none() {
-                    o.ev.panic = Some(true);
-                    o.ev.panic_message = Some(msg);
-                }
-                return;
-            }
-        }
-        let mut ev = new_event(Detail::Panic(Panic {}), p, ln);
-        ev.panic = Some(true);
-        ev.panic_message = Some(msg);
-        self.open_event(ev, p, 8);
     }
 
     fn identity(&mut self, id: Identity, caller: Option<&str>) {
@@ -1524,58 +1035,6 @@ impl Parser {
         }
         if ev.kernel_version.is_none() {
             ev.kernel_version = id.release;
-        }
-    }
-
-    fn task_dump(&mut self, t: TaskDumpLine, p: &Prefix<'_>) {
-        let caller = p.caller;
-        if self.sysrq.is_some() {
-            self.sysrq = Some(self.line_no);
-        }
-        // In a SysRq dump each task line starts the next task's report.
-        let next_task = self
-            .cur(caller)
-            .and_then(|i| self.open.get(i))
-            .is_some_and(|o| matches!(o.ev.detail, Detail::TaskDump(_)) && o.has_task_dump);
-        if next_task {
-            self.close_cur(caller);
-        }
-        if let Some(i) = self.cur(caller) {
-            if let Some(o) = self.touch(i) {
-                finish_trace(o);
-                let own = !o.has_task_dump
-                    && (o.ev.pid.is_none() || t.pid.is_none() || t.pid == o.ev.pid)
-                    && o.ev.call_trace.is_empty();
-                if own {
-                    o.has_task_dump = true;
-                    match &mut o.ev.detail {
-                        Detail::HungTask(h) => {
-                            h.state = t.state;
-                            h.ppid = t.ppid;
-                        }
-                        Detail::TaskDump(d) => d.state = t.state,
-                        _ => {}
-                    }
-                } else {
-                    o.pending_label = Some(match t.pid {
-                        Some(pid) => format!("task {}:{pid}", t.task),
-                        None => format!("task {}", t.task),
-                    });
-                }
-                return;
-            }
-        }
-        // A task dump outside any report: SysRq-w/-t output.
-        let mut ev = new_event(
-            Detail::TaskDump(TaskDump { state: t.state }),
-            p,
-            self.line_no,
-        );
-        ev.task = Some(t.task);
-        ev.pid = t.pid;
-        let i = self.open_event(ev, p, 4);
-        if let Some(o) = self.open.get_mut(i) {
-            o.has_task_dump = true;
         }
     }
 
@@ -1719,7 +1178,7 @@ impl Parser {
     }
 }
 
-fn start_trace(o: &mut Open) {
+pub(crate) fn start_trace(o: &mut Open) {
     finish_trace(o);
     o.trace_active = true;
     o.dropping_trace = false;
@@ -1755,7 +1214,7 @@ fn push_frame(o: &mut Open, f: Frame) {
 
 /// End the current trace block; an ARM chain's last caller becomes its
 /// outermost frame.
-fn finish_trace(o: &mut Open) {
+pub(crate) fn finish_trace(o: &mut Open) {
     if let Some(c) = o.arm_last_caller.take() {
         push_frame(o, c);
     }

@@ -5,10 +5,15 @@
 
 use serde::Serialize;
 
+use super::Assemble;
 use super::Sample;
 use crate::classify::Line;
 use crate::decode::PageFaultError;
+use crate::decode::{decode_page_fault_error, signal_name};
+use crate::event::Detail;
 use crate::event::Event;
+use crate::parser::{new_event, Parser};
+use crate::prefix::Prefix;
 use crate::util::{
     after, bounded, is_hex, lead_u32, parse_hex_u64, split_comm_bracket_pid, split_hex,
 };
@@ -128,6 +133,24 @@ pub struct FatalSignal {
     /// Executable path (6.x prints `PATH: COMM: potentially ...`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exe: Option<String>,
+}
+
+/// Lines of a user-space fault report besides the shared `Code:` and
+/// register lines.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum FaultLine {
+    /// `traps: COMM[PID] general protection fault ip:... sp:... error:...`.
+    Trap(TrapHdr),
+    /// `COMM[PID]: segfault at ADDR ip ... sp ... error N in LIB[...]`.
+    Segfault(SegHdr),
+    /// `potentially unexpected fatal signal N.` (print_fatal_signal): links
+    /// to the trap or segfault just before it.
+    FatalSignal {
+        task: Option<String>,
+        pid: Option<u32>,
+        exe: Option<String>,
+        signal: u32,
+    },
 }
 
 // ---- line recognisers (called from `classify`) ----
@@ -319,12 +342,12 @@ pub(crate) fn fatal_signal(head: Option<&str>, r: &str) -> Line {
             task = Some(bounded(h, 64));
         }
     }
-    Line::FatalSignal {
+    Line::report(FaultLine::FatalSignal {
         task,
         pid,
         exe,
         signal,
-    }
+    })
 }
 
 // ---- meanings ----
@@ -385,4 +408,111 @@ pub(crate) fn meaning_fatal_signal(_ev: &Event, f: &FatalSignal, who: &str) -> S
             .map(|n| format!(" ({n})"))
             .unwrap_or_default()
     )
+}
+
+// ---- report assembly (called from the parser for `Line::Report`) ----
+
+impl Assemble for FaultLine {
+    fn fused_rest(&self) -> Option<String> {
+        match self {
+            FaultLine::Trap(h) => h.rest.clone(),
+            FaultLine::Segfault(h) => h.rest.clone(),
+            FaultLine::FatalSignal { .. } => None,
+        }
+    }
+
+    #[allow(clippy::too_many_lines)]
+    fn assemble(self, ps: &mut Parser, p: &Prefix<'_>) {
+        let caller = p.caller;
+        let ln = ps.line_no;
+        match self {
+            FaultLine::Trap(h) => {
+                ps.close_cur(caller);
+                let trap = Trap {
+                    trap_text: h.text.clone(),
+                    ip: h.ip.clone(),
+                    sp: h.sp,
+                    error: h.error,
+                    mapping: h.mapping,
+                    signal: None,
+                };
+                let detail = if h.text.starts_with("general protection") {
+                    Detail::GpfTrap(trap)
+                } else {
+                    Detail::Trap(trap)
+                };
+                let mut ev = new_event(detail, p, ln);
+                ev.task = Some(h.task);
+                ev.pid = Some(h.pid);
+                let i = ps.open_event(ev, p, 1);
+                if let Some(o) = ps.open.get_mut(i) {
+                    o.code_ip = parse_hex_u64(&h.ip);
+                }
+            }
+            FaultLine::Segfault(h) => {
+                ps.close_cur(caller);
+                let bits32 = h.ip.len() == 8;
+                let ip = parse_hex_u64(&h.ip);
+                let mut ev = new_event(
+                    Detail::Segfault(Segfault {
+                        error_decoded: decode_page_fault_error(&h.error),
+                        fault_addr: h.fault_addr,
+                        ip: h.ip,
+                        sp: h.sp,
+                        error: h.error,
+                        mapping: h.mapping,
+                        core: h.core,
+                        socket: h.socket,
+                    }),
+                    p,
+                    ln,
+                );
+                ev.task = Some(h.task);
+                ev.pid = Some(h.pid);
+                ev.cpu = h.cpu;
+                let i = ps.open_event(ev, p, 1);
+                if let Some(o) = ps.open.get_mut(i) {
+                    o.code_ip = ip;
+                    o.bits32 = bits32;
+                }
+            }
+            FaultLine::FatalSignal {
+                task,
+                pid,
+                exe,
+                signal,
+            } => {
+                let mut link = None;
+                if let Some(i) = ps.cur(caller) {
+                    let linkable = ps.open.get(i).is_some_and(|o| {
+                        matches!(
+                            o.ev.detail,
+                            Detail::GpfTrap(_) | Detail::Trap(_) | Detail::Segfault(_)
+                        ) && (pid.is_none() || pid == o.ev.pid)
+                            && ln.saturating_sub(o.last_line) <= 2
+                    });
+                    let o = ps.open.remove(i);
+                    if linkable {
+                        link = Some(o.id);
+                    }
+                    ps.close_open(o, linkable);
+                }
+                let mut ev = new_event(
+                    Detail::FatalSignal(FatalSignal {
+                        signal,
+                        signal_name: signal_name(signal),
+                        exe,
+                    }),
+                    p,
+                    ln,
+                );
+                ev.task = task;
+                ev.pid = pid;
+                let i = ps.open_event(ev, p, 4);
+                if let Some(o) = ps.open.get_mut(i) {
+                    o.linked_trap = link;
+                }
+            }
+        }
+    }
 }

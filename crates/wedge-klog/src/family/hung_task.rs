@@ -4,9 +4,13 @@
 
 use serde::Serialize;
 
+use super::Assemble;
 use super::Sample;
 use crate::classify::Line;
+use crate::event::Detail;
 use crate::event::Event;
+use crate::parser::{finalize, finish_trace, new_event, Parser};
+use crate::prefix::Prefix;
 use crate::util::{after, bounded, lead_u64, split_comm_pid};
 
 /// Substrings of this family's first lines, for the prefilter (see
@@ -77,17 +81,31 @@ pub struct HungTask {
     pub future_reports_suppressed: bool,
 }
 
+/// Lines of a hung-task report besides the shared trace lines.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum HungLine {
+    /// `INFO: task COMM:PID blocked for more than N seconds.`: opens a report.
+    Header { task: String, pid: u32, secs: u64 },
+    /// The 6.14+ blocker line: joins the open (or just finished) report of
+    /// the same pid.
+    Blocker { pid: u32, blocker: Blocker },
+    /// `Future hung task reports are suppressed`: hung_task_warnings hit 0.
+    Suppressed,
+    /// `Blocked by coredump.`
+    BlockedByCoredump,
+}
+
 // ---- line recognisers (called from `classify`) ----
 
 pub(crate) fn hung_or_blocker(r: &str) -> Option<Line> {
     if let Some((who, rest)) = r.split_once(" blocked for more than ") {
         let (task, pid) = split_comm_pid(who)?;
         let (secs, _) = lead_u64(rest)?;
-        return Some(Line::HungTask {
+        return Some(Line::report(HungLine::Header {
             task: bounded(task, 64),
             pid,
             secs,
-        });
+        }));
     }
     // Blocker lines (kernel/hung_task.c debug_show_blocker, 6.14+):
     //   COMM:PID is blocked on a mutex likely owned by task COMM:PID.
@@ -104,7 +122,7 @@ pub(crate) fn hung_or_blocker(r: &str) -> Option<Line> {
         waiter_role = role.strip_suffix('>').map(|x| x.to_string());
         who = w;
     }
-    let (task, pid) = split_comm_pid(who)?;
+    let (_task, pid) = split_comm_pid(who)?;
     let rest = rest.trim_start_matches("a ").trim_start_matches("an ");
     let (kind_tok, tail) = rest
         .split_once([' ', ','])
@@ -134,11 +152,7 @@ pub(crate) fn hung_or_blocker(r: &str) -> Option<Line> {
             blocker.owner_pid = Some(p);
         }
     }
-    Some(Line::Blocker {
-        task: bounded(task, 64),
-        pid,
-        blocker,
-    })
+    Some(Line::report(HungLine::Blocker { pid, blocker }))
 }
 
 // ---- meanings ----
@@ -173,4 +187,99 @@ pub(crate) fn meaning_hung_task(ev: &Event, h: &HungTask, who: &str) -> String {
         s.push_str("; blocked by a core dump in progress");
     }
     s
+}
+
+// ---- report assembly (called from the parser for `Line::Report`) ----
+
+impl Assemble for HungLine {
+    #[allow(clippy::too_many_lines)]
+    fn assemble(self, ps: &mut Parser, p: &Prefix<'_>) {
+        let caller = p.caller;
+        let ln = ps.line_no;
+        match self {
+            HungLine::Header { task, pid, secs } => {
+                ps.close_cur(caller);
+                let mut ev = new_event(
+                    Detail::HungTask(HungTask {
+                        blocked_seconds: secs,
+                        state: None,
+                        ppid: None,
+                        blocker: None,
+                        blocked_by_coredump: false,
+                        future_reports_suppressed: false,
+                    }),
+                    p,
+                    ln,
+                );
+                ev.task = Some(task);
+                ev.pid = Some(pid);
+                ps.open_event(ev, p, 10);
+            }
+            HungLine::Blocker { pid, blocker } => {
+                let label = match (&blocker.owner_task, blocker.owner_pid) {
+                    (Some(t), Some(op)) => Some(format!("task {t}:{op}")),
+                    _ => None,
+                };
+                if let Some(i) = ps.open.iter().rposition(|o| {
+                    matches!(o.ev.detail, Detail::HungTask(_)) && o.ev.pid == Some(pid)
+                }) {
+                    if let Some(o) = ps.touch(i) {
+                        finish_trace(o);
+                        if let Detail::HungTask(h) = &mut o.ev.detail {
+                            h.blocker = Some(blocker);
+                        }
+                        o.pending_label = label;
+                    }
+                } else if let Some(r) =
+                    ps.ready.iter_mut().rev().find(|r| {
+                        matches!(r.ev.detail, Detail::HungTask(_)) && r.ev.pid == Some(pid)
+                    })
+                {
+                    if let Detail::HungTask(h) = &mut r.ev.detail {
+                        h.blocker = Some(blocker);
+                    }
+                    finalize(&mut r.ev, ps.linux_version.as_ref());
+                } else {
+                    ps.fragment("hung-task blocker line without its report");
+                }
+            }
+            HungLine::Suppressed => {
+                let mut done = false;
+                if let Some(i) = ps
+                    .open
+                    .iter()
+                    .rposition(|o| matches!(o.ev.detail, Detail::HungTask(_)))
+                {
+                    if let Some(o) = ps.touch(i) {
+                        if let Detail::HungTask(h) = &mut o.ev.detail {
+                            h.future_reports_suppressed = true;
+                            done = true;
+                        }
+                    }
+                }
+                if !done {
+                    if let Some(r) = ps
+                        .ready
+                        .iter_mut()
+                        .rev()
+                        .find(|r| matches!(r.ev.detail, Detail::HungTask(_)))
+                    {
+                        if let Detail::HungTask(h) = &mut r.ev.detail {
+                            h.future_reports_suppressed = true;
+                        }
+                        finalize(&mut r.ev, ps.linux_version.as_ref());
+                    }
+                }
+            }
+            HungLine::BlockedByCoredump => {
+                if let Some(i) = ps.cur(caller) {
+                    if let Some(o) = ps.touch(i) {
+                        if let Detail::HungTask(h) = &mut o.ev.detail {
+                            h.blocked_by_coredump = true;
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

@@ -4,8 +4,12 @@
 
 use serde::Serialize;
 
+use super::Assemble;
 use super::Sample;
+use crate::event::Detail;
 use crate::event::Event;
+use crate::parser::{finish_trace, new_event, Parser};
+use crate::prefix::Prefix;
 use crate::util::{after, bounded, is_hex, lead_u32, token};
 
 /// Substrings of this family's first lines, for the prefilter (see
@@ -313,4 +317,80 @@ pub(crate) fn meaning_task_dump(ev: &Event, t: &TaskDump, who: &str) -> String {
             .map(|s| format!(", waiting in {s}"))
             .unwrap_or_default()
     )
+}
+
+/// Lines of a task listing (SysRq-w/-t, hung-task dumps).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum ListingLine {
+    /// A task line (`task:COMM state:D ...`, or the pre-5.x form).
+    TaskDump(TaskDumpLine),
+    /// `sysrq: Show Blocked State` / `Show State`: task lines follow.
+    SysrqShow,
+}
+
+// ---- report assembly (called from the parser for `Line::Report`) ----
+
+impl Assemble for ListingLine {
+    fn assemble(self, ps: &mut Parser, p: &Prefix<'_>) {
+        let caller = p.caller;
+        let ln = ps.line_no;
+        match self {
+            ListingLine::TaskDump(t) => task_dump(ps, t, p),
+            ListingLine::SysrqShow => {
+                ps.close_cur(caller);
+                ps.sysrq = Some(ln);
+            }
+        }
+    }
+}
+
+/// A task line `task:COMM state:D stack:0 pid:P ppid:Q flags:...`: the
+/// identity of the open report's task, the label of another task's trace,
+/// or a SysRq dump's next task.
+fn task_dump(ps: &mut Parser, t: TaskDumpLine, p: &Prefix<'_>) {
+    let caller = p.caller;
+    if ps.sysrq.is_some() {
+        ps.sysrq = Some(ps.line_no);
+    }
+    // In a SysRq dump each task line starts the next task's report.
+    let next_task = ps
+        .cur(caller)
+        .and_then(|i| ps.open.get(i))
+        .is_some_and(|o| matches!(o.ev.detail, Detail::TaskDump(_)) && o.has_task_dump);
+    if next_task {
+        ps.close_cur(caller);
+    }
+    if let Some(i) = ps.cur(caller) {
+        if let Some(o) = ps.touch(i) {
+            finish_trace(o);
+            let own = !o.has_task_dump
+                && (o.ev.pid.is_none() || t.pid.is_none() || t.pid == o.ev.pid)
+                && o.ev.call_trace.is_empty();
+            if own {
+                o.has_task_dump = true;
+                match &mut o.ev.detail {
+                    Detail::HungTask(h) => {
+                        h.state = t.state;
+                        h.ppid = t.ppid;
+                    }
+                    Detail::TaskDump(d) => d.state = t.state,
+                    _ => {}
+                }
+            } else {
+                o.pending_label = Some(match t.pid {
+                    Some(pid) => format!("task {}:{pid}", t.task),
+                    None => format!("task {}", t.task),
+                });
+            }
+            return;
+        }
+    }
+    // A task dump outside any report: SysRq-w/-t output.
+    let mut ev = new_event(Detail::TaskDump(TaskDump { state: t.state }), p, ps.line_no);
+    ev.task = Some(t.task);
+    ev.pid = t.pid;
+    let i = ps.open_event(ev, p, 4);
+    if let Some(o) = ps.open.get_mut(i) {
+        o.has_task_dump = true;
+    }
 }

@@ -3,9 +3,13 @@
 
 use serde::Serialize;
 
+use super::Assemble;
 use super::Sample;
 use crate::classify::Line;
+use crate::event::Detail;
 use crate::event::Event;
+use crate::parser::{new_event, Parser};
+use crate::prefix::Prefix;
 use crate::util::{after, bounded, lead_u32, lead_u64, split_comm_pid};
 
 /// Substrings of this family's first lines, for the prefilter (see
@@ -45,6 +49,20 @@ pub struct SoftLockup {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
 pub struct HardLockup {}
 
+/// First lines of the watchdog's reports.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum LockupLine {
+    /// `BUG: soft lockup - CPU#N stuck for Ns! [COMM:PID]`.
+    Soft {
+        cpu: u32,
+        secs: u64,
+        task: String,
+        pid: Option<u32>,
+    },
+    /// `Watchdog detected hard LOCKUP on cpu N` (and its NMI variants).
+    Hard { cpu: Option<u32> },
+}
+
 // ---- line recognisers (called from `classify`) ----
 
 pub(crate) fn soft_lockup(s: &str) -> Option<Line> {
@@ -59,17 +77,17 @@ pub(crate) fn soft_lockup(s: &str) -> Option<Line> {
         Some((t, p)) => (t, Some(p)),
         None => (inner, None),
     };
-    Some(Line::SoftLockup {
+    Some(Line::report(LockupLine::Soft {
         cpu,
         secs,
         task: bounded(task, 64),
         pid,
-    })
+    }))
 }
 
 pub(crate) fn hard_lockup(s: &str) -> Line {
     let cpu = after(s, "LOCKUP on cpu ").and_then(|r| lead_u32(r).map(|x| x.0));
-    Line::HardLockup { cpu }
+    Line::report(LockupLine::Hard { cpu })
 }
 
 // ---- meanings ----
@@ -98,4 +116,58 @@ pub(crate) fn meaning_hard_lockup(ev: &Event, _d: &HardLockup, who: &str) -> Str
             String::new()
         }
     )
+}
+
+// ---- report assembly (called from the parser for `Line::Report`) ----
+
+impl Assemble for LockupLine {
+    #[allow(clippy::too_many_lines)]
+    fn assemble(self, ps: &mut Parser, p: &Prefix<'_>) {
+        let caller = p.caller;
+        let ln = ps.line_no;
+        match self {
+            LockupLine::Soft {
+                cpu,
+                secs,
+                task,
+                pid,
+            } => {
+                ps.close_cur(caller);
+                let mut ev = new_event(
+                    Detail::SoftLockup(SoftLockup {
+                        stuck_seconds: secs,
+                    }),
+                    p,
+                    ln,
+                );
+                ev.cpu = Some(cpu);
+                ev.task = Some(task);
+                ev.pid = pid;
+                ps.open_event(ev, p, 12);
+            }
+            LockupLine::Hard { cpu } => {
+                let same = ps
+                    .cur(caller)
+                    .and_then(|i| ps.open.get(i))
+                    .is_some_and(|o| {
+                        matches!(o.ev.detail, Detail::HardLockup(_))
+                            && (cpu.is_none() || o.ev.cpu.is_none() || o.ev.cpu == cpu)
+                    });
+                if same {
+                    if let Some(i) = ps.cur(caller) {
+                        if let Some(o) = ps.touch(i) {
+                            if o.ev.cpu.is_none() {
+                                o.ev.cpu = cpu;
+                            }
+                        }
+                    }
+                } else {
+                    ps.close_cur(caller);
+                    let mut ev = new_event(Detail::HardLockup(HardLockup {}), p, ln);
+                    ev.cpu = cpu;
+                    ps.open_event(ev, p, 12);
+                }
+            }
+        }
+    }
 }

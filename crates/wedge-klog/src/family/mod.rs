@@ -9,12 +9,18 @@
 //! one first-byte dispatch over every message (a single pass keeps the
 //! per-line cost at a compare or two).  A one-line report returns
 //! `Line::Single` with its `Detail` built and needs no parser code; a
-//! multi-line report returns its own `Line` variant, which the parser's
-//! `dispatch` opens as an event that later lines (trace, registers) join.
+//! multi-line report returns `Line::Report` holding a variant of its
+//! family's line enum, whose [`Assemble`] impl in the family file opens the
+//! event or adds to the open one; later shared lines (trace, registers,
+//! `Code:`) join it in the parser.  A family's line enum is registered by
+//! one line of `report_lines!`.
 //! See the crate README.  `tests::every_kind_has_a_sample` fails when a
 //! kind has no sample, `tests::every_sample_passes_the_prefilter` when a
 //! sample's first line would be skipped by the prefilter or does not
 //! parse as its kind.
+
+use crate::parser::Parser;
+use crate::prefix::Prefix;
 
 pub(crate) mod faults;
 pub(crate) mod hung_task;
@@ -24,6 +30,64 @@ pub(crate) mod netfs;
 pub(crate) mod oom;
 pub(crate) mod oops;
 pub(crate) mod rcu;
+
+/// How a family's multi-line report is assembled: its lines, once
+/// recognised, join the parser's open reports (or open one) through the
+/// parser's report API (`cur`, `open_event`, `touch`, ...).  Trace, register
+/// and `Code:` lines are shared by every report and handled by the parser.
+pub(crate) trait Assemble {
+    /// Apply the line to the parser's reports.
+    fn assemble(self, ps: &mut Parser, p: &Prefix<'_>);
+    /// Text of a following log line fused onto this one (a lost newline),
+    /// to be classified on its own.
+    fn fused_rest(&self) -> Option<String> {
+        None
+    }
+}
+
+/// The registration of families with multi-line reports: one line each,
+/// naming the family's line type (`classify::Line::Report` carries it; the
+/// parser calls its [`Assemble`] impl).
+macro_rules! report_lines {
+    ($($family:ident($ty:ty)),* $(,)?) => {
+        /// A line of a multi-line report, as its family recognised it.
+        #[derive(Debug, Clone, PartialEq)]
+        pub(crate) enum Report {
+            $($family($ty)),*
+        }
+
+        impl Report {
+            pub(crate) fn assemble(self, ps: &mut Parser, p: &Prefix<'_>) {
+                match self {
+                    $(Report::$family(l) => l.assemble(ps, p)),*
+                }
+            }
+
+            pub(crate) fn fused_rest(&self) -> Option<String> {
+                match self {
+                    $(Report::$family(l) => l.fused_rest()),*
+                }
+            }
+        }
+
+        $(impl From<$ty> for Report {
+            fn from(l: $ty) -> Report {
+                Report::$family(l)
+            }
+        })*
+    };
+}
+
+report_lines! {
+    HungTask(hung_task::HungLine),
+    Rcu(rcu::RcuLine),
+    Faults(faults::FaultLine),
+    Lockup(lockup::LockupLine),
+    Oom(oom::OomLine),
+    Netfs(netfs::NetfsLine),
+    Oops(oops::OopsReport),
+    Listing(listing::ListingLine),
+}
 
 /// A sample report start: the kind it must yield and its text (the first
 /// line is what the prefilter must let through; later lines, if any, are

@@ -3,9 +3,12 @@
 
 use serde::Serialize;
 
+use super::Assemble;
 use super::Sample;
 use crate::classify::Line;
 use crate::event::{Detail, Event};
+use crate::parser::{new_event, Parser};
+use crate::prefix::Prefix;
 use crate::util::{after, bounded, lead_u32, lead_u64, token};
 
 /// Substrings of this family's first lines, for the prefilter (see
@@ -155,6 +158,14 @@ pub struct CifsError {
     pub message: String,
 }
 
+/// Multi-line network-filesystem reports (the rest are one line).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum NetfsLine {
+    /// `Lustre: ... Service thread pid N was inactive for S seconds.`: a
+    /// report whose trace follows.
+    LustreThread { pid: u32, secs: f64 },
+}
+
 // ---- line recognisers (called from `classify`) ----
 
 pub(crate) fn nfs(r: &str) -> Line {
@@ -253,7 +264,7 @@ pub(crate) fn lustre_thread(x: &str) -> Line {
         .take_while(|c| c.is_ascii_digit() || *c == '.')
         .collect();
     match num.parse() {
-        Ok(secs) => Line::LustreThread { pid, secs },
+        Ok(secs) => Line::report(NetfsLine::LustreThread { pid, secs }),
         Err(_) => Line::Other,
     }
 }
@@ -432,4 +443,28 @@ pub(crate) fn meaning_cifs_server_unresponsive(_ev: &Event, c: &CifsServer, _who
 /// The one-line explanation of a `cifs_error` event.
 pub(crate) fn meaning_cifs_error(_ev: &Event, c: &CifsError, _who: &str) -> String {
     format!("CIFS error: {}", c.message)
+}
+
+// ---- report assembly (called from the parser for `Line::Report`) ----
+
+impl Assemble for NetfsLine {
+    #[allow(clippy::too_many_lines)]
+    fn assemble(self, ps: &mut Parser, p: &Prefix<'_>) {
+        let caller = p.caller;
+        let ln = ps.line_no;
+        match self {
+            NetfsLine::LustreThread { pid, secs } => {
+                ps.close_cur(caller);
+                let mut ev = new_event(
+                    Detail::LustreServiceThreadInactive(LustreThread {
+                        inactive_seconds: secs,
+                    }),
+                    p,
+                    ln,
+                );
+                ev.pid = Some(pid);
+                ps.open_event(ev, p, 6);
+            }
+        }
+    }
 }

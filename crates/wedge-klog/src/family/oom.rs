@@ -4,9 +4,12 @@
 
 use serde::Serialize;
 
+use super::Assemble;
 use super::Sample;
 use crate::classify::Line;
 use crate::event::{Detail, Event};
+use crate::parser::{new_event, Parser};
+use crate::prefix::Prefix;
 use crate::util::{after, bounded, kv, lead_u32, lead_u64};
 
 /// Substrings of this family's first lines, for the prefilter (see
@@ -121,6 +124,33 @@ pub struct OomReaped {
     pub shmem_rss_kb: Option<u64>,
 }
 
+/// Lines of an OOM-killer report besides the shared trace lines.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum OomLine {
+    /// `COMM invoked oom-killer: gfp_mask=..., order=N, oom_score_adj=N`.
+    Invoked {
+        task: String,
+        gfp: Option<String>,
+        order: Option<u32>,
+        adj: Option<i64>,
+    },
+    /// `Out of memory: Killed process ...` / `Killed process ...` (and the
+    /// pre-4.19 `Kill process ... or sacrifice child` selection line).
+    Kill {
+        pid: u32,
+        task: String,
+        kill: OomKill,
+        old_select: bool,
+    },
+    /// `oom-kill:constraint=...,task_memcg=...` (4.19+).
+    Constraint {
+        constraint: Option<String>,
+        memcg: Option<String>,
+    },
+    /// `memory: usage NkB, limit NkB, failcnt N` of a memcg OOM.
+    MemcgUsage { usage: u64, limit: Option<u64> },
+}
+
 // ---- line recognisers (called from `classify`) ----
 
 pub(crate) fn oom_kill(r: &str, memcg: bool) -> Option<Line> {
@@ -137,12 +167,12 @@ pub(crate) fn oom_kill(r: &str, memcg: bool) -> Option<Line> {
         memcg,
         ..OomKill::default()
     };
-    Some(Line::OomKill {
+    Some(Line::report(OomLine::Kill {
         pid,
         task: bounded(comm, 64),
         kill,
         old_select: true,
-    })
+    }))
 }
 
 pub(crate) fn kb(s: &str, key: &str) -> Option<u64> {
@@ -190,12 +220,12 @@ pub(crate) fn oom_killed_process(x: &str, memcg: bool) -> Option<Line> {
         oom_score_adj: kv(tail, "oom_score_adj:").and_then(|v| v.parse().ok()),
         memcg,
     };
-    Some(Line::OomKill {
+    Some(Line::report(OomLine::Kill {
         pid,
         task: bounded(comm, 64),
         kill,
         old_select: false,
-    })
+    }))
 }
 
 pub(crate) fn oom_reaped(x: &str) -> Option<Line> {
@@ -218,12 +248,10 @@ pub(crate) fn oom_constraint(r: &str) -> Line {
             .find_map(|p| p.strip_prefix(k))
             .map(|v| bounded(v, 256))
     };
-    Line::OomConstraint {
+    Line::report(OomLine::Constraint {
         constraint: get("constraint="),
         memcg: get("task_memcg="),
-        pid: get("pid=").and_then(|p| p.parse().ok()),
-        task: get("task="),
-    }
+    })
 }
 
 // ---- meanings ----
@@ -252,4 +280,109 @@ pub(crate) fn meaning_oom_kill(_ev: &Event, k: &OomKill, who: &str) -> String {
 /// The one-line explanation of a `oom_reaped` event.
 pub(crate) fn meaning_oom_reaped(_ev: &Event, _d: &OomReaped, who: &str) -> String {
     format!("the oom_reaper freed the memory of killed {who}")
+}
+
+// ---- report assembly (called from the parser for `Line::Report`) ----
+
+impl Assemble for OomLine {
+    #[allow(clippy::too_many_lines)]
+    fn assemble(self, ps: &mut Parser, p: &Prefix<'_>) {
+        let caller = p.caller;
+        let ln = ps.line_no;
+        match self {
+            OomLine::Invoked {
+                task,
+                gfp,
+                order,
+                adj,
+            } => {
+                ps.close_cur(caller);
+                let mut ev = new_event(
+                    Detail::OomInvoked(OomInvoked {
+                        gfp_mask: gfp,
+                        order,
+                        oom_score_adj: adj,
+                        ..OomInvoked::default()
+                    }),
+                    p,
+                    ln,
+                );
+                ev.task = Some(task);
+                ps.open_event(ev, p, 40);
+            }
+            OomLine::Kill {
+                pid,
+                task,
+                kill,
+                old_select,
+            } => {
+                // Pre-4.19: "Kill process P (C) score N or sacrifice child"
+                // then "Killed process P (C) total-vm:..." — one kill.
+                let merge = ps.cur(caller).filter(|&i| {
+                    ps.open.get(i).is_some_and(|o| {
+                        o.ev.pid == Some(pid)
+                            && matches!(&o.ev.detail, Detail::OomKill(k) if k.total_vm_kb.is_none())
+                    })
+                });
+                if let (Some(i), false) = (merge, old_select) {
+                    if let Some(o) = ps.touch(i) {
+                        if let Detail::OomKill(k) = &mut o.ev.detail {
+                            let score = k.oom_score;
+                            let memcg = k.memcg;
+                            *k = kill;
+                            k.oom_score = score;
+                            k.memcg |= memcg;
+                        }
+                        o.explicit_end = true;
+                    }
+                    let o = ps.open.remove(i);
+                    ps.close_open(o, false);
+                } else {
+                    if ps
+                        .cur(caller)
+                        .and_then(|i| ps.open.get(i))
+                        .is_some_and(|o| {
+                            matches!(o.ev.detail, Detail::OomInvoked(_) | Detail::OomKill(_))
+                        })
+                    {
+                        ps.close_cur(caller);
+                    }
+                    let mut ev = new_event(Detail::OomKill(kill), p, ln);
+                    ev.task = Some(task);
+                    ev.pid = Some(pid);
+                    if old_select {
+                        ps.open_event(ev, p, 3);
+                    } else {
+                        ps.push_single(ev);
+                    }
+                }
+            }
+            OomLine::Constraint { constraint, memcg } => {
+                if let Some(i) = ps
+                    .open
+                    .iter()
+                    .rposition(|o| matches!(o.ev.detail, Detail::OomInvoked(_)))
+                {
+                    if let Some(o) = ps.touch(i) {
+                        if let Detail::OomInvoked(x) = &mut o.ev.detail {
+                            x.constraint = constraint;
+                            x.task_memcg = memcg;
+                        }
+                    }
+                }
+            }
+            OomLine::MemcgUsage { usage, limit } => {
+                if let Some(i) = ps.cur(caller) {
+                    if let Some(o) = ps.touch(i) {
+                        if let Detail::OomInvoked(x) = &mut o.ev.detail {
+                            if x.memcg_usage_kb.is_none() {
+                                x.memcg_usage_kb = Some(usage);
+                                x.memcg_limit_kb = limit;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

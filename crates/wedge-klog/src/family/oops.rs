@@ -3,10 +3,14 @@
 
 use serde::Serialize;
 
+use super::Assemble;
 use super::Sample;
 use crate::classify::{Identity, Line};
 use crate::event::Event;
+use crate::event::{Detail, HardLockup};
 use crate::frame::parse_frame_line;
+use crate::parser::{finish_trace, new_event, Parser};
+use crate::prefix::Prefix;
 use crate::util::{bounded, is_hex, lead_u32, split_hex, token};
 
 /// Substrings of this family's first lines, for the prefilter (see
@@ -117,6 +121,27 @@ pub struct Warning {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
 pub struct Panic {}
 
+/// Lines of an oops, `BUG:`, warning or panic report besides the shared
+/// trace, register and `Code:` lines.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum OopsReport {
+    /// `BUG: unable to handle ...`, `kernel BUG at ...`: opens an oops.
+    Bug {
+        bug: String,
+        address: Option<String>,
+    },
+    /// Other `BUG: ...` lines (an `Oops:` line may follow and make it one).
+    KernelBug(String),
+    /// `Oops: 0000 [#1] SMP`, `Internal error: ...`, `general protection fault: ...`.
+    Oops(OopsLine),
+    /// `#PF: supervisor read access in kernel mode` (5.x x86).
+    PageFault(String),
+    /// `WARNING: CPU: N PID: P at FILE:LINE FUNC`.
+    Warning(Warning, Identity),
+    /// `Kernel panic - not syncing: MSG`.
+    Panic(String),
+}
+
 // ---- line recognisers (called from `classify`) ----
 
 #[derive(Debug, Clone, PartialEq)]
@@ -153,7 +178,7 @@ pub(crate) fn unable_to_handle(s: &str) -> Line {
     };
     let t = t.split(", epc ==").next().unwrap_or(t);
     let (bug, address) = split_address(t);
-    Line::OopsBug { bug, address }
+    Line::report(OopsReport::Bug { bug, address })
 }
 
 pub(crate) fn bug_line(r: &str) -> Line {
@@ -167,9 +192,9 @@ pub(crate) fn bug_line(r: &str) -> Line {
         || r.starts_with("kernel paging request")
     {
         let (bug, address) = split_address(r);
-        return Line::OopsBug { bug, address };
+        return Line::report(OopsReport::Bug { bug, address });
     }
-    Line::KernelBug(bounded(r.trim(), 256))
+    Line::report(OopsReport::KernelBug(bounded(r.trim(), 256)))
 }
 
 /// `Oops: 0000 [#1] PREEMPT SMP PTI`, `Internal error: Oops: 17 [#2] ARM`,
@@ -254,7 +279,7 @@ pub(crate) fn warning(r: &str) -> Option<Line> {
             w.module = Some(bounded(m.0, 64));
         }
     }
-    Some(Line::Warning(w, id))
+    Some(Line::report(OopsReport::Warning(w, id)))
 }
 
 // ---- meanings ----
@@ -303,4 +328,134 @@ pub(crate) fn meaning_panic(ev: &Event, _d: &Panic, _who: &str) -> String {
         "kernel panic: {}",
         ev.panic_message.as_deref().unwrap_or("?")
     )
+}
+
+// ---- report assembly (called from the parser for `Line::Report`) ----
+
+impl Assemble for OopsReport {
+    fn assemble(self, ps: &mut Parser, p: &Prefix<'_>) {
+        let caller = p.caller;
+        let ln = ps.line_no;
+        match self {
+            OopsReport::Bug { bug, address } => {
+                ps.close_cur(caller);
+                let ev = new_event(
+                    Detail::Oops(Oops {
+                        bug: Some(bug),
+                        address,
+                        ..Oops::default()
+                    }),
+                    p,
+                    ln,
+                );
+                ps.open_event(ev, p, 12);
+            }
+            OopsReport::KernelBug(text) => {
+                ps.close_cur(caller);
+                let ev = new_event(Detail::KernelBug(KernelBug { bug: text }), p, ln);
+                ps.open_event(ev, p, 8);
+            }
+            OopsReport::Oops(ol) => attach_oops(ps, ol, p),
+            OopsReport::PageFault(t) => {
+                if let Some(i) = ps.cur(caller) {
+                    if let Some(o) = ps.touch(i) {
+                        if let Detail::Oops(x) = &mut o.ev.detail {
+                            if x.page_fault.len() < 4 {
+                                x.page_fault.push(t);
+                            }
+                        }
+                    }
+                }
+            }
+            OopsReport::Warning(w, id) => {
+                ps.close_cur(caller);
+                let mut ev = new_event(Detail::Warning(w), p, ln);
+                ev.cpu = id.cpu;
+                ev.pid = id.pid;
+                ps.open_event(ev, p, 12);
+            }
+            OopsReport::Panic(msg) => panic_line(ps, msg, p),
+        }
+    }
+}
+
+/// An `Oops: ...` line: it completes the open oops or `BUG:` report of the
+/// caller (x86 prints `BUG: unable to handle ...` first), or opens one.
+fn attach_oops(ps: &mut Parser, ol: OopsLine, p: &Prefix<'_>) {
+    let caller = p.caller;
+    let ln = ps.line_no;
+    let attach = ps.cur(caller).filter(|&i| {
+        ps.open.get(i).is_some_and(|o| match &o.ev.detail {
+            Detail::Oops(x) => x.oops_count.is_none(),
+            Detail::KernelBug(_) => true,
+            _ => false,
+        })
+    });
+    let fill = |x: &mut Oops, ol: OopsLine| {
+        x.oops_code = ol.code;
+        x.oops_count = ol.count;
+        x.oops_flags = ol.flags;
+        if x.bug.is_none() {
+            x.bug = ol.text;
+        }
+        if x.address.is_none() {
+            x.address = ol.address;
+        }
+    };
+    if let Some(i) = attach {
+        if let Some(o) = ps.touch(i) {
+            if let Detail::KernelBug(b) = &o.ev.detail {
+                let bug = b.bug.clone();
+                o.ev.detail = Detail::Oops(Oops {
+                    bug: Some(bug),
+                    ..Oops::default()
+                });
+            }
+            if let Detail::Oops(x) = &mut o.ev.detail {
+                fill(x, ol);
+            }
+        }
+        return;
+    }
+    ps.close_cur(caller);
+    let mut x = Oops::default();
+    fill(&mut x, ol);
+    let ev = new_event(Detail::Oops(x), p, ln);
+    ps.open_event(ev, p, 12);
+}
+
+/// `Kernel panic - not syncing: MSG`: ends the open report (`Hard LOCKUP`
+/// opens a hard-lockup report first), or is a report of its own.
+fn panic_line(ps: &mut Parser, msg: String, p: &Prefix<'_>) {
+    let caller = p.caller;
+    let ln = ps.line_no;
+    let lower = msg.to_ascii_lowercase();
+    if lower.contains("hard lockup") {
+        let cpu =
+            crate::util::after(&msg, "on cpu ").and_then(|c| crate::util::lead_u32(c).map(|v| v.0));
+        let is_hl = ps
+            .cur(caller)
+            .and_then(|i| ps.open.get(i))
+            .is_some_and(|o| matches!(o.ev.detail, Detail::HardLockup(_)));
+        if !is_hl {
+            ps.close_cur(caller);
+            let mut ev = new_event(Detail::HardLockup(HardLockup {}), p, ln);
+            ev.cpu = cpu;
+            ps.open_event(ev, p, 12);
+        }
+    }
+    if let Some(i) = ps.cur(caller) {
+        if let Some(o) = ps.touch(i) {
+            finish_trace(o);
+            if o.ev.panic_message.is_none() {
+                o.ev.panic = Some(true);
+                o.ev.panic_message = Some(msg);
+            }
+            return;
+        }
+    }
+    let mut ev = new_event(Detail::Panic(Panic {}), p, ln);
+    ev.panic = Some(true);
+    ev.panic_message = Some(msg);
+    ps.open_event(ev, p, 8);
 }

@@ -4,9 +4,13 @@
 
 use serde::Serialize;
 
+use super::Assemble;
 use super::Sample;
 use crate::classify::Line;
+use crate::event::Detail;
 use crate::event::Event;
+use crate::parser::{finish_trace, new_event, Parser};
+use crate::prefix::Prefix;
 use crate::util::{after, bounded, lead_u32, lead_u64, split_digits, token};
 
 /// Substrings of this family's first lines, for the prefilter (see
@@ -65,6 +69,25 @@ pub struct RcuStall {
     pub kthread_starved_jiffies: Option<u64>,
 }
 
+/// Lines of an RCU stall report.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum RcuLine {
+    /// `rcu: INFO: rcu_sched detected stalls on CPUs/tasks:`: opens a report.
+    Header(RcuStall),
+    /// A per-CPU line `\t3-....: (5249 ticks this GP) ...`.
+    Cpu(u32),
+    /// `(detected by N, t=J jiffies, g=G, q=Q)`.
+    DetectedBy {
+        by: Option<u32>,
+        jiffies: Option<u64>,
+        g: Option<String>,
+    },
+    /// `Tasks blocked on level-0 rcu_node (CPUs 0-7): P1234 P5678`.
+    Tasks(Vec<u32>),
+    /// `rcu_sched kthread starved for N jiffies!`.
+    Starved(u64),
+}
+
 // ---- line recognisers (called from `classify`) ----
 
 pub(crate) fn rcu_header(r: &str) -> Option<Line> {
@@ -111,7 +134,7 @@ pub(crate) fn rcu_header(r: &str) -> Option<Line> {
         let g = g.split([',', ' ', ')']).next().unwrap_or("");
         st.grace_period = (!g.is_empty()).then(|| bounded(g, 32));
     }
-    Some(Line::Rcu(st))
+    Some(Line::report(RcuLine::Header(st)))
 }
 
 /// Lines starting `rcu: ` (4.20+), or the same content without it.
@@ -134,7 +157,7 @@ pub(crate) fn rcu_body(r: &str) -> Option<Line> {
                 .map(|g| g.split([',', ' ', ')']).next().unwrap_or(""))
                 .filter(|g| !g.is_empty())
                 .map(|g| bounded(g, 32));
-            return Some(Line::RcuDetectedBy { by, jiffies, g });
+            return Some(Line::report(RcuLine::DetectedBy { by, jiffies, g }));
         }
     }
     if let Some(x) = r.strip_prefix("Tasks blocked on") {
@@ -145,10 +168,10 @@ pub(crate) fn rcu_body(r: &str) -> Option<Line> {
                     .collect()
             })
             .unwrap_or_default();
-        return Some(Line::RcuTasks(pids));
+        return Some(Line::report(RcuLine::Tasks(pids)));
     }
     if let Some(x) = after(r, "kthread starved for ") {
-        return lead_u64(x).map(|v| Line::RcuStarved(v.0));
+        return lead_u64(x).map(|v| Line::report(RcuLine::Starved(v.0)));
     }
     // Per-CPU line "  9-...!: (0 ticks this GP) idle=..." / "3-....: (5249 ticks ..."
     let (d, x) = split_digits(r);
@@ -156,7 +179,7 @@ pub(crate) fn rcu_body(r: &str) -> Option<Line> {
         if let Some(x) = x.strip_prefix('-') {
             let flags: &str = x.split(':').next().unwrap_or("");
             if flags.len() <= 8 && x.contains(": (") {
-                return d.parse().ok().map(Line::RcuCpu);
+                return d.parse().ok().map(|n| Line::report(RcuLine::Cpu(n)));
             }
         }
     }
@@ -191,4 +214,64 @@ pub(crate) fn meaning_rcu_stall(_ev: &Event, r: &RcuStall, _who: &str) -> String
         s.push_str("; the RCU grace-period kthread was starved of CPU time");
     }
     s
+}
+
+// ---- report assembly (called from the parser for `Line::Report`) ----
+
+/// A continuation line of the RCU report open for `caller`: it ends the
+/// trace the report was reading (per-CPU backtraces come between them).
+fn with_rcu(ps: &mut Parser, caller: Option<&str>, f: impl FnOnce(&mut RcuStall)) {
+    if let Some(i) = ps.cur(caller) {
+        if let Some(o) = ps.touch(i) {
+            finish_trace(o);
+            if let Detail::RcuStall(r) = &mut o.ev.detail {
+                f(r);
+            }
+        }
+    }
+}
+
+impl Assemble for RcuLine {
+    #[allow(clippy::too_many_lines)]
+    fn assemble(self, ps: &mut Parser, p: &Prefix<'_>) {
+        let caller = p.caller;
+        let ln = ps.line_no;
+        match self {
+            RcuLine::Header(st) => {
+                ps.close_cur(caller);
+                let ev = new_event(Detail::RcuStall(st), p, ln);
+                ps.open_event(ev, p, 12);
+            }
+            RcuLine::Cpu(n) => with_rcu(ps, caller, |r| {
+                if let Some(v) = &mut r.stalled_cpus {
+                    if v.len() < 4096 && !v.contains(&n) {
+                        v.push(n);
+                    }
+                } else if r.self_detected_cpu.is_none() {
+                    r.self_detected_cpu = Some(n);
+                }
+            }),
+            RcuLine::DetectedBy { by, jiffies, g } => with_rcu(ps, caller, |r| {
+                if r.detected_by.is_none() {
+                    r.detected_by = by;
+                }
+                if r.jiffies.is_none() {
+                    r.jiffies = jiffies;
+                }
+                if r.grace_period.is_none() {
+                    r.grace_period = g;
+                }
+            }),
+            RcuLine::Tasks(pids) => with_rcu(ps, caller, |r| {
+                for pid in pids {
+                    if r.blocked_tasks.len() < 4096 {
+                        r.blocked_tasks.push(pid);
+                    }
+                }
+            }),
+            RcuLine::Starved(j) => with_rcu(ps, caller, |r| {
+                r.kthread_starved_jiffies = Some(j);
+            }),
+        }
+    }
 }
