@@ -77,6 +77,18 @@ struct TypeRec {
     extra: usize,
 }
 
+impl TypeRec {
+    /// Type id 0: BTF's implicit `void`, never written in the blob.
+    const VOID: TypeRec = TypeRec {
+        name_off: 0,
+        kind: Kind::Void,
+        vlen: 0,
+        kind_flag: false,
+        size_or_type: 0,
+        extra: 0,
+    };
+}
+
 /// A struct/union member.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Member {
@@ -140,14 +152,7 @@ impl Btf {
                 ),
             ));
         }
-        let mut types = vec![TypeRec {
-            name_off: 0,
-            kind: Kind::Void,
-            vlen: 0,
-            kind_flag: false,
-            size_or_type: 0,
-            extra: 0,
-        }];
+        let mut types = vec![TypeRec::VOID];
         let end = type_base + type_len;
         let mut off = type_base;
         while off + 12 <= end {
@@ -345,14 +350,7 @@ impl Btf {
     /// find nothing instead of every caller handling a missing table.
     pub fn empty() -> Btf {
         Btf {
-            types: vec![TypeRec {
-                name_off: 0,
-                kind: Kind::Void,
-                vlen: 0,
-                kind_flag: false,
-                size_or_type: 0,
-                extra: 0,
-            }],
+            types: vec![TypeRec::VOID],
             data: Vec::new(),
             type_base: 0,
             str_base: 0,
