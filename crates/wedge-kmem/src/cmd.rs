@@ -49,8 +49,8 @@ pub fn ptype(mem: &dyn KernelMemory, what: &str) -> Result<String, String> {
     run().map_err(|e| e.render(what))
 }
 
+/// A command's JSON document: its fields and the schema version.
 fn doc(mut fields: serde_json::Map<String, Json>) -> String {
-    // schema_version first, as in every document of wedge's.
     let mut m = serde_json::Map::new();
     m.insert("schema_version".into(), json!(wedge_model::SCHEMA_VERSION));
     m.append(&mut fields);
@@ -111,7 +111,14 @@ pub fn address_of(mem: &dyn KernelMemory, text: &str) -> Result<u64, String> {
         if let Some(a) = bare_hex(t) {
             return Ok(a);
         }
-        return Err(unknown_symbol(mem, t));
+        // Names may hold dots (`foo.cold`, `__func__.3`); one that is no
+        // symbol is read as an expression (`init_task.tasks.next`).
+        if !t.contains('.') {
+            return Err(unknown_symbol(mem, t));
+        }
+    }
+    if let Some(a) = symbol_plus(mem, t) {
+        return Ok(a);
     }
     let ev = Evaluator::new(mem);
     let v = ev.eval_str(t).map_err(|e| e.render(t))?;
@@ -131,6 +138,28 @@ pub fn address_of(mem: &dyn KernelMemory, text: &str) -> Result<u64, String> {
             )
         }),
     }
+}
+
+/// `schedule+0x25` as the kernel prints a return address (`%pS`) and
+/// crash and gdb take one: a symbol of any kind (a function has no type
+/// for the expression language) plus an offset, hex with `0x`, else
+/// decimal.
+fn symbol_plus(mem: &dyn KernelMemory, t: &str) -> Option<u64> {
+    let i = t.rfind(['+', '-'])?;
+    let (name, off) = (t[..i].trim(), t[i + 1..].trim());
+    if !is_name(name) {
+        return None;
+    }
+    let base = mem.symbol(name)?;
+    let n = match off.strip_prefix("0x").or_else(|| off.strip_prefix("0X")) {
+        Some(h) => u64::from_str_radix(h, 16).ok()?,
+        None => off.parse().ok()?,
+    };
+    Some(if t.as_bytes()[i] == b'+' {
+        base.wrapping_add(n)
+    } else {
+        base.wrapping_sub(n)
+    })
 }
 
 /// "unknown symbol NAME (near: …)", the near names as eval gives them.
@@ -154,7 +183,8 @@ pub fn describe(mem: &dyn KernelMemory, addr: u64) -> Option<String> {
 /// with its kind, size and module; a name → its address and kind.
 pub fn sym(mem: &dyn KernelMemory, what: &str, json: bool) -> Result<String, String> {
     let t = what.trim();
-    if is_name(t) && (bare_hex(t).is_none() || mem.symbol(t).is_some()) {
+    let named = mem.symbol(t).is_some() || (bare_hex(t).is_none() && !t.contains('.'));
+    if is_name(t) && named {
         let addr = mem.symbol(t).ok_or_else(|| unknown_symbol(mem, t))?;
         let kind = mem.symbol_kind(t).unwrap_or('?');
         // A per-CPU variable's symbol is its offset in each CPU's area.
@@ -190,7 +220,12 @@ pub fn sym(mem: &dyn KernelMemory, what: &str, json: bool) -> Result<String, Str
             "size": s.size, "module": s.module,
         }))));
     }
-    let mut out = format!("{addr:016x} ({}) {}  {}", s.kind, s.describe(addr), kind_word(s.kind));
+    let mut out = format!(
+        "{addr:016x} ({}) {}  {}",
+        s.kind,
+        s.describe(addr),
+        kind_word(s.kind)
+    );
     if let Some(n) = s.size {
         let _ = write!(out, ", size {n:#x}");
     }
@@ -232,7 +267,7 @@ fn read_words(mem: &dyn KernelMemory, addr: u64, count: u64) -> (Vec<u64>, Optio
 
 fn check_count(count: u64, max: u64, what: &str) -> Result<(), String> {
     if count == 0 {
-        return Err(format!("COUNT must be at least 1 {what}"));
+        return Err(format!("COUNT must be at least 1 (it counts {what})"));
     }
     if count > max {
         return Err(format!("COUNT {count} is too many (at most {max} {what})"));
@@ -244,7 +279,12 @@ fn check_count(count: u64, max: u64, what: &str) -> Result<(), String> {
 /// prints them, one a line with its bytes as text and, when the word
 /// points into the kernel image or a module, the symbol. A fault stops
 /// the dump at the first unreadable address, after what was read.
-pub fn rd(mem: &dyn KernelMemory, what: &str, count: Option<u64>, json: bool) -> Result<String, String> {
+pub fn rd(
+    mem: &dyn KernelMemory,
+    what: &str,
+    count: Option<u64>,
+    json: bool,
+) -> Result<String, String> {
     let count = count.unwrap_or(8);
     check_count(count, MAX_RD_WORDS, "words")?;
     let addr = address_of(mem, what)?;
@@ -264,16 +304,28 @@ pub fn rd(mem: &dyn KernelMemory, what: &str, count: Option<u64>, json: bool) ->
             })
             .collect();
         let fault = fault.map(|f| json!({"address": f.addr, "detail": f.detail}));
-        return Ok(doc(obj(json!({"address": addr, "words": ws, "fault": fault}))));
+        return Ok(doc(obj(
+            json!({"address": addr, "words": ws, "fault": fault}),
+        )));
     }
     let mut out = String::new();
     for (i, w) in words.iter().enumerate() {
         let ascii: String = w
             .to_le_bytes()
             .iter()
-            .map(|&c| if (0x20..0x7f).contains(&c) { c as char } else { '.' })
+            .map(|&c| {
+                if (0x20..0x7f).contains(&c) {
+                    c as char
+                } else {
+                    '.'
+                }
+            })
             .collect();
-        let _ = write!(out, "{:016x}:  {w:016x}  {ascii}", addr.wrapping_add(8 * i as u64));
+        let _ = write!(
+            out,
+            "{:016x}:  {w:016x}  {ascii}",
+            addr.wrapping_add(8 * i as u64)
+        );
         if let Some(s) = mem.symbolize(*w) {
             let _ = write!(out, "  <{s}>");
         }
@@ -286,7 +338,12 @@ pub fn rd(mem: &dyn KernelMemory, what: &str, count: Option<u64>, json: bool) ->
 }
 
 /// `dis FUNC|ADDR [COUNT]`: see [`crate::dis`].
-pub fn dis(mem: &dyn KernelMemory, what: &str, count: Option<u64>, json: bool) -> Result<String, String> {
+pub fn dis(
+    mem: &dyn KernelMemory,
+    what: &str,
+    count: Option<u64>,
+    json: bool,
+) -> Result<String, String> {
     if let Some(c) = count {
         check_count(c, crate::dis::MAX_INSNS, "instructions")?;
     }

@@ -61,7 +61,7 @@ fn target_name(mem: &dyn KernelMemory, addr: u64) -> Option<String> {
     })
 }
 
-/// Bytes from `addr`, a page at a time, up to the first page that cannot
+/// Bytes from `addr`, a page at a time, up to the first byte that cannot
 /// be read (its fault returned beside what came before).
 fn read_text(mem: &dyn KernelMemory, addr: u64, len: u64) -> (Vec<u8>, Option<Fault>) {
     let mut out = Vec::new();
@@ -69,9 +69,19 @@ fn read_text(mem: &dyn KernelMemory, addr: u64, len: u64) -> (Vec<u8>, Option<Fa
         let at = addr.wrapping_add(out.len() as u64);
         let n = (4096 - (at & 0xfff)).min(len - out.len() as u64);
         let mut buf = vec![0u8; n as usize];
-        match mem.read(at, &mut buf) {
-            Ok(()) => out.extend(buf),
-            Err(f) => return (out, Some(f)),
+        if mem.read(at, &mut buf).is_ok() {
+            out.extend(buf);
+            continue;
+        }
+        // The page fails: keep the bytes of it that can be read (a source
+        // may map less than a page), up to the first that cannot, at most
+        // one page of one-byte reads.
+        for k in 0..n {
+            let mut b = [0u8; 1];
+            if let Err(f) = mem.read(at + k, &mut b) {
+                return (out, Some(f));
+            }
+            out.push(b[0]);
         }
     }
     (out, None)

@@ -226,9 +226,7 @@ impl<'a> Evaluator<'a> {
                 ));
             }
             if nodes.len() >= MAX_LIST {
-                break Some(format!(
-                    "stopped at the cap of {MAX_LIST} entries"
-                ));
+                break Some(format!("stopped at the cap of {MAX_LIST} entries"));
             }
             nodes.push(next);
             at = next;
@@ -298,16 +296,14 @@ impl<'a> Evaluator<'a> {
             };
             return Err(ExprError::at(
                 head.span,
-                format!(
-                    "{what} of a {}: use {other}",
-                    self.type_name(&hv.ty)
-                ),
+                format!("{what} of a {}: use {other}", self.type_name(&hv.ty)),
             ));
         }
         let ty = self.resolve_type(t)?;
         let (mty, off, bits) = self.member_path(&ty, path)?;
         let want = if hlist { "hlist_node" } else { "list_head" };
-        let is_node = matches!(self.shape(&mty), Shape::Record { id, .. } if self.btf().name(id) == want);
+        let is_node =
+            matches!(self.shape(&mty), Shape::Record { id, .. } if self.btf().name(id) == want);
         if !is_node || bits != 0 || off % 8 != 0 {
             let last = path.last().map_or(sp, |p| p.1);
             return Err(ExprError::at(

@@ -911,7 +911,10 @@ mod tests {
                 "hlist_for_each_entry(h, struct pid, a.b)",
                 "(hlist h Struct(\"pid\") a.b)",
             ),
-            ("list_count(&init_task.tasks)", "(list_count (Addr (. init_task tasks)))"),
+            (
+                "list_count(&init_task.tasks)",
+                "(list_count (Addr (. init_task tasks)))",
+            ),
             (
                 "0x10 + 010 + 0b11 + 'a' + 10UL",
                 "(+ (+ (+ (+ 16 8) 3) 97) 10)",
