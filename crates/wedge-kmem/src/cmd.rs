@@ -49,12 +49,17 @@ pub fn ptype(mem: &dyn KernelMemory, what: &str) -> Result<String, String> {
     run().map_err(|e| e.render(what))
 }
 
-/// A command's JSON document: its fields and the schema version.
-fn doc(mut fields: serde_json::Map<String, Json>) -> String {
-    let mut m = serde_json::Map::new();
-    m.insert("schema_version".into(), json!(wedge_model::SCHEMA_VERSION));
-    m.append(&mut fields);
-    format!("{}\n", Json::Object(m))
+/// A command's JSON document: `schema_version` first, as in every
+/// document of wedge's (docs/json-schema.md), then the fields (serde_json
+/// keeps an object's keys sorted, so it is written ahead by hand).
+fn doc(fields: serde_json::Map<String, Json>) -> String {
+    let rest = Json::Object(fields).to_string();
+    let rest = rest.strip_prefix('{').unwrap_or("}");
+    let sep = if rest == "}" { "" } else { "," };
+    format!(
+        "{{\"schema_version\":{}{sep}{rest}\n",
+        wedge_model::SCHEMA_VERSION
+    )
 }
 
 fn obj(v: Json) -> serde_json::Map<String, Json> {
@@ -212,7 +217,7 @@ pub fn sym(mem: &dyn KernelMemory, what: &str, json: bool) -> Result<String, Str
     let s = mem.symbol_at(addr).ok_or_else(|| {
         format!("{addr:#x} is in no symbol: not in the kernel image or a module's text")
     })?;
-    let off = addr - s.start;
+    let off = addr.wrapping_sub(s.start);
     if json {
         return Ok(doc(obj(json!({
             "address": addr, "name": s.name, "offset": off, "symbol": s.describe(addr),

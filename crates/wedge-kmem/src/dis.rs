@@ -48,7 +48,7 @@ pub struct Disasm {
 /// call target (`call 0xffffffff81a0d8e0 <__schedule>`).
 fn target_name(mem: &dyn KernelMemory, addr: u64) -> Option<String> {
     let s = mem.symbol_at(addr)?;
-    let off = addr - s.start;
+    let off = addr.wrapping_sub(s.start);
     let m = s
         .module
         .as_deref()
@@ -236,7 +236,7 @@ impl Disasm {
         for (k, i) in self.insns.iter().enumerate() {
             let mark = if self.is_marked(i) { "=> " } else { "   " };
             let label = match &self.function {
-                Some(f) => format!("<+{}>", i.addr - f.start),
+                Some(f) => format!("<+{}>", i.addr.wrapping_sub(f.start)),
                 None => self
                     .labels
                     .get(k)

@@ -171,7 +171,11 @@ impl KernelMemory for Fake {
     }
     fn symbol_kind(&self, name: &str) -> Option<char> {
         let a = self.symbol(name)?;
-        Some(if a < INIT_TASK && a >= TEXT { 'T' } else { 'D' })
+        Some(if (TEXT..INIT_TASK).contains(&a) {
+            'T'
+        } else {
+            'D'
+        })
     }
     fn for_each_symbol(&self, f: &mut dyn FnMut(&str)) {
         for s in &self.syms {

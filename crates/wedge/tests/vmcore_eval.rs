@@ -137,6 +137,25 @@ fn sym_rd_dis_and_lists_from_the_command_line() {
         panic!("{m}");
     }
 
+    // Each command's JSON document matches its schema, schema_version first.
+    for (args, schema) in [
+        (vec!["sym", "schedule"], "vmcore-sym.json"),
+        (vec!["sym", "schedule+0x10"], "vmcore-sym.json"),
+        (vec!["rd", "&init_task", "4"], "vmcore-rd.json"),
+        (vec!["dis", "schedule"], "vmcore-dis.json"),
+        (vec!["dis", "schedule", "3"], "vmcore-dis.json"),
+    ] {
+        let mut a = vec!["--json", "vmcore", dump];
+        a.extend(&args);
+        let (code, out, err) = wedge(&a);
+        assert_eq!(code, Some(0), "{args:?}: {err}");
+        assert!(out.starts_with("{\"schema_version\":1,"), "{out}");
+        let doc: serde_json::Value = serde_json::from_str(&out).expect("one JSON document");
+        if let Err(m) = common::conforms(schema, &args.join(" "), &doc) {
+            panic!("{m}");
+        }
+    }
+
     // Bad input: clear errors, exit 2.
     for (args, want) in [
         (
