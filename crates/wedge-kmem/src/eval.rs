@@ -99,7 +99,10 @@ const KNOWN_GLOBALS: [(&str, &str); 14] = [
     ("nr_cpu_ids", "unsigned int"),
 ];
 
-const HELPERS: [&str; 9] = [
+const HELPERS: [&str; 12] = [
+    "list_for_each_entry",
+    "hlist_for_each_entry",
+    "list_count",
     "per_cpu",
     "per_cpu_ptr",
     "container_of",
@@ -111,9 +114,25 @@ const HELPERS: [&str; 9] = [
     "NULL",
 ];
 
+/// The most entries a list walk follows: more than the kernel's pid_max
+/// default (32768) tasks, far fewer than a corrupt list looping through
+/// memory would give. A walk that reaches it stops and says so.
+pub const MAX_LIST: usize = 100_000;
+
+/// A list walked: the nodes (addresses of the `list_head`/`hlist_node`
+/// members), and why the walk stopped early if it did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListWalk {
+    pub nodes: Vec<u64>,
+    pub stopped: Option<String>,
+}
+
 /// Evaluates expressions over one memory source.
 pub struct Evaluator<'a> {
     pub mem: &'a dyn KernelMemory,
+    /// What an evaluation had to say beside its value (a list walk cut
+    /// short), for the command to print after it.
+    notes: std::cell::RefCell<Vec<String>>,
 }
 
 /// The names among `cands` nearest to `want` (edit distance), at most 3.
@@ -144,7 +163,10 @@ fn suggest(list: Vec<String>) -> String {
 
 impl<'a> Evaluator<'a> {
     pub fn new(mem: &'a dyn KernelMemory) -> Evaluator<'a> {
-        Evaluator { mem }
+        Evaluator {
+            mem,
+            notes: Default::default(),
+        }
     }
 
     pub fn btf(&self) -> &'a Btf {
@@ -159,6 +181,148 @@ impl<'a> Evaluator<'a> {
 
     pub fn parse(&self, text: &str) -> Result<Expr, ExprError> {
         parse::parse(text, &|n| self.is_type_name(n))
+    }
+
+    /// The notes evaluations left (a list walk stopped at the cap, at a
+    /// cycle or at a fault), emptied.
+    pub fn take_notes(&self) -> Vec<String> {
+        std::mem::take(&mut *self.notes.borrow_mut())
+    }
+
+    /// Walks a circular `list_head` list from `head` (not itself an entry),
+    /// or with `hlist` an `hlist_head`'s NULL-terminated chain. The next
+    /// pointer is the first member of `list_head`, `hlist_head` (`first`)
+    /// and `hlist_node` (include/linux/types.h, unchanged since 2.6), so a
+    /// step is one 8-byte read at the node. A dump is a snapshot taken with
+    /// no lock held: a list being changed at the crash, or corrupt, can
+    /// loop without passing the head; the walk stops at a node seen before,
+    /// at [`MAX_LIST`] entries and at a fault, keeping what it read.
+    pub fn walk_list(&self, head: u64, hlist: bool) -> ListWalk {
+        let mut nodes = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut at = head;
+        let stopped = loop {
+            let mut b = [0u8; 8];
+            if let Err(f) = self.mem.read(at, &mut b) {
+                break Some(format!(
+                    "stopped after {} entries: {f} reading the next pointer of {at:#x}",
+                    nodes.len()
+                ));
+            }
+            let next = u64::from_le_bytes(b);
+            if (hlist && next == 0) || (!hlist && next == head) {
+                break None;
+            }
+            if next == 0 {
+                break Some(format!(
+                    "stopped after {} entries: a NULL next pointer at {at:#x} (a list never initialised, or corrupt)",
+                    nodes.len()
+                ));
+            }
+            if !seen.insert(next) {
+                break Some(format!(
+                    "stopped after {} entries: a cycle, {next:#x} came again without passing the head (a list changed at the crash, or corrupt)",
+                    nodes.len()
+                ));
+            }
+            if nodes.len() >= MAX_LIST {
+                break Some(format!("stopped at the cap of {MAX_LIST} entries"));
+            }
+            nodes.push(next);
+            at = next;
+        };
+        ListWalk { nodes, stopped }
+    }
+
+    /// The address of a list head given as a pointer to one or as one in
+    /// memory, and whether it is an `hlist_head`.
+    fn list_head(&self, v: &Value, span: Span, what: &str) -> Result<(u64, bool), ExprError> {
+        let (ty, addr) = match (self.shape(&v.ty), &v.place) {
+            (Shape::Ptr(to), _) => {
+                let b = self.bytes(v, span)?;
+                (to, le(&b))
+            }
+            (Shape::Record { .. }, Place::Addr(a)) => (v.ty.clone(), *a),
+            _ => (v.ty.clone(), 0),
+        };
+        let kind = match self.shape(&ty) {
+            Shape::Record { id, .. } => self.btf().name(id).to_string(),
+            _ => String::new(),
+        };
+        match kind.as_str() {
+            "list_head" => Ok((addr, false)),
+            "hlist_head" => Ok((addr, true)),
+            _ => Err(ExprError::at(
+                span,
+                format!(
+                    "{what} needs a struct list_head or struct hlist_head (or a pointer to one), not {}",
+                    self.type_name(&v.ty)
+                ),
+            )),
+        }
+    }
+
+    /// [`Self::walk_list`] from a head that must itself be readable (a
+    /// NULL or wild head is an error, not an empty list); a stop is noted.
+    fn walk_noted(&self, head: u64, hlist: bool, span: Span) -> Result<ListWalk, ExprError> {
+        self.read(head, 8, span)?;
+        let w = self.walk_list(head, hlist);
+        if let Some(s) = &w.stopped {
+            self.notes.borrow_mut().push(format!("list walk {s}"));
+        }
+        Ok(w)
+    }
+
+    fn list_for_each(
+        &self,
+        head: &Expr,
+        t: &TypeName,
+        path: &[(String, Span)],
+        hlist: bool,
+        sp: Span,
+    ) -> Result<Value, ExprError> {
+        let what = if hlist {
+            "hlist_for_each_entry"
+        } else {
+            "list_for_each_entry"
+        };
+        let hv = self.eval(head)?;
+        let (addr, is_hlist) = self.list_head(&hv, head.span, what)?;
+        if is_hlist != hlist {
+            let other = if hlist {
+                "list_for_each_entry"
+            } else {
+                "hlist_for_each_entry"
+            };
+            return Err(ExprError::at(
+                head.span,
+                format!("{what} of a {}: use {other}", self.type_name(&hv.ty)),
+            ));
+        }
+        let ty = self.resolve_type(t)?;
+        let (mty, off, bits) = self.member_path(&ty, path)?;
+        let want = if hlist { "hlist_node" } else { "list_head" };
+        let is_node =
+            matches!(self.shape(&mty), Shape::Record { id, .. } if self.btf().name(id) == want);
+        if !is_node || bits != 0 || off % 8 != 0 {
+            let last = path.last().map_or(sp, |p| p.1);
+            return Err(ExprError::at(
+                last,
+                format!(
+                    "{what} needs a struct {want} member, and this is {}",
+                    self.type_name(&mty)
+                ),
+            ));
+        }
+        let w = self.walk_noted(addr, hlist, head.span)?;
+        let mut bytes = Vec::with_capacity(w.nodes.len() * 8);
+        for n in &w.nodes {
+            bytes.extend(n.wrapping_sub(off / 8).to_le_bytes());
+        }
+        Ok(Value {
+            ty: Ty::Array(Box::new(Ty::ptr_to(ty)), w.nodes.len() as u64),
+            place: Place::Bytes(bytes),
+        })
     }
 
     /// Parses and evaluates.
@@ -609,6 +773,12 @@ impl<'a> Evaluator<'a> {
                 }
                 Ok(Value::pointer(ty, addr.wrapping_sub(off / 8)))
             }
+            ExprKind::ListForEach {
+                head,
+                ty,
+                member,
+                hlist,
+            } => self.list_for_each(head, ty, member, *hlist, sp),
             ExprKind::Call(name, args) => self.call(name, args, sp),
         }
     }
@@ -742,6 +912,13 @@ impl<'a> Evaluator<'a> {
                 };
                 let off = cpu_offset(&args[1])?;
                 Ok(Value::pointer(to, a.wrapping_add(off)))
+            }
+            "list_count" => {
+                want(1)?;
+                let v = self.eval(&args[0])?;
+                let (addr, hlist) = self.list_head(&v, args[0].span, name)?;
+                let w = self.walk_noted(addr, hlist, args[0].span)?;
+                Ok(Value::int(IntTy::ULONG, w.nodes.len() as i128))
             }
             "task" => {
                 want(1)?;

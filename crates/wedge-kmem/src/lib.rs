@@ -13,6 +13,7 @@
 //! any input (a fuzz target checks it).
 
 pub mod cmd;
+pub mod dis;
 pub mod eval;
 pub mod parse;
 pub mod print;
@@ -21,7 +22,7 @@ pub mod types;
 
 pub use eval::{Evaluator, Place, Value};
 pub use parse::{parse, ExprError, Span};
-pub use source::{Fault, KernelMemory};
+pub use source::{Fault, KernelMemory, SymbolAt};
 
 #[cfg(test)]
 mod tests;

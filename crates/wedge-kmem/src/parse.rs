@@ -194,6 +194,14 @@ pub enum ExprKind {
     Offsetof(TypeName, Vec<(String, Span)>),
     /// `container_of(ptr, type, a.b)`.
     ContainerOf(Box<Expr>, TypeName, Vec<(String, Span)>),
+    /// `list_for_each_entry(head, type, a.b)` (`hlist` false) or
+    /// `hlist_for_each_entry(head, type, a.b)`: the entries of a list.
+    ListForEach {
+        head: Box<Expr>,
+        ty: TypeName,
+        member: Vec<(String, Span)>,
+        hlist: bool,
+    },
     /// A helper: `per_cpu(var, cpu)`, `per_cpu_ptr(ptr, cpu)`, `task(pid)`.
     Call(String, Vec<Expr>),
 }
@@ -688,6 +696,18 @@ impl Parser<'_> {
                         self.expect(",")?;
                         ExprKind::ContainerOf(Box::new(p), t, self.member_path()?)
                     }
+                    "list_for_each_entry" | "hlist_for_each_entry" => {
+                        let head = self.expr()?;
+                        self.expect(",")?;
+                        let ty = self.type_name()?;
+                        self.expect(",")?;
+                        ExprKind::ListForEach {
+                            head: Box::new(head),
+                            ty,
+                            member: self.member_path()?,
+                            hlist: name.starts_with('h'),
+                        }
+                    }
                     _ => {
                         let mut args = Vec::new();
                         if !self.is_punct(")") {
@@ -817,6 +837,22 @@ mod tests {
                 t.base,
                 m.iter().map(|x| x.0.as_str()).collect::<Vec<_>>().join(".")
             ),
+            ExprKind::ListForEach {
+                head,
+                ty,
+                member,
+                hlist,
+            } => format!(
+                "({}list {} {:?} {})",
+                if *hlist { "h" } else { "" },
+                sexp(head),
+                ty.base,
+                member
+                    .iter()
+                    .map(|x| x.0.as_str())
+                    .collect::<Vec<_>>()
+                    .join(".")
+            ),
             ExprKind::Call(n, args) => format!(
                 "({n} {})",
                 args.iter().map(sexp).collect::<Vec<_>>().join(" ")
@@ -867,6 +903,18 @@ mod tests {
             ),
             ("per_cpu(runqueues, 0).cpu", "(. (per_cpu runqueues 0) cpu)"),
             ("task(1)->comm", "(-> (task 1) comm)"),
+            (
+                "list_for_each_entry(&init_task.tasks, struct task_struct, tasks)[1]->pid",
+                "(-> ([] (list (Addr (. init_task tasks)) Struct(\"task_struct\") tasks) 1) pid)",
+            ),
+            (
+                "hlist_for_each_entry(h, struct pid, a.b)",
+                "(hlist h Struct(\"pid\") a.b)",
+            ),
+            (
+                "list_count(&init_task.tasks)",
+                "(list_count (Addr (. init_task tasks)))",
+            ),
             (
                 "0x10 + 010 + 0b11 + 'a' + 10UL",
                 "(+ (+ (+ (+ 16 8) 3) 97) 10)",
@@ -921,6 +969,10 @@ mod tests {
             "offsetof(",
             "offsetof(struct",
             "container_of(a,",
+            "list_for_each_entry(",
+            "list_for_each_entry(a, struct",
+            "hlist_for_each_entry(a, struct t,",
+            "list_count(",
             "'",
             "'\\",
             "é",

@@ -52,6 +52,11 @@ fn load(ev: &Evaluator<'_>, v: &Value) -> Result<Vec<u8>, ExprError> {
 /// `*(struct foo *)0xaddr = {...}`.
 pub fn text(ev: &Evaluator<'_>, v: &Value, lim: Limits) -> Result<String, ExprError> {
     let bytes = load(ev, v).map_err(|e| ExprError { span: None, ..e })?;
+    if let Ty::Array(elem, _) = &v.ty {
+        if let Shape::Ptr(to) = ev.shape(elem) {
+            return Ok(entries_text(ev, &v.ty, elem, &to, &bytes, lim));
+        }
+    }
     let mut out = String::new();
     let ty = ev.type_name(&v.ty);
     match (ev.shape(&v.ty), &v.place) {
@@ -83,6 +88,24 @@ pub fn text(ev: &Evaluator<'_>, v: &Value, lim: Limits) -> Result<String, ExprEr
         &mut out,
     );
     Ok(out)
+}
+
+/// The entries of a list iteration, one a line and every one (the user
+/// asked for the list; the walk itself is capped):
+/// `[0] = (struct task_struct *)0x… <init_task+0>`.
+fn entries_text(ev: &Evaluator<'_>, ty: &Ty, elem: &Ty, to: &Ty, b: &[u8], lim: Limits) -> String {
+    let et = ev.type_name(elem);
+    let mut out = format!("({}){{", ev.type_name(ty));
+    if b.is_empty() {
+        out.push('}');
+        return out;
+    }
+    out.push('\n');
+    for (i, e) in b.chunks_exact(8).enumerate() {
+        let _ = writeln!(out, "\t[{i}] = ({et}){},", pointer_text(ev, to, le(e), lim));
+    }
+    out.push('}');
+    out
 }
 
 fn indent(out: &mut String, n: u32) {
@@ -328,7 +351,14 @@ pub fn json(ev: &Evaluator<'_>, v: &Value, lim: Limits) -> Result<Json, ExprErro
     let mut m = Map::new();
     m.insert("schema_version".into(), json!(wedge_model::SCHEMA_VERSION));
     m.insert("type".into(), json!(ev.type_name(&v.ty)));
-    m.insert("value".into(), json_body(ev, &v.ty, &bytes, 0, lim));
+    let value = match &v.ty {
+        // A list iteration's entries: every one, as addresses.
+        Ty::Array(elem, _) if matches!(ev.shape(elem), Shape::Ptr(_)) => {
+            Json::Array(bytes.chunks_exact(8).map(|e| json!(le(e))).collect())
+        }
+        _ => json_body(ev, &v.ty, &bytes, 0, lim),
+    };
+    m.insert("value".into(), value);
     Ok(Json::Object(m))
 }
 

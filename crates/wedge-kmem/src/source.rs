@@ -23,6 +23,52 @@ impl fmt::Display for Fault {
     }
 }
 
+/// The symbol an address falls in, as `sym` and `dis` name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SymbolAt {
+    pub name: String,
+    /// Where the symbol starts.
+    pub start: u64,
+    /// The symbol's size when known: a module's symtab records it; for the
+    /// kernel image it is the distance to the next symbol (kallsyms keeps
+    /// no sizes), so it can include the padding after a function.
+    pub size: Option<u64>,
+    /// The kallsyms type letter (`T`, `t`, `D`, `b`...); modules' symbols
+    /// read here are functions (`t`).
+    pub kind: char,
+    /// The module it is in; `None` for the kernel image.
+    pub module: Option<String>,
+}
+
+impl SymbolAt {
+    /// `name+0xoff`, as the kernel's `%pS` prints it (`+0` at the start).
+    pub fn describe(&self, addr: u64) -> String {
+        let off = addr.wrapping_sub(self.start);
+        let m = self
+            .module
+            .as_deref()
+            .map(|m| format!(" [{m}]"))
+            .unwrap_or_default();
+        if off == 0 {
+            format!("{}+0{m}", self.name)
+        } else {
+            format!("{}+{off:#x}{m}", self.name)
+        }
+    }
+
+    /// Text symbols (`t`/`T`, and weak `w`/`W` ones, which are functions
+    /// in vmlinux) versus everything else.
+    pub fn is_text(&self) -> bool {
+        kind_is_text(self.kind)
+    }
+}
+
+/// Whether a kallsyms type letter is code (`T`/`t`; `W`/`w` weak symbols
+/// in vmlinux are functions too).
+pub fn kind_is_text(kind: char) -> bool {
+    matches!(kind, 't' | 'T' | 'w' | 'W')
+}
+
 /// A kernel's memory, symbols and types.
 ///
 /// Reads must be bounded by the source (a dump read from FUSE or NFS has
@@ -37,6 +83,15 @@ pub trait KernelMemory {
     fn symbol(&self, name: &str) -> Option<u64>;
     /// What an address points into: `init_task+0`, `jiffies+8`.
     fn symbolize(&self, addr: u64) -> Option<String>;
+    /// The symbol `addr` falls in, with its bounds and kind. The default
+    /// knows none (a source without a symbol table).
+    fn symbol_at(&self, _addr: u64) -> Option<SymbolAt> {
+        None
+    }
+    /// A symbol's kallsyms type letter (`T` text, `D` data, `b` bss...).
+    fn symbol_kind(&self, _name: &str) -> Option<char> {
+        None
+    }
     /// Calls `f` with every symbol name (for naming near ones).
     fn for_each_symbol(&self, f: &mut dyn FnMut(&str));
     /// `__per_cpu_offset[cpu]`: where CPU `cpu`'s copy of the per-CPU
@@ -78,6 +133,45 @@ impl KernelMemory for wedge_vmcore::Vmcore {
         }
         let (name, off, _, module) = self.kernel.modules.lookup(addr)?;
         Some(format!("{name}+{off:#x} [{module}]"))
+    }
+
+    fn symbol_at(&self, addr: u64) -> Option<SymbolAt> {
+        let syms = &self.kernel.syms;
+        if let Some((s, _)) = syms.containing(addr) {
+            // kallsyms keeps no sizes: a symbol reaches the next higher
+            // address (aliases share one), as the kernel's own
+            // kallsyms_lookup_size_offset computes it.
+            let next = syms.syms.partition_point(|x| x.addr <= s.addr);
+            let size = syms.syms.get(next).map(|n| n.addr - s.addr);
+            return Some(SymbolAt {
+                name: s.name.clone(),
+                start: s.addr,
+                size,
+                kind: s.kind,
+                module: None,
+            });
+        }
+        let (name, off, size, module) = self.kernel.modules.lookup(addr)?;
+        Some(SymbolAt {
+            name: name.to_string(),
+            start: addr - off,
+            size: Some(size),
+            kind: 't',
+            module: Some(module.to_string()),
+        })
+    }
+
+    fn symbol_kind(&self, name: &str) -> Option<char> {
+        let a = self.kernel.syms.addr(name)?;
+        // by_name keeps the first symbol of a name; find it among those at
+        // its address.
+        let syms = &self.kernel.syms.syms;
+        let i = syms.partition_point(|s| s.addr < a);
+        syms[i..]
+            .iter()
+            .take_while(|s| s.addr == a)
+            .find(|s| s.name == name)
+            .map(|s| s.kind)
     }
 
     fn for_each_symbol(&self, f: &mut dyn FnMut(&str)) {

@@ -3,7 +3,7 @@
 //! second task linked to it, and per-CPU run queues for two CPUs.
 
 use crate::cmd;
-use crate::source::{Fault, KernelMemory};
+use crate::source::{Fault, KernelMemory, SymbolAt};
 use std::collections::BTreeMap;
 use wedge_vmcore::btf::Btf;
 
@@ -89,6 +89,18 @@ const TASK1: u64 = 0xffff_8880_0010_0000;
 const PCPU0: u64 = 0xffff_8880_1000_0000;
 const PCPU1: u64 = 0xffff_8880_1010_0000;
 const RUNQUEUES: u64 = 0x2_0000;
+/// Two functions: `fake_fn` calls `fake_fn2`.
+const TEXT: u64 = 0xffff_ffff_8100_0000;
+/// `fake_fn`: push rbp; call fake_fn2; pop rbp; ret; int3 — then `fake_fn2`: ret.
+const CODE: [u8; 10] = [0x55, 0xe8, 0x03, 0, 0, 0, 0x5d, 0xc3, 0xcc, 0xc3];
+/// A corrupt list: its head leads to A, A to B, B back to A.
+const CYCLE: u64 = 0xffff_8880_0020_0000;
+/// An hlist_head, and a chain of two `struct pid_entry` on it.
+const HLIST: u64 = 0xffff_8880_0030_0000;
+/// A list made up on read: the node at GEN + 16 i points to the next,
+/// for longer than MAX_LIST.
+const GEN: u64 = 0xffff_c900_0000_0000;
+const GEN_NODES: u64 = 200_000;
 
 struct Fake {
     btf: Btf,
@@ -98,6 +110,19 @@ struct Fake {
 
 impl KernelMemory for Fake {
     fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), Fault> {
+        if (GEN..GEN + 16 * GEN_NODES).contains(&addr) {
+            for (i, b) in buf.iter_mut().enumerate() {
+                let a = addr + i as u64;
+                let (node, off) = ((a - GEN) / 16, (a - GEN) % 16);
+                let next = GEN + 16 * (node + 1);
+                *b = if off < 8 {
+                    next.to_le_bytes()[off as usize]
+                } else {
+                    0
+                };
+            }
+            return Ok(());
+        }
         let Some((start, bytes)) = self.mem.range(..=addr).next_back() else {
             return Err(Fault {
                 addr,
@@ -127,6 +152,29 @@ impl KernelMemory for Fake {
             } else {
                 format!("init_task+{off:#x}")
             }
+        })
+    }
+    fn symbol_at(&self, addr: u64) -> Option<SymbolAt> {
+        // The kernel image only: as kallsyms, a symbol reaches the next.
+        let mut image: Vec<_> = self.syms.iter().filter(|s| s.1 >= TEXT).collect();
+        image.sort_by_key(|s| s.1);
+        let i = image.partition_point(|s| s.1 <= addr);
+        let s = image.get(i.checked_sub(1)?)?;
+        let next = image.get(i).map(|n| n.1)?;
+        Some(SymbolAt {
+            name: s.0.to_string(),
+            start: s.1,
+            size: Some(next - s.1),
+            kind: self.symbol_kind(s.0)?,
+            module: None,
+        })
+    }
+    fn symbol_kind(&self, name: &str) -> Option<char> {
+        let a = self.symbol(name)?;
+        Some(if (TEXT..INIT_TASK).contains(&a) {
+            'T'
+        } else {
+            'D'
         })
     }
     fn for_each_symbol(&self, f: &mut dyn FnMut(&str)) {
@@ -216,6 +264,25 @@ fn fake() -> Fake {
     let rq = b.record(4, "rq", 16, &[("cpu", int, 0, 0), ("clock", ulong, 64, 0)]);
     b.ty("runqueues", 14, 0, false, rq, &[1]);
     let _ = uint;
+    // struct hlist_node { struct hlist_node *next, **pprev; };
+    // struct hlist_head { struct hlist_node *first; };
+    // struct pid_entry { int nr; struct hlist_node node; };   // 24 bytes
+    let hn_ptr_slot = b.n + 2;
+    let hlist_node = b.record(
+        4,
+        "hlist_node",
+        16,
+        &[("next", hn_ptr_slot, 0, 0), ("pprev", hn_ptr_slot, 64, 0)],
+    );
+    let hn_ptr = b.ptr(hlist_node);
+    assert_eq!(hn_ptr, hn_ptr_slot);
+    b.record(4, "hlist_head", 8, &[("first", hn_ptr, 0, 0)]);
+    b.record(
+        4,
+        "pid_entry",
+        24,
+        &[("nr", int, 0, 0), ("node", hlist_node, 64, 0)],
+    );
 
     let task_bytes = |pid: i32, comm: &str, next: u64, prev: u64, flags: u8, parent: u64| {
         let mut t = vec![0u8; 80];
@@ -247,6 +314,29 @@ fn fake() -> Fake {
         r[8..16].copy_from_slice(&(1000 + cpu as u64).to_le_bytes());
         r
     };
+    let words = |w: &[u64]| w.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+    mem.insert(TEXT, CODE.to_vec());
+    // The cycle: head → A (+0x10) → B (+0x20) → A.
+    mem.insert(
+        CYCLE,
+        words(&[CYCLE + 0x10, 0, CYCLE + 0x20, 0, CYCLE + 0x10, 0]),
+    );
+    // hlist head at HLIST; entries at +0x10 (nr 7) and +0x30 (nr 8):
+    // their node members at +0x18 and +0x38.
+    mem.insert(
+        HLIST,
+        words(&[
+            HLIST + 0x18,
+            0,
+            7,
+            HLIST + 0x38,
+            HLIST,
+            0,
+            8,
+            0,
+            HLIST + 0x18,
+        ]),
+    );
     mem.insert(PCPU0 + RUNQUEUES, rq_bytes(0));
     mem.insert(PCPU1 + RUNQUEUES, rq_bytes(1));
     Fake {
@@ -257,6 +347,10 @@ fn fake() -> Fake {
             ("runqueues", RUNQUEUES),
             ("init_tasks_x", 0x1),
             ("__per_cpu_end", 0x3_0000),
+            ("fake_fn", TEXT),
+            ("fake_fn2", TEXT + 9),
+            ("_etext", TEXT + 10),
+            ("_end", INIT_TASK + 0x1000),
         ],
     }
 }
@@ -524,4 +618,227 @@ fn ptype_prints_the_layout() {
     assert!(cmd::ptype(&fake(), "struct nope")
         .unwrap_err()
         .contains("unknown type struct nope"));
+}
+
+#[test]
+fn list_iteration_and_count() {
+    assert_eq!(ev("list_count(&init_task.tasks)"), "(unsigned long)1\n");
+    assert_eq!(ev("list_count(init_task.tasks)"), "(unsigned long)1\n");
+    assert_eq!(
+        ev("list_for_each_entry(&init_task.tasks, struct task_struct, tasks)"),
+        format!("(struct task_struct *[1]){{\n\t[0] = (struct task_struct *){TASK1:#x},\n}}\n")
+    );
+    assert_eq!(
+        ev("list_for_each_entry(&init_task.tasks, struct task_struct, tasks)[0]->comm"),
+        "(char [16])\"init\"\n"
+    );
+    // From the other task's node, the list holds init_task.
+    assert_eq!(
+        ev("list_for_each_entry(&task(1)->tasks, struct task_struct, tasks)[0] == &init_task"),
+        "(bool)true\n"
+    );
+    let j = js("list_for_each_entry(&init_task.tasks, struct task_struct, tasks)");
+    assert_eq!(j["type"], "struct task_struct *[1]");
+    assert_eq!(j["value"], serde_json::json!([TASK1]));
+    assert!(j.get("notes").is_none());
+    // hlist: a NULL-terminated chain.
+    let h = format!("(struct hlist_head *){HLIST:#x}");
+    assert_eq!(ev(&format!("list_count({h})")), "(unsigned long)2\n");
+    assert_eq!(
+        ev(&format!(
+            "hlist_for_each_entry({h}, struct pid_entry, node)[1]->nr"
+        )),
+        "(int)8\n"
+    );
+    assert_eq!(
+        js(&format!(
+            "hlist_for_each_entry({h}, struct pid_entry, node)"
+        ))["value"],
+        serde_json::json!([HLIST + 0x10, HLIST + 0x30])
+    );
+}
+
+#[test]
+fn list_walks_are_bounded() {
+    // A cycle not through the head: the walk stops and says so.
+    let c = format!("(struct list_head *){CYCLE:#x}");
+    let out = ev(&format!("list_count({c})"));
+    assert!(
+        out.starts_with("(unsigned long)2\nnote: list walk stopped after 2 entries: a cycle"),
+        "{out}"
+    );
+    let j = js(&format!(
+        "list_for_each_entry({c}, struct task_struct, tasks)"
+    ));
+    assert!(j["notes"][0].as_str().unwrap().contains("a cycle"), "{j}");
+    // A list longer than the cap.
+    let out = ev(&format!("list_count((struct list_head *){GEN:#x})"));
+    assert_eq!(
+        out,
+        format!(
+            "(unsigned long){}\nnote: list walk stopped at the cap of {} entries\n",
+            crate::eval::MAX_LIST,
+            crate::eval::MAX_LIST
+        )
+    );
+    // A fault after the head is a stop with the entries read.
+    let out = ev(&format!(
+        "list_count((struct list_head *){:#x})",
+        GEN + 16 * (GEN_NODES - 2)
+    ));
+    assert!(
+        out.contains("note: list walk stopped after 2 entries: fault at"),
+        "{out}"
+    );
+}
+
+#[test]
+fn list_errors() {
+    assert!(err("list_count(0)").contains("needs a struct list_head"));
+    assert!(err("list_count((struct list_head *)0x10)").starts_with("fault at 0x10"));
+    let e = err("list_for_each_entry(&init_task.tasks, struct task_struct, comm)");
+    assert!(e.contains("needs a struct list_head member"), "{e}");
+    let e = err("list_for_each_entry(&init_task.tasks, struct task_struct, taks)");
+    assert!(e.contains("(near: tasks"), "{e}");
+    let e = err(&format!(
+        "list_for_each_entry((struct hlist_head *){HLIST:#x}, struct pid_entry, node)"
+    ));
+    assert!(e.contains("use hlist_for_each_entry"), "{e}");
+    let e = err("list_for_each_entr(&init_task.tasks)");
+    assert!(e.contains("near: list_for_each_entry"), "{e}");
+}
+
+#[test]
+fn sym_both_ways() {
+    let f = fake();
+    let s = cmd::sym(&f, "fake_fn", false).unwrap();
+    assert_eq!(s, format!("{TEXT:016x} (T) fake_fn  text, size 0x9\n"));
+    let s = cmd::sym(&f, &format!("{:#x}", TEXT + 6), false).unwrap();
+    assert_eq!(
+        s,
+        format!("{:016x} (T) fake_fn+0x6  text, size 0x9\n", TEXT + 6)
+    );
+    // Without 0x, as crash prints addresses; and symbol+offset.
+    let s = cmd::sym(&f, &format!("{:x}", TEXT + 9), false).unwrap();
+    assert!(s.contains("(T) fake_fn2+0 "), "{s}");
+    assert!(cmd::sym(&f, "fake_fn+6", false)
+        .unwrap()
+        .contains("fake_fn+0x6"));
+    let s = cmd::sym(&f, "runqueues", false).unwrap();
+    assert!(s.contains("per-CPU"), "{s}");
+    let j: serde_json::Value =
+        serde_json::from_str(&cmd::sym(&f, "fake_fn2", true).unwrap()).unwrap();
+    assert_eq!(j["address"], TEXT + 9);
+    assert_eq!(j["kind"], "T");
+    assert_eq!(j["class"], "text");
+    let e = cmd::sym(&f, "fake_fm", false).unwrap_err();
+    assert!(e.contains("unknown symbol fake_fm (near: fake_fn"), "{e}");
+    let e = cmd::sym(&f, "0x10", false).unwrap_err();
+    assert!(e.contains("0x10 is in no symbol"), "{e}");
+}
+
+#[test]
+fn rd_words_and_faults() {
+    let f = fake();
+    let out = cmd::rd(&f, "&init_task", Some(4), false).unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 4, "{out}");
+    // pid 0 and "swap" in the first word, as bytes.
+    assert_eq!(
+        lines[0],
+        format!("{INIT_TASK:016x}:  7061777300000000  ....swap")
+    );
+    // A word pointing into the kernel image is symbolised.
+    let out = cmd::rd(&f, "&init_task.parent", Some(1), false).unwrap();
+    assert!(out.trim_end().ends_with("<init_task+0>"), "{out}");
+    // Past the end of what is mapped: the words read, then the fault.
+    let out = cmd::rd(&f, &format!("{:#x}", INIT_TASK + 64), Some(4), false).unwrap();
+    assert_eq!(out.lines().count(), 3, "{out}");
+    assert!(
+        out.lines()
+            .last()
+            .unwrap()
+            .starts_with(&format!("fault at {:#x}", INIT_TASK + 80)),
+        "{out}"
+    );
+    let j: serde_json::Value = serde_json::from_str(
+        &cmd::rd(&f, &format!("{:#x}", INIT_TASK + 64), Some(4), true).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(j["words"].as_array().unwrap().len(), 2);
+    assert_eq!(j["fault"]["address"], INIT_TASK + 80);
+    assert!(cmd::rd(&f, "0x10", None, false)
+        .unwrap_err()
+        .starts_with("fault at 0x10"));
+    assert!(cmd::rd(&f, "init_task", Some(0), false)
+        .unwrap_err()
+        .contains("at least 1"));
+    assert!(cmd::rd(&f, "init_task", Some(1 << 40), false)
+        .unwrap_err()
+        .contains("too many"));
+    assert!(cmd::rd(&f, "nope_sym", None, false)
+        .unwrap_err()
+        .contains("unknown symbol nope_sym"));
+}
+
+#[test]
+fn dis_functions_and_counts() {
+    let f = fake();
+    let out = cmd::dis(&f, "fake_fn", None, false).unwrap();
+    assert!(
+        out.starts_with(&format!(
+            "Dump of assembler code for function fake_fn ({TEXT:#x}, 0x9 bytes):\n   {TEXT:#x} <+0>:\tpush rbp\n"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("<+1>:\tcall {:#x} <fake_fn2>\n", TEXT + 9)),
+        "{out}"
+    );
+    assert!(
+        out.contains("<+7>:\tret\n") && out.ends_with("End of assembler dump.\n"),
+        "{out}"
+    );
+    assert!(!out.contains("=>"), "{out}");
+    // An address inside: the function, the instruction marked.
+    let out = cmd::dis(&f, &format!("{:#x}", TEXT + 6), None, false).unwrap();
+    assert!(
+        out.contains(&format!("=> {:#x} <+6>:\tpop rbp\n", TEXT + 6)),
+        "{out}"
+    );
+    // COUNT instructions from an address, labelled by symbol.
+    let out = cmd::dis(&f, "fake_fn+1", Some(2), false).unwrap();
+    assert_eq!(
+        out,
+        format!(
+            "   {:#x} <fake_fn+0x1>:\tcall {:#x} <fake_fn2>\n   {:#x} <fake_fn+0x6>:\tpop rbp\n",
+            TEXT + 1,
+            TEXT + 9,
+            TEXT + 6
+        )
+    );
+    let j: serde_json::Value =
+        serde_json::from_str(&cmd::dis(&f, "fake_fn", None, true).unwrap()).unwrap();
+    assert_eq!(j["function"], "fake_fn");
+    assert_eq!(j["instructions"][1]["target"], TEXT + 9);
+    assert_eq!(j["instructions"][1]["bytes"], "e803000000");
+    // Bad input.
+    assert!(cmd::dis(&f, "init_task", None, false)
+        .unwrap_err()
+        .contains("not a function"));
+    assert!(cmd::dis(&f, "0x10", None, false)
+        .unwrap_err()
+        .contains("in no function"));
+    assert!(cmd::dis(&f, "0x10", Some(3), false)
+        .unwrap_err()
+        .starts_with("fault at 0x10"));
+    assert!(cmd::dis(&f, "fake_fn", Some(0), false)
+        .unwrap_err()
+        .contains("at least 1"));
+    assert!(cmd::dis(&f, "fake_fn", Some(u64::MAX), false)
+        .unwrap_err()
+        .contains("too many"));
+    assert!(cmd::dis(&f, "fake_fnn", None, false)
+        .unwrap_err()
+        .contains("near: fake_fn"));
 }

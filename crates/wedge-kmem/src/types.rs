@@ -55,6 +55,8 @@ pub enum Ty {
     Int(IntTy),
     /// A comparison's or logical operator's result.
     Bool,
+    /// An array the evaluator builds: the entries of a list iteration.
+    Array(Box<Ty>, u64),
 }
 
 impl Ty {
@@ -105,6 +107,7 @@ pub fn shape(btf: &Btf, ty: &Ty) -> Shape {
             is_char: false,
             is_bool: true,
         },
+        Ty::Array(t, n) => Shape::Array((**t).clone(), *n),
         Ty::Btf(id) => {
             let id = btf.resolve(*id);
             match btf.kind(id) {
@@ -145,6 +148,7 @@ pub fn size_of(btf: &Btf, ty: &Ty) -> Option<u64> {
         Ty::Ptr(_) => Some(8),
         Ty::Int(i) => Some(i.size as u64),
         Ty::Bool => Some(1),
+        Ty::Array(t, n) => size_of(btf, t)?.checked_mul(*n),
         Ty::Btf(id) => btf.size_of(*id),
     }
 }
@@ -180,6 +184,10 @@ fn split_name(btf: &Btf, ty: &Ty, depth: u32) -> (String, String) {
     match ty {
         Ty::Int(i) => (i.name.to_string(), String::new()),
         Ty::Bool => ("bool".into(), String::new()),
+        Ty::Array(t, n) => {
+            let (b, s) = split_name(btf, t, depth + 1);
+            (b, format!("[{n}]{s}"))
+        }
         Ty::Ptr(t) => {
             let (b, s) = split_name(btf, t, depth + 1);
             if s.is_empty() {

@@ -151,3 +151,108 @@ fn crashed_cpu_and_task_in_a_panic_dump() {
         );
     }
 }
+
+#[test]
+fn sym_rd_dis_and_lists_over_a_dump() {
+    let Some(fx) = boot_or_skip(Boot::Kaslr).unwrap() else {
+        return;
+    };
+    for format in ["elf", "kdump-zlib"] {
+        let v = open(&fx.dumps[format]);
+        // sym NAME, then sym of that address: the same symbol, +0.
+        let s = cmd::sym(&v, "schedule", false).unwrap();
+        assert!(s.contains(" (T) schedule  text, size 0x"), "{format}: {s}");
+        let addr = s.split(' ').next().unwrap().to_string();
+        let back = cmd::sym(&v, &format!("0x{addr}"), false).unwrap();
+        assert!(
+            back.starts_with(&format!("{addr} (T) schedule+0  text")),
+            "{format}: {back}"
+        );
+        let a = u64::from_str_radix(&addr, 16).unwrap();
+        let inside = cmd::sym(&v, &format!("{:#x}", a + 0x10), false).unwrap();
+        assert!(inside.contains(" schedule+0x10 "), "{format}: {inside}");
+        let e = cmd::sym(&v, "schedulle", false).unwrap_err();
+        assert!(
+            e.contains("unknown symbol schedulle (near: schedule"),
+            "{e}"
+        );
+        assert!(cmd::sym(&v, "0x10", false)
+            .unwrap_err()
+            .contains("in no symbol"));
+
+        // rd: 4 words of init_task, the first its thread_info flags.
+        let r = cmd::rd(&v, "&init_task", Some(4), false).unwrap();
+        let it = eval(&v, "&init_task");
+        let it = it.split(')').nth(1).unwrap().split(' ').next().unwrap();
+        let lines: Vec<&str> = r.lines().collect();
+        assert_eq!(lines.len(), 4, "{format}: {r}");
+        assert!(lines[0].starts_with(&format!("{}:  ", &it[2..])), "{r}");
+        // init_task is its own parent: the word is symbolised.
+        let r = cmd::rd(&v, "&init_task.real_parent", Some(1), false).unwrap();
+        assert!(r.trim_end().ends_with("  <init_task+0>"), "{format}: {r}");
+        assert!(cmd::rd(&v, "0x10", None, false)
+            .unwrap_err()
+            .starts_with("fault at 0x10 "));
+        assert!(cmd::rd(&v, "init_task", Some(0), false).is_err());
+        assert!(cmd::rd(&v, "init_task", Some(u64::MAX), false).is_err());
+
+        // dis schedule: from its start, with a symbolised call.
+        let d = cmd::dis(&v, "schedule", None, false).unwrap();
+        assert!(
+            d.starts_with(&format!(
+                "Dump of assembler code for function schedule ({a:#x}, "
+            )),
+            "{d}"
+        );
+        assert!(
+            d.lines()
+                .nth(1)
+                .unwrap()
+                .starts_with(&format!("   {a:#x} <+0>:\t")),
+            "{d}"
+        );
+        assert!(
+            d.lines()
+                .any(|l| l.contains("\tcall 0xffffffff") && l.ends_with('>') && l.contains(" <")),
+            "{format}: {d}"
+        );
+        let d = cmd::dis(&v, "schedule+0x10", None, false).unwrap();
+        assert_eq!(d.matches("\n=> ").count(), 1, "{d}");
+        let d = cmd::dis(&v, "schedule", Some(3), false).unwrap();
+        assert_eq!(d.lines().count(), 3, "{d}");
+        assert!(cmd::dis(&v, "init_task", None, false)
+            .unwrap_err()
+            .contains("not a function"));
+
+        // Lists: init_task.tasks holds every thread-group leader but
+        // init_task itself.
+        let leaders = v
+            .tasks
+            .iter()
+            .filter(|t| t.pid > 0 && t.pid == t.tgid)
+            .count();
+        assert_eq!(
+            eval(&v, "list_count(&init_task.tasks)").trim_end(),
+            format!("(unsigned long){leaders}"),
+            "{format}"
+        );
+        let l = eval(
+            &v,
+            "list_for_each_entry(&init_task.tasks, struct task_struct, tasks)",
+        );
+        assert!(
+            l.starts_with(&format!(
+                "(struct task_struct *[{leaders}]){{\n\t[0] = (struct task_struct *)0x"
+            )),
+            "{l}"
+        );
+        assert_eq!(
+            eval(
+                &v,
+                "list_for_each_entry(&init_task.tasks, struct task_struct, tasks)[0]->pid"
+            )
+            .trim_end(),
+            "(pid_t)1"
+        );
+    }
+}

@@ -1,4 +1,4 @@
-//! `wedge vmcore DUMP [ps|why PID|log|tasks|eval EXPR|ptype TYPE]`: a kernel crash dump read with
+//! `wedge vmcore DUMP [ps|why PID|log|tasks|eval EXPR|ptype TYPE|sym|rd|dis]`: a kernel crash dump read with
 //! no debuginfo (BTF, kallsyms and ORC from the dump), through the same
 //! analysis and views as the live machine; the dump's own parts (header,
 //! panic, lock waits, how much was read) are the views' `Dump` parameter.
@@ -49,6 +49,26 @@ pub enum VmcoreView {
         /// One argument: quote it (`'struct task_struct'`).
         what: String,
     },
+    /// An address → the symbol it is in (`schedule+0x10`), kind, size and
+    /// module; a name → its address and kind.
+    Sym {
+        /// An address (`0xffffffff81a0e2f0`), a name, or an expression.
+        what: String,
+    },
+    /// COUNT 8-byte words from an address (default 8), as crash's `rd`,
+    /// each word symbolised when it points into the kernel.
+    Rd {
+        /// An address, a symbol or an expression (`&init_task`, `task(1)`).
+        #[arg(allow_hyphen_values = true)]
+        what: String,
+        count: Option<u64>,
+    },
+    /// Disassembles a function whole, or COUNT instructions from an address.
+    Dis {
+        /// A function name, an address or an expression.
+        what: String,
+        count: Option<u64>,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -82,6 +102,15 @@ pub fn run(
         }
         Some(VmcoreView::Ptype { what }) => {
             write_out(out, &wedge_kmem::cmd::ptype(&v, what)?).map(|_| Status::Clear)
+        }
+        Some(VmcoreView::Sym { what }) => {
+            write_out(out, &wedge_kmem::cmd::sym(&v, what, json)?).map(|_| Status::Clear)
+        }
+        Some(VmcoreView::Rd { what, count }) => {
+            write_out(out, &wedge_kmem::cmd::rd(&v, what, *count, json)?).map(|_| Status::Clear)
+        }
+        Some(VmcoreView::Dis { what, count }) => {
+            write_out(out, &wedge_kmem::cmd::dis(&v, what, *count, json)?).map(|_| Status::Clear)
         }
         Some(VmcoreView::Tasks) => dump.tasks(listing::rows(&v), listing::text, json, out),
         Some(VmcoreView::Log(l)) => dump.log(l.raw, json, out),

@@ -72,3 +72,106 @@ fn eval_and_ptype_on_a_dump() {
         "{out}"
     );
 }
+
+#[test]
+fn sym_rd_dis_and_lists_from_the_command_line() {
+    let Some(fx) = boot_or_skip(Boot::Kaslr).unwrap() else {
+        return;
+    };
+    let dump = fx.dumps["kdump-zlib"].to_str().expect("utf-8 fixture path");
+
+    let (code, out, err) = wedge(&["vmcore", dump, "sym", "schedule"]);
+    assert_eq!(code, Some(0), "{err}");
+    let addr = out.split(' ').next().unwrap_or_default().to_string();
+    let (code, back, err) = wedge(&["vmcore", dump, "sym", &addr]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        back.starts_with(&format!("{addr} (T) schedule+0 ")),
+        "{back}"
+    );
+    let (code, j, _) = wedge(&["--json", "vmcore", dump, "sym", "schedule"]);
+    assert_eq!(code, Some(0));
+    let j: serde_json::Value = serde_json::from_str(&j).expect("one JSON document");
+    assert_eq!(j["address"], u64::from_str_radix(&addr, 16).unwrap());
+
+    let (code, out, err) = wedge(&["vmcore", dump, "rd", "&init_task", "4"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out.lines().count(), 4, "{out}");
+
+    let (code, out, err) = wedge(&["vmcore", dump, "dis", "schedule"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.lines()
+            .nth(1)
+            .unwrap_or_default()
+            .contains(&format!("0x{addr} <+0>:")),
+        "{out}"
+    );
+    assert!(out.contains("\tcall 0xffffffff"), "{out}");
+
+    // The tasks list counts the processes `ps --all` lists (thread-group
+    // leaders, pid > 0; init_task, pid 0, is the list's head).
+    let (code, out, err) = wedge(&["--json", "vmcore", dump, "ps", "--all"]);
+    assert!(code == Some(0) || code == Some(1), "{err}");
+    let ps: serde_json::Value = serde_json::from_str(&out).expect("one JSON document");
+    let n = ps["processes"]
+        .as_array()
+        .expect("processes")
+        .iter()
+        .filter(|p| p["pid"].as_i64().is_some_and(|p| p > 0))
+        .count();
+    let (code, out, err) = wedge(&["vmcore", dump, "eval", "list_count(&init_task.tasks)"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out, format!("(unsigned long){n}\n"));
+    let (code, out, _) = wedge(&[
+        "--json",
+        "vmcore",
+        dump,
+        "eval",
+        "list_for_each_entry(&init_task.tasks, struct task_struct, tasks)",
+    ]);
+    assert_eq!(code, Some(0));
+    let j: serde_json::Value = serde_json::from_str(&out).expect("one JSON document");
+    assert_eq!(j["value"].as_array().map(Vec::len), Some(n));
+    if let Err(m) = common::conforms("vmcore-eval.json", "list", &j) {
+        panic!("{m}");
+    }
+
+    // Each command's JSON document matches its schema, schema_version first.
+    for (args, schema) in [
+        (vec!["sym", "schedule"], "vmcore-sym.json"),
+        (vec!["sym", "schedule+0x10"], "vmcore-sym.json"),
+        (vec!["rd", "&init_task", "4"], "vmcore-rd.json"),
+        (vec!["dis", "schedule"], "vmcore-dis.json"),
+        (vec!["dis", "schedule", "3"], "vmcore-dis.json"),
+    ] {
+        let mut a = vec!["--json", "vmcore", dump];
+        a.extend(&args);
+        let (code, out, err) = wedge(&a);
+        assert_eq!(code, Some(0), "{args:?}: {err}");
+        assert!(out.starts_with("{\"schema_version\":1,"), "{out}");
+        let doc: serde_json::Value = serde_json::from_str(&out).expect("one JSON document");
+        if let Err(m) = common::conforms(schema, &args.join(" "), &doc) {
+            panic!("{m}");
+        }
+    }
+
+    // Bad input: clear errors, exit 2.
+    for (args, want) in [
+        (
+            vec!["sym", "schedulx"],
+            "unknown symbol schedulx (near: schedule",
+        ),
+        (vec!["sym", "0x10"], "in no symbol"),
+        (vec!["rd", "0x10"], "fault at 0x10 "),
+        (vec!["rd", "init_task", "0"], "COUNT must be at least 1"),
+        (vec!["rd", "init_task", "100000000"], "too many"),
+        (vec!["dis", "init_task"], "not a function"),
+    ] {
+        let mut a = vec!["vmcore", dump];
+        a.extend(&args);
+        let (code, _, err) = wedge(&a);
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+}
