@@ -138,6 +138,15 @@ pub struct SystemInfo {
     /// The scheduler clock at the snapshot, in milliseconds, on the same
     /// clock as [`SchedInfo::last_ran_ms`]; off-CPU times are its difference.
     pub sched_clock_ms: Option<f64>,
+    /// The same clock on each CPU (index = CPU number), `None` where it
+    /// could not be read. A task's `last_ran_ms` is its CPU's
+    /// `rq->clock_task`, which leaves out the IRQ and steal time that CPU
+    /// accounted: on a busy VM two CPUs' clocks drift seconds apart (seen:
+    /// 1.9 s on this project's CI machine), so an off-CPU time is only right
+    /// against the clock of the CPU the task last ran on. Empty when only
+    /// [`SystemInfo::sched_clock_ms`] is known.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cpu_sched_clock_ms: Vec<Option<f64>>,
     /// USER_HZ: the unit of start times and CPU times (100 on Linux).
     pub clock_ticks_per_sec: u64,
     /// The viewer's effective uid; 0 sees everything.
@@ -325,7 +334,13 @@ impl Snapshot {
 
     /// Milliseconds since a thread last ran, where the source knows it.
     pub fn off_cpu_ms(&self, thread: &Thread) -> Option<f64> {
-        let now = self.system.sched_clock_ms?;
+        // Against the clock of the CPU the task last ran on (see
+        // `cpu_sched_clock_ms`), else the one clock known.
+        let now = thread
+            .processor
+            .and_then(|c| usize::try_from(c).ok())
+            .and_then(|c| self.system.cpu_sched_clock_ms.get(c).copied().flatten())
+            .or(self.system.sched_clock_ms)?;
         let last = thread.sched.value()?.last_ran_ms?;
         Some((now - last).max(0.0))
     }

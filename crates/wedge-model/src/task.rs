@@ -283,6 +283,32 @@ mod tests {
     use super::*;
     use crate::field::MissingReason;
 
+    /// Each CPU's scheduler clock leaves out its own IRQ and steal time,
+    /// so a task's off-CPU time is taken against the clock of the CPU it
+    /// last ran on, and against the one clock when that is unknown.
+    #[test]
+    fn off_cpu_is_measured_on_the_tasks_own_cpu() {
+        let mut p = process(Field::default(), 0);
+        p.threads[0].sched = Field::Value(SchedInfo {
+            last_ran_ms: Some(1_000.0),
+            ..Default::default()
+        });
+        let mut snap = crate::Snapshot::new(crate::Source::Live {
+            root: "/proc".into(),
+        });
+        snap.system.sched_clock_ms = Some(9_000.0);
+        snap.system.cpu_sched_clock_ms = vec![Some(9_000.0), Some(7_100.0), None];
+        let mut at = |cpu: Option<i32>| {
+            p.threads[0].processor = cpu;
+            snap.off_cpu_ms(&p.threads[0])
+        };
+        assert_eq!(at(Some(1)), Some(6_100.0));
+        assert_eq!(at(Some(0)), Some(8_000.0));
+        assert_eq!(at(Some(2)), Some(8_000.0), "an unread CPU clock");
+        assert_eq!(at(Some(9)), Some(8_000.0), "a CPU past the list");
+        assert_eq!(at(None), Some(8_000.0));
+    }
+
     fn process(cmdline: Field<Vec<String>>, flags: u32) -> Process {
         let thread = Thread {
             tid: 7,

@@ -94,6 +94,78 @@ fn sched_clock_now(proc_root: &std::path::Path) -> Option<f64> {
     parse::sched_exec_start(&text)
 }
 
+/// The scheduler clock of every CPU wedge may run on: a thread pinned to
+/// each reads its own `se.exec_start`, which the CPU's `rq->clock_task` set
+/// when the thread started running there. The CPUs' clocks differ by the
+/// IRQ and steal time each has accounted (seconds on a busy VM), so a
+/// task's off-CPU time needs the clock of its own CPU. Bounded: a CPU whose
+/// thread has not answered within 100 ms (a CPU hogged by a real-time
+/// task) is left `None` and its tasks fall back to the one clock.
+fn sched_clocks_per_cpu(proc_root: &std::path::Path) -> Vec<Option<f64>> {
+    use std::sync::mpsc;
+    const MAX_CPUS: usize = 4096;
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; sched_getaffinity
+    // writes at most its size.
+    let mut allowed: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `allowed` is a cpu_set_t of the size passed.
+    // SAFETY: `allowed` is a cpu_set_t of the size passed.
+    if unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut allowed) }
+        != 0
+    {
+        return Vec::new();
+    }
+    let cpus: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
+        .take(MAX_CPUS)
+        // SAFETY: `c` is below CPU_SETSIZE.
+        .filter(|&c| unsafe { libc::CPU_ISSET(c, &allowed) })
+        .collect();
+    let Some(&last) = cpus.last() else {
+        return Vec::new();
+    };
+    let (tx, rx) = mpsc::channel();
+    for &cpu in &cpus {
+        let tx = tx.clone();
+        let path = proc_root.join("thread-self/sched");
+        let spawned = std::thread::Builder::new()
+            .name("wedge-clock".into())
+            .stack_size(64 << 10)
+            .spawn(move || {
+                // SAFETY: a zeroed cpu_set_t is a valid empty set.
+                let mut one: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+                // SAFETY: `cpu` came from CPU_ISSET below CPU_SETSIZE.
+                unsafe { libc::CPU_SET(cpu, &mut one) };
+                // SAFETY: `one` is a cpu_set_t of the size passed; pid 0 is
+                // this thread only.
+                if unsafe {
+                    libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &one)
+                } != 0
+                {
+                    return;
+                }
+                // The affinity call migrated the thread; yield once so that
+                // it is surely running on `cpu` when it reads.
+                std::thread::yield_now();
+                let at = std::fs::read_to_string(&path)
+                    .ok()
+                    .and_then(|t| parse::sched_exec_start(&t));
+                let _ = tx.send((cpu, at));
+            });
+        if spawned.is_err() {
+            break;
+        }
+    }
+    drop(tx);
+    let mut out = vec![None; last + 1];
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(100);
+    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok((cpu, at)) => out[cpu] = at,
+            Err(_) => break,
+        }
+    }
+    out
+}
+
 /// The inode of the initial pid namespace: fixed (`PROC_PID_INIT_INO`,
 /// 0xEFFFFFFC) since Linux 3.8 gave the init namespaces constant inode
 /// numbers.
@@ -221,6 +293,7 @@ pub fn scan(opts: &ScanOptions) -> Result<Snapshot, String> {
         }
     }
     snap.system.sched_clock_ms = sched_clock_now(&opts.proc_root);
+    snap.system.cpu_sched_clock_ms = sched_clocks_per_cpu(&opts.proc_root);
 
     // Mounts: one mountinfo per mount namespace. Mount ids are global, so
     // the union resolves every fd's mnt_id.

@@ -141,6 +141,22 @@ fn sched_clock_ns(v: &Vmcore) -> Option<u64> {
         .max()
 }
 
+/// Each CPU's `rq->clock_task`, the clock its tasks' `se.exec_start` is
+/// on (it leaves out that CPU's IRQ and steal time, so CPUs differ).
+fn cpu_clock_task_ns(v: &Vmcore) -> Vec<Option<u64>> {
+    let k = &v.kernel;
+    let (Some(rq), Ok(off), Ok(offs)) = (
+        k.syms.addr("runqueues"),
+        k.off("rq", "clock_task"),
+        k.per_cpu_offsets(),
+    ) else {
+        return Vec::new();
+    };
+    offs.iter()
+        .map(|o| k.mem.u64(rq.wrapping_add(*o).wrapping_add(off)).ok())
+        .collect()
+}
+
 fn hostname(v: &Vmcore) -> Option<String> {
     let k = &v.kernel;
     let uts = k
@@ -166,6 +182,10 @@ pub fn build(v: &Vmcore, with_stacks: bool) -> Snapshot {
         snap.system.sched_clock_ms = Some(ns as f64 / 1e6);
         snap.system.uptime_secs = ns as f64 / 1e9;
     }
+    snap.system.cpu_sched_clock_ms = cpu_clock_task_ns(v)
+        .into_iter()
+        .map(|ns| ns.map(|ns| ns as f64 / 1e6))
+        .collect();
     if let Some(ct) = v.kernel.vmcoreinfo.crash_time() {
         snap.system.taken_at_unix_ms = (ct.max(0) as u64) * 1000;
     }
