@@ -103,7 +103,6 @@ fn sched_clock_now(proc_root: &std::path::Path) -> Option<f64> {
 /// task) is left `None` and its tasks fall back to the one clock.
 fn sched_clocks_per_cpu(proc_root: &std::path::Path) -> Vec<Option<f64>> {
     use std::sync::mpsc;
-    const MAX_CPUS: usize = 4096;
     // SAFETY: a zeroed cpu_set_t is a valid empty set; sched_getaffinity
     // writes at most its size.
     let mut allowed: libc::cpu_set_t = unsafe { std::mem::zeroed() };
@@ -115,7 +114,6 @@ fn sched_clocks_per_cpu(proc_root: &std::path::Path) -> Vec<Option<f64>> {
         return Vec::new();
     }
     let cpus: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
-        .take(MAX_CPUS)
         // SAFETY: `c` is below CPU_SETSIZE.
         .filter(|&c| unsafe { libc::CPU_ISSET(c, &allowed) })
         .collect();

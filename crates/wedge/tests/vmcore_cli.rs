@@ -20,16 +20,21 @@ fn path(p: &Path) -> &str {
     p.to_str().expect("utf-8 fixture path")
 }
 
+/// The pid of the boot's FUSE reader, the task every guest scenario leaves
+/// wedged in `fuse_get_req`.
+fn fuse_reader(fx: &fixture::BootFixture) -> i32 {
+    fx.view
+        .by_comm("wk-fuse-reader")
+        .expect("fuse scenario ran")
+        .pid
+}
+
 #[test]
 fn verdict_ps_why_log_and_tasks_from_a_dump() {
     let Some(fx) = boot_or_skip(Boot::Kaslr).unwrap() else {
         return;
     };
-    let reader = fx
-        .view
-        .by_comm("wk-fuse-reader")
-        .expect("fuse scenario ran");
-    let pid = reader.pid.to_string();
+    let pid = fuse_reader(fx).to_string();
     for format in ["elf", "kdump-zlib"] {
         let dump = path(&fx.dumps[format]);
 
@@ -164,12 +169,7 @@ fn truncated_dumps_say_so_on_every_view() {
     let Some(fx) = boot_or_skip(Boot::Kaslr).unwrap() else {
         return;
     };
-    let pid = fx
-        .view
-        .by_comm("wk-fuse-reader")
-        .expect("fuse scenario ran")
-        .pid
-        .to_string();
+    let pid = fuse_reader(fx).to_string();
     let dir = TempDir::new("trunc");
     let mut exits = std::collections::BTreeMap::new();
     for format in ["elf", "kdump-zlib", "kdump-zlib-plain"] {
@@ -256,11 +256,7 @@ fn dump_views_do_not_pass_for_live_ones() {
         return;
     };
     let dump = path(&fx.dumps["elf"]);
-    let pid = fx
-        .view
-        .by_comm("wk-fuse-reader")
-        .expect("fuse scenario ran")
-        .pid;
+    let pid = fuse_reader(fx);
 
     // User tasks by name (a dump has no command lines), kernel threads in
     // brackets as ps(1) shows them.
@@ -343,12 +339,7 @@ fn json_views_of_a_dump_match_the_schema() {
     let Some(fx) = boot_or_skip(Boot::Kaslr).unwrap() else {
         return;
     };
-    let pid = fx
-        .view
-        .by_comm("wk-fuse-reader")
-        .expect("fuse scenario ran")
-        .pid
-        .to_string();
+    let pid = fuse_reader(fx).to_string();
     let dir = common::scratch("vmcore-schema");
     // (what, dump, pid for `why`): the FUSE reader where the boot has one.
     let mut dumps: Vec<(String, String, String)> = ["elf", "kdump-zlib"]
@@ -364,12 +355,7 @@ fn json_views_of_a_dump_match_the_schema() {
         let src = &plain.dumps["elf"];
         let half = dir.path().join("elf-half");
         cut(src, std::fs::metadata(src).unwrap().len() / 2, &half);
-        let reader = plain
-            .view
-            .by_comm("wk-fuse-reader")
-            .expect("fuse scenario ran")
-            .pid
-            .to_string();
+        let reader = fuse_reader(plain).to_string();
         dumps.push(("elf cut in half".into(), path(&half).to_string(), reader));
     }
     if let Some(crash) = boot_or_skip(Boot::Crash).unwrap() {
