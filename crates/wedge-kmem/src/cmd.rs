@@ -12,9 +12,36 @@ use std::fmt::Write;
 /// `eval EXPR`: the value as drgn prints it, or with `json` as
 /// `{"type": "…", "value": …}`. The error names the column it is about.
 pub fn eval(mem: &dyn KernelMemory, expr: &str, json: bool) -> Result<String, String> {
+    eval_limited(mem, expr, json, Limits::default())
+}
+
+/// The deepest `--depth` taken: kernel structs nest a dozen levels at most
+/// (task_struct → sched_entity → ...); a corrupt BTF that nests a struct in
+/// itself must not recurse without bound.
+pub const MAX_DEPTH: u32 = 64;
+
+/// `--depth N` checked: how many levels of nested structs print before
+/// `{...}` (0 prints even the outer struct as `{...}`).
+pub fn limits(depth: Option<u32>) -> Result<Limits, String> {
+    let mut lim = Limits::default();
+    if let Some(d) = depth {
+        if d > MAX_DEPTH {
+            return Err(format!("--depth {d} is too deep (at most {MAX_DEPTH})"));
+        }
+        lim.depth = d;
+    }
+    Ok(lim)
+}
+
+/// [`eval`] with the printing limits given (`eval --depth N`).
+pub fn eval_limited(
+    mem: &dyn KernelMemory,
+    expr: &str,
+    json: bool,
+    lim: Limits,
+) -> Result<String, String> {
     let ev = Evaluator::new(mem);
     let v = ev.eval_str(expr).map_err(|e| e.render(expr))?;
-    let lim = Limits::default();
     // What the evaluation noted (a list walk cut short) follows the value:
     // as "note:" lines, or a "notes" list in JSON.
     let notes = ev.take_notes();

@@ -4,7 +4,7 @@
 //! targets and RIP-relative operands named by the symbol they point into.
 
 use crate::source::{Fault, KernelMemory, SymbolAt};
-use iced_x86::{Decoder, DecoderOptions, Formatter, Instruction, IntelFormatter, OpKind};
+use iced_x86::{Decoder, DecoderOptions, Formatter, Instruction, IntelFormatter, OpKind, Register};
 use serde_json::{json, Value as Json};
 use std::fmt::Write;
 
@@ -58,6 +58,35 @@ fn target_name(mem: &dyn KernelMemory, addr: u64) -> Option<String> {
         format!("{}{m}", s.name)
     } else {
         format!("{}+{off:#x}{m}", s.name)
+    })
+}
+
+/// The per-CPU variable a `gs:` operand reads: on x86-64 the kernel points
+/// GS at the running CPU's per-CPU area, and `this_cpu_read(var)` compiles
+/// to the variable's offset in that area, as an absolute displacement
+/// (`gs:[0x1fb80]`, `current_task` on 6.1; `pcpu_hot` from 6.2; `gs:[0x28]`
+/// the stack canary in `fixed_percpu_data`) or RIP-relative
+/// (`inc gs:[rip+0x72fccd1d]`, `__preempt_count`: the displacement wraps
+/// the image's address round to the offset). With a base or index register
+/// the displacement is only part of the address, and is not named.
+fn per_cpu_operand(mem: &dyn KernelMemory, ins: &Instruction) -> Option<String> {
+    if ins.memory_segment() != Register::GS
+        || !(0..ins.op_count()).any(|i| ins.op_kind(i) == OpKind::Memory)
+    {
+        return None;
+    }
+    let offset = if ins.is_ip_rel_memory_operand() {
+        ins.ip_rel_memory_address()
+    } else if ins.memory_base() == Register::None && ins.memory_index() == Register::None {
+        ins.memory_displacement64()
+    } else {
+        return None;
+    };
+    let (name, off) = mem.per_cpu_symbol_at(offset)?;
+    Some(if off == 0 {
+        name
+    } else {
+        format!("{name}+{off:#x}")
     })
 }
 
@@ -122,6 +151,8 @@ fn decode(mem: &dyn KernelMemory, bytes: &[u8], ip: u64, max: usize) -> Vec<Insn
         let target = matches!(ins.op0_kind(), OpKind::NearBranch64).then(|| ins.near_branch64());
         if let Some(sym) = target.and_then(|t| target_name(mem, t)) {
             let _ = write!(text, " <{sym}>");
+        } else if let Some(sym) = per_cpu_operand(mem, &ins) {
+            let _ = write!(text, "  # <{sym}> (per-CPU)");
         } else if ins.is_ip_rel_memory_operand() {
             if let Some(sym) = target_name(mem, ins.ip_rel_memory_address()) {
                 let _ = write!(text, "  # <{sym}>");

@@ -728,6 +728,17 @@ impl<'a> Evaluator<'a> {
                 }
             }
             ExprKind::Binary(op, a, b) => self.binary(*op, a, b, sp),
+            // Lazily, as C and gdb: the branch not taken is not evaluated
+            // (`p ? p->comm : 0` never reads through a NULL p). The value
+            // is the taken branch's, with its own type, as gdb gives it.
+            ExprKind::Cond(c, a, b) => {
+                let cv = self.eval(c)?;
+                if self.truth(&cv, c.span)? {
+                    self.eval(a)
+                } else {
+                    self.eval(b)
+                }
+            }
             ExprKind::Cast(t, a) => {
                 let to = self.resolve_type(t)?;
                 let v = self.eval(a)?;

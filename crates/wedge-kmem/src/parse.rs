@@ -187,6 +187,8 @@ pub enum ExprKind {
     Index(Box<Expr>, Box<Expr>),
     Unary(Unary, Box<Expr>),
     Binary(Binary, Box<Expr>, Box<Expr>),
+    /// `cond ? a : b`: only the branch chosen is evaluated, as in C.
+    Cond(Box<Expr>, Box<Expr>, Box<Expr>),
     Cast(TypeName, Box<Expr>),
     SizeofType(TypeName),
     SizeofExpr(Box<Expr>),
@@ -532,9 +534,28 @@ impl Parser<'_> {
 
     fn expr(&mut self) -> Result<Expr, ExprError> {
         self.enter()?;
-        let e = self.binary(1);
+        let e = self.conditional();
         self.depth -= 1;
         e
+    }
+
+    /// `a ? b : c`, below `||` and right-associative as in C: `a ? b : c ?
+    /// d : e` is `a ? b : (c ? d : e)`. The middle operand is a whole
+    /// expression (C allows one there); the last is another conditional.
+    fn conditional(&mut self) -> Result<Expr, ExprError> {
+        let cond = self.binary(1)?;
+        if !self.is_punct("?") {
+            return Ok(cond);
+        }
+        self.bump();
+        let yes = self.expr()?;
+        self.expect(":")?;
+        let no = self.expr()?;
+        let span = cond.span.to(no.span);
+        Ok(Expr {
+            kind: ExprKind::Cond(Box::new(cond), Box::new(yes), Box::new(no)),
+            span,
+        })
     }
 
     fn binary(&mut self, min: u8) -> Result<Expr, ExprError> {
@@ -818,6 +839,7 @@ mod tests {
             ExprKind::Index(a, b) => format!("([] {} {})", sexp(a), sexp(b)),
             ExprKind::Unary(op, a) => format!("({op:?} {})", sexp(a)),
             ExprKind::Binary(op, a, b) => format!("({} {} {})", op.symbol(), sexp(a), sexp(b)),
+            ExprKind::Cond(c, a, b) => format!("(? {} {} {})", sexp(c), sexp(a), sexp(b)),
             ExprKind::Cast(t, a) => format!(
                 "(cast {:?}{} {})",
                 t.base,
@@ -915,6 +937,16 @@ mod tests {
                 "list_count(&init_task.tasks)",
                 "(list_count (Addr (. init_task tasks)))",
             ),
+            // The conditional: below || (and so below assignment-free
+            // everything), right-associative, a whole expression between
+            // ? and :.
+            ("a ? b : c", "(? a b c)"),
+            ("a || b ? c : d", "(? (|| a b) c d)"),
+            ("a ? b : c ? d : e", "(? a b (? c d e))"),
+            ("a ? b ? c : d : e", "(? a (? b c d) e)"),
+            ("a ? b || c : d + 1", "(? a (|| b c) (+ d 1))"),
+            ("(a ? b : c)->pid", "(-> (? a b c) pid)"),
+            ("per_cpu(x, a ? 0 : 1)", "(per_cpu x (? a 0 1))"),
             (
                 "0x10 + 010 + 0b11 + 'a' + 10UL",
                 "(+ (+ (+ (+ 16 8) 3) 97) 10)",
@@ -947,6 +979,12 @@ mod tests {
         assert!(e.msg.contains("member name"), "{}", e.msg);
         let e = p("0x").unwrap_err();
         assert!(e.msg.contains("bad number"), "{}", e.msg);
+        let src = "a ? b";
+        let e = p(src).unwrap_err();
+        assert_eq!(e.span, Some(Span { start: 5, end: 5 }));
+        assert!(e.msg.contains("expected \":\""), "{}", e.msg);
+        let e = p("a ? : c").unwrap_err();
+        assert_eq!(e.span.map(|s| s.start), Some(4));
         let e = p("(unsigned char long)1").unwrap_err();
         assert!(e.msg.contains("not a type"), "{}", e.msg);
     }

@@ -94,6 +94,13 @@ pub trait KernelMemory {
     }
     /// Calls `f` with every symbol name (for naming near ones).
     fn for_each_symbol(&self, f: &mut dyn FnMut(&str));
+    /// The per-CPU variable an offset into each CPU's per-CPU area falls
+    /// in, and the offset into it: what a `%gs:0x…` operand reads (x86-64
+    /// points GS at the running CPU's area, so `mov rax, gs:[0x1fdc0]` is
+    /// `this_cpu_read(current_task)`). The default knows none.
+    fn per_cpu_symbol_at(&self, _offset: u64) -> Option<(String, u64)> {
+        None
+    }
     /// `__per_cpu_offset[cpu]`: where CPU `cpu`'s copy of the per-CPU
     /// variables starts, relative to their link addresses.
     fn per_cpu_offset(&self, cpu: u32) -> Result<u64, String>;
@@ -178,6 +185,28 @@ impl KernelMemory for wedge_vmcore::Vmcore {
         for s in &self.kernel.syms.syms {
             f(&s.name);
         }
+    }
+
+    fn per_cpu_symbol_at(&self, offset: u64) -> Option<(String, u64)> {
+        // kallsyms records per-CPU variables at their offsets in the
+        // per-CPU section (absolute, from 0 up to __per_cpu_end), below
+        // every address of the image; `containing` looks only above _text.
+        let syms = &self.kernel.syms;
+        let end = syms.addr("__per_cpu_end")?;
+        if offset >= end {
+            return None;
+        }
+        let i = syms.syms.partition_point(|s| s.addr <= offset);
+        let at = syms.syms.get(i.checked_sub(1)?)?.addr;
+        // Aliases share an address: the section markers (__per_cpu_start)
+        // name no variable; prefer the variable.
+        let first = syms.syms[..i].partition_point(|s| s.addr < at);
+        let same = &syms.syms[first..i];
+        let s = same
+            .iter()
+            .find(|s| !s.name.starts_with("__per_cpu"))
+            .or(same.first())?;
+        Some((s.name.clone(), offset - at))
     }
 
     fn per_cpu_offset(&self, cpu: u32) -> Result<u64, String> {

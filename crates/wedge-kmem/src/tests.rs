@@ -93,6 +93,19 @@ const RUNQUEUES: u64 = 0x2_0000;
 const TEXT: u64 = 0xffff_ffff_8100_0000;
 /// `fake_fn`: push rbp; call fake_fn2; pop rbp; ret; int3 — then `fake_fn2`: ret.
 const CODE: [u8; 10] = [0x55, 0xe8, 0x03, 0, 0, 0, 0x5d, 0xc3, 0xcc, 0xc3];
+/// `fake_gs`: per-CPU reads through GS, as this_cpu_read() compiles.
+const GS_TEXT: u64 = TEXT + 0x40;
+const GS_CODE: [u8; 33] = [
+    // mov rax, gs:[0x20000]   (runqueues)
+    0x65, 0x48, 0x8b, 0x04, 0x25, 0x00, 0x00, 0x02, 0x00,
+    // mov eax, gs:[0x20008]   (runqueues+0x8)
+    0x65, 0x8b, 0x04, 0x25, 0x08, 0x00, 0x02, 0x00,
+    // mov rax, gs:[rax+0x20000]   (a base register: not named)
+    0x65, 0x48, 0x8b, 0x80, 0x00, 0x00, 0x02, 0x00,
+    // inc dword ptr gs:[rip+disp], then ret: disp (filled in by fake())
+    // wraps the next instruction's address (GS_TEXT + 32) round to 0x20004
+    0x65, 0xff, 0x05, 0, 0, 0, 0, 0xc3,
+];
 /// A corrupt list: its head leads to A, A to B, B back to A.
 const CYCLE: u64 = 0xffff_8880_0020_0000;
 /// An hlist_head, and a chain of two `struct pid_entry` on it.
@@ -181,6 +194,14 @@ impl KernelMemory for Fake {
         for s in &self.syms {
             f(s.0);
         }
+    }
+    fn per_cpu_symbol_at(&self, offset: u64) -> Option<(String, u64)> {
+        let end = self.symbol("__per_cpu_end")?;
+        self.syms
+            .iter()
+            .filter(|s| s.1 <= offset && offset < end && s.1 != end)
+            .max_by_key(|s| s.1)
+            .map(|s| (s.0.to_string(), offset - s.1))
     }
     fn per_cpu_offset(&self, cpu: u32) -> Result<u64, String> {
         match cpu {
@@ -316,6 +337,10 @@ fn fake() -> Fake {
     };
     let words = |w: &[u64]| w.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
     mem.insert(TEXT, CODE.to_vec());
+    let mut gs = GS_CODE.to_vec();
+    let disp = 0x20004u64.wrapping_sub(GS_TEXT + 32) as u32;
+    gs[28..32].copy_from_slice(&disp.to_le_bytes());
+    mem.insert(GS_TEXT, gs);
     // The cycle: head → A (+0x10) → B (+0x20) → A.
     mem.insert(
         CYCLE,
@@ -349,6 +374,7 @@ fn fake() -> Fake {
             ("__per_cpu_end", 0x3_0000),
             ("fake_fn", TEXT),
             ("fake_fn2", TEXT + 9),
+            ("fake_gs", GS_TEXT),
             ("_etext", TEXT + 10),
             ("_end", INIT_TASK + 0x1000),
         ],
@@ -466,6 +492,33 @@ fn precedence_and_integer_arithmetic() {
     // && short-circuits: the right side is never read.
     assert_eq!(ev("0 && *(int *)0"), "(bool)false\n");
     assert!(err("1 / 0").contains("division by zero"));
+}
+
+#[test]
+fn the_conditional_operator() {
+    assert_eq!(ev("1 ? 2 : 3"), "(int)2\n");
+    assert_eq!(ev("0 ? 2 : 3"), "(int)3\n");
+    // Right-associative, below ||, a whole expression in the middle.
+    assert_eq!(ev("0 ? 1 : 0 ? 2 : 3"), "(int)3\n");
+    assert_eq!(ev("1 ? 0 ? 4 : 5 : 6"), "(int)5\n");
+    assert_eq!(ev("0 || 0 ? 7 : 8"), "(int)8\n");
+    assert_eq!(ev("1 ? 1 + 2 : 0"), "(int)3\n");
+    // Lazy: the branch not taken is never read, nor its names looked up.
+    assert_eq!(ev("0 ? *(int *)0 : 9"), "(int)9\n");
+    assert_eq!(ev("1 ? 9 : no_such_symbol"), "(int)9\n");
+    // Pointers as conditions and as values; the value keeps its type.
+    assert_eq!(
+        ev("(task(1)->parent ? task(1)->parent : task(1))->comm"),
+        "(char [16])\"swapper/0\"\n"
+    );
+    assert_eq!(
+        ev("init_task.comm[0] == 's' ? init_task.pid : -1"),
+        "(pid_t)0\n"
+    );
+    // The condition's own errors point at it.
+    let e = err("init_task ? 1 : 2");
+    assert!(e.contains("is not a number or a pointer"), "{e}");
+    assert!(e.contains("column 1"), "{e}");
 }
 
 #[test]
@@ -589,6 +642,36 @@ fn structs_print_nested_and_as_json() {
         js("task(1)->comm"),
         serde_json::json!({"schema_version": 1, "type": "char [16]", "value": "init"})
     );
+}
+
+#[test]
+fn depth_limits_nested_structs() {
+    let at = |depth: u32, json: bool| {
+        let lim = cmd::limits(Some(depth)).unwrap();
+        cmd::eval_limited(&fake(), "init_task", json, lim).unwrap()
+    };
+    // The default is what eval prints without --depth.
+    assert_eq!(cmd::limits(None).unwrap().depth, 3);
+    assert_eq!(at(3, false), ev("init_task"));
+    // Depth 1: the task's members print, the list_head inside it does not.
+    let t = at(1, false);
+    assert!(t.contains("\t.tasks = (struct list_head){...},\n"), "{t}");
+    assert!(t.contains("\t.comm = (char [16])\"swapper/0\",\n"), "{t}");
+    // Scalar arrays are not structs: they still print.
+    assert!(t.contains("\t.vals = (int [2]){ 7, 9 },\n"), "{t}");
+    // Depth 0: the struct itself is elided.
+    assert_eq!(
+        at(0, false),
+        format!("*(struct task_struct *){INIT_TASK:#x} = {{...}}\n")
+    );
+    // Depth 2 reaches the list_head's pointers.
+    assert!(at(2, false).contains("\t\t.next = (struct list_head *)0x"));
+    // JSON: an elided struct is null.
+    let j: serde_json::Value = serde_json::from_str(&at(1, true)).unwrap();
+    assert_eq!(j["value"]["tasks"], serde_json::Value::Null);
+    assert_eq!(j["value"]["pid"], 0);
+    let e = cmd::limits(Some(cmd::MAX_DEPTH + 1)).unwrap_err();
+    assert!(e.contains("too deep"), "{e}");
 }
 
 #[test]
@@ -779,6 +862,28 @@ fn rd_words_and_faults() {
     assert!(cmd::rd(&f, "nope_sym", None, false)
         .unwrap_err()
         .contains("unknown symbol nope_sym"));
+}
+
+#[test]
+fn dis_names_per_cpu_operands() {
+    let out = cmd::dis(&fake(), "fake_gs", Some(4), false).unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0],
+        format!("   {GS_TEXT:#x} <fake_gs+0>:\tmov rax, gs:[0x20000]  # <runqueues> (per-CPU)"),
+        "{out}"
+    );
+    assert!(
+        lines[1].ends_with("mov eax, gs:[0x20008]  # <runqueues+0x8> (per-CPU)"),
+        "{out}"
+    );
+    // A base register makes the displacement only part of the address.
+    assert!(lines[2].ends_with("mov rax, gs:[rax+0x20000]"), "{out}");
+    // RIP-relative, as the kernel writes `%gs:var(%rip)`.
+    assert!(
+        lines[3].ends_with("  # <runqueues+0x4> (per-CPU)") && lines[3].contains("gs:["),
+        "{out}"
+    );
 }
 
 #[test]

@@ -256,3 +256,46 @@ fn sym_rd_dis_and_lists_over_a_dump() {
         );
     }
 }
+
+#[test]
+fn conditional_depth_and_per_cpu_operands_over_a_dump() {
+    let Some(fx) = boot_or_skip(Boot::Kaslr).unwrap() else {
+        return;
+    };
+    let v = open(&fx.dumps["kdump-zlib"]);
+    // The conditional: lazy (a NULL pointer on the branch not taken is
+    // never read), right-associative.
+    assert_eq!(
+        eval(&v, "init_task.mm ? init_task.mm->pgd : 0").trim_end(),
+        "(int)0"
+    );
+    assert_eq!(
+        eval(&v, "task(1)->mm ? task(1)->pid : -1").trim_end(),
+        "(pid_t)1"
+    );
+    assert_eq!(eval(&v, "0 ? 1 : 1 ? 2 : 3").trim_end(), "(int)2");
+    // --depth: how deep nested structs print before {...}.
+    let shallow = cmd::eval_limited(&v, "init_task", false, cmd::limits(Some(1)).unwrap()).unwrap();
+    assert!(
+        shallow.contains("\t.thread_info = (struct thread_info){...},\n"),
+        "{shallow}"
+    );
+    let deep = eval(&v, "init_task");
+    assert!(
+        deep.contains("\t.thread_info = (struct thread_info){\n"),
+        "{deep}"
+    );
+    // dis names what a %gs: operand reads: this CPU's current_task, its
+    // preempt count (RIP-relative), the stack canary.
+    let d = cmd::dis(&v, "schedule", None, false).unwrap();
+    assert!(
+        d.contains(", gs:[0x") && d.contains("  # <current_task> (per-CPU)\n"),
+        "{d}"
+    );
+    assert!(d.contains("  # <__preempt_count> (per-CPU)\n"), "{d}");
+    let d = cmd::dis(&v, "__schedule", None, false).unwrap();
+    assert!(
+        d.contains("  # <fixed_percpu_data+0x28> (per-CPU)\n"),
+        "{d}"
+    );
+}

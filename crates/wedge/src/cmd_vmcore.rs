@@ -43,6 +43,9 @@ pub enum VmcoreView {
         /// One argument: quote it (`'task(1)->comm'`).
         #[arg(allow_hyphen_values = true)]
         expr: String,
+        /// How many levels of nested structs print before `{...}` (default 3).
+        #[arg(long, value_name = "N")]
+        depth: Option<u32>,
     },
     /// The layout of a type or of an expression's type, with offsets and sizes.
     Ptype {
@@ -97,8 +100,10 @@ pub fn run(
     dump.warn_partial();
     match &args.view {
         // Typed memory and expressions: one wedge-kmem call each.
-        Some(VmcoreView::Eval { expr }) => {
-            write_out(out, &wedge_kmem::cmd::eval(&v, expr, json)?).map(|_| Status::Clear)
+        Some(VmcoreView::Eval { expr, depth }) => {
+            let lim = wedge_kmem::cmd::limits(*depth)?;
+            write_out(out, &wedge_kmem::cmd::eval_limited(&v, expr, json, lim)?)
+                .map(|_| Status::Clear)
         }
         Some(VmcoreView::Ptype { what }) => {
             write_out(out, &wedge_kmem::cmd::ptype(&v, what)?).map(|_| Status::Clear)
