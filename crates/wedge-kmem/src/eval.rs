@@ -99,7 +99,9 @@ const KNOWN_GLOBALS: [(&str, &str); 14] = [
     ("nr_cpu_ids", "unsigned int"),
 ];
 
-const HELPERS: [&str; 12] = [
+/// The helpers and constants the language knows beside the kernel's
+/// names (for naming near ones, and for completion).
+pub(crate) const HELPERS: [&str; 12] = [
     "list_for_each_entry",
     "hlist_for_each_entry",
     "list_count",

@@ -17,6 +17,7 @@ pub mod dis;
 pub mod eval;
 pub mod parse;
 pub mod print;
+pub mod shell;
 pub mod source;
 pub mod types;
 

@@ -947,3 +947,198 @@ fn dis_functions_and_counts() {
         .unwrap_err()
         .contains("near: fake_fn"));
 }
+
+fn complete(line: &str) -> (usize, Vec<String>) {
+    let f = fake();
+    let sh = crate::shell::Shell::new(&f);
+    let c = sh.completer();
+    c.complete(line, line.len())
+}
+
+fn cands(line: &str) -> Vec<String> {
+    complete(line).1
+}
+
+#[test]
+fn completion_of_commands_symbols_and_types() {
+    assert_eq!(complete("ev"), (0, vec!["eval".to_string()]));
+    assert_eq!(complete("  pt"), (2, vec!["ptype".to_string()]));
+    assert_eq!(cands("help di"), ["dis"]);
+    // Symbols from kallsyms, helpers with their parenthesis.
+    let (start, c) = complete("eval init_t");
+    assert_eq!(start, 5);
+    assert_eq!(c, ["init_task", "init_tasks_x"]);
+    assert_eq!(cands("sym fake_"), ["fake_fn", "fake_fn2", "fake_gs"]);
+    assert_eq!(cands("eval per_"), ["per_cpu(", "per_cpu_ptr("]);
+    assert_eq!(cands("eval 1 + crashed_t"), ["crashed_task"]);
+    // Typedefs are names an expression takes too (casts).
+    assert_eq!(cands("eval (pid"), ["pid_t"]);
+    // Type names of the keyword's kind from BTF.
+    assert_eq!(cands("ptype struct task_"), ["task_struct"]);
+    assert_eq!(cands("eval (struct list_"), ["list_head"]);
+    assert_eq!(
+        cands("eval container_of(p, struct hl"),
+        ["hlist_head", "hlist_node"]
+    );
+    assert_eq!(cands("ptype enum st"), ["state"]);
+    assert!(cands("ptype union st").is_empty());
+    // per_cpu's first argument: the per-CPU variables only.
+    assert_eq!(cands("eval per_cpu("), ["runqueues"]);
+    assert_eq!(cands("eval per_cpu(ru"), ["runqueues"]);
+    assert!(cands("eval per_cpu(init").is_empty());
+    // Its second argument is an ordinary expression.
+    assert_eq!(cands("eval per_cpu(runqueues, crashed_c"), ["crashed_cpu"]);
+}
+
+#[test]
+fn completion_of_members_from_the_type_of_the_prefix() {
+    assert_eq!(cands("eval init_task.t"), ["tasks"]);
+    assert_eq!(cands("eval init_task.tasks.n"), ["next"]);
+    assert_eq!(cands("eval task(1)->pa"), ["parent"]);
+    assert_eq!(
+        cands("eval init_task.parent->parent->p"),
+        ["parent", "pid", "prio"]
+    );
+    // Anonymous members' own members are reached through the parent.
+    let all = cands("eval init_task.");
+    for m in ["a", "b", "comm", "pid", "st", "vals"] {
+        assert!(all.iter().any(|c| c == m), "{m}: {all:?}");
+    }
+    assert_eq!(cands("eval 1 + task(1)->"), all);
+    assert_eq!(cands("eval per_cpu(runqueues, 1)."), ["clock", "cpu"]);
+    assert_eq!(
+        cands("eval per_cpu_ptr(&runqueues, 0)->c"),
+        ["clock", "cpu"]
+    );
+    // The prefix's type, not its value: 0x10 is never read (a read there
+    // faults), yet its members complete.
+    assert_eq!(cands("eval ((struct task_struct *)0x10)->co"), ["comm"]);
+    assert_eq!(
+        cands("eval ((struct task_struct *)0x10)->parent->tasks.p"),
+        ["prev"]
+    );
+    assert_eq!(
+        cands("eval init_task.vals[1] + init_task.tasks.prev->n"),
+        ["next"]
+    );
+    // An entry of a list walk is typed by walking it (bounded).
+    assert_eq!(
+        cands("eval list_for_each_entry(&init_task.tasks, struct task_struct, tasks)[0]->pi"),
+        ["pid"]
+    );
+    // Nothing to complete: not a record, or not an expression.
+    assert!(cands("eval init_task.pid.").is_empty());
+    assert!(cands("eval nosuch->").is_empty());
+    assert!(cands("eval )->").is_empty());
+}
+
+#[test]
+fn shell_lines_dispatch_and_errors_go_on() {
+    use crate::shell::{Shell, Step};
+    let f = fake();
+    let mut calls = Vec::new();
+    let mut sh = Shell::new(&f);
+    sh.add(
+        "ps",
+        "ps [--all]",
+        Box::new(|args, json| {
+            calls.push(format!("{args}|{json}"));
+            Ok("ps output\n".into())
+        }),
+    );
+    let out = |s: Step| match s {
+        Step::Output(o) => o,
+        other => panic!("{other:?}"),
+    };
+    let err = |s: Step| match s {
+        Step::Error(e) => e,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        out(sh.run_line("eval init_task.comm")),
+        "(char [16])\"swapper/0\"\n"
+    );
+    assert_eq!(out(sh.run_line("p 0 ? 1 : 2")), "(int)2\n");
+    assert_eq!(out(sh.run_line("  print task(1)->pid  ")), "(pid_t)1\n");
+    assert_eq!(
+        out(sh.run_line("eval --depth 0 init_task")),
+        format!("*(struct task_struct *){INIT_TASK:#x} = {{...}}\n")
+    );
+    assert_eq!(
+        out(sh.run_line("eval init_task.comm --json")),
+        "{\"schema_version\":1,\"type\":\"char [16]\",\"value\":\"swapper/0\"}\n"
+    );
+    assert_eq!(out(sh.run_line("rd init_task 1")).lines().count(), 1);
+    assert!(out(sh.run_line("dis fake_fn 2")).contains("call"));
+    assert!(out(sh.run_line("sym fake_fn")).contains("(T) fake_fn"));
+    assert!(out(sh.run_line("ptype struct list_head")).starts_with("struct list_head {"));
+    assert_eq!(out(sh.run_line("")), "");
+    assert_eq!(out(sh.run_line("# a comment")), "");
+    // Errors: the column, the near names; the session goes on.
+    let e = err(sh.run_line("eval init_task.comn"));
+    assert!(
+        e.contains("has no member \"comn\" (near: comm") && e.contains('^'),
+        "{e}"
+    );
+    let e = err(sh.run_line("evl 1"));
+    assert!(e.starts_with("unknown command \"evl\" (near: eval"), "{e}");
+    let e = err(sh.run_line("eval"));
+    assert!(e.contains("eval needs an expression"), "{e}");
+    let e = err(sh.run_line("eval --depth x 1"));
+    assert!(e.contains("--depth takes a number"), "{e}");
+    let e = err(sh.run_line("bt 1"));
+    assert!(e.starts_with("unknown command \"bt\""), "{e}");
+    // The caller's commands, with --json taken out for them.
+    assert_eq!(out(sh.run_line("ps --all --json")), "ps output\n");
+    let help = out(sh.run_line("help"));
+    assert!(
+        help.contains("eval [--json] [--depth N] EXPR") && help.contains("ps [--all]"),
+        "{help}"
+    );
+    assert_eq!(
+        out(sh.run_line("help p")),
+        "eval [--json] [--depth N] EXPR\n"
+    );
+    assert_eq!(sh.run_line("quit"), Step::Quit);
+    assert_eq!(sh.run_line("exit"), Step::Quit);
+    drop(sh);
+    assert_eq!(calls, ["--all|true"]);
+}
+
+#[test]
+fn piped_sessions_read_line_by_line() {
+    let f = fake();
+    let mut sh = crate::shell::Shell::new(&f);
+    let script =
+        "eval init_task.pid\nbogus 1\neval *(int *)0x1234\n\neval task(1)->comm\nquit\neval 99\n";
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let failed = crate::shell::run(
+        &mut sh,
+        &mut std::io::Cursor::new(script),
+        false,
+        &mut out,
+        &mut err,
+    )
+    .unwrap();
+    assert_eq!(failed, 2);
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "(pid_t)0\n(char [16])\"init\"\n"
+    );
+    let err = String::from_utf8(err).unwrap();
+    assert!(err.starts_with("error: unknown command \"bogus\""), "{err}");
+    assert!(err.contains("error: fault at 0x1234"), "{err}");
+    // A line past the cap is refused, and the session goes on after it.
+    let long = format!("eval {}\neval 7\n", "1+".repeat(crate::shell::MAX_LINE));
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let failed = crate::shell::run(
+        &mut sh,
+        &mut std::io::Cursor::new(long),
+        false,
+        &mut out,
+        &mut err,
+    )
+    .unwrap();
+    assert_eq!(failed, 1);
+    assert_eq!(String::from_utf8(out).unwrap(), "(int)7\n");
+}

@@ -66,12 +66,82 @@ pub enum VmcoreView {
         what: String,
         count: Option<u64>,
     },
+    /// An interactive session over the dump, opened once: eval, ptype, sym,
+    /// rd, dis, ps, why, tasks and log, with history and tab completion
+    /// of symbols, types and members. Commands piped in are read line by line.
+    Shell,
     /// Disassembles a function whole, or COUNT instructions from an address.
     Dis {
         /// A function name, an address or an expression.
         what: String,
         count: Option<u64>,
     },
+}
+
+/// `ps`, `why` and `log` inside the shell: their arguments parsed as the
+/// one-shot arms parse them.
+#[derive(clap::Parser, Debug)]
+#[command(no_binary_name = true, disable_help_flag = true)]
+enum ShellView {
+    Ps(crate::args::PsArgs),
+    Why(crate::args::WhyArgs),
+    Log(LogView),
+    Tasks,
+}
+
+/// The shell: wedge-kmem's session, with the dump views added as commands
+/// (the snapshot they share is read on the first one that needs it).
+fn shell(
+    v: &wedge_vmcore::Vmcore,
+    dump: &Dump<'_, wedge_vmcore::Completeness>,
+    out: &mut dyn std::io::Write,
+) -> Result<Status, String> {
+    use clap::Parser;
+    use std::io::IsTerminal;
+    let snap = std::cell::OnceCell::new();
+    let view = |name: &'static str| {
+        let snap = &snap;
+        move |args: &str, json: bool| -> Result<String, String> {
+            let words = std::iter::once(name).chain(args.split_whitespace());
+            let parsed = ShellView::try_parse_from(words).map_err(|e| {
+                let m = e.render().to_string();
+                m.trim_start_matches("error: ").trim_end().to_string()
+            })?;
+            let snapshot = || -> Result<&wedge_model::Snapshot, String> {
+                if snap.get().is_none() {
+                    let _ = snap.set(v.snapshot()?);
+                }
+                snap.get().ok_or_else(|| "no snapshot".to_string())
+            };
+            let mut buf = Vec::new();
+            match parsed {
+                ShellView::Ps(ps) => dump.ps(snapshot()?, ps.options(), json, &mut buf)?,
+                ShellView::Why(why) => {
+                    let s = snapshot()?;
+                    dump.why(s, &diagnose(s, &[]), why.pid, json, &mut buf)?
+                }
+                ShellView::Log(l) => dump.log(l.raw, json, &mut buf)?,
+                ShellView::Tasks => dump.tasks(listing::rows(v), listing::text, json, &mut buf)?,
+            };
+            Ok(String::from_utf8_lossy(&buf).into_owned())
+        }
+    };
+    let mut sh = wedge_kmem::shell::Shell::new(v);
+    sh.add(
+        "ps",
+        "ps [--all] [--tree] [--wide] [--json]",
+        Box::new(view("ps")),
+    );
+    sh.add("why", "why PID [--json]", Box::new(view("why")));
+    sh.add("tasks", "tasks [--json]", Box::new(view("tasks")));
+    sh.add("log", "log [--raw] [--json]", Box::new(view("log")));
+    // `bt`: added here at the merge of the DWARF work, as its one-shot arm.
+    let stdin = std::io::stdin();
+    let interactive = stdin.is_terminal() && std::io::stdout().is_terminal();
+    let mut input = stdin.lock();
+    let mut err = std::io::stderr();
+    wedge_kmem::shell::run(&mut sh, &mut input, interactive, out, &mut err)?;
+    Ok(Status::Clear)
 }
 
 #[derive(Args, Debug)]
@@ -117,6 +187,7 @@ pub fn run(
         Some(VmcoreView::Dis { what, count }) => {
             write_out(out, &wedge_kmem::cmd::dis(&v, what, *count, json)?).map(|_| Status::Clear)
         }
+        Some(VmcoreView::Shell) => shell(&v, &dump, out),
         Some(VmcoreView::Tasks) => dump.tasks(listing::rows(&v), listing::text, json, out),
         Some(VmcoreView::Log(l)) => dump.log(l.raw, json, out),
         Some(VmcoreView::Ps(ps)) => dump.ps(&v.snapshot()?, ps.options(), json, out),

@@ -51,6 +51,9 @@ pub struct Opts {
     /// Bytes kept of stdout and of stderr; the rest is read and dropped, so a
     /// runaway output cannot eat the test's memory.
     pub keep: u64,
+    /// Environment variables set for the run (HOME pointed at a scratch
+    /// directory, so nothing wedge writes lands in the user's own).
+    pub env: Vec<(String, std::ffi::OsString)>,
 }
 
 impl Default for Opts {
@@ -59,6 +62,7 @@ impl Default for Opts {
             limit: Duration::from_secs(30),
             stdin: Stdin::Null,
             keep: u64::MAX,
+            env: Vec::new(),
         }
     }
 }
@@ -88,6 +92,11 @@ impl Opts {
         self.keep = bytes;
         self
     }
+
+    pub fn env(mut self, key: &str, value: impl Into<std::ffi::OsString>) -> Self {
+        self.env.push((key.to_string(), value.into()));
+        self
+    }
 }
 
 fn drain(mut pipe: impl Read + Send + 'static, keep: u64) -> std::thread::JoinHandle<String> {
@@ -111,6 +120,7 @@ pub fn try_run(args: &[&str], opts: Opts) -> Result<Run, String> {
     #[allow(clippy::zombie_processes)]
     let mut child = Command::new(env!("CARGO_BIN_EXE_wedge"))
         .args(args)
+        .envs(opts.env.iter().map(|(k, v)| (k, v)))
         .stdin(match opts.stdin {
             Stdin::Null => Stdio::null(),
             _ => Stdio::piped(),
