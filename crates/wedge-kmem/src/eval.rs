@@ -137,7 +137,9 @@ pub struct Evaluator<'a> {
     notes: std::cell::RefCell<Vec<String>>,
 }
 
-/// The names among `cands` nearest to `want` (edit distance), at most 3.
+/// The names among `cands` nearest to `want` (edit distance, a swap of two
+/// neighbouring letters counting as one edit, as the typo it usually is:
+/// `pdi` is one edit from `pid`), at most 3.
 pub fn near<'a>(want: &str, cands: impl Iterator<Item = &'a str>) -> Vec<String> {
     let max = (want.chars().count() / 3).max(2);
     let mut best: Vec<(usize, String)> = Vec::new();
@@ -145,7 +147,7 @@ pub fn near<'a>(want: &str, cands: impl Iterator<Item = &'a str>) -> Vec<String>
         if c.is_empty() || c.len() > want.len() + max + 8 {
             continue;
         }
-        let d = strsim::levenshtein(want, c);
+        let d = strsim::osa_distance(want, c);
         if d <= max && !best.iter().any(|(_, b)| b == c) {
             best.push((d, c.to_string()));
             best.sort();
@@ -490,8 +492,14 @@ impl<'a> Evaluator<'a> {
                 .into_iter()
                 .map(|n| format!("{kw}{n}"))
                 .collect();
+            let tagged = match &t.base {
+                TypeBase::Named(n) => self.tagged_type(n),
+                _ => None,
+            };
             let what = if btf.is_empty() {
                 " (the kernel has no BTF)".to_string()
+            } else if let Some(kw) = tagged {
+                format!(": {name} is a {kw}, write {kw} {name}")
             } else {
                 suggest(near)
             };
@@ -850,7 +858,7 @@ impl<'a> Evaluator<'a> {
         }
         let mut cands: Vec<String> = Vec::new();
         let mut best = |n: &str| {
-            if strsim::levenshtein(name, n) <= (name.chars().count() / 3).max(2) {
+            if strsim::osa_distance(name, n) <= (name.chars().count() / 3).max(2) {
                 cands.push(n.to_string());
             }
         };
@@ -860,12 +868,33 @@ impl<'a> Evaluator<'a> {
                 best(n);
             }
         }
+        for n in enumerator_names(btf) {
+            best(n);
+        }
         cands.extend(HELPERS.iter().map(|h| h.to_string()));
         let near = near(name, cands.iter().map(String::as_str));
-        Err(ExprError::at(
-            sp,
-            format!("unknown symbol {name}{}", suggest(near)),
-        ))
+        // A type's name where a value goes (`sizeof(task_struct)`, `ptype
+        // task_struct`): C wants the keyword.
+        let hint = match self.tagged_type(name) {
+            Some(kw) => format!(": {name} is a type, write {kw} {name}"),
+            None => suggest(near),
+        };
+        Err(ExprError::at(sp, format!("unknown symbol {name}{hint}")))
+    }
+
+    /// `struct`, `union` or `enum` when BTF has a type of that kind called
+    /// `name`.
+    fn tagged_type(&self, name: &str) -> Option<&'static str> {
+        let btf = self.btf();
+        [
+            ("struct", Kind::Struct),
+            ("union", Kind::Union),
+            ("enum", Kind::Enum),
+            ("enum", Kind::Enum64),
+        ]
+        .into_iter()
+        .find(|(_, k)| btf.find(name, &[*k]).is_some())
+        .map(|(kw, _)| kw)
     }
 
     fn task_struct(&self, sp: Span) -> Result<Ty, ExprError> {
@@ -1141,6 +1170,16 @@ impl Value {
         }
         self
     }
+}
+
+/// Every enumerator BTF names (`PIDTYPE_PID`, `CPUHP_ONLINE`), for naming
+/// the near ones of a misspelt constant and for completion.
+pub fn enumerator_names(btf: &Btf) -> Vec<&str> {
+    (0..btf.len() as u32)
+        .filter(|&i| matches!(btf.kind(i), Some(Kind::Enum | Kind::Enum64)))
+        .flat_map(|i| btf.enumerators(i).into_iter().map(|(n, _)| n))
+        .filter(|n| !n.is_empty())
+        .collect()
 }
 
 fn type_id(t: &Ty) -> u32 {

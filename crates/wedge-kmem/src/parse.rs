@@ -609,9 +609,14 @@ impl Parser<'_> {
         if self.is_punct("(") {
             let save = self.pos;
             self.bump();
-            if self.at_type() {
+            let t = if self.at_type() {
                 let t = self.type_name()?;
                 self.expect(")")?;
+                Some(t)
+            } else {
+                self.unknown_cast()
+            };
+            if let Some(t) = t {
                 let e = self.unary()?;
                 let span = sp.to(e.span);
                 return Ok(Expr {
@@ -644,6 +649,45 @@ impl Parser<'_> {
             });
         }
         self.postfix()
+    }
+
+    /// After a `(`: `name *)` or `name) operand` with a name that is no
+    /// type is a cast all the same — no expression reads so — to a type
+    /// the user misspelt or wrote without its keyword (`(task_struct *)p`,
+    /// `(u46)1`). Taken as a cast to that name, the evaluator refuses it
+    /// naming the near types, rather than the parser stumbling on the `)`.
+    fn unknown_cast(&mut self) -> Option<TypeName> {
+        let tok = |i: usize| self.toks.get(i).map(|t| &t.0);
+        let at = self.pos;
+        let Some(Tok::Ident(name)) = tok(at) else {
+            return None;
+        };
+        if name == "sizeof" {
+            return None;
+        }
+        let mut i = at + 1;
+        while matches!(tok(i), Some(Tok::Punct("*"))) {
+            i += 1;
+        }
+        let pointers = (i - at - 1) as u32;
+        if !matches!(tok(i), Some(Tok::Punct(")"))) {
+            return None;
+        }
+        let operand = matches!(
+            tok(i + 1),
+            Some(Tok::Num(_) | Tok::Ident(_) | Tok::Punct("("))
+        );
+        if pointers == 0 && !operand {
+            return None;
+        }
+        let span = self.toks[at].1.to(self.toks[i - 1].1);
+        let base = TypeBase::Named(name.clone());
+        self.pos = i + 1;
+        Some(TypeName {
+            base,
+            pointers,
+            span,
+        })
     }
 
     fn member_path(&mut self) -> Result<Vec<(String, Span)>, ExprError> {
@@ -940,6 +984,12 @@ mod tests {
             // The conditional: below || (and so below assignment-free
             // everything), right-associative, a whole expression between
             // ? and :.
+            // A name that is no type, where only a cast can be: a cast
+            // (the evaluator names the near types).
+            ("(task_struct *)p", "(cast Named(\"task_struct\")* p)"),
+            ("(u46)1", "(cast Named(\"u46\") 1)"),
+            ("(x) - 1", "(- x 1)"),
+            ("(x)", "x"),
             ("a ? b : c", "(? a b c)"),
             ("a || b ? c : d", "(? (|| a b) c d)"),
             ("a ? b : c ? d : e", "(? a b (? c d e))"),

@@ -500,6 +500,8 @@ struct Index {
     unions: Vec<String>,
     enums: Vec<String>,
     typedefs: Vec<String>,
+    /// Enumerators (`PIDTYPE_PID`): constants an expression takes.
+    consts: Vec<String>,
 }
 
 impl Index {
@@ -526,7 +528,14 @@ impl Index {
         symbols.extend(per_cpu.iter().cloned());
         symbols.sort_unstable();
         symbols.dedup();
+        let mut consts: Vec<String> = crate::eval::enumerator_names(btf)
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        consts.sort_unstable();
+        consts.dedup();
         Index {
+            consts,
             symbols,
             per_cpu,
             structs: of(&[Kind::Struct]),
@@ -634,6 +643,7 @@ impl Completer<'_> {
         // Anything else: a name an expression (or sym/rd/dis) takes.
         let mut c: Vec<String> = capped(with_prefix(&ix.symbols, word));
         c.extend(capped(with_prefix(&ix.typedefs, word)));
+        c.extend(capped(with_prefix(&ix.consts, word)));
         for h in HELPERS {
             if h.starts_with(word) {
                 let call = !matches!(h, "crashed_cpu" | "crashed_task" | "NULL");
@@ -647,7 +657,7 @@ impl Completer<'_> {
         }
         c.sort_unstable();
         c.dedup();
-        (start, c)
+        (start, capped(&c))
     }
 
     /// The members of the type of `base` whose names start with `word`.

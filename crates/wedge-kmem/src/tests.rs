@@ -614,6 +614,27 @@ fn unknown_names_name_the_near_ones() {
     assert!(e.contains("not a pointer"), "{e}");
     let e = err("*(void *)&init_task");
     assert!(e.contains("void pointer"), "{e}");
+    // A type's name without its keyword, as a value or in a cast.
+    let e = err("sizeof(task_struct)");
+    assert!(
+        e.starts_with("unknown symbol task_struct: task_struct is a type, write struct task_struct (column 7)"),
+        "{e}"
+    );
+    let e = err("(task_struct *)0");
+    assert!(
+        e.starts_with("unknown type task_struct: task_struct is a struct, write struct task_struct (column 2)\n  (task_struct *)0\n   ^^^^^^^^^^^^^"),
+        "{e}"
+    );
+    let e = err("(pid_tt)1");
+    assert!(
+        e.starts_with("unknown type pid_tt (near: pid_t) (column 2)"),
+        "{e}"
+    );
+    // Enumerators are among the near names of a constant.
+    let e = err("SLEEPNG");
+    assert!(e.contains("unknown symbol SLEEPNG (near: SLEEPING)"), "{e}");
+    let e = cmd::ptype(&fake(), "task_struct").unwrap_err();
+    assert!(e.contains("write struct task_struct"), "{e}");
 }
 
 #[test]
@@ -973,6 +994,8 @@ fn completion_of_commands_symbols_and_types() {
     assert_eq!(cands("eval 1 + crashed_t"), ["crashed_task"]);
     // Typedefs are names an expression takes too (casts).
     assert_eq!(cands("eval (pid"), ["pid_t"]);
+    // Enumerators are constants an expression takes.
+    assert_eq!(cands("eval init_task.st == SLEEP"), ["SLEEPING"]);
     // Type names of the keyword's kind from BTF.
     assert_eq!(cands("ptype struct task_"), ["task_struct"]);
     assert_eq!(cands("eval (struct list_"), ["list_head"]);

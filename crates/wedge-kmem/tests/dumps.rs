@@ -299,3 +299,74 @@ fn conditional_depth_and_per_cpu_operands_over_a_dump() {
         "{d}"
     );
 }
+
+#[test]
+fn shell_completion_over_a_dump() {
+    let Some(fx) = boot_or_skip(Boot::Kaslr).unwrap() else {
+        return;
+    };
+    let v = open(&fx.dumps["elf"]);
+    let sh = wedge_kmem::shell::Shell::new(&v);
+    let c = sh.completer();
+    let t0 = std::time::Instant::now();
+    let cands = |line: &str| c.complete(line, line.len()).1;
+    let has = |line: &str, want: &[&str]| {
+        let got = cands(line);
+        for w in want {
+            assert!(got.iter().any(|g| g == w), "{line}: {w} not in {got:?}");
+        }
+    };
+    // Symbols from kallsyms, per-CPU variables from BTF.
+    has("eval init_ta", &["init_task"]);
+    has("dis schedul", &["schedule", "schedule_timeout"]);
+    has("eval per_cpu(runq", &["runqueues"]);
+    assert!(cands("eval per_cpu(current_t") == ["current_task"]);
+    eprintln!("first completion (index built): {:?}", t0.elapsed());
+    // Type names of the keyword's kind.
+    has("ptype struct task_", &["task_struct", "task_group"]);
+    has("eval (struct list_h", &["list_head"]);
+    // Members of the expression so far, from its type.
+    assert_eq!(cands("eval task(1)->real_pa"), ["real_parent"]);
+    assert_eq!(cands("eval per_cpu(runqueues, 0).cur"), ["curr"]);
+    has("eval per_cpu(runqueues, 0).curr->mm->pg", &["pgd"]);
+    has("eval ((struct task_struct *)0)->se.vr", &["vruntime"]);
+    // Anonymous unions' members, through the parent.
+    has("eval init_task.tasks.next->", &["next", "prev"]);
+    has("eval PIDTYPE_P", &["PIDTYPE_PID", "PIDTYPE_PGID"]);
+    // Bounded: a bare prefix of tens of thousands of symbols gives at most
+    // MAX_CANDIDATES, the range's first and last among them.
+    let many = cands("eval __");
+    assert!(
+        many.len() <= wedge_kmem::shell::MAX_CANDIDATES,
+        "{}",
+        many.len()
+    );
+    assert!(many.len() > 100, "{}", many.len());
+}
+
+#[test]
+fn errors_name_what_was_meant_over_a_dump() {
+    let Some(fx) = boot_or_skip(Boot::Kaslr).unwrap() else {
+        return;
+    };
+    let v = open(&fx.dumps["elf"]);
+    let e = cmd::eval(&v, "(task_struct *)0", false).unwrap_err();
+    assert!(
+        e.starts_with("unknown type task_struct: task_struct is a struct, write struct task_struct (column 2)"),
+        "{e}"
+    );
+    let e = cmd::ptype(&v, "task_struct").unwrap_err();
+    assert!(
+        e.contains("task_struct is a type, write struct task_struct"),
+        "{e}"
+    );
+    let e = cmd::eval(&v, "(u46)1", false).unwrap_err();
+    assert!(e.starts_with("unknown type u46 (near: u16"), "{e}");
+    let e = cmd::eval(&v, "PIDTYPE_PDI", false).unwrap_err();
+    assert!(e.contains("(near: PIDTYPE_PID"), "{e}");
+    let e = cmd::eval(&v, "1 ? 2", false).unwrap_err();
+    assert!(
+        e.contains("expected \":\", found the end of the expression (column 6)\n  1 ? 2\n       ^"),
+        "{e}"
+    );
+}
