@@ -1165,3 +1165,39 @@ fn piped_sessions_read_line_by_line() {
     assert_eq!(failed, 1);
     assert_eq!(String::from_utf8(out).unwrap(), "(int)7\n");
 }
+
+#[test]
+fn completion_never_panics_on_odd_lines() {
+    let f = fake();
+    let sh = crate::shell::Shell::new(&f);
+    let c = sh.completer();
+    let lines = [
+        "",
+        " ",
+        "eval ",
+        "eval é->",
+        "eval (((",
+        "eval )))->",
+        "eval ]].",
+        "eval a.b.c.d->",
+        "eval per_cpu(per_cpu(per_cpu(",
+        "eval struct ",
+        "ptype struct",
+        "eval init_task.comm[init_task.pid].",
+        "eval ((struct task_struct *)init_task.parent)->parent->",
+        "eval list_for_each_entry(&init_task.tasks, struct task_struct, tasks)[",
+        "eval 1 ? init_task. : 0",
+        "help help help ",
+        "eval 'a'.",
+        "eval 0x10.",
+        "eval \u{301}.",
+    ];
+    for line in lines {
+        // Every byte position, char boundary or not.
+        for pos in 0..=line.len() + 2 {
+            let (start, cands) = c.complete(line, pos);
+            assert!(start <= pos.min(line.len()), "{line:?} at {pos}");
+            assert!(cands.len() <= crate::shell::MAX_CANDIDATES);
+        }
+    }
+}

@@ -1,4 +1,4 @@
-//! `wedge vmcore DUMP [ps|why PID|log|tasks|eval EXPR|ptype TYPE|sym|rd|dis]`: a kernel crash dump read with
+//! `wedge vmcore DUMP [ps|why PID|log|tasks|eval EXPR|ptype TYPE|sym|rd|dis|shell]`: a kernel crash dump read with
 //! no debuginfo (BTF, kallsyms and ORC from the dump), through the same
 //! analysis and views as the live machine; the dump's own parts (header,
 //! panic, lock waits, how much was read) are the views' `Dump` parameter.
