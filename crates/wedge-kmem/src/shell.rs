@@ -428,7 +428,7 @@ fn run_editor(
     err: &mut dyn Write,
 ) -> Result<usize, String> {
     use rustyline::error::ReadlineError;
-    use rustyline::history::{FileHistory, History};
+    use rustyline::history::FileHistory;
     let config = rustyline::Config::builder()
         .max_history_size(HISTORY_LINES)
         .map_err(|e| e.to_string())?
@@ -438,17 +438,21 @@ fn run_editor(
     let mut ed: rustyline::Editor<EditHelper<'_>, FileHistory> =
         rustyline::Editor::with_config(config).map_err(|e| format!("terminal: {e}"))?;
     ed.set_helper(Some(EditHelper(shell.completer())));
-    let hist = history_path(
+    let mut hist = history_path(
         std::env::var("XDG_STATE_HOME").ok().as_deref(),
         std::env::var("HOME").ok().as_deref(),
     );
     if let Some(p) = &hist {
         // A missing file is a first session; any other failure is said
-        // once and the session goes on without the old lines.
-        if p.exists() {
-            if let Err(e) = ed.load_history(p) {
-                let _ = writeln!(err, "note: history {}: {e}", p.display());
-            }
+        // once and the session goes on without history.
+        let ready = match p.parent().map(std::fs::create_dir_all) {
+            Some(Err(e)) => Err(e.to_string()),
+            _ if p.exists() => ed.load_history(p).map_err(|e| e.to_string()),
+            _ => Ok(()),
+        };
+        if let Err(e) = ready {
+            let _ = writeln!(err, "note: no history ({}: {e})", p.display());
+            hist = None;
         }
     }
     let mut failed = 0;
@@ -459,6 +463,14 @@ fn run_editor(
     loop {
         match ed.readline("wedge> ") {
             Ok(line) => {
+                // Each line is appended as it is run (a session killed
+                // keeps what it ran; two sessions at once both keep theirs).
+                if let Some(p) = &hist {
+                    if let Err(e) = ed.append_history(p) {
+                        let _ = writeln!(err, "note: history not saved to {}: {e}", p.display());
+                        hist = None;
+                    }
+                }
                 if !step(shell.run_line(&line), out, err, &mut failed)? {
                     break;
                 }
@@ -467,22 +479,6 @@ fn run_editor(
             Err(ReadlineError::Interrupted) => continue,
             Err(ReadlineError::Eof) => break,
             Err(e) => return Err(format!("terminal: {e}")),
-        }
-    }
-    if let Some(p) = &hist {
-        let saved = p
-            .parent()
-            .map_or(Ok(()), std::fs::create_dir_all)
-            .map_err(|e| e.to_string())
-            .and_then(|_| {
-                if ed.history().is_empty() {
-                    Ok(())
-                } else {
-                    ed.save_history(p).map_err(|e| e.to_string())
-                }
-            });
-        if let Err(e) = saved {
-            let _ = writeln!(err, "note: history not saved to {}: {e}", p.display());
         }
     }
     Ok(failed)
