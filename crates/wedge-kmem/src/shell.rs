@@ -92,6 +92,8 @@ pub enum Step {
 pub struct Shell<'a> {
     mem: &'a dyn KernelMemory,
     extras: Vec<Extra<'a>>,
+    /// `wedge --json vmcore DUMP shell`: every command as JSON.
+    json: bool,
 }
 
 impl<'a> Shell<'a> {
@@ -99,7 +101,13 @@ impl<'a> Shell<'a> {
         Shell {
             mem,
             extras: Vec::new(),
+            json: false,
         }
+    }
+
+    /// Every command's output as JSON, as if each were given `--json`.
+    pub fn set_json(&mut self, json: bool) {
+        self.json = json;
     }
 
     /// Adds a command the caller runs (`ps`, `why PID`, ...). A later
@@ -186,7 +194,8 @@ impl<'a> Shell<'a> {
 
     fn dispatch(&mut self, name: &str, rest: &str) -> Result<String, String> {
         let mem = self.mem;
-        let a = Args::parse(rest, name == "eval" || EVAL_ALIASES.contains(&name))?;
+        let mut a = Args::parse(rest, name == "eval" || EVAL_ALIASES.contains(&name))?;
+        a.json |= self.json;
         let need = |what: &str| -> Result<(), String> {
             if a.text.is_empty() {
                 let usage = BUILTINS.iter().find(|b| b.0 == name).map_or("", |b| b.1);

@@ -1122,6 +1122,12 @@ fn shell_lines_dispatch_and_errors_go_on() {
         out(sh.run_line("help p")),
         "eval [--json] [--depth N] EXPR\n"
     );
+    // `wedge --json vmcore DUMP shell`: every command as JSON.
+    sh.set_json(true);
+    assert_eq!(
+        out(sh.run_line("p 1")),
+        "{\"schema_version\":1,\"type\":\"int\",\"value\":1}\n"
+    );
     assert_eq!(sh.run_line("quit"), Step::Quit);
     assert_eq!(sh.run_line("exit"), Step::Quit);
     drop(sh);

@@ -81,7 +81,7 @@ pub enum VmcoreView {
 /// `ps`, `why` and `log` inside the shell: their arguments parsed as the
 /// one-shot arms parse them.
 #[derive(clap::Parser, Debug)]
-#[command(no_binary_name = true, disable_help_flag = true)]
+#[command(no_binary_name = true)]
 enum ShellView {
     Ps(crate::args::PsArgs),
     Why(crate::args::WhyArgs),
@@ -94,6 +94,7 @@ enum ShellView {
 fn shell(
     v: &wedge_vmcore::Vmcore,
     dump: &Dump<'_, wedge_vmcore::Completeness>,
+    json: bool,
     out: &mut dyn std::io::Write,
 ) -> Result<Status, String> {
     use clap::Parser;
@@ -103,10 +104,17 @@ fn shell(
         let snap = &snap;
         move |args: &str, json: bool| -> Result<String, String> {
             let words = std::iter::once(name).chain(args.split_whitespace());
-            let parsed = ShellView::try_parse_from(words).map_err(|e| {
-                let m = e.render().to_string();
-                m.trim_start_matches("error: ").trim_end().to_string()
-            })?;
+            let parsed = match ShellView::try_parse_from(words) {
+                Ok(p) => p,
+                // `ps --help`: the view's own help, as output.
+                Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp => {
+                    return Ok(e.render().to_string())
+                }
+                Err(e) => {
+                    let m = e.render().to_string();
+                    return Err(m.trim_start_matches("error: ").trim_end().to_string());
+                }
+            };
             let snapshot = || -> Result<&wedge_model::Snapshot, String> {
                 if snap.get().is_none() {
                     let _ = snap.set(v.snapshot()?);
@@ -127,6 +135,7 @@ fn shell(
         }
     };
     let mut sh = wedge_kmem::shell::Shell::new(v);
+    sh.set_json(json);
     sh.add(
         "ps",
         "ps [--all] [--tree] [--wide] [--json]",
@@ -187,7 +196,7 @@ pub fn run(
         Some(VmcoreView::Dis { what, count }) => {
             write_out(out, &wedge_kmem::cmd::dis(&v, what, *count, json)?).map(|_| Status::Clear)
         }
-        Some(VmcoreView::Shell) => shell(&v, &dump, out),
+        Some(VmcoreView::Shell) => shell(&v, &dump, json, out),
         Some(VmcoreView::Tasks) => dump.tasks(listing::rows(&v), listing::text, json, out),
         Some(VmcoreView::Log(l)) => dump.log(l.raw, json, out),
         Some(VmcoreView::Ps(ps)) => dump.ps(&v.snapshot()?, ps.options(), json, out),

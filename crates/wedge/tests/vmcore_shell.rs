@@ -261,3 +261,45 @@ fn on_a_terminal_tab_completes_and_keeps_history() {
     );
     assert!(out.contains("(char [16])\"swapper/0\""), "{out}");
 }
+
+#[test]
+fn garbage_piped_in_is_errors_not_a_crash() {
+    let Some(fx) = boot_or_skip(Boot::Kaslr).unwrap() else {
+        return;
+    };
+    let dump = fx.dumps["elf"].to_str().expect("utf-8 fixture path");
+    let home = common::scratch("shell-junk");
+    let mut junk: Vec<u8> = Vec::new();
+    junk.extend(b"\xff\xfe\x00eval \x00\x01\n");
+    junk.extend(b"eval ((((((((((\n");
+    junk.extend(b"rd init_task 99999999999\n");
+    junk.extend(b"dis 0 0\n");
+    junk.extend(b"why notapid\n");
+    junk.extend(b"eval --depth 100000 init_task\n");
+    // A line past the 64 KiB cap, then one that works, then no newline.
+    junk.extend(std::iter::repeat_n(b'(', 200_000));
+    junk.extend(b"\neval init_task.pid\neval 1 ? 2");
+    let r = common::run(
+        &["vmcore", dump, "shell"],
+        common::Opts::within(Duration::from_secs(300))
+            .stdin(&junk)
+            .env("HOME", home.path())
+            .env("XDG_STATE_HOME", home.path()),
+    );
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(r.stdout, "(pid_t)0\n");
+    let err = &r.stderr;
+    assert!(!err.contains("panicked"), "{err}");
+    for want in [
+        "error: unknown command",
+        "error: expected an expression",
+        "error: COUNT 99999999999 is too many",
+        "error: COUNT must be at least 1",
+        "invalid value 'notapid'",
+        "error: --depth 100000 is too deep",
+        "error: a line longer than 65536 bytes, skipped",
+        "error: expected \":\", found the end of the expression",
+    ] {
+        assert!(err.contains(want), "{want}: {err}");
+    }
+}
