@@ -15,6 +15,8 @@
 #        eval --json EXPR's {"type", "value"}, as one JSON list:
 #        [{"expr", "type", "value"} or {"expr", "error"}]
 #
+# Frames are the kernel stack's, the user-space frames drgn goes on to
+# after a syscall's pt_regs left out (counted in "user_frames").
 # Without PIDs every task: the idle task of each CPU (pid 0, swapper/N:
 # drgn's for_each_task skips them, wedge lists them) then every thread.
 # --no-default-symbols keeps drgn to the files given: no debuginfod
@@ -28,6 +30,7 @@
 # out at that pc) is null with "absent": true; one whose read fails is null
 # with "error"; a variable that is not a scalar, pointer, enum or bool is
 # null with "scalar": false (frame variables are compared as scalars only).
+import itertools
 import json
 import sys
 
@@ -45,6 +48,8 @@ prog = drgn.get_default_prog()
 DEPTH = 3
 ELEMENTS = 1024
 SCALARS = (TypeKind.INT, TypeKind.BOOL, TypeKind.ENUM, TypeKind.POINTER)
+# x86-64: the kernel half of the address space (4- and 5-level paging).
+KERNEL_START = 0xFF00000000000000
 
 
 def underlying(t):
@@ -128,10 +133,16 @@ def task_json(task, with_vars):
         "state": task_state_to_char(task),
     }
     try:
-        t["frames"] = [frame_json(f, with_vars) for f in prog.stack_trace(task)]
+        trace = list(prog.stack_trace(task))
     except Exception as e:  # a stack drgn cannot unwind: say so, keep going
-        t["frames"] = []
+        trace = []
         t["error"] = str(e)
+    # The kernel stack only, as wedge gives it: from a syscall's pt_regs
+    # drgn goes on into the user program's frames (bare addresses here),
+    # and past them into whatever user memory looks like a frame.
+    kernel = list(itertools.takewhile(lambda f: f.pc >= KERNEL_START, trace))
+    t["frames"] = [frame_json(f, with_vars) for f in kernel]
+    t["user_frames"] = len(trace) - len(kernel)
     return t
 
 
