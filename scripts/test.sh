@@ -47,9 +47,12 @@ fi
 # The fixture kernel's DWARF (its -dbg package, the vmlinux and the guest's
 # modules extracted, nothing installed) and drgn from PyPI, for the tests
 # that compare wedge's frames, variables and expressions with drgn's
-# (crates/wedge/tests/vmcore_drgn.rs). Without a network locally those
-# tests print SKIPPED; in CI a failed fetch fails the run.
-if ! bash scripts/vmcore-debuginfo.sh; then
+# (crates/wedge/tests/vmcore_drgn.rs, vmcore_bt.rs): exported to them as
+# WEDGE_DEBUGINFO and WEDGE_DRGN. Without a network locally those tests
+# print SKIPPED; in CI a failed fetch fails the run.
+if debuginfo_env=$(bash scripts/vmcore-debuginfo.sh --env); then
+    eval "$debuginfo_env"
+else
     if [ -n "${WEDGE_REQUIRE_ALL:-}" ]; then
         echo "scripts/vmcore-debuginfo.sh failed" >&2
         exit 1

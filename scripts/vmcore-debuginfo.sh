@@ -21,9 +21,14 @@
 #
 # A second run finds both and fetches nothing. WEDGE_VMCORE_FIXTURES moves
 # the whole cache, as it does for the tests. The tests find these through
-# the cache, or WEDGE_DEBUGINFO=VMLINUX and WEDGE_DRGN=DRGN when set.
+# the cache, or WEDGE_DEBUGINFO=VMLINUX and WEDGE_DRGN=DRGN when set;
+# `--env` prints those two as shell exports (progress goes to stderr), for
+# scripts/test.sh to hand to every test. Already set, they are kept.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = "--env" ]; then
+    exec 3>&1 1>&2
+fi
 
 target=${CARGO_TARGET_DIR:-$(cargo metadata --format-version 1 --no-deps 2>/dev/null |
     sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')}
@@ -93,3 +98,7 @@ if [ "$(drgn_version)" != "$DRGN_VERSION" ]; then
 fi
 test "$(drgn_version)" = "$DRGN_VERSION"
 echo "vmcore-debuginfo: $vmlinux, $venv/bin/drgn $DRGN_VERSION"
+if [ "${1:-}" = "--env" ]; then
+    printf 'export WEDGE_DEBUGINFO=%q WEDGE_DRGN=%q\n' \
+        "${WEDGE_DEBUGINFO:-$(realpath "$vmlinux")}" "${WEDGE_DRGN:-$(realpath -s "$venv/bin/drgn")}" >&3
+fi
