@@ -497,3 +497,28 @@ fn variables_match_drgn() {
     }
     report("bt --all --vars", &diffs, &summary.join("; "));
 }
+
+/// The comparison's own rules, on the spellings met in the dumps.
+#[test]
+fn comparison_rules() {
+    assert_eq!(canon_type("long unsigned int"), "unsigned long");
+    assert_eq!(canon_type("volatile unsigned long"), "unsigned long");
+    assert_eq!(
+        canon_type("long long unsigned int *"),
+        "unsigned long long *"
+    );
+    assert_eq!(
+        canon_type("const struct sched_class *"),
+        "const struct sched_class *"
+    );
+    assert_eq!(canon_type("char [16]"), "char [16]");
+    assert_eq!(base("fuse_do_readfolio.isra.0"), "fuse_do_readfolio");
+    assert_eq!(base("entry_SYSCALL_64_after_hwframe"), "entry_SYSCALL_64");
+    assert_eq!(base(".L123"), ".L123");
+    let abs = Value::from("/build/reproducible-path/linux-6.1.192/kernel/sched/core.c");
+    assert!(same_file(&abs, &Value::from("kernel/sched/core.c")));
+    assert!(!same_file(&abs, &Value::from("sched/core.cc")));
+    assert!(!same_file(&abs, &Value::Null));
+    assert!(same_file(&Value::Null, &Value::Null));
+    assert_eq!(scalar(&Value::Bool(true)), Value::from(1));
+}
