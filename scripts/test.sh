@@ -28,6 +28,9 @@ command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
 command -v qemu-system-x86_64 >/dev/null 2>&1 || need+=(qemu-system-x86)
 command -v makedumpfile >/dev/null 2>&1 || need+=(makedumpfile)
 [ -e /usr/lib/x86_64-linux-gnu/libc.a ] || need+=(libc6-dev)
+# drgn, which the crash-dump tests compare wedge with, comes from PyPI into
+# a venv under the fixture cache (scripts/vmcore-debuginfo.sh, below).
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 if ((${#need[@]})); then
     echo "installing: ${need[*]}"
     apt-get update -qq
@@ -39,6 +42,22 @@ rustup component list --installed 2>/dev/null | grep -q rustfmt || rustup compon
 if [ "${CI:-}" = "true" ]; then
     # A missing capability must fail CI, not pass it silently.
     export WEDGE_REQUIRE_ALL=1
+fi
+
+# The fixture kernel's DWARF (its -dbg package, the vmlinux and the guest's
+# modules extracted, nothing installed) and drgn from PyPI, for the tests
+# that compare wedge's frames, variables and expressions with drgn's
+# (crates/wedge/tests/vmcore_drgn.rs, vmcore_bt.rs): exported to them as
+# WEDGE_DEBUGINFO and WEDGE_DRGN. Without a network locally those tests
+# print SKIPPED; in CI a failed fetch fails the run.
+if debuginfo_env=$(bash scripts/vmcore-debuginfo.sh --env); then
+    eval "$debuginfo_env"
+else
+    if [ -n "${WEDGE_REQUIRE_ALL:-}" ]; then
+        echo "scripts/vmcore-debuginfo.sh failed" >&2
+        exit 1
+    fi
+    echo "scripts/vmcore-debuginfo.sh failed: the drgn comparisons will be SKIPPED" >&2
 fi
 
 cargo fmt --all -- --check

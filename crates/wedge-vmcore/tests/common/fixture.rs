@@ -719,3 +719,83 @@ fn read_all(p: &Path) -> std::io::Result<Vec<u8>> {
     fs::File::open(p)?.read_to_end(&mut v)?;
     Ok(v)
 }
+
+/// The DWARF of the fixtures' kernel: Debian's `linux-image-R-dbg`, of
+/// which `scripts/vmcore-debuginfo.sh` extracts the vmlinux and the
+/// modules the guest loads into `vmcore-fixtures/debuginfo/` (nothing
+/// installed on the host).
+#[derive(Debug, Clone)]
+pub struct Debuginfo {
+    /// `…/usr/lib/debug/boot/vmlinux-R`.
+    pub vmlinux: PathBuf,
+    /// The `.ko` (with DWARF) of the modules the guest loads, those present.
+    pub modules: Vec<PathBuf>,
+}
+
+impl Debuginfo {
+    /// The vmlinux and the modules, each after `--debuginfo` (wedge) or
+    /// `-s` (drgn): both read the same files.
+    pub fn args(&self, flag: &str) -> Vec<String> {
+        std::iter::once(&self.vmlinux)
+            .chain(&self.modules)
+            .flat_map(|p| [flag.to_string(), p.display().to_string()])
+            .collect()
+    }
+}
+
+/// The modules `testdata/init.sh` loads, as the -dbg package lays them out
+/// under `lib/modules/R/`.
+const GUEST_MODULES: [&str; 2] = [
+    "kernel/fs/fuse/fuse.ko",
+    "kernel/drivers/firmware/qemu_fw_cfg.ko",
+];
+
+/// The DWARF of kernel `release`, or skip (`None`): `WEDGE_DEBUGINFO=VMLINUX`
+/// when set (e.g. an installed `/usr/lib/debug/boot/vmlinux-R`), else the
+/// fixture cache. Its modules are looked for beside it, in the -dbg
+/// package's layout (`usr/lib/debug/{boot,lib/modules/R}`).
+pub fn debuginfo_or_skip(release: &str) -> Option<Debuginfo> {
+    let vmlinux = match std::env::var_os("WEDGE_DEBUGINFO") {
+        Some(p) => PathBuf::from(p),
+        None => cache_root()
+            .join("debuginfo/usr/lib/debug/boot")
+            .join(format!("vmlinux-{release}")),
+    };
+    if !vmlinux.is_file() {
+        skip_or_fail(&format!(
+            "no kernel DWARF {}: run scripts/vmcore-debuginfo.sh (extracts Debian's \
+             linux-image-{release}-dbg there, installs nothing) or set WEDGE_DEBUGINFO=VMLINUX",
+            vmlinux.display()
+        ));
+        return None;
+    }
+    // .../usr/lib/debug/boot/vmlinux-R → .../usr/lib/debug/lib/modules/R
+    let debug = vmlinux
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or(Path::new("."));
+    let modules = GUEST_MODULES
+        .iter()
+        .map(|m| debug.join("lib/modules").join(release).join(m))
+        .filter(|p| p.is_file())
+        .collect();
+    Some(Debuginfo { vmlinux, modules })
+}
+
+/// drgn (from PyPI, in a venv `scripts/vmcore-debuginfo.sh` makes under
+/// the fixture cache), or skip (`None`); `WEDGE_DRGN=PATH` overrides.
+pub fn drgn_or_skip() -> Option<PathBuf> {
+    let drgn = match std::env::var_os("WEDGE_DRGN") {
+        Some(p) => PathBuf::from(p),
+        None => cache_root().join("drgn/bin/drgn"),
+    };
+    if !drgn.is_file() {
+        skip_or_fail(&format!(
+            "no drgn at {}: run scripts/vmcore-debuginfo.sh (a venv with drgn from PyPI \
+             there) or set WEDGE_DRGN=PATH",
+            drgn.display()
+        ));
+        return None;
+    }
+    Some(drgn)
+}

@@ -114,11 +114,30 @@ fn drain(mut pipe: impl Read + Send + 'static, keep: u64) -> std::thread::JoinHa
 /// in the kernel: left unreaped, the test's cleanup frees it), or output
 /// pipes still open after exit (something wedge left behind holds them).
 pub fn try_run(args: &[&str], opts: Opts) -> Result<Run, String> {
+    // WEDGE_TEST_BIN runs the tests against another build of wedge (another
+    // branch's, before it is merged); cargo's own binary otherwise.
+    let bin = std::env::var_os("WEDGE_TEST_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_wedge").into());
+    try_run_program(&bin, args, opts)
+}
+
+/// [`try_run`] for another program (drgn, to compare wedge with): the same
+/// time limit, output bounds and rusage.
+pub fn try_run_program(
+    program: &std::path::Path,
+    args: &[&str],
+    opts: Opts,
+) -> Result<Run, String> {
     let started = Instant::now();
     let limit = opts.limit;
+    let name = program.file_name().map_or_else(
+        || program.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
     // Reaped by wait4 below (for its rusage), not by Child::wait.
     #[allow(clippy::zombie_processes)]
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wedge"))
+    let mut child = Command::new(program)
         .args(args)
         .envs(opts.env.iter().map(|(k, v)| (k, v)))
         .stdin(match opts.stdin {
@@ -128,7 +147,7 @@ pub fn try_run(args: &[&str], opts: Opts) -> Result<Run, String> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("spawn wedge: {e}"))?;
+        .map_err(|e| format!("spawn {}: {e}", program.display()))?;
     // Read both pipes to EOF on threads: EOF also proves that nothing wedge
     // left behind (a stuck reader process) still holds them.
     let t_out = drain(child.stdout.take().ok_or("no stdout")?, opts.keep);
@@ -168,7 +187,7 @@ pub fn try_run(args: &[&str], opts: Opts) -> Result<Run, String> {
         }
         if killed && started.elapsed() > limit + Duration::from_secs(5) {
             return Err(format!(
-                "wedge {args:?} did not exit within {limit:?} and survives SIGKILL (a thread of wedge is stuck in the kernel)"
+                "{name} {args:?} did not exit within {limit:?} and survives SIGKILL (a thread of {name} is stuck in the kernel)"
             ));
         }
         std::thread::sleep(Duration::from_millis(5));
@@ -176,14 +195,14 @@ pub fn try_run(args: &[&str], opts: Opts) -> Result<Run, String> {
     let took = started.elapsed();
     if killed {
         return Err(format!(
-            "wedge {args:?} did not exit within {limit:?} (killed)"
+            "{name} {args:?} did not exit within {limit:?} (killed)"
         ));
     }
     let deadline = Instant::now() + Duration::from_secs(2);
     while !(t_out.is_finished() && t_err.is_finished()) {
         if Instant::now() > deadline {
             return Err(format!(
-                "wedge {args:?} exited but its output pipes stayed open (a child of wedge holds them)"
+                "{name} {args:?} exited but its output pipes stayed open (a child of {name} holds them)"
             ));
         }
         std::thread::sleep(Duration::from_millis(5));
