@@ -23,6 +23,11 @@ pub struct VmcoreArgs {
     /// Use this raw BTF file instead of the dump's own.
     #[arg(long, value_name = "FILE", global = true)]
     pub btf: Option<PathBuf>,
+    /// Debuginfo: a vmlinux with DWARF, module .ko/.ko.debug files, or a
+    /// directory holding them (/usr/lib/debug/lib/modules/RELEASE,
+    /// /usr/lib/debug/boot). Repeatable. Must match the dump's build-id.
+    #[arg(long, value_name = "PATH", global = true)]
+    pub debuginfo: Vec<PathBuf>,
     #[command(subcommand)]
     pub view: Option<VmcoreView>,
 }
@@ -62,6 +67,19 @@ pub enum VmcoreView {
         #[arg(allow_hyphen_values = true)]
         what: String,
         count: Option<u64>,
+    },
+    /// Kernel stacks as drgn prints them: with --debuginfo, inlined frames
+    /// and file:line, and with --vars each frame's parameters and locals.
+    Bt {
+        /// Task pids (0: every CPU's idle task).
+        #[arg(required_unless_present = "all")]
+        pids: Vec<i64>,
+        /// Every task.
+        #[arg(long, conflicts_with = "pids")]
+        all: bool,
+        /// Each frame's parameters and locals (needs --debuginfo).
+        #[arg(long)]
+        vars: bool,
     },
     /// Disassembles a function whole, or COUNT instructions from an address.
     Dis {
@@ -111,6 +129,27 @@ pub fn run(
         }
         Some(VmcoreView::Dis { what, count }) => {
             write_out(out, &wedge_kmem::cmd::dis(&v, what, *count, json)?).map(|_| Status::Clear)
+        }
+        Some(VmcoreView::Bt { pids, all, vars }) => {
+            let dbg = if args.debuginfo.is_empty() {
+                None
+            } else {
+                Some(wedge_kmem::bt::open_debuginfo(&v, &args.debuginfo)?)
+            };
+            for n in dbg.iter().flat_map(|d| &d.notes) {
+                eprintln!("wedge: {n}");
+            }
+            let dwarf = dbg.as_ref().and_then(|d| d.vmlinux.as_ref());
+            if *vars && dwarf.is_none() {
+                eprintln!("wedge: --vars needs the vmlinux's DWARF (--debuginfo): frames only");
+            }
+            let which = if *all {
+                wedge_kmem::bt::Which::All
+            } else {
+                wedge_kmem::bt::Which::Pids(pids.clone())
+            };
+            write_out(out, &wedge_kmem::bt::bt(&v, dwarf, &which, *vars, json)?)
+                .map(|_| Status::Clear)
         }
         Some(VmcoreView::Tasks) => dump.tasks(listing::rows(&v), listing::text, json, out),
         Some(VmcoreView::Log(l)) => dump.log(l.raw, json, out),
