@@ -17,7 +17,6 @@ pub struct Regs(pub [Option<u64>; 17]);
 pub const RBX: usize = 3;
 pub const RBP: usize = 6;
 pub const RSP: usize = 7;
-pub const RIP: usize = 16;
 /// The System V ABI's callee-saved registers: a rule-less one keeps its
 /// value in the caller (drgn's default row for x86-64 does the same).
 const CALLEE_SAVED: [usize; 6] = [RBX, RBP, 12, 13, 14, 15];

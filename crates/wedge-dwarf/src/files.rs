@@ -178,13 +178,11 @@ impl Debuginfo {
                 return Err(e);
             }
         }
-        let mut modules = Vec::new();
+        let mut modules: Vec<ModuleDebug> = Vec::new();
         for p in found.modules {
             let name = module_name(&p);
-            if want.modules.iter().any(|m| *m == name) {
-                if !modules.iter().any(|m: &ModuleDebug| m.name == name) {
-                    modules.push(ModuleDebug { name, path: p });
-                }
+            if want.modules.contains(&name) && !modules.iter().any(|m| m.name == name) {
+                modules.push(ModuleDebug { name, path: p });
             }
         }
         if !modules.is_empty() {

@@ -61,8 +61,6 @@ pub struct InlineFrame {
     pub line: Option<u32>,
     pub column: Option<u32>,
     pub(crate) cu: Arc<Cu>,
-    /// The DIE of this frame (a subprogram or an inlined_subroutine).
-    pub(crate) die: UnitOffset,
     /// The variables in scope, DIE order, outer blocks first.
     pub(crate) vars: Vec<UnitOffset>,
     /// The concrete out-of-line function (its frame base).
@@ -81,6 +79,9 @@ impl std::fmt::Debug for InlineFrame {
     }
 }
 
+/// An address range of a compile unit: start, end, the unit.
+type Arange = (u64, u64, gimli::DebugInfoOffset);
+
 /// A vmlinux's DWARF and call-frame information.
 pub struct Dwarf {
     pub path: PathBuf,
@@ -90,7 +91,7 @@ pub struct Dwarf {
     pub slide: u64,
     pub(crate) dwarf: gimli::Dwarf<R>,
     pub(crate) frame: gimli::DebugFrame<R>,
-    aranges: OnceLock<Result<Vec<(u64, u64, gimli::DebugInfoOffset)>, String>>,
+    aranges: OnceLock<Result<Vec<Arange>, String>>,
     cus: Mutex<HashMap<usize, Arc<Cu>>>,
     pub(crate) fdes: OnceLock<Vec<(u64, u64, gimli::DebugFrameOffset)>>,
 }
@@ -202,7 +203,7 @@ impl Dwarf {
 
     /// Address ranges → compile units, from `.debug_aranges` (one pass over
     /// a small section), or from each unit's root DIE when it is missing.
-    fn aranges(&self) -> Result<&Vec<(u64, u64, gimli::DebugInfoOffset)>, String> {
+    fn aranges(&self) -> Result<&Vec<Arange>, String> {
         self.aranges
             .get_or_init(|| {
                 let mut v = Vec::new();
@@ -242,12 +243,7 @@ impl Dwarf {
         let i = ar.partition_point(|r| r.0 <= pc);
         // Ranges do not nest in practice; look back a little in case two
         // units' ranges interleave.
-        let hit = ar[..i]
-            .iter()
-            .rev()
-            .take(8)
-            .find(|r| pc < r.1)
-            .map(|r| r.2);
+        let hit = ar[..i].iter().rev().take(8).find(|r| pc < r.1).map(|r| r.2);
         let Some(off) = hit else { return Ok(None) };
         self.cu_at(off).map(Some)
     }
@@ -376,7 +372,12 @@ impl Dwarf {
         Some((self.file_name(cu, file), line, col))
     }
 
-    fn contains(&self, unit: &gimli::Unit<R>, e: &gimli::DebuggingInformationEntry<R>, pc: u64) -> bool {
+    fn contains(
+        &self,
+        unit: &gimli::Unit<R>,
+        e: &gimli::DebuggingInformationEntry<R>,
+        pc: u64,
+    ) -> bool {
         let Ok(mut rs) = self.dwarf.die_ranges(unit, e) else {
             return false;
         };
@@ -430,7 +431,6 @@ impl Dwarf {
                     line: Some(line).filter(|&l| l > 0),
                     column: Some(col).filter(|&c| c > 0),
                     cu: cu.clone(),
-                    die: UnitOffset(0),
                     vars: vec![],
                     func: UnitOffset(0),
                 }],
@@ -467,36 +467,32 @@ impl Dwarf {
                     dw::DW_TAG_formal_parameter | dw::DW_TAG_variable => {
                         chain[level].vars.push(e.offset());
                     }
-                    dw::DW_TAG_lexical_block => {
-                        if d.contains(unit, e, pc) {
-                            walk(d, unit, child, pc, level, chain, depth + 1)?;
-                        }
+                    dw::DW_TAG_lexical_block if d.contains(unit, e, pc) => {
+                        walk(d, unit, child, pc, level, chain, depth + 1)?;
                     }
-                    dw::DW_TAG_inlined_subroutine => {
-                        if d.contains(unit, e, pc) {
-                            let num = |a| match e.attr_value(a) {
-                                Some(AttributeValue::Udata(n)) => n,
-                                Some(v) => v.udata_value().unwrap_or(0),
-                                None => 0,
-                            };
-                            let file = match e.attr_value(dw::DW_AT_call_file) {
-                                Some(AttributeValue::FileIndex(f)) => Some(f),
-                                Some(v) => v.udata_value(),
-                                None => None,
-                            };
-                            let call = (
-                                file,
-                                num(dw::DW_AT_call_line) as u32,
-                                num(dw::DW_AT_call_column) as u32,
-                            );
-                            chain.push(Level {
-                                die: e.offset(),
-                                vars: vec![],
-                                call: Some(call),
-                            });
-                            let l = chain.len() - 1;
-                            walk(d, unit, child, pc, l, chain, depth + 1)?;
-                        }
+                    dw::DW_TAG_inlined_subroutine if d.contains(unit, e, pc) => {
+                        let num = |a| match e.attr_value(a) {
+                            Some(AttributeValue::Udata(n)) => n,
+                            Some(v) => v.udata_value().unwrap_or(0),
+                            None => 0,
+                        };
+                        let file = match e.attr_value(dw::DW_AT_call_file) {
+                            Some(AttributeValue::FileIndex(f)) => Some(f),
+                            Some(v) => v.udata_value(),
+                            None => None,
+                        };
+                        let call = (
+                            file,
+                            num(dw::DW_AT_call_line) as u32,
+                            num(dw::DW_AT_call_column) as u32,
+                        );
+                        chain.push(Level {
+                            die: e.offset(),
+                            vars: vec![],
+                            call: Some(call),
+                        });
+                        let l = chain.len() - 1;
+                        walk(d, unit, child, pc, l, chain, depth + 1)?;
                     }
                     _ => {}
                 }
@@ -523,7 +519,6 @@ impl Dwarf {
                 line: line.filter(|&l| l > 0),
                 column: col.filter(|&c| c > 0),
                 cu: cu.clone(),
-                die: lv.die,
                 vars: lv.vars.clone(),
                 func,
             });

@@ -36,7 +36,11 @@ fn type_ref(e: &gimli::DebuggingInformationEntry<R>) -> Option<UnitOffset> {
 }
 
 impl Dwarf {
-    fn name_of(&self, unit: &gimli::Unit<R>, e: &gimli::DebuggingInformationEntry<R>) -> Option<String> {
+    fn name_of(
+        &self,
+        unit: &gimli::Unit<R>,
+        e: &gimli::DebuggingInformationEntry<R>,
+    ) -> Option<String> {
         let v = e.attr_value(dw::DW_AT_name)?;
         let r = self.dwarf.attr_string(unit, v).ok()?;
         r.to_string_lossy().ok().map(|c| c.into_owned())
@@ -44,7 +48,12 @@ impl Dwarf {
 
     /// The declarator parts of a type: what goes before the name and what
     /// after (`int (*` and `)[3]`).
-    fn decl(&self, unit: &gimli::Unit<R>, off: Option<UnitOffset>, depth: usize) -> (String, String) {
+    fn decl(
+        &self,
+        unit: &gimli::Unit<R>,
+        off: Option<UnitOffset>,
+        depth: usize,
+    ) -> (String, String) {
         let Some(off) = off else {
             return ("void".into(), String::new());
         };
@@ -55,11 +64,17 @@ impl Dwarf {
             return ("?".into(), String::new());
         };
         let named = |kw: &str| {
-            let n = self.name_of(unit, &e).unwrap_or_else(|| "<anonymous>".into());
+            let n = self
+                .name_of(unit, &e)
+                .unwrap_or_else(|| "<anonymous>".into());
             (format!("{kw}{n}"), String::new())
         };
         match e.tag() {
-            dw::DW_TAG_base_type | dw::DW_TAG_typedef => named(""),
+            dw::DW_TAG_base_type => {
+                let n = self.name_of(unit, &e).unwrap_or_else(|| "?".into());
+                (c_base_name(&n).to_string(), String::new())
+            }
+            dw::DW_TAG_typedef => named(""),
             dw::DW_TAG_structure_type => named("struct "),
             dw::DW_TAG_union_type => named("union "),
             dw::DW_TAG_enumeration_type => named("enum "),
@@ -164,7 +179,9 @@ impl Dwarf {
         for _ in 0..16 {
             let Some(o) = cur else { break };
             let Ok(e) = unit.entry(o) else { break };
-            let size = e.attr_value(dw::DW_AT_byte_size).and_then(|v| v.udata_value());
+            let size = e
+                .attr_value(dw::DW_AT_byte_size)
+                .and_then(|v| v.udata_value());
             match e.tag() {
                 dw::DW_TAG_typedef => {
                     if base.is_none() {
@@ -204,12 +221,14 @@ impl Dwarf {
                     let signed = type_ref(&e)
                         .and_then(|t| unit.entry(t).ok())
                         .and_then(|t| t.attr_value(dw::DW_AT_encoding))
-                        .is_some_and(|v| {
-                            matches!(v, AttributeValue::Encoding(dw::DW_ATE_signed))
-                        });
+                        .is_some_and(|v| matches!(v, AttributeValue::Encoding(dw::DW_ATE_signed)));
                     return TypeInfo {
                         name,
-                        shape: if signed { Shape::Signed } else { Shape::Unsigned },
+                        shape: if signed {
+                            Shape::Signed
+                        } else {
+                            Shape::Unsigned
+                        },
                         size,
                         base: None,
                     };
@@ -244,5 +263,20 @@ impl Dwarf {
             size: None,
             base,
         }
+    }
+}
+
+/// GCC names base types its own way (`long unsigned int`); drgn and C
+/// programmers write `unsigned long`.
+fn c_base_name(n: &str) -> &str {
+    match n {
+        "long int" => "long",
+        "long unsigned int" => "unsigned long",
+        "long long int" => "long long",
+        "long long unsigned int" => "unsigned long long",
+        "short int" => "short",
+        "short unsigned int" => "unsigned short",
+        "_Bool" => "_Bool",
+        other => other,
     }
 }

@@ -6,7 +6,9 @@ use crate::cfi::Regs;
 use crate::info::{Dwarf, InlineFrame, R};
 use crate::types::Shape;
 use crate::ReadMem;
-use gimli::{constants as dw, AttributeValue, EvaluationResult, Location, Reader, UnitOffset, Value};
+use gimli::{
+    constants as dw, AttributeValue, EvaluationResult, Location, Reader, UnitOffset, Value,
+};
 
 /// A variable's value.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,7 +39,6 @@ pub struct Var {
     pub param: bool,
     pub value: VarValue,
 }
-
 
 /// What a frame's variables are read with.
 pub struct FrameState<'a> {
@@ -106,8 +107,13 @@ impl Dwarf {
         let unit = &f.cu.unit;
         if let Some(c) = e.attr_value(dw::DW_AT_const_value) {
             return match c {
-                AttributeValue::Block(b) => VarValue::Bytes(b.to_slice().map(|s| s.to_vec()).unwrap_or_default()),
-                v => match v.sdata_value().or_else(|| v.udata_value().map(|u| u as i64)) {
+                AttributeValue::Block(b) => {
+                    VarValue::Bytes(b.to_slice().map(|s| s.to_vec()).unwrap_or_default())
+                }
+                v => match v
+                    .sdata_value()
+                    .or_else(|| v.udata_value().map(|u| u as i64))
+                {
                     Some(n) => VarValue::Scalar(n as u64),
                     None => VarValue::Absent,
                 },
@@ -242,7 +248,9 @@ impl Dwarf {
         for _ in 0..MAX_STEPS {
             r = match r {
                 EvaluationResult::Complete => break,
-                EvaluationResult::RequiresCallFrameCfa => ev.resume_with_call_frame_cfa(st.cfa?).ok()?,
+                EvaluationResult::RequiresCallFrameCfa => {
+                    ev.resume_with_call_frame_cfa(st.cfa?).ok()?
+                }
                 EvaluationResult::RequiresRegister { register, .. } => ev
                     .resume_with_register(Value::Generic(st.regs.get(register.0)?))
                     .ok()?,
@@ -295,7 +303,11 @@ impl Dwarf {
                     .ok()?,
                 EvaluationResult::RequiresIndexedAddress { index, relocate } => {
                     let a = self.dwarf.address(unit, index).ok()?;
-                    let a = if relocate { a.wrapping_add(self.slide) } else { a };
+                    let a = if relocate {
+                        a.wrapping_add(self.slide)
+                    } else {
+                        a
+                    };
                     ev.resume_with_indexed_address(a).ok()?
                 }
                 EvaluationResult::RequiresBaseType(o) => {

@@ -95,7 +95,10 @@ fn value_text(mem: &dyn KernelMemory, var: &wedge_dwarf::Var) -> (String, Json) 
                 let n = *x as i64;
                 (n.to_string(), json!(n))
             }
-            Shape::Bool => ((if *x != 0 { "true" } else { "false" }).into(), json!(*x != 0)),
+            Shape::Bool => (
+                (if *x != 0 { "true" } else { "false" }).into(),
+                json!(*x != 0),
+            ),
             Shape::Float => {
                 let f = if var.size == Some(4) {
                     f32::from_bits(*x as u32) as f64
@@ -120,7 +123,10 @@ fn value_text(mem: &dyn KernelMemory, var: &wedge_dwarf::Var) -> (String, Json) 
         }
         VarValue::Bytes(b) => {
             let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-            (format!("({}) <in registers: {hex}>", var.type_name), json!(hex))
+            (
+                format!("({}) <in registers: {hex}>", var.type_name),
+                json!(hex),
+            )
         }
     }
 }
@@ -150,7 +156,11 @@ fn task_frames(
             regs = switch_regs(v, t, st.ip, st.sp);
         }
         // A return address is one past the call: look up the call itself.
-        let lookup = if st.signal { st.ip } else { st.ip.wrapping_sub(1) };
+        let lookup = if st.signal {
+            st.ip
+        } else {
+            st.ip.wrapping_sub(1)
+        };
         let sym = wedge_vmcore::stack::frame(&v.kernel, &v.sched_text, st.ip);
         let mut done = false;
         let mut cfa_next: Option<(u64, Regs)> = None;
@@ -304,8 +314,10 @@ pub fn bt(
                 .map(|f| {
                     let vars = f.vars.as_ref().map(|vs| {
                         vs.iter()
-                            .map(|x| json!({"name": x.name, "type": x.ty, "value": x.value,
-                                             "text": x.text, "parameter": x.param}))
+                            .map(|x| {
+                                json!({"name": x.name, "type": x.ty, "value": x.value,
+                                             "text": x.text, "parameter": x.param})
+                            })
                             .collect::<Vec<_>>()
                     });
                     json!({"function": f.function, "inline": f.inline, "file": f.file,
@@ -314,11 +326,17 @@ pub fn bt(
                            "source": f.source, "variables": vars.unwrap_or_default()})
                 })
                 .collect();
-            jt.push(json!({"pid": t.pid, "comm": t.comm, "task": t.addr, "cpu": cpu,
-                           "crashed": crashed == Some(t.addr), "frames": fs, "error": error}));
+            jt.push(
+                json!({"pid": t.pid, "comm": t.comm, "task": t.addr, "cpu": cpu,
+                           "crashed": crashed == Some(t.addr), "frames": fs, "error": error}),
+            );
             continue;
         }
-        let _ = write!(text, "PID: {}  TASK: {:#x}  COMMAND: \"{}\"", t.pid, t.addr, t.comm);
+        let _ = write!(
+            text,
+            "PID: {}  TASK: {:#x}  COMMAND: \"{}\"",
+            t.pid, t.addr, t.comm
+        );
         if let Some(c) = cpu {
             let _ = write!(text, "  CPU: {c}");
         }
@@ -338,7 +356,8 @@ pub fn bt(
         text.push('\n');
     }
     if json {
-        let dbg = dwarf.map(|d| json!({"path": d.path.display().to_string(), "build_id": d.build_id}));
+        let dbg =
+            dwarf.map(|d| json!({"path": d.path.display().to_string(), "build_id": d.build_id}));
         let doc = json!({"tasks": jt, "debuginfo": dbg, "source": source});
         let rest = doc.to_string();
         let rest = rest.strip_prefix('{').unwrap_or("}");
@@ -362,7 +381,13 @@ pub fn open_debuginfo(
         release: v.kernel.release.clone(),
         build_id: info.get("BUILD-ID").map(str::to_string),
         slide: info.kernel_offset().unwrap_or(0),
-        modules: v.kernel.modules.mods.iter().map(|m| m.name.clone()).collect(),
+        modules: v
+            .kernel
+            .modules
+            .mods
+            .iter()
+            .map(|m| m.name.clone())
+            .collect(),
     };
     wedge_dwarf::Debuginfo::open(paths, &want)
 }
