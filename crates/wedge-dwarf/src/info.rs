@@ -94,6 +94,8 @@ pub struct Dwarf {
     aranges: OnceLock<Result<Vec<Arange>, String>>,
     cus: Mutex<HashMap<usize, Arc<Cu>>>,
     pub(crate) fdes: OnceLock<Vec<(u64, u64, gimli::DebugFrameOffset)>>,
+    /// Global variables by name: (unit, DIE), built on first use.
+    globals: OnceLock<HashMap<String, (gimli::DebugInfoOffset, UnitOffset)>>,
 }
 
 fn err(path: &Path, e: impl std::fmt::Display) -> String {
@@ -194,6 +196,7 @@ impl Dwarf {
             aranges: OnceLock::new(),
             cus: Mutex::new(HashMap::new()),
             fdes: OnceLock::new(),
+            globals: OnceLock::new(),
         })
     }
 
@@ -530,6 +533,65 @@ impl Dwarf {
             }
         }
         Ok(out)
+    }
+
+    /// Every unit's global variable definitions (children of the unit with
+    /// a location), by name: the one full pass over .debug_info, done only
+    /// when an expression names a global BTF does not type, and spread
+    /// over the CPUs.
+    fn globals(&self) -> &HashMap<String, (gimli::DebugInfoOffset, UnitOffset)> {
+        use rayon::prelude::*;
+        self.globals.get_or_init(|| {
+            let mut headers = Vec::new();
+            let mut units = self.dwarf.units();
+            while let Ok(Some(h)) = units.next() {
+                headers.push(h);
+            }
+            let found: Vec<Vec<(String, gimli::DebugInfoOffset, UnitOffset)>> = headers
+                .into_par_iter()
+                .map(|h| {
+                    let off = gimli::DebugInfoOffset(h.offset().0);
+                    let mut out = Vec::new();
+                    let Ok(unit) = self.dwarf.unit(h) else {
+                        return out;
+                    };
+                    let mut cur = unit.entries();
+                    if !matches!(cur.next_dfs(), Ok(Some(_))) {
+                        return out;
+                    }
+                    let mut first = true;
+                    loop {
+                        let e = if first {
+                            cur.next_dfs()
+                        } else {
+                            cur.next_sibling()
+                        };
+                        first = false;
+                        let Ok(Some(e)) = e else { break };
+                        if e.tag() != dw::DW_TAG_variable || e.attr(dw::DW_AT_location).is_none() {
+                            continue;
+                        }
+                        if let Some(n) = self.die_name(&unit, e.offset()) {
+                            out.push((n, off, e.offset()));
+                        }
+                    }
+                    out
+                })
+                .collect();
+            let mut m = HashMap::new();
+            for (n, u, d) in found.into_iter().flatten() {
+                m.entry(n).or_insert((u, d));
+            }
+            m
+        })
+    }
+
+    /// The C type of global variable `name` (`struct rq`, `int`).
+    pub fn global_type(&self, name: &str) -> Option<String> {
+        let &(u, d) = self.globals().get(name)?;
+        let cu = self.cu_at(u).ok()?;
+        let t = self.var_type(&cu.unit, d)?;
+        Some(self.type_info(&cu.unit, Some(t)).name)
     }
 
     /// The build-id as hex, for messages.

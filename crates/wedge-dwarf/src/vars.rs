@@ -82,14 +82,19 @@ impl Dwarf {
         out
     }
 
-    fn var_type(&self, unit: &gimli::Unit<R>, off: UnitOffset) -> Option<UnitOffset> {
+    pub(crate) fn var_type(&self, unit: &gimli::Unit<R>, off: UnitOffset) -> Option<UnitOffset> {
         let mut off = off;
         for _ in 0..4 {
             let e = unit.entry(off).ok()?;
             if let Some(AttributeValue::UnitRef(t)) = e.attr_value(dw::DW_AT_type) {
                 return Some(t);
             }
-            match e.attr_value(dw::DW_AT_abstract_origin) {
+            // An inlined or out-of-line copy has its type at its origin; a
+            // definition (`int x = 1;`) at its declaration (`extern int x;`).
+            match e
+                .attr_value(dw::DW_AT_abstract_origin)
+                .or_else(|| e.attr_value(dw::DW_AT_specification))
+            {
                 Some(AttributeValue::UnitRef(o)) => off = o,
                 _ => return None,
             }

@@ -14,6 +14,7 @@
 use crate::source::KernelMemory;
 use serde_json::{json, Value as Json};
 use std::fmt::Write;
+pub use wedge_dwarf::Debuginfo;
 use wedge_dwarf::{Dwarf, FrameState, Regs, Shape, VarValue};
 use wedge_vmcore::notes::CpuRegs;
 use wedge_vmcore::tasks::Task;
@@ -49,6 +50,8 @@ struct FrameOut {
     /// "dwarf" or "kallsyms".
     source: &'static str,
     vars: Option<Vec<VarOut>>,
+    /// The variables as DWARF read them, for `frame(pid, N).name`.
+    raw: Vec<wedge_dwarf::Var>,
 }
 
 fn dwarf_regs(r: &CpuRegs) -> Regs {
@@ -176,7 +179,7 @@ fn task_frames(
                 } else {
                     Some(f.function.clone())
                 };
-                let vs = vars.then(|| {
+                let raw = if vars {
                     let fs = FrameState {
                         regs: &regs,
                         cfa: cfa_next.as_ref().map(|c| c.0),
@@ -184,12 +187,16 @@ fn task_frames(
                         read: &read,
                     };
                     d.frame_vars(&f, &fs)
-                        .into_iter()
+                } else {
+                    vec![]
+                };
+                let vs = vars.then(|| {
+                    raw.iter()
                         .map(|var| {
-                            let (text, value) = value_text(v, &var);
+                            let (text, value) = value_text(v, var);
                             VarOut {
-                                name: var.name,
-                                ty: var.type_name,
+                                name: var.name.clone(),
+                                ty: var.type_name.clone(),
                                 param: var.param,
                                 text,
                                 value,
@@ -209,6 +216,7 @@ fn task_frames(
                     module: None,
                     source: "dwarf",
                     vars: vs,
+                    raw,
                 });
                 done = true;
             }
@@ -226,6 +234,7 @@ fn task_frames(
                 module: sym.module.clone(),
                 source: "kallsyms",
                 vars: vars.then(Vec::new),
+                raw: vec![],
             });
         }
         // The caller's registers: CFI's when it agrees with ORC on where
@@ -390,4 +399,74 @@ pub fn open_debuginfo(
             .collect(),
     };
     wedge_dwarf::Debuginfo::open(paths, &want)
+}
+
+/// Frame variables and DWARF globals for `eval` (`frame(pid, N).name`):
+/// each task's stack is walked once, when first asked for.
+pub struct DwarfSource<'a> {
+    pub v: &'a Vmcore,
+    pub dwarf: &'a Dwarf,
+    stacks: std::cell::RefCell<std::collections::HashMap<i64, Vec<FrameOut>>>,
+}
+
+impl<'a> DwarfSource<'a> {
+    pub fn new(v: &'a Vmcore, dwarf: &'a Dwarf) -> DwarfSource<'a> {
+        DwarfSource {
+            v,
+            dwarf,
+            stacks: Default::default(),
+        }
+    }
+}
+
+impl crate::eval::DebugSource for DwarfSource<'_> {
+    fn frame_var(&self, pid: i64, n: u64, name: &str) -> Result<crate::eval::DebugVar, String> {
+        use crate::eval::{DebugValue, DebugVar};
+        let mut stacks = self.stacks.borrow_mut();
+        if let std::collections::hash_map::Entry::Vacant(slot) = stacks.entry(pid) {
+            let t = self
+                .v
+                .tasks
+                .iter()
+                .find(|t| i64::from(t.pid) == pid)
+                .ok_or_else(|| format!("no task with pid {pid}"))?;
+            slot.insert(task_frames(self.v, Some(self.dwarf), t, true).0);
+        }
+        let frames = stacks.get(&pid).map(Vec::as_slice).unwrap_or_default();
+        let f = usize::try_from(n)
+            .ok()
+            .and_then(|i| frames.get(i))
+            .ok_or_else(|| {
+                format!(
+                    "task {pid} has {} frames (#0 to #{})",
+                    frames.len(),
+                    frames.len().saturating_sub(1)
+                )
+            })?;
+        let var = f.raw.iter().find(|x| x.name == name).ok_or_else(|| {
+            let names: Vec<&str> = f.raw.iter().map(|x| x.name.as_str()).collect();
+            let fname = f.function.as_deref().unwrap_or("?");
+            if names.is_empty() {
+                format!("frame #{n} ({fname}) has no variables DWARF describes")
+            } else {
+                format!(
+                    "frame #{n} ({fname}) has no variable {name} (it has: {})",
+                    names.join(", ")
+                )
+            }
+        })?;
+        Ok(DebugVar {
+            type_name: var.type_name.clone(),
+            value: match &var.value {
+                VarValue::Absent | VarValue::Fault(_) => DebugValue::Absent,
+                VarValue::Scalar(b) => DebugValue::Bits(*b),
+                VarValue::Object(a) => DebugValue::Addr(*a),
+                VarValue::Bytes(b) => DebugValue::Bytes(b.clone()),
+            },
+        })
+    }
+
+    fn global_type(&self, name: &str) -> Option<String> {
+        self.dwarf.global_type(name)
+    }
 }

@@ -12,7 +12,18 @@ use std::fmt::Write;
 /// `eval EXPR`: the value as drgn prints it, or with `json` as
 /// `{"type": "…", "value": …}`. The error names the column it is about.
 pub fn eval(mem: &dyn KernelMemory, expr: &str, json: bool) -> Result<String, String> {
-    let ev = Evaluator::new(mem);
+    eval_with(mem, None, expr, json)
+}
+
+/// [`eval`] with debuginfo: frame variables (`frame(pid, N).name`) and
+/// globals typed by DWARF.
+pub fn eval_with(
+    mem: &dyn KernelMemory,
+    debug: Option<&dyn crate::eval::DebugSource>,
+    expr: &str,
+    json: bool,
+) -> Result<String, String> {
+    let ev = Evaluator::new(mem).with_debug(debug);
     let v = ev.eval_str(expr).map_err(|e| e.render(expr))?;
     let lim = Limits::default();
     // What the evaluation noted (a list walk cut short) follows the value:

@@ -116,7 +116,14 @@ pub fn run(
     match &args.view {
         // Typed memory and expressions: one wedge-kmem call each.
         Some(VmcoreView::Eval { expr }) => {
-            write_out(out, &wedge_kmem::cmd::eval(&v, expr, json)?).map(|_| Status::Clear)
+            let dbg = open_debuginfo(&v, &args.debuginfo)?;
+            let dwarf = dbg.as_ref().and_then(|d| d.vmlinux.as_ref());
+            let src = dwarf.map(|d| wedge_kmem::bt::DwarfSource::new(&v, d));
+            let debug = src
+                .as_ref()
+                .map(|s| s as &dyn wedge_kmem::eval::DebugSource);
+            write_out(out, &wedge_kmem::cmd::eval_with(&v, debug, expr, json)?)
+                .map(|_| Status::Clear)
         }
         Some(VmcoreView::Ptype { what }) => {
             write_out(out, &wedge_kmem::cmd::ptype(&v, what)?).map(|_| Status::Clear)
@@ -131,14 +138,7 @@ pub fn run(
             write_out(out, &wedge_kmem::cmd::dis(&v, what, *count, json)?).map(|_| Status::Clear)
         }
         Some(VmcoreView::Bt { pids, all, vars }) => {
-            let dbg = if args.debuginfo.is_empty() {
-                None
-            } else {
-                Some(wedge_kmem::bt::open_debuginfo(&v, &args.debuginfo)?)
-            };
-            for n in dbg.iter().flat_map(|d| &d.notes) {
-                eprintln!("wedge: {n}");
-            }
+            let dbg = open_debuginfo(&v, &args.debuginfo)?;
             let dwarf = dbg.as_ref().and_then(|d| d.vmlinux.as_ref());
             if *vars && dwarf.is_none() {
                 eprintln!("wedge: --vars needs the vmlinux's DWARF (--debuginfo): frames only");
@@ -164,4 +164,20 @@ pub fn run(
             dump.verdict(&snap, &diagnose(&snap, &[]), verbose, json, out)
         }
     }
+}
+
+/// `--debuginfo`, opened against the dump (none given: none), its notes
+/// on stderr.
+fn open_debuginfo(
+    v: &wedge_vmcore::Vmcore,
+    paths: &[PathBuf],
+) -> Result<Option<wedge_kmem::bt::Debuginfo>, String> {
+    if paths.is_empty() {
+        return Ok(None);
+    }
+    let d = wedge_kmem::bt::open_debuginfo(v, paths)?;
+    for n in &d.notes {
+        eprintln!("wedge: {n}");
+    }
+    Ok(Some(d))
 }

@@ -112,6 +112,37 @@ fn bt_with_dwarf_matches_drgn() {
             ]),
             "{names:?}"
         );
+        // A frame's variables in eval: __handle_sysrq's key is 'c'; panic()'s
+        // fmt is optimised out at the delay loop's call; a global BTF does
+        // not type gets its DWARF type.
+        let pid = crashed["pid"].to_string();
+        let fr = |n: usize| {
+            names
+                .iter()
+                .position(|f| *f == ["__handle_sysrq", "panic"][n])
+                .unwrap()
+                .to_string()
+        };
+        let e = format!("frame({pid}, {}).key", fr(0));
+        let (code, out, err) = wedge(&["vmcore", dump, "--debuginfo", &vmlinux, "eval", &e]);
+        assert_eq!((code, out.as_str()), (Some(0), "(int)99\n"), "{err}");
+        let e = format!("frame({pid}, {}).fmt", fr(1));
+        let (code, _, err) = wedge(&["vmcore", dump, "--debuginfo", &vmlinux, "eval", &e]);
+        assert_eq!(code, Some(2));
+        assert!(err.contains("(const char *)<absent>"), "{err}");
+        let (code, out, err) = wedge(&[
+            "vmcore",
+            dump,
+            "--debuginfo",
+            &vmlinux,
+            "eval",
+            "max_threads",
+        ]);
+        assert_eq!(code, Some(0), "{err}");
+        assert!(out.starts_with("(int)"), "{out}");
+        let (code, _, err) = wedge(&["vmcore", dump, "eval", "max_threads"]);
+        assert_eq!(code, Some(2));
+        assert!(err.contains("has no type without DWARF"), "{err}");
         if format != "elf" {
             continue;
         }
