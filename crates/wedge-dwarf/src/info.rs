@@ -270,32 +270,40 @@ impl Dwarf {
 
     fn parse_cu(&self, unit: gimli::Unit<R>) -> Result<Cu, String> {
         let mut funcs = Vec::new();
-        {
-            let mut cur = unit.entries();
-            // The root (the unit), then its children one sibling at a time:
-            // functions are children of the unit in C, and skipping each
-            // one's subtree keeps this pass short.
-            cur.next_dfs().map_err(|e| self.e(e))?;
-            let mut first = true;
-            loop {
-                let e = if first {
-                    cur.next_dfs()
-                } else {
-                    cur.next_sibling()
-                };
-                first = false;
-                let Some(e) = e.map_err(|e| self.e(e))? else {
-                    break;
-                };
-                if e.tag() == dw::DW_TAG_subprogram {
-                    let mut rs = self.dwarf.die_ranges(&unit, e).map_err(|e| self.e(e))?;
-                    while let Some(r) = rs.next().map_err(|e| self.e(e))? {
-                        if r.end > r.begin {
-                            funcs.push((r.begin, r.end, e.offset()));
+        // Functions are children of the unit in C; in C++ and Rust also of
+        // namespaces. A function's own subtree (its locals and inlined
+        // calls) is not walked here: that waits for an address in it.
+        fn collect(
+            d: &Dwarf,
+            unit: &gimli::Unit<R>,
+            node: gimli::EntriesTreeNode<'_, '_, R>,
+            funcs: &mut Vec<(u64, u64, UnitOffset)>,
+            depth: usize,
+        ) -> gimli::Result<()> {
+            let mut children = node.children();
+            while let Some(child) = children.next()? {
+                let e = child.entry();
+                match e.tag() {
+                    dw::DW_TAG_subprogram => {
+                        let mut rs = d.dwarf.die_ranges(unit, e)?;
+                        while let Some(r) = rs.next()? {
+                            if r.end > r.begin {
+                                funcs.push((r.begin, r.end, e.offset()));
+                            }
                         }
                     }
+                    dw::DW_TAG_namespace if depth < 16 => {
+                        collect(d, unit, child, funcs, depth + 1)?
+                    }
+                    _ => {}
                 }
             }
+            Ok(())
+        }
+        {
+            let mut tree = unit.entries_tree(None).map_err(|e| self.e(e))?;
+            let root = tree.root().map_err(|e| self.e(e))?;
+            collect(self, &unit, root, &mut funcs, 0).map_err(|e| self.e(e))?;
         }
         funcs.sort_by_key(|f| f.0);
         let mut seqs = Vec::new();

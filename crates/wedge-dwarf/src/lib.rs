@@ -28,3 +28,6 @@ pub use vars::{Var, VarValue};
 
 /// Reads kernel memory at a link-time address; false when it cannot.
 pub type ReadMem<'a> = &'a dyn Fn(u64, &mut [u8]) -> bool;
+
+#[cfg(test)]
+mod tests;

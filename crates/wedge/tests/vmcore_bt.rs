@@ -150,17 +150,14 @@ fn bt_with_dwarf_matches_drgn() {
             skip_or_fail("WEDGE_DRGN (a drgn executable) is not set: no comparison");
             return;
         };
-        // The crashed task and sleeping ones: init, kthreadd, and the
-        // first user tasks.
-        let mut pids: Vec<i64> = vec![crashed["pid"].as_i64().unwrap(), 1, 2];
-        pids.extend(
-            tasks
-                .iter()
-                .filter_map(|t| t["pid"].as_i64())
-                .filter(|&p| p > 2 && !pids.contains(&p))
-                .take(12)
-                .collect::<Vec<_>>(),
-        );
+        // Every task: the crashed one, and all the sleeping ones (kernel
+        // threads, init, the scenario's FUSE reader in fuse.ko). Not pid
+        // 0: one pid for every CPU's idle task.
+        let pids: Vec<i64> = tasks
+            .iter()
+            .filter_map(|t| t["pid"].as_i64())
+            .filter(|&p| p > 0)
+            .collect();
         let list: Vec<String> = pids.iter().map(|p| p.to_string()).collect();
         let r = std::process::Command::new(&drgn)
             .args([
