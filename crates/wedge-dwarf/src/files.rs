@@ -18,11 +18,23 @@ pub struct Expect {
     pub modules: Vec<String>,
 }
 
-/// A module's debuginfo file, matched by name to a loaded module.
-#[derive(Debug, Clone)]
+/// A module's debuginfo file, matched by name to a loaded module; its
+/// DWARF is relocated when a frame in the module first asks for it.
 pub struct ModuleDebug {
     pub name: String,
     pub path: PathBuf,
+    dwarf: std::sync::OnceLock<Result<Dwarf, String>>,
+}
+
+impl ModuleDebug {
+    /// The module's DWARF at the addresses the module was loaded at
+    /// (`funcs`: its runtime function symbols, from the dump).
+    pub fn dwarf(&self, funcs: &[(u64, u64, String)]) -> Result<&Dwarf, String> {
+        self.dwarf
+            .get_or_init(|| Dwarf::open_module(&self.path, funcs))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
 }
 
 /// The debuginfo given for one dump.
@@ -129,6 +141,11 @@ pub(crate) fn ident(file: &object::File<'_>) -> Ident {
 }
 
 impl Debuginfo {
+    /// The debuginfo of loaded module `name`, if given.
+    pub fn module(&self, name: &str) -> Option<&ModuleDebug> {
+        self.modules.iter().find(|m| m.name == name)
+    }
+
     /// Opens what `--debuginfo` named. A vmlinux that does not match the
     /// dump is refused with both ids; module files are matched by name to
     /// the loaded modules.
@@ -182,12 +199,16 @@ impl Debuginfo {
         for p in found.modules {
             let name = module_name(&p);
             if want.modules.contains(&name) && !modules.iter().any(|m| m.name == name) {
-                modules.push(ModuleDebug { name, path: p });
+                modules.push(ModuleDebug {
+                    name,
+                    path: p,
+                    dwarf: Default::default(),
+                });
             }
         }
         if !modules.is_empty() {
             notes.push(format!(
-                "module debuginfo found for {} (matched by name: the dump keeps no module build-id wedge reads); module frames are still named from the dump's kallsyms",
+                "module debuginfo for {} matched by name only (wedge reads no module build-id from the dump)",
                 modules.iter().map(|m| m.name.as_str()).collect::<Vec<_>>().join(", ")
             ));
         }

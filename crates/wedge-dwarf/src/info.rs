@@ -9,10 +9,28 @@ use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
+/// Where a section's bytes live: the file's mapping, or (a module's
+/// relocated DWARF) a copy.
+#[derive(Debug)]
+pub enum Backing {
+    Map(memmap2::Mmap),
+    Owned(Vec<u8>),
+}
+
+impl Deref for Backing {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Backing::Map(m) => m,
+            Backing::Owned(v) => v,
+        }
+    }
+}
+
 /// A section's bytes inside the shared mapping.
 #[derive(Clone, Debug)]
 pub struct MapSlice {
-    map: Arc<memmap2::Mmap>,
+    map: Arc<Backing>,
     start: usize,
     end: usize,
 }
@@ -105,11 +123,29 @@ fn err(path: &Path, e: impl std::fmt::Display) -> String {
 impl Dwarf {
     /// Maps and checks a vmlinux: ELF, with DWARF, and the dump's build.
     pub fn open(path: &Path, want: &Expect) -> Result<Dwarf, String> {
+        Dwarf::open_with(path, want, None)
+    }
+
+    /// A module's `.ko`: an ET_REL file whose DWARF addresses are
+    /// relocations against its sections. Each text section's load address
+    /// comes from the loaded module's own symbols (`funcs`: runtime
+    /// address, size, name), matched by name to the file's symbol table;
+    /// then the debug sections' relocations are applied to copies of
+    /// them, so the DWARF speaks runtime addresses (slide 0).
+    pub fn open_module(path: &Path, funcs: &[(u64, u64, String)]) -> Result<Dwarf, String> {
+        Dwarf::open_with(path, &Expect::default(), Some(funcs))
+    }
+
+    fn open_with(
+        path: &Path,
+        want: &Expect,
+        module: Option<&[(u64, u64, String)]>,
+    ) -> Result<Dwarf, String> {
         let file = std::fs::File::open(path).map_err(|e| err(path, e))?;
         // SAFETY: a read-only private mapping of a debuginfo file, which
         // package managers replace by rename(2), never rewrite in place.
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| err(path, e))?;
-        let map = Arc::new(map);
+        let map = Arc::new(Backing::Map(map));
         let obj = object::File::parse(&**map)
             .map_err(|e| err(path, format!("not a readable ELF file ({e})")))?;
         if obj.architecture() != object::Architecture::X86_64 {
@@ -142,7 +178,17 @@ impl Dwarf {
                 "no build-id note and no linux_banner: cannot tell which kernel it is for",
             ));
         }
+        let bases = module.map(|f| crate::reloc::section_bases(&obj, f));
         let section = |name: &str| -> Result<MapSlice, String> {
+            if let (Some(b), Some(s)) = (&bases, obj.section_by_name(name)) {
+                let v = crate::reloc::relocated(&obj, &s, b).map_err(|e| err(path, e))?;
+                let end = v.len();
+                return Ok(MapSlice {
+                    map: Arc::new(Backing::Owned(v)),
+                    start: 0,
+                    end,
+                });
+            }
             let Some(s) = obj.section_by_name(name) else {
                 return Ok(MapSlice {
                     map: map.clone(),
@@ -190,7 +236,7 @@ impl Dwarf {
             path: path.to_path_buf(),
             build_id: id.build_id,
             release: id.release,
-            slide: want.slide,
+            slide: if module.is_some() { 0 } else { want.slide },
             dwarf,
             frame,
             aranges: OnceLock::new(),

@@ -16,6 +16,7 @@
 mod cfi;
 mod files;
 mod info;
+mod reloc;
 mod types;
 mod vars;
 

@@ -134,9 +134,19 @@ fn value_text(mem: &dyn KernelMemory, var: &wedge_dwarf::Var) -> (String, Json) 
     }
 }
 
+/// The DWARF that describes `pc`: the vmlinux's for the kernel image, a
+/// module's own (relocated to where it was loaded) for its text.
+fn dwarf_for<'a>(v: &Vmcore, dbg: &'a Debuginfo, pc: u64, in_image: bool) -> Option<&'a Dwarf> {
+    if in_image {
+        return dbg.vmlinux.as_ref();
+    }
+    let m = v.kernel.modules.find(pc)?;
+    dbg.module(&m.name)?.dwarf(&m.funcs).ok()
+}
+
 fn task_frames(
     v: &Vmcore,
-    dwarf: Option<&Dwarf>,
+    dbg: Option<&Debuginfo>,
     t: &Task,
     vars: bool,
 ) -> (Vec<FrameOut>, Option<String>, Option<usize>) {
@@ -167,7 +177,7 @@ fn task_frames(
         let sym = wedge_vmcore::stack::frame(&v.kernel, &v.sched_text, st.ip);
         let mut done = false;
         let mut cfa_next: Option<(u64, Regs)> = None;
-        if let (Some(d), true) = (dwarf, in_image(st.ip)) {
+        if let Some(d) = dbg.and_then(|g| dwarf_for(v, g, st.ip, in_image(st.ip))) {
             let link = lookup.wrapping_sub(d.slide);
             cfa_next = d.cfi_step(link, &regs, &read);
             let inl = d.frames_at(link).unwrap_or_default();
@@ -213,7 +223,7 @@ fn task_frames(
                     pc: st.ip,
                     offset: if physical { sym.offset } else { 0 },
                     size: if physical { sym.size } else { 0 },
-                    module: None,
+                    module: sym.module.clone(),
                     source: "dwarf",
                     vars: vs,
                     raw,
@@ -284,7 +294,7 @@ fn frame_text(f: &FrameOut) -> String {
 /// `bt`: the text, or the JSON document (docs/schema/vmcore-bt.json).
 pub fn bt(
     v: &Vmcore,
-    dwarf: Option<&Dwarf>,
+    dbg: Option<&Debuginfo>,
     which: &Which,
     vars: bool,
     json: bool,
@@ -305,9 +315,20 @@ pub fn bt(
         }
     };
     let crashed = v.crashing_task().map(|t| t.addr);
+    let dwarf = dbg.and_then(|d| d.vmlinux.as_ref());
+    let mods: Vec<&str> = dbg
+        .iter()
+        .flat_map(|d| &d.modules)
+        .map(|m| m.name.as_str())
+        .collect();
+    let mods = if mods.is_empty() {
+        String::new()
+    } else {
+        format!(" and of modules {}", mods.join(", "))
+    };
     let source = match dwarf {
         Some(d) => format!(
-            "frames from the dump's ORC tables, names from kallsyms; file:line, inlined frames{} from DWARF ({})",
+            "frames from the dump's ORC tables, names from kallsyms; file:line, inlined frames{} from DWARF ({}{mods})",
             if vars { " and variables" } else { "" },
             d.path.display()
         ),
@@ -316,7 +337,7 @@ pub fn bt(
     let mut text = String::new();
     let mut jt = Vec::new();
     for t in tasks {
-        let (frames, error, cpu) = task_frames(v, dwarf, t, vars);
+        let (frames, error, cpu) = task_frames(v, dbg, t, vars);
         if json {
             let fs: Vec<Json> = frames
                 .iter()
@@ -405,14 +426,16 @@ pub fn open_debuginfo(
 /// each task's stack is walked once, when first asked for.
 pub struct DwarfSource<'a> {
     pub v: &'a Vmcore,
+    pub dbg: &'a Debuginfo,
     pub dwarf: &'a Dwarf,
     stacks: std::cell::RefCell<std::collections::HashMap<i64, Vec<FrameOut>>>,
 }
 
 impl<'a> DwarfSource<'a> {
-    pub fn new(v: &'a Vmcore, dwarf: &'a Dwarf) -> DwarfSource<'a> {
+    pub fn new(v: &'a Vmcore, dbg: &'a Debuginfo, dwarf: &'a Dwarf) -> DwarfSource<'a> {
         DwarfSource {
             v,
+            dbg,
             dwarf,
             stacks: Default::default(),
         }
@@ -430,7 +453,7 @@ impl crate::eval::DebugSource for DwarfSource<'_> {
                 .iter()
                 .find(|t| i64::from(t.pid) == pid)
                 .ok_or_else(|| format!("no task with pid {pid}"))?;
-            slot.insert(task_frames(self.v, Some(self.dwarf), t, true).0);
+            slot.insert(task_frames(self.v, Some(self.dbg), t, true).0);
         }
         let frames = stacks.get(&pid).map(Vec::as_slice).unwrap_or_default();
         let f = usize::try_from(n)

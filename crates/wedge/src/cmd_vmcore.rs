@@ -117,8 +117,11 @@ pub fn run(
         // Typed memory and expressions: one wedge-kmem call each.
         Some(VmcoreView::Eval { expr }) => {
             let dbg = open_debuginfo(&v, &args.debuginfo)?;
-            let dwarf = dbg.as_ref().and_then(|d| d.vmlinux.as_ref());
-            let src = dwarf.map(|d| wedge_kmem::bt::DwarfSource::new(&v, d));
+            let src = dbg.as_ref().and_then(|g| {
+                g.vmlinux
+                    .as_ref()
+                    .map(|d| wedge_kmem::bt::DwarfSource::new(&v, g, d))
+            });
             let debug = src
                 .as_ref()
                 .map(|s| s as &dyn wedge_kmem::eval::DebugSource);
@@ -148,8 +151,11 @@ pub fn run(
             } else {
                 wedge_kmem::bt::Which::Pids(pids.clone())
             };
-            write_out(out, &wedge_kmem::bt::bt(&v, dwarf, &which, *vars, json)?)
-                .map(|_| Status::Clear)
+            write_out(
+                out,
+                &wedge_kmem::bt::bt(&v, dbg.as_ref(), &which, *vars, json)?,
+            )
+            .map(|_| Status::Clear)
         }
         Some(VmcoreView::Tasks) => dump.tasks(listing::rows(&v), listing::text, json, out),
         Some(VmcoreView::Log(l)) => dump.log(l.raw, json, out),
