@@ -69,7 +69,7 @@ fn bad_files_are_errors_naming_them() {
     // A directory with nothing in it.
     let empty = dir.join("empty");
     std::fs::create_dir_all(&empty).unwrap();
-    let e = Debuginfo::open(&[empty.clone()], &Expect::default())
+    let e = Debuginfo::open(std::slice::from_ref(&empty), &Expect::default())
         .err()
         .expect("an error");
     assert!(e.contains("no vmlinux or module debuginfo found"), "{e}");
