@@ -387,7 +387,7 @@ pub fn bt(
     }
     if json {
         let dbg =
-            dwarf.map(|d| json!({"path": d.path.display().to_string(), "build_id": d.build_id}));
+            dwarf.map(|d| json!({"path": d.path.display().to_string(), "build_id": d.build_id, "release": d.release}));
         let doc = json!({"tasks": jt, "debuginfo": dbg, "source": source});
         let rest = doc.to_string();
         let rest = rest.strip_prefix('{').unwrap_or("}");
