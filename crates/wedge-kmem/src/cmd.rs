@@ -24,6 +24,19 @@ pub fn eval_with(
     json: bool,
 ) -> Result<String, String> {
     let ev = Evaluator::new(mem).with_debug(debug);
+    // A frame variable optimised out is a value of its type with none:
+    // `(const char *)<absent>`, JSON null.
+    if let Some(t) = ev.parse(expr).ok().and_then(|e| ev.absent_frame_var(&e)) {
+        return Ok(if json {
+            format!(
+                "{{\"schema_version\":{},\"type\":{},\"value\":null}}\n",
+                wedge_model::SCHEMA_VERSION,
+                Json::String(t)
+            )
+        } else {
+            format!("({t})<absent>\n")
+        });
+    }
     let v = ev.eval_str(expr).map_err(|e| e.render(expr))?;
     let lim = Limits::default();
     // What the evaluation noted (a list walk cut short) follows the value:

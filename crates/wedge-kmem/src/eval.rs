@@ -225,6 +225,32 @@ impl<'a> Evaluator<'a> {
         self.resolve_type(&t)
     }
 
+    /// The C type of `e` when it is `frame(pid, N).name` and that variable
+    /// is absent (optimised out): drgn prints it as `(type)<absent>`, a
+    /// value, not an error.
+    pub fn absent_frame_var(&self, e: &Expr) -> Option<String> {
+        let ExprKind::Member { base, name, .. } = &e.kind else {
+            return None;
+        };
+        let ExprKind::Call(f, args) = &base.kind else {
+            return None;
+        };
+        if f != "frame" || args.len() != 2 {
+            return None;
+        }
+        let (pid, _) = self
+            .integer(&self.eval(&args[0]).ok()?, args[0].span)
+            .ok()?;
+        let (n, _) = self
+            .integer(&self.eval(&args[1]).ok()?, args[1].span)
+            .ok()?;
+        let var = self
+            .debug?
+            .frame_var(i64::try_from(pid).ok()?, u64::try_from(n).ok()?, name)
+            .ok()?;
+        (var.value == DebugValue::Absent).then_some(var.type_name)
+    }
+
     /// `frame(pid, N).name`: a parameter or local of a stack frame.
     fn frame_var(&self, args: &[Expr], name: &str, sp: Span) -> Result<Value, ExprError> {
         if args.len() != 2 {
