@@ -77,7 +77,8 @@ pub fn relocated(
         let v = s.wrapping_add(r.addend() as u64);
         let at = off as usize;
         let put = |data: &mut Vec<u8>, bytes: &[u8]| {
-            if let Some(d) = data.get_mut(at..at + bytes.len()) {
+            let end = at.checked_add(bytes.len());
+            if let Some(d) = end.and_then(|end| data.get_mut(at..end)) {
                 d.copy_from_slice(bytes);
             }
         };

@@ -51,6 +51,8 @@ pub struct FrameState<'a> {
 }
 
 const MAX_STEPS: usize = 256;
+/// Operations one location expression may run (GCC's are a handful).
+const MAX_OPS: u32 = 10_000;
 
 impl Dwarf {
     /// The variables in scope of `f`, innermost scope's names winning.
@@ -249,6 +251,8 @@ impl Dwarf {
             _ => return None,
         };
         let mut ev = expr.evaluation(unit.encoding());
+        // A hostile expression can branch backwards forever.
+        ev.set_max_iterations(MAX_OPS);
         let mut r = ev.evaluate().ok()?;
         for _ in 0..MAX_STEPS {
             r = match r {
@@ -280,6 +284,8 @@ impl Dwarf {
     ) -> Option<Vec<gimli::Piece<R>>> {
         let unit = &f.cu.unit;
         let mut ev = expr.evaluation(unit.encoding());
+        // A hostile expression can branch backwards forever.
+        ev.set_max_iterations(MAX_OPS);
         let mut r = ev.evaluate().ok()?;
         for _ in 0..MAX_STEPS {
             r = match r {
