@@ -1,7 +1,8 @@
-//! `wedge vmcore DUMP [ps|why PID|log|tasks|eval EXPR|ptype TYPE|sym|rd|dis]`: a kernel crash dump read with
+//! `wedge vmcore DUMP [ps|why PID|log|tasks|bt PID…|eval EXPR|ptype TYPE|sym|rd|dis]`: a kernel crash dump read with
 //! no debuginfo (BTF, kallsyms and ORC from the dump), through the same
 //! analysis and views as the live machine; the dump's own parts (header,
 //! panic, lock waits, how much was read) are the views' `Dump` parameter.
+//! `--debuginfo` adds the kernel's DWARF (wedge-dwarf) to `bt` and `eval`.
 
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
