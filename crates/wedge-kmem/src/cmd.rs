@@ -12,7 +12,7 @@ use std::fmt::Write;
 /// `eval EXPR`: the value as drgn prints it, or with `json` as
 /// `{"type": "…", "value": …}`. The error names the column it is about.
 pub fn eval(mem: &dyn KernelMemory, expr: &str, json: bool) -> Result<String, String> {
-    eval_limited(mem, expr, json, Limits::default())
+    eval_with(mem, None, expr, json, Limits::default())
 }
 
 /// The deepest `--depth` taken: kernel structs nest a dozen levels at most
@@ -40,7 +40,32 @@ pub fn eval_limited(
     json: bool,
     lim: Limits,
 ) -> Result<String, String> {
-    let ev = Evaluator::new(mem);
+    eval_with(mem, None, expr, json, lim)
+}
+
+/// [`eval`] with debuginfo (frame variables, `frame(pid, N).name`, and
+/// globals typed by DWARF) and the printing limits given.
+pub fn eval_with(
+    mem: &dyn KernelMemory,
+    debug: Option<&dyn crate::eval::DebugSource>,
+    expr: &str,
+    json: bool,
+    lim: Limits,
+) -> Result<String, String> {
+    let ev = Evaluator::new(mem).with_debug(debug);
+    // A frame variable optimised out is a value of its type with none:
+    // `(const char *)<absent>`, JSON null.
+    if let Some(t) = ev.parse(expr).ok().and_then(|e| ev.absent_frame_var(&e)) {
+        return Ok(if json {
+            format!(
+                "{{\"schema_version\":{},\"type\":{},\"value\":null}}\n",
+                wedge_model::SCHEMA_VERSION,
+                Json::String(t)
+            )
+        } else {
+            format!("({t})<absent>\n")
+        });
+    }
     let v = ev.eval_str(expr).map_err(|e| e.render(expr))?;
     // What the evaluation noted (a list walk cut short) follows the value:
     // as "note:" lines, or a "notes" list in JSON.

@@ -101,7 +101,8 @@ const KNOWN_GLOBALS: [(&str, &str); 14] = [
 
 /// The helpers and constants the language knows beside the kernel's
 /// names (for naming near ones, and for completion).
-pub(crate) const HELPERS: [&str; 12] = [
+pub(crate) const HELPERS: [&str; 13] = [
+    "frame",
     "list_for_each_entry",
     "hlist_for_each_entry",
     "list_count",
@@ -129,9 +130,42 @@ pub struct ListWalk {
     pub stopped: Option<String>,
 }
 
+/// A frame variable's value as debuginfo read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DebugValue {
+    /// Optimised out at this PC, or in a register the frame did not keep.
+    Absent,
+    /// A scalar's or pointer's bits.
+    Bits(u64),
+    /// An object in memory.
+    Addr(u64),
+    /// An object held in registers.
+    Bytes(Vec<u8>),
+}
+
+/// One frame variable: its C type (as DWARF names it) and value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DebugVar {
+    pub type_name: String,
+    pub value: DebugValue,
+}
+
+/// What debuginfo (DWARF) adds to the expression language: a frame's
+/// variables (`frame(pid, N).name`) and the types of ordinary globals,
+/// which BTF does not describe.
+pub trait DebugSource {
+    /// Variable `name` of frame `n` of task `pid`, frames numbered as `bt`
+    /// numbers them (inlined frames counted).
+    fn frame_var(&self, pid: i64, n: u64, name: &str) -> Result<DebugVar, String>;
+    /// The C type of the global variable `name`, when DWARF has it.
+    fn global_type(&self, name: &str) -> Option<String>;
+}
+
 /// Evaluates expressions over one memory source.
 pub struct Evaluator<'a> {
     pub mem: &'a dyn KernelMemory,
+    /// DWARF, when the user gave it.
+    pub debug: Option<&'a dyn DebugSource>,
     /// What an evaluation had to say beside its value (a list walk cut
     /// short), for the command to print after it.
     notes: std::cell::RefCell<Vec<String>>,
@@ -169,8 +203,104 @@ impl<'a> Evaluator<'a> {
     pub fn new(mem: &'a dyn KernelMemory) -> Evaluator<'a> {
         Evaluator {
             mem,
+            debug: None,
             notes: Default::default(),
         }
+    }
+
+    /// With debuginfo: frame variables and typed globals.
+    pub fn with_debug(mut self, debug: Option<&'a dyn DebugSource>) -> Evaluator<'a> {
+        self.debug = debug;
+        self
+    }
+
+    /// A DWARF type name in BTF: the dump's own types describe the value
+    /// (DWARF and BTF of one build name the same types).
+    fn dwarf_type(&self, type_name: &str, sp: Span) -> Result<Ty, ExprError> {
+        let t = parse::parse_type(type_name, &|n| self.is_type_name(n))
+            .ok()
+            .flatten()
+            .ok_or_else(|| {
+                ExprError::at(
+                    sp,
+                    format!("DWARF type {type_name} is not one wedge can read"),
+                )
+            })?;
+        self.resolve_type(&t)
+    }
+
+    /// The C type of `e` when it is `frame(pid, N).name` and that variable
+    /// is absent (optimised out): drgn prints it as `(type)<absent>`, a
+    /// value, not an error.
+    pub fn absent_frame_var(&self, e: &Expr) -> Option<String> {
+        let ExprKind::Member { base, name, .. } = &e.kind else {
+            return None;
+        };
+        let ExprKind::Call(f, args) = &base.kind else {
+            return None;
+        };
+        if f != "frame" || args.len() != 2 {
+            return None;
+        }
+        let (pid, _) = self
+            .integer(&self.eval(&args[0]).ok()?, args[0].span)
+            .ok()?;
+        let (n, _) = self
+            .integer(&self.eval(&args[1]).ok()?, args[1].span)
+            .ok()?;
+        let var = self
+            .debug?
+            .frame_var(i64::try_from(pid).ok()?, u64::try_from(n).ok()?, name)
+            .ok()?;
+        (var.value == DebugValue::Absent).then_some(var.type_name)
+    }
+
+    /// `frame(pid, N).name`: a parameter or local of a stack frame.
+    fn frame_var(&self, args: &[Expr], name: &str, sp: Span) -> Result<Value, ExprError> {
+        if args.len() != 2 {
+            return Err(ExprError::at(
+                sp,
+                format!(
+                    "frame takes 2 argument(s) (pid, frame number), not {}",
+                    args.len()
+                ),
+            ));
+        }
+        let Some(d) = self.debug else {
+            return Err(ExprError::at(
+                sp,
+                "frame variables need the vmlinux's DWARF: give --debuginfo",
+            ));
+        };
+        let (pid, _) = self.integer(&self.eval(&args[0])?, args[0].span)?;
+        let (n, _) = self.integer(&self.eval(&args[1])?, args[1].span)?;
+        let var = d
+            .frame_var(
+                i64::try_from(pid).unwrap_or(-1),
+                u64::try_from(n).unwrap_or(u64::MAX),
+                name,
+            )
+            .map_err(|m| ExprError::at(sp, m))?;
+        let ty = self.dwarf_type(&var.type_name, sp)?;
+        let size = self.size_of(&ty).unwrap_or(8) as usize;
+        let place = match var.value {
+            DebugValue::Absent => {
+                return Err(ExprError::at(
+                    sp,
+                    format!(
+                        "({})<absent>: {name} is optimised out at this PC",
+                        var.type_name
+                    ),
+                ))
+            }
+            DebugValue::Bits(b) => Place::Bytes(b.to_le_bytes()[..size.min(8)].to_vec()),
+            DebugValue::Addr(a) => Place::Addr(a),
+            DebugValue::Bytes(mut b) => {
+                b.resize(size, 0);
+                Place::Bytes(b)
+            }
+        };
+        Ok(Value { ty, place })
     }
 
     pub fn btf(&self) -> &'a Btf {
@@ -695,6 +825,11 @@ impl<'a> Evaluator<'a> {
                 name_span,
                 arrow,
             } => {
+                if let ExprKind::Call(f, args) = &base.kind {
+                    if f == "frame" {
+                        return self.frame_var(args, name, sp);
+                    }
+                }
                 let mut b = self.eval(base)?;
                 // `->` follows the pointer; so does `.` on a pointer, as
                 // in drgn (`hctx.queue.queue_ctx`).
@@ -837,6 +972,16 @@ impl<'a> Evaluator<'a> {
         if let Some(v) = btf.enum_value(name) {
             return Ok(Value::int(IntTy::LONG, v as i128).narrow());
         }
+        if let (Some(addr), Some(d)) = (self.mem.symbol(name), self.debug) {
+            if let Some(tn) = d.global_type(name) {
+                if let Ok(ty) = self.dwarf_type(&tn, sp) {
+                    return Ok(Value {
+                        ty,
+                        place: Place::Addr(addr),
+                    });
+                }
+            }
+        }
         if let Some(addr) = self.mem.symbol(name) {
             if let Some((_, tn)) = KNOWN_GLOBALS.iter().find(|(n, _)| *n == name) {
                 if let Ok(Some(t)) = parse::parse_type(tn, &|n| self.is_type_name(n)) {
@@ -962,6 +1107,10 @@ impl<'a> Evaluator<'a> {
                 let w = self.walk_noted(addr, hlist, args[0].span)?;
                 Ok(Value::int(IntTy::ULONG, w.nodes.len() as i128))
             }
+            "frame" => Err(ExprError::at(
+                sp,
+                "frame(pid, N) is a stack frame: name one of its variables, frame(pid, N).name",
+            )),
             "task" => {
                 want(1)?;
                 let v = self.eval(&args[0])?;

@@ -12,6 +12,7 @@
 //! the address ("fault at 0x…"), never a panic; the parser never panics on
 //! any input (a fuzz target checks it).
 
+pub mod bt;
 pub mod cmd;
 pub mod dis;
 pub mod eval;

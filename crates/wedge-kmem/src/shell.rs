@@ -91,6 +91,9 @@ pub enum Step {
 /// A session over one memory source.
 pub struct Shell<'a> {
     mem: &'a dyn KernelMemory,
+    /// DWARF, when the session was opened with `--debuginfo`: frame
+    /// variables and DWARF-typed globals in `eval`.
+    debug: Option<&'a dyn crate::eval::DebugSource>,
     extras: Vec<Extra<'a>>,
     /// `wedge --json vmcore DUMP shell`: every command as JSON.
     json: bool,
@@ -100,6 +103,7 @@ impl<'a> Shell<'a> {
     pub fn new(mem: &'a dyn KernelMemory) -> Shell<'a> {
         Shell {
             mem,
+            debug: None,
             extras: Vec::new(),
             json: false,
         }
@@ -108,6 +112,11 @@ impl<'a> Shell<'a> {
     /// Every command's output as JSON, as if each were given `--json`.
     pub fn set_json(&mut self, json: bool) {
         self.json = json;
+    }
+
+    /// Evaluates with DWARF (`--debuginfo`) as the one-shot `eval` does.
+    pub fn set_debug(&mut self, debug: Option<&'a dyn crate::eval::DebugSource>) {
+        self.debug = debug;
     }
 
     /// Adds a command the caller runs (`ps`, `why PID`, ...). A later
@@ -207,7 +216,7 @@ impl<'a> Shell<'a> {
         match name {
             "eval" | "p" | "print" => {
                 need("an expression")?;
-                cmd::eval_limited(mem, &a.text, a.json, cmd::limits(a.depth)?)
+                cmd::eval_with(mem, self.debug, &a.text, a.json, cmd::limits(a.depth)?)
             }
             "ptype" => {
                 need("a type or an expression")?;
@@ -228,10 +237,8 @@ impl<'a> Shell<'a> {
                 cmd::dis(mem, what, count, a.json)
             }
             "help" => self.help(&a.text),
-            // `bt PID…|--all [--vars]` (frames from ORC, with DWARF inline
-            // frames and variables) is added beside these at the merge of
-            // the DWARF work, calling the same function as its one-shot
-            // arm; until then a caller can add it with [`Shell::add`].
+            // `bt` is the binary's (it parses the one-shot arm's
+            // arguments), added with [`Shell::add`] like `ps` and `why`.
             _ => {
                 let Some(e) = self.extras.iter_mut().find(|e| e.name == name) else {
                     return Err(self.unknown(name));

@@ -162,6 +162,28 @@ impl Vmcore {
         ))
     }
 
+    /// A task's stack with each frame's unwinder state (for DWARF frame
+    /// variables), the CPU whose registers it started from, and why the
+    /// walk stopped early.
+    pub fn stack_states(&self, t: &tasks::Task) -> Result<stack::TaskStates> {
+        let orc = self.orc.as_ref().ok_or_else(|| Error::Missing {
+            what: "ORC unwind tables".into(),
+        })?;
+        let on = self.running_on(t);
+        Ok(match stack::task_states(&self.kernel, orc, t, on) {
+            Ok((states, error)) => stack::TaskStates {
+                states,
+                error,
+                from_cpu: on.map(|(i, _)| i),
+            },
+            Err(e) => stack::TaskStates {
+                states: vec![],
+                error: Some(e),
+                from_cpu: on.map(|(i, _)| i),
+            },
+        })
+    }
+
     /// All stacks, by task address.
     pub fn stacks(&self) -> HashMap<u64, Result<stack::Stack>> {
         self.tasks.iter().map(|t| (t.addr, self.stack(t))).collect()

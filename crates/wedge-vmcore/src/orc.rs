@@ -252,14 +252,19 @@ fn read_regs(mem: &KernelMem, at: u64) -> Result<CpuRegs> {
 
 /// Walks from `start`; returns the ips (innermost first) and why it stopped.
 pub fn unwind(orc: &Orc, mem: &KernelMem, start: State, max: usize) -> (Vec<u64>, Stop) {
-    let mut st = start;
-    let mut out = vec![st.ip];
+    let (states, stop) = unwind_states(orc, mem, start, max);
+    (states.into_iter().map(|s| s.ip).collect(), stop)
+}
+
+/// As [`unwind`], with each frame's whole state: what DWARF needs to read
+/// a frame's variables (its stack pointer, and the registers of a pt_regs
+/// frame).
+pub fn unwind_states(orc: &Orc, mem: &KernelMem, start: State, max: usize) -> (Vec<State>, Stop) {
+    let mut out = vec![start];
     while out.len() < max {
+        let st = out[out.len() - 1];
         match step(orc, mem, &st) {
-            Ok(Some(next)) => {
-                out.push(next.ip);
-                st = next;
-            }
+            Ok(Some(next)) => out.push(next),
             Ok(None) => return (out, Stop::End),
             Err(e) => return (out, Stop::Error(e)),
         }

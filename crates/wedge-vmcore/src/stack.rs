@@ -31,6 +31,14 @@ pub struct Stack {
 
 const MAX_FRAMES: usize = 128;
 
+/// A walked stack with each frame's unwinder state.
+#[derive(Debug, Clone)]
+pub struct TaskStates {
+    pub states: Vec<State>,
+    pub error: Option<String>,
+    pub from_cpu: Option<usize>,
+}
+
 /// Text ranges whose functions /proc hides (`in_sched_functions`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SchedText {
@@ -94,6 +102,59 @@ const FRAME_BP: u64 = 5 * 8;
 const FRAME_RET: u64 = 6 * 8;
 const FRAME_SIZE: u64 = 7 * 8;
 
+/// Where a task's stack walk starts: the CPU's registers when it was
+/// running, else the context `__switch_to_asm` saved (`thread.sp`).
+pub fn start_state(
+    k: &Kernel,
+    task: &Task,
+    cpu_regs: Option<(usize, &CpuRegs)>,
+) -> Result<State, String> {
+    if let Some((_, r)) = cpu_regs {
+        return Ok(State {
+            ip: r.ip,
+            sp: r.sp,
+            bp: r.bp,
+            signal: true,
+            regs: Some(*r),
+        });
+    }
+    let fp = task.saved_sp;
+    let (ip, bp) = match (k.mem.u64(fp + FRAME_RET), k.mem.u64(fp + FRAME_BP)) {
+        (Ok(ip), Ok(bp)) => (ip, bp),
+        (Err(e), _) | (_, Err(e)) => return Err(format!("saved context at {fp:#x}: {e}")),
+    };
+    let ret_from_fork = k.syms.addr("ret_from_fork");
+    Ok(State {
+        ip,
+        sp: fp + FRAME_SIZE,
+        bp,
+        signal: Some(ip) == ret_from_fork,
+        regs: None,
+    })
+}
+
+/// Each frame's unwinder state for a task (see [`start_state`]), and why
+/// the walk stopped early, if it did.
+pub fn task_states(
+    k: &Kernel,
+    orc: &Orc,
+    task: &Task,
+    cpu_regs: Option<(usize, &CpuRegs)>,
+) -> Result<(Vec<State>, Option<String>), String> {
+    if task.stack_base == 0 || (task.exit_state != 0 && cpu_regs.is_none()) {
+        return Ok((vec![], None));
+    }
+    let start = start_state(k, task, cpu_regs)?;
+    let (states, stop) = crate::orc::unwind_states(orc, &k.mem, start, MAX_FRAMES);
+    Ok((
+        states,
+        match stop {
+            Stop::End => None,
+            Stop::Error(e) => Some(e),
+        },
+    ))
+}
+
 /// Walks one task's kernel stack. `cpu_regs` are the registers of the CPU
 /// it was running on, when it was running (the crashing CPU's note, or
 /// QEMU's record of each vCPU).
@@ -114,33 +175,14 @@ pub fn task_stack(
             from_cpu: None,
         };
     }
-    let start = if let Some((_, r)) = cpu_regs {
-        State {
-            ip: r.ip,
-            sp: r.sp,
-            bp: r.bp,
-            signal: true,
-            regs: Some(*r),
-        }
-    } else {
-        let fp = task.saved_sp;
-        let (ip, bp) = match (k.mem.u64(fp + FRAME_RET), k.mem.u64(fp + FRAME_BP)) {
-            (Ok(ip), Ok(bp)) => (ip, bp),
-            (Err(e), _) | (_, Err(e)) => {
-                return Stack {
-                    frames: vec![],
-                    error: Some(format!("saved context at {fp:#x}: {e}")),
-                    from_cpu: None,
-                }
+    let start = match start_state(k, task, cpu_regs) {
+        Ok(s) => s,
+        Err(e) => {
+            return Stack {
+                frames: vec![],
+                error: Some(e),
+                from_cpu: None,
             }
-        };
-        let ret_from_fork = k.syms.addr("ret_from_fork");
-        State {
-            ip,
-            sp: fp + FRAME_SIZE,
-            bp,
-            signal: Some(ip) == ret_from_fork,
-            regs: None,
         }
     };
     let (ips, stop) = unwind(orc, &k.mem, start, MAX_FRAMES);

@@ -1,7 +1,8 @@
-//! `wedge vmcore DUMP [ps|why PID|log|tasks|eval EXPR|ptype TYPE|sym|rd|dis|shell]`: a kernel crash dump read with
+//! `wedge vmcore DUMP [ps|why PID|log|tasks|bt PID…|eval EXPR|ptype TYPE|sym|rd|dis|shell]`: a kernel crash dump read with
 //! no debuginfo (BTF, kallsyms and ORC from the dump), through the same
 //! analysis and views as the live machine; the dump's own parts (header,
 //! panic, lock waits, how much was read) are the views' `Dump` parameter.
+//! `--debuginfo` adds the kernel's DWARF (wedge-dwarf) to `bt` and `eval`.
 
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
@@ -23,6 +24,11 @@ pub struct VmcoreArgs {
     /// Use this raw BTF file instead of the dump's own.
     #[arg(long, value_name = "FILE", global = true)]
     pub btf: Option<PathBuf>,
+    /// Debuginfo: a vmlinux with DWARF, module .ko/.ko.debug files, or a
+    /// directory holding them (/usr/lib/debug/lib/modules/RELEASE,
+    /// /usr/lib/debug/boot). Repeatable. Must match the dump's build-id.
+    #[arg(long, value_name = "PATH", global = true)]
+    pub debuginfo: Vec<PathBuf>,
     #[command(subcommand)]
     pub view: Option<VmcoreView>,
 }
@@ -70,6 +76,9 @@ pub enum VmcoreView {
     /// rd, dis, ps, why, tasks and log, with history and tab completion
     /// of symbols, types and members. Commands piped in are read line by line.
     Shell,
+    /// Kernel stacks as drgn prints them: with --debuginfo, inlined frames
+    /// and file:line, and with --vars each frame's parameters and locals.
+    Bt(BtArgs),
     /// Disassembles a function whole, or COUNT instructions from an address.
     Dis {
         /// A function name, an address or an expression.
@@ -87,6 +96,7 @@ enum ShellView {
     Why(crate::args::WhyArgs),
     Log(LogView),
     Tasks,
+    Bt(BtArgs),
 }
 
 /// The shell: wedge-kmem's session, with the dump views added as commands
@@ -94,6 +104,7 @@ enum ShellView {
 fn shell(
     v: &wedge_vmcore::Vmcore,
     dump: &Dump<'_, wedge_vmcore::Completeness>,
+    dbg: Option<&wedge_kmem::bt::Debuginfo>,
     json: bool,
     out: &mut dyn std::io::Write,
 ) -> Result<Status, String> {
@@ -130,12 +141,15 @@ fn shell(
                 }
                 ShellView::Log(l) => dump.log(l.raw, json, &mut buf)?,
                 ShellView::Tasks => dump.tasks(listing::rows(v), listing::text, json, &mut buf)?,
+                ShellView::Bt(b) => return bt(v, dbg, &b, json),
             };
             Ok(String::from_utf8_lossy(&buf).into_owned())
         }
     };
+    let src = dwarf_source(v, dbg);
     let mut sh = wedge_kmem::shell::Shell::new(v);
     sh.set_json(json);
+    sh.set_debug(src.as_ref().map(|s| s as &dyn wedge_kmem::eval::DebugSource));
     sh.add(
         "ps",
         "ps [--all] [--tree] [--wide] [--json]",
@@ -144,13 +158,30 @@ fn shell(
     sh.add("why", "why PID [--json]", Box::new(view("why")));
     sh.add("tasks", "tasks [--json]", Box::new(view("tasks")));
     sh.add("log", "log [--raw] [--json]", Box::new(view("log")));
-    // `bt`: added here at the merge of the DWARF work, as its one-shot arm.
+    sh.add(
+        "bt",
+        "bt PID…|--all [--vars] [--json]",
+        Box::new(view("bt")),
+    );
     let stdin = std::io::stdin();
     let interactive = stdin.is_terminal() && std::io::stdout().is_terminal();
     let mut input = stdin.lock();
     let mut err = std::io::stderr();
     wedge_kmem::shell::run(&mut sh, &mut input, interactive, out, &mut err)?;
     Ok(Status::Clear)
+}
+
+#[derive(Args, Debug)]
+pub struct BtArgs {
+    /// Task pids (0: every CPU's idle task).
+    #[arg(required_unless_present = "all")]
+    pids: Vec<i64>,
+    /// Every task.
+    #[arg(long, conflicts_with = "pids")]
+    all: bool,
+    /// Each frame's parameters and locals (needs --debuginfo).
+    #[arg(long)]
+    vars: bool,
 }
 
 #[derive(Args, Debug)]
@@ -181,7 +212,15 @@ pub fn run(
         // Typed memory and expressions: one wedge-kmem call each.
         Some(VmcoreView::Eval { expr, depth }) => {
             let lim = wedge_kmem::cmd::limits(*depth)?;
-            write_out(out, &wedge_kmem::cmd::eval_limited(&v, expr, json, lim)?)
+            let dbg = open_debuginfo(&v, &args.debuginfo)?;
+            let src = dwarf_source(&v, dbg.as_ref());
+            let debug = src
+                .as_ref()
+                .map(|s| s as &dyn wedge_kmem::eval::DebugSource);
+            write_out(
+                out,
+                &wedge_kmem::cmd::eval_with(&v, debug, expr, json, lim)?,
+            )
                 .map(|_| Status::Clear)
         }
         Some(VmcoreView::Ptype { what }) => {
@@ -196,7 +235,14 @@ pub fn run(
         Some(VmcoreView::Dis { what, count }) => {
             write_out(out, &wedge_kmem::cmd::dis(&v, what, *count, json)?).map(|_| Status::Clear)
         }
-        Some(VmcoreView::Shell) => shell(&v, &dump, json, out),
+        Some(VmcoreView::Shell) => {
+            let dbg = open_debuginfo(&v, &args.debuginfo)?;
+            shell(&v, &dump, dbg.as_ref(), json, out)
+        }
+        Some(VmcoreView::Bt(b)) => {
+            let dbg = open_debuginfo(&v, &args.debuginfo)?;
+            write_out(out, &bt(&v, dbg.as_ref(), b, json)?).map(|_| Status::Clear)
+        }
         Some(VmcoreView::Tasks) => dump.tasks(listing::rows(&v), listing::text, json, out),
         Some(VmcoreView::Log(l)) => dump.log(l.raw, json, out),
         Some(VmcoreView::Ps(ps)) => dump.ps(&v.snapshot()?, ps.options(), json, out),
@@ -210,4 +256,50 @@ pub fn run(
             dump.verdict(&snap, &diagnose(&snap, &[]), verbose, json, out)
         }
     }
+}
+
+/// `--debuginfo`, opened against the dump (none given: none), its notes
+/// on stderr.
+/// `bt`, one-shot or in the shell.
+fn bt(
+    v: &wedge_vmcore::Vmcore,
+    dbg: Option<&wedge_kmem::bt::Debuginfo>,
+    b: &BtArgs,
+    json: bool,
+) -> Result<String, String> {
+    if b.vars && dbg.and_then(|d| d.vmlinux.as_ref()).is_none() {
+        eprintln!("wedge: --vars needs the vmlinux's DWARF (--debuginfo): frames only");
+    }
+    let which = if b.all {
+        wedge_kmem::bt::Which::All
+    } else {
+        wedge_kmem::bt::Which::Pids(b.pids.clone())
+    };
+    wedge_kmem::bt::bt(v, dbg, &which, b.vars, json)
+}
+
+/// What `eval` reads frame variables and DWARF-typed globals through.
+fn dwarf_source<'a>(
+    v: &'a wedge_vmcore::Vmcore,
+    dbg: Option<&'a wedge_kmem::bt::Debuginfo>,
+) -> Option<wedge_kmem::bt::DwarfSource<'a>> {
+    dbg.and_then(|g| {
+        g.vmlinux
+            .as_ref()
+            .map(|d| wedge_kmem::bt::DwarfSource::new(v, g, d))
+    })
+}
+
+fn open_debuginfo(
+    v: &wedge_vmcore::Vmcore,
+    paths: &[PathBuf],
+) -> Result<Option<wedge_kmem::bt::Debuginfo>, String> {
+    if paths.is_empty() {
+        return Ok(None);
+    }
+    let d = wedge_kmem::bt::open_debuginfo(v, paths)?;
+    for n in &d.notes {
+        eprintln!("wedge: {n}");
+    }
+    Ok(Some(d))
 }
