@@ -162,6 +162,30 @@ impl Vmcore {
         ))
     }
 
+    /// The stack CPU `cpu` was running, from its registers in the dump
+    /// (see [`stack::cpu_stack`]); an error when the dump has none for it.
+    pub fn cpu_stack(&self, cpu: usize) -> Result<stack::Stack> {
+        let orc = self.orc.as_ref().ok_or_else(|| Error::Missing {
+            what: "ORC unwind tables".into(),
+        })?;
+        let r = self
+            .kernel
+            .mem
+            .dump
+            .cpus
+            .get(cpu)
+            .ok_or_else(|| Error::Missing {
+                what: format!("registers of CPU {cpu} (no NT_PRSTATUS note for it)"),
+            })?;
+        Ok(stack::cpu_stack(
+            &self.kernel,
+            orc,
+            &self.sched_text,
+            cpu,
+            r,
+        ))
+    }
+
     /// All stacks, by task address.
     pub fn stacks(&self) -> HashMap<u64, Result<stack::Stack>> {
         self.tasks.iter().map(|t| (t.addr, self.stack(t))).collect()

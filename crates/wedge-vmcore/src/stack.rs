@@ -2,7 +2,7 @@
 
 use crate::kernel::Kernel;
 use crate::notes::CpuRegs;
-use crate::orc::{unwind, Orc, State, Stop};
+use crate::orc::{unwind_with, Orc, State, Stop};
 use crate::tasks::Task;
 use serde::Serialize;
 
@@ -115,13 +115,7 @@ pub fn task_stack(
         };
     }
     let start = if let Some((_, r)) = cpu_regs {
-        State {
-            ip: r.ip,
-            sp: r.sp,
-            bp: r.bp,
-            signal: true,
-            regs: Some(*r),
-        }
+        regs_state(r)
     } else {
         let fp = task.saved_sp;
         let (ip, bp) = match (k.mem.u64(fp + FRAME_RET), k.mem.u64(fp + FRAME_BP)) {
@@ -143,13 +137,41 @@ pub fn task_stack(
             regs: None,
         }
     };
-    let (ips, stop) = unwind(orc, &k.mem, start, MAX_FRAMES);
+    walk(k, orc, sched, start, cpu_regs.map(|(i, _)| i))
+}
+
+/// Where a walk from a CPU's saved registers starts: the exact ip.
+fn regs_state(r: &CpuRegs) -> State {
+    State {
+        ip: r.ip,
+        sp: r.sp,
+        bp: r.bp,
+        signal: true,
+        regs: Some(*r),
+    }
+}
+
+/// The stack CPU `cpu` was running when its registers were saved (its
+/// NT_PRSTATUS note: on a kexec crash dump the panicking CPU's come from
+/// `crash_setup_regs` in `__crash_kexec`, every other CPU's from the NMI
+/// `crash_nmi_callback` stopped it with): whatever task it ran, including
+/// the idle tasks of secondary CPUs, which no task list holds.
+pub fn cpu_stack(k: &Kernel, orc: &Orc, sched: &SchedText, cpu: usize, r: &CpuRegs) -> Stack {
+    walk(k, orc, sched, regs_state(r), Some(cpu))
+}
+
+fn walk(k: &Kernel, orc: &Orc, sched: &SchedText, start: State, cpu: Option<usize>) -> Stack {
+    // kallsyms gives the start of the function an ip is in: the unwinder
+    // needs it to step out of functions without ORC data (__crash_kexec,
+    // where a kexec dump's panicking CPU's registers were saved).
+    let func_start = |ip: u64| k.syms.lookup(ip).map(|(_, off, _)| ip - off);
+    let (ips, stop) = unwind_with(orc, &k.mem, start, MAX_FRAMES, &func_start);
     Stack {
         frames: ips.into_iter().map(|a| frame(k, sched, a)).collect(),
         error: match stop {
             Stop::End => None,
             Stop::Error(e) => Some(e),
         },
-        from_cpu: cpu_regs.map(|(i, _)| i),
+        from_cpu: cpu,
     }
 }

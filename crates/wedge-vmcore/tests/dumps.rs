@@ -173,20 +173,33 @@ fn sleep_kinds_signals_and_namespaces() {
 
 #[test]
 fn crash_dump_names_panic_cpu_task_and_message() {
-    let Some(fx) = boot_or_skip(Boot::Crash).unwrap() else {
-        return;
-    };
+    // QEMU's dumps of a panicked guest, and the dumps the guest's own
+    // capture kernel made (kexec, makedumpfile): the production path.
+    for boot in [Boot::Crash, Boot::Kdump] {
+        let Some(fx) = boot_or_skip(boot).unwrap() else {
+            continue;
+        };
+        crash_dump_checks(fx);
+    }
+}
+
+fn crash_dump_checks(fx: &BootFixture) {
+    let b = fx.boot.name();
     for f in ["elf", "kdump-zlib"] {
-        let Some(p) = fx.dumps.get(f) else { continue };
+        let Some(p) = fx.dumps.get(f) else {
+            panic!("{b}: no {f} dump")
+        };
         let v = open(p);
+        let f = format!("{b}/{f}");
         let t = v
             .crashing_task()
-            .unwrap_or_else(|| panic!("crash/{f}: no crashing task"));
+            .unwrap_or_else(|| panic!("{f}: no crashing task"));
         assert_eq!(t.comm, "wk-crasher");
         // The crashing task's stack comes from the CPU's registers in the
         // dump's notes and runs through sysrq's handler into panic().
         let s = v.stack(t).unwrap();
         assert!(s.from_cpu.is_some());
+        assert_eq!(s.from_cpu.map(|c| c as u32), v.panic_cpu, "{f}: panic_cpu");
         let names: Vec<_> = s
             .frames
             .iter()
@@ -198,7 +211,7 @@ fn crash_dump_names_panic_cpu_task_and_message() {
             "write_sysrq_trigger",
             "ksys_write",
         ] {
-            assert!(names.contains(&want), "crash/{f}: {want} not in {names:?}");
+            assert!(names.contains(&want), "{f}: {want} not in {names:?}");
         }
         let log = wedge_vmcore::printk::read(&v.kernel).unwrap();
         assert_eq!(
@@ -217,6 +230,103 @@ fn crash_dump_names_panic_cpu_task_and_message() {
             "klog found no panic: {:?}",
             events.iter().map(|e| e.kind()).collect::<Vec<_>>()
         );
+    }
+}
+
+/// Function names of a stack, innermost first.
+fn names(s: &wedge_vmcore::stack::Stack) -> Vec<String> {
+    s.frames
+        .iter()
+        .map(|f| {
+            f.function
+                .clone()
+                .unwrap_or_else(|| format!("{:#x}", f.addr))
+        })
+        .collect()
+}
+
+/// A kexec crash dump: the panicking CPU's registers are those
+/// crash_setup_regs saved inside __crash_kexec, a function objtool left
+/// without ORC data; the stack must still run on to the syscall entry.
+#[test]
+fn kdump_crashed_stack_runs_past_crash_kexec_to_the_syscall() {
+    let Some(fx) = boot_or_skip(Boot::Kdump).unwrap() else {
+        return;
+    };
+    for f in ["kdump-zlib", "elf"] {
+        let p = &fx.dumps[f];
+        let v = open(p);
+        let t = v.crashing_task().expect("crashing task");
+        let s = v.stack(t).unwrap();
+        let n = names(&s);
+        eprintln!("kdump/{f} crashed task {}: {n:?}", t.pid);
+        assert_eq!(s.error, None, "kdump/{f}: walk stopped: {n:?}");
+        assert_eq!(n.first().map(String::as_str), Some("__crash_kexec"));
+        // In this order, each after the one before (sysrq's handler is
+        // split by the compiler: kallsyms names the part `.cold`).
+        let mut at = 0;
+        for want in [
+            "panic",
+            "sysrq_handle_crash",
+            "__handle_sysrq",
+            "write_sysrq_trigger",
+            "vfs_write",
+            "ksys_write",
+            "do_syscall_64",
+        ] {
+            let i = n[at..]
+                .iter()
+                .position(|x| x == want || x.starts_with(&format!("{want}.")))
+                .unwrap_or_else(|| panic!("kdump/{f}: {want} not after frame {at} in {n:?}"));
+            at += i + 1;
+        }
+        assert!(
+            n.last().is_some_and(|l| l.starts_with("entry_SYSCALL_64")),
+            "kdump/{f}: does not end at the syscall entry: {n:?}"
+        );
+        // The other CPUs were stopped by the NMI (crash_nmi_callback) the
+        // crashing CPU sent before kexec; their notes hold the NMI's
+        // pt_regs, the interrupted context: here each idles.
+        let cpus = v.kernel.mem.dump.cpus.len();
+        assert_eq!(cpus, 2, "kdump/{f}: one NT_PRSTATUS note per CPU");
+        for cpu in 0..cpus {
+            let cs = v.cpu_stack(cpu).unwrap();
+            let cn = names(&cs);
+            eprintln!("kdump/{f} CPU {cpu}: {cn:?}");
+            assert_eq!(cs.error, None, "kdump/{f} CPU {cpu}: {cn:?}");
+            if cpu as u32 == v.panic_cpu.unwrap() {
+                assert_eq!(cn, n, "kdump/{f}: the panicking CPU runs the crashed task");
+                continue;
+            }
+            for want in ["do_idle", "cpu_startup_entry", "start_secondary"] {
+                assert!(
+                    cn.iter().any(|x| x == want),
+                    "kdump/{f} CPU {cpu}: no {want}: {cn:?}"
+                );
+            }
+            assert!(
+                cn.last()
+                    .is_some_and(|l| l.starts_with("secondary_startup_64")),
+                "kdump/{f} CPU {cpu}: {cn:?}"
+            );
+        }
+        // Every task's stack: walked to its end, from the scheduler's saved
+        // context (or the CPU's registers, for the crashed task).
+        for t in &v.tasks {
+            let s = v.stack(t).unwrap();
+            assert_eq!(
+                s.error,
+                None,
+                "kdump/{f}: pid {} ({}): {:?}",
+                t.pid,
+                t.comm,
+                names(&s)
+            );
+        }
+        // And they match what the guest's /proc said, as for QEMU's dumps.
+        let (checked, bad) = compare(&v, &fx.view, &format!("kdump/{f}"));
+        assert!(checked > 20, "kdump/{f}: only {checked} tasks compared");
+        assert!(bad.is_empty(), "kdump/{f}:\n{}", bad.join("\n"));
     }
 }
 

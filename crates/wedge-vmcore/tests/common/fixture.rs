@@ -296,7 +296,10 @@ fn find_kdump_tools(tools: &Tools) -> Result<KdumpTools, String> {
         .map(|m| tools.modules.join(format!("kernel/drivers/{m}.ko")))
         .collect();
     if let Some(m) = virtio_modules.iter().find(|m| !m.is_file()) {
-        return Err(format!("{} missing (the capture kernel's disk driver)", m.display()));
+        return Err(format!(
+            "{} missing (the capture kernel's disk driver)",
+            m.display()
+        ));
     }
     Ok(KdumpTools {
         kexec_libs: libs(&kexec)?,
@@ -842,7 +845,10 @@ fn run_kdump_boot(
         let log = fs::read_to_string(&serial).unwrap_or_default();
         for bad in ["WK-KEXEC-FAILED", "WK-CAPTURE-FAILED"] {
             if log.contains(bad) {
-                return Err(fail(format!("kdump boot: {bad}; serial log: {}", tail(&log))));
+                return Err(fail(format!(
+                    "kdump boot: {bad}; serial log: {}",
+                    tail(&log)
+                )));
             }
         }
         if let Ok(Some(st)) = qemu.child.try_wait() {
@@ -905,10 +911,16 @@ fn extract_disk(disk: &Path, dir: &Path) -> Result<(), Unavailable> {
     for line in body.lines() {
         let w: Vec<&str> = line.split_whitespace().collect();
         let [name, off, size] = w[..] else {
-            return Err(fail(format!("{}: bad header line {line:?}", disk.display())));
+            return Err(fail(format!(
+                "{}: bad header line {line:?}",
+                disk.display()
+            )));
         };
         let (Ok(off), Ok(size)) = (off.parse::<u64>(), size.parse::<u64>()) else {
-            return Err(fail(format!("{}: bad header line {line:?}", disk.display())));
+            return Err(fail(format!(
+                "{}: bad header line {line:?}",
+                disk.display()
+            )));
         };
         if off.checked_add(size).is_none_or(|end| end > len) || size == 0 {
             return Err(fail(format!("{}: {name} out of the disk", disk.display())));
