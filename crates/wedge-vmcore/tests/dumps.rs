@@ -483,3 +483,119 @@ fn module_frames_and_fuse_verdict() {
         assert_eq!(fuse.pids.first(), Some(&guest.pid));
     }
 }
+
+/// drgn, given the kernel's DWARF, walks the same kdump dump: the crashed
+/// thread's frames and those of every CPU's current task must be the same
+/// functions as wedge's (drgn's inlined frames left out: wedge walks ORC
+/// and names the function kallsyms has). drgn and the vmlinux with DWARF
+/// come from `WEDGE_DRGN` and `WEDGE_DEBUGINFO` (the test scripts fetch
+/// them); without them the test skips, failing under WEDGE_REQUIRE_ALL.
+#[test]
+fn kdump_stacks_match_drgn() {
+    let Some(fx) = boot_or_skip(Boot::Kdump).unwrap() else {
+        return;
+    };
+    let (Some(drgn), Some(vmlinux)) = (
+        std::env::var_os("WEDGE_DRGN"),
+        std::env::var_os("WEDGE_DEBUGINFO"),
+    ) else {
+        common::fixture::skip_or_fail(
+            "WEDGE_DRGN (drgn) and WEDGE_DEBUGINFO (a vmlinux with DWARF) are not set",
+        );
+        return;
+    };
+    // One line per stack: "crashed TID f1,f2,…" and "cpu N f1,f2,…".
+    let script = r#"
+from drgn.helpers.linux.sched import cpu_curr
+from drgn.helpers.linux.cpumask import for_each_online_cpu
+def names(trace):
+    return ",".join(f.name or hex(f.pc) for f in trace if not f.is_inline and f.pc >= 1 << 63)
+t = prog.crashed_thread()
+print("crashed", t.tid, names(t.stack_trace()))
+for c in for_each_online_cpu(prog):
+    print("cpu", c, names(prog.stack_trace(cpu_curr(prog, c))))
+"#;
+    for f in ["kdump-zlib", "elf"] {
+        let p = &fx.dumps[f];
+        let out = run_bounded(
+            std::process::Command::new(&drgn)
+                .arg("-q")
+                .arg("-c")
+                .arg(p)
+                .arg("-s")
+                .arg(&vmlinux)
+                .args(["-e", script]),
+            std::time::Duration::from_secs(300),
+        );
+        let v = open(p);
+        let mut seen = 0;
+        for line in out.lines() {
+            let w: Vec<&str> = line.split_whitespace().collect();
+            let (ours, theirs) = match w[..] {
+                ["crashed", tid, fr] => {
+                    let t = v.crashing_task().expect("crashing task");
+                    assert_eq!(tid, t.pid.to_string(), "kdump/{f}: crashed thread");
+                    (names(&v.stack(t).unwrap()), fr)
+                }
+                ["cpu", cpu, fr] => (names(&v.cpu_stack(cpu.parse().unwrap()).unwrap()), fr),
+                _ => continue,
+            };
+            seen += 1;
+            let theirs: Vec<&str> = theirs.split(',').collect();
+            let same = ours.len() == theirs.len()
+                && ours.iter().zip(&theirs).all(|(o, t)| same_function(o, t));
+            assert!(same, "kdump/{f} {}: wedge {ours:?}\n drgn {theirs:?}", w[0]);
+            eprintln!("kdump/{f} {} {}: {} frames as drgn", w[0], w[1], ours.len());
+        }
+        assert_eq!(seen, 3, "kdump/{f}: drgn printed {out}");
+    }
+}
+
+/// One function in wedge's (kallsyms) and drgn's (DWARF) names: kallsyms
+/// keeps the compiler's suffixes of split or specialised copies
+/// (`__handle_sysrq.cold`), and labels inside assembly entry code that
+/// the ELF symbol table folds into the sized symbol around them.
+fn same_function(ours: &str, drgn: &str) -> bool {
+    const ASM_LABELS: &[(&str, &str)] = &[
+        ("entry_SYSCALL_64_after_hwframe", "entry_SYSCALL_64"),
+        ("secondary_startup_64_no_verify", "secondary_startup_64"),
+    ];
+    ours.split('.').next() == Some(drgn) || ASM_LABELS.contains(&(ours, drgn))
+}
+
+/// Runs a command with a time limit; its stdout, or a panic with stderr.
+fn run_bounded(cmd: &mut std::process::Command, limit: std::time::Duration) -> String {
+    use std::io::Read;
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let deadline = std::time::Instant::now() + limit;
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{cmd:?} did not finish within {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let (out, err) = (out.join().unwrap(), err.join().unwrap());
+    assert!(status.success(), "{cmd:?}: {status}: {err}");
+    out
+}
