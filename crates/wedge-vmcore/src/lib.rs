@@ -220,11 +220,30 @@ impl Vmcore {
     /// running on it, and panic()'s message among the printk `records`.
     pub fn crash(&self, records: &[printk::Record]) -> wedge_model::Crash {
         let t = self.crashing_task();
+        let stack = t
+            .and_then(|t| self.stack(t).ok())
+            .map(|s| {
+                s.frames
+                    .iter()
+                    .map(|f| {
+                        let name = f
+                            .function
+                            .clone()
+                            .unwrap_or_else(|| format!("{:#x}", f.addr));
+                        match &f.module {
+                            Some(m) => format!("{name} [{m}]"),
+                            None => name,
+                        }
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         wedge_model::Crash {
             cpu: self.panic_cpu,
             pid: t.map(|t| t.pid),
             comm: t.map(|t| t.comm.clone()),
             message: printk::panic_message(records),
+            stack,
         }
     }
 
