@@ -484,6 +484,56 @@ fn module_frames_and_fuse_verdict() {
     }
 }
 
+/// Which note is which CPU's, on a kexec dump, comes from the panicked
+/// kernel's per-CPU `crash_notes`, not from the notes' order (the capture
+/// kernel drops the empty note of a CPU that saved none, shifting the rest).
+/// The same dump with its two NT_PRSTATUS notes swapped must give the same
+/// CPUs their registers.
+#[test]
+fn kdump_cpu_registers_follow_crash_notes_not_note_order() {
+    let Some(fx) = boot_or_skip(Boot::Kdump).unwrap() else {
+        return;
+    };
+    let mut bytes = std::fs::read(&fx.dumps["kdump-zlib"]).unwrap();
+    // An x86-64 NT_PRSTATUS note: namesz 5, descsz 336, type 1, "CORE".
+    let head: Vec<u8> = [5u32, 336, 1]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .chain(*b"CORE\0\0\0\0")
+        .collect();
+    let len = head.len() + 336;
+    let at: Vec<usize> = bytes
+        .windows(head.len())
+        .enumerate()
+        .filter(|(_, w)| *w == head.as_slice())
+        .map(|(i, _)| i)
+        .take(2)
+        .collect();
+    assert_eq!(at.len(), 2, "two CPU notes in the kdump header");
+    let first = bytes[at[0]..at[0] + len].to_vec();
+    bytes.copy_within(at[1]..at[1] + len, at[0]);
+    bytes[at[1]..at[1] + len].copy_from_slice(&first);
+    let d = wedge_vmcore::dump::Dump::from_source(Box::new(bytes)).unwrap();
+    let k = wedge_vmcore::Kernel::from_dump(d, &Options::default()).unwrap();
+    let v = Vmcore::from_kernel("swapped".into(), k).unwrap();
+    let orig = open(&fx.dumps["kdump-zlib"]);
+    assert_eq!(
+        v.kernel.mem.dump.cpus[0], orig.kernel.mem.dump.cpus[1],
+        "swapped"
+    );
+    assert_eq!(v.cpu_regs, orig.cpu_regs, "CPU registers by CPU number");
+    let t = v.crashing_task().expect("crashing task");
+    let n = names(&v.stack(t).unwrap());
+    assert_eq!(
+        n.first().map(String::as_str),
+        Some("__crash_kexec"),
+        "{n:?}"
+    );
+    assert!(n.iter().any(|f| f == "sysrq_handle_crash"), "{n:?}");
+    let idle = names(&v.cpu_stack(1).unwrap());
+    assert!(idle.iter().any(|f| f == "do_idle"), "{idle:?}");
+}
+
 /// drgn, given the kernel's DWARF, walks the same kdump dump: the crashed
 /// thread's frames and those of every CPU's current task must be the same
 /// functions as wedge's (drgn's inlined frames left out: wedge walks ORC
