@@ -279,7 +279,9 @@ pub fn unwind_with(
     while out.len() < max {
         let next = match step(orc, mem, &st) {
             Err(e) if e.starts_with(NO_UNWIND_INFO) => {
-                caller_without_orc(orc, mem, &st, func_start).ok_or(e)
+                caller_without_orc(orc, mem, &st, func_start)
+                    .map(Some)
+                    .ok_or(e)
             }
             r => r,
         };
@@ -313,7 +315,7 @@ fn caller_without_orc(
     mem: &KernelMem,
     st: &State,
     func_start: FuncStart,
-) -> Option<Option<State>> {
+) -> Option<State> {
     let target = func_start(st.ip)?;
     let words = mem.read_vec(st.sp, NO_ORC_SCAN as usize).ok().or_else(|| {
         // The stack may end within the window: the rest of its page.
@@ -338,7 +340,7 @@ fn caller_without_orc(
         {
             continue;
         }
-        return Some(Some(State {
+        return Some(State {
             ip: ret,
             sp: st.sp + 8 * i as u64 + 8,
             // Callee-saved: unless the function saved and changed it, it is
@@ -346,7 +348,7 @@ fn caller_without_orc(
             bp: st.bp,
             signal: false,
             regs: None,
-        }));
+        });
     }
     None
 }

@@ -823,12 +823,14 @@ fn run_kdump_boot(
     let initrd = dir.join("initramfs-kdump.cpio");
     fs::write(&initrd, &initrd_bytes).map_err(|e| fail(format!("{}: {e}", initrd.display())))?;
     let _initrd_guard = RemoveOnDrop(initrd.clone());
-    // The capture kernel's output disk: sparse, large enough for the
-    // header, the kdump file and the ELF copy of all guest memory.
+    // The capture kernel's output disk, sparse: the header's MiB, the kdump
+    // file (at most all of RAM) and the ELF copy (all of RAM and its
+    // headers), with room to spare.
     let disk = dir.join("disk.img");
     let _disk_guard = RemoveOnDrop(disk.clone());
+    let disk_mib = 2 * u64::from(KDUMP_RAM_MIB) + 128;
     fs::File::create(&disk)
-        .and_then(|f| f.set_len((u64::from(KDUMP_RAM_MIB) + 64) << 21))
+        .and_then(|f| f.set_len(disk_mib << 20))
         .map_err(|e| fail(format!("{}: {e}", disk.display())))?;
     let append = format!(
         "console=ttyS0 loglevel=4 panic=0 oops=panic wedge.crash crashkernel={KDUMP_CRASHKERNEL}"
