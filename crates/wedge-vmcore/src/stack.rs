@@ -114,7 +114,10 @@ pub fn task_stack(
             from_cpu: None,
         };
     }
-    let start = if let Some((_, r)) = cpu_regs {
+    let start = if let Some((cpu, r)) = cpu_regs {
+        if user_mode(r) {
+            return in_user_mode(cpu);
+        }
         regs_state(r)
     } else {
         let fp = task.saved_sp;
@@ -140,6 +143,21 @@ pub fn task_stack(
     walk(k, orc, sched, start, cpu_regs.map(|(i, _)| i))
 }
 
+/// The CPU was running user code (CPL 3 in the saved `cs`): the task's
+/// kernel stack holds nothing but the entry's pt_regs, and /proc shows it
+/// empty.
+fn user_mode(r: &CpuRegs) -> bool {
+    r.cs & 3 != 0
+}
+
+fn in_user_mode(cpu: usize) -> Stack {
+    Stack {
+        frames: vec![],
+        error: None,
+        from_cpu: Some(cpu),
+    }
+}
+
 /// Where a walk from a CPU's saved registers starts: the exact ip.
 fn regs_state(r: &CpuRegs) -> State {
     State {
@@ -157,6 +175,9 @@ fn regs_state(r: &CpuRegs) -> State {
 /// `crash_nmi_callback` stopped it with): whatever task it ran, including
 /// the idle tasks of secondary CPUs, which no task list holds.
 pub fn cpu_stack(k: &Kernel, orc: &Orc, sched: &SchedText, cpu: usize, r: &CpuRegs) -> Stack {
+    if user_mode(r) {
+        return in_user_mode(cpu);
+    }
     walk(k, orc, sched, regs_state(r), Some(cpu))
 }
 

@@ -17,6 +17,16 @@ if LD_LIBRARY_PATH=/lib /kdump/kexec -s -p /kdump/vmlinuz --initrd=/kdump/captur
 else
 	echo "WK-KEXEC-FAILED $?"
 fi
+# A task running in the kernel on the other CPU when the panic comes: the
+# NMI that stops that CPU (crash_nmi_callback) saves the registers it
+# interrupted, and the task's stack must unwind from them. dd from
+# /dev/urandom spends nearly all its time in the kernel (ChaCha20). init,
+# and so every scenario task and the crasher, stays on CPU 0; dd on CPU 1.
+/bin/busybox mknod /dev/urandom c 1 9
+/bin/busybox mknod /dev/null c 1 3
+/bin/busybox taskset -p 1 $$ >/dev/null
+/bin/busybox taskset 2 /bin/busybox dd if=/dev/urandom of=/dev/null bs=1M 2>/dev/null &
+echo "WK-SPINNER $!"
 /bin/busybox umount /sys
 /bin/busybox umount /proc
 exec /bin/busybox sh /wk-init.sh
