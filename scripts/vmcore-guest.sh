@@ -10,6 +10,14 @@
 #   target/vmcore-fixtures/kernel/   boot/vmlinuz-R, boot/System.map-R,
 #                                    lib/modules/R/... (+ the .deb)
 #   target/vmcore-fixtures/busybox/  bin/busybox (+ the .deb)
+#   target/vmcore-fixtures/kdump-tools/PKG/
+#                                    kexec-tools (sbin/kexec), makedumpfile
+#                                    (usr/bin/makedumpfile) and the Xen
+#                                    libraries Debian's kexec links, one
+#                                    package a directory: the `kdump` boot
+#                                    copies them, with the host's own copies
+#                                    of glibc, zlib and friends, into the
+#                                    guest's initramfs (a real kexec/kdump)
 #
 # A second run finds the .deb and the unpacked tree and fetches nothing.
 # WEDGE_VMCORE_FIXTURES moves the whole cache, as it does for the tests.
@@ -73,4 +81,29 @@ fetch "$cache/busybox" busybox-static
 release=${pkg#linux-image-}
 test -f "$cache/kernel/boot/vmlinuz-$release"
 test -f "$cache/busybox/bin/busybox"
-echo "vmcore-guest: $cache/kernel/boot/vmlinuz-$release, $cache/busybox/bin/busybox"
+
+# The kdump boot loads a capture kernel with kexec and dumps with
+# makedumpfile inside the guest. Debian links kexec against libxenctrl
+# (for kexec under Xen), which the host does not have: the libxen*
+# packages kexec-tools depends on, followed from its Depends (their
+# names carry the Xen version), are fetched too. Everything else they
+# link (glibc, zlib, libelf…) the fixture copies from the host.
+xen_packages() {
+    local todo=(kexec-tools) seen=" " p d
+    while ((${#todo[@]})); do
+        p=${todo[0]}
+        todo=("${todo[@]:1}")
+        for d in $(apt-cache depends "$p" 2>/dev/null | sed -n 's/^ *Depends: \(libxen[^ ]*\)$/\1/p'); do
+            case "$seen" in *" $d "*) continue ;; esac
+            seen="$seen$d "
+            todo+=("$d")
+            echo "$d"
+        done
+    done
+}
+for p in kexec-tools makedumpfile $(xen_packages); do
+    fetch "$cache/kdump-tools/$p" "$p"
+done
+test -f "$cache/kdump-tools/kexec-tools/sbin/kexec"
+test -f "$cache/kdump-tools/makedumpfile/usr/bin/makedumpfile"
+echo "vmcore-guest: $cache/kernel/boot/vmlinuz-$release, $cache/busybox/bin/busybox, $cache/kdump-tools"

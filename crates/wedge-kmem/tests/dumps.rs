@@ -130,9 +130,17 @@ fn ptype_over_a_dump() {
 
 #[test]
 fn crashed_cpu_and_task_in_a_panic_dump() {
-    let Some(fx) = boot_or_skip(Boot::Crash).unwrap() else {
-        return;
-    };
+    // QEMU's dumps of the panicked guest, and the guest's own (kexec into a
+    // capture kernel, makedumpfile and /proc/vmcore).
+    for boot in [Boot::Crash, Boot::Kdump] {
+        let Some(fx) = boot_or_skip(boot).unwrap() else {
+            continue;
+        };
+        crashed_cpu_and_task(fx);
+    }
+}
+
+fn crashed_cpu_and_task(fx: &fixture::BootFixture) {
     for format in ["elf", "kdump-zlib"] {
         let v = open(&fx.dumps[format]);
         let cpu = v

@@ -21,6 +21,11 @@ pub struct Crash {
     pub pid: Option<i32>,
     pub comm: Option<String>,
     pub message: Option<String>,
+    /// The crashing task's kernel stack, innermost first (`fuse_get_req
+    /// [fuse]` for a module's function): from panic() down to the entry it
+    /// came in by. Empty when it could not be walked.
+    #[serde(default)]
+    pub stack: Vec<String>,
 }
 
 /// What a crash dump says about itself beside its snapshot, for the views

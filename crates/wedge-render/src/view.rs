@@ -206,6 +206,9 @@ impl<C: Serialize> Dump<'_, C> {
                 c.pid.map_or("?".into(), |p| p.to_string()),
                 c.comm.as_deref().unwrap_or("?")
             ));
+            if !c.stack.is_empty() {
+                s.push_str(&format!("  stack: {}\n", c.stack.join(" ← ")));
+            }
         }
         if !waits.is_empty() {
             s.push_str(&format!("Lock waits (from memory):\n{}", lock_text(waits)));
@@ -432,6 +435,7 @@ mod tests {
                 pid: Some(42),
                 comm: Some("bash".into()),
                 message: Some("sysrq triggered crash".into()),
+                stack: vec![],
             },
             partial: partial.map(str::to_string),
             task_errors: vec!["task list cut".into()],

@@ -60,6 +60,9 @@ pub struct Vmcore {
     pub cpu_current: Vec<Option<u64>>,
     /// The CPU that called panic() (`panic_cpu`), if any did.
     pub panic_cpu: Option<u32>,
+    /// Each CPU's registers from the dump's notes, by CPU number (see
+    /// [`cpu_registers`]).
+    pub cpu_regs: Vec<Option<notes::CpuRegs>>,
 }
 
 /// Opens a dump for a command: [`Vmcore::open`] with an error that names
@@ -123,6 +126,7 @@ impl Vmcore {
         };
         let sched_text = stack::SchedText::new(&kernel);
         let cpu_current = current_tasks(&kernel);
+        let cpu_regs = cpu_registers(&kernel);
         let panic_cpu = kernel
             .syms
             .addr("panic_cpu")
@@ -138,6 +142,7 @@ impl Vmcore {
             sched_text,
             cpu_current,
             panic_cpu,
+            cpu_regs,
         })
     }
 
@@ -145,7 +150,7 @@ impl Vmcore {
     /// has them.
     fn running_on(&self, t: &tasks::Task) -> Option<(usize, &notes::CpuRegs)> {
         let cpu = self.cpu_current.iter().position(|&c| c == Some(t.addr))?;
-        self.kernel.mem.dump.cpus.get(cpu).map(|r| (cpu, r))
+        self.cpu_regs.get(cpu)?.as_ref().map(|r| (cpu, r))
     }
 
     /// The kernel stack of a task.
@@ -184,6 +189,28 @@ impl Vmcore {
         })
     }
 
+    /// The stack CPU `cpu` was running, from its registers in the dump
+    /// (see [`stack::cpu_stack`]); an error when the dump has none for it.
+    pub fn cpu_stack(&self, cpu: usize) -> Result<stack::Stack> {
+        let orc = self.orc.as_ref().ok_or_else(|| Error::Missing {
+            what: "ORC unwind tables".into(),
+        })?;
+        let r = self
+            .cpu_regs
+            .get(cpu)
+            .and_then(Option::as_ref)
+            .ok_or_else(|| Error::Missing {
+                what: format!("registers of CPU {cpu} (no NT_PRSTATUS note for it)"),
+            })?;
+        Ok(stack::cpu_stack(
+            &self.kernel,
+            orc,
+            &self.sched_text,
+            cpu,
+            r,
+        ))
+    }
+
     /// All stacks, by task address.
     pub fn stacks(&self) -> HashMap<u64, Result<stack::Stack>> {
         self.tasks.iter().map(|t| (t.addr, self.stack(t))).collect()
@@ -218,11 +245,30 @@ impl Vmcore {
     /// running on it, and panic()'s message among the printk `records`.
     pub fn crash(&self, records: &[printk::Record]) -> wedge_model::Crash {
         let t = self.crashing_task();
+        let stack = t
+            .and_then(|t| self.stack(t).ok())
+            .map(|s| {
+                s.frames
+                    .iter()
+                    .map(|f| {
+                        let name = f
+                            .function
+                            .clone()
+                            .unwrap_or_else(|| format!("{:#x}", f.addr));
+                        match &f.module {
+                            Some(m) => format!("{name} [{m}]"),
+                            None => name,
+                        }
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         wedge_model::Crash {
             cpu: self.panic_cpu,
             pid: t.map(|t| t.pid),
             comm: t.map(|t| t.comm.clone()),
             message: printk::panic_message(records),
+            stack,
         }
     }
 
@@ -305,6 +351,45 @@ impl Completeness {
 
 /// Per-CPU `current_task` (6.1: a per-CPU variable of its own; 6.2 moved it
 /// into `pcpu_hot`).
+/// Each CPU's registers, by CPU number. QEMU writes one NT_PRSTATUS note
+/// per vCPU in order, but a kexec crash dump's notes are those the capture
+/// kernel found non-empty when it built /proc/vmcore: a CPU that saved
+/// none (offline, or never reached by the NMI) leaves no note, and the
+/// notes after it shift. The panicked kernel's per-CPU `crash_notes`
+/// buffers, where `crash_save_cpu` wrote each note, are in the dump and say
+/// which CPU each is; they are used when kexec filled them and each is one
+/// of the dump's notes, else the notes' order.
+fn cpu_registers(k: &Kernel) -> Vec<Option<notes::CpuRegs>> {
+    let dump = &k.mem.dump.cpus;
+    let in_order = || dump.iter().copied().map(Some).collect();
+    let (Some(sym), Ok(offs)) = (k.syms.addr("crash_notes"), k.per_cpu_offsets()) else {
+        return in_order();
+    };
+    let Ok(base) = k.mem.u64(sym) else {
+        return in_order();
+    };
+    let saved: Vec<Option<notes::CpuRegs>> = offs
+        .iter()
+        .map(|o| {
+            // note_buf_t: the NT_PRSTATUS note and an empty one after it.
+            let at = base.wrapping_add(*o);
+            let buf = k.mem.read_vec(at, 512).ok()?;
+            let mut found = Vec::new();
+            let _ = notes::parse_notes(&buf, at, &mut found);
+            found
+                .iter()
+                .find(|n| n.kind == notes::NT_PRSTATUS && n.name == "CORE")
+                .and_then(|n| notes::parse_prstatus(&n.desc))
+                .map(|(_, r)| r)
+        })
+        .collect();
+    if saved.iter().any(Option::is_some) && saved.iter().flatten().all(|r| dump.contains(r)) {
+        saved
+    } else {
+        in_order()
+    }
+}
+
 fn current_tasks(k: &Kernel) -> Vec<Option<u64>> {
     let Ok(offs) = k.per_cpu_offsets() else {
         return vec![];

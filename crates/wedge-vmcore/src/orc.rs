@@ -252,24 +252,116 @@ fn read_regs(mem: &KernelMem, at: u64) -> Result<CpuRegs> {
 
 /// Walks from `start`; returns the ips (innermost first) and why it stopped.
 pub fn unwind(orc: &Orc, mem: &KernelMem, start: State, max: usize) -> (Vec<u64>, Stop) {
-    let (states, stop) = unwind_states(orc, mem, start, max);
+    unwind_with(orc, mem, start, max, &|_| None)
+}
+
+/// The start of the function an address is in (kallsyms), for
+/// [`unwind_with`].
+pub type FuncStart<'a> = &'a dyn Fn(u64) -> Option<u64>;
+
+/// Words above the stack pointer searched for the return address of a
+/// function without ORC data: more than any such frame in the kernel
+/// (__crash_kexec's is 0xc0 bytes, a pt_regs and the stack canary).
+const NO_ORC_SCAN: u64 = 1024;
+
+/// [`unwind`], and where the ip is in a function objtool left without ORC
+/// data, finds its caller by the return address of a direct call to it
+/// (see [`caller_without_orc`]); `func_start` gives function starts.
+pub fn unwind_with(
+    orc: &Orc,
+    mem: &KernelMem,
+    start: State,
+    max: usize,
+    func_start: FuncStart,
+) -> (Vec<u64>, Stop) {
+    let (states, stop) = unwind_states(orc, mem, start, max, func_start);
     (states.into_iter().map(|s| s.ip).collect(), stop)
 }
 
-/// As [`unwind`], with each frame's whole state: what DWARF needs to read
-/// a frame's variables (its stack pointer, and the registers of a pt_regs
-/// frame).
-pub fn unwind_states(orc: &Orc, mem: &KernelMem, start: State, max: usize) -> (Vec<State>, Stop) {
+/// As [`unwind_with`], with each frame's whole state: what DWARF needs to
+/// read a frame's variables (its stack pointer, and the registers of a
+/// pt_regs frame).
+pub fn unwind_states(
+    orc: &Orc,
+    mem: &KernelMem,
+    start: State,
+    max: usize,
+    func_start: FuncStart,
+) -> (Vec<State>, Stop) {
     let mut out = vec![start];
     while out.len() < max {
         let st = out[out.len() - 1];
-        match step(orc, mem, &st) {
+        let next = match step(orc, mem, &st) {
+            Err(e) if e.starts_with(NO_UNWIND_INFO) => {
+                caller_without_orc(orc, mem, &st, func_start)
+                    .map(Some)
+                    .ok_or(e)
+            }
+            r => r,
+        };
+        match next {
             Ok(Some(next)) => out.push(next),
             Ok(None) => return (out, Stop::End),
             Err(e) => return (out, Stop::Error(e)),
         }
     }
     (out, Stop::Error(format!("more than {max} frames")))
+}
+
+/// How [`step`]'s errors start when the ip has no usable ORC entry.
+const NO_UNWIND_INFO: &str = "ORC: undefined unwind info";
+
+/// The caller of a function objtool gave no ORC data. Such functions are
+/// marked STACK_FRAME_NON_STANDARD; the one every kexec crash dump starts
+/// in is `__crash_kexec`: `crash_setup_regs` saves the panicking CPU's
+/// registers there with inline asm (the NT_PRSTATUS note of that CPU), and
+/// its whole body is one undefined ORC entry. Its frame is the caller's
+/// stack above `sp` up to the return address. That address is found as a
+/// word above `sp` that follows a direct `call` (e8 rel32) to the start of
+/// the function the ip is in, in text that has ORC data: an exact test
+/// (a stale pointer to code is not preceded by a call to this very
+/// function), bounded by [`NO_ORC_SCAN`] bytes of stack.
+fn caller_without_orc(
+    orc: &Orc,
+    mem: &KernelMem,
+    st: &State,
+    func_start: FuncStart,
+) -> Option<State> {
+    let target = func_start(st.ip)?;
+    let words = mem.read_vec(st.sp, NO_ORC_SCAN as usize).ok().or_else(|| {
+        // The stack may end within the window: the rest of its page.
+        let to_page = 4096 - (st.sp & 4095);
+        mem.read_vec(st.sp, to_page as usize).ok()
+    })?;
+    for (i, w) in words.chunks_exact(8).enumerate() {
+        let ret = u64::from_le_bytes(w.try_into().ok()?);
+        if ret < 5 || ret >> 47 != 0x1_ffff {
+            continue; // not a kernel address
+        }
+        let Ok(call) = mem.read_vec(ret - 5, 5) else {
+            continue;
+        };
+        let rel = i32::from_le_bytes([call[1], call[2], call[3], call[4]]);
+        if call[0] != 0xe8 || ret.wrapping_add(rel as i64 as u64) != target {
+            continue;
+        }
+        if !orc
+            .find(ret - 1)
+            .is_some_and(|e| !matches!(e.ty, OrcType::Undefined))
+        {
+            continue;
+        }
+        return Some(State {
+            ip: ret,
+            sp: st.sp + 8 * i as u64 + 8,
+            // Callee-saved: unless the function saved and changed it, it is
+            // still the caller's; ORC of the caller rarely needs it.
+            bp: st.bp,
+            signal: false,
+            regs: None,
+        });
+    }
+    None
 }
 
 fn step(orc: &Orc, mem: &KernelMem, st: &State) -> std::result::Result<Option<State>, String> {
@@ -283,7 +375,7 @@ fn step(orc: &Orc, mem: &KernelMem, st: &State) -> std::result::Result<Option<St
         .ok_or_else(|| format!("no ORC entry for {:#x}", st.ip))?;
     match e.ty {
         OrcType::EndOfStack => return Ok(None),
-        OrcType::Undefined => return Err(format!("ORC: undefined unwind info at {:#x}", st.ip)),
+        OrcType::Undefined => return Err(format!("{NO_UNWIND_INFO} at {:#x}", st.ip)),
         _ => {}
     }
     let rd = |a: u64| {

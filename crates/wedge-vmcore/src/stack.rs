@@ -2,7 +2,7 @@
 
 use crate::kernel::Kernel;
 use crate::notes::CpuRegs;
-use crate::orc::{unwind, Orc, State, Stop};
+use crate::orc::{unwind_with, Orc, State, Stop};
 use crate::tasks::Task;
 use serde::Serialize;
 
@@ -110,13 +110,7 @@ pub fn start_state(
     cpu_regs: Option<(usize, &CpuRegs)>,
 ) -> Result<State, String> {
     if let Some((_, r)) = cpu_regs {
-        return Ok(State {
-            ip: r.ip,
-            sp: r.sp,
-            bp: r.bp,
-            signal: true,
-            regs: Some(*r),
-        });
+        return Ok(regs_state(r));
     }
     let fp = task.saved_sp;
     let (ip, bp) = match (k.mem.u64(fp + FRAME_RET), k.mem.u64(fp + FRAME_BP)) {
@@ -141,11 +135,15 @@ pub fn task_states(
     task: &Task,
     cpu_regs: Option<(usize, &CpuRegs)>,
 ) -> Result<(Vec<State>, Option<String>), String> {
-    if task.stack_base == 0 || (task.exit_state != 0 && cpu_regs.is_none()) {
+    if task.stack_base == 0
+        || (task.exit_state != 0 && cpu_regs.is_none())
+        || cpu_regs.is_some_and(|(_, r)| user_mode(r))
+    {
         return Ok((vec![], None));
     }
     let start = start_state(k, task, cpu_regs)?;
-    let (states, stop) = crate::orc::unwind_states(orc, &k.mem, start, MAX_FRAMES);
+    let func_start = |ip: u64| func_start(k, ip);
+    let (states, stop) = crate::orc::unwind_states(orc, &k.mem, start, MAX_FRAMES, &func_start);
     Ok((
         states,
         match stop {
@@ -175,6 +173,11 @@ pub fn task_stack(
             from_cpu: None,
         };
     }
+    if let Some((cpu, r)) = cpu_regs {
+        if user_mode(r) {
+            return in_user_mode(cpu);
+        }
+    }
     let start = match start_state(k, task, cpu_regs) {
         Ok(s) => s,
         Err(e) => {
@@ -185,13 +188,63 @@ pub fn task_stack(
             }
         }
     };
-    let (ips, stop) = unwind(orc, &k.mem, start, MAX_FRAMES);
+    walk(k, orc, sched, start, cpu_regs.map(|(i, _)| i))
+}
+
+/// The CPU was running user code (CPL 3 in the saved `cs`): the task's
+/// kernel stack holds nothing but the entry's pt_regs, and /proc shows it
+/// empty.
+fn user_mode(r: &CpuRegs) -> bool {
+    r.cs & 3 != 0
+}
+
+fn in_user_mode(cpu: usize) -> Stack {
+    Stack {
+        frames: vec![],
+        error: None,
+        from_cpu: Some(cpu),
+    }
+}
+
+/// Where a walk from a CPU's saved registers starts: the exact ip.
+fn regs_state(r: &CpuRegs) -> State {
+    State {
+        ip: r.ip,
+        sp: r.sp,
+        bp: r.bp,
+        signal: true,
+        regs: Some(*r),
+    }
+}
+
+/// The stack CPU `cpu` was running when its registers were saved (its
+/// NT_PRSTATUS note: on a kexec crash dump the panicking CPU's come from
+/// `crash_setup_regs` in `__crash_kexec`, every other CPU's from the NMI
+/// `crash_nmi_callback` stopped it with): whatever task it ran, including
+/// the idle tasks of secondary CPUs, which no task list holds.
+pub fn cpu_stack(k: &Kernel, orc: &Orc, sched: &SchedText, cpu: usize, r: &CpuRegs) -> Stack {
+    if user_mode(r) {
+        return in_user_mode(cpu);
+    }
+    walk(k, orc, sched, regs_state(r), Some(cpu))
+}
+
+/// The start of the function `ip` is in (kallsyms): the unwinder steps
+/// out of functions without ORC data by it (__crash_kexec, where a kexec
+/// dump's panicking CPU's registers were saved).
+fn func_start(k: &Kernel, ip: u64) -> Option<u64> {
+    k.syms.lookup(ip).map(|(_, off, _)| ip - off)
+}
+
+fn walk(k: &Kernel, orc: &Orc, sched: &SchedText, start: State, cpu: Option<usize>) -> Stack {
+    let func_start = |ip: u64| func_start(k, ip);
+    let (ips, stop) = unwind_with(orc, &k.mem, start, MAX_FRAMES, &func_start);
     Stack {
         frames: ips.into_iter().map(|a| frame(k, sched, a)).collect(),
         error: match stop {
             Stop::End => None,
             Stop::Error(e) => Some(e),
         },
-        from_cpu: cpu_regs.map(|(i, _)| i),
+        from_cpu: cpu,
     }
 }

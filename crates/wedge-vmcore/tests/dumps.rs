@@ -173,20 +173,33 @@ fn sleep_kinds_signals_and_namespaces() {
 
 #[test]
 fn crash_dump_names_panic_cpu_task_and_message() {
-    let Some(fx) = boot_or_skip(Boot::Crash).unwrap() else {
-        return;
-    };
+    // QEMU's dumps of a panicked guest, and the dumps the guest's own
+    // capture kernel made (kexec, makedumpfile): the production path.
+    for boot in [Boot::Crash, Boot::Kdump] {
+        let Some(fx) = boot_or_skip(boot).unwrap() else {
+            continue;
+        };
+        crash_dump_checks(fx);
+    }
+}
+
+fn crash_dump_checks(fx: &BootFixture) {
+    let b = fx.boot.name();
     for f in ["elf", "kdump-zlib"] {
-        let Some(p) = fx.dumps.get(f) else { continue };
+        let Some(p) = fx.dumps.get(f) else {
+            panic!("{b}: no {f} dump")
+        };
         let v = open(p);
+        let f = format!("{b}/{f}");
         let t = v
             .crashing_task()
-            .unwrap_or_else(|| panic!("crash/{f}: no crashing task"));
+            .unwrap_or_else(|| panic!("{f}: no crashing task"));
         assert_eq!(t.comm, "wk-crasher");
         // The crashing task's stack comes from the CPU's registers in the
         // dump's notes and runs through sysrq's handler into panic().
         let s = v.stack(t).unwrap();
         assert!(s.from_cpu.is_some());
+        assert_eq!(s.from_cpu.map(|c| c as u32), v.panic_cpu, "{f}: panic_cpu");
         let names: Vec<_> = s
             .frames
             .iter()
@@ -198,7 +211,7 @@ fn crash_dump_names_panic_cpu_task_and_message() {
             "write_sysrq_trigger",
             "ksys_write",
         ] {
-            assert!(names.contains(&want), "crash/{f}: {want} not in {names:?}");
+            assert!(names.contains(&want), "{f}: {want} not in {names:?}");
         }
         let log = wedge_vmcore::printk::read(&v.kernel).unwrap();
         assert_eq!(
@@ -218,6 +231,119 @@ fn crash_dump_names_panic_cpu_task_and_message() {
             events.iter().map(|e| e.kind()).collect::<Vec<_>>()
         );
     }
+}
+
+/// Function names of a stack, innermost first.
+fn names(s: &wedge_vmcore::stack::Stack) -> Vec<String> {
+    s.frames
+        .iter()
+        .map(|f| {
+            f.function
+                .clone()
+                .unwrap_or_else(|| format!("{:#x}", f.addr))
+        })
+        .collect()
+}
+
+/// A kexec crash dump: the panicking CPU's registers are those
+/// crash_setup_regs saved inside __crash_kexec, a function objtool left
+/// without ORC data; the stack must still run on to the syscall entry.
+#[test]
+fn kdump_crashed_stack_runs_past_crash_kexec_to_the_syscall() {
+    let Some(fx) = boot_or_skip(Boot::Kdump).unwrap() else {
+        return;
+    };
+    for f in ["kdump-zlib", "elf"] {
+        let p = &fx.dumps[f];
+        let v = open(p);
+        let t = v.crashing_task().expect("crashing task");
+        let s = v.stack(t).unwrap();
+        let n = names(&s);
+        eprintln!("kdump/{f} crashed task {}: {n:?}", t.pid);
+        assert_eq!(s.error, None, "kdump/{f}: walk stopped: {n:?}");
+        assert_eq!(n.first().map(String::as_str), Some("__crash_kexec"));
+        // In this order, each after the one before (sysrq's handler is
+        // split by the compiler: kallsyms names the part `.cold`).
+        let mut at = 0;
+        for want in [
+            "panic",
+            "sysrq_handle_crash",
+            "__handle_sysrq",
+            "write_sysrq_trigger",
+            "vfs_write",
+            "ksys_write",
+            "do_syscall_64",
+        ] {
+            let i = n[at..]
+                .iter()
+                .position(|x| x == want || x.starts_with(&format!("{want}.")))
+                .unwrap_or_else(|| panic!("kdump/{f}: {want} not after frame {at} in {n:?}"));
+            at += i + 1;
+        }
+        assert!(
+            n.last().is_some_and(|l| l.starts_with("entry_SYSCALL_64")),
+            "kdump/{f}: does not end at the syscall entry: {n:?}"
+        );
+        // The other CPU was stopped by the NMI (crash_nmi_callback) the
+        // crashing CPU sent before kexec; its note holds the registers the
+        // NMI interrupted: kdump-init.sh's dd reading /dev/urandom.
+        let spinner: i32 = fx
+            .view
+            .serial
+            .lines()
+            .find_map(|l| l.trim_end().strip_prefix("WK-SPINNER "))
+            .and_then(|p| p.parse().ok())
+            .expect("WK-SPINNER in the serial log");
+        let cpus = v.kernel.mem.dump.cpus.len();
+        assert_eq!(cpus, 2, "kdump/{f}: one NT_PRSTATUS note per CPU");
+        for cpu in 0..cpus {
+            let cs = v.cpu_stack(cpu).unwrap();
+            let cn = names(&cs);
+            eprintln!("kdump/{f} CPU {cpu}: {cn:?}");
+            assert_eq!(cs.error, None, "kdump/{f} CPU {cpu}: {cn:?}");
+            if cpu as u32 == v.panic_cpu.unwrap() {
+                assert_eq!(cn, n, "kdump/{f}: the panicking CPU runs the crashed task");
+                continue;
+            }
+            let cur = v.cpu_current[cpu].and_then(|a| v.tasks.iter().find(|t| t.addr == a));
+            let cur = cur.unwrap_or_else(|| panic!("kdump/{f} CPU {cpu}: current not a task"));
+            assert_eq!(cur.pid, spinner, "kdump/{f} CPU {cpu} runs the spinner");
+            // The same stack through the task, and one from its system call
+            // down to the entry, unless the NMI caught it in user mode
+            // (rare: its time goes to the kernel's ChaCha20), when the
+            // kernel stack is empty.
+            assert_eq!(names(&v.stack(cur).unwrap()), cn, "kdump/{f} CPU {cpu}");
+            if cn.is_empty() {
+                eprintln!("kdump/{f} CPU {cpu}: the NMI caught dd in user mode");
+                continue;
+            }
+            for want in ["vfs_read", "ksys_read", "do_syscall_64"] {
+                assert!(
+                    cn.iter().any(|x| x == want),
+                    "kdump/{f} CPU {cpu}: no {want}: {cn:?}"
+                );
+            }
+            assert!(
+                cn.last().is_some_and(|l| l.starts_with("entry_SYSCALL_64")),
+                "kdump/{f} CPU {cpu}: {cn:?}"
+            );
+        }
+        // Every task's stack: walked to its end, from the scheduler's saved
+        // context (or the CPU's registers, for the crashed task).
+        for t in &v.tasks {
+            let s = v.stack(t).unwrap();
+            assert_eq!(
+                s.error,
+                None,
+                "kdump/{f}: pid {} ({}): {:?}",
+                t.pid,
+                t.comm,
+                names(&s)
+            );
+        }
+    }
+    // And they match what the guest's /proc said, as for QEMU's dumps.
+    check_boot(fx, &["kdump-zlib", "elf"]);
 }
 
 #[test]
@@ -372,4 +498,171 @@ fn module_frames_and_fuse_verdict() {
         assert!(fuse.is_wedged());
         assert_eq!(fuse.pids.first(), Some(&guest.pid));
     }
+}
+
+/// Which note is which CPU's, on a kexec dump, comes from the panicked
+/// kernel's per-CPU `crash_notes`, not from the notes' order (the capture
+/// kernel drops the empty note of a CPU that saved none, shifting the rest).
+/// The same dump with its two NT_PRSTATUS notes swapped must give the same
+/// CPUs their registers.
+#[test]
+fn kdump_cpu_registers_follow_crash_notes_not_note_order() {
+    let Some(fx) = boot_or_skip(Boot::Kdump).unwrap() else {
+        return;
+    };
+    let mut bytes = std::fs::read(&fx.dumps["kdump-zlib"]).unwrap();
+    // An x86-64 NT_PRSTATUS note: namesz 5, descsz 336, type 1, "CORE".
+    let head: Vec<u8> = [5u32, 336, 1]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .chain(*b"CORE\0\0\0\0")
+        .collect();
+    let len = head.len() + 336;
+    let at: Vec<usize> = bytes
+        .windows(head.len())
+        .enumerate()
+        .filter(|(_, w)| *w == head.as_slice())
+        .map(|(i, _)| i)
+        .take(2)
+        .collect();
+    assert_eq!(at.len(), 2, "two CPU notes in the kdump header");
+    let first = bytes[at[0]..at[0] + len].to_vec();
+    bytes.copy_within(at[1]..at[1] + len, at[0]);
+    bytes[at[1]..at[1] + len].copy_from_slice(&first);
+    let d = wedge_vmcore::dump::Dump::from_source(Box::new(bytes)).unwrap();
+    let k = wedge_vmcore::Kernel::from_dump(d, &Options::default()).unwrap();
+    let v = Vmcore::from_kernel("swapped".into(), k).unwrap();
+    let orig = open(&fx.dumps["kdump-zlib"]);
+    assert_eq!(
+        v.kernel.mem.dump.cpus[0], orig.kernel.mem.dump.cpus[1],
+        "swapped"
+    );
+    assert_eq!(v.cpu_regs, orig.cpu_regs, "CPU registers by CPU number");
+    let t = v.crashing_task().expect("crashing task");
+    let n = names(&v.stack(t).unwrap());
+    assert_eq!(
+        n.first().map(String::as_str),
+        Some("__crash_kexec"),
+        "{n:?}"
+    );
+    assert!(n.iter().any(|f| f == "sysrq_handle_crash"), "{n:?}");
+    let other = names(&v.cpu_stack(1).unwrap());
+    assert_eq!(other, names(&orig.cpu_stack(1).unwrap()), "CPU 1");
+    assert!(!other.iter().any(|f| f == "__crash_kexec"), "{other:?}");
+}
+
+/// drgn, given the kernel's DWARF, walks the same kdump dump: the crashed
+/// thread's frames and those of every CPU's current task must be the same
+/// functions as wedge's (drgn's inlined frames left out: wedge walks ORC
+/// and names the function kallsyms has). drgn and the vmlinux with DWARF
+/// come from `WEDGE_DRGN` and `WEDGE_DEBUGINFO` (the test scripts fetch
+/// them); without them the test skips, failing under WEDGE_REQUIRE_ALL.
+#[test]
+fn kdump_stacks_match_drgn() {
+    let Some(fx) = boot_or_skip(Boot::Kdump).unwrap() else {
+        return;
+    };
+    let (Some(drgn), Some(vmlinux)) = (
+        std::env::var_os("WEDGE_DRGN"),
+        std::env::var_os("WEDGE_DEBUGINFO"),
+    ) else {
+        common::fixture::skip_or_fail(
+            "WEDGE_DRGN (drgn) and WEDGE_DEBUGINFO (a vmlinux with DWARF) are not set",
+        );
+        return;
+    };
+    // One line per stack: "crashed TID f1,f2,…" and "cpu N f1,f2,…".
+    let script = r#"
+from drgn.helpers.linux.sched import cpu_curr
+from drgn.helpers.linux.cpumask import for_each_online_cpu
+def names(trace):
+    return ",".join(f.name or hex(f.pc) for f in trace if not f.is_inline and f.pc >= 1 << 63)
+t = prog.crashed_thread()
+print("crashed", t.tid, names(t.stack_trace()))
+for c in for_each_online_cpu(prog):
+    print("cpu", c, names(prog.stack_trace(cpu_curr(prog, c))))
+"#;
+    for f in ["kdump-zlib", "elf"] {
+        let p = &fx.dumps[f];
+        let out = run_bounded(
+            std::process::Command::new(&drgn)
+                .arg("-q")
+                .arg("-c")
+                .arg(p)
+                .arg("-s")
+                .arg(&vmlinux)
+                .args(["-e", script]),
+            std::time::Duration::from_secs(300),
+        );
+        let v = open(p);
+        let mut seen = 0;
+        for line in out.lines() {
+            let w: Vec<&str> = line.split_whitespace().collect();
+            let (ours, theirs) = match w[..] {
+                ["crashed", tid, fr] => {
+                    let t = v.crashing_task().expect("crashing task");
+                    assert_eq!(tid, t.pid.to_string(), "kdump/{f}: crashed thread");
+                    (names(&v.stack(t).unwrap()), fr)
+                }
+                ["cpu", cpu, fr] => (names(&v.cpu_stack(cpu.parse().unwrap()).unwrap()), fr),
+                _ => continue,
+            };
+            seen += 1;
+            let theirs: Vec<&str> = theirs.split(',').collect();
+            let same = ours.len() == theirs.len()
+                && ours.iter().zip(&theirs).all(|(o, t)| same_function(o, t));
+            assert!(same, "kdump/{f} {}: wedge {ours:?}\n drgn {theirs:?}", w[0]);
+            eprintln!("kdump/{f} {} {}: {} frames as drgn", w[0], w[1], ours.len());
+        }
+        assert_eq!(seen, 3, "kdump/{f}: drgn printed {out}");
+    }
+}
+
+/// One function in wedge's (kallsyms) and drgn's (DWARF) names: kallsyms
+/// keeps the compiler's suffixes of split or specialised copies
+/// (`__handle_sysrq.cold`), and labels inside assembly entry code that
+/// the ELF symbol table folds into the sized symbol around them.
+fn same_function(ours: &str, drgn: &str) -> bool {
+    const ASM_LABELS: &[(&str, &str)] = &[
+        ("entry_SYSCALL_64_after_hwframe", "entry_SYSCALL_64"),
+        ("secondary_startup_64_no_verify", "secondary_startup_64"),
+    ];
+    ours.split('.').next() == Some(drgn) || ASM_LABELS.contains(&(ours, drgn))
+}
+
+/// Runs a command with a time limit; its stdout, or a panic with stderr.
+fn run_bounded(cmd: &mut std::process::Command, limit: std::time::Duration) -> String {
+    use std::io::Read;
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let deadline = std::time::Instant::now() + limit;
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{cmd:?} did not finish within {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let (out, err) = (out.join().unwrap(), err.join().unwrap());
+    assert!(status.success(), "{cmd:?}: {status}: {err}");
+    out
 }

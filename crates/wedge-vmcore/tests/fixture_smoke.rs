@@ -5,7 +5,7 @@ use common::fixture::{boot_or_skip, Boot};
 
 #[test]
 fn guest_reports_scenarios_and_dumps_exist() {
-    for boot in [Boot::Kaslr, Boot::NoKaslr, Boot::Crash] {
+    for boot in [Boot::Kaslr, Boot::NoKaslr, Boot::Crash, Boot::Kdump] {
         let Some(fx) = boot_or_skip(boot).unwrap() else {
             return;
         };

@@ -31,12 +31,21 @@ fn fuse_reader(fx: &fixture::BootFixture) -> i32 {
 
 #[test]
 fn verdict_ps_why_log_and_tasks_from_a_dump() {
-    let Some(fx) = boot_or_skip(Boot::Kaslr).unwrap() else {
-        return;
-    };
+    // QEMU's dumps, and those the guest made itself after a panic (kexec
+    // into a capture kernel, makedumpfile): the production path.
+    for boot in [Boot::Kaslr, Boot::Kdump] {
+        let Some(fx) = boot_or_skip(boot).unwrap() else {
+            continue;
+        };
+        views_of_a_dump(fx, boot == Boot::Kdump);
+    }
+}
+
+fn views_of_a_dump(fx: &fixture::BootFixture, panicked: bool) {
     let pid = fuse_reader(fx).to_string();
     for format in ["elf", "kdump-zlib"] {
         let dump = path(&fx.dumps[format]);
+        let format = format!("{}/{format}", fx.boot.name());
 
         // The whole-machine verdict: the FUSE wait is the wedge; exit 1.
         let (code, out, err) = wedge(&["vmcore", dump]);
@@ -93,19 +102,94 @@ fn verdict_ps_why_log_and_tasks_from_a_dump() {
         // log: the dump's printk buffer through `wedge log`'s parser and
         // renderer; `--raw` gives the records as dmesg prints them.
         let (code, out, _) = wedge(&["vmcore", dump, "log"]);
-        assert_eq!(code, Some(0), "no serious event in this boot: {out}");
+        // A panic is a serious event (exit 1); the other boots have none.
+        let serious = Some(if panicked { 1 } else { 0 });
+        assert_eq!(code, serious, "{format}: {out}");
         assert!(
             out.contains(" event(s) in ") && !out.contains("Linux version"),
             "{}",
             &out[..out.len().min(500)]
         );
         let (code, out, _) = wedge(&["vmcore", dump, "log", "--raw"]);
-        assert_eq!(code, Some(0));
+        assert_eq!(code, serious);
         assert!(
             out.contains("Linux version"),
             "{}",
             &out[..out.len().min(500)]
         );
+    }
+}
+
+/// A dump made by kexec and makedumpfile: the panicking CPU's registers
+/// were saved in __crash_kexec; the panic view, `why` and `tasks` show the
+/// crashing task's whole stack, from there down to the system call.
+#[test]
+fn kdump_panic_view_why_and_tasks_show_the_whole_chain() {
+    let Some(fx) = boot_or_skip(Boot::Kdump).unwrap() else {
+        return;
+    };
+    for format in ["kdump-zlib", "elf"] {
+        let dump = path(&fx.dumps[format]);
+        let (_, out, _) = wedge(&["--json", "vmcore", dump]);
+        let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let pid = doc["crash"]["pid"].as_i64().expect("crashing pid");
+        assert_eq!(doc["crash"]["comm"], "wk-crasher");
+        let stack: Vec<&str> = doc["crash"]["stack"]
+            .as_array()
+            .expect("crash.stack")
+            .iter()
+            .filter_map(|f| f.as_str())
+            .collect();
+        // From __crash_kexec through sysrq into the syscall, in order
+        // (kallsyms may name a compiler-split part `.cold`).
+        let mut at = 0;
+        for want in [
+            "__crash_kexec",
+            "panic",
+            "sysrq_handle_crash",
+            "__handle_sysrq",
+            "write_sysrq_trigger",
+            "ksys_write",
+        ] {
+            at += stack[at..]
+                .iter()
+                .position(|f| f.split('.').next() == Some(want))
+                .unwrap_or_else(|| panic!("{format}: {want} not in order in {stack:?}"))
+                + 1;
+        }
+        assert!(
+            stack
+                .last()
+                .is_some_and(|f| f.starts_with("entry_SYSCALL_64")),
+            "{format}: {stack:?}"
+        );
+        let chain = stack.join(" ← ");
+        let (code, out, err) = wedge(&["vmcore", dump]);
+        assert_eq!(code, Some(1), "{format}: {err}\n{out}");
+        assert!(
+            out.contains(&format!(
+                "Kernel panic on CPU 0: sysrq triggered crash\n  crashing task: {pid} (wk-crasher)\n  stack: {chain}\n"
+            )),
+            "{format}: {out}"
+        );
+        let pid = pid.to_string();
+        let (_, out, _) = wedge(&["vmcore", dump, "why", &pid]);
+        let frames: Vec<&str> = out
+            .lines()
+            .map(str::trim)
+            .skip_while(|l| *l != "__crash_kexec")
+            .take_while(|l| !l.is_empty())
+            .collect();
+        assert_eq!(frames.join(" ← "), chain, "{format}: {out}");
+        let (_, out, _) = wedge(&["vmcore", dump, "tasks"]);
+        let block: Vec<&str> = out
+            .lines()
+            .skip_while(|l| !l.starts_with(&format!("{pid} wk-crasher")))
+            .skip(1)
+            .take_while(|l| l.starts_with("    "))
+            .map(|l| l.trim().split('+').next().unwrap_or(l))
+            .collect();
+        assert_eq!(block.join(" ← "), chain, "{format}: {out}");
     }
 }
 
@@ -308,11 +392,18 @@ fn dump_views_do_not_pass_for_live_ones() {
 
 #[test]
 fn a_panic_in_the_dump_log_is_a_typed_event_and_exit_1() {
-    let Some(fx) = boot_or_skip(Boot::Crash).unwrap() else {
-        return;
-    };
+    for boot in [Boot::Crash, Boot::Kdump] {
+        let Some(fx) = boot_or_skip(boot).unwrap() else {
+            continue;
+        };
+        panic_in_the_log(fx);
+    }
+}
+
+fn panic_in_the_log(fx: &fixture::BootFixture) {
     for format in ["elf", "kdump-zlib"] {
         let dump = path(&fx.dumps[format]);
+        let format = format!("{}/{format}", fx.boot.name());
         let (code, out, err) = wedge(&["vmcore", dump, "log"]);
         assert_eq!(code, Some(1), "{format}: {err}\n{out}");
         assert!(
@@ -357,6 +448,15 @@ fn json_views_of_a_dump_match_the_schema() {
         cut(src, std::fs::metadata(src).unwrap().len() / 2, &half);
         let reader = fuse_reader(plain).to_string();
         dumps.push(("elf cut in half".into(), path(&half).to_string(), reader));
+    }
+    // The dumps the guest's capture kernel wrote: makedumpfile's and the
+    // ELF /proc/vmcore, both with the panic.
+    if let Some(kdump) = boot_or_skip(Boot::Kdump).unwrap() {
+        let reader = fuse_reader(kdump).to_string();
+        for f in ["kdump-zlib", "elf"] {
+            let dump = path(&kdump.dumps[f]).to_string();
+            dumps.push((format!("kdump {f}"), dump, reader.clone()));
+        }
     }
     if let Some(crash) = boot_or_skip(Boot::Crash).unwrap() {
         let dump = path(&crash.dumps["elf"]).to_string();

@@ -175,3 +175,28 @@ fn sym_rd_dis_and_lists_from_the_command_line() {
         assert!(err.contains(want), "{args:?}: {err}");
     }
 }
+
+/// The dumps the guest's capture kernel made (makedumpfile's kdump file and
+/// /proc/vmcore's ELF): the same expressions, and the crashed task.
+#[test]
+fn eval_on_the_dumps_kexec_and_makedumpfile_made() {
+    let Some(fx) = boot_or_skip(Boot::Kdump).unwrap() else {
+        return;
+    };
+    for format in ["kdump-zlib", "elf"] {
+        let dump = fx.dumps[format].to_str().expect("utf-8 fixture path");
+        for (e, want) in [
+            ("init_task.comm", "(char [16])\"swapper/0\"\n"),
+            ("crashed_task->comm", "(char [16])\"wk-crasher\"\n"),
+            ("crashed_cpu", "(int)0\n"),
+        ] {
+            let (code, out, err) = wedge(&["vmcore", dump, "eval", e]);
+            assert_eq!(code, Some(0), "{format}: {e}: {err}");
+            assert_eq!(out, want, "{format}: {e}");
+        }
+        let (code, out, err) = wedge(&["vmcore", dump, "eval", "task(1)->comm", "--json"]);
+        assert_eq!(code, Some(0), "{format}: {err}");
+        let j: serde_json::Value = serde_json::from_str(&out).expect("one JSON document");
+        assert_eq!(j["value"], fx.view.tasks[&1].comm.as_str(), "{format}");
+    }
+}

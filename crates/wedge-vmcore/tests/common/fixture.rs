@@ -18,6 +18,18 @@
 //!   and `nokaslr`: ELF.
 //! - `crash`: like `kaslr`, then `wk-crasher` writes `c` to
 //!   /proc/sysrq-trigger; dumped after `Kernel panic` shows: ELF, kdump-zlib.
+//! - `kdump`: the production path, not QEMU's dump. The guest boots with
+//!   `crashkernel=192M` (512 MiB of RAM), `testdata/kdump-init.sh` loads
+//!   a capture kernel (the same kernel, an initramfs of its own) with
+//!   Debian's `kexec -s -p` (kexec_file_load), then init.sh runs as in
+//!   `crash` and panics; the capture kernel (`testdata/kdump-capture.sh`)
+//!   runs Debian's `makedumpfile -c -d 31 /proc/vmcore` (kdump-zlib: a plain
+//!   kdump-compressed file) and copies `/proc/vmcore` (elf) onto a raw
+//!   virtio disk the host reads back. kexec-tools, makedumpfile and the Xen
+//!   libraries Debian's kexec links come unpacked from their packages
+//!   (`scripts/vmcore-guest.sh`, `vmcore-fixtures/kdump-tools/`); the rest
+//!   of their libraries are the host's own files. Without them this boot
+//!   is left out and its tests skip ([`boot_or_skip`]).
 //!
 //! Results are cached under `target/vmcore-fixtures/<key>/` (the cargo
 //! target directory, so `CARGO_TARGET_DIR` moves it; override with
@@ -53,6 +65,23 @@ use std::time::{Duration, Instant};
 const BUILDER_VERSION: &str = "4";
 const WK_C: &str = include_str!("../../testdata/wk.c");
 const INIT_SH: &str = include_str!("../../testdata/init.sh");
+const KDUMP_INIT_SH: &str = include_str!("../../testdata/kdump-init.sh");
+const KDUMP_CAPTURE_SH: &str = include_str!("../../testdata/kdump-capture.sh");
+/// The kdump boot's memory: `crashkernel=` must hold the capture kernel, its
+/// initramfs unpacked and makedumpfile's output in tmpfs; the rest is the
+/// panicking kernel's.
+const KDUMP_RAM_MIB: u32 = 512;
+const KDUMP_CRASHKERNEL: &str = "192M";
+/// virtio-blk's modules in the order their `depends=` needs (Debian builds
+/// them as modules; the capture kernel writes the dumps to a virtio disk).
+const VIRTIO_BLK_MODULES: &[&str] = &[
+    "virtio/virtio_ring",
+    "virtio/virtio",
+    "virtio/virtio_pci_legacy_dev",
+    "virtio/virtio_pci_modern_dev",
+    "virtio/virtio_pci",
+    "block/virtio_blk",
+];
 
 /// Which boot a dump comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -60,6 +89,8 @@ pub enum Boot {
     Kaslr,
     NoKaslr,
     Crash,
+    /// Made by the guest itself: kexec into a capture kernel, makedumpfile.
+    Kdump,
 }
 
 impl Boot {
@@ -68,6 +99,7 @@ impl Boot {
             Boot::Kaslr => "kaslr",
             Boot::NoKaslr => "nokaslr",
             Boot::Crash => "crash",
+            Boot::Kdump => "kdump",
         }
     }
     fn formats(self) -> &'static [&'static str] {
@@ -75,6 +107,8 @@ impl Boot {
             Boot::Kaslr => &["elf", "kdump-zlib", "kdump-lzo", "kdump-snappy"],
             Boot::NoKaslr => &["elf"],
             Boot::Crash => &["elf", "kdump-zlib"],
+            // makedumpfile's kdump-compressed file and /proc/vmcore's ELF.
+            Boot::Kdump => &["kdump-zlib", "elf"],
         }
     }
 }
@@ -125,6 +159,8 @@ pub struct BootFixture {
 pub struct Fixtures {
     pub boots: BTreeMap<Boot, BootFixture>,
     pub build_secs: f64,
+    /// Why a boot is not in `boots` (the kdump tools are not unpacked).
+    pub missing: BTreeMap<Boot, String>,
 }
 
 static FIXTURES: OnceLock<Result<Fixtures, Unavailable>> = OnceLock::new();
@@ -151,7 +187,14 @@ pub fn fixtures() -> Result<&'static Fixtures, Unavailable> {
 /// Helper for tests: the fixture of a boot, or skip (`Ok(None)`).
 pub fn boot_or_skip(boot: Boot) -> Result<Option<&'static BootFixture>, String> {
     match fixtures() {
-        Ok(f) => Ok(f.boots.get(&boot)),
+        Ok(f) => {
+            let fx = f.boots.get(&boot);
+            if fx.is_none() {
+                let why = f.missing.get(&boot).map_or("not built", String::as_str);
+                skip_or_fail(&format!("no {} boot: {why}", boot.name()));
+            }
+            Ok(fx)
+        }
         Err(Unavailable::Missing(why)) => {
             skip_or_fail(&why);
             Ok(None)
@@ -177,6 +220,94 @@ struct Tools {
     system_map: Option<PathBuf>,
     cc: String,
     makedumpfile: Option<PathBuf>,
+    modules: PathBuf,
+}
+
+/// What the kdump boot copies into its guest: Debian's kexec and
+/// makedumpfile (unpacked by scripts/vmcore-guest.sh) and the shared
+/// libraries each needs, as the host's dynamic loader resolves them.
+struct KdumpTools {
+    kexec: PathBuf,
+    kexec_libs: Vec<PathBuf>,
+    makedumpfile: PathBuf,
+    makedumpfile_libs: Vec<PathBuf>,
+    virtio_modules: Vec<PathBuf>,
+}
+
+/// The x86-64 dynamic loader: the PT_INTERP of Debian's binaries.
+const LD_SO: &str = "/lib64/ld-linux-x86-64.so.2";
+
+fn find_kdump_tools(tools: &Tools) -> Result<KdumpTools, String> {
+    let root = cache_root().join("kdump-tools");
+    let kexec = root.join("kexec-tools/sbin/kexec");
+    let makedumpfile = root.join("makedumpfile/usr/bin/makedumpfile");
+    for p in [&kexec, &makedumpfile] {
+        if !p.is_file() {
+            return Err(format!(
+                "{} missing: run scripts/vmcore-guest.sh (unpacks Debian's kexec-tools and \
+                 makedumpfile there, installs nothing)",
+                p.display()
+            ));
+        }
+    }
+    // The unpacked packages' library directories come first, then the host's.
+    let mut dirs = Vec::new();
+    if let Ok(rd) = fs::read_dir(&root) {
+        for e in rd.flatten() {
+            for sub in ["usr/lib/x86_64-linux-gnu", "lib/x86_64-linux-gnu"] {
+                let d = e.path().join(sub);
+                if d.is_dir() {
+                    dirs.push(d);
+                }
+            }
+        }
+    }
+    dirs.sort();
+    let path = std::env::join_paths(&dirs).map_err(|e| e.to_string())?;
+    let libs = |bin: &Path| -> Result<Vec<PathBuf>, String> {
+        // `ld.so --list` is what ldd runs: it maps the libraries without
+        // running the program.
+        let out = Command::new(LD_SO)
+            .arg("--list")
+            .arg(bin)
+            .env("LD_LIBRARY_PATH", &path)
+            .output()
+            .map_err(|e| format!("{LD_SO} --list {}: {e}", bin.display()))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        if !out.status.success() || text.contains("not found") {
+            return Err(format!(
+                "{} needs libraries neither the host nor vmcore-fixtures/kdump-tools has: {}{}",
+                bin.display(),
+                text.trim(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        let mut v = vec![PathBuf::from(LD_SO)];
+        for l in text.lines() {
+            if let Some((_, p)) = l.split_once("=> ") {
+                let p = p.split(" (").next().unwrap_or(p).trim();
+                v.push(PathBuf::from(p));
+            }
+        }
+        Ok(v)
+    };
+    let virtio_modules: Vec<PathBuf> = VIRTIO_BLK_MODULES
+        .iter()
+        .map(|m| tools.modules.join(format!("kernel/drivers/{m}.ko")))
+        .collect();
+    if let Some(m) = virtio_modules.iter().find(|m| !m.is_file()) {
+        return Err(format!(
+            "{} missing (the capture kernel's disk driver)",
+            m.display()
+        ));
+    }
+    Ok(KdumpTools {
+        kexec_libs: libs(&kexec)?,
+        makedumpfile_libs: libs(&makedumpfile)?,
+        kexec,
+        makedumpfile,
+        virtio_modules,
+    })
 }
 
 fn which(name: &str) -> Option<PathBuf> {
@@ -239,6 +370,7 @@ fn find_tools() -> Result<Tools, Unavailable> {
         release,
         cc: std::env::var("CC").unwrap_or_else(|_| "cc".into()),
         makedumpfile: which("makedumpfile"),
+        modules,
     })
 }
 
@@ -313,14 +445,42 @@ fn build_all() -> Result<Fixtures, Unavailable> {
     unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) };
 
     let mut boots = BTreeMap::new();
-    for boot in [Boot::Kaslr, Boot::NoKaslr, Boot::Crash] {
+    let mut missing = BTreeMap::new();
+    // The kdump boot has inputs of its own: its stamp (in `done`) keys them,
+    // so that changing them rebuilds that boot alone.
+    let kdump = find_kdump_tools(&tools);
+    let mut kh = h;
+    fnv(&mut kh, KDUMP_INIT_SH.as_bytes());
+    fnv(&mut kh, KDUMP_CAPTURE_SH.as_bytes());
+    if let Ok(k) = &kdump {
+        for p in [&k.kexec, &k.makedumpfile] {
+            file_id(&mut kh, p);
+        }
+    }
+    let kdump_stamp = format!("{kh:016x}");
+    for boot in [Boot::Kaslr, Boot::NoKaslr, Boot::Crash, Boot::Kdump] {
         let bdir = dir.join(boot.name());
-        if !bdir.join("done").is_file() {
+        let stamp = if boot == Boot::Kdump {
+            match &kdump {
+                Ok(_) => kdump_stamp.as_str(),
+                Err(why) => {
+                    missing.insert(boot, why.clone());
+                    continue;
+                }
+            }
+        } else {
+            ""
+        };
+        let done = fs::read_to_string(bdir.join("done"));
+        if done.as_deref().ok() != Some(stamp) {
             let _ = fs::remove_dir_all(&bdir);
             fs::create_dir_all(&bdir).map_err(|e| fail(format!("mkdir: {e}")))?;
             let initrd = initramfs(&tools, &dir)?;
-            run_boot(&tools, boot, &bdir, &initrd)?;
-            fs::write(bdir.join("done"), b"").map_err(|e| fail(e.to_string()))?;
+            match (&kdump, boot) {
+                (Ok(k), Boot::Kdump) => run_kdump_boot(&tools, k, &bdir, &initrd)?,
+                _ => run_boot(&tools, boot, &bdir, &initrd)?,
+            }
+            fs::write(bdir.join("done"), stamp).map_err(|e| fail(e.to_string()))?;
         }
         let serial = fs::read_to_string(bdir.join("serial.log")).unwrap_or_default();
         let mut dumps = BTreeMap::new();
@@ -351,6 +511,7 @@ fn build_all() -> Result<Fixtures, Unavailable> {
     Ok(Fixtures {
         boots,
         build_secs: t0.elapsed().as_secs_f64(),
+        missing,
     })
 }
 
@@ -492,43 +653,16 @@ fn run_boot(tools: &Tools, boot: Boot, dir: &Path, initrd: &Path) -> Result<(), 
     match boot {
         Boot::NoKaslr => append.push_str(" nokaslr"),
         Boot::Crash => append.push_str(" wedge.crash"),
-        Boot::Kaslr => {}
+        Boot::Kaslr | Boot::Kdump => {}
     }
     let cpu = if boot == Boot::NoKaslr {
         "max"
     } else {
         "qemu64"
     };
-    let child = Command::new(&tools.qemu)
-        .args([
-            "-machine",
-            "pc,accel=tcg",
-            "-cpu",
-            cpu,
-            "-smp",
-            "2",
-            "-m",
-            "256",
-        ])
-        .args(["-display", "none", "-no-reboot", "-device", "vmcoreinfo"])
-        .arg("-kernel")
-        .arg(&tools.kernel)
-        .arg("-initrd")
-        .arg(initrd)
-        .args(["-append", &append])
-        .arg("-serial")
-        .arg(format!("file:{}", serial.display()))
-        .arg("-qmp")
-        .arg(format!("unix:{},server=on,wait=off", sock.display()))
-        .args(["-monitor", "none", "-nodefaults"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(
-            fs::File::create(dir.join("qemu.stderr")).map_err(|e| fail(e.to_string()))?,
-        ))
-        .spawn()
-        .map_err(|e| fail(format!("spawning {}: {e}", tools.qemu.display())))?;
-    let mut qemu = Qemu { child };
+    let mut cmd = qemu_command(tools, cpu, 256, initrd, &append, dir)?;
+    cmd.args(["-device", "vmcoreinfo"]);
+    let mut qemu = spawn_qemu(cmd, tools, Some(sock))?;
     let marker = if boot == Boot::Crash {
         "Kernel panic - not syncing"
     } else {
@@ -588,6 +722,219 @@ fn run_boot(tools: &Tools, boot: Boot, dir: &Path, initrd: &Path) -> Result<(), 
             .status();
         if !st.is_ok_and(|s| s.success()) {
             let _ = fs::remove_file(dir.join("kdump-zlib-plain.dump"));
+        }
+    }
+    Ok(())
+}
+
+/// QEMU as every boot runs it: TCG, 2 CPUs, the serial console to
+/// `dir/serial.log`, no devices but those asked for, exits instead of
+/// rebooting.
+fn qemu_command(
+    tools: &Tools,
+    cpu: &str,
+    mem_mib: u32,
+    initrd: &Path,
+    append: &str,
+    dir: &Path,
+) -> Result<Command, Unavailable> {
+    let mut cmd = Command::new(&tools.qemu);
+    cmd.args(["-machine", "pc,accel=tcg", "-cpu", cpu, "-smp", "2"])
+        .args(["-m", &mem_mib.to_string()])
+        .args(["-display", "none", "-no-reboot"])
+        .arg("-kernel")
+        .arg(&tools.kernel)
+        .arg("-initrd")
+        .arg(initrd)
+        .args(["-append", append])
+        .arg("-serial")
+        .arg(format!("file:{}", dir.join("serial.log").display()))
+        .args(["-monitor", "none", "-nodefaults"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(
+            fs::File::create(dir.join("qemu.stderr")).map_err(|e| fail(e.to_string()))?,
+        ));
+    Ok(cmd)
+}
+
+fn spawn_qemu(mut cmd: Command, tools: &Tools, qmp: Option<&Path>) -> Result<Qemu, Unavailable> {
+    if let Some(sock) = qmp {
+        cmd.arg("-qmp")
+            .arg(format!("unix:{},server=on,wait=off", sock.display()));
+    }
+    let child = cmd
+        .spawn()
+        .map_err(|e| fail(format!("spawning {}: {e}", tools.qemu.display())))?;
+    Ok(Qemu { child })
+}
+
+/// The kdump boot (see the module comment): QEMU runs until the capture
+/// kernel powers off; the dumps are then cut out of its disk.
+fn run_kdump_boot(
+    tools: &Tools,
+    k: &KdumpTools,
+    dir: &Path,
+    base_initrd: &Path,
+) -> Result<(), Unavailable> {
+    let t0 = Instant::now();
+    let serial = dir.join("serial.log");
+    // The capture kernel's own initramfs: busybox, makedumpfile with its
+    // libraries, the virtio disk driver and kdump-capture.sh as /init.
+    let mut cap = Cpio::default();
+    for d in ["bin", "dev", "proc", "sys", "tmp", "lib", "lib64", "kdump"] {
+        cap.dir(d);
+    }
+    cap.chardev("dev/console", 5, 1);
+    cap.file("bin/busybox", &read(&tools.busybox)?, 0o755);
+    cap.file("bin/makedumpfile", &read(&k.makedumpfile)?, 0o755);
+    add_libs(&mut cap, &k.makedumpfile_libs)?;
+    for m in &k.virtio_modules {
+        let name = m.file_name().and_then(|n| n.to_str()).unwrap_or("m.ko");
+        cap.file(&format!("kdump/{name}"), &read(m)?, 0o644);
+    }
+    cap.file("init", KDUMP_CAPTURE_SH.as_bytes(), 0o755);
+    let capture = cap.finish();
+    // The first kernel's: the shared initramfs with a second archive after
+    // it (the kernel unpacks concatenated cpio archives in order, a later
+    // /init replacing the earlier): kexec, the capture kernel and its
+    // initramfs, kdump-init.sh as /init and init.sh beside it.
+    let mut first = Cpio::default();
+    for d in ["lib", "lib64", "kdump"] {
+        first.dir(d);
+    }
+    first.file("kdump/kexec", &read(&k.kexec)?, 0o755);
+    add_libs(&mut first, &k.kexec_libs)?;
+    first.file("kdump/vmlinuz", &read(&tools.kernel)?, 0o644);
+    first.file("kdump/capture.cpio", &capture, 0o644);
+    // nr_cpus=1, irqpoll, reset_devices: what distributions' kdump services
+    // give a capture kernel (one CPU in a small reserve; devices the
+    // panicked kernel left mid-request are reset). panic=1 with QEMU's
+    // -no-reboot ends the boot if the capture kernel itself panics.
+    first.file(
+        "kdump/cmdline",
+        b"console=ttyS0 loglevel=4 nr_cpus=1 irqpoll reset_devices panic=1",
+        0o644,
+    );
+    first.file("wk-init.sh", INIT_SH.as_bytes(), 0o755);
+    first.file("init", KDUMP_INIT_SH.as_bytes(), 0o755);
+    let mut initrd_bytes = read(base_initrd)?;
+    initrd_bytes.extend_from_slice(&first.finish());
+    let initrd = dir.join("initramfs-kdump.cpio");
+    fs::write(&initrd, &initrd_bytes).map_err(|e| fail(format!("{}: {e}", initrd.display())))?;
+    let _initrd_guard = RemoveOnDrop(initrd.clone());
+    // The capture kernel's output disk, sparse: the header's MiB, the kdump
+    // file (at most all of RAM) and the ELF copy (all of RAM and its
+    // headers), with room to spare.
+    let disk = dir.join("disk.img");
+    let _disk_guard = RemoveOnDrop(disk.clone());
+    let disk_mib = 2 * u64::from(KDUMP_RAM_MIB) + 128;
+    fs::File::create(&disk)
+        .and_then(|f| f.set_len(disk_mib << 20))
+        .map_err(|e| fail(format!("{}: {e}", disk.display())))?;
+    let append = format!(
+        "console=ttyS0 loglevel=4 panic=0 oops=panic wedge.crash crashkernel={KDUMP_CRASHKERNEL}"
+    );
+    let mut cmd = qemu_command(tools, "qemu64", KDUMP_RAM_MIB, &initrd, &append, dir)?;
+    cmd.arg("-drive")
+        .arg(format!("file={},format=raw,if=virtio", disk.display()));
+    // No monitor: the guest makes its own dumps and powers off.
+    let mut qemu = spawn_qemu(cmd, tools, None)?;
+    // Two boots and a dump under TCG: more time than the other boots get.
+    let limit = Duration::from_secs(480);
+    let deadline = Instant::now() + limit;
+    loop {
+        let log = fs::read_to_string(&serial).unwrap_or_default();
+        for bad in ["WK-KEXEC-FAILED", "WK-CAPTURE-FAILED"] {
+            if log.contains(bad) {
+                return Err(fail(format!(
+                    "kdump boot: {bad}; serial log: {}",
+                    tail(&log)
+                )));
+            }
+        }
+        if let Ok(Some(st)) = qemu.child.try_wait() {
+            if log.contains("WK-CAPTURE-DONE") {
+                break;
+            }
+            return Err(fail(format!(
+                "QEMU (kdump) exited with {st} before the capture kernel wrote the dumps; \
+                 serial log: {}",
+                tail(&log)
+            )));
+        }
+        if Instant::now() > deadline {
+            return Err(fail(format!(
+                "kdump boot did not end within {} s; serial log: {}",
+                limit.as_secs(),
+                tail(&log)
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    drop(qemu);
+    extract_disk(&disk, dir)?;
+    let secs = t0.elapsed().as_secs_f64();
+    fs::write(dir.join("build-secs"), format!("{secs:.1}\n")).map_err(|e| fail(e.to_string()))?;
+    Ok(())
+}
+
+/// Puts each library under its soname (what the loader looks for) in /lib,
+/// the loader itself at its PT_INTERP path.
+fn add_libs(c: &mut Cpio, libs: &[PathBuf]) -> Result<(), Unavailable> {
+    for l in libs {
+        let data = read(l)?;
+        if l == Path::new(LD_SO) {
+            c.file(LD_SO.trim_start_matches('/'), &data, 0o755);
+        } else {
+            let name = l.file_name().and_then(|n| n.to_str()).unwrap_or("lib.so");
+            c.file(&format!("lib/{name}"), &data, 0o755);
+        }
+    }
+    Ok(())
+}
+
+/// Copies the files the capture kernel put on its disk (kdump-capture.sh's
+/// header: `NAME OFFSET SIZE` lines between WK-DISK and WK-DISK-END) to
+/// `dir/NAME.dump`.
+fn extract_disk(disk: &Path, dir: &Path) -> Result<(), Unavailable> {
+    use std::io::{Seek, SeekFrom};
+    let mut f = fs::File::open(disk).map_err(|e| fail(format!("{}: {e}", disk.display())))?;
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut hdr = [0u8; 4096];
+    f.read_exact(&mut hdr)
+        .map_err(|e| fail(format!("{}: {e}", disk.display())))?;
+    let text = String::from_utf8_lossy(&hdr);
+    let text = text.split('\0').next().unwrap_or("");
+    let body = text
+        .strip_prefix("WK-DISK\n")
+        .and_then(|t| t.split("WK-DISK-END").next())
+        .ok_or_else(|| fail(format!("{}: no WK-DISK header", disk.display())))?;
+    for line in body.lines() {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        let [name, off, size] = w[..] else {
+            return Err(fail(format!(
+                "{}: bad header line {line:?}",
+                disk.display()
+            )));
+        };
+        let (Ok(off), Ok(size)) = (off.parse::<u64>(), size.parse::<u64>()) else {
+            return Err(fail(format!(
+                "{}: bad header line {line:?}",
+                disk.display()
+            )));
+        };
+        if off.checked_add(size).is_none_or(|end| end > len) || size == 0 {
+            return Err(fail(format!("{}: {name} out of the disk", disk.display())));
+        }
+        let out = dir.join(format!("{name}.dump"));
+        f.seek(SeekFrom::Start(off))
+            .map_err(|e| fail(e.to_string()))?;
+        let mut w = fs::File::create(&out).map_err(|e| fail(format!("{}: {e}", out.display())))?;
+        let n = std::io::copy(&mut (&mut f).take(size), &mut w)
+            .map_err(|e| fail(format!("{}: {e}", out.display())))?;
+        if n != size {
+            return Err(fail(format!("{}: {name} short", disk.display())));
         }
     }
     Ok(())
