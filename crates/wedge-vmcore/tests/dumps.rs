@@ -555,22 +555,21 @@ fn kdump_cpu_registers_follow_crash_notes_not_note_order() {
 /// thread's frames and those of every CPU's current task must be the same
 /// functions as wedge's (drgn's inlined frames left out: wedge walks ORC
 /// and names the function kallsyms has). drgn and the vmlinux with DWARF
-/// come from `WEDGE_DRGN` and `WEDGE_DEBUGINFO` (the test scripts fetch
-/// them); without them the test skips, failing under WEDGE_REQUIRE_ALL.
+/// are the ones scripts/vmcore-debuginfo.sh fetches into the fixture cache
+/// (or `WEDGE_DRGN` and `WEDGE_DEBUGINFO`); without them the test skips,
+/// failing under WEDGE_REQUIRE_ALL.
 #[test]
 fn kdump_stacks_match_drgn() {
     let Some(fx) = boot_or_skip(Boot::Kdump).unwrap() else {
         return;
     };
-    let (Some(drgn), Some(vmlinux)) = (
-        std::env::var_os("WEDGE_DRGN"),
-        std::env::var_os("WEDGE_DEBUGINFO"),
-    ) else {
-        common::fixture::skip_or_fail(
-            "WEDGE_DRGN (drgn) and WEDGE_DEBUGINFO (a vmlinux with DWARF) are not set",
-        );
+    let Some(di) = common::fixture::debuginfo_or_skip(&fx.kernel_release) else {
         return;
     };
+    let Some(drgn) = common::fixture::drgn_or_skip() else {
+        return;
+    };
+    let vmlinux = di.vmlinux;
     // One line per stack: "crashed TID f1,f2,…" and "cpu N f1,f2,…".
     let script = r#"
 from drgn.helpers.linux.sched import cpu_curr
