@@ -113,6 +113,15 @@ impl Source {
         format!("{}/task/{tid}", self.process_locator(pid))
     }
 
+    /// Whether the machine the snapshot shows is gone, so that nothing can
+    /// be done on it any more: a crash dump is a post-mortem. Rules then
+    /// say what would have been done instead of offering a command to run
+    /// (an abort run on the machine reading the dump would hit *its* own
+    /// connection of the same number).
+    pub fn machine_gone(&self) -> bool {
+        matches!(self, Source::Vmcore { .. })
+    }
+
     /// Where task `tid` of process `pid` is best cited: the process's own
     /// place for its leader (`/proc/PID/stat` is the leader's stat), the
     /// thread's entry for any other thread.

@@ -118,12 +118,40 @@ pub struct Btf {
     type_base: usize,
     str_base: usize,
     str_len: usize,
+    /// A module's split BTF (on top of vmlinux's): where its own strings
+    /// are in `data` and how many; their offsets start at `str_len`.
+    split_str: Option<(usize, usize)>,
     by_name: HashMap<String, Vec<TypeId>>,
 }
 
 impl Btf {
     pub fn parse(data: Vec<u8>) -> Result<Btf> {
-        let d = &data[..];
+        Btf::parse_on(data, None)
+    }
+
+    /// Parses a module's BTF, which is *split* BTF on top of vmlinux's
+    /// (`base`): its type ids continue after the base's last and its
+    /// string offsets after the base's strings, so one combined table
+    /// answers for both (`struct fuse_conn` and the vmlinux types its
+    /// members name). Costs a copy of the base's tables.
+    pub fn parse_split(base: &Btf, data: Vec<u8>) -> Result<Btf> {
+        Btf::parse_on(data, Some(base))
+    }
+
+    fn parse_on(blob: Vec<u8>, base: Option<&Btf>) -> Result<Btf> {
+        // Split BTF is appended to a copy of the base's bytes: `shift` is
+        // where its header starts.
+        let (data, shift) = match base {
+            Some(b) => {
+                let mut d = Vec::with_capacity(b.data.len() + blob.len());
+                d.extend_from_slice(&b.data);
+                let shift = d.len();
+                d.extend_from_slice(&blob);
+                (d, shift)
+            }
+            None => (blob, 0),
+        };
+        let d = &data[shift..];
         let bad = |what: &'static str, offset: usize, detail: String| Error::Malformed {
             what,
             offset: offset as u64,
@@ -152,7 +180,10 @@ impl Btf {
                 ),
             ));
         }
-        let mut types = vec![TypeRec::VOID];
+        let mut types = match base {
+            Some(b) => b.types.clone(),
+            None => vec![TypeRec::VOID],
+        };
         let end = type_base + type_len;
         let mut off = type_base;
         while off + 12 <= end {
@@ -163,7 +194,7 @@ impl Btf {
                 vlen: (info & 0xffff) as u16,
                 kind_flag: info >> 31 != 0,
                 size_or_type: d.u32_at(off + 8).unwrap_or(0),
-                extra: off + 12,
+                extra: shift + off + 12,
             };
             let v = rec.vlen as usize;
             let extra = match rec.kind {
@@ -182,16 +213,30 @@ impl Btf {
             types.push(rec);
             off += 12 + extra;
         }
-        let mut btf = Btf {
-            types,
-            data,
-            type_base,
-            str_base,
-            str_len,
-            by_name: HashMap::new(),
+        let first_new = base.map_or(1, |b| b.types.len());
+        let mut btf = match base {
+            Some(b) => Btf {
+                types,
+                data,
+                type_base: b.type_base,
+                str_base: b.str_base,
+                str_len: b.str_len,
+                split_str: Some((shift + str_base, str_len)),
+                by_name: HashMap::new(),
+            },
+            None => Btf {
+                types,
+                data,
+                type_base,
+                str_base,
+                str_len,
+                split_str: None,
+                by_name: HashMap::new(),
+            },
         };
-        let mut by_name: HashMap<String, Vec<TypeId>> = HashMap::new();
-        for (i, t) in btf.types.iter().enumerate().skip(1) {
+        let mut by_name: HashMap<String, Vec<TypeId>> =
+            base.map(|b| b.by_name.clone()).unwrap_or_default();
+        for (i, t) in btf.types.iter().enumerate().skip(first_new) {
             if t.name_off != 0 {
                 by_name
                     .entry(btf.str_at(t.name_off).to_string())
@@ -214,10 +259,14 @@ impl Btf {
 
     fn str_at(&self, off: u32) -> &str {
         let off = off as usize;
-        if off >= self.str_len {
+        let (base, len, off) = match self.split_str {
+            Some((base, len)) if off >= self.str_len => (base, len, off - self.str_len),
+            _ => (self.str_base, self.str_len, off),
+        };
+        if off >= len {
             return "";
         }
-        let s = &self.data[self.str_base + off..self.str_base + self.str_len];
+        let s = &self.data[base + off..base + len];
         let end = s.iter().position(|&b| b == 0).unwrap_or(s.len());
         std::str::from_utf8(&s[..end]).unwrap_or("")
     }
@@ -355,6 +404,7 @@ impl Btf {
             type_base: 0,
             str_base: 0,
             str_len: 0,
+            split_str: None,
             by_name: HashMap::new(),
         }
     }
