@@ -65,10 +65,7 @@ pub fn module_btf(k: &Kernel, name: &str) -> Result<Btf> {
     Err(Error::Missing {
         what: format!(
             "BTF of module {name} in btf_modules (kernel without CONFIG_DEBUG_INFO_BTF_MODULES?){}",
-            errors
-                .first()
-                .map(|e| format!("; {e}"))
-                .unwrap_or_default()
+            errors.first().map(|e| format!("; {e}")).unwrap_or_default()
         ),
     })
 }

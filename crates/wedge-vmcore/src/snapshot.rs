@@ -8,7 +8,7 @@ use crate::Vmcore;
 use std::collections::BTreeMap;
 use wedge_kernel::{SignalSet, TaskFlags, ThreadKind};
 use wedge_model::{
-    FileKind, Field, FuseConnection, KernelFrame, Limitation, Missing, MissingReason, Mount,
+    Field, FileKind, FuseConnection, KernelFrame, Limitation, Missing, MissingReason, Mount,
     Namespace, OpenFile, Process, SchedInfo, Snapshot, Source, Syscall, Thread,
 };
 
@@ -231,9 +231,7 @@ fn owned(r: &ProcReader, ts: &[&Task], kthread: bool, p: &mut Process) -> Option
             p.root = Field::missing(MissingReason::Vanished, format!("root: {gone}"));
         }
     }
-    let ns = ts
-        .iter()
-        .find_map(|t| r.mnt_ns(t).ok().filter(|&n| n != 0));
+    let ns = ts.iter().find_map(|t| r.mnt_ns(t).ok().filter(|&n| n != 0));
     p.namespaces = match ns.map(|n| r.mnt_ns_inum(n)) {
         // Only the mount namespace is read: the one mount points depend
         // on. The others are not read from dumps yet.
@@ -241,7 +239,9 @@ fn owned(r: &ProcReader, ts: &[&Task], kthread: bool, p: &mut Process) -> Option
             kind: "mnt".into(),
             inode,
         }]),
-        Some(Err(e)) => Field::Missing(missing(MissingReason::Error, format!("mnt namespace: {e}"))),
+        Some(Err(e)) => {
+            Field::Missing(missing(MissingReason::Error, format!("mnt namespace: {e}")))
+        }
         None => Field::missing(
             MissingReason::Vanished,
             "namespaces: none (the process has exited: exit_task_namespaces() dropped them)",

@@ -470,7 +470,10 @@ fn command_lines_files_mounts_and_signals_from_memory() {
         assert_eq!(p("wk-fuse-reader").namespace("mnt"), ns);
         // The connection behind it, numbered as fusectl would: the
         // superblock's device minor; the unanswered requests wait on it.
-        let conns = snap.fuse_connections.value().expect("FUSE connections read");
+        let conns = snap
+            .fuse_connections
+            .value()
+            .expect("FUSE connections read");
         assert_eq!(conns.len(), 1, "{conns:?}");
         assert_eq!(conns[0].id, fuse.minor);
         assert!(conns[0].waiting.unwrap_or(0) >= 1, "{conns:?}");
