@@ -452,7 +452,7 @@ fn fuse_chain_names_connection_and_daemon_from_a_dump() {
         // no circle through itself.
         assert!(!text.contains("wait.cycle"), "{format}: {text}");
         assert!(
-            text.contains(&format!("only FUSE connection with requests waiting")),
+            text.contains("only FUSE connection with requests waiting"),
             "{format}: {text}"
         );
         // No command to run on the machine reading the dump.
