@@ -179,7 +179,7 @@ fn user_memory_error(what: &str, e: &crate::Error) -> Missing {
             "not present in the process's page tables (swapped out or never touched)"
         }
         crate::Error::PageMissing { .. } => {
-            "its page is not in the dump (makedumpfile -d 8 or 31 leaves user pages out)"
+            "its page is not in the dump (makedumpfile -d 8 or 31 leaves user pages out; a truncated dump loses them too)"
         }
         _ => "unreadable",
     };
