@@ -570,6 +570,7 @@ pub(crate) mod tests {
             shared_pending: SignalSet(0),
             ignored: SignalSet(0),
             caught: SignalSet(0),
+            handlers: Vec::new(),
             sigq: None,
             cap_effective: None,
             fds: Field::Value(

@@ -21,7 +21,7 @@ pub use files::{FdDetail, FileKind, FsClass, FuseConnection, IoUringInfo, Mount,
 pub use log::{LogBlocker, LogDetail, LogEvent};
 pub use task::{
     base_function, is_scheduler_plumbing, KernelFrame, LockWait, Namespace, Process, SchedInfo,
-    Syscall, Thread,
+    SignalHandler, Syscall, Thread,
 };
 
 use serde::{Deserialize, Serialize};

@@ -256,6 +256,7 @@ fn scan_process(shared: &Shared, slot: &Slot, job: &Job) -> (PidResult, usize) {
         ignored: SignalSet(status.as_ref().map_or(0, |s| s.sigign)),
         caught: SignalSet(status.as_ref().map_or(0, |s| s.sigcgt)),
         dispositions_missing: None,
+        handlers: Vec::new(),
         sigq: status.as_ref().map(|s| s.sigq),
         cap_effective: status.as_ref().map(|s| s.capeff),
         fds: Field::default(),

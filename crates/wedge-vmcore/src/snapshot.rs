@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use wedge_kernel::{SignalSet, TaskFlags, ThreadKind};
 use wedge_model::{
     Field, FileKind, FuseConnection, KernelFrame, Limitation, Missing, MissingReason, Mount,
-    Namespace, OpenFile, Process, SchedInfo, Snapshot, Source, Syscall, Thread,
+    Namespace, OpenFile, Process, SchedInfo, SignalHandler, Snapshot, Source, Syscall, Thread,
 };
 
 /// THREAD_SIZE on x86-64 without KASAN (16 KiB since 3.15).
@@ -293,6 +293,15 @@ fn owned(r: &ProcReader, ts: &[&Task], kthread: bool, p: &mut Process) -> Option
             }
             p.ignored = SignalSet(ign);
             p.caught = SignalSet(cgt);
+            p.handlers = h
+                .iter()
+                .enumerate()
+                .filter(|&(_, &a)| a > 1)
+                .map(|(i, &a)| SignalHandler {
+                    signal: wedge_kernel::Signal(i as u8 + 1),
+                    handler: a,
+                })
+                .collect();
             p.dispositions_missing = None;
         }
         Ok(None) => {
@@ -412,6 +421,7 @@ pub fn build(v: &Vmcore, with_stacks: bool) -> Snapshot {
                 reason: MissingReason::NotSupported,
                 detail: "not read from dumps: sighand->action[] is not read yet".into(),
             }),
+            handlers: Vec::new(),
             sigq: None,
             cap_effective: None,
             fds: not_read("open files"),

@@ -445,6 +445,21 @@ fn command_lines_files_mounts_and_signals_from_memory() {
             "{f}: init catches {}",
             init.caught
         );
+        // The handler of each caught signal: ash's one signal_handler()
+        // for both, and exactly the caught set.
+        let hs: Vec<(u8, u64)> = init
+            .handlers
+            .iter()
+            .map(|h| (h.signal.0, h.handler))
+            .collect();
+        assert_eq!(
+            hs.iter().map(|h| h.0).collect::<Vec<_>>(),
+            init.caught.iter().map(|s| s.0).collect::<Vec<_>>(),
+            "{f}"
+        );
+        assert!(hs.windows(2).all(|w| w[0].1 == w[1].1), "{f}: {hs:x?}");
+        assert!(hs.iter().all(|h| h.1 > 1), "{f}: {hs:x?}");
+        assert!(p("wk-fuse-reader").handlers.is_empty(), "{f}");
         // A zombie and a kernel thread have no mm: empty command lines.
         assert_eq!(p("wk-zombie").cmdline.value(), Some(&Vec::new()), "{f}");
         assert_eq!(p("kthreadd").cmdline.value(), Some(&Vec::new()), "{f}");
