@@ -82,7 +82,7 @@ impl Tie {
                 ),
             ),
             TieBy::OnlyBusy => (
-                "/sys/fs/fuse/connections".to_string(),
+                snap.source.fuse_locator(None),
                 format!(
                     "{conn} is the only FUSE connection with requests waiting, and every FUSE \
                      waiter counts in its own connection's waiting"

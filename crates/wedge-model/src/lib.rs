@@ -113,6 +113,20 @@ impl Source {
         format!("{}/task/{tid}", self.process_locator(pid))
     }
 
+    /// Where the FUSE connections' counts were read (`None`: all of
+    /// them): fusectl on a live system, each connection's `struct
+    /// fuse_conn` in a dump.
+    pub fn fuse_locator(&self, connection: Option<u32>) -> String {
+        match (self, connection) {
+            (Source::Vmcore { .. }, Some(c)) => format!("dump: fuse_conn {c} (num_waiting)"),
+            (Source::Vmcore { .. }, None) => {
+                "dump: the fuse_conn of each FUSE superblock (num_waiting)".into()
+            }
+            (_, Some(c)) => format!("/sys/fs/fuse/connections/{c}/waiting"),
+            (_, None) => "/sys/fs/fuse/connections".into(),
+        }
+    }
+
     /// Whether the machine the snapshot shows is gone, so that nothing can
     /// be done on it any more: a crash dump is a post-mortem. Rules then
     /// say what would have been done instead of offering a command to run
@@ -402,6 +416,15 @@ mod tests {
         };
         assert_eq!(dump.process_locator(7), "dump: task/7");
         assert_eq!(dump.task_locator(7, 8), "dump: task/7/task/8");
+        assert_eq!(
+            dump.fuse_locator(Some(22)),
+            "dump: fuse_conn 22 (num_waiting)"
+        );
+        assert_eq!(
+            live.fuse_locator(Some(22)),
+            "/sys/fs/fuse/connections/22/waiting"
+        );
+        assert!(dump.machine_gone() && !live.machine_gone());
         let recorded = Source::Recorded {
             path: "snap.json".into(),
         };

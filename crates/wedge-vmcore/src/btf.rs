@@ -661,6 +661,51 @@ mod tests {
         }
     }
 
+    /// A module's split BTF: ids after the base's, strings after the
+    /// base's strings, members naming base types (`struct m { struct s
+    /// *p; int x; }` over `blob()`).
+    #[test]
+    fn split_btf_continues_the_base() {
+        let base = Btf::parse(blob()).unwrap();
+        let base_str_len = u32::from_le_bytes(blob()[20..24].try_into().unwrap());
+        let strs = b"m\0p\0x\0".to_vec();
+        let (m, p, x) = (base_str_len, base_str_len + 2, base_str_len + 4);
+        let mut t = Vec::new();
+        let ty = |t: &mut Vec<u8>, name: u32, kind: u32, vlen: u32, sz: u32| {
+            t.extend(name.to_le_bytes());
+            t.extend((kind << 24 | vlen).to_le_bytes());
+            t.extend(sz.to_le_bytes());
+        };
+        // 5: struct s * (base type 4)
+        ty(&mut t, 0, 2, 0, 4);
+        // 6: struct m { struct s *p; int x; }
+        ty(&mut t, m, 4, 2, 16);
+        t.extend([p, 5, 0].iter().flat_map(|v| v.to_le_bytes()));
+        t.extend([x, 1, 64].iter().flat_map(|v| v.to_le_bytes()));
+        let mut b = Vec::new();
+        b.extend(0xeb9fu16.to_le_bytes());
+        b.extend([1u8, 0]);
+        b.extend(24u32.to_le_bytes());
+        b.extend(0u32.to_le_bytes());
+        b.extend((t.len() as u32).to_le_bytes());
+        b.extend((t.len() as u32).to_le_bytes());
+        b.extend((strs.len() as u32).to_le_bytes());
+        b.extend(t);
+        b.extend(strs);
+        let btf = Btf::parse_split(&base, b).unwrap();
+        assert_eq!(btf.len(), base.len() + 2);
+        assert_eq!(btf.offset_of("m", "x"), Some(8));
+        let mid = btf.find_struct("m").unwrap();
+        assert_eq!(mid, 6);
+        let pty = btf.member(mid, "p").unwrap().ty;
+        assert_eq!(btf.pointee(pty), Some(4));
+        assert_eq!(btf.name(4), "s");
+        // The base's own lookups are unchanged.
+        assert_eq!(btf.offset_of("s", "b"), Some(8));
+        // A split blob that is not BTF is an error, not a panic.
+        assert!(Btf::parse_split(&base, vec![1, 2, 3]).is_err());
+    }
+
     #[test]
     fn members_through_anonymous_structs() {
         let btf = Btf::parse(blob()).unwrap();

@@ -455,6 +455,12 @@ fn fuse_chain_names_connection_and_daemon_from_a_dump() {
             text.contains("only FUSE connection with requests waiting"),
             "{format}: {text}"
         );
+        // The count is cited where it was read: the dump, not fusectl.
+        assert!(
+            text.contains(&format!("— dump: fuse_conn {conn} (num_waiting)")),
+            "{format}: {text}"
+        );
+        assert!(!text.contains("— /sys/"), "{format}: {text}");
         // No command to run on the machine reading the dump.
         assert!(!text.contains("$ echo 1 >"), "{format}: {text}");
         assert!(!text.contains("$ umount"), "{format}: {text}");

@@ -123,7 +123,7 @@ pub(super) fn fuse_waits(snap: &Snapshot, p: &Process, out: &mut Vec<Finding>) {
         let connection = tie.connection;
         if let Some(w) = crate::fuse::waiting(snap, connection) {
             evidence.push(ev(
-                format!("/sys/fs/fuse/connections/{connection}/waiting"),
+                snap.source.fuse_locator(Some(connection)),
                 format!(
                     "{w} requests waiting on connection {connection} ({})",
                     tie.mount_point
