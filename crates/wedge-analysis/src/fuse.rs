@@ -801,6 +801,37 @@ pub(crate) mod tests {
         );
     }
 
+    /// A child that inherited the daemon's /dev/fuse across fork() and
+    /// only waits on the mount is a client: the daemon is the other
+    /// holder (no circle reader → connection → reader). Alone, a holder
+    /// stays named: a daemon stuck on its own mount is a real circle.
+    #[test]
+    fn a_holder_that_only_waits_is_not_the_daemon() {
+        let reader = process(
+            600,
+            vec![thread(
+                600,
+                TaskState::DiskSleep,
+                Some((STATX, "statx", vec![0xffff_ff9c, 0x7ffd_0000, 0])),
+            )],
+            vec![(3, "/dev/fuse", 1)],
+            "/",
+        );
+        let daemon = process(
+            601,
+            vec![thread(601, TaskState::Sleeping, None)],
+            vec![(3, "/dev/fuse", 1)],
+            "/",
+        );
+        let s = snap(vec![reader.clone(), daemon], true);
+        let (d, sure) = crate::graph::fuse_daemon(&s, "/mnt/a");
+        assert_eq!(d.iter().map(|p| p.pid).collect::<Vec<_>>(), vec![601]);
+        assert!(!sure, "a deduction, said as likely");
+        let s = snap(vec![reader], true);
+        let (d, _) = crate::graph::fuse_daemon(&s, "/mnt/a");
+        assert_eq!(d.iter().map(|p| p.pid).collect::<Vec<_>>(), vec![600]);
+    }
+
     #[test]
     fn mount_at_matches_whole_components() {
         let p = process(1, vec![thread(1, TaskState::Sleeping, None)], vec![], "/");
