@@ -518,3 +518,28 @@ fn command_lines_files_mounts_and_signals_from_memory() {
         assert!(p("wk-zombie").fds.value().is_some_and(|v| v.is_empty()));
     }
 }
+
+/// User memory through 5-level page tables: the `nokaslr` boot runs on
+/// `-cpu max` (LA57), where a process's `mm->pgd` is a PML5.
+#[test]
+fn command_lines_through_five_level_page_tables() {
+    let Some(fx) = boot_or_skip(Boot::NoKaslr).unwrap() else {
+        return;
+    };
+    let v = open(&fx.dumps["elf"]);
+    if !v.kernel.mem.arch.five_level {
+        common::fixture::skip_or_fail(
+            "this QEMU's `-cpu max` has no LA57: 4-level page tables only",
+        );
+        return;
+    }
+    let snap = wedge_vmcore::snapshot::build(&v, false);
+    for (comm, what) in [("wk-fuse-reader", "fuse"), ("wk-sleeper", "sleep")] {
+        let p = snap.processes.iter().find(|p| p.comm == comm).unwrap();
+        assert_eq!(
+            p.cmdline.value(),
+            Some(&vec!["wk".to_string(), what.to_string()]),
+            "{comm}"
+        );
+    }
+}
