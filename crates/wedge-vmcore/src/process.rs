@@ -25,9 +25,8 @@ const MAX_DEPTH: usize = 2048;
 const MAX_FDS: u64 = 1 << 20;
 /// Mounts per namespace (fs.mount-max defaults to 100,000).
 const MAX_MOUNTS: usize = 100_000;
-/// A command line longer than this is cut (the kernel's own cap on argv is
-/// a quarter of the stack rlimit; 256 KiB covers the default 8 MiB stack's
-/// 2 MiB only in part, and says so).
+/// A command line longer than this is cut: argv may reach a quarter of the
+/// stack rlimit (2 MiB by default), but what a reader needs is its start.
 const MAX_CMDLINE: u64 = 256 << 10;
 /// `O_CLOEXEC`: fdinfo's `flags` include it when the descriptor has it.
 const O_CLOEXEC: u32 = 0o2000000;
@@ -64,7 +63,10 @@ pub struct ProcLayout {
     mount_mountpoint: u64,
     mount_mnt: u64,
     mount_id: u64,
-    mount_list: u64,
+    /// How a namespace links its mounts: `mnt_namespace.list` of
+    /// `mount.mnt_list` up to 6.7, an rbtree `mnt_namespace.mounts` of
+    /// `mount.mnt_node` (by mount id) since 6.8.
+    mount_links: MountLinks,
     mount_devname: u64,
     vfsmount_root: u64,
     vfsmount_sb: u64,
@@ -77,7 +79,6 @@ pub struct ProcLayout {
     fstype_name: u64,
     inode_ino: u64,
     nsproxy_mnt_ns: u64,
-    mnt_ns_list: u64,
     mnt_ns_inum: u64,
     fs_root: u64,
     fs_pwd: u64,
@@ -127,7 +128,15 @@ impl ProcLayout {
             mount_mountpoint: o("mount", "mnt_mountpoint")?,
             mount_mnt: o("mount", "mnt")?,
             mount_id: o("mount", "mnt_id")?,
-            mount_list: o("mount", "mnt_list")?,
+            mount_links: match (o("mnt_namespace", "list"), o("mount", "mnt_list")) {
+                (Ok(head), Ok(node)) => MountLinks::List { head, node },
+                _ => MountLinks::Tree {
+                    root: o("mnt_namespace", "mounts")?,
+                    node: o("mount", "mnt_node")?,
+                    left: o("rb_node", "rb_left")?,
+                    right: o("rb_node", "rb_right")?,
+                },
+            },
             mount_devname: o("mount", "mnt_devname")?,
             vfsmount_root: o("vfsmount", "mnt_root")?,
             vfsmount_sb: o("vfsmount", "mnt_sb")?,
@@ -140,9 +149,6 @@ impl ProcLayout {
             fstype_name: o("file_system_type", "name")?,
             inode_ino: o("inode", "i_ino")?,
             nsproxy_mnt_ns: o("nsproxy", "mnt_ns")?,
-            // 6.8 keeps a namespace's mounts in an rbtree (`mounts`); the
-            // `list` of `struct mount` by `mnt_list` is 6.7 and before.
-            mnt_ns_list: o("mnt_namespace", "list")?,
             mnt_ns_inum: o("mnt_namespace", "ns.inum")?,
             fs_root: o("fs_struct", "root")?,
             fs_pwd: o("fs_struct", "pwd")?,
@@ -151,6 +157,20 @@ impl ProcLayout {
             sa_handler: o("k_sigaction", "sa.sa_handler")?,
         })
     }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum MountLinks {
+    List {
+        head: u64,
+        node: u64,
+    },
+    Tree {
+        root: u64,
+        node: u64,
+        left: u64,
+        right: u64,
+    },
 }
 
 /// One open descriptor, as fdinfo and the fd link show it.
@@ -532,16 +552,73 @@ impl<'a> ProcReader<'a> {
                 return Vec::new();
             }
         };
+        let mounts: Vec<u64> = match l.mount_links {
+            MountLinks::List { head, node } => crate::tasks::list(self.k, ns + head, errors)
+                .into_iter()
+                .take(MAX_MOUNTS)
+                .map(|n| n.wrapping_sub(node))
+                .collect(),
+            MountLinks::Tree {
+                root,
+                node,
+                left,
+                right,
+            } => self
+                .rb_in_order(ns + root, left, right, errors)
+                .into_iter()
+                .map(|n| n.wrapping_sub(node))
+                .collect(),
+        };
         let mut out = Vec::new();
-        for node in crate::tasks::list(self.k, ns + l.mnt_ns_list, errors)
-            .into_iter()
-            .take(MAX_MOUNTS)
-        {
-            let m = node.wrapping_sub(l.mount_list);
+        for m in mounts {
             match self.mount(m, inum) {
                 Ok(dm) => out.push(dm),
                 Err(e) => errors.push(format!("mount at {m:#x}: {e}")),
             }
+        }
+        out
+    }
+
+    /// The nodes of an rbtree (`struct rb_root` at `root`) in order: the
+    /// tree is sorted by mount id, so this is mountinfo's order. An
+    /// explicit stack, bounded in nodes and depth (a real rbtree of
+    /// MAX_MOUNTS nodes is under 40 deep), with a visited set against
+    /// loops.
+    fn rb_in_order(&self, root: u64, left: u64, right: u64, errors: &mut Vec<String>) -> Vec<u64> {
+        let mut out = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut stack: Vec<u64> = Vec::new();
+        let mut cur = match self.ptr(root) {
+            Ok(n) => n,
+            Err(e) => {
+                errors.push(format!("mount tree at {root:#x}: {e}"));
+                return out;
+            }
+        };
+        while (cur != 0 || !stack.is_empty()) && out.len() < MAX_MOUNTS {
+            while cur != 0 {
+                if !seen.insert(cur) || stack.len() > 128 {
+                    errors.push(format!("mount tree at {root:#x} loops at {cur:#x}"));
+                    return out;
+                }
+                stack.push(cur);
+                cur = match self.ptr(cur + left) {
+                    Ok(n) => n,
+                    Err(e) => {
+                        errors.push(format!("mount tree node {cur:#x}: {e}"));
+                        0
+                    }
+                };
+            }
+            let Some(n) = stack.pop() else { break };
+            out.push(n);
+            cur = match self.ptr(n + right) {
+                Ok(r) => r,
+                Err(e) => {
+                    errors.push(format!("mount tree node {n:#x}: {e}"));
+                    0
+                }
+            };
         }
         out
     }
