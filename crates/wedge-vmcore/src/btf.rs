@@ -133,7 +133,9 @@ impl Btf {
     /// (`base`): its type ids continue after the base's last and its
     /// string offsets after the base's strings, so one combined table
     /// answers for both (`struct fuse_conn` and the vmlinux types its
-    /// members name). Costs a copy of the base's tables.
+    /// members name). Costs a copy of the base's bytes and type records;
+    /// names index the module's own types only ([`Btf::find`] of a vmlinux
+    /// type goes to the base).
     pub fn parse_split(base: &Btf, data: Vec<u8>) -> Result<Btf> {
         Btf::parse_on(data, Some(base))
     }
@@ -234,8 +236,11 @@ impl Btf {
                 by_name: HashMap::new(),
             },
         };
-        let mut by_name: HashMap<String, Vec<TypeId>> =
-            base.map(|b| b.by_name.clone()).unwrap_or_default();
+        // A split table indexes only its own names (the module's types);
+        // the base's types are reached by id from them, and by name in the
+        // base itself: a copy of vmlinux's ~100,000 names would cost more
+        // than the module's whole BTF.
+        let mut by_name: HashMap<String, Vec<TypeId>> = HashMap::new();
         for (i, t) in btf.types.iter().enumerate().skip(first_new) {
             if t.name_off != 0 {
                 by_name
@@ -700,8 +705,10 @@ mod tests {
         let pty = btf.member(mid, "p").unwrap().ty;
         assert_eq!(btf.pointee(pty), Some(4));
         assert_eq!(btf.name(4), "s");
-        // The base's own lookups are unchanged.
-        assert_eq!(btf.offset_of("s", "b"), Some(8));
+        // Base types are reached by id; their names are the base's to find.
+        assert_eq!(btf.find_struct("s"), None);
+        assert_eq!(base.offset_of("s", "b"), Some(8));
+        assert_eq!(btf.offset_of("m", "p.b"), None, "a pointer is not a struct");
         // A split blob that is not BTF is an error, not a panic.
         assert!(Btf::parse_split(&base, vec![1, 2, 3]).is_err());
     }
