@@ -82,7 +82,7 @@ impl Tie {
                 ),
             ),
             TieBy::OnlyBusy => (
-                "/sys/fs/fuse/connections".to_string(),
+                snap.source.fuse_locator(None),
                 format!(
                     "{conn} is the only FUSE connection with requests waiting, and every FUSE \
                      waiter counts in its own connection's waiting"
@@ -570,6 +570,7 @@ pub(crate) mod tests {
             shared_pending: SignalSet(0),
             ignored: SignalSet(0),
             caught: SignalSet(0),
+            handlers: Vec::new(),
             sigq: None,
             cap_effective: None,
             fds: Field::Value(
@@ -798,6 +799,37 @@ pub(crate) mod tests {
             "{:?}",
             f.evidence
         );
+    }
+
+    /// A child that inherited the daemon's /dev/fuse across fork() and
+    /// only waits on the mount is a client: the daemon is the other
+    /// holder (no circle reader → connection → reader). Alone, a holder
+    /// stays named: a daemon stuck on its own mount is a real circle.
+    #[test]
+    fn a_holder_that_only_waits_is_not_the_daemon() {
+        let reader = process(
+            600,
+            vec![thread(
+                600,
+                TaskState::DiskSleep,
+                Some((STATX, "statx", vec![0xffff_ff9c, 0x7ffd_0000, 0])),
+            )],
+            vec![(3, "/dev/fuse", 1)],
+            "/",
+        );
+        let daemon = process(
+            601,
+            vec![thread(601, TaskState::Sleeping, None)],
+            vec![(3, "/dev/fuse", 1)],
+            "/",
+        );
+        let s = snap(vec![reader.clone(), daemon], true);
+        let (d, sure) = crate::graph::fuse_daemon(&s, "/mnt/a");
+        assert_eq!(d.iter().map(|p| p.pid).collect::<Vec<_>>(), vec![601]);
+        assert!(!sure, "a deduction, said as likely");
+        let s = snap(vec![reader], true);
+        let (d, _) = crate::graph::fuse_daemon(&s, "/mnt/a");
+        assert_eq!(d.iter().map(|p| p.pid).collect::<Vec<_>>(), vec![600]);
     }
 
     #[test]

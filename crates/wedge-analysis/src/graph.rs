@@ -94,6 +94,25 @@ pub fn fuse_daemon<'a>(snap: &'a Snapshot, mount_point: &str) -> (Vec<&'a Proces
                 .is_some_and(|f| f.iter().any(|f| f.target == "/dev/fuse"))
         })
         .collect();
+    // A holder whose every thread waits for a FUSE reply is a client, not
+    // the server: typically a child that inherited the daemon's /dev/fuse
+    // descriptor across fork() (the fixture's reader does). Naming it
+    // would close a false circle (reader → connection → reader). Dropped
+    // when another holder is not waiting; then the answer is only likely.
+    let serving = |p: &&Process| {
+        !p.threads.iter().all(|t| {
+            matches!(
+                crate::wait::wait_kind(t),
+                crate::wait::WaitKind::FuseRequest { .. } | crate::wait::WaitKind::FuseFlush
+            )
+        })
+    };
+    let dropped = holders.iter().any(|p| !serving(p)) && holders.iter().any(serving);
+    let holders: Vec<&Process> = if dropped {
+        holders.into_iter().filter(serving).collect()
+    } else {
+        holders
+    };
     let named: Vec<&Process> = holders
         .iter()
         .copied()
@@ -107,7 +126,7 @@ pub fn fuse_daemon<'a>(snap: &'a Snapshot, mount_point: &str) -> (Vec<&'a Proces
     if !named.is_empty() {
         return (named, true);
     }
-    let sure = holders.len() == 1;
+    let sure = holders.len() == 1 && !dropped;
     (holders, sure)
 }
 

@@ -21,7 +21,7 @@ pub use files::{FdDetail, FileKind, FsClass, FuseConnection, IoUringInfo, Mount,
 pub use log::{LogBlocker, LogDetail, LogEvent};
 pub use task::{
     base_function, is_scheduler_plumbing, KernelFrame, LockWait, Namespace, Process, SchedInfo,
-    Syscall, Thread,
+    SignalHandler, Syscall, Thread,
 };
 
 use serde::{Deserialize, Serialize};
@@ -111,6 +111,29 @@ impl Source {
     /// entry under the process (`/proc/PID/task/TID`), even for the leader.
     pub fn thread_locator(&self, pid: i32, tid: i32) -> String {
         format!("{}/task/{tid}", self.process_locator(pid))
+    }
+
+    /// Where the FUSE connections' counts were read (`None`: all of
+    /// them): fusectl on a live system, each connection's `struct
+    /// fuse_conn` in a dump.
+    pub fn fuse_locator(&self, connection: Option<u32>) -> String {
+        match (self, connection) {
+            (Source::Vmcore { .. }, Some(c)) => format!("dump: fuse_conn {c} (num_waiting)"),
+            (Source::Vmcore { .. }, None) => {
+                "dump: the fuse_conn of each FUSE superblock (num_waiting)".into()
+            }
+            (_, Some(c)) => format!("/sys/fs/fuse/connections/{c}/waiting"),
+            (_, None) => "/sys/fs/fuse/connections".into(),
+        }
+    }
+
+    /// Whether the machine the snapshot shows is gone, so that nothing can
+    /// be done on it any more: a crash dump is a post-mortem. Rules then
+    /// say what would have been done instead of offering a command to run
+    /// (an abort run on the machine reading the dump would hit *its* own
+    /// connection of the same number).
+    pub fn machine_gone(&self) -> bool {
+        matches!(self, Source::Vmcore { .. })
     }
 
     /// Where task `tid` of process `pid` is best cited: the process's own
@@ -393,6 +416,15 @@ mod tests {
         };
         assert_eq!(dump.process_locator(7), "dump: task/7");
         assert_eq!(dump.task_locator(7, 8), "dump: task/7/task/8");
+        assert_eq!(
+            dump.fuse_locator(Some(22)),
+            "dump: fuse_conn 22 (num_waiting)"
+        );
+        assert_eq!(
+            live.fuse_locator(Some(22)),
+            "/sys/fs/fuse/connections/22/waiting"
+        );
+        assert!(dump.machine_gone() && !live.machine_gone());
         let recorded = Source::Recorded {
             path: "snap.json".into(),
         };

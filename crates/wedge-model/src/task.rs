@@ -38,6 +38,11 @@ pub struct Process {
     /// but unread. `None` when they were read (`SigIgn`/`SigCgt`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dispositions_missing: Option<Missing>,
+    /// The handler of each caught signal, where the source can read them:
+    /// a crash dump reads `sighand->action[]`; /proc shows only the set
+    /// (`SigCgt`), so a live snapshot leaves this empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub handlers: Vec<SignalHandler>,
     /// Queued signals and the RLIMIT_SIGPENDING limit (`SigQ`).
     pub sigq: Option<(u64, u64)>,
     pub cap_effective: Option<u64>,
@@ -51,6 +56,14 @@ pub struct Process {
     pub fds_via_tid: Option<i32>,
     /// Every thread, the leader (tid == pid) first.
     pub threads: Vec<Thread>,
+}
+
+/// A caught signal and the user-space address of its handler
+/// (`sa_handler`: SIG_DFL and SIG_IGN are the sets, not handlers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignalHandler {
+    pub signal: wedge_kernel::Signal,
+    pub handler: u64,
 }
 
 /// One task.
@@ -352,6 +365,7 @@ mod tests {
             caught: SignalSet(0),
             dispositions_missing: None,
             fds_via_tid: None,
+            handlers: Vec::new(),
             sigq: None,
             cap_effective: None,
             fds: Field::default(),

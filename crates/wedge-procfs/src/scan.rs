@@ -256,6 +256,7 @@ fn scan_process(shared: &Shared, slot: &Slot, job: &Job) -> (PidResult, usize) {
         ignored: SignalSet(status.as_ref().map_or(0, |s| s.sigign)),
         caught: SignalSet(status.as_ref().map_or(0, |s| s.sigcgt)),
         dispositions_missing: None,
+        handlers: Vec::new(),
         sigq: status.as_ref().map(|s| s.sigq),
         cap_effective: status.as_ref().map(|s| s.capeff),
         fds: Field::default(),
@@ -316,7 +317,7 @@ fn scan_process(shared: &Shared, slot: &Slot, job: &Job) -> (PidResult, usize) {
             Field::Value(Vec::new())
         } else {
             match helper_read(shared, pid, "cmdline", &mut notes) {
-                Ok(bytes) => Field::Value(split_nul(&bytes)),
+                Ok(bytes) => Field::Value(wedge_kernel::text::split_cmdline(&bytes)),
                 Err((reason, detail)) => Field::missing(reason, detail),
             }
         };
@@ -458,17 +459,6 @@ fn scan_chunk(
     }
     notes.reads += r.reads;
     (threads, notes)
-}
-
-fn split_nul(bytes: &[u8]) -> Vec<String> {
-    let bytes = bytes.strip_suffix(&[0]).unwrap_or(bytes);
-    if bytes.is_empty() {
-        return Vec::new();
-    }
-    bytes
-        .split(|&b| b == 0)
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect()
 }
 
 /// The open files of a process (`fd/`), or of one of its threads

@@ -311,7 +311,7 @@ pub fn ps<C: Serialize>(
         ));
     }
     if let Some(x) = dump {
-        text.push_str("note: COMMAND is the task name: a dump has no command lines (user memory is not read); [brackets] mark kernel threads\n");
+        text.push_str("note: COMMAND is the command line read from each process's memory in the dump (its task name where that memory is not in the dump); [brackets] mark kernel threads\n");
         x.note(&mut text);
     }
     write_out(out, &text)?;

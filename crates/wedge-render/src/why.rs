@@ -285,6 +285,16 @@ pub fn render(
         "  signals     pending(group) {}  {dispositions}",
         p.shared_pending
     );
+    // Handler addresses (a dump reads them): user addresses, unsymbolised
+    // (the program's symbols are not in a kernel dump).
+    if !p.handlers.is_empty() {
+        let list: Vec<String> = p
+            .handlers
+            .iter()
+            .map(|h| format!("{} {:#x}", h.signal, h.handler))
+            .collect();
+        let _ = writeln!(o, "  handlers    {}", list.join("  "));
+    }
     let _ = writeln!(o, "\nWhat it is doing");
     for line in &r.summary {
         let _ = writeln!(o, "  • {}", printable(line));

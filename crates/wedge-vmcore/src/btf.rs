@@ -118,12 +118,42 @@ pub struct Btf {
     type_base: usize,
     str_base: usize,
     str_len: usize,
+    /// A module's split BTF (on top of vmlinux's): where its own strings
+    /// are in `data` and how many; their offsets start at `str_len`.
+    split_str: Option<(usize, usize)>,
     by_name: HashMap<String, Vec<TypeId>>,
 }
 
 impl Btf {
     pub fn parse(data: Vec<u8>) -> Result<Btf> {
-        let d = &data[..];
+        Btf::parse_on(data, None)
+    }
+
+    /// Parses a module's BTF, which is *split* BTF on top of vmlinux's
+    /// (`base`): its type ids continue after the base's last and its
+    /// string offsets after the base's strings, so one combined table
+    /// answers for both (`struct fuse_conn` and the vmlinux types its
+    /// members name). Costs a copy of the base's bytes and type records;
+    /// names index the module's own types only ([`Btf::find`] of a vmlinux
+    /// type goes to the base).
+    pub fn parse_split(base: &Btf, data: Vec<u8>) -> Result<Btf> {
+        Btf::parse_on(data, Some(base))
+    }
+
+    fn parse_on(blob: Vec<u8>, base: Option<&Btf>) -> Result<Btf> {
+        // Split BTF is appended to a copy of the base's bytes: `shift` is
+        // where its header starts.
+        let (data, shift) = match base {
+            Some(b) => {
+                let mut d = Vec::with_capacity(b.data.len() + blob.len());
+                d.extend_from_slice(&b.data);
+                let shift = d.len();
+                d.extend_from_slice(&blob);
+                (d, shift)
+            }
+            None => (blob, 0),
+        };
+        let d = &data[shift..];
         let bad = |what: &'static str, offset: usize, detail: String| Error::Malformed {
             what,
             offset: offset as u64,
@@ -152,7 +182,10 @@ impl Btf {
                 ),
             ));
         }
-        let mut types = vec![TypeRec::VOID];
+        let mut types = match base {
+            Some(b) => b.types.clone(),
+            None => vec![TypeRec::VOID],
+        };
         let end = type_base + type_len;
         let mut off = type_base;
         while off + 12 <= end {
@@ -163,7 +196,7 @@ impl Btf {
                 vlen: (info & 0xffff) as u16,
                 kind_flag: info >> 31 != 0,
                 size_or_type: d.u32_at(off + 8).unwrap_or(0),
-                extra: off + 12,
+                extra: shift + off + 12,
             };
             let v = rec.vlen as usize;
             let extra = match rec.kind {
@@ -182,16 +215,33 @@ impl Btf {
             types.push(rec);
             off += 12 + extra;
         }
-        let mut btf = Btf {
-            types,
-            data,
-            type_base,
-            str_base,
-            str_len,
-            by_name: HashMap::new(),
+        let first_new = base.map_or(1, |b| b.types.len());
+        let mut btf = match base {
+            Some(b) => Btf {
+                types,
+                data,
+                type_base: b.type_base,
+                str_base: b.str_base,
+                str_len: b.str_len,
+                split_str: Some((shift + str_base, str_len)),
+                by_name: HashMap::new(),
+            },
+            None => Btf {
+                types,
+                data,
+                type_base,
+                str_base,
+                str_len,
+                split_str: None,
+                by_name: HashMap::new(),
+            },
         };
+        // A split table indexes only its own names (the module's types);
+        // the base's types are reached by id from them, and by name in the
+        // base itself: a copy of vmlinux's ~100,000 names would cost more
+        // than the module's whole BTF.
         let mut by_name: HashMap<String, Vec<TypeId>> = HashMap::new();
-        for (i, t) in btf.types.iter().enumerate().skip(1) {
+        for (i, t) in btf.types.iter().enumerate().skip(first_new) {
             if t.name_off != 0 {
                 by_name
                     .entry(btf.str_at(t.name_off).to_string())
@@ -214,10 +264,14 @@ impl Btf {
 
     fn str_at(&self, off: u32) -> &str {
         let off = off as usize;
-        if off >= self.str_len {
+        let (base, len, off) = match self.split_str {
+            Some((base, len)) if off >= self.str_len => (base, len, off - self.str_len),
+            _ => (self.str_base, self.str_len, off),
+        };
+        if off >= len {
             return "";
         }
-        let s = &self.data[self.str_base + off..self.str_base + self.str_len];
+        let s = &self.data[base + off..base + len];
         let end = s.iter().position(|&b| b == 0).unwrap_or(s.len());
         std::str::from_utf8(&s[..end]).unwrap_or("")
     }
@@ -355,6 +409,7 @@ impl Btf {
             type_base: 0,
             str_base: 0,
             str_len: 0,
+            split_str: None,
             by_name: HashMap::new(),
         }
     }
@@ -609,6 +664,53 @@ mod tests {
                 let _ = btf.member(id, "a.b.c");
             }
         }
+    }
+
+    /// A module's split BTF: ids after the base's, strings after the
+    /// base's strings, members naming base types (`struct m { struct s
+    /// *p; int x; }` over `blob()`).
+    #[test]
+    fn split_btf_continues_the_base() {
+        let base = Btf::parse(blob()).unwrap();
+        let base_str_len = u32::from_le_bytes(blob()[20..24].try_into().unwrap());
+        let strs = b"m\0p\0x\0".to_vec();
+        let (m, p, x) = (base_str_len, base_str_len + 2, base_str_len + 4);
+        let mut t = Vec::new();
+        let ty = |t: &mut Vec<u8>, name: u32, kind: u32, vlen: u32, sz: u32| {
+            t.extend(name.to_le_bytes());
+            t.extend((kind << 24 | vlen).to_le_bytes());
+            t.extend(sz.to_le_bytes());
+        };
+        // 5: struct s * (base type 4)
+        ty(&mut t, 0, 2, 0, 4);
+        // 6: struct m { struct s *p; int x; }
+        ty(&mut t, m, 4, 2, 16);
+        t.extend([p, 5, 0].iter().flat_map(|v| v.to_le_bytes()));
+        t.extend([x, 1, 64].iter().flat_map(|v| v.to_le_bytes()));
+        let mut b = Vec::new();
+        b.extend(0xeb9fu16.to_le_bytes());
+        b.extend([1u8, 0]);
+        b.extend(24u32.to_le_bytes());
+        b.extend(0u32.to_le_bytes());
+        b.extend((t.len() as u32).to_le_bytes());
+        b.extend((t.len() as u32).to_le_bytes());
+        b.extend((strs.len() as u32).to_le_bytes());
+        b.extend(t);
+        b.extend(strs);
+        let btf = Btf::parse_split(&base, b).unwrap();
+        assert_eq!(btf.len(), base.len() + 2);
+        assert_eq!(btf.offset_of("m", "x"), Some(8));
+        let mid = btf.find_struct("m").unwrap();
+        assert_eq!(mid, 6);
+        let pty = btf.member(mid, "p").unwrap().ty;
+        assert_eq!(btf.pointee(pty), Some(4));
+        assert_eq!(btf.name(4), "s");
+        // Base types are reached by id; their names are the base's to find.
+        assert_eq!(btf.find_struct("s"), None);
+        assert_eq!(base.offset_of("s", "b"), Some(8));
+        assert_eq!(btf.offset_of("m", "p.b"), None, "a pointer is not a struct");
+        // A split blob that is not BTF is an error, not a panic.
+        assert!(Btf::parse_split(&base, vec![1, 2, 3]).is_err());
     }
 
     #[test]

@@ -1,14 +1,15 @@
 //! Fills wedge's source-agnostic snapshot model from a dump, so the live
 //! analysis and renderers run on it unchanged.
 
+use crate::process::{dev_major_minor, DumpMount, ProcReader};
 use crate::stack::Stack;
 use crate::tasks::Task;
 use crate::Vmcore;
 use std::collections::BTreeMap;
 use wedge_kernel::{SignalSet, TaskFlags, ThreadKind};
 use wedge_model::{
-    Field, KernelFrame, Limitation, MissingReason, Process, SchedInfo, Snapshot, Source, Syscall,
-    Thread,
+    Field, FileKind, FuseConnection, KernelFrame, Limitation, Missing, MissingReason, Mount,
+    Namespace, OpenFile, Process, SchedInfo, SignalHandler, Snapshot, Source, Syscall, Thread,
 };
 
 /// THREAD_SIZE on x86-64 without KASAN (16 KiB since 3.15).
@@ -168,6 +169,175 @@ fn hostname(v: &Vmcore) -> Option<String> {
     k.mem.cstr(uts + name + 65, 65).ok()
 }
 
+/// Why a read of user memory failed, in the terms a reader needs: a page
+/// the process's page tables do not map (never touched, or swapped out:
+/// its contents are on the swap device, not in memory) or a page the dump
+/// left out (makedumpfile's `-d 31` drops user pages).
+fn user_memory_error(what: &str, e: &crate::Error) -> Missing {
+    let why = match e {
+        crate::Error::Unmapped { .. } => {
+            "not present in the process's page tables (swapped out or never touched)"
+        }
+        crate::Error::PageMissing { .. } => {
+            "its page is not in the dump (makedumpfile -d 8 or 31 leaves user pages out; a truncated dump loses them too)"
+        }
+        _ => "unreadable",
+    };
+    Missing {
+        reason: MissingReason::NotSupported,
+        detail: format!("{what} in user memory: {why}: {e}"),
+    }
+}
+
+/// Fills what `p` owns beyond its tasks' task_structs from kernel objects.
+/// Threads share their mm, files, fs and sighand with the leader, except
+/// that an exited leader (a zombie) has dropped them while another thread
+/// still holds them: then that thread's are read, as /proc's
+/// `task/TID/fd` would be. Returns the process's mount namespace.
+fn owned(r: &ProcReader, ts: &[&Task], kthread: bool, p: &mut Process) -> Option<u64> {
+    let leader = ts[0];
+    let missing = |reason, detail: String| Missing { reason, detail };
+    let none = |what: &str| {
+        Field::missing(
+            MissingReason::NotSupported,
+            format!("{what}: none (no mm: a kernel thread, or a process that has exited)"),
+        )
+    };
+    if !kthread {
+        p.cmdline = match r.cmdline(leader) {
+            Ok(None) => Field::Value(Vec::new()),
+            Ok(Some(b)) => Field::Value(wedge_kernel::text::split_cmdline(&b)),
+            Err(e) => Field::Missing(user_memory_error("command line", &e)),
+        };
+    }
+    p.exe = match r.exe(leader) {
+        Ok(Some(x)) => Field::Value(x),
+        Ok(None) => none("executable"),
+        Err(e) => Field::Missing(missing(MissingReason::Error, format!("executable: {e}"))),
+    };
+    let fs = ts.iter().find_map(|t| r.cwd_root(t).ok().flatten());
+    match fs {
+        Some((cwd, root)) => {
+            let f = |x: crate::Result<String>, what: &str| match x {
+                Ok(v) => Field::Value(v),
+                Err(e) => Field::Missing(missing(MissingReason::Error, format!("{what}: {e}"))),
+            };
+            p.cwd = f(cwd, "cwd");
+            p.root = f(root, "root");
+        }
+        None => {
+            let gone = "none: the process has exited (exit_fs() dropped its fs_struct)";
+            p.cwd = Field::missing(MissingReason::Vanished, format!("cwd: {gone}"));
+            p.root = Field::missing(MissingReason::Vanished, format!("root: {gone}"));
+        }
+    }
+    let ns = ts.iter().find_map(|t| r.mnt_ns(t).ok().filter(|&n| n != 0));
+    p.namespaces = match ns.map(|n| r.mnt_ns_inum(n)) {
+        // Only the mount namespace is read: the one mount points depend
+        // on. The others are not read from dumps yet.
+        Some(Ok(inode)) => Field::Value(vec![Namespace {
+            kind: "mnt".into(),
+            inode,
+        }]),
+        Some(Err(e)) => {
+            Field::Missing(missing(MissingReason::Error, format!("mnt namespace: {e}")))
+        }
+        None => Field::missing(
+            MissingReason::Vanished,
+            "namespaces: none (the process has exited: exit_task_namespaces() dropped them)",
+        ),
+    };
+    // The leader's fd table, or a live thread's once the leader exited.
+    let table = ts
+        .iter()
+        .find_map(|t| r.files(t).ok().filter(|&f| f != 0).map(|f| (t, f)));
+    p.fds = match table {
+        None => Field::Value(Vec::new()),
+        Some((t, files)) => {
+            if t.pid != leader.pid {
+                p.fds_via_tid = Some(t.pid);
+            }
+            match r.open_files(files) {
+                Ok(fs) => Field::Value(
+                    fs.into_iter()
+                        .map(|f| OpenFile {
+                            fd: f.fd,
+                            kind: FileKind::classify(&f.target),
+                            target: f.target,
+                            pos: Some(f.pos),
+                            flags: Some(f.flags),
+                            mount_id: f.mount_id,
+                            inode: f.inode,
+                            detail: None,
+                        })
+                        .collect(),
+                ),
+                Err(e) => Field::Missing(missing(
+                    MissingReason::Error,
+                    format!("open files of task {}: {e}", t.pid),
+                )),
+            }
+        }
+    };
+    // SigIgn/SigCgt as /proc computes them (collect_sigign_sigcatch):
+    // SIG_IGN (1) ignored, any other non-SIG_DFL handler caught.
+    match r.handlers(leader) {
+        Ok(Some(h)) => {
+            let (mut ign, mut cgt) = (0u64, 0u64);
+            for (i, &a) in h.iter().enumerate() {
+                match a {
+                    0 => {}
+                    1 => ign |= 1 << i,
+                    _ => cgt |= 1 << i,
+                }
+            }
+            p.ignored = SignalSet(ign);
+            p.caught = SignalSet(cgt);
+            p.handlers = h
+                .iter()
+                .enumerate()
+                .filter(|&(_, &a)| a > 1)
+                .map(|(i, &a)| SignalHandler {
+                    signal: wedge_kernel::Signal(i as u8 + 1),
+                    handler: a,
+                })
+                .collect();
+            p.dispositions_missing = None;
+        }
+        Ok(None) => {
+            p.dispositions_missing = Some(missing(
+                MissingReason::Vanished,
+                "none: the process has exited (its sighand is gone)".into(),
+            ))
+        }
+        Err(e) => {
+            p.dispositions_missing = Some(missing(
+                MissingReason::Error,
+                format!("sighand->action[] unreadable: {e}"),
+            ))
+        }
+    }
+    ns
+}
+
+/// A mount as mountinfo shows it.
+fn mount(m: &DumpMount) -> Mount {
+    let (major, minor) = dev_major_minor(m.dev);
+    Mount {
+        mount_id: m.mount_id,
+        parent_id: m.parent_id,
+        major,
+        minor,
+        root: m.root.clone(),
+        mount_point: m.mount_point.clone(),
+        options: m.options.clone(),
+        fs_type: m.fs_type.clone(),
+        source: m.source.clone(),
+        super_options: m.super_options.clone(),
+        mnt_ns: Some(m.mnt_ns),
+    }
+}
+
 /// Builds the snapshot. `stacks` may be empty (no stacks wanted).
 pub fn build(v: &Vmcore, with_stacks: bool) -> Snapshot {
     let t0 = std::time::Instant::now();
@@ -203,6 +373,12 @@ pub fn build(v: &Vmcore, with_stacks: bool) -> Snapshot {
             format!("{what}: not read from crash dumps yet"),
         )
     }
+    // What a process owns beyond its task_struct (memory, files, mounts,
+    // signal handlers), read from kernel objects through BTF; a kernel
+    // whose BTF lacks one of them leaves them all unread, saying which.
+    let reader = ProcReader::new(&v.kernel);
+    let mut owned_errors: Vec<String> = Vec::new();
+    let mut namespaces: Vec<u64> = Vec::new();
     let mut nthreads = 0;
     for (tgid, mut ts) in groups {
         ts.sort_by_key(|t| (t.pid != tgid, t.pid));
@@ -215,7 +391,8 @@ pub fn build(v: &Vmcore, with_stacks: bool) -> Snapshot {
             })
             .collect();
         nthreads += threads.len();
-        snap.processes.push(Process {
+        let kthread = leader.flags & TaskFlags::KTHREAD != 0;
+        let mut p = Process {
             pid: tgid,
             start_time: leader.start_time_ns.unwrap_or(0) / (1_000_000_000 / USER_HZ),
             comm: leader.comm.clone(),
@@ -226,9 +403,8 @@ pub fn build(v: &Vmcore, with_stacks: bool) -> Snapshot {
             uid: None,
             ns_pids: leader.ns_pids.clone(),
             // A kernel thread has no mm, hence no command line (what
-            // /proc/PID/cmdline shows for it too); a user task's is in its
-            // user memory, which is not read.
-            cmdline: if leader.flags & TaskFlags::KTHREAD != 0 {
+            // /proc/PID/cmdline shows for it too).
+            cmdline: if kthread {
                 Field::Value(Vec::new())
             } else {
                 not_read("command line (user memory)")
@@ -245,18 +421,75 @@ pub fn build(v: &Vmcore, with_stacks: bool) -> Snapshot {
                 reason: MissingReason::NotSupported,
                 detail: "not read from dumps: sighand->action[] is not read yet".into(),
             }),
+            handlers: Vec::new(),
             sigq: None,
             cap_effective: None,
             fds: not_read("open files"),
             fds_via_tid: None,
             threads,
-        });
+        };
+        match &reader {
+            Ok(r) => {
+                if let Some(ns) = owned(r, &ts, kthread, &mut p) {
+                    if !namespaces.contains(&ns) {
+                        namespaces.push(ns);
+                    }
+                }
+            }
+            Err(e) => {
+                let why = format!("not read: {e}");
+                p.fds = Field::missing(MissingReason::NotSupported, why.clone());
+                if !kthread {
+                    p.cmdline = Field::missing(MissingReason::NotSupported, why);
+                }
+            }
+        }
+        snap.processes.push(p);
     }
-    snap.fuse_connections = not_read("FUSE connections");
-    snap.limitations.push(Limitation {
-        what: "signal handlers, open files, mounts, command lines".into(),
-        why: "not read from crash dumps yet (commands show the task name, comm)".into(),
-    });
+    match &reader {
+        Ok(r) => {
+            let mut all: Vec<DumpMount> = Vec::new();
+            for ns in namespaces {
+                for m in r.mounts(ns, &mut owned_errors) {
+                    if !all.iter().any(|x| x.mount_id == m.mount_id) {
+                        all.push(m);
+                    }
+                }
+            }
+            snap.mounts = all.iter().map(mount).collect();
+            let refs: Vec<&DumpMount> = all.iter().collect();
+            snap.fuse_connections =
+                match crate::fuse::connections(&v.kernel, &refs, r.layout().sb_fs_info) {
+                    Ok(c) => Field::Value(
+                        c.into_iter()
+                            .map(|c| FuseConnection {
+                                id: c.id,
+                                waiting: Some(c.waiting),
+                                max_background: c.max_background,
+                                congestion_threshold: c.congestion_threshold,
+                            })
+                            .collect(),
+                    ),
+                    Err(e) => Field::missing(
+                        MissingReason::NotSupported,
+                        format!("FUSE connections not read from the dump: {e}"),
+                    ),
+                };
+            for e in owned_errors.iter().take(8) {
+                snap.limitations.push(Limitation {
+                    what: "mounts".into(),
+                    why: e.clone(),
+                });
+            }
+        }
+        Err(e) => {
+            snap.fuse_connections = not_read("FUSE connections");
+            snap.limitations.push(Limitation {
+                what: "signal handlers, open files, mounts, command lines".into(),
+                why: format!("not read from this dump: {e}"),
+            });
+        }
+    }
     for w in v.kernel.warnings.iter().chain(&v.task_errors) {
         snap.limitations.push(Limitation {
             what: "dump".into(),

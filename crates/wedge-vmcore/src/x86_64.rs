@@ -70,7 +70,21 @@ impl X86_64 {
         Ok(u64::from_le_bytes(b) & !self.sme_mask)
     }
 
+    /// Translates an address of another address space: a process's user
+    /// memory through its own page tables, `root_pa` being the physical
+    /// address of its top-level table (`mm->pgd` translated). Not cached:
+    /// the cache is the kernel's, and user addresses repeat across
+    /// processes. A user page that is not present (never touched, swapped
+    /// out) is an error, never a guess.
+    pub fn translate_in(&self, dump: &Dump, root_pa: u64, va: u64) -> Result<u64> {
+        self.walk_from(dump, root_pa, va)
+    }
+
     fn walk(&self, dump: &Dump, va: u64) -> Result<u64> {
+        self.walk_from(dump, self.root, va)
+    }
+
+    fn walk_from(&self, dump: &Dump, root: u64, va: u64) -> Result<u64> {
         // Canonical check: bits above the top level's must sign-extend.
         let bits = if self.five_level { 57 } else { 48 };
         let top = (va as i64) >> (bits - 1);
@@ -80,7 +94,7 @@ impl X86_64 {
                 level: "non-canonical",
             });
         }
-        let mut table = self.root & ADDR_MASK;
+        let mut table = root & ADDR_MASK;
         if self.five_level {
             let e = self.entry(dump, table, (va >> 48) & 511)?;
             if e & PRESENT == 0 {

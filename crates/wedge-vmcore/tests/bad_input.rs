@@ -144,3 +144,47 @@ fn completeness_tells_intact_from_truncated_dumps() {
         assert_eq!(snap.limitations[0].why, s, "carried as a limitation");
     }
 }
+
+/// A dump missing pages (cut short here; makedumpfile's `-d 31` drops user
+/// pages the same way) loses command lines: each is then the one the whole
+/// dump has, or said missing because its page is not in the dump, never
+/// another value.
+#[test]
+fn command_lines_of_a_cut_dump_are_whole_or_said_missing() {
+    let Some(fx) = boot_or_skip(Boot::NoKaslr).unwrap() else {
+        return;
+    };
+    let p = &fx.dumps["elf"];
+    let whole = Vmcore::open(p, &Options::default()).unwrap();
+    let full: std::collections::HashMap<i32, Vec<String>> =
+        wedge_vmcore::snapshot::build(&whole, false)
+            .processes
+            .into_iter()
+            .filter_map(|p| Some((p.pid, p.cmdline.value()?.clone())))
+            .collect();
+    drop(whole);
+    let size = std::fs::metadata(p).unwrap().len() as usize;
+    let mut said_missing = 0;
+    for pct in [30, 37, 45, 55, 70, 85] {
+        let Ok(v) = open_mem(prefix(p, size * pct / 100)) else {
+            continue;
+        };
+        for q in wedge_vmcore::snapshot::build(&v, false).processes {
+            match &q.cmdline {
+                wedge_model::Field::Value(argv) => {
+                    assert_eq!(Some(argv), full.get(&q.pid), "{pct}%: pid {}", q.pid)
+                }
+                wedge_model::Field::Missing(m) => {
+                    assert!(
+                        m.detail.contains("not in the dump") || m.detail.contains("truncated"),
+                        "{pct}%: pid {}: {}",
+                        q.pid,
+                        m.detail
+                    );
+                    said_missing += 1;
+                }
+            }
+        }
+    }
+    assert!(said_missing > 0, "no cut lost a command line's page");
+}

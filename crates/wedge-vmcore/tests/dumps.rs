@@ -665,3 +665,173 @@ fn run_bounded(cmd: &mut std::process::Command, limit: std::time::Duration) -> S
     assert!(status.success(), "{cmd:?}: {status}: {err}");
     out
 }
+
+/// What a process owns beyond its task_struct, read from kernel objects:
+/// the command lines are what the guest's /init ran (`wk X &`, forks
+/// keeping their parent's), open files carry their paths and mounts, the
+/// mount table has the guest's mounts with the FUSE connection's number as
+/// its device, and signal dispositions are what a non-interactive shell
+/// leaves its background jobs (SIGINT and SIGQUIT ignored, POSIX's rule
+/// for asynchronous lists without job control).
+#[test]
+fn command_lines_files_mounts_and_signals_from_memory() {
+    let Some(fx) = boot_or_skip(Boot::Kaslr).unwrap() else {
+        return;
+    };
+    let init_sh = include_str!("../testdata/init.sh");
+    let scenarios: Vec<&str> = init_sh
+        .lines()
+        .filter_map(|l| l.strip_prefix("wk ")?.strip_suffix(" &"))
+        .collect();
+    assert!(scenarios.contains(&"fuse"), "{scenarios:?}");
+    // Each task of a scenario (and its forks, which do not exec) by comm.
+    let by_comm = [
+        ("wk-pipe", "pipe"),
+        ("wk-vfork", "vfork"),
+        ("wk-zombie-par", "zombie"),
+        ("wk-stopped", "stop"),
+        ("wk-sigpend", "sigpend"),
+        ("wk-fused", "fuse"),
+        ("wk-fuse-reader", "fuse"),
+        ("wk-mutex-holder", "locks"),
+        ("wk-rwsem-wait", "locks"),
+        ("wk-sleeper", "sleep"),
+    ];
+    for f in ["elf", "kdump-zlib"] {
+        let v = open(&fx.dumps[f]);
+        let t0 = std::time::Instant::now();
+        let snap = wedge_vmcore::snapshot::build(&v, true);
+        eprintln!("{f}: snapshot in {:?}", t0.elapsed());
+        let p = |comm: &str| {
+            snap.processes
+                .iter()
+                .find(|p| p.comm == comm)
+                .unwrap_or_else(|| panic!("{f}: no {comm}"))
+        };
+        for (comm, what) in by_comm {
+            assert!(scenarios.contains(&what), "{what} not in init.sh");
+            let q = p(comm);
+            assert_eq!(
+                q.cmdline.value(),
+                Some(&vec!["wk".to_string(), what.to_string()]),
+                "{f}: {comm}"
+            );
+            assert_eq!(q.exe.value().map(String::as_str), Some("/bin/wk"), "{f}");
+            assert_eq!(q.cwd.value().map(String::as_str), Some("/"), "{f}");
+            // Started by `&` from a shell without job control.
+            let ign: Vec<String> = q.ignored.iter().map(|s| s.to_string()).collect();
+            assert_eq!(ign, ["SIGINT", "SIGQUIT"], "{f}: {comm} ignores");
+            assert!(q.caught.is_empty(), "{f}: {comm} catches {}", q.caught);
+            assert!(q.dispositions_missing.is_none());
+        }
+        // The shell running /init (busybox ash) catches SIGCHLD to reap
+        // its jobs; its own command line is the interpreter's.
+        let init = snap.process(1).expect("pid 1");
+        assert_eq!(
+            init.cmdline.value().map(|a| a.join(" ")).as_deref(),
+            Some("/bin/busybox sh /init"),
+            "{f}"
+        );
+        assert!(
+            init.caught.contains(wedge_kernel::Signal::SIGCHLD),
+            "{f}: init catches {}",
+            init.caught
+        );
+        // The handler of each caught signal: ash's one signal_handler()
+        // for both, and exactly the caught set.
+        let hs: Vec<(u8, u64)> = init
+            .handlers
+            .iter()
+            .map(|h| (h.signal.0, h.handler))
+            .collect();
+        assert_eq!(
+            hs.iter().map(|h| h.0).collect::<Vec<_>>(),
+            init.caught.iter().map(|s| s.0).collect::<Vec<_>>(),
+            "{f}"
+        );
+        assert!(hs.windows(2).all(|w| w[0].1 == w[1].1), "{f}: {hs:x?}");
+        assert!(hs.iter().all(|h| h.1 > 1), "{f}: {hs:x?}");
+        assert!(p("wk-fuse-reader").handlers.is_empty(), "{f}");
+        // A zombie and a kernel thread have no mm: empty command lines.
+        assert_eq!(p("wk-zombie").cmdline.value(), Some(&Vec::new()), "{f}");
+        assert_eq!(p("kthreadd").cmdline.value(), Some(&Vec::new()), "{f}");
+
+        // Mounts: the ones /init made, at their paths, in init's
+        // namespace (kdevtmpfs unshares one of its own).
+        let ns = init.namespace("mnt");
+        assert!(ns.is_some(), "{f}: {:?}", init.namespaces);
+        let mount = |mp: &str| {
+            snap.mounts
+                .iter()
+                .find(|m| m.mount_point == mp && m.mnt_ns == ns)
+                .unwrap_or_else(|| panic!("{f}: no mount at {mp}: {:#?}", snap.mounts))
+        };
+        assert_eq!(mount("/proc").fs_type, "proc");
+        assert_eq!(mount("/sys").fs_type, "sysfs");
+        assert_eq!(mount("/tmp").fs_type, "tmpfs");
+        let fuse = mount("/tmp/wk-fuse");
+        assert_eq!(fuse.fs_type, "fuse.wk");
+        assert_eq!(fuse.source, "wk");
+        assert_eq!(fuse.major, 0);
+        assert_eq!(fuse.parent_id, mount("/tmp").mount_id);
+        assert_eq!(p("wk-fuse-reader").namespace("mnt"), ns);
+        // The connection behind it, numbered as fusectl would: the
+        // superblock's device minor; the unanswered requests wait on it.
+        let conns = snap
+            .fuse_connections
+            .value()
+            .expect("FUSE connections read");
+        assert_eq!(conns.len(), 1, "{conns:?}");
+        assert_eq!(conns[0].id, fuse.minor);
+        assert!(conns[0].waiting.unwrap_or(0) >= 1, "{conns:?}");
+
+        // Open files with their paths and mounts.
+        let fds = |comm: &str| p(comm).fds.value().cloned().unwrap_or_default();
+        let daemon = fds("wk-fused");
+        let dev = daemon
+            .iter()
+            .find(|d| d.fd == 3)
+            .unwrap_or_else(|| panic!("{f}: wk-fused fds {daemon:?}"));
+        assert_eq!(dev.target, "/dev/fuse");
+        assert_eq!(dev.flags.map(|fl| fl & 3), Some(2), "O_RDWR");
+        assert_eq!(dev.mount_id, Some(mount("/").mount_id));
+        let holder = fds("wk-rwsem-holder");
+        let file = holder
+            .iter()
+            .find(|d| d.target == "/tmp/wk-rwsem")
+            .unwrap_or_else(|| panic!("{f}: {holder:?}"));
+        assert_eq!(file.mount_id, Some(mount("/tmp").mount_id));
+        let pipe = fds("wk-pipe");
+        assert!(
+            pipe.iter()
+                .any(|d| d.kind == wedge_model::FileKind::Pipe && d.target.starts_with("pipe:[")),
+            "{f}: {pipe:?}"
+        );
+        assert!(p("wk-zombie").fds.value().is_some_and(|v| v.is_empty()));
+    }
+}
+
+/// User memory through 5-level page tables: the `nokaslr` boot runs on
+/// `-cpu max` (LA57), where a process's `mm->pgd` is a PML5.
+#[test]
+fn command_lines_through_five_level_page_tables() {
+    let Some(fx) = boot_or_skip(Boot::NoKaslr).unwrap() else {
+        return;
+    };
+    let v = open(&fx.dumps["elf"]);
+    if !v.kernel.mem.arch.five_level {
+        common::fixture::skip_or_fail(
+            "this QEMU's `-cpu max` has no LA57: 4-level page tables only",
+        );
+        return;
+    }
+    let snap = wedge_vmcore::snapshot::build(&v, false);
+    for (comm, what) in [("wk-fuse-reader", "fuse"), ("wk-sleeper", "sleep")] {
+        let p = snap.processes.iter().find(|p| p.comm == comm).unwrap();
+        assert_eq!(
+            p.cmdline.value(),
+            Some(&vec!["wk".to_string(), what.to_string()]),
+            "{comm}"
+        );
+    }
+}

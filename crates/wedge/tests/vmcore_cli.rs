@@ -64,10 +64,10 @@ fn views_of_a_dump(fx: &fixture::BootFixture, panicked: bool) {
         let (_, out, _) = wedge(&["vmcore", dump, "ps"]);
         let line = out
             .lines()
-            .find(|l| l.ends_with(" wk-fuse-reader"))
+            .find(|l| l.split_whitespace().next() == Some(pid.as_str()))
             .unwrap_or_else(|| panic!("{out}"));
         assert!(
-            line.contains(" D ") && line.contains("fuse_get_req"),
+            line.contains(" D ") && line.contains("fuse_get_req") && line.ends_with(" wk fuse"),
             "{line}"
         );
 
@@ -342,31 +342,37 @@ fn dump_views_do_not_pass_for_live_ones() {
     let dump = path(&fx.dumps["elf"]);
     let pid = fuse_reader(fx);
 
-    // User tasks by name (a dump has no command lines), kernel threads in
-    // brackets as ps(1) shows them.
+    // User tasks by their command lines, read from their memory in the
+    // dump; kernel threads in brackets as ps(1) shows them.
     let (_, out, _) = wedge(&["vmcore", dump, "ps", "--all"]);
-    assert!(out.lines().any(|l| l.ends_with(" wk-fuse-reader")), "{out}");
     assert!(
-        !out.contains("[wk-"),
+        out.lines()
+            .any(|l| l.contains(&format!(" {pid} ")) && l.ends_with(" wk fuse")),
+        "{out}"
+    );
+    // Brackets as ps(1) puts them: kernel threads, and a zombie (its mm
+    // is gone, so its command line is empty), never a live user task.
+    assert!(
+        out.lines()
+            .filter(|l| l.contains("[wk-"))
+            .all(|l| l.contains(" Z ") && l.ends_with(" [wk-zombie]")),
         "user tasks are not kernel threads: {out}"
     );
     assert!(out.lines().any(|l| l.ends_with(" [kthreadd]")), "{out}");
-    assert!(out.contains("no command lines"), "{out}");
+    assert!(out.contains("COMMAND is the command line"), "{out}");
 
-    // Signal dispositions are not read from dumps: not shown as empty sets.
+    // Signal dispositions come from sighand->action[]: a background job
+    // of /init's shell ignores SIGINT and SIGQUIT.
     let (_, out, _) = wedge(&["vmcore", dump, "why", &pid.to_string()]);
     let line = out
         .lines()
         .find(|l| l.trim_start().starts_with("signals"))
         .unwrap_or_else(|| panic!("{out}"));
-    assert!(
-        line.contains("not read from dumps") && !line.contains("ignored -"),
-        "{line}"
-    );
+    assert!(line.contains("ignored SIGINT,SIGQUIT"), "{line}");
     let (_, out, _) = wedge(&["--json", "vmcore", dump, "why", &pid.to_string()]);
     let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(
-        doc["process"]["dispositions_missing"]["reason"], "not_supported",
+    assert!(
+        doc["process"].get("dispositions_missing").is_none(),
         "{}",
         doc["process"]
     );
@@ -500,5 +506,67 @@ fn json_views_of_a_dump_match_the_schema() {
                 assert!(doc["partial"].is_string(), "{what}: {args:?}: {doc}");
             }
         }
+    }
+}
+
+/// The FUSE chain from a dump alone: the reader's stat(2) is tied to the
+/// one connection with requests waiting (fc->num_waiting, read through
+/// the fuse module's BTF), numbered as mountinfo's `0:N` of the mount at
+/// /tmp/wk-fuse, and the chain ends at the daemon holding /dev/fuse. The
+/// abort that would free it live is said, not offered as a command: the
+/// machine is gone.
+#[test]
+fn fuse_chain_names_connection_and_daemon_from_a_dump() {
+    let Some(fx) = boot_or_skip(Boot::Kaslr).unwrap() else {
+        return;
+    };
+    let reader = fuse_reader(fx).to_string();
+    let daemon = fx.view.by_comm("wk-fused").expect("fuse scenario ran").pid;
+    for format in ["elf", "kdump-zlib"] {
+        let dump = path(&fx.dumps[format]);
+        let (code, out, err) = wedge(&["--json", "vmcore", dump, "why", &reader]);
+        assert_eq!(code, Some(1), "{format}: {err}");
+        let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let fds = doc["process"]["fds"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert!(
+            fds.iter().any(|f| f["target"] == "/dev/fuse"),
+            "{format}: {fds:?}"
+        );
+        let (_, text, _) = wedge(&["vmcore", dump, "why", &reader]);
+        // The connection's number, from the mount's device.
+        let conn = text
+            .split("FUSE connection ")
+            .nth(1)
+            .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|n| n.parse::<u32>().ok())
+            .unwrap_or_else(|| panic!("{format}: no connection named: {text}"));
+        assert!(conn > 0, "{format}");
+        let chain = format!(
+            "wk-fuse-reader {reader} (D, fuse_get_req) → FUSE connection {conn} (/tmp/wk-fuse) → wk-fused {daemon} (S"
+        );
+        assert!(text.contains(&chain), "{format}: no `{chain}` in {text}");
+        // The reader inherited /dev/fuse but only waits: not a daemon, so
+        // no circle through itself.
+        assert!(!text.contains("wait.cycle"), "{format}: {text}");
+        assert!(
+            text.contains("only FUSE connection with requests waiting"),
+            "{format}: {text}"
+        );
+        // The count is cited where it was read: the dump, not fusectl.
+        assert!(
+            text.contains(&format!("— dump: fuse_conn {conn} (num_waiting)")),
+            "{format}: {text}"
+        );
+        assert!(!text.contains("— /sys/"), "{format}: {text}");
+        // No command to run on the machine reading the dump.
+        assert!(!text.contains("$ echo 1 >"), "{format}: {text}");
+        assert!(!text.contains("$ umount"), "{format}: {text}");
+        assert!(
+            text.contains(&format!("aborting FUSE connection {conn} (/tmp/wk-fuse)")),
+            "{format}: {text}"
+        );
     }
 }

@@ -123,7 +123,7 @@ pub(super) fn fuse_waits(snap: &Snapshot, p: &Process, out: &mut Vec<Finding>) {
         let connection = tie.connection;
         if let Some(w) = crate::fuse::waiting(snap, connection) {
             evidence.push(ev(
-                format!("/sys/fs/fuse/connections/{connection}/waiting"),
+                snap.source.fuse_locator(Some(connection)),
                 format!(
                     "{w} requests waiting on connection {connection} ({})",
                     tie.mount_point
@@ -186,8 +186,25 @@ pub(super) fn fuse_waits(snap: &Snapshot, p: &Process, out: &mut Vec<Finding>) {
 /// the untied candidates.
 fn remedies(snap: &Snapshot, tied: &[Tie], candidates: &[Candidate]) -> Vec<Remedy> {
     let mut remedies = Vec::new();
+    if snap.source.machine_gone() {
+        // A dump: the connection died with the machine. Say what would
+        // have ended the wait there; no command (run here, an abort would
+        // hit this machine's own connection of that number).
+        for tie in tied {
+            remedies.push(Remedy {
+                action: format!(
+                    "on the machine this dump was taken from, aborting FUSE connection {} ({}) \
+                     (echo 1 > /sys/fs/fuse/connections/{}/abort) would have failed the waiting \
+                     requests and woken the waiters; nothing to run now: find out why its daemon \
+                     stopped answering",
+                    tie.connection, tie.mount_point, tie.connection
+                ),
+                command: None,
+            });
+        }
+    }
     let fusectl_missing = snap.fuse_connections.value().is_none();
-    if fusectl_missing && !tied.is_empty() {
+    if fusectl_missing && !tied.is_empty() && !snap.source.machine_gone() {
         // The connection number is the mount's device minor (mountinfo's
         // `0:N`), known without fusectl; aborting needs fusectl's files.
         remedies.push(Remedy {
@@ -195,7 +212,7 @@ fn remedies(snap: &Snapshot, tied: &[Tie], candidates: &[Candidate]) -> Vec<Reme
             command: Some("mount -t fusectl none /sys/fs/fuse/connections".into()),
         });
     }
-    for tie in tied {
+    for tie in tied.iter().filter(|_| !snap.source.machine_gone()) {
         let connection = tie.connection;
         let mp = &tie.mount_point;
         let how = if tie.sure() {
