@@ -149,7 +149,10 @@ fn shell(
     let src = dwarf_source(v, dbg);
     let mut sh = wedge_kmem::shell::Shell::new(v);
     sh.set_json(json);
-    sh.set_debug(src.as_ref().map(|s| s as &dyn wedge_kmem::eval::DebugSource));
+    sh.set_debug(
+        src.as_ref()
+            .map(|s| s as &dyn wedge_kmem::eval::DebugSource),
+    );
     sh.add(
         "ps",
         "ps [--all] [--tree] [--wide] [--json]",
@@ -221,7 +224,7 @@ pub fn run(
                 out,
                 &wedge_kmem::cmd::eval_with(&v, debug, expr, json, lim)?,
             )
-                .map(|_| Status::Clear)
+            .map(|_| Status::Clear)
         }
         Some(VmcoreView::Ptype { what }) => {
             write_out(out, &wedge_kmem::cmd::ptype(&v, what)?).map(|_| Status::Clear)
