@@ -38,6 +38,7 @@ fn a_piped_session_on_a_dump() {
          why {reader}\n\
          ps --bogus\n\
          help\n\
+         bt 1\n\
          eval task(1)->comm --json\n\
          quit\n\
          eval 1\n"
@@ -69,6 +70,8 @@ fn a_piped_session_on_a_dump() {
     assert!(out.contains(&format!("\n{addr:0>16}:  ")), "{out}");
     assert!(out.contains(" <schedule+0>:\t"), "{out}");
     assert!(out.contains("struct list_head {\n"), "{out}");
+    // bt with the one-shot arm's arguments (frames from ORC, no DWARF).
+    assert!(out.contains("#0  __schedule+0x"), "{out}");
     // The dump views share one snapshot.
     assert!(out.contains("wk-fuse-reader"), "{out}");
     assert!(
