@@ -17,8 +17,9 @@
 #
 # Frames are the kernel stack's, the user-space frames drgn goes on to
 # after a syscall's pt_regs left out (counted in "user_frames").
-# Without PIDs every task: the idle task of each CPU (pid 0, swapper/N:
-# drgn's for_each_task skips them, wedge lists them) then every thread.
+# Without PIDs every task: init_task and the idle task of each other online
+# CPU (pid 0, swapper/N: drgn's for_each_task skips them, wedge lists them)
+# then every thread.
 # --no-default-symbols keeps drgn to the files given: no debuginfod
 # download, no /usr/lib/debug of the host's own kernel.
 #
@@ -155,8 +156,15 @@ def tasks(pids):
             else:
                 print("drgn-bt: no task %d" % pid, file=sys.stderr)
         return
+    # init_task (the boot CPU's idle task) always, as the task list holds
+    # it, and the other online CPUs' idle tasks: a panic's smp_send_stop
+    # takes CPUs offline, the boot CPU too when another one panicked.
+    init = prog["init_task"].address_of_()
+    yield init
     for cpu in for_each_online_cpu(prog):
-        yield idle_task(prog, cpu)
+        idle = idle_task(prog, cpu)
+        if idle.value_() != init.value_():
+            yield idle
     yield from for_each_task(prog)
 
 

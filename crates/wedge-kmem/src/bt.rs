@@ -299,13 +299,16 @@ pub fn bt(
     vars: bool,
     json: bool,
 ) -> Result<String, String> {
+    // The task list, and the other online CPUs' idle tasks no list links.
+    let idle = v.secondary_idle_tasks();
+    let every = || v.tasks.iter().chain(&idle);
     let tasks: Vec<&Task> = match which {
-        Which::All => v.tasks.iter().collect(),
+        Which::All => every().collect(),
         Which::Pids(ps) => {
             let mut out = Vec::new();
             for &p in ps {
                 // pid 0 is each CPU's idle task: all of them.
-                let hit: Vec<&Task> = v.tasks.iter().filter(|t| i64::from(t.pid) == p).collect();
+                let hit: Vec<&Task> = every().filter(|t| i64::from(t.pid) == p).collect();
                 if hit.is_empty() {
                     return Err(format!("no task with pid {p} in the dump"));
                 }

@@ -213,6 +213,37 @@ impl Vmcore {
         ))
     }
 
+    /// The idle tasks (pid 0, `swapper/N`) of the online CPUs other than
+    /// the boot CPU's `init_task`, which the task list already holds: no
+    /// task list links them, each is its runqueue's `idle`. Only CPUs in
+    /// `__cpu_online_mask`, as drgn's `for_each_online_cpu`: a panic's
+    /// `smp_send_stop` takes the other CPUs offline, unless the dump was
+    /// taken before they stopped (a loaded TCG guest can be that slow).
+    pub fn secondary_idle_tasks(&self) -> Vec<tasks::Task> {
+        let k = &self.kernel;
+        let (Ok(rqs), Ok(idle), Ok(offs), Ok(init)) = (
+            k.sym("runqueues"),
+            k.off("rq", "idle"),
+            k.per_cpu_offsets(),
+            k.sym("init_task"),
+        ) else {
+            return vec![];
+        };
+        let online = |cpu: usize| {
+            k.syms
+                .addr("__cpu_online_mask")
+                .and_then(|m| k.mem.u64(m + (cpu as u64 / 64) * 8).ok())
+                .is_some_and(|w| w >> (cpu % 64) & 1 == 1)
+        };
+        offs.iter()
+            .enumerate()
+            .filter(|&(cpu, _)| online(cpu))
+            .filter_map(|(_, o)| k.mem.u64(rqs.wrapping_add(*o) + idle).ok())
+            .filter(|&t| t != 0 && t != init)
+            .filter_map(|t| tasks::read_task(k, &self.layout, t).ok())
+            .collect()
+    }
+
     /// All stacks, by task address.
     pub fn stacks(&self) -> HashMap<u64, Result<stack::Stack>> {
         self.tasks.iter().map(|t| (t.addr, self.stack(t))).collect()
