@@ -23,20 +23,8 @@ pub struct Bytes {
     range: Range<usize>,
 }
 
-enum Backing {
-    Map(memmap2::Mmap),
-    Owned(Vec<u8>),
-}
-
-impl Deref for Backing {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        match self {
-            Backing::Map(m) => m,
-            Backing::Owned(v) => v,
-        }
-    }
-}
+// A file mapped, or bytes copied out of the core.
+use wedge_input::Bytes as Backing;
 
 impl Deref for Bytes {
     type Target = [u8];
@@ -246,7 +234,7 @@ fn load_one(
             return b;
         }
     };
-    let data = Bytes::whole(Backing::Map(map));
+    let data = Bytes::whole(Backing::Mapped(map));
     let obj = match object::File::parse(&*data) {
         Ok(o) => o,
         Err(_) if !data.starts_with(b"\x7fELF") => {

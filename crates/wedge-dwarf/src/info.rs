@@ -11,21 +11,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 /// Where a section's bytes live: the file's mapping, or (a module's
 /// relocated DWARF) a copy.
-#[derive(Debug)]
-pub enum Backing {
-    Map(memmap2::Mmap),
-    Owned(Vec<u8>),
-}
-
-impl Deref for Backing {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        match self {
-            Backing::Map(m) => m,
-            Backing::Owned(v) => v,
-        }
-    }
-}
+pub type Backing = wedge_input::Bytes;
 
 /// A section's bytes inside the shared mapping.
 #[derive(Clone, Debug)]
@@ -145,7 +131,7 @@ impl Dwarf {
         // SAFETY: a read-only private mapping of a debuginfo file, which
         // package managers replace by rename(2), never rewrite in place.
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| err(path, e))?;
-        let map = Arc::new(Backing::Map(map));
+        let map = Arc::new(Backing::Mapped(map));
         let obj = object::File::parse(&**map)
             .map_err(|e| err(path, format!("not a readable ELF file ({e})")))?;
         if obj.architecture() != object::Architecture::X86_64 {
@@ -446,15 +432,22 @@ impl Dwarf {
         false
     }
 
-    /// A DIE's name, through its abstract origin or specification (an
-    /// inlined or out-of-line copy names the function it is a copy of).
-    pub(crate) fn die_name(&self, unit: &gimli::Unit<R>, off: UnitOffset) -> Option<String> {
+    /// The first answer `f` gives for a DIE or, failing that, for what it
+    /// is a copy of: an inlined or out-of-line copy has its name and type
+    /// at its abstract origin, a definition (`int x = 1;`) at its
+    /// declaration (`extern int x;`, DW_AT_specification). Bounded: a
+    /// chain of origins is short, a loop in bad DWARF is not followed.
+    pub(crate) fn through_origin<T>(
+        &self,
+        unit: &gimli::Unit<R>,
+        off: UnitOffset,
+        f: impl Fn(&gimli::DebuggingInformationEntry<R>) -> Option<T>,
+    ) -> Option<T> {
         let mut off = off;
         for _ in 0..4 {
             let e = unit.entry(off).ok()?;
-            if let Some(v) = e.attr_value(dw::DW_AT_name) {
-                let r = self.dwarf.attr_string(unit, v).ok()?;
-                return r.to_string_lossy().ok().map(|c| c.into_owned());
+            if let Some(t) = f(&e) {
+                return Some(t);
             }
             match e
                 .attr_value(dw::DW_AT_abstract_origin)
@@ -465,6 +458,15 @@ impl Dwarf {
             }
         }
         None
+    }
+
+    /// A DIE's name, through its abstract origin or specification.
+    pub(crate) fn die_name(&self, unit: &gimli::Unit<R>, off: UnitOffset) -> Option<String> {
+        self.through_origin(unit, off, |e| {
+            let v = e.attr_value(dw::DW_AT_name)?;
+            let r = self.dwarf.attr_string(unit, v).ok()?;
+            r.to_string_lossy().ok().map(|c| c.into_owned())
+        })
     }
 
     /// The frames a link-time PC stands for, innermost first: the inlined

@@ -84,24 +84,12 @@ impl Dwarf {
         out
     }
 
+    /// A variable's or parameter's type, through its origin.
     pub(crate) fn var_type(&self, unit: &gimli::Unit<R>, off: UnitOffset) -> Option<UnitOffset> {
-        let mut off = off;
-        for _ in 0..4 {
-            let e = unit.entry(off).ok()?;
-            if let Some(AttributeValue::UnitRef(t)) = e.attr_value(dw::DW_AT_type) {
-                return Some(t);
-            }
-            // An inlined or out-of-line copy has its type at its origin; a
-            // definition (`int x = 1;`) at its declaration (`extern int x;`).
-            match e
-                .attr_value(dw::DW_AT_abstract_origin)
-                .or_else(|| e.attr_value(dw::DW_AT_specification))
-            {
-                Some(AttributeValue::UnitRef(o)) => off = o,
-                _ => return None,
-            }
-        }
-        None
+        self.through_origin(unit, off, |e| match e.attr_value(dw::DW_AT_type) {
+            Some(AttributeValue::UnitRef(t)) => Some(t),
+            _ => None,
+        })
     }
 
     fn var_value(

@@ -136,7 +136,10 @@ pub struct Input {
     limits: Limits,
 }
 
-/// Whole input bytes: mapped for a plain local file, else owned.
+/// Whole input bytes: mapped for a plain local file, else owned. Also the
+/// backing of the workspace's other mapped-or-owned buffers (debuginfo
+/// files, a core's binaries, a section relocated into memory).
+#[derive(Debug)]
 pub enum Bytes {
     Mapped(memmap2::Mmap),
     Owned(Vec<u8>),

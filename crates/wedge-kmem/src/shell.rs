@@ -599,21 +599,12 @@ impl Completer<'_> {
         }
         let word = &line[start..pos];
         let before = &line[..start];
-        // The command word: nothing but blanks before it.
-        if before.trim().is_empty() {
-            let c = self
-                .commands
-                .iter()
-                .filter(|c| c.starts_with(word))
-                .map(|c| c.to_string())
-                .collect();
-            return (start, c);
-        }
         let cmd_end = line.len() - line.trim_start().len()
             + line.trim_start().find(char::is_whitespace).unwrap_or(0);
         let command = line[..cmd_end].trim();
         let args = &line[cmd_end.min(start)..start];
-        if command == "help" {
+        // The command word (nothing but blanks before it), or help's topic.
+        if before.trim().is_empty() || command == "help" {
             let c = self
                 .commands
                 .iter()

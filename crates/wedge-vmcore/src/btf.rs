@@ -617,6 +617,22 @@ impl Btf {
 mod tests {
     use super::*;
 
+    /// A raw BTF file: the header (magic, version 1, 24-byte header, type
+    /// section at 0, strings after it), then the types and the strings.
+    fn raw(t: Vec<u8>, strs: &[u8]) -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend(0xeb9fu16.to_le_bytes());
+        b.extend([1u8, 0]);
+        b.extend(24u32.to_le_bytes());
+        b.extend(0u32.to_le_bytes());
+        b.extend((t.len() as u32).to_le_bytes());
+        b.extend((t.len() as u32).to_le_bytes());
+        b.extend((strs.len() as u32).to_le_bytes());
+        b.extend(t);
+        b.extend(strs);
+        b
+    }
+
     /// Builds a BTF blob: `struct s { int a; struct { long b; }; }`.
     fn blob() -> Vec<u8> {
         let strs = b"\0int\0s\0a\0b\0long\0".to_vec();
@@ -639,17 +655,7 @@ mod tests {
         ty(&mut t, 5, 4, 2, 16);
         t.extend([7u32, 1, 0].iter().flat_map(|v| v.to_le_bytes()));
         t.extend([0u32, 3, 64].iter().flat_map(|v| v.to_le_bytes()));
-        let mut b = Vec::new();
-        b.extend(0xeb9fu16.to_le_bytes());
-        b.extend([1u8, 0]);
-        b.extend(24u32.to_le_bytes());
-        b.extend(0u32.to_le_bytes());
-        b.extend((t.len() as u32).to_le_bytes());
-        b.extend((t.len() as u32).to_le_bytes());
-        b.extend((strs.len() as u32).to_le_bytes());
-        b.extend(t);
-        b.extend(strs);
-        b
+        raw(t, &strs)
     }
 
     /// A fuzzer input whose anonymous members lead back into their own
@@ -687,16 +693,7 @@ mod tests {
         ty(&mut t, m, 4, 2, 16);
         t.extend([p, 5, 0].iter().flat_map(|v| v.to_le_bytes()));
         t.extend([x, 1, 64].iter().flat_map(|v| v.to_le_bytes()));
-        let mut b = Vec::new();
-        b.extend(0xeb9fu16.to_le_bytes());
-        b.extend([1u8, 0]);
-        b.extend(24u32.to_le_bytes());
-        b.extend(0u32.to_le_bytes());
-        b.extend((t.len() as u32).to_le_bytes());
-        b.extend((t.len() as u32).to_le_bytes());
-        b.extend((strs.len() as u32).to_le_bytes());
-        b.extend(t);
-        b.extend(strs);
+        let b = raw(t, &strs);
         let btf = Btf::parse_split(&base, b).unwrap();
         assert_eq!(btf.len(), base.len() + 2);
         assert_eq!(btf.offset_of("m", "x"), Some(8));
