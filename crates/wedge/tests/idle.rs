@@ -257,8 +257,11 @@ impl Load {
         ));
         let mut load = Load(Vec::new());
         for script in scripts {
+            // TMPDIR: the compiler killed mid-run leaves its temporary
+            // assembly behind; in the test's own directory, not /tmp.
             let child = std::process::Command::new("bash")
                 .args(["-c", &script])
+                .env("TMPDIR", dir)
                 .process_group(0)
                 .spawn()
                 .map_err(|e| e.to_string())?;
