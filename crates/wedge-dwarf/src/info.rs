@@ -127,11 +127,16 @@ impl Dwarf {
         want: &Expect,
         module: Option<&[(u64, u64, String)]>,
     ) -> Result<Dwarf, String> {
-        let file = std::fs::File::open(path).map_err(|e| err(path, e))?;
-        // SAFETY: a read-only private mapping of a debuginfo file, which
-        // package managers replace by rename(2), never rewrite in place.
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| err(path, e))?;
-        let map = Arc::new(Backing::Mapped(map));
+        // wedge-input's opener, as for every file the user names: a FIFO
+        // or a file on a mount that never answers is an error in bounded
+        // time, not a hang; a plain local file is mapped, never read whole.
+        let loaded = wedge_input::open(path, &wedge_input::Limits::default())
+            .and_then(wedge_input::Input::load)
+            .map_err(|e| e.to_string())?;
+        if let Some(d) = loaded.damage {
+            return Err(err(path, d));
+        }
+        let map = Arc::new(loaded.bytes);
         let obj = object::File::parse(&**map)
             .map_err(|e| err(path, format!("not a readable ELF file ({e})")))?;
         if obj.architecture() != object::Architecture::X86_64 {
