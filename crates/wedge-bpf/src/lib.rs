@@ -1,0 +1,163 @@
+//! The live kernel through BPF: a source crate.
+//!
+//! One `iter/task` pass reads, for every task, what /proc summarises or
+//! hides: `__state` with the kernel's own distinctions, flags, the lock it
+//! sleeps on (`task->blocker`, 6.16+ with CONFIG_DETECT_HUNG_TASK_BLOCKER)
+//! and that lock's owner, the kernel stack, scheduler timestamps. A second
+//! program copies kernel memory with `bpf_probe_read_kernel`, in batches,
+//! for the typed-memory layer and the ORC unwinder. Everything is held by
+//! file descriptors only (no pins): when wedge exits, even by SIGKILL, the
+//! kernel drops the programs.
+//!
+//! SKELETON: the lead wrote these types as the contract between the pieces
+//! of issue 13; the bodies are filled by the BPF-core piece.
+
+use serde::Serialize;
+
+/// Why the BPF source cannot be used here; the snapshot falls back to /proc
+/// and lists this as a limitation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Unavailable {
+    /// One line a user can act on: "not root (BPF task iterators need
+    /// CAP_BPF and CAP_PERFMON)", "kernel has no BTF (/sys/kernel/btf/vmlinux
+    /// missing)", "kernel lockdown (confidentiality) forbids reading kernel
+    /// memory", "wedge was built without its BPF program (clang was not
+    /// found at build time)", "the kernel refused the program: …".
+    pub reason: String,
+}
+
+impl std::fmt::Display for Unavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+/// The lock a task sleeps on, decoded from `task->blocker`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BlockerKind {
+    Mutex,
+    Semaphore,
+    RwsemReader,
+    RwsemWriter,
+}
+
+/// `task->blocker` decoded, with what the lock itself says about its holder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Blocker {
+    pub kind: BlockerKind,
+    /// The lock's address (`blocker` with its type bits masked).
+    pub lock: u64,
+    /// The owner's `task_struct` address, flag bits masked: a mutex's
+    /// `owner`, a writer-held rw-semaphore's `owner`; for a semaphore the
+    /// `last_holder` the kernel keeps with CONFIG_DETECT_HUNG_TASK_BLOCKER
+    /// (a hint, not an owner). 0 when none.
+    pub owner_task: u64,
+    /// That task's pid (global, init pid namespace), when it could be read.
+    pub owner_pid: Option<i32>,
+    /// The rw-semaphore is reader-owned (`owner` bit 0): the pointer is only
+    /// the last reader, no single owner is claimed.
+    pub reader_owned: bool,
+    /// The raw owner word as read (flags included), for evidence.
+    pub owner_raw: u64,
+}
+
+/// One task as the iterator saw it.
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskRecord {
+    /// The `task_struct` address.
+    pub task: u64,
+    /// pid and tgid in the initial pid namespace.
+    pub pid: i32,
+    pub tgid: i32,
+    /// The task's tid and tgid in every pid namespace from the initial one
+    /// inward, with that namespace's inode number (`ns.inum`): the caller
+    /// picks the numbers of the namespace it views from.
+    pub ns_tids: Vec<(u32, i32)>,
+    pub ns_tgids: Vec<(u32, i32)>,
+    /// The parent's tgid (`real_parent->tgid`, global).
+    pub ppid: i32,
+    pub comm: String,
+    /// `__state` (`state` before 5.14) and `exit_state`, raw.
+    pub state: u32,
+    pub exit_state: u32,
+    /// `flags` (PF_*).
+    pub flags: u32,
+    /// The CPU it is on or last ran on.
+    pub cpu: u32,
+    pub blocker: Option<Blocker>,
+    /// `bpf_get_task_stack`: return addresses, innermost first, as
+    /// /proc/PID/stack would show them (scheduler functions skipped by
+    /// the kernel's stack_trace_save_tsk).
+    pub stack: Vec<u64>,
+    /// Where the saved context of a sleeping task is (`thread.sp`) and its
+    /// stack (`task->stack`, THREAD_SIZE bytes): the ORC unwinder starts there.
+    pub saved_sp: u64,
+    pub stack_base: u64,
+    /// Scheduler clock values (ns, the task's CPU's rq clock domain):
+    /// `se.exec_start` (last time its runtime was accounted: when it last
+    /// stopped running, for a sleeper), `sched_info.last_arrival` (when it
+    /// last got a CPU), and that CPU's `rq->clock_task` read in the same pass.
+    pub exec_start_ns: u64,
+    pub last_arrival_ns: u64,
+    pub rq_clock_task_ns: u64,
+    /// Context switches (`nvcsw`, `nivcsw`).
+    pub nvcsw: u64,
+    pub nivcsw: u64,
+    /// `start_time` (ns since boot, CLOCK_MONOTONIC).
+    pub start_time_ns: u64,
+}
+
+/// One pass of the task iterator.
+#[derive(Debug, Clone, Serialize)]
+pub struct Tasks {
+    /// `bpf_ktime_get_ns()` at the start of the pass.
+    pub now_ns: u64,
+    pub records: Vec<TaskRecord>,
+    /// What the running kernel lacks, so some fields are empty (e.g.
+    /// "task->blocker: needs 6.16 with CONFIG_DETECT_HUNG_TASK_BLOCKER").
+    pub missing: Vec<String>,
+    /// Wall time of the pass (load excluded), for the benchmark.
+    pub pass_ms: f64,
+}
+
+/// A failed read of kernel memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadFault {
+    pub addr: u64,
+    pub detail: String,
+}
+
+/// The loaded programs (file descriptors only).
+pub struct Bpf {
+    _private: (),
+}
+
+impl Bpf {
+    /// Loads the embedded programs, or says why it cannot.
+    pub fn open() -> Result<Bpf, Unavailable> {
+        Err(Unavailable {
+            reason: "the BPF source is not built yet".into(),
+        })
+    }
+
+    /// One pass over every task.
+    pub fn tasks(&self) -> Result<Tasks, String> {
+        Err("the BPF source is not built yet".into())
+    }
+
+    /// Fills `buf` from kernel address `addr` with bpf_probe_read_kernel
+    /// (batched internally: any length, split into the program's chunks).
+    /// A fault names the first address that could not be read.
+    pub fn read(&self, addr: u64, _buf: &mut [u8]) -> Result<(), ReadFault> {
+        Err(ReadFault {
+            addr,
+            detail: "the BPF source is not built yet".into(),
+        })
+    }
+
+    /// Many reads in as few program runs as possible.
+    pub fn read_many(&self, reqs: &mut [(u64, &mut [u8])]) -> Vec<Result<(), ReadFault>> {
+        reqs.iter_mut().map(|(a, b)| self.read(*a, b)).collect()
+    }
+}
