@@ -544,6 +544,7 @@ pub(crate) mod tests {
             stime: 0,
             sleep_kind: None,
             lock_wait: None,
+            stack_source: None,
         }
     }
 

@@ -14,6 +14,9 @@
 
 use serde::Serialize;
 
+pub mod snapshot;
+pub mod symbols;
+
 /// Why the BPF source cannot be used here; the snapshot falls back to /proc
 /// and lists this as a limitation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

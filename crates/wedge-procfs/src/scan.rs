@@ -698,6 +698,11 @@ fn scan_thread(
         // /proc folds the sleep kinds into S/D and shows no lock owner.
         sleep_kind: None,
         lock_wait: None,
+        stack_source: if opts.stacks {
+            Some(wedge_model::StackSource::Proc)
+        } else {
+            None
+        },
     })
 }
 
