@@ -22,7 +22,7 @@ use wedge_model::{
 };
 
 /// What every limitation of this source starts with.
-const WHAT: &str = "BPF";
+const WHAT: &str = "the live kernel through BPF";
 /// What falls back to /proc when BPF is not used, for the limitation.
 const FALLBACK: &str =
     "task states, lock owners and full kernel stacks come from /proc's summaries";

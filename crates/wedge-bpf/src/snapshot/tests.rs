@@ -341,7 +341,7 @@ fn what_the_kernel_lacks_is_a_limitation() {
         .push("task->blocker: needs 6.16 with CONFIG_DETECT_HUNG_TASK_BLOCKER".into());
     apply(&mut s, &t, INIT, None);
     assert_eq!(s.limitations.len(), 1);
-    assert_eq!(s.limitations[0].what, "BPF");
+    assert!(s.limitations[0].what.contains("BPF"));
     assert!(s.limitations[0].why.starts_with("task->blocker"));
 }
 
@@ -351,7 +351,7 @@ fn no_bpf_is_a_limitation_that_names_the_flag() {
     let pass = LivePass::open(false);
     assert!(!pass.replaces_stacks());
     pass.apply(&mut s);
-    assert_eq!(s.limitations[0].what, "BPF");
+    assert!(s.limitations[0].what.contains("BPF"));
     assert!(s.limitations[0].why.contains("--no-bpf"));
     assert!(s.limitations[0].why.contains("/proc's summaries"));
 }
