@@ -548,7 +548,12 @@ pub(crate) mod tests {
         }
     }
 
-    fn process(pid: i32, threads: Vec<Thread>, fds: Vec<(i32, &str, u64)>, cwd: &str) -> Process {
+    pub(crate) fn process(
+        pid: i32,
+        threads: Vec<Thread>,
+        fds: Vec<(i32, &str, u64)>,
+        cwd: &str,
+    ) -> Process {
         Process {
             pid,
             start_time: 0,
