@@ -16,6 +16,7 @@ use serde_json::{json, Value as Json};
 use std::fmt::Write;
 pub use wedge_dwarf::Debuginfo;
 use wedge_dwarf::{Dwarf, FrameState, Regs, Shape, VarValue};
+use wedge_vmcore::mem::VirtMem;
 use wedge_vmcore::notes::CpuRegs;
 use wedge_vmcore::tasks::Task;
 use wedge_vmcore::Vmcore;

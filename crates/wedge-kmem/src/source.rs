@@ -4,6 +4,7 @@
 
 use std::fmt;
 use wedge_vmcore::btf::Btf;
+use wedge_vmcore::mem::VirtMem;
 
 /// A read of kernel memory that could not be done: the address, and why
 /// (not mapped in the page tables, a page the dump left out, ...).

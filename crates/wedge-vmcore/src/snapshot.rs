@@ -1,6 +1,7 @@
 //! Fills wedge's source-agnostic snapshot model from a dump, so the live
 //! analysis and renderers run on it unchanged.
 
+use crate::mem::VirtMem;
 use crate::process::{dev_major_minor, DumpMount, ProcReader};
 use crate::stack::Stack;
 use crate::tasks::Task;
