@@ -12,6 +12,8 @@
 //! SKELETON: the lead wrote these types as the contract between the pieces
 //! of issue 13; the bodies are filled by the BPF-core piece.
 
+pub mod live;
+
 use serde::Serialize;
 
 /// Why the BPF source cannot be used here; the snapshot falls back to /proc
