@@ -178,16 +178,26 @@ int wedge_tasks(struct bpf_iter__task *ctx)
 	ns_numbers(BPF_CORE_READ(task, thread_pid), r->tids, &r->tid_levels);
 	ns_numbers(BPF_CORE_READ(task, group_leader, thread_pid), r->tgids, &r->tgid_levels);
 
-	if (r->have & HAVE_CPU) {
-		__u32 cpu = r->cpu;
-		__u64 *rqa = bpf_map_lookup_elem(&wedge_rq, &cpu);
+	/* The task's run queue clock. With CONFIG_FAIR_GROUP_SCHED the task's
+	 * se.cfs_rq is tg->cfs_rq[task_cpu] (set_task_rq, for every class),
+	 * whose ->rq is that CPU's rq: no symbol needed, which matters since
+	 * /proc/kallsyms has no data symbols without CONFIG_KALLSYMS_ALL.
+	 * Otherwise the rq address user space put in wedge_rq. */
+	{
+		struct cfs_rq *cfs = BPF_CORE_READ(task, se.cfs_rq);
+		struct rq *rq = 0;
 
-		if (rqa && *rqa) {
-			struct rq *rq = (void *)*rqa;
+		if (bpf_core_field_exists(cfs->rq)) {
+			rq = BPF_CORE_READ(cfs, rq);
+		} else if (r->have & HAVE_CPU) {
+			__u32 cpu = r->cpu;
+			__u64 *rqa = bpf_map_lookup_elem(&wedge_rq, &cpu);
 
-			if (!bpf_core_read(&r->rq_clock_task, sizeof(r->rq_clock_task), &rq->clock_task))
-				r->have |= HAVE_RQ_CLOCK;
+			if (rqa)
+				rq = (void *)*rqa;
 		}
+		if (rq && !bpf_core_read(&r->rq_clock_task, sizeof(r->rq_clock_task), &rq->clock_task))
+			r->have |= HAVE_RQ_CLOCK;
 	}
 
 	if (bpf_core_field_exists(task->blocker)) {
@@ -197,6 +207,8 @@ int wedge_tasks(struct bpf_iter__task *ctx)
 		__u64 raw = 0, owner = 0;
 
 		r->have |= HAVE_BLOCKER_FIELD;
+		if (bpf_core_field_exists(((struct semaphore *)0)->last_holder))
+			r->have |= HAVE_SEM_HOLDER;
 		r->blocker = b;
 		if (lock && type == BLOCKER_TYPE_MUTEX) {
 			bpf_core_read(&raw, sizeof(raw), &((struct mutex *)lock)->owner);
@@ -205,7 +217,6 @@ int wedge_tasks(struct bpf_iter__task *ctx)
 			struct semaphore *sem = (void *)lock;
 
 			if (bpf_core_field_exists(sem->last_holder)) {
-				r->have |= HAVE_SEM_HOLDER;
 				bpf_core_read(&raw, sizeof(raw), &sem->last_holder);
 				owner = raw;
 			}

@@ -64,8 +64,16 @@ struct thread_struct {
 	unsigned long sp;
 } __pai;
 
+struct rq;
+
+/* kernel/sched/sched.h; `rq` exists with CONFIG_FAIR_GROUP_SCHED. */
+struct cfs_rq {
+	struct rq *rq;
+} __pai;
+
 struct sched_entity {
 	__u64 exec_start;
+	struct cfs_rq *cfs_rq;
 } __pai;
 
 struct sched_info {
@@ -101,14 +109,19 @@ struct task_struct___pre514 {
 	long state;
 } __pai;
 
-/* The lock words: atomic_long_t is one long; only the member's offset is
- * relocated and the 8 bytes read whole. */
+/* The lock words are atomic_long_t (a struct of one long): declared as a
+ * struct too, since CO-RE refuses a member whose kind differs (a scalar
+ * against the kernel's struct); the 8 bytes are read whole. */
+typedef struct {
+	long counter;
+} atomic_long_t;
+
 struct mutex {
-	long owner;
+	atomic_long_t owner;
 } __pai;
 
 struct rw_semaphore {
-	long owner;
+	atomic_long_t owner;
 } __pai;
 
 /* A semaphore has no owner; with CONFIG_DETECT_HUNG_TASK_BLOCKER (6.16+)

@@ -301,7 +301,8 @@ mod imp {
     pub(crate) struct Loaded {
         st: Mutex<State>,
         read_fd: i32,
-        missing: Vec<String>,
+        /// None until the `wedge_rq` fallback was tried; then its result.
+        rq_why: Mutex<Option<Result<(), String>>>,
     }
 
     /// `union bpf_attr` for BPF_PROG_TEST_RUN (include/uapi/linux/bpf.h,
@@ -400,7 +401,11 @@ mod imp {
                     let log = verifier_log.to_string();
                     return unavailable(format!(
                         "the kernel refused wedge's BPF program {what}: {} ({io_error})",
-                        verifier_reason(&log).unwrap_or_else(|| "no verifier log".into())
+                        if std::env::var_os("WEDGE_BPF_LOG").is_some() {
+                            log.clone()
+                        } else {
+                            verifier_reason(&log).unwrap_or_else(|| "no verifier log".into())
+                        }
                     ));
                 }
                 refused(what, &e, &status)
@@ -438,24 +443,18 @@ mod imp {
             let out = map_data(&ebpf, "wedge_out")
                 .and_then(|m| Mapping::new(m, READ_SLOTS * SLOT_SIZE, "wedge_out"))
                 .map_err(unavailable)?;
-            let mut loaded = Loaded {
+            Ok(Loaded {
                 st: Mutex::new(State { reqs, out, ebpf }),
                 read_fd,
-                missing: Vec::new(),
-            };
-            if let Err(why) = loaded.fill_runqueues() {
-                loaded.missing.push(format!(
-                    "rq->clock_task (off-CPU time on the task's own CPU clock): {why}"
-                ));
-            }
-            Ok(loaded)
+                rq_why: Mutex::new(None),
+            })
         }
 
         /// Each CPU's `struct rq` address into `wedge_rq`: kallsyms
         /// `runqueues` is the per-CPU variable's offset in the per-CPU
         /// area, `__per_cpu_offset[cpu]` that CPU's area (both zero-based
         /// and, since 6.15 on x86-64, absolute per-CPU symbols add up).
-        fn fill_runqueues(&mut self) -> Result<(), String> {
+        fn fill_runqueues(&self) -> Result<(), String> {
             let addrs = kallsyms_addrs(&["runqueues", "__per_cpu_offset"])?;
             let (Some(rq), Some(pco)) = (addrs[0], addrs[1]) else {
                 return Err(
@@ -486,6 +485,45 @@ mod imp {
         }
 
         pub(crate) fn tasks(&self) -> Result<Tasks, String> {
+            let (mut tasks, rq_clock) = self.pass()?;
+            if rq_clock || tasks.records.is_empty() {
+                return Ok(tasks);
+            }
+            // The program reached no rq through cfs_rq: fill the wedge_rq
+            // fallback once (kallsyms) and pass again.
+            let tried = {
+                let mut g = self
+                    .rq_why
+                    .lock()
+                    .map_err(|_| "BPF state lock poisoned".to_string())?;
+                match &*g {
+                    Some(r) => r.clone(),
+                    None => {
+                        let r = self.fill_runqueues();
+                        *g = Some(r.clone());
+                        if r.is_ok() {
+                            let (again, ok) = self.pass()?;
+                            tasks = again;
+                            if ok {
+                                return Ok(tasks);
+                            }
+                        }
+                        r
+                    }
+                }
+            };
+            let why = match tried {
+                Ok(()) => "the run queue addresses gave no clock".to_string(),
+                Err(e) => e,
+            };
+            tasks.missing.push(format!(
+                "rq->clock_task (off-CPU time on the task's own CPU clock): no cfs_rq->rq \
+                 (CONFIG_FAIR_GROUP_SCHED) and {why}"
+            ));
+            Ok(tasks)
+        }
+
+        fn pass(&self) -> Result<(Tasks, bool), String> {
             let t0 = Instant::now();
             let mut file = {
                 let mut st = self
@@ -519,10 +557,9 @@ mod imp {
                     "the task iterator produced more than {MAX_TASK_BYTES} bytes"
                 ));
             }
-            let mut tasks = record::parse(&buf)?;
-            tasks.missing.extend(self.missing.iter().cloned());
+            let (mut tasks, rq_clock) = record::parse(&buf)?;
             tasks.pass_ms = t0.elapsed().as_secs_f64() * 1e3;
-            Ok(tasks)
+            Ok((tasks, rq_clock))
         }
 
         pub(crate) fn read_many(

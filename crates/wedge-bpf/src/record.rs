@@ -78,7 +78,9 @@ fn blocker(
     })
 }
 
-pub(crate) fn parse(buf: &[u8]) -> Result<Tasks, String> {
+/// The records, and whether any task's rq clock was read (so the caller
+/// knows if its own fallback reason matters).
+pub(crate) fn parse(buf: &[u8]) -> Result<(Tasks, bool), String> {
     if buf.len() % REC_SIZE != 0 {
         return Err(format!(
             "the task iterator wrote {} bytes, not a whole number of {REC_SIZE}-byte records \
@@ -155,13 +157,16 @@ pub(crate) fn parse(buf: &[u8]) -> Result<Tasks, String> {
         }
         let _ = HAVE_STATE_PRE514;
     }
-    let _ = have_any;
-    Ok(Tasks {
-        now_ns: if now_ns == u64::MAX { 0 } else { now_ns },
-        records,
-        missing,
-        pass_ms: 0.0,
-    })
+    let rq_clock = have_any & HAVE_RQ_CLOCK != 0;
+    Ok((
+        Tasks {
+            now_ns: if now_ns == u64::MAX { 0 } else { now_ns },
+            records,
+            missing,
+            pass_ms: 0.0,
+        },
+        rq_clock,
+    ))
 }
 
 #[cfg(test)]
@@ -177,7 +182,7 @@ mod tests {
     fn odd_output_is_an_error() {
         let e = parse(&[0u8; REC_SIZE + 3]).unwrap_err();
         assert!(e.contains("680-byte"), "{e}");
-        assert!(parse(&[]).unwrap().records.is_empty());
+        assert!(parse(&[]).unwrap().0.records.is_empty());
     }
 
     #[test]
