@@ -202,6 +202,9 @@ mod imp {
         pub(crate) fn read_many(&self, _: &mut [(u64, &mut [u8])]) -> Vec<Result<(), ReadFault>> {
             match self.never {}
         }
+        pub(crate) fn program_ids(&self) -> Vec<u32> {
+            match self.never {}
+        }
     }
     // Silences the helpers only the real loader uses.
     #[allow(dead_code)]
@@ -521,6 +524,24 @@ mod imp {
                  (CONFIG_FAIR_GROUP_SCHED) and {why}"
             ));
             Ok(tasks)
+        }
+
+        pub(crate) fn program_ids(&self) -> Vec<u32> {
+            let Ok(st) = self.st.lock() else {
+                return Vec::new();
+            };
+            ["wedge_tasks", "wedge_read"]
+                .iter()
+                .filter_map(|n| {
+                    let p = st.ebpf.program(n)?;
+                    let info = match p {
+                        aya::programs::Program::Iter(p) => p.info(),
+                        aya::programs::Program::RawTracePoint(p) => p.info(),
+                        _ => return None,
+                    };
+                    info.ok().map(|i| i.id())
+                })
+                .collect()
         }
 
         fn pass(&self) -> Result<(Tasks, bool), String> {
