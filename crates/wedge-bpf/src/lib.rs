@@ -16,6 +16,7 @@
 use serde::Serialize;
 
 mod load;
+#[cfg_attr(wedge_no_bpf, allow(dead_code))]
 mod record;
 
 pub use load::kallsyms_addrs;
