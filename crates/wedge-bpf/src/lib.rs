@@ -9,10 +9,17 @@
 //! file descriptors only (no pins): when wedge exits, even by SIGKILL, the
 //! kernel drops the programs.
 //!
-//! SKELETON: the lead wrote these types as the contract between the pieces
-//! of issue 13; the bodies are filled by the BPF-core piece.
+//! The programs are C (`bpf/wedge.bpf.c`), compiled by build.rs with clang
+//! and loaded with aya, which does the CO-RE relocations against
+//! /sys/kernel/btf/vmlinux.
 
 use serde::Serialize;
+
+mod load;
+#[cfg_attr(wedge_no_bpf, allow(dead_code))]
+mod record;
+
+pub use load::kallsyms_addrs;
 
 /// Why the BPF source cannot be used here; the snapshot falls back to /proc
 /// and lists this as a limitation.
@@ -94,13 +101,20 @@ pub struct TaskRecord {
     /// stack (`task->stack`, THREAD_SIZE bytes): the ORC unwinder starts there.
     pub saved_sp: u64,
     pub stack_base: u64,
-    /// Scheduler clock values (ns, the task's CPU's rq clock domain):
-    /// `se.exec_start` (last time its runtime was accounted: when it last
-    /// stopped running, for a sleeper), `sched_info.last_arrival` (when it
-    /// last got a CPU), and that CPU's `rq->clock_task` read in the same pass.
+    /// Scheduler clock values (ns, the clocks of the task's CPU's run
+    /// queue): `se.exec_start` (last time its runtime was accounted: when
+    /// it last stopped running, for a sleeper), stamped with
+    /// `rq->clock_task`; `sched_info.last_arrival` (when it last got a CPU),
+    /// stamped with `rq->clock`. Both rq clocks are read in the same pass
+    /// (0 when they could not be): off-CPU time is `rq_clock_task_ns -
+    /// exec_start_ns`, as crash-dump tools compute it. `clock_task` leaves
+    /// out IRQ and steal time, so the two domains drift apart (minutes, in
+    /// a VM): never subtract across them.
     pub exec_start_ns: u64,
     pub last_arrival_ns: u64,
     pub rq_clock_task_ns: u64,
+    /// `rq->clock` (added to the contract: the domain of last_arrival_ns).
+    pub rq_clock_ns: u64,
     /// Context switches (`nvcsw`, `nivcsw`).
     pub nvcsw: u64,
     pub nivcsw: u64,
@@ -128,36 +142,48 @@ pub struct ReadFault {
     pub detail: String,
 }
 
+impl std::fmt::Display for ReadFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "kernel address {:#x}: {}", self.addr, self.detail)
+    }
+}
+
 /// The loaded programs (file descriptors only).
 pub struct Bpf {
-    _private: (),
+    inner: load::Loaded,
 }
 
 impl Bpf {
     /// Loads the embedded programs, or says why it cannot.
     pub fn open() -> Result<Bpf, Unavailable> {
-        Err(Unavailable {
-            reason: "the BPF source is not built yet".into(),
-        })
+        load::Loaded::open().map(|inner| Bpf { inner })
     }
 
     /// One pass over every task.
     pub fn tasks(&self) -> Result<Tasks, String> {
-        Err("the BPF source is not built yet".into())
+        self.inner.tasks()
     }
 
     /// Fills `buf` from kernel address `addr` with bpf_probe_read_kernel
     /// (batched internally: any length, split into the program's chunks).
     /// A fault names the first address that could not be read.
-    pub fn read(&self, addr: u64, _buf: &mut [u8]) -> Result<(), ReadFault> {
-        Err(ReadFault {
-            addr,
-            detail: "the BPF source is not built yet".into(),
-        })
+    pub fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), ReadFault> {
+        let mut reqs = [(addr, buf)];
+        self.read_many(&mut reqs).pop().unwrap_or(Ok(()))
     }
 
     /// Many reads in as few program runs as possible.
     pub fn read_many(&self, reqs: &mut [(u64, &mut [u8])]) -> Vec<Result<(), ReadFault>> {
-        reqs.iter_mut().map(|(a, b)| self.read(*a, b)).collect()
+        self.inner.read_many(reqs)
     }
+
+    /// The kernel's ids of the loaded programs (`bpftool prog show id N`),
+    /// so a test can check that none outlives the process.
+    pub fn program_ids(&self) -> Vec<u32> {
+        self.inner.program_ids()
+    }
+
+    /// Bytes one program run copies at most (the batch the reader moves per
+    /// BPF_PROG_TEST_RUN), for callers sizing their reads.
+    pub const READ_BATCH_BYTES: usize = load::READ_SLOTS * load::SLOT_SIZE;
 }
