@@ -20,6 +20,8 @@ mod load;
 mod record;
 
 pub use load::kallsyms_addrs;
+pub mod snapshot;
+pub mod symbols;
 
 /// Why the BPF source cannot be used here; the snapshot falls back to /proc
 /// and lists this as a limitation.

@@ -78,6 +78,9 @@ fn lock_wait(w: &crate::locks::LockWait) -> wedge_model::LockWait {
         owner_tid: w.owner,
         reader_owned: w.reader_owned,
         waiters: w.waiters.clone(),
+        last_holder_tid: None,
+        owner_task: None,
+        waits_as: None,
     }
 }
 
@@ -127,6 +130,8 @@ fn thread(v: &Vmcore, t: &Task, stack: Option<&crate::Result<Stack>>) -> Thread 
         stime: t.stime_ns.unwrap_or(0) / (1_000_000_000 / USER_HZ),
         sleep_kind: t.sleep,
         lock_wait: None,
+        // The dump's unwinder walks the ORC tables from the saved sp.
+        stack_source: stack.map(|_| wedge_model::StackSource::Orc),
     }
 }
 
