@@ -185,6 +185,8 @@ mod tests {
             reader_owned: true,
             waiters: vec![10, 11],
             symbol: None,
+            waits_as: None,
+            last_holder: None,
         };
         assert_eq!(
             lock_text(&[w]),
@@ -198,11 +200,49 @@ mod tests {
             reader_owned: false,
             waiters: vec![1],
             symbol: Some("big_lock".into()),
+            waits_as: None,
+            last_holder: None,
         })
         .unwrap_or_default();
         assert_eq!(
             json,
             r#"{"waiter":1,"kind":"mutex","lock":16,"owner":2,"reader_owned":false,"waiters":[1],"symbol":"big_lock"}"#
+        );
+    }
+
+    /// A semaphore has no owner: the kernel's last_holder is shown as a
+    /// hint, and a live rw-semaphore wait says how it waits.
+    #[test]
+    fn lock_text_says_a_semaphore_has_no_owner() {
+        let w = LockWaitView {
+            waiter: 10,
+            kind: "semaphore".into(),
+            lock: 0x1000,
+            owner: None,
+            reader_owned: false,
+            waiters: vec![10],
+            symbol: None,
+            waits_as: None,
+            last_holder: Some(7),
+        };
+        assert_eq!(
+            lock_text(&[w]),
+            "  10 waits for semaphore 0x1000, no owner (a semaphore; last taken by 7, a hint); queue: [10]\n"
+        );
+        let w = LockWaitView {
+            waiter: 10,
+            kind: "rw_semaphore".into(),
+            lock: 0x1000,
+            owner: Some(9),
+            reader_owned: false,
+            waiters: vec![10],
+            symbol: None,
+            waits_as: Some("writer".into()),
+            last_holder: None,
+        };
+        assert_eq!(
+            lock_text(&[w]),
+            "  10 waits as a writer for rw-semaphore 0x1000, held by 9; queue: [10]\n"
         );
     }
 }
