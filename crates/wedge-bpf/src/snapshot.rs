@@ -193,7 +193,8 @@ pub fn apply(snap: &mut Snapshot, tasks: &Tasks, ns: u32, stacks: Option<Stacks<
     }
     // A thread the scan listed and the pass did not see: what the scan
     // left to the pass (stack, wchan) says why it is missing.
-    let unseen = "not in the BPF task pass: the task exited or started between the /proc scan and the pass";
+    let unseen =
+        "not in the BPF task pass: the task exited or started between the /proc scan and the pass";
     for t in snap.processes.iter_mut().flat_map(|p| &mut p.threads) {
         if joined.contains(&t.tid) {
             continue;
@@ -329,7 +330,10 @@ fn live_stack(
     let summary = || {
         let frames: Vec<wedge_vmcore::stack::Frame> = r.stack.iter().map(|&a| k.frame(a)).collect();
         Some((
-            frames.iter().map(wedge_vmcore::snapshot::kernel_frame).collect(),
+            frames
+                .iter()
+                .map(wedge_vmcore::snapshot::kernel_frame)
+                .collect(),
             StackSource::Bpf,
             wchan(frames.iter()),
         ))

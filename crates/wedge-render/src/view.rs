@@ -282,7 +282,10 @@ pub fn verdict<C: Serialize>(
             let head = if lasting.is_empty() {
                 String::new()
             } else {
-                format!("Lock waits (the live kernel, through BPF):\n{}", lock_text(&lasting))
+                format!(
+                    "Lock waits (the live kernel, through BPF):\n{}",
+                    lock_text(&lasting)
+                )
             };
             head + &crate::verdict::render(snap, findings, verbose)
         }
