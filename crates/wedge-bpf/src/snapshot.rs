@@ -21,6 +21,28 @@ use wedge_model::{
     StackSource, Thread,
 };
 
+/// Whether /proc/kallsyms shows addresses to this user, from its first
+/// line (kptr_restrict zeroes them all).
+fn kallsyms_shows_addresses() -> Result<(), String> {
+    use std::io::Read;
+    let path = "/proc/kallsyms";
+    let mut head = [0u8; 64];
+    let n = std::fs::File::open(path)
+        .and_then(|f| f.take(64).read(&mut head))
+        .map_err(|e| format!("{path}: {e}"))?;
+    let head = String::from_utf8_lossy(&head[..n]);
+    match head
+        .split_ascii_whitespace()
+        .next()
+        .map(|a| u64::from_str_radix(a, 16))
+    {
+        Some(Ok(a)) if a != 0 => Ok(()),
+        _ => Err(format!(
+            "{path} shows no addresses (kptr_restrict hides them from this user)"
+        )),
+    }
+}
+
 /// What every limitation of this source starts with.
 const WHAT: &str = "the live kernel through BPF";
 /// What falls back to /proc when BPF is not used, for the limitation.
@@ -400,11 +422,12 @@ fn join_stacks(
 /// The live kernel for one snapshot: the programs loaded before the scan
 /// (so the scan can skip what the pass replaces), applied after it.
 pub enum LivePass {
-    /// Loaded with the kernel's symbols, BTF and ORC tables: stacks are
-    /// named and unwound.
-    Kernel(Box<LiveKernel>),
-    /// Loaded, but the symbols could not be read (kptr_restrict): states
-    /// and locks from BPF, stacks from /proc. Says why.
+    /// Loaded; the kernel's symbols, BTF and ORC tables are read on a
+    /// thread while /proc is scanned (their parse costs about what a small
+    /// machine's whole scan does): stacks are named and unwound.
+    Kernel(std::thread::JoinHandle<Result<LiveKernel, crate::Unavailable>>),
+    /// Loaded, but the symbols cannot be read (kptr_restrict): states and
+    /// locks from BPF, stacks from /proc. Says why.
     Tasks(Bpf, String),
     /// Not used, and why (a limitation of the snapshot).
     Off(Limitation),
@@ -419,17 +442,21 @@ impl LivePass {
                 why: format!("not used (--no-bpf): {FALLBACK}"),
             });
         }
-        match LiveKernel::open() {
-            Ok(k) => LivePass::Kernel(Box::new(k)),
-            // The kernel refused BPF itself: nothing to retry.
-            Err(e) => match Bpf::open() {
-                Ok(bpf) => LivePass::Tasks(bpf, e.reason),
-                Err(e) => LivePass::Off(Limitation {
+        let bpf = match Bpf::open() {
+            Ok(b) => b,
+            Err(e) => {
+                return LivePass::Off(Limitation {
                     what: WHAT.into(),
                     why: format!("{}; {FALLBACK}", e.reason),
-                }),
-            },
+                })
+            }
+        };
+        // Whether stacks can be named at all is known from kallsyms' first
+        // line, before the scan decides to skip /proc's.
+        if let Err(why) = kallsyms_shows_addresses() {
+            return LivePass::Tasks(bpf, why);
         }
+        LivePass::Kernel(std::thread::spawn(move || LiveKernel::with_bpf(bpf)))
     }
 
     /// Whether the scan may leave per-thread `stack` and `wchan` unread:
@@ -458,12 +485,20 @@ impl LivePass {
             Ok(ns) => ns,
             Err(e) => return fail(snap, format!("wedge's own pid namespace is unknown: {e}")),
         };
-        let (tasks, a) = match &self {
+        let (tasks, a) = match self {
             LivePass::Off(l) => {
-                snap.limitations.push(l.clone());
+                snap.limitations.push(l);
                 return;
             }
-            LivePass::Kernel(k) => {
+            LivePass::Kernel(h) => {
+                let k = match h.join() {
+                    Ok(Ok(k)) => k,
+                    Ok(Err(e)) => {
+                        return fail(snap, format!("the live kernel could not be read: {e}"))
+                    }
+                    Err(_) => return fail(snap, "reading the live kernel failed".into()),
+                };
+                let k = &k;
                 let tasks = match k.tasks() {
                     Ok(t) => t,
                     Err(e) => return fail(snap, format!("the task pass failed: {e}")),

@@ -287,7 +287,13 @@ pub fn verdict<C: Serialize>(
                     lock_text(&lasting)
                 )
             };
-            head + &crate::verdict::render(snap, findings, verbose)
+            // After the verdict's first line (what was scanned), before
+            // the findings.
+            let body = crate::verdict::render(snap, findings, verbose);
+            match body.split_once('\n') {
+                Some((first, rest)) if !head.is_empty() => format!("{first}\n{head}{rest}"),
+                _ => head + &body,
+            }
         }
         (false, Some(x)) => {
             let why = format!("wedge vmcore {} why", shell_word(&x.facts.path));
