@@ -9,12 +9,18 @@
 //! file descriptors only (no pins): when wedge exits, even by SIGKILL, the
 //! kernel drops the programs.
 //!
-//! SKELETON: the lead wrote these types as the contract between the pieces
-//! of issue 13; the bodies are filled by the BPF-core piece.
+//! The programs are C (`bpf/wedge.bpf.c`), compiled by build.rs with clang
+//! and loaded with aya, which does the CO-RE relocations against
+//! /sys/kernel/btf/vmlinux.
 
 pub mod live;
 
 use serde::Serialize;
+
+mod load;
+mod record;
+
+pub use load::kallsyms_addrs;
 
 /// Why the BPF source cannot be used here; the snapshot falls back to /proc
 /// and lists this as a limitation.
@@ -130,36 +136,42 @@ pub struct ReadFault {
     pub detail: String,
 }
 
+impl std::fmt::Display for ReadFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "kernel address {:#x}: {}", self.addr, self.detail)
+    }
+}
+
 /// The loaded programs (file descriptors only).
 pub struct Bpf {
-    _private: (),
+    inner: load::Loaded,
 }
 
 impl Bpf {
     /// Loads the embedded programs, or says why it cannot.
     pub fn open() -> Result<Bpf, Unavailable> {
-        Err(Unavailable {
-            reason: "the BPF source is not built yet".into(),
-        })
+        load::Loaded::open().map(|inner| Bpf { inner })
     }
 
     /// One pass over every task.
     pub fn tasks(&self) -> Result<Tasks, String> {
-        Err("the BPF source is not built yet".into())
+        self.inner.tasks()
     }
 
     /// Fills `buf` from kernel address `addr` with bpf_probe_read_kernel
     /// (batched internally: any length, split into the program's chunks).
     /// A fault names the first address that could not be read.
-    pub fn read(&self, addr: u64, _buf: &mut [u8]) -> Result<(), ReadFault> {
-        Err(ReadFault {
-            addr,
-            detail: "the BPF source is not built yet".into(),
-        })
+    pub fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), ReadFault> {
+        let mut reqs = [(addr, buf)];
+        self.read_many(&mut reqs).pop().unwrap_or(Ok(()))
     }
 
     /// Many reads in as few program runs as possible.
     pub fn read_many(&self, reqs: &mut [(u64, &mut [u8])]) -> Vec<Result<(), ReadFault>> {
-        reqs.iter_mut().map(|(a, b)| self.read(*a, b)).collect()
+        self.inner.read_many(reqs)
     }
+
+    /// Bytes one program run copies at most (the batch the reader moves per
+    /// BPF_PROG_TEST_RUN), for callers sizing their reads.
+    pub const READ_BATCH_BYTES: usize = load::READ_SLOTS * load::SLOT_SIZE;
 }

@@ -1,0 +1,317 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+/*
+ * wedge's BPF programs (loaded by crates/wedge-bpf with aya; compiled by
+ * its build.rs with clang -target bpf, CO-RE).
+ *
+ * wedge_tasks  iter/task: one fixed-size record per task (struct
+ *              wedge_task below; the Rust parser mirrors its layout).
+ * wedge_read   raw_tp, run only with BPF_PROG_TEST_RUN (never attached):
+ *              copies a batch of kernel ranges with bpf_probe_read_kernel
+ *              into an mmap-able output map.
+ *
+ * Both only read. The iterator runs under rcu_read_lock for each task, so
+ * the per-task work is a fixed handful of loads; every pointer followed
+ * away from the iterated task goes through bpf_probe_read_kernel
+ * (BPF_CORE_READ), which faults softly on a freed or bad pointer. No
+ * bpf_copy_from_user_task: it takes the target's mmap_lock and can sleep
+ * forever on exactly the stuck tasks wedge looks at.
+ */
+#include "wedge.h"
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define WEDGE_NS_LEVELS 8
+#define WEDGE_STACK_DEPTH 48
+#define WEDGE_MAX_CPUS 1024
+
+/* Which optional facts the running kernel had (wedge_task.have). */
+#define HAVE_STATE_PRE514 (1u << 0) /* state read from `state`, not `__state` */
+#define HAVE_CPU (1u << 1)
+#define HAVE_BLOCKER_FIELD (1u << 2) /* task->blocker exists */
+#define HAVE_SEM_HOLDER (1u << 3) /* semaphore.last_holder exists */
+#define HAVE_RQ_CLOCK (1u << 4) /* rq_clock_task was read */
+#define HAVE_OWNER_PID (1u << 5)
+
+/* include/linux/hung_task.h: the low 2 bits of task->blocker. */
+#define BLOCKER_TYPE_MUTEX 0x0UL
+#define BLOCKER_TYPE_SEM 0x1UL
+#define BLOCKER_TYPE_RWSEM_READER 0x2UL
+#define BLOCKER_TYPE_RWSEM_WRITER 0x3UL
+#define BLOCKER_TYPE_MASK 0x3UL
+/* kernel/locking/mutex.h MUTEX_FLAGS (waiters, handoff, pickup). */
+#define MUTEX_FLAGS 0x07UL
+/* kernel/locking/rwsem.c RWSEM_READER_OWNED | RWSEM_NONSPINNABLE. */
+#define RWSEM_OWNER_FLAGS_MASK 0x03UL
+
+struct ns_nr {
+	__u32 inum;
+	__s32 nr;
+};
+
+/* 8-byte members first: no padding, the same layout on every compiler. */
+struct wedge_task {
+	__u64 task;
+	__u64 now;
+	__u64 blocker;
+	__u64 owner_raw;
+	__u64 owner_task;
+	__u64 saved_sp;
+	__u64 stack_base;
+	__u64 exec_start;
+	__u64 last_arrival;
+	__u64 rq_clock_task;
+	__u64 nvcsw;
+	__u64 nivcsw;
+	__u64 start_time;
+	__s32 pid;
+	__s32 tgid;
+	__s32 ppid;
+	__u32 state;
+	__u32 exit_state;
+	__u32 flags;
+	__u32 cpu;
+	__u32 have;
+	__s32 owner_pid;
+	__u32 tid_levels;
+	__u32 tgid_levels;
+	__s32 stack_bytes; /* bpf_get_task_stack's return: bytes, or -errno */
+	char comm[16];
+	struct ns_nr tids[WEDGE_NS_LEVELS];
+	struct ns_nr tgids[WEDGE_NS_LEVELS];
+	__u64 stack[WEDGE_STACK_DEPTH];
+};
+
+/* The record is too big for the 512-byte BPF stack: per-CPU scratch (an
+ * iterator program runs with migration disabled). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct wedge_task);
+} wedge_scratch SEC(".maps");
+
+/* Each CPU's `struct rq` address (kallsyms `runqueues` +
+ * __per_cpu_offset[cpu]), filled by user space after load: BPF cannot
+ * name a per-CPU kernel variable without ksym support in the loader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, WEDGE_MAX_CPUS);
+	__type(key, __u32);
+	__type(value, __u64);
+} wedge_rq SEC(".maps");
+
+static __always_inline void ns_numbers(struct pid *p, struct ns_nr *out, __u32 *levels)
+{
+	unsigned int level;
+	struct upid *nums;
+	__u32 n = 0;
+
+	*levels = 0;
+	if (!p)
+		return;
+	level = BPF_CORE_READ(p, level);
+	/* numbers[] is a flexible array: relocate its start, then index. */
+	nums = __builtin_preserve_access_index(&p->numbers[0]);
+	for (int i = 0; i < WEDGE_NS_LEVELS; i++) {
+		struct upid up = {};
+
+		if (i > level)
+			break;
+		if (bpf_probe_read_kernel(&up, sizeof(up), nums + i))
+			break;
+		out[i].nr = up.nr;
+		out[i].inum = BPF_CORE_READ(up.ns, ns.inum);
+		n = i + 1;
+	}
+	*levels = n;
+}
+
+SEC("iter/task")
+int wedge_tasks(struct bpf_iter__task *ctx)
+{
+	struct seq_file *seq = ctx->meta->seq;
+	struct task_struct *task = ctx->task;
+	struct wedge_task *r;
+	__u32 zero = 0;
+
+	if (!task)
+		return 0;
+	r = bpf_map_lookup_elem(&wedge_scratch, &zero);
+	if (!r)
+		return 0;
+	__builtin_memset(r, 0, sizeof(*r) - sizeof(r->stack));
+
+	r->task = (__u64)task;
+	r->now = bpf_ktime_get_ns();
+	r->pid = BPF_CORE_READ(task, pid);
+	r->tgid = BPF_CORE_READ(task, tgid);
+	r->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	BPF_CORE_READ_INTO(&r->comm, task, comm);
+	if (bpf_core_field_exists(task->__state)) {
+		r->state = BPF_CORE_READ(task, __state);
+	} else {
+		struct task_struct___pre514 *old = (void *)task;
+
+		r->state = (__u32)BPF_CORE_READ(old, state);
+		r->have |= HAVE_STATE_PRE514;
+	}
+	r->exit_state = BPF_CORE_READ(task, exit_state);
+	r->flags = BPF_CORE_READ(task, flags);
+	if (bpf_core_field_exists(task->cpu)) {
+		r->cpu = BPF_CORE_READ(task, cpu);
+		r->have |= HAVE_CPU;
+	} else if (bpf_core_field_exists(task->thread_info.cpu)) {
+		r->cpu = BPF_CORE_READ(task, thread_info.cpu);
+		r->have |= HAVE_CPU;
+	}
+	r->saved_sp = BPF_CORE_READ(task, thread.sp);
+	r->stack_base = (__u64)BPF_CORE_READ(task, stack);
+	r->exec_start = BPF_CORE_READ(task, se.exec_start);
+	r->last_arrival = BPF_CORE_READ(task, sched_info.last_arrival);
+	r->nvcsw = BPF_CORE_READ(task, nvcsw);
+	r->nivcsw = BPF_CORE_READ(task, nivcsw);
+	r->start_time = BPF_CORE_READ(task, start_time);
+
+	ns_numbers(BPF_CORE_READ(task, thread_pid), r->tids, &r->tid_levels);
+	ns_numbers(BPF_CORE_READ(task, group_leader, thread_pid), r->tgids, &r->tgid_levels);
+
+	/* The task's run queue clock. With CONFIG_FAIR_GROUP_SCHED the task's
+	 * se.cfs_rq is tg->cfs_rq[task_cpu] (set_task_rq, for every class),
+	 * whose ->rq is that CPU's rq: no symbol needed, which matters since
+	 * /proc/kallsyms has no data symbols without CONFIG_KALLSYMS_ALL.
+	 * Otherwise the rq address user space put in wedge_rq. */
+	{
+		struct cfs_rq *cfs = BPF_CORE_READ(task, se.cfs_rq);
+		struct rq *rq = 0;
+
+		if (bpf_core_field_exists(cfs->rq)) {
+			rq = BPF_CORE_READ(cfs, rq);
+		} else if (r->have & HAVE_CPU) {
+			__u32 cpu = r->cpu;
+			__u64 *rqa = bpf_map_lookup_elem(&wedge_rq, &cpu);
+
+			if (rqa)
+				rq = (void *)*rqa;
+		}
+		if (rq && !bpf_core_read(&r->rq_clock_task, sizeof(r->rq_clock_task), &rq->clock_task))
+			r->have |= HAVE_RQ_CLOCK;
+	}
+
+	if (bpf_core_field_exists(task->blocker)) {
+		unsigned long b = BPF_CORE_READ(task, blocker);
+		unsigned long type = b & BLOCKER_TYPE_MASK;
+		unsigned long lock = b & ~BLOCKER_TYPE_MASK;
+		__u64 raw = 0, owner = 0;
+
+		r->have |= HAVE_BLOCKER_FIELD;
+		if (bpf_core_field_exists(((struct semaphore *)0)->last_holder))
+			r->have |= HAVE_SEM_HOLDER;
+		r->blocker = b;
+		if (lock && type == BLOCKER_TYPE_MUTEX) {
+			bpf_core_read(&raw, sizeof(raw), &((struct mutex *)lock)->owner);
+			owner = raw & ~MUTEX_FLAGS;
+		} else if (lock && type == BLOCKER_TYPE_SEM) {
+			struct semaphore *sem = (void *)lock;
+
+			if (bpf_core_field_exists(sem->last_holder)) {
+				bpf_core_read(&raw, sizeof(raw), &sem->last_holder);
+				owner = raw;
+			}
+		} else if (lock) {
+			bpf_core_read(&raw, sizeof(raw), &((struct rw_semaphore *)lock)->owner);
+			owner = raw & ~RWSEM_OWNER_FLAGS_MASK;
+		}
+		r->owner_raw = raw;
+		r->owner_task = owner;
+		if (owner) {
+			struct task_struct *o = (void *)owner;
+
+			if (!bpf_core_read(&r->owner_pid, sizeof(r->owner_pid), &o->pid))
+				r->have |= HAVE_OWNER_PID;
+		}
+	}
+
+	r->stack_bytes = bpf_get_task_stack(task, r->stack, sizeof(r->stack), 0);
+	bpf_seq_write(seq, r, sizeof(*r));
+	return 0;
+}
+
+/* ---- the kernel-memory reader ---- */
+
+#define WEDGE_READ_SLOTS 128
+#define WEDGE_SLOT_SIZE 4096
+
+struct wedge_req {
+	__u64 addr;
+	__u32 len; /* <= WEDGE_SLOT_SIZE */
+	__s32 status; /* out: 0, or bpf_probe_read_kernel's -errno */
+};
+
+struct wedge_reqs {
+	__u32 n;
+	__u32 pad;
+	struct wedge_req r[WEDGE_READ_SLOTS];
+};
+
+/* Both maps are mmap-ed by user space: requests are written and results
+ * read in place, and one BPF_PROG_TEST_RUN moves up to 512 KB. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct wedge_reqs);
+} wedge_reqs SEC(".maps");
+
+struct wedge_slot {
+	char b[WEDGE_SLOT_SIZE];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, WEDGE_READ_SLOTS);
+	__type(key, __u32);
+	__type(value, struct wedge_slot);
+} wedge_out SEC(".maps");
+
+/* raw_tp because BPF_PROG_TEST_RUN runs a raw tracepoint program
+ * synchronously on the calling CPU with no context to fake, and tracing
+ * programs get bpf_probe_read_kernel. It is never attached. */
+SEC("raw_tp")
+int wedge_read(void *ctx)
+{
+	__u32 zero = 0;
+	struct wedge_reqs *q = bpf_map_lookup_elem(&wedge_reqs, &zero);
+	__u32 n, done = 0;
+
+	if (!q)
+		return 0;
+	n = q->n;
+	for (__u32 i = 0; i < WEDGE_READ_SLOTS; i++) {
+		struct wedge_slot *s;
+		__u32 len;
+		__u32 k = i;
+
+		if (i >= n)
+			break;
+		s = bpf_map_lookup_elem(&wedge_out, &k);
+		if (!s)
+			break;
+		len = q->r[i].len;
+		if (len > WEDGE_SLOT_SIZE) {
+			q->r[i].status = -7; /* -E2BIG */
+			continue;
+		}
+		if (len == 0) {
+			q->r[i].status = 0;
+			continue;
+		}
+		q->r[i].status = bpf_probe_read_kernel(s->b, len, (void *)q->r[i].addr);
+		done++;
+	}
+	return done;
+}

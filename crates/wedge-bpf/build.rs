@@ -1,0 +1,55 @@
+//! Compiles bpf/wedge.bpf.c with clang (-target bpf, CO-RE) into OUT_DIR so
+//! that lib.rs embeds it with include_bytes!. Users of the binary need no
+//! clang. Without clang (or when it fails) the crate still builds, with the
+//! cfg `wedge_no_bpf`, and `Bpf::open()` says wedge was built without its
+//! program, so the snapshot falls back to /proc.
+
+use std::env;
+use std::path::PathBuf;
+use std::process::Command;
+
+fn main() {
+    println!("cargo::rustc-check-cfg=cfg(wedge_no_bpf)");
+    println!("cargo:rerun-if-changed=bpf/wedge.bpf.c");
+    println!("cargo:rerun-if-changed=bpf/wedge.h");
+    println!("cargo:rerun-if-env-changed=CLANG");
+
+    let out = PathBuf::from(env::var_os("OUT_DIR").unwrap_or_default()).join("wedge.bpf.o");
+    let clang = env::var("CLANG").unwrap_or_else(|_| "clang".into());
+    // The multiarch directory holds asm/types.h, which linux/types.h needs
+    // and which clang does not look for under -target bpf.
+    let arch = env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_else(|_| "x86_64".into());
+    let target_arch = match arch.as_str() {
+        "x86_64" => "x86",
+        "aarch64" => "arm64",
+        "riscv64" => "riscv",
+        "s390x" => "s390",
+        "powerpc64" => "powerpc",
+        other => other,
+    };
+    let multiarch = format!("/usr/include/{arch}-linux-gnu");
+
+    let result = Command::new(&clang)
+        .args(["-target", "bpf", "-O2", "-g", "-Wall"])
+        .arg(format!("-D__TARGET_ARCH_{target_arch}"))
+        .arg(format!("-I{multiarch}"))
+        .args(["-c", "bpf/wedge.bpf.c", "-o"])
+        .arg(&out)
+        .output();
+    let why = match result {
+        Ok(o) if o.status.success() => None,
+        Ok(o) => Some(format!(
+            "{clang} failed on bpf/wedge.bpf.c: {}",
+            String::from_utf8_lossy(&o.stderr)
+                .lines()
+                .find(|l| l.contains("error"))
+                .unwrap_or("(no error line)")
+        )),
+        Err(e) => Some(format!("clang was not found at build time ({clang}: {e})")),
+    };
+    if let Some(why) = why {
+        println!("cargo:warning=wedge-bpf: building without the BPF program: {why}");
+        println!("cargo:rustc-cfg=wedge_no_bpf");
+        println!("cargo:rustc-env=WEDGE_NO_BPF_WHY={why}");
+    }
+}
