@@ -113,8 +113,8 @@ fn parse_kallsyms(text: &str) -> (Vec<Symbol>, Vec<Module>) {
 ///   `atomic_read(&cpu_rq(cpu)->nr_iowait)`: a load of
 ///   `__per_cpu_offset[cpu]` (an index·8 operand), then one at that plus
 ///   `&runqueues.nr_iowait`;
-/// - `init_task`: the parent of pid 1 (`real_parent`), checked by its pid
-///   (0) and comm (`swapper/0`).
+/// - `init_task`: the parent of pid 1 or 2 (`real_parent`), checked by
+///   its pid (0) and comm (`swapper/0`).
 #[derive(Debug, Clone, Default)]
 pub struct Derived {
     /// (name, address, size, kallsyms-like kind, how it was found)
@@ -182,7 +182,13 @@ impl LiveKernel {
         let nr_cpus = std::fs::read_to_string("/sys/devices/system/cpu/possible")
             .map_or(1, |s| count_cpus(&s));
         let mut warnings = Vec::new();
-        if !mods.is_empty() {
+        // `[bpf]` (JITed BPF programs, wedge's own among them) and
+        // `[__builtin__kprobes]`/`[__builtin__ftrace]` (trampolines) are
+        // not modules: they have no ORC tables to miss.
+        if mods
+            .iter()
+            .any(|m| m.name != "bpf" && !m.name.starts_with("__builtin"))
+        {
             warnings.push(
                 "modules' text ranges and ORC tables are not read (the `modules` list is not in kallsyms): their frames are named from kallsyms and the unwind stops in them".into(),
             );
@@ -323,7 +329,7 @@ impl LiveKernel {
                 a,
                 self.size("task_struct"),
                 'D',
-                "pid 1's real_parent",
+                "the real_parent of pid 1 or 2",
             ),
             Err(e) => d.missing.push(format!("init_task: {e}")),
         }
@@ -357,24 +363,44 @@ impl LiveKernel {
     fn find_per_cpu(&self) -> Result<(u64, u64), String> {
         use iced_x86::{OpKind, Register};
         let insns = self.insns("nr_iowait_cpu")?;
-        let mem_ops = insns.iter().filter(|i| {
-            (0..i.op_count()).any(|n| i.op_kind(n) == OpKind::Memory)
-                && i.segment_prefix() == Register::None
-        });
+        // Two shapes: up to 6.14 the per-CPU symbols are offsets from 0
+        // and the field is read at `[area + runqueues + field]`; from 6.15
+        // (x86-64 percpu no longer zero-based) `runqueues` is an address
+        // loaded as an immediate, the area's offset added to it, and the
+        // field read at `[rax + field]`.
         let mut offs = None;
-        let mut rq = None;
-        for i in mem_ops {
+        let mut imm = None;
+        let mut disp = None;
+        for i in &insns {
+            if i.segment_prefix() != Register::None {
+                continue;
+            }
+            // `mov rax, runqueues`: imm64, or imm32 sign-extended for an
+            // address in the top 2 GiB (the kernel image).
+            if i.op_count() == 2
+                && matches!(i.op1_kind(), OpKind::Immediate64 | OpKind::Immediate32to64)
+            {
+                imm.get_or_insert(i.immediate(1));
+            }
+            if !(0..i.op_count()).any(|n| i.op_kind(n) == OpKind::Memory) {
+                continue;
+            }
             if offs.is_none() && i.memory_index_scale() == 8 && i.memory_base() == Register::None {
                 offs = Some(i.memory_displacement64());
             } else if offs.is_some() && i.memory_base() != Register::RIP {
-                rq = Some(i.memory_displacement64());
+                disp = Some(i.memory_displacement64());
                 break;
             }
         }
-        let (Some(offs), Some(rq_field)) = (offs, rq) else {
-            return Err("nr_iowait_cpu does not load __per_cpu_offset[cpu] then a field of cpu_rq(cpu) (its code is not the one expected)".into());
+        let field = self.off("rq", "nr_iowait")?;
+        let rq = match (imm, disp) {
+            (Some(a), Some(d)) if d == field => Some(a),
+            (_, Some(d)) if d > field => Some(d - field),
+            _ => None,
         };
-        let rq = rq_field.wrapping_sub(self.off("rq", "nr_iowait")?);
+        let (Some(offs), Some(rq)) = (offs, rq) else {
+            return Err("nr_iowait_cpu does not load __per_cpu_offset[cpu] and cpu_rq(cpu)->nr_iowait as expected".into());
+        };
         // Check: CPU 0's runqueue names CPU 0 (`rq->cpu`).
         let base = self.bpf_u64(offs)?;
         let cpu_off = self.off("rq", "cpu")?;
@@ -392,12 +418,14 @@ impl LiveKernel {
     }
 
     fn find_init_task(&self) -> Result<u64, String> {
+        // init (pid 1) and kthreadd (pid 2) are both children of the boot
+        // task, init_task (pid 0, swapper/0): rest_init() forks them.
         let one = self
             .tasks()?
             .records
             .iter()
-            .find(|r| r.pid == 1)
-            .ok_or("no pid 1 in the task pass")?;
+            .find(|r| r.pid <= 2 && r.ppid == 0)
+            .ok_or("neither pid 1 nor pid 2 in the task pass")?;
         let parent = self.bpf_u64(
             one.task
                 .wrapping_add(self.off("task_struct", "real_parent")?),
@@ -586,6 +614,35 @@ impl LiveKernel {
             note: None,
             running: false,
         }
+    }
+
+    /// The kernel's GNU build-id (hex), from its ELF notes
+    /// (/sys/kernel/notes: namesz, descsz, type, name, desc, 4-aligned).
+    pub fn build_id(&self) -> Option<String> {
+        let b = read_kernel_file("/sys/kernel/notes", 1 << 16).ok()?;
+        let mut at = 0usize;
+        let u = |i: usize| -> Option<usize> {
+            Some(u32::from_le_bytes(b.get(i..i + 4)?.try_into().ok()?) as usize)
+        };
+        while at + 12 <= b.len() {
+            let (nsz, dsz, ty) = (u(at)?, u(at + 4)?, u(at + 8)?);
+            let name = at + 12;
+            let desc = name + nsz.div_ceil(4) * 4;
+            if ty == 3 && b.get(name..name + nsz)? == b"GNU\0" {
+                let d = b.get(desc..desc + dsz)?;
+                return Some(d.iter().map(|x| format!("{x:02x}")).collect());
+            }
+            at = desc + dsz.div_ceil(4) * 4;
+        }
+        None
+    }
+
+    /// The KASLR slide: `_text` against its link address
+    /// (`__START_KERNEL_map` + 16 MiB, CONFIG_PHYSICAL_START's default).
+    pub fn kaslr_slide(&self) -> u64 {
+        self.syms
+            .addr("_text")
+            .map_or(0, |t| t.wrapping_sub(0xffff_ffff_8100_0000))
     }
 
     /// THREAD_SIZE: 16 KiB on x86-64 (32 KiB with KASAN), which BTF does
