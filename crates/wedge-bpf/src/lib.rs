@@ -187,3 +187,13 @@ impl Bpf {
     /// BPF_PROG_TEST_RUN), for callers sizing their reads.
     pub const READ_BATCH_BYTES: usize = load::READ_SLOTS * load::SLOT_SIZE;
 }
+
+#[cfg(test)]
+mod tests {
+    /// The snapshot and the memory layer share one `Bpf` across threads.
+    #[test]
+    fn bpf_is_send_and_sync() {
+        fn both<T: Send + Sync>() {}
+        both::<super::Bpf>();
+    }
+}

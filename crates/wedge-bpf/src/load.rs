@@ -157,14 +157,13 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
 fn verifier_reason(log: &str) -> Option<String> {
     log.lines()
         .map(str::trim)
-        .filter(|l| {
+        .rfind(|l| {
             !l.is_empty()
                 && !l.starts_with("processed ")
                 && !l.starts_with("verification time")
                 && !l.starts_with("stack depth")
                 && !l.starts_with("-- END PROG LOAD LOG --")
         })
-        .last()
         .map(str::to_string)
 }
 
@@ -183,6 +182,23 @@ fn refused(step: &str, e: &(dyn std::error::Error + 'static), st: &SelfStatus) -
         "the kernel refused wedge's BPF program ({step}): {}",
         chain(e)
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_verifier_line_is_the_reason() {
+        let log = "func#0 @0\n0: R1=ctx() R10=fp0\n387: (85) call unknown#195896080\n\
+                   invalid func unknown#195896080\nprocessed 388 insns (limit 1000000)\n\
+                   verification time 912 usec\nstack depth 48\n";
+        assert_eq!(
+            verifier_reason(log).as_deref(),
+            Some("invalid func unknown#195896080")
+        );
+        assert_eq!(verifier_reason(""), None);
+    }
 }
 
 #[cfg(wedge_no_bpf)]
