@@ -148,8 +148,12 @@ int wedge_tasks(struct bpf_iter__task *ctx)
 	r->task = (__u64)task;
 	r->now = bpf_ktime_get_ns();
 	/* The iterated task is a trusted pointer (the iterator holds a
-	 * reference): its own members are plain loads, CO-RE relocated. What
-	 * it points to is read with bpf_probe_read_kernel. */
+	 * reference): its own scalar members are plain loads, CO-RE relocated.
+	 * Pointer members and what they point to are read with
+	 * bpf_probe_read_kernel: a plain load of a pointer member makes the
+	 * verifier look up trust annotations by name in the kernel's BTF, once
+	 * per instruction, which costs more at load than the helper calls at
+	 * run time. */
 	r->pid = task->pid;
 	r->tgid = task->tgid;
 	r->ppid = BPF_CORE_READ(task, real_parent, tgid);
@@ -179,7 +183,7 @@ int wedge_tasks(struct bpf_iter__task *ctx)
 	r->nivcsw = task->nivcsw;
 	r->start_time = task->start_time;
 
-	ns_numbers(task->thread_pid, r->tids, &r->tid_levels);
+	ns_numbers(BPF_CORE_READ(task, thread_pid), r->tids, &r->tid_levels);
 	ns_numbers(BPF_CORE_READ(task, group_leader, thread_pid), r->tgids, &r->tgid_levels);
 
 	/* The task's run queue clock. With CONFIG_FAIR_GROUP_SCHED the task's
@@ -188,7 +192,7 @@ int wedge_tasks(struct bpf_iter__task *ctx)
 	 * /proc/kallsyms has no data symbols without CONFIG_KALLSYMS_ALL.
 	 * Otherwise the rq address user space put in wedge_rq. */
 	{
-		struct cfs_rq *cfs = task->se.cfs_rq;
+		struct cfs_rq *cfs = BPF_CORE_READ(task, se.cfs_rq);
 		struct rq *rq = 0;
 
 		if (bpf_core_field_exists(cfs->rq)) {

@@ -15,6 +15,8 @@
 
 use serde::Serialize;
 
+#[cfg_attr(wedge_no_bpf, allow(dead_code))]
+mod btf_trim;
 mod load;
 #[cfg_attr(wedge_no_bpf, allow(dead_code))]
 mod record;
@@ -156,7 +158,14 @@ pub struct Bpf {
 impl Bpf {
     /// Loads the embedded programs, or says why it cannot.
     pub fn open() -> Result<Bpf, Unavailable> {
-        load::Loaded::open().map(|inner| Bpf { inner })
+        load::Loaded::open(true).map(|inner| Bpf { inner })
+    }
+
+    /// `open()` relocating against the kernel's whole BTF instead of the
+    /// trimmed copy (src/btf_trim.rs): for tests that the two agree.
+    #[doc(hidden)]
+    pub fn open_with_whole_btf() -> Result<Bpf, Unavailable> {
+        load::Loaded::open(false).map(|inner| Bpf { inner })
     }
 
     /// One pass over every task.
@@ -175,6 +184,13 @@ impl Bpf {
     /// Many reads in as few program runs as possible.
     pub fn read_many(&self, reqs: &mut [(u64, &mut [u8])]) -> Vec<Result<(), ReadFault>> {
         self.inner.read_many(reqs)
+    }
+
+    /// Whether the programs were relocated against the trimmed BTF (true
+    /// normally; false after the fallback to the whole BTF).
+    #[doc(hidden)]
+    pub fn relocated_against_trimmed_btf(&self) -> bool {
+        self.inner.trimmed()
     }
 
     /// The kernel's ids of the loaded programs (`bpftool prog show id N`),
