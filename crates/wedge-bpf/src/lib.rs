@@ -17,7 +17,10 @@ pub mod live;
 
 use serde::Serialize;
 
+#[cfg_attr(wedge_no_bpf, allow(dead_code))]
+mod btf_trim;
 mod load;
+#[cfg_attr(wedge_no_bpf, allow(dead_code))]
 mod record;
 
 pub use load::kallsyms_addrs;
@@ -102,13 +105,20 @@ pub struct TaskRecord {
     /// stack (`task->stack`, THREAD_SIZE bytes): the ORC unwinder starts there.
     pub saved_sp: u64,
     pub stack_base: u64,
-    /// Scheduler clock values (ns, the task's CPU's rq clock domain):
-    /// `se.exec_start` (last time its runtime was accounted: when it last
-    /// stopped running, for a sleeper), `sched_info.last_arrival` (when it
-    /// last got a CPU), and that CPU's `rq->clock_task` read in the same pass.
+    /// Scheduler clock values (ns, the clocks of the task's CPU's run
+    /// queue): `se.exec_start` (last time its runtime was accounted: when
+    /// it last stopped running, for a sleeper), stamped with
+    /// `rq->clock_task`; `sched_info.last_arrival` (when it last got a CPU),
+    /// stamped with `rq->clock`. Both rq clocks are read in the same pass
+    /// (0 when they could not be): off-CPU time is `rq_clock_task_ns -
+    /// exec_start_ns`, as crash-dump tools compute it. `clock_task` leaves
+    /// out IRQ and steal time, so the two domains drift apart (minutes, in
+    /// a VM): never subtract across them.
     pub exec_start_ns: u64,
     pub last_arrival_ns: u64,
     pub rq_clock_task_ns: u64,
+    /// `rq->clock` (added to the contract: the domain of last_arrival_ns).
+    pub rq_clock_ns: u64,
     /// Context switches (`nvcsw`, `nivcsw`).
     pub nvcsw: u64,
     pub nivcsw: u64,
@@ -150,7 +160,14 @@ pub struct Bpf {
 impl Bpf {
     /// Loads the embedded programs, or says why it cannot.
     pub fn open() -> Result<Bpf, Unavailable> {
-        load::Loaded::open().map(|inner| Bpf { inner })
+        load::Loaded::open(true).map(|inner| Bpf { inner })
+    }
+
+    /// `open()` relocating against the kernel's whole BTF instead of the
+    /// trimmed copy (src/btf_trim.rs): for tests that the two agree.
+    #[doc(hidden)]
+    pub fn open_with_whole_btf() -> Result<Bpf, Unavailable> {
+        load::Loaded::open(false).map(|inner| Bpf { inner })
     }
 
     /// One pass over every task.
@@ -171,7 +188,30 @@ impl Bpf {
         self.inner.read_many(reqs)
     }
 
+    /// Whether the programs were relocated against the trimmed BTF (true
+    /// normally; false after the fallback to the whole BTF).
+    #[doc(hidden)]
+    pub fn relocated_against_trimmed_btf(&self) -> bool {
+        self.inner.trimmed()
+    }
+
+    /// The kernel's ids of the loaded programs (`bpftool prog show id N`),
+    /// so a test can check that none outlives the process.
+    pub fn program_ids(&self) -> Vec<u32> {
+        self.inner.program_ids()
+    }
+
     /// Bytes one program run copies at most (the batch the reader moves per
     /// BPF_PROG_TEST_RUN), for callers sizing their reads.
     pub const READ_BATCH_BYTES: usize = load::READ_SLOTS * load::SLOT_SIZE;
+}
+
+#[cfg(test)]
+mod tests {
+    /// The snapshot and the memory layer share one `Bpf` across threads.
+    #[test]
+    fn bpf_is_send_and_sync() {
+        fn both<T: Send + Sync>() {}
+        both::<super::Bpf>();
+    }
 }
