@@ -271,16 +271,7 @@ impl LiveKernel {
         self.bpf
             .read(at, &mut code)
             .map_err(|f| format!("{func}'s text at {:#x}: {}", f.addr, f.detail))?;
-        let mut d = iced_x86::Decoder::with_ip(64, &code, at, iced_x86::DecoderOptions::NONE);
-        let mut out = Vec::new();
-        while d.can_decode() && out.len() < 32 {
-            let i = d.decode();
-            if i.is_invalid() {
-                break;
-            }
-            out.push(i);
-        }
-        Ok(out)
+        Ok(decode(&code, at))
     }
 
     fn derive(&self) -> Derived {
@@ -337,18 +328,8 @@ impl LiveKernel {
     }
 
     fn find_jiffies(&self) -> Result<u64, String> {
-        use iced_x86::{OpKind, Register};
-        let insns = self.insns("do_timer")?;
-        let st = insns
-            .iter()
-            .find(|i| {
-                i.op_count() > 0
-                    && i.op0_kind() == OpKind::Memory
-                    && i.memory_base() == Register::RIP
-                    && i.segment_prefix() == Register::None
-            })
+        let a = jiffies_anchor(&self.insns("do_timer")?)
             .ok_or("no RIP-relative store in do_timer's first instructions")?;
-        let a = st.ip_rel_memory_address();
         let v = self.bpf_u64(a)?;
         // INITIAL_JIFFIES is (unsigned long)(unsigned int)(-300*HZ): jiffies
         // starts below 2^32 by at most 300 s at HZ=1000 and only grows.
@@ -361,46 +342,10 @@ impl LiveKernel {
     }
 
     fn find_per_cpu(&self) -> Result<(u64, u64), String> {
-        use iced_x86::{OpKind, Register};
-        let insns = self.insns("nr_iowait_cpu")?;
-        // Two shapes: up to 6.14 the per-CPU symbols are offsets from 0
-        // and the field is read at `[area + runqueues + field]`; from 6.15
-        // (x86-64 percpu no longer zero-based) `runqueues` is an address
-        // loaded as an immediate, the area's offset added to it, and the
-        // field read at `[rax + field]`.
-        let mut offs = None;
-        let mut imm = None;
-        let mut disp = None;
-        for i in &insns {
-            if i.segment_prefix() != Register::None {
-                continue;
-            }
-            // `mov rax, runqueues`: imm64, or imm32 sign-extended for an
-            // address in the top 2 GiB (the kernel image).
-            if i.op_count() == 2
-                && matches!(i.op1_kind(), OpKind::Immediate64 | OpKind::Immediate32to64)
-            {
-                imm.get_or_insert(i.immediate(1));
-            }
-            if !(0..i.op_count()).any(|n| i.op_kind(n) == OpKind::Memory) {
-                continue;
-            }
-            if offs.is_none() && i.memory_index_scale() == 8 && i.memory_base() == Register::None {
-                offs = Some(i.memory_displacement64());
-            } else if offs.is_some() && i.memory_base() != Register::RIP {
-                disp = Some(i.memory_displacement64());
-                break;
-            }
-        }
         let field = self.off("rq", "nr_iowait")?;
-        let rq = match (imm, disp) {
-            (Some(a), Some(d)) if d == field => Some(a),
-            (_, Some(d)) if d > field => Some(d - field),
-            _ => None,
-        };
-        let (Some(offs), Some(rq)) = (offs, rq) else {
-            return Err("nr_iowait_cpu does not load __per_cpu_offset[cpu] and cpu_rq(cpu)->nr_iowait as expected".into());
-        };
+        let (offs, rq) = per_cpu_anchor(&self.insns("nr_iowait_cpu")?, field).ok_or(
+            "nr_iowait_cpu does not load __per_cpu_offset[cpu] and cpu_rq(cpu)->nr_iowait as expected",
+        )?;
         // Check: CPU 0's runqueue names CPU 0 (`rq->cpu`).
         let base = self.bpf_u64(offs)?;
         let cpu_off = self.off("rq", "cpu")?;
@@ -656,6 +601,76 @@ impl LiveKernel {
     }
 }
 
+/// Decodes x86-64 code at `at`, up to the first undecodable byte.
+fn decode(code: &[u8], at: u64) -> Vec<iced_x86::Instruction> {
+    let mut d = iced_x86::Decoder::with_ip(64, code, at, iced_x86::DecoderOptions::NONE);
+    let mut out = Vec::new();
+    while d.can_decode() && out.len() < 32 {
+        let i = d.decode();
+        if i.is_invalid() {
+            break;
+        }
+        out.push(i);
+    }
+    out
+}
+
+/// `do_timer`'s `jiffies_64 += ticks`: the first RIP-relative memory
+/// destination (no segment: not a per-CPU `%gs:` one).
+fn jiffies_anchor(insns: &[iced_x86::Instruction]) -> Option<u64> {
+    use iced_x86::{OpKind, Register};
+    insns
+        .iter()
+        .find(|i| {
+            i.op_count() > 0
+                && i.op0_kind() == OpKind::Memory
+                && i.memory_base() == Register::RIP
+                && i.segment_prefix() == Register::None
+        })
+        .map(|i| i.ip_rel_memory_address())
+}
+
+/// `nr_iowait_cpu`'s `atomic_read(&cpu_rq(cpu)->nr_iowait)`: the address
+/// of `__per_cpu_offset` (an index·8 operand with no base) and of
+/// `runqueues`, given the field's offset in `struct rq`. Two shapes: up to
+/// 6.14 the per-CPU symbols are offsets from 0 and the field is read at
+/// `[area + runqueues + field]`; from 6.15 (x86-64 per-CPU symbols no
+/// longer zero-based) `runqueues` is an immediate, the area's offset is
+/// added to it, and the field is read at `[rax + field]`.
+fn per_cpu_anchor(insns: &[iced_x86::Instruction], field: u64) -> Option<(u64, u64)> {
+    use iced_x86::{OpKind, Register};
+    let mut offs = None;
+    let mut imm = None;
+    let mut disp = None;
+    for i in insns {
+        if i.segment_prefix() != Register::None {
+            continue;
+        }
+        // `mov rax, runqueues`: imm64, or imm32 sign-extended for an
+        // address in the top 2 GiB (the kernel image).
+        if i.op_count() == 2
+            && matches!(i.op1_kind(), OpKind::Immediate64 | OpKind::Immediate32to64)
+        {
+            imm.get_or_insert(i.immediate(1));
+        }
+        if !(0..i.op_count()).any(|n| i.op_kind(n) == OpKind::Memory) {
+            continue;
+        }
+        if offs.is_none() && i.memory_index_scale() == 8 && i.memory_base() == Register::None {
+            offs = Some(i.memory_displacement64());
+        } else if offs.is_some() && i.memory_base() != Register::RIP {
+            disp = Some(i.memory_displacement64());
+            break;
+        }
+    }
+    let rq = match (imm, disp) {
+        (Some(a), Some(d)) if d == field => a,
+        (_, Some(d)) if d > field => d - field,
+        _ => return None,
+    };
+    Some((offs?, rq))
+}
+
 /// Where a frame came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -750,6 +765,43 @@ mod tests {
             ms.lookup(0xffffffffc0a01010).map(|l| (l.0, l.1)),
             Some(("fuse_dev_read", 0x10))
         );
+    }
+
+    /// do_timer and nr_iowait_cpu of this machine's 6.18 kernel (read with
+    /// `wedge kernel rd`), and nr_iowait_cpu as kernels before 6.15 build it.
+    #[test]
+    fn data_symbols_are_found_in_code() {
+        let do_timer = [
+            0x0f, 0x1f, 0x44, 0x00, 0x00, 0x48, 0x01, 0x3d, 0xb4, 0x74, 0xbd, 0x01, 0xe9, 0xaf,
+            0x16, 0xfb, 0xff,
+        ];
+        let i = decode(&do_timer, 0xffffffff814324c0);
+        assert_eq!(jiffies_anchor(&i), Some(0xffffffff83009980));
+        let iowait_6_18 = [
+            0x0f, 0x1f, 0x44, 0x00, 0x00, 0x48, 0x63, 0xff, 0x48, 0xc7, 0xc0, 0xc0, 0x6c, 0xb2,
+            0x83, 0x48, 0x03, 0x04, 0xfd, 0x80, 0xe0, 0x86, 0x82, 0x8b, 0x80, 0x28, 0x0b, 0x00,
+            0x00, 0x31, 0xff, 0xe9,
+        ];
+        let i = decode(&iowait_6_18, 0xffffffff813b1170);
+        assert_eq!(
+            per_cpu_anchor(&i, 0xb28),
+            Some((0xffffffff8286e080, 0xffffffff83b26cc0))
+        );
+        // The field's offset disagrees: no guess.
+        assert_eq!(per_cpu_anchor(&i, 0xb30), None);
+        // movsxd rdi,edi; mov rax,[rdi*8-0x7d791f80]; mov eax,[rax+0x1fb28]
+        let iowait_old = [
+            0x48, 0x63, 0xff, 0x48, 0x8b, 0x04, 0xfd, 0x80, 0xe0, 0x86, 0x82, 0x8b, 0x80, 0x28,
+            0xfb, 0x01, 0x00, 0xc3,
+        ];
+        let i = decode(&iowait_old, 0xffffffff813b1170);
+        assert_eq!(
+            per_cpu_anchor(&i, 0xb28),
+            Some((0xffffffff8286e080, 0x1f000))
+        );
+        // Code of another shape finds nothing rather than a wrong address.
+        assert_eq!(per_cpu_anchor(&decode(&[0xc3], 0), 0xb28), None);
+        assert_eq!(jiffies_anchor(&decode(&[0xc3], 0)), None);
     }
 
     #[test]
