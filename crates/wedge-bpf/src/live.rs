@@ -590,14 +590,19 @@ impl LiveKernel {
             .map_or(0, |t| t.wrapping_sub(0xffff_ffff_8100_0000))
     }
 
-    /// THREAD_SIZE: 16 KiB on x86-64 (32 KiB with KASAN), which BTF does
-    /// not say; `union thread_union` has it as its size when present.
+    /// THREAD_SIZE, which BTF does not say: `union thread_union`'s size
+    /// where BTF has it, else 16 KiB on x86-64 (since 4.0), doubled by
+    /// KASAN (KASAN_STACK_ORDER: `kasan_report` is in kallsyms).
     fn thread_size(&self) -> u64 {
         self.btf
             .find("thread_union", &[wedge_vmcore::btf::Kind::Union])
             .and_then(|id| self.btf.size_of(id))
             .filter(|&n| (4096..=1 << 20).contains(&n))
-            .unwrap_or(16 << 10)
+            .unwrap_or(if self.syms.addr("kasan_report").is_some() {
+                32 << 10
+            } else {
+                16 << 10
+            })
     }
 }
 

@@ -197,6 +197,7 @@ fn bt_of_a_task_queued_on_an_rwsem() -> R {
         format!("/proc/{pid}/stack {proc:?} is not a subsequence of {names:?}")
     })?;
     let text = wedge(&["kernel", "bt", &pid]);
+    println!("/proc/{pid}/stack: {proc:?}\n{}", text.stdout);
     check(text.stdout.contains("rwsem_down_write_slowpath"), || {
         text.stdout.clone()
     })
