@@ -123,6 +123,49 @@ pub struct Derived {
     pub missing: Vec<String>,
 }
 
+/// `[bpf]` (JITed BPF programs, wedge's own among them) and
+/// `[__builtin__kprobes]`/`[__builtin__ftrace]` (trampolines) are in
+/// kallsyms as modules, and are none: no `struct module`, no ORC tables.
+fn pseudo_module(name: &str) -> bool {
+    name == "bpf" || name.starts_with("__builtin")
+}
+
+/// Modules as kallsyms lists them, with their text ranges and ORC tables
+/// from each `struct module` when the `modules` list head is in kallsyms
+/// (CONFIG_KALLSYMS_ALL); else their text ranges are guessed from their
+/// symbols and their ORC tables are missing, which is said.
+fn real_modules(
+    bpf: &Bpf,
+    btf: &Btf,
+    syms: &Kallsyms,
+    from_kallsyms: Vec<Module>,
+    warnings: &mut Vec<String>,
+) -> Vec<Module> {
+    if !from_kallsyms.iter().any(|m| !pseudo_module(&m.name)) {
+        return from_kallsyms;
+    }
+    let Some(head) = syms.addr("modules") else {
+        warnings.push(
+            "modules' text ranges and ORC tables are not read (the `modules` list is not in kallsyms: CONFIG_KALLSYMS_ALL is off): their frames are named from kallsyms and a walk stops in them".into(),
+        );
+        return from_kallsyms;
+    };
+    let (read, w) = Modules::read_from(bpf, btf, head, false);
+    warnings.extend(w);
+    let mut out: Vec<Module> = Vec::new();
+    for mut m in from_kallsyms {
+        if let Some(r) = read.mods.iter().find(|r| r.name == m.name) {
+            m.text_start = r.text_start;
+            m.text_end = r.text_end;
+            m.orc = r.orc;
+            m.funcs.retain(|f| f.0 >= r.text_start && f.0 < r.text_end);
+        }
+        out.push(m);
+    }
+    out.sort_by_key(|m| m.text_start);
+    out
+}
+
 /// The running kernel.
 pub struct LiveKernel {
     pub bpf: Bpf,
@@ -182,17 +225,7 @@ impl LiveKernel {
         let nr_cpus = std::fs::read_to_string("/sys/devices/system/cpu/possible")
             .map_or(1, |s| count_cpus(&s));
         let mut warnings = Vec::new();
-        // `[bpf]` (JITed BPF programs, wedge's own among them) and
-        // `[__builtin__kprobes]`/`[__builtin__ftrace]` (trampolines) are
-        // not modules: they have no ORC tables to miss.
-        if mods
-            .iter()
-            .any(|m| m.name != "bpf" && !m.name.starts_with("__builtin"))
-        {
-            warnings.push(
-                "modules' text ranges and ORC tables are not read (the `modules` list is not in kallsyms): their frames are named from kallsyms and the unwind stops in them".into(),
-            );
-        }
+        let mods = real_modules(&bpf, &btf, &syms, mods, &mut warnings);
         Ok(LiveKernel {
             sched: SchedText::from_syms(&syms),
             bpf,
@@ -442,7 +475,16 @@ impl LiveKernel {
                     .as_deref()
                     .and_then(wedge_kernel::KernelVersion::parse)
                     .is_none_or(|v| v.at_least(6, 4));
-                Orc::load(&self.bpf, a, b, c, new).map_err(|e| format!("ORC tables: {e}"))
+                let mut orc =
+                    Orc::load(&self.bpf, a, b, c, new).map_err(|e| format!("ORC tables: {e}"))?;
+                for m in &self.modules.mods {
+                    if let Some((ip, entries, n)) = m.orc {
+                        // A module's tables missing leaves the walk to stop
+                        // in it, with the reason; vmlinux's still serve.
+                        let _ = orc.add_module(&self.bpf, m.text_start, m.text_end, ip, entries, n);
+                    }
+                }
+                Ok(orc)
             })
             .as_ref()
             .map_err(Clone::clone)
