@@ -166,6 +166,27 @@ fn real_modules(
     out
 }
 
+/// /proc/kallsyms, parsed: the kernel's symbols and its modules'.
+fn read_kallsyms() -> Result<(Kallsyms, Vec<Module>), crate::Unavailable> {
+    let un = |reason: String| crate::Unavailable { reason };
+    let raw = read_kernel_file("/proc/kallsyms", MAX_KALLSYMS).map_err(un)?;
+    let (syms, mods) = parse_kallsyms(&String::from_utf8_lossy(&raw));
+    if syms.iter().all(|s| s.addr == 0) {
+        return Err(un(
+            "/proc/kallsyms shows no addresses (kptr_restrict hides them from this user)".into(),
+        ));
+    }
+    Ok((Kallsyms::from_symbols(syms), mods))
+}
+
+/// The kernel's own BTF.
+fn read_btf() -> Result<Btf, crate::Unavailable> {
+    let un = |reason: String| crate::Unavailable { reason };
+    let raw = read_kernel_file("/sys/kernel/btf/vmlinux", MAX_BTF)
+        .map_err(|e| un(format!("kernel has no BTF ({e})")))?;
+    Btf::parse(raw).map_err(|e| un(format!("/sys/kernel/btf/vmlinux: {e}")))
+}
+
 /// The running kernel.
 pub struct LiveKernel {
     pub bpf: Bpf,
@@ -201,24 +222,34 @@ impl LiveKernel {
     /// tables, tasks and the symbols of [`Derived`] are read when first
     /// needed (an `eval` of a member needs none of them).
     pub fn open() -> Result<LiveKernel, crate::Unavailable> {
-        let bpf = Bpf::open()?;
-        LiveKernel::with_bpf(bpf)
+        // The three are independent and each costs a few hundred ms (the
+        // verifier, kallsyms' 122,000 lines, 5 MiB of BTF): in parallel.
+        let (bpf, syms, btf) = std::thread::scope(|s| {
+            let bpf = s.spawn(Bpf::open);
+            let btf = s.spawn(read_btf);
+            let syms = read_kallsyms();
+            let lost = || crate::Unavailable {
+                reason: "a thread opening the kernel panicked".into(),
+            };
+            (
+                bpf.join().unwrap_or_else(|_| Err(lost())),
+                syms,
+                btf.join().unwrap_or_else(|_| Err(lost())),
+            )
+        });
+        // Not root: BPF's reason is the one to give, not kallsyms' zeros.
+        LiveKernel::assemble(bpf?, syms?, btf?)
     }
 
     pub fn with_bpf(bpf: Bpf) -> Result<LiveKernel, crate::Unavailable> {
-        let un = |reason: String| crate::Unavailable { reason };
-        let raw = read_kernel_file("/proc/kallsyms", MAX_KALLSYMS).map_err(un)?;
-        let (syms, mods) = parse_kallsyms(&String::from_utf8_lossy(&raw));
-        if syms.iter().all(|s| s.addr == 0) {
-            return Err(un(
-                "/proc/kallsyms shows no addresses (kptr_restrict hides them from this user)"
-                    .into(),
-            ));
-        }
-        let syms = Kallsyms::from_symbols(syms);
-        let btf_raw = read_kernel_file("/sys/kernel/btf/vmlinux", MAX_BTF)
-            .map_err(|e| un(format!("kernel has no BTF ({e})")))?;
-        let btf = Btf::parse(btf_raw).map_err(|e| un(format!("/sys/kernel/btf/vmlinux: {e}")))?;
+        LiveKernel::assemble(bpf, read_kallsyms()?, read_btf()?)
+    }
+
+    fn assemble(
+        bpf: Bpf,
+        (syms, mods): (Kallsyms, Vec<Module>),
+        btf: Btf,
+    ) -> Result<LiveKernel, crate::Unavailable> {
         let release = std::fs::read_to_string("/proc/sys/kernel/osrelease")
             .ok()
             .map(|s| s.trim().to_string());
