@@ -113,14 +113,78 @@ fn parse_kallsyms(text: &str) -> (Vec<Symbol>, Vec<Module>) {
 ///   `atomic_read(&cpu_rq(cpu)->nr_iowait)`: a load of
 ///   `__per_cpu_offset[cpu]` (an index·8 operand), then one at that plus
 ///   `&runqueues.nr_iowait`;
-/// - `init_task`: the parent of pid 1 (`real_parent`), checked by its pid
-///   (0) and comm (`swapper/0`).
+/// - `init_task`: the parent of pid 1 or 2 (`real_parent`), checked by
+///   its pid (0) and comm (`swapper/0`).
 #[derive(Debug, Clone, Default)]
 pub struct Derived {
     /// (name, address, size, kallsyms-like kind, how it was found)
     pub syms: Vec<(String, u64, u64, char, String)>,
     /// Why a symbol could not be found.
     pub missing: Vec<String>,
+}
+
+/// `[bpf]` (JITed BPF programs, wedge's own among them) and
+/// `[__builtin__kprobes]`/`[__builtin__ftrace]` (trampolines) are in
+/// kallsyms as modules, and are none: no `struct module`, no ORC tables.
+fn pseudo_module(name: &str) -> bool {
+    name == "bpf" || name.starts_with("__builtin")
+}
+
+/// Modules as kallsyms lists them, with their text ranges and ORC tables
+/// from each `struct module` when the `modules` list head is in kallsyms
+/// (CONFIG_KALLSYMS_ALL); else their text ranges are guessed from their
+/// symbols and their ORC tables are missing, which is said.
+fn real_modules(
+    bpf: &Bpf,
+    btf: &Btf,
+    syms: &Kallsyms,
+    from_kallsyms: Vec<Module>,
+    warnings: &mut Vec<String>,
+) -> Vec<Module> {
+    if !from_kallsyms.iter().any(|m| !pseudo_module(&m.name)) {
+        return from_kallsyms;
+    }
+    let Some(head) = syms.addr("modules") else {
+        warnings.push(
+            "modules' text ranges and ORC tables are not read (the `modules` list is not in kallsyms: CONFIG_KALLSYMS_ALL is off): their frames are named from kallsyms and a walk stops in them".into(),
+        );
+        return from_kallsyms;
+    };
+    let (read, w) = Modules::read_from(bpf, btf, head, false);
+    warnings.extend(w);
+    let mut out: Vec<Module> = Vec::new();
+    for mut m in from_kallsyms {
+        if let Some(r) = read.mods.iter().find(|r| r.name == m.name) {
+            m.text_start = r.text_start;
+            m.text_end = r.text_end;
+            m.orc = r.orc;
+            m.funcs.retain(|f| f.0 >= r.text_start && f.0 < r.text_end);
+        }
+        out.push(m);
+    }
+    out.sort_by_key(|m| m.text_start);
+    out
+}
+
+/// /proc/kallsyms, parsed: the kernel's symbols and its modules'.
+fn read_kallsyms() -> Result<(Kallsyms, Vec<Module>), crate::Unavailable> {
+    let un = |reason: String| crate::Unavailable { reason };
+    let raw = read_kernel_file("/proc/kallsyms", MAX_KALLSYMS).map_err(un)?;
+    let (syms, mods) = parse_kallsyms(&String::from_utf8_lossy(&raw));
+    if syms.iter().all(|s| s.addr == 0) {
+        return Err(un(
+            "/proc/kallsyms shows no addresses (kptr_restrict hides them from this user)".into(),
+        ));
+    }
+    Ok((Kallsyms::from_symbols(syms), mods))
+}
+
+/// The kernel's own BTF.
+fn read_btf() -> Result<Btf, crate::Unavailable> {
+    let un = |reason: String| crate::Unavailable { reason };
+    let raw = read_kernel_file("/sys/kernel/btf/vmlinux", MAX_BTF)
+        .map_err(|e| un(format!("kernel has no BTF ({e})")))?;
+    Btf::parse(raw).map_err(|e| un(format!("/sys/kernel/btf/vmlinux: {e}")))
 }
 
 /// The running kernel.
@@ -158,35 +222,41 @@ impl LiveKernel {
     /// tables, tasks and the symbols of [`Derived`] are read when first
     /// needed (an `eval` of a member needs none of them).
     pub fn open() -> Result<LiveKernel, crate::Unavailable> {
-        let bpf = Bpf::open()?;
-        LiveKernel::with_bpf(bpf)
+        // The three are independent and each costs a few hundred ms (the
+        // verifier, kallsyms' 122,000 lines, 5 MiB of BTF): in parallel.
+        let (bpf, syms, btf) = std::thread::scope(|s| {
+            let bpf = s.spawn(Bpf::open);
+            let btf = s.spawn(read_btf);
+            let syms = read_kallsyms();
+            let lost = || crate::Unavailable {
+                reason: "a thread opening the kernel panicked".into(),
+            };
+            (
+                bpf.join().unwrap_or_else(|_| Err(lost())),
+                syms,
+                btf.join().unwrap_or_else(|_| Err(lost())),
+            )
+        });
+        // Not root: BPF's reason is the one to give, not kallsyms' zeros.
+        LiveKernel::assemble(bpf?, syms?, btf?)
     }
 
     pub fn with_bpf(bpf: Bpf) -> Result<LiveKernel, crate::Unavailable> {
-        let un = |reason: String| crate::Unavailable { reason };
-        let raw = read_kernel_file("/proc/kallsyms", MAX_KALLSYMS).map_err(un)?;
-        let (syms, mods) = parse_kallsyms(&String::from_utf8_lossy(&raw));
-        if syms.iter().all(|s| s.addr == 0) {
-            return Err(un(
-                "/proc/kallsyms shows no addresses (kptr_restrict hides them from this user)"
-                    .into(),
-            ));
-        }
-        let syms = Kallsyms::from_symbols(syms);
-        let btf_raw = read_kernel_file("/sys/kernel/btf/vmlinux", MAX_BTF)
-            .map_err(|e| un(format!("kernel has no BTF ({e})")))?;
-        let btf = Btf::parse(btf_raw).map_err(|e| un(format!("/sys/kernel/btf/vmlinux: {e}")))?;
+        LiveKernel::assemble(bpf, read_kallsyms()?, read_btf()?)
+    }
+
+    fn assemble(
+        bpf: Bpf,
+        (syms, mods): (Kallsyms, Vec<Module>),
+        btf: Btf,
+    ) -> Result<LiveKernel, crate::Unavailable> {
         let release = std::fs::read_to_string("/proc/sys/kernel/osrelease")
             .ok()
             .map(|s| s.trim().to_string());
         let nr_cpus = std::fs::read_to_string("/sys/devices/system/cpu/possible")
             .map_or(1, |s| count_cpus(&s));
         let mut warnings = Vec::new();
-        if !mods.is_empty() {
-            warnings.push(
-                "modules' text ranges and ORC tables are not read (the `modules` list is not in kallsyms): their frames are named from kallsyms and the unwind stops in them".into(),
-            );
-        }
+        let mods = real_modules(&bpf, &btf, &syms, mods, &mut warnings);
         Ok(LiveKernel {
             sched: SchedText::from_syms(&syms),
             bpf,
@@ -265,16 +335,7 @@ impl LiveKernel {
         self.bpf
             .read(at, &mut code)
             .map_err(|f| format!("{func}'s text at {:#x}: {}", f.addr, f.detail))?;
-        let mut d = iced_x86::Decoder::with_ip(64, &code, at, iced_x86::DecoderOptions::NONE);
-        let mut out = Vec::new();
-        while d.can_decode() && out.len() < 32 {
-            let i = d.decode();
-            if i.is_invalid() {
-                break;
-            }
-            out.push(i);
-        }
-        Ok(out)
+        Ok(decode(&code, at))
     }
 
     fn derive(&self) -> Derived {
@@ -323,7 +384,7 @@ impl LiveKernel {
                 a,
                 self.size("task_struct"),
                 'D',
-                "pid 1's real_parent",
+                "the real_parent of pid 1 or 2",
             ),
             Err(e) => d.missing.push(format!("init_task: {e}")),
         }
@@ -331,18 +392,8 @@ impl LiveKernel {
     }
 
     fn find_jiffies(&self) -> Result<u64, String> {
-        use iced_x86::{OpKind, Register};
-        let insns = self.insns("do_timer")?;
-        let st = insns
-            .iter()
-            .find(|i| {
-                i.op_count() > 0
-                    && i.op0_kind() == OpKind::Memory
-                    && i.memory_base() == Register::RIP
-                    && i.segment_prefix() == Register::None
-            })
+        let a = jiffies_anchor(&self.insns("do_timer")?)
             .ok_or("no RIP-relative store in do_timer's first instructions")?;
-        let a = st.ip_rel_memory_address();
         let v = self.bpf_u64(a)?;
         // INITIAL_JIFFIES is (unsigned long)(unsigned int)(-300*HZ): jiffies
         // starts below 2^32 by at most 300 s at HZ=1000 and only grows.
@@ -355,26 +406,10 @@ impl LiveKernel {
     }
 
     fn find_per_cpu(&self) -> Result<(u64, u64), String> {
-        use iced_x86::{OpKind, Register};
-        let insns = self.insns("nr_iowait_cpu")?;
-        let mem_ops = insns.iter().filter(|i| {
-            (0..i.op_count()).any(|n| i.op_kind(n) == OpKind::Memory)
-                && i.segment_prefix() == Register::None
-        });
-        let mut offs = None;
-        let mut rq = None;
-        for i in mem_ops {
-            if offs.is_none() && i.memory_index_scale() == 8 && i.memory_base() == Register::None {
-                offs = Some(i.memory_displacement64());
-            } else if offs.is_some() && i.memory_base() != Register::RIP {
-                rq = Some(i.memory_displacement64());
-                break;
-            }
-        }
-        let (Some(offs), Some(rq_field)) = (offs, rq) else {
-            return Err("nr_iowait_cpu does not load __per_cpu_offset[cpu] then a field of cpu_rq(cpu) (its code is not the one expected)".into());
-        };
-        let rq = rq_field.wrapping_sub(self.off("rq", "nr_iowait")?);
+        let field = self.off("rq", "nr_iowait")?;
+        let (offs, rq) = per_cpu_anchor(&self.insns("nr_iowait_cpu")?, field).ok_or(
+            "nr_iowait_cpu does not load __per_cpu_offset[cpu] and cpu_rq(cpu)->nr_iowait as expected",
+        )?;
         // Check: CPU 0's runqueue names CPU 0 (`rq->cpu`).
         let base = self.bpf_u64(offs)?;
         let cpu_off = self.off("rq", "cpu")?;
@@ -392,12 +427,14 @@ impl LiveKernel {
     }
 
     fn find_init_task(&self) -> Result<u64, String> {
+        // init (pid 1) and kthreadd (pid 2) are both children of the boot
+        // task, init_task (pid 0, swapper/0): rest_init() forks them.
         let one = self
             .tasks()?
             .records
             .iter()
-            .find(|r| r.pid == 1)
-            .ok_or("no pid 1 in the task pass")?;
+            .find(|r| r.pid <= 2 && r.ppid == 0)
+            .ok_or("neither pid 1 nor pid 2 in the task pass")?;
         let parent = self.bpf_u64(
             one.task
                 .wrapping_add(self.off("task_struct", "real_parent")?),
@@ -469,7 +506,16 @@ impl LiveKernel {
                     .as_deref()
                     .and_then(wedge_kernel::KernelVersion::parse)
                     .is_none_or(|v| v.at_least(6, 4));
-                Orc::load(&self.bpf, a, b, c, new).map_err(|e| format!("ORC tables: {e}"))
+                let mut orc =
+                    Orc::load(&self.bpf, a, b, c, new).map_err(|e| format!("ORC tables: {e}"))?;
+                for m in &self.modules.mods {
+                    if let Some((ip, entries, n)) = m.orc {
+                        // A module's tables missing leaves the walk to stop
+                        // in it, with the reason; vmlinux's still serve.
+                        let _ = orc.add_module(&self.bpf, m.text_start, m.text_end, ip, entries, n);
+                    }
+                }
+                Ok(orc)
             })
             .as_ref()
             .map_err(Clone::clone)
@@ -588,15 +634,119 @@ impl LiveKernel {
         }
     }
 
-    /// THREAD_SIZE: 16 KiB on x86-64 (32 KiB with KASAN), which BTF does
-    /// not say; `union thread_union` has it as its size when present.
+    /// The kernel's GNU build-id (hex), from its ELF notes
+    /// (/sys/kernel/notes: namesz, descsz, type, name, desc, 4-aligned).
+    pub fn build_id(&self) -> Option<String> {
+        let b = read_kernel_file("/sys/kernel/notes", 1 << 16).ok()?;
+        let mut at = 0usize;
+        let u = |i: usize| -> Option<usize> {
+            Some(u32::from_le_bytes(b.get(i..i + 4)?.try_into().ok()?) as usize)
+        };
+        while at + 12 <= b.len() {
+            let (nsz, dsz, ty) = (u(at)?, u(at + 4)?, u(at + 8)?);
+            let name = at + 12;
+            let desc = name + nsz.div_ceil(4) * 4;
+            if ty == 3 && b.get(name..name + nsz)? == b"GNU\0" {
+                let d = b.get(desc..desc + dsz)?;
+                return Some(d.iter().map(|x| format!("{x:02x}")).collect());
+            }
+            at = desc + dsz.div_ceil(4) * 4;
+        }
+        None
+    }
+
+    /// The KASLR slide: `_text` against its link address
+    /// (`__START_KERNEL_map` + 16 MiB, CONFIG_PHYSICAL_START's default).
+    pub fn kaslr_slide(&self) -> u64 {
+        self.syms
+            .addr("_text")
+            .map_or(0, |t| t.wrapping_sub(0xffff_ffff_8100_0000))
+    }
+
+    /// THREAD_SIZE, which BTF does not say: `union thread_union`'s size
+    /// where BTF has it, else 16 KiB on x86-64 (since 4.0), doubled by
+    /// KASAN (KASAN_STACK_ORDER: `kasan_report` is in kallsyms).
     fn thread_size(&self) -> u64 {
         self.btf
             .find("thread_union", &[wedge_vmcore::btf::Kind::Union])
             .and_then(|id| self.btf.size_of(id))
             .filter(|&n| (4096..=1 << 20).contains(&n))
-            .unwrap_or(16 << 10)
+            .unwrap_or(if self.syms.addr("kasan_report").is_some() {
+                32 << 10
+            } else {
+                16 << 10
+            })
     }
+}
+
+/// Decodes x86-64 code at `at`, up to the first undecodable byte.
+fn decode(code: &[u8], at: u64) -> Vec<iced_x86::Instruction> {
+    let mut d = iced_x86::Decoder::with_ip(64, code, at, iced_x86::DecoderOptions::NONE);
+    let mut out = Vec::new();
+    while d.can_decode() && out.len() < 32 {
+        let i = d.decode();
+        if i.is_invalid() {
+            break;
+        }
+        out.push(i);
+    }
+    out
+}
+
+/// `do_timer`'s `jiffies_64 += ticks`: the first RIP-relative memory
+/// destination (no segment: not a per-CPU `%gs:` one).
+fn jiffies_anchor(insns: &[iced_x86::Instruction]) -> Option<u64> {
+    use iced_x86::{OpKind, Register};
+    insns
+        .iter()
+        .find(|i| {
+            i.op_count() > 0
+                && i.op0_kind() == OpKind::Memory
+                && i.memory_base() == Register::RIP
+                && i.segment_prefix() == Register::None
+        })
+        .map(|i| i.ip_rel_memory_address())
+}
+
+/// `nr_iowait_cpu`'s `atomic_read(&cpu_rq(cpu)->nr_iowait)`: the address
+/// of `__per_cpu_offset` (an index·8 operand with no base) and of
+/// `runqueues`, given the field's offset in `struct rq`. Two shapes: up to
+/// 6.14 the per-CPU symbols are offsets from 0 and the field is read at
+/// `[area + runqueues + field]`; from 6.15 (x86-64 per-CPU symbols no
+/// longer zero-based) `runqueues` is an immediate, the area's offset is
+/// added to it, and the field is read at `[rax + field]`.
+fn per_cpu_anchor(insns: &[iced_x86::Instruction], field: u64) -> Option<(u64, u64)> {
+    use iced_x86::{OpKind, Register};
+    let mut offs = None;
+    let mut imm = None;
+    let mut disp = None;
+    for i in insns {
+        if i.segment_prefix() != Register::None {
+            continue;
+        }
+        // `mov rax, runqueues`: imm64, or imm32 sign-extended for an
+        // address in the top 2 GiB (the kernel image).
+        if i.op_count() == 2
+            && matches!(i.op1_kind(), OpKind::Immediate64 | OpKind::Immediate32to64)
+        {
+            imm.get_or_insert(i.immediate(1));
+        }
+        if !(0..i.op_count()).any(|n| i.op_kind(n) == OpKind::Memory) {
+            continue;
+        }
+        if offs.is_none() && i.memory_index_scale() == 8 && i.memory_base() == Register::None {
+            offs = Some(i.memory_displacement64());
+        } else if offs.is_some() && i.memory_base() != Register::RIP {
+            disp = Some(i.memory_displacement64());
+            break;
+        }
+    }
+    let rq = match (imm, disp) {
+        (Some(a), Some(d)) if d == field => a,
+        (_, Some(d)) if d > field => d - field,
+        _ => return None,
+    };
+    Some((offs?, rq))
 }
 
 /// Where a frame came from.
@@ -693,6 +843,43 @@ mod tests {
             ms.lookup(0xffffffffc0a01010).map(|l| (l.0, l.1)),
             Some(("fuse_dev_read", 0x10))
         );
+    }
+
+    /// do_timer and nr_iowait_cpu of this machine's 6.18 kernel (read with
+    /// `wedge kernel rd`), and nr_iowait_cpu as kernels before 6.15 build it.
+    #[test]
+    fn data_symbols_are_found_in_code() {
+        let do_timer = [
+            0x0f, 0x1f, 0x44, 0x00, 0x00, 0x48, 0x01, 0x3d, 0xb4, 0x74, 0xbd, 0x01, 0xe9, 0xaf,
+            0x16, 0xfb, 0xff,
+        ];
+        let i = decode(&do_timer, 0xffffffff814324c0);
+        assert_eq!(jiffies_anchor(&i), Some(0xffffffff83009980));
+        let iowait_6_18 = [
+            0x0f, 0x1f, 0x44, 0x00, 0x00, 0x48, 0x63, 0xff, 0x48, 0xc7, 0xc0, 0xc0, 0x6c, 0xb2,
+            0x83, 0x48, 0x03, 0x04, 0xfd, 0x80, 0xe0, 0x86, 0x82, 0x8b, 0x80, 0x28, 0x0b, 0x00,
+            0x00, 0x31, 0xff, 0xe9,
+        ];
+        let i = decode(&iowait_6_18, 0xffffffff813b1170);
+        assert_eq!(
+            per_cpu_anchor(&i, 0xb28),
+            Some((0xffffffff8286e080, 0xffffffff83b26cc0))
+        );
+        // The field's offset disagrees: no guess.
+        assert_eq!(per_cpu_anchor(&i, 0xb30), None);
+        // movsxd rdi,edi; mov rax,[rdi*8-0x7d791f80]; mov eax,[rax+0x1fb28]
+        let iowait_old = [
+            0x48, 0x63, 0xff, 0x48, 0x8b, 0x04, 0xfd, 0x80, 0xe0, 0x86, 0x82, 0x8b, 0x80, 0x28,
+            0xfb, 0x01, 0x00, 0xc3,
+        ];
+        let i = decode(&iowait_old, 0xffffffff813b1170);
+        assert_eq!(
+            per_cpu_anchor(&i, 0xb28),
+            Some((0xffffffff8286e080, 0x1f000))
+        );
+        // Code of another shape finds nothing rather than a wrong address.
+        assert_eq!(per_cpu_anchor(&decode(&[0xc3], 0), 0xb28), None);
+        assert_eq!(jiffies_anchor(&decode(&[0xc3], 0)), None);
     }
 
     #[test]

@@ -679,3 +679,18 @@ impl crate::eval::DebugSource for DwarfSource<'_> {
         self.dwarf.global_type(name)
     }
 }
+
+/// Opens `--debuginfo` for the running kernel: the vmlinux must carry its
+/// build-id (the GNU note in /sys/kernel/notes) and release.
+pub fn open_debuginfo_live(
+    k: &wedge_bpf::live::LiveKernel,
+    paths: &[std::path::PathBuf],
+) -> Result<wedge_dwarf::Debuginfo, String> {
+    let want = wedge_dwarf::Expect {
+        release: k.release.clone(),
+        build_id: k.build_id(),
+        slide: k.kaslr_slide(),
+        modules: k.modules.mods.iter().map(|m| m.name.clone()).collect(),
+    };
+    wedge_dwarf::Debuginfo::open(paths, &want)
+}

@@ -408,3 +408,86 @@ pub fn dis(
     let d = crate::dis::disassemble(mem, addr, count)?;
     Ok(if json { doc(obj(d.json())) } else { d.text() })
 }
+
+/// Frames of each task `kernel tasks` shows.
+const TOP_FRAMES: usize = 4;
+
+/// `wedge kernel tasks`: one task-iterator pass, raw: per thread its pid,
+/// tgid, state letter and sleep kind (decoded from `__state` as a dump's
+/// are), the lock it sleeps on (`task->blocker`) with the lock's owner, and
+/// the top of its `bpf_get_task_stack` stack.
+pub fn kernel_tasks(k: &wedge_bpf::live::LiveKernel, json: bool) -> Result<String, String> {
+    let t = k.tasks()?;
+    let name = |a: u64| {
+        let f = k.frame(a);
+        match f.function {
+            Some(n) => format!("{n}+{:#x}", f.offset),
+            None => format!("{a:#x}"),
+        }
+    };
+    if json {
+        let rows: Vec<Json> = t
+            .records
+            .iter()
+            .map(|r| {
+                let (st, kind) = wedge_vmcore::tasks::decode_state(r.state, r.exit_state);
+                json!({
+                    "pid": r.tgid, "tid": r.pid, "ppid": r.ppid, "comm": r.comm,
+                    "task": r.task, "state": st.code().to_string(), "state_raw": r.state,
+                    "sleep_kind": kind, "flags": r.flags, "cpu": r.cpu,
+                    "blocker": r.blocker.as_ref().map(|b| json!({
+                        "kind": b.kind, "lock": b.lock, "owner_task": b.owner_task,
+                        "owner_pid": b.owner_pid, "reader_owned": b.reader_owned,
+                    })),
+                    "stack": r.stack.iter().map(|&a| json!({"address": a, "symbol": name(a)})).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        return Ok(doc(obj(json!({
+            "tasks": rows, "missing": t.missing, "pass_ms": t.pass_ms,
+        }))));
+    }
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:>7} {:>7} {:<16} {:<2} {:<15} {:<34} TOP FRAMES",
+        "PID", "TID", "COMM", "ST", "SLEEP", "BLOCKER (OWNER)"
+    );
+    for r in &t.records {
+        let (st, kind) = wedge_vmcore::tasks::decode_state(r.state, r.exit_state);
+        let kind = kind.map_or("-".to_string(), |k| {
+            serde_json::to_value(k)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default()
+        });
+        let blocker = r.blocker.as_ref().map_or("-".to_string(), |b| {
+            let kind = serde_json::to_value(b.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            let owner = match (b.owner_pid, b.reader_owned) {
+                (_, true) => "readers".to_string(),
+                (Some(p), _) => p.to_string(),
+                (None, _) => "?".to_string(),
+            };
+            format!("{kind} {:#x} ({owner})", b.lock)
+        });
+        let top: Vec<String> = r.stack.iter().take(TOP_FRAMES).map(|&a| name(a)).collect();
+        let _ = writeln!(
+            out,
+            "{:>7} {:>7} {:<16} {:<2} {:<15} {:<34} {}",
+            r.tgid,
+            r.pid,
+            r.comm,
+            st.code(),
+            kind,
+            blocker,
+            top.join(" < ")
+        );
+    }
+    for m in &t.missing {
+        let _ = writeln!(out, "note: {m}");
+    }
+    Ok(out)
+}

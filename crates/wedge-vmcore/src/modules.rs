@@ -46,13 +46,20 @@ impl Modules {
         let (Some(head), Some(btf)) = (k.syms.addr("modules"), k.btf.as_ref()) else {
             return (Modules::default(), Vec::new());
         };
-        Modules::read_from(&k.mem, btf, head)
+        Modules::read_from(&k.mem, btf, head, true)
     }
 
     /// [`Modules::read`] over any kernel memory: the list at `modules`
     /// (`head`), laid out as `btf` says (the running kernel's, read
-    /// through BPF, as well as a dump's).
-    pub fn read_from(mem: &dyn VirtMem, btf: &Btf, head: u64) -> (Modules, Vec<String>) {
+    /// through BPF, as well as a dump's). Without `symbols` the modules'
+    /// symbol tables are not read (the running kernel lists them in
+    /// /proc/kallsyms, a file read instead of a read per name).
+    pub fn read_from(
+        mem: &dyn VirtMem,
+        btf: &Btf,
+        head: u64,
+        symbols: bool,
+    ) -> (Modules, Vec<String>) {
         let mut warnings = Vec::new();
         let layout = match ModLayout::from_btf(btf) {
             Ok(l) => l,
@@ -64,7 +71,7 @@ impl Modules {
         let mut mods = Vec::new();
         for node in list_in(mem, head, &mut warnings) {
             let m = node.wrapping_sub(layout.list);
-            match read_module(mem, &layout, m) {
+            match read_module(mem, &layout, m, symbols) {
                 Ok(module) => mods.push(module),
                 Err(e) => warnings.push(format!("module at {m:#x}: {e}")),
             }
@@ -168,12 +175,12 @@ impl Off<'_> {
     }
 }
 
-fn read_module(mem: &dyn VirtMem, l: &ModLayout, m: u64) -> crate::Result<Module> {
+fn read_module(mem: &dyn VirtMem, l: &ModLayout, m: u64, symbols: bool) -> crate::Result<Module> {
     let name = mem.cstr(m.wrapping_add(l.name), 56)?;
     let text_start = mem.u64(m.wrapping_add(l.text_base))?;
     let text_end = text_start.saturating_add(mem.u32(m.wrapping_add(l.text_size))? as u64);
     let mut funcs = Vec::new();
-    if let Some((off, o_symtab, o_num, o_strtab)) = l.kallsyms {
+    if let Some((off, o_symtab, o_num, o_strtab)) = l.kallsyms.filter(|_| symbols) {
         let ks = mem.u64(m.wrapping_add(off))?;
         if ks != 0 {
             let symtab = mem.u64(ks.wrapping_add(o_symtab))?;

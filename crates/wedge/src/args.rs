@@ -92,6 +92,9 @@ pub enum Command {
     Core(crate::cmd_core::CoreArgs),
     /// Tasks, states, kernel stacks and verdicts from a kernel crash dump.
     Vmcore(crate::cmd_vmcore::VmcoreArgs),
+    /// The running kernel's own objects through BPF: typed memory (eval,
+    /// ptype, sym, rd, dis), full kernel stacks (bt), the task pass (tasks).
+    Kernel(crate::cmd_kernel::KernelArgs),
 }
 
 #[derive(Args, Debug)]

@@ -4,6 +4,7 @@
 
 mod args;
 mod cmd_core;
+mod cmd_kernel;
 mod cmd_log;
 mod cmd_vmcore;
 
@@ -95,5 +96,6 @@ fn run(cli: Cli) -> Result<Status, String> {
         Some(Command::Log(a)) => cmd_log::run(cli.json, a),
         Some(Command::Core(a)) => cmd_core::run(cli.json, &a, out),
         Some(Command::Vmcore(a)) => cmd_vmcore::run(cli.json, cli.verbose, &a, out),
+        Some(Command::Kernel(a)) => cmd_kernel::run(cli.json, &a, out),
     }
 }
