@@ -252,7 +252,8 @@ fn fill(t: &mut Thread, r: &TaskRecord, owners: &Owners, syms: Option<&Kallsyms>
             t.stack_source = Some(StackSource::Bpf);
         }
         None if t.kernel_stack.value().is_none() => {
-            let why = format!("{KALLSYMS} could not be read, so BPF's stack addresses cannot be named");
+            let why =
+                format!("{KALLSYMS} could not be read, so BPF's stack addresses cannot be named");
             t.kernel_stack = Field::missing(MissingReason::NotSupported, why.clone());
             if t.wchan.value().is_none() {
                 t.wchan = Field::missing(MissingReason::NotSupported, why);

@@ -4,7 +4,7 @@ use crate::{fit, human_ms, printable};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use wedge_analysis::{matters, Attention};
-use wedge_kernel::{Signal, TaskState};
+use wedge_kernel::{Signal, SleepKind, TaskState};
 use wedge_model::{Process, Snapshot, Thread};
 
 /// Which tasks to list.
@@ -15,9 +15,20 @@ pub struct PsOptions {
     pub wide: bool,
 }
 
-/// Notes that `ps` cannot show: pending kill, exiting, tracer, pid-ns init.
+/// Notes that `ps` cannot show: how a `D` task sleeps, pending kill,
+/// exiting, tracer, pid-ns init.
 pub fn notes(p: &Process, t: &Thread) -> String {
     let mut n: Vec<String> = Vec::new();
+    // /proc folds TASK_KILLABLE (a fatal signal ends the wait) and plain
+    // TASK_UNINTERRUPTIBLE into one `D`; the BPF pass and a crash dump read
+    // `__state` and tell them apart.
+    if t.state == TaskState::DiskSleep {
+        match t.sleep_kind {
+            Some(SleepKind::Killable) => n.push("killable".into()),
+            Some(SleepKind::Uninterruptible) => n.push("unkillable".into()),
+            _ => {}
+        }
+    }
     let pending = p.shared_pending.union(t.pending);
     if pending.contains(Signal::SIGKILL) && t.state != TaskState::Zombie {
         n.push("SIGKILL pending".into());
