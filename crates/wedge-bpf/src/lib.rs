@@ -15,6 +15,8 @@
 
 use serde::Serialize;
 
+#[cfg_attr(wedge_no_bpf, allow(dead_code))]
+mod btf_trim;
 mod load;
 #[cfg_attr(wedge_no_bpf, allow(dead_code))]
 mod record;
@@ -158,7 +160,14 @@ pub struct Bpf {
 impl Bpf {
     /// Loads the embedded programs, or says why it cannot.
     pub fn open() -> Result<Bpf, Unavailable> {
-        load::Loaded::open().map(|inner| Bpf { inner })
+        load::Loaded::open(true).map(|inner| Bpf { inner })
+    }
+
+    /// `open()` relocating against the kernel's whole BTF instead of the
+    /// trimmed copy (src/btf_trim.rs): for tests that the two agree.
+    #[doc(hidden)]
+    pub fn open_with_whole_btf() -> Result<Bpf, Unavailable> {
+        load::Loaded::open(false).map(|inner| Bpf { inner })
     }
 
     /// One pass over every task.
@@ -179,6 +188,13 @@ impl Bpf {
         self.inner.read_many(reqs)
     }
 
+    /// Whether the programs were relocated against the trimmed BTF (true
+    /// normally; false after the fallback to the whole BTF).
+    #[doc(hidden)]
+    pub fn relocated_against_trimmed_btf(&self) -> bool {
+        self.inner.trimmed()
+    }
+
     /// The kernel's ids of the loaded programs (`bpftool prog show id N`),
     /// so a test can check that none outlives the process.
     pub fn program_ids(&self) -> Vec<u32> {
@@ -188,4 +204,14 @@ impl Bpf {
     /// Bytes one program run copies at most (the batch the reader moves per
     /// BPF_PROG_TEST_RUN), for callers sizing their reads.
     pub const READ_BATCH_BYTES: usize = load::READ_SLOTS * load::SLOT_SIZE;
+}
+
+#[cfg(test)]
+mod tests {
+    /// The snapshot and the memory layer share one `Bpf` across threads.
+    #[test]
+    fn bpf_is_send_and_sync() {
+        fn both<T: Send + Sync>() {}
+        both::<super::Bpf>();
+    }
 }
