@@ -13,6 +13,8 @@
 //! and loaded with aya, which does the CO-RE relocations against
 //! /sys/kernel/btf/vmlinux.
 
+pub mod live;
+
 use serde::Serialize;
 
 #[cfg_attr(wedge_no_bpf, allow(dead_code))]
@@ -20,10 +22,9 @@ mod btf_trim;
 mod load;
 #[cfg_attr(wedge_no_bpf, allow(dead_code))]
 mod record;
+pub mod snapshot;
 
 pub use load::kallsyms_addrs;
-pub mod snapshot;
-pub mod symbols;
 
 /// Why the BPF source cannot be used here; the snapshot falls back to /proc
 /// and lists this as a limitation.

@@ -12,7 +12,7 @@
 //! exact one — one pass under RCU rather than a file per thread read over
 //! hundreds of milliseconds.
 
-use crate::symbols::Kallsyms;
+use crate::live::{FrameSource, LiveKernel};
 use crate::{Blocker, BlockerKind, Bpf, TaskRecord, Tasks};
 use std::collections::HashMap;
 use wedge_kernel::TaskFlags;
@@ -26,7 +26,10 @@ const WHAT: &str = "the live kernel through BPF";
 /// What falls back to /proc when BPF is not used, for the limitation.
 const FALLBACK: &str =
     "task states, lock owners and full kernel stacks come from /proc's summaries";
-const KALLSYMS: &str = "/proc/kallsyms";
+
+/// A thread's kernel stack from its record, and where it came from; `None`
+/// when the frames cannot be named.
+pub type Stacks<'a> = &'a dyn Fn(&TaskRecord) -> Option<(Vec<KernelFrame>, StackSource)>;
 
 /// The inode number of the pid namespace wedge itself runs in: the
 /// namespace whose numbers /proc shows it (nsfs gives each namespace file
@@ -135,11 +138,12 @@ pub struct Applied {
 
 /// Joins `tasks` into `snap`: for every thread the pass also saw, the
 /// state, sleep kind, flags, CPU, lock wait, scheduler times and (with
-/// `syms`) the kernel stack and wait channel. `ns` is the viewer's pid
+/// `stacks`) the kernel stack and wait channel. `ns` is the viewer's pid
 /// namespace ([`viewer_pid_ns`]).
-pub fn apply(snap: &mut Snapshot, tasks: &Tasks, ns: u32, syms: Option<&Kallsyms>) -> Applied {
+pub fn apply(snap: &mut Snapshot, tasks: &Tasks, ns: u32, stacks: Option<Stacks<'_>>) -> Applied {
     let owners = Owners::new(tasks, ns);
     let mut applied = Applied::default();
+    let mut joined: std::collections::HashSet<i32> = std::collections::HashSet::new();
     // Where each thread is, by the tid the viewer knows it by.
     let mut at: HashMap<i32, (usize, usize)> = HashMap::new();
     for (pi, p) in snap.processes.iter().enumerate() {
@@ -179,8 +183,27 @@ pub fn apply(snap: &mut Snapshot, tasks: &Tasks, ns: u32, syms: Option<&Kallsyms
         if p.pid != tgid {
             continue;
         }
-        fill(&mut p.threads[ti], r, &owners, syms);
+        fill(&mut p.threads[ti], r, &owners, stacks);
+        joined.insert(tid);
         applied.joined += 1;
+    }
+    // A thread the scan listed and the pass did not see: what the scan
+    // left to the pass (stack, wchan) says why it is missing.
+    let unseen =
+        "not in the BPF task pass: the task exited or started between the /proc scan and the pass";
+    for t in snap.processes.iter_mut().flat_map(|p| &mut p.threads) {
+        if joined.contains(&t.tid) {
+            continue;
+        }
+        let skipped = |f: &Option<&wedge_model::Missing>| {
+            f.is_some_and(|m| m.reason == MissingReason::NotCollected)
+        };
+        if skipped(&t.kernel_stack.missing_info()) {
+            t.kernel_stack = Field::missing(MissingReason::Vanished, unseen);
+        }
+        if skipped(&t.wchan.missing_info()) {
+            t.wchan = Field::missing(MissingReason::Vanished, unseen);
+        }
     }
     // The tasks queued on each lock, as waiters of every wait on it.
     let mut queues: HashMap<u64, Vec<i32>> = HashMap::new();
@@ -217,7 +240,7 @@ pub fn apply(snap: &mut Snapshot, tasks: &Tasks, ns: u32, syms: Option<&Kallsyms
 }
 
 /// One thread from its record.
-fn fill(t: &mut Thread, r: &TaskRecord, owners: &Owners, syms: Option<&Kallsyms>) {
+fn fill(t: &mut Thread, r: &TaskRecord, owners: &Owners, stacks: Option<Stacks<'_>>) {
     let (state, kind) = wedge_kernel::state::decode_state(r.state, r.exit_state);
     t.state = state;
     t.sleep_kind = kind;
@@ -234,27 +257,29 @@ fn fill(t: &mut Thread, r: &TaskRecord, owners: &Owners, syms: Option<&Kallsyms>
         sched.last_ran_ms = Some(r.exec_start_ns as f64 / 1e6);
     }
     t.sched = Field::Value(SchedInfo { ..sched });
-    match syms {
-        Some(k) => {
-            let frames: Vec<KernelFrame> = r.stack.iter().map(|&a| k.frame(a)).collect();
+    match stacks.and_then(|f| f(r)) {
+        Some((frames, source)) => {
             // As /proc derives it since 5.16: the first frame outside the
-            // scheduler, none for a task on a CPU (get_wchan() says 0).
+            // scheduler and the lock slow paths, none for a task on a CPU
+            // (get_wchan() says 0).
             let wchan = if state == wedge_kernel::TaskState::Running {
                 None
             } else {
                 frames
                     .iter()
-                    .find(|f| !wedge_model::is_scheduler_plumbing(f.base_name()))
+                    .find(|f| {
+                        !wedge_model::is_scheduler_plumbing(f.base_name())
+                            && !wedge_kernel::frames::is_sleeping_lock(f.base_name())
+                    })
                     .map(|f| f.function.clone())
             };
             t.kernel_stack = Field::Value(frames);
             t.wchan = Field::Value(wchan);
-            t.stack_source = Some(StackSource::Bpf);
+            t.stack_source = Some(source);
         }
         None if t.kernel_stack.value().is_none() => {
-            let why =
-                format!("{KALLSYMS} could not be read, so BPF's stack addresses cannot be named");
-            t.kernel_stack = Field::missing(MissingReason::NotSupported, why.clone());
+            let why = "the live kernel's symbols could not be read, so BPF's stack addresses cannot be named";
+            t.kernel_stack = Field::missing(MissingReason::NotSupported, why);
             if t.wchan.value().is_none() {
                 t.wchan = Field::missing(MissingReason::NotSupported, why);
             }
@@ -263,17 +288,100 @@ fn fill(t: &mut Thread, r: &TaskRecord, owners: &Owners, syms: Option<&Kallsyms>
     }
 }
 
+/// Whether a task's stack is worth the ORC unwind (a copy of its whole
+/// stack through BPF, ~16 KiB) rather than bpf_get_task_stack's summary:
+/// the tasks the diagnosis reads frames of — asleep in D, on a lock,
+/// stopped or traced, or in a wait of a subsystem that hangs (FUSE, NFS,
+/// io_uring). The thousands of ordinary sleepers (futex, poll) keep the
+/// summary, which is what /proc would have shown.
+fn wants_orc(r: &TaskRecord, k: &LiveKernel) -> bool {
+    use wedge_kernel::state::bits::*;
+    if r.exit_state != 0 {
+        return false;
+    }
+    r.state & (TASK_UNINTERRUPTIBLE | TASK_STOPPED | TASK_TRACED) != 0
+        || r.blocker.is_some()
+        || r.stack.iter().any(|&a| {
+            k.frame(a)
+                .function
+                .as_deref()
+                .is_some_and(wedge_kernel::waits::names_a_blocking_subsystem)
+        })
+}
+
+/// A record's stack through the live kernel: ORC for the tasks that matter
+/// ([`wants_orc`]), bpf_get_task_stack's return addresses named through
+/// its kallsyms for the rest, and whenever the unwind cannot be made.
+fn live_stack(k: &LiveKernel, r: &TaskRecord) -> Option<(Vec<KernelFrame>, StackSource)> {
+    let named = |a: u64| wedge_vmcore::snapshot::kernel_frame(&k.frame(a));
+    let summary = || {
+        Some((
+            r.stack.iter().map(|&a| named(a)).collect(),
+            StackSource::Bpf,
+        ))
+    };
+    if !wants_orc(r, k) {
+        return summary();
+    }
+    let s = k.stack(r);
+    let orc: Vec<KernelFrame> = s
+        .frames
+        .iter()
+        .filter(|f| f.source == FrameSource::Orc)
+        .map(|f| wedge_vmcore::snapshot::kernel_frame(&f.frame))
+        .collect();
+    if orc.is_empty() {
+        return summary();
+    }
+    Some((
+        join_stacks(orc, &r.stack, s.stopped.is_some(), named),
+        StackSource::Orc,
+    ))
+}
+
+/// An ORC unwind, continued where it stopped early (in a module whose ORC
+/// tables are not read, say) with bpf_get_task_stack's frames below the
+/// last one both share; each frame then says where it came from. The
+/// kernel's own stack walk and the ORC walk see the same return addresses,
+/// so the join is by address.
+fn join_stacks(
+    mut orc: Vec<KernelFrame>,
+    bpf: &[u64],
+    stopped: bool,
+    named: impl Fn(u64) -> KernelFrame,
+) -> Vec<KernelFrame> {
+    if !stopped {
+        return orc;
+    }
+    let last = orc.last().and_then(|f| f.address);
+    let below = match last.and_then(|a| bpf.iter().position(|&b| b == a)) {
+        Some(i) => &bpf[i + 1..],
+        // Nothing shared: the BPF frames below the deepest ORC frame
+        // cannot be placed, and guessing would misorder them.
+        None => &[][..],
+    };
+    if below.is_empty() {
+        return orc;
+    }
+    for f in &mut orc {
+        f.origin = Some(StackSource::Orc);
+    }
+    orc.extend(below.iter().map(|&a| KernelFrame {
+        origin: Some(StackSource::Bpf),
+        ..named(a)
+    }));
+    orc
+}
+
 /// The live kernel for one snapshot: the programs loaded before the scan
 /// (so the scan can skip what the pass replaces), applied after it.
 pub enum LivePass {
-    /// Loaded; `/proc/kallsyms` is read on a thread while /proc is scanned.
-    On {
-        bpf: Bpf,
-        syms: std::thread::JoinHandle<Result<Kallsyms, String>>,
-        /// Whether /proc's per-thread stack and wchan reads may be skipped:
-        /// /proc/kallsyms shows addresses.
-        names_stacks: bool,
-    },
+    /// Loaded with the kernel's symbols, BTF and ORC tables: stacks are
+    /// named and unwound.
+    Kernel(Box<LiveKernel>),
+    /// Loaded, but the symbols could not be read (kptr_restrict): states
+    /// and locks from BPF, stacks from /proc. Says why.
+    Tasks(Bpf, String),
     /// Not used, and why (a limitation of the snapshot).
     Off(Limitation),
 }
@@ -287,33 +395,23 @@ impl LivePass {
                 why: format!("not used (--no-bpf): {FALLBACK}"),
             });
         }
-        match Bpf::open() {
-            Ok(bpf) => {
-                let names_stacks = Kallsyms::shows_addresses(KALLSYMS).is_ok();
-                let syms = std::thread::spawn(|| Kallsyms::read(KALLSYMS));
-                LivePass::On {
-                    bpf,
-                    syms,
-                    names_stacks,
-                }
-            }
-            Err(e) => LivePass::Off(Limitation {
-                what: WHAT.into(),
-                why: format!("{}; {FALLBACK}", e.reason),
-            }),
+        match LiveKernel::open() {
+            Ok(k) => LivePass::Kernel(Box::new(k)),
+            // The kernel refused BPF itself: nothing to retry.
+            Err(e) => match Bpf::open() {
+                Ok(bpf) => LivePass::Tasks(bpf, e.reason),
+                Err(e) => LivePass::Off(Limitation {
+                    what: WHAT.into(),
+                    why: format!("{}; {FALLBACK}", e.reason),
+                }),
+            },
         }
     }
 
     /// Whether the scan may leave per-thread `stack` and `wchan` unread:
     /// the pass fills both for every task it sees.
     pub fn replaces_stacks(&self) -> bool {
-        matches!(
-            self,
-            LivePass::On {
-                names_stacks: true,
-                ..
-            }
-        )
+        matches!(self, LivePass::Kernel(_))
     }
 
     /// Runs the pass and joins it into `snap`, or lists why not. A pass
@@ -321,13 +419,6 @@ impl LivePass {
     /// with the reason, never guessed.
     pub fn apply(self, snap: &mut Snapshot) {
         let t0 = std::time::Instant::now();
-        let (bpf, syms) = match self {
-            LivePass::Off(l) => {
-                snap.limitations.push(l);
-                return;
-            }
-            LivePass::On { bpf, syms, .. } => (bpf, syms),
-        };
         let fail = |snap: &mut Snapshot, why: String| {
             for t in snap.processes.iter_mut().flat_map(|p| &mut p.threads) {
                 if t.kernel_stack.value().is_none() {
@@ -343,26 +434,51 @@ impl LivePass {
             Ok(ns) => ns,
             Err(e) => return fail(snap, format!("wedge's own pid namespace is unknown: {e}")),
         };
-        let tasks = match bpf.tasks() {
-            Ok(t) => t,
-            Err(e) => return fail(snap, format!("the task pass failed: {e}")),
-        };
-        let syms = match syms.join() {
-            Ok(Ok(k)) => Some(k),
-            Ok(Err(e)) => {
+        let (tasks, a) = match &self {
+            LivePass::Off(l) => {
+                snap.limitations.push(l.clone());
+                return;
+            }
+            LivePass::Kernel(k) => {
+                let tasks = match k.tasks() {
+                    Ok(t) => t,
+                    Err(e) => return fail(snap, format!("the task pass failed: {e}")),
+                };
+                let stacks = |r: &TaskRecord| live_stack(k, r);
+                let a = apply(snap, tasks, ns, Some(&stacks));
+                // The unwinder's own gaps matter only where a stack ran
+                // into them (an unwind continued with BPF's frames).
+                let joined_stacks = snap
+                    .processes
+                    .iter()
+                    .flat_map(|p| &p.threads)
+                    .filter_map(|t| t.kernel_stack.value())
+                    .any(|s| s.iter().any(|f| f.origin == Some(StackSource::Bpf)));
+                for w in k.warnings.iter().filter(|_| joined_stacks) {
+                    snap.limitations.push(Limitation {
+                        what: "kernel stacks (ORC)".into(),
+                        why: w.clone(),
+                    });
+                }
+                ((tasks.pass_ms, tasks.records.len()), a)
+            }
+            LivePass::Tasks(bpf, why) => {
+                let tasks = match bpf.tasks() {
+                    Ok(t) => t,
+                    Err(e) => return fail(snap, format!("the task pass failed: {e}")),
+                };
                 snap.limitations.push(Limitation {
                     what: WHAT.into(),
-                    why: format!("kernel stacks stay /proc's: {e}"),
+                    why: format!("kernel stacks stay /proc's: {why}"),
                 });
-                None
+                let a = apply(snap, &tasks, ns, None);
+                ((tasks.pass_ms, tasks.records.len()), a)
             }
-            Err(_) => None,
         };
-        let a = apply(snap, &tasks, ns, syms.as_ref());
         snap.stats.bpf = Some(BpfStats {
-            pass_ms: tasks.pass_ms,
+            pass_ms: tasks.0,
             total_ms: t0.elapsed().as_secs_f64() * 1e3,
-            tasks: tasks.records.len(),
+            tasks: tasks.1,
             joined: a.joined,
             not_visible: a.not_visible,
         });

@@ -4,6 +4,7 @@
 
 use crate::error::{Error, Result};
 use crate::kernel::Kernel;
+use crate::mem::VirtMem;
 use serde::Serialize;
 use wedge_kernel::TaskState;
 
@@ -218,9 +219,14 @@ pub fn read_task(k: &Kernel, l: &Layout, addr: u64) -> Result<Task> {
 /// Follows a circular list from `head`, returning each node address (not
 /// the head). Stops at a repeat, a read error or `MAX_TASKS`.
 pub(crate) fn list(k: &Kernel, head: u64, errors: &mut Vec<String>) -> Vec<u64> {
+    list_in(&k.mem, head, errors)
+}
+
+/// [`list`] over any kernel memory (a dump's, or the running kernel's).
+pub fn list_in(mem: &dyn VirtMem, head: u64, errors: &mut Vec<String>) -> Vec<u64> {
     let mut out = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    let mut cur = match k.mem.u64(head) {
+    let mut cur = match mem.u64(head) {
         Ok(n) => n,
         Err(e) => {
             errors.push(format!("list head {head:#x}: {e}"));
@@ -233,7 +239,7 @@ pub(crate) fn list(k: &Kernel, head: u64, errors: &mut Vec<String>) -> Vec<u64> 
             break;
         }
         out.push(cur);
-        match k.mem.u64(cur) {
+        match mem.u64(cur) {
             Ok(n) => cur = n,
             Err(e) => {
                 errors.push(format!("list node {cur:#x}: {e}"));
@@ -241,13 +247,13 @@ pub(crate) fn list(k: &Kernel, head: u64, errors: &mut Vec<String>) -> Vec<u64> 
                 // `next`): walk back from the head to recover the nodes
                 // past the hole (a truncated dump, an excluded page).
                 let from = out.len();
-                let mut back = match k.mem.u64(head + 8) {
+                let mut back = match mem.u64(head + 8) {
                     Ok(p) => p,
                     Err(_) => return out,
                 };
                 while back != head && out.len() < MAX_TASKS && seen.insert(back) {
                     out.push(back);
-                    match k.mem.u64(back + 8) {
+                    match mem.u64(back + 8) {
                         Ok(p) => back = p,
                         Err(e) => {
                             errors.push(format!("list node {back:#x} (walking back): {e}"));

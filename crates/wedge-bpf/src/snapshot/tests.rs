@@ -97,6 +97,7 @@ fn record(pid: i32, tgid: i32, state: u32) -> TaskRecord {
         exec_start_ns: 5_000_000_000,
         last_arrival_ns: 4_000_000_000,
         rq_clock_task_ns: 65_000_000_000,
+        rq_clock_ns: 66_000_000_000,
         nvcsw: 3,
         nivcsw: 1,
         start_time_ns: 0,
@@ -308,26 +309,38 @@ fn a_semaphore_has_no_owner_only_a_last_holder() {
 }
 
 #[test]
-fn stacks_are_named_through_kallsyms_and_marked_as_bpfs() {
-    let k = Kallsyms::parse(
-        "ffffffff81100000 T path_openat\nffffffff81100800 T do_filp_open\nffffffff81100c00 T do_sys_openat2\n",
-    );
+fn stacks_come_from_the_provider_with_their_source() {
+    // An ORC unwind shows the scheduler and the lock slow path; wchan is
+    // still the first frame /proc would name.
+    let orc = |r: &TaskRecord| {
+        let names: &[&str] = if r.pid == 10 {
+            &[
+                "__schedule",
+                "schedule",
+                "rwsem_down_write_slowpath",
+                "down_write",
+                "open_last_lookups",
+                "path_openat",
+            ]
+        } else {
+            &[]
+        };
+        Some((
+            names.iter().map(|n| KernelFrame::named(*n)).collect(),
+            StackSource::Orc,
+        ))
+    };
     let mut s = snap(vec![process(10, &[10]), process(20, &[20])]);
-    let mut r = record(10, 10, TASK_UNINTERRUPTIBLE);
-    r.stack = vec![0xffff_ffff_8110_0123, 0xffff_ffff_8110_0850];
+    let r = record(10, 10, TASK_UNINTERRUPTIBLE);
     let running = record(20, 20, 0);
-    apply(&mut s, &tasks(vec![r, running]), INIT, Some(&k));
+    apply(&mut s, &tasks(vec![r, running]), INIT, Some(&orc));
     let t = thread_of(&s, 10);
-    let names: Vec<&str> = t
-        .kernel_stack
-        .value()
-        .expect("stack")
-        .iter()
-        .map(|f| f.function.as_str())
-        .collect();
-    assert_eq!(names, ["path_openat", "do_filp_open"]);
-    assert_eq!(t.wchan.value(), Some(&Some("path_openat".to_string())));
-    assert_eq!(t.stack_source, Some(StackSource::Bpf));
+    assert_eq!(t.kernel_stack.value().map(Vec::len), Some(6));
+    assert_eq!(
+        t.wchan.value(),
+        Some(&Some("open_last_lookups".to_string()))
+    );
+    assert_eq!(t.stack_source, Some(StackSource::Orc));
     // A task on a CPU has no wait channel.
     assert_eq!(thread_of(&s, 20).wchan.value(), Some(&None));
 }
@@ -347,7 +360,7 @@ fn without_symbols_a_skipped_stack_says_why() {
         .kernel_stack
         .missing_info()
         .expect("missing");
-    assert!(m.detail.contains("/proc/kallsyms"), "{}", m.detail);
+    assert!(m.detail.contains("symbols"), "{}", m.detail);
 }
 
 #[test]
@@ -371,4 +384,39 @@ fn no_bpf_is_a_limitation_that_names_the_flag() {
     assert!(s.limitations[0].what.contains("BPF"));
     assert!(s.limitations[0].why.contains("--no-bpf"));
     assert!(s.limitations[0].why.contains("/proc's summaries"));
+}
+
+#[test]
+fn an_orc_walk_that_stopped_continues_with_bpfs_frames() {
+    let f = |name: &str, a: u64| KernelFrame {
+        address: Some(a),
+        ..KernelFrame::named(name)
+    };
+    let orc = vec![
+        f("__schedule", 1),
+        f("schedule", 2),
+        f("request_wait_answer", 3),
+    ];
+    // bpf_get_task_stack leaves the scheduler out and goes on below the
+    // module the ORC walk stopped in.
+    let bpf = [3, 4, 5];
+    let named = |a: u64| f(&format!("fn{a}"), a);
+    let joined = join_stacks(orc.clone(), &bpf, true, named);
+    let names: Vec<(&str, Option<StackSource>)> = joined
+        .iter()
+        .map(|f| (f.function.as_str(), f.origin))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("__schedule", Some(StackSource::Orc)),
+            ("schedule", Some(StackSource::Orc)),
+            ("request_wait_answer", Some(StackSource::Orc)),
+            ("fn4", Some(StackSource::Bpf)),
+            ("fn5", Some(StackSource::Bpf)),
+        ]
+    );
+    // A complete walk, or one sharing no address, is left as it is.
+    assert_eq!(join_stacks(orc.clone(), &bpf, false, named), orc);
+    assert_eq!(join_stacks(orc.clone(), &[7, 8], true, named), orc);
 }
