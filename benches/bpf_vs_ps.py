@@ -14,6 +14,7 @@ Build first: cargo build --release -p wedge-bpf --example pass (as root).
 """
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -40,12 +41,19 @@ def spawn_threads(n):
     return stop, threads
 
 
+def cpu():
+    u = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return u.ru_utime + u.ru_stime
+
+
 def timed(cmd):
+    c = cpu()
     t = time.perf_counter()
     r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     dt = time.perf_counter() - t
     if r.returncode != 0:
         sys.exit(f"{cmd[0]} failed ({r.returncode}): {r.stderr.decode()[:500]}")
+    timed.cpu = cpu() - c
     return dt, r.stdout.decode()
 
 
@@ -68,12 +76,14 @@ def main():
     bpf_cmd = [a.pass_bin]
     ps_cmd = ["ps", "-eLo", "pid,tid,stat,wchan:32"]
     timed(bpf_cmd), timed(ps_cmd)  # warm caches for both
-    b, p, inner = [], [], []
+    b, p, inner, bc, pc = [], [], [], [], []
     for _ in range(a.runs):
         dt, out = timed(bpf_cmd)
         b.append(dt)
+        bc.append(timed.cpu)
         inner.append(fields(out.strip().splitlines()[-1]))
         p.append(timed(ps_cmd)[0])
+        pc.append(timed.cpu)
     stop.set()
     bm, pm = statistics.median(b), statistics.median(p)
     recs = statistics.median(i["records"] for i in inner)
@@ -89,6 +99,9 @@ def main():
     print(f"ratio bpf/ps = {bm/pm:.3f} of medians; paired runs: median {statistics.median(paired):.3f}, "
           f"range {paired[0]:.3f}-{paired[-1]:.3f}  (target <= 0.15)")
     print(f"pass alone / ps = {pass_ms/1000/pm:.3f}")
+    # CPU time (user + system) drifts less than wall time on a shared VM.
+    print(f"CPU time: bpf {statistics.median(bc)*1000:.1f} ms, ps {statistics.median(pc)*1000:.1f} ms, "
+          f"ratio {statistics.median(bc)/statistics.median(pc):.3f}")
     print(f"cost per thread: pass {pass_ms/recs*1e3:.2f} us (+ {open_ms:.0f} ms fixed open); "
           f"ps {pm/tasks*1e6:.1f} us")
 

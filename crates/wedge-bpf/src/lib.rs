@@ -11,7 +11,25 @@
 //!
 //! The programs are C (`bpf/wedge.bpf.c`), compiled by build.rs with clang
 //! and loaded with aya, which does the CO-RE relocations against
-//! /sys/kernel/btf/vmlinux.
+//! /sys/kernel/btf/vmlinux (a trimmed copy of it: src/btf_trim.rs).
+//!
+//! The memory reader is a raw_tp program that is never attached: each batch
+//! is one `BPF_PROG_TEST_RUN`, which runs it synchronously on the calling
+//! CPU. Requests (address, length, status) and the copied bytes live in two
+//! mmap-ed array maps, so a batch of up to 128 page-bounded pieces (512 KiB)
+//! costs one syscall and no copies through bpf(). The other way — the task
+//! iterator filtered to wedge's own thread — needs a link and an iterator
+//! fd per batch and walks the task list each time.
+//!
+//! Kernel facts the records depend on: `__state` (5.14+; `state` before,
+//! read through a `___pre514` flavour), `task->cpu` (5.16+;
+//! `thread_info.cpu` before), `task->blocker` (6.16+ with
+//! CONFIG_DETECT_HUNG_TASK_BLOCKER: the lock address with the type in its
+//! low 2 bits, include/linux/hung_task.h), `semaphore.last_holder` (same
+//! config), the rq clock through `se.cfs_rq->rq` (CONFIG_FAIR_GROUP_SCHED;
+//! otherwise `runqueues` + `__per_cpu_offset` from /proc/kallsyms, which
+//! lists data symbols only with CONFIG_KALLSYMS_ALL). What a kernel lacks
+//! is named in [`Tasks::missing`].
 
 pub mod live;
 

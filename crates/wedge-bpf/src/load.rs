@@ -402,6 +402,18 @@ mod imp {
         pub(crate) fn open(trimmed: bool) -> Result<Loaded, Unavailable> {
             const PATH: &str = "/sys/kernel/btf/vmlinux";
             let status = precheck()?;
+            // aya's EbpfLoader::new() always parses the whole of
+            // /sys/kernel/btf/vmlinux for its default target, which we then
+            // replace: let it do that on another CPU meanwhile.
+            let loader = std::thread::Builder::new()
+                .name("wedge-bpf-load".into())
+                .spawn(EbpfLoader::new);
+            let take_loader = move || -> EbpfLoader<'static> {
+                match loader {
+                    Ok(h) => h.join().unwrap_or_else(|_| EbpfLoader::new()),
+                    Err(_) => EbpfLoader::new(),
+                }
+            };
             let raw = std::fs::read(PATH).map_err(|e| unavailable(format!("{PATH}: {e}")))?;
             let parse = |b: &[u8]| {
                 Btf::parse(b, aya::Endianness::default()).map_err(|e| {
@@ -414,19 +426,28 @@ mod imp {
             // The trimmed BTF first (see btf_trim: most of the load time is
             // aya going through the whole BTF); should anything the program
             // needs be missing from it, the whole BTF decides.
+            let mut loader = Some(take_loader);
             if trimmed {
                 if let Ok(small) = crate::btf_trim::trim(&raw) {
-                    if let Ok(mut l) = parse(&small).and_then(|btf| Self::load(&btf, &status)) {
-                        l.trimmed = true;
-                        return Ok(l);
+                    if let Ok(btf) = parse(&small) {
+                        let l = loader.take().map(|f| f()).unwrap_or_default();
+                        if let Ok(mut l) = Self::load(l, &btf, &status) {
+                            l.trimmed = true;
+                            return Ok(l);
+                        }
                     }
                 }
             }
-            Self::load(&parse(&raw)?, &status)
+            let l = loader.take().map(|f| f()).unwrap_or_default();
+            Self::load(l, &parse(&raw)?, &status)
         }
 
-        fn load(btf: &Btf, status: &SelfStatus) -> Result<Loaded, Unavailable> {
-            let mut ebpf = EbpfLoader::new()
+        fn load<'a>(
+            mut loader: EbpfLoader<'a>,
+            btf: &'a Btf,
+            status: &SelfStatus,
+        ) -> Result<Loaded, Unavailable> {
+            let mut ebpf = loader
                 .btf(Some(btf))
                 .load(PROGRAM)
                 .map_err(|e| refused("creating its maps", &e, status))?;
@@ -610,7 +631,25 @@ mod imp {
                 link.into_file()
                     .map_err(|e| format!("creating the task iterator: {}", chain(&e)))?
             };
-            let mut buf = Vec::with_capacity(record::REC_SIZE * 1024);
+            // Room for every task at once: /proc/loadavg's "running/total"
+            // counts the threads, and growing a 7 MB buffer by doubling
+            // would copy and fault in twice as much.
+            let threads = std::fs::read_to_string("/proc/loadavg")
+                .ok()
+                .and_then(|l| {
+                    l.split_whitespace()
+                        .nth(3)?
+                        .split('/')
+                        .nth(1)?
+                        .parse::<usize>()
+                        .ok()
+                })
+                .unwrap_or(1024);
+            let mut buf = Vec::with_capacity(
+                (threads + threads / 8 + 64)
+                    .saturating_mul(record::REC_SIZE)
+                    .min(MAX_TASK_BYTES + 1),
+            );
             // Each read() returns what the seq_file buffer holds (up to 8
             // pages of records); the take() bounds the total.
             (&mut file)
