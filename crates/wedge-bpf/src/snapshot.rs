@@ -29,7 +29,11 @@ const FALLBACK: &str =
 
 /// A thread's kernel stack from its record, and where it came from; `None`
 /// when the frames cannot be named.
-pub type Stacks<'a> = &'a dyn Fn(&TaskRecord) -> Option<(Vec<KernelFrame>, StackSource)>;
+/// The third value is the wait channel when the provider knows the
+/// kernel's `__sched` text range (/proc's get_wchan skips exactly it);
+/// `None` derives it from the frames' names.
+pub type Stacks<'a> =
+    &'a dyn Fn(&TaskRecord) -> Option<(Vec<KernelFrame>, StackSource, Option<String>)>;
 
 /// The inode number of the pid namespace wedge itself runs in: the
 /// namespace whose numbers /proc shows it (nsfs gives each namespace file
@@ -258,20 +262,22 @@ fn fill(t: &mut Thread, r: &TaskRecord, owners: &Owners, stacks: Option<Stacks<'
     }
     t.sched = Field::Value(SchedInfo { ..sched });
     match stacks.and_then(|f| f(r)) {
-        Some((frames, source)) => {
+        Some((frames, source, known)) => {
             // As /proc derives it since 5.16: the first frame outside the
-            // scheduler and the lock slow paths, none for a task on a CPU
-            // (get_wchan() says 0).
+            // scheduler's and locks' `__sched` text, none for a task on a
+            // CPU (get_wchan() says 0).
             let wchan = if state == wedge_kernel::TaskState::Running {
                 None
             } else {
-                frames
-                    .iter()
-                    .find(|f| {
-                        !wedge_model::is_scheduler_plumbing(f.base_name())
-                            && !wedge_kernel::frames::is_sleeping_lock(f.base_name())
-                    })
-                    .map(|f| f.function.clone())
+                known.or_else(|| {
+                    frames
+                        .iter()
+                        .find(|f| {
+                            !wedge_model::is_scheduler_plumbing(f.base_name())
+                                && !wedge_kernel::frames::is_sleeping_lock(f.base_name())
+                        })
+                        .map(|f| f.function.clone())
+                })
             };
             t.kernel_stack = Field::Value(frames);
             t.wchan = Field::Value(wchan);
@@ -312,30 +318,48 @@ fn wants_orc(r: &TaskRecord, k: &LiveKernel) -> bool {
 /// A record's stack through the live kernel: ORC for the tasks that matter
 /// ([`wants_orc`]), bpf_get_task_stack's return addresses named through
 /// its kallsyms for the rest, and whenever the unwind cannot be made.
-fn live_stack(k: &LiveKernel, r: &TaskRecord) -> Option<(Vec<KernelFrame>, StackSource)> {
+fn live_stack(
+    k: &LiveKernel,
+    r: &TaskRecord,
+) -> Option<(Vec<KernelFrame>, StackSource, Option<String>)> {
     let named = |a: u64| wedge_vmcore::snapshot::kernel_frame(&k.frame(a));
+    // The first frame outside `__sched` text: what /proc's wchan names.
+    fn wchan<'f>(mut fs: impl Iterator<Item = &'f wedge_vmcore::stack::Frame>) -> Option<String> {
+        fs.find(|f| !f.sched).and_then(|f| f.function.clone())
+    }
     let summary = || {
+        let frames: Vec<wedge_vmcore::stack::Frame> = r.stack.iter().map(|&a| k.frame(a)).collect();
         Some((
-            r.stack.iter().map(|&a| named(a)).collect(),
+            frames
+                .iter()
+                .map(wedge_vmcore::snapshot::kernel_frame)
+                .collect(),
             StackSource::Bpf,
+            wchan(frames.iter()),
         ))
     };
     if !wants_orc(r, k) {
         return summary();
     }
     let s = k.stack(r);
-    let orc: Vec<KernelFrame> = s
+    let walked: Vec<&wedge_vmcore::stack::Frame> = s
         .frames
         .iter()
         .filter(|f| f.source == FrameSource::Orc)
-        .map(|f| wedge_vmcore::snapshot::kernel_frame(&f.frame))
+        .map(|f| &f.frame)
         .collect();
-    if orc.is_empty() {
+    if walked.is_empty() {
         return summary();
     }
+    let orc = walked
+        .iter()
+        .map(|f| wedge_vmcore::snapshot::kernel_frame(f))
+        .collect();
+    let w = wchan(walked.iter().copied());
     Some((
         join_stacks(orc, &r.stack, s.stopped.is_some(), named),
         StackSource::Orc,
+        w,
     ))
 }
 

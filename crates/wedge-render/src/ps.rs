@@ -4,7 +4,7 @@ use crate::{fit, human_ms, printable};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use wedge_analysis::{matters, Attention};
-use wedge_kernel::{Signal, SleepKind, TaskState};
+use wedge_kernel::{Signal, TaskState};
 use wedge_model::{Process, Snapshot, Thread};
 
 /// Which tasks to list.
@@ -15,18 +15,24 @@ pub struct PsOptions {
     pub wide: bool,
 }
 
-/// Notes that `ps` cannot show: how a `D` task sleeps, pending kill,
-/// exiting, tracer, pid-ns init.
+/// Notes that `ps` cannot show: pending kill, exiting, tracer, pid-ns init.
 pub fn notes(p: &Process, t: &Thread) -> String {
     let mut n: Vec<String> = Vec::new();
-    // /proc folds TASK_KILLABLE (a fatal signal ends the wait) and plain
-    // TASK_UNINTERRUPTIBLE into one `D`; the BPF pass and a crash dump read
-    // `__state` and tell them apart.
+    // The kernel's own word on a D wait, where the source has it (a dump,
+    // the live kernel through BPF): /proc's D folds both.
     if t.state == TaskState::DiskSleep {
         match t.sleep_kind {
-            Some(SleepKind::Killable) => n.push("killable".into()),
-            Some(SleepKind::Uninterruptible) => n.push("unkillable".into()),
+            Some(wedge_kernel::SleepKind::Killable) => n.push("killable: kill -9 ends it".into()),
+            Some(wedge_kernel::SleepKind::Uninterruptible) => {
+                n.push("not even SIGKILL ends it".into())
+            }
             _ => {}
+        }
+    }
+    if let Some(lw) = &t.lock_wait {
+        match lw.owner_tid {
+            Some(o) => n.push(format!("{} owned by {o}", lw.kind)),
+            None => n.push(format!("on a {}", lw.kind)),
         }
     }
     let pending = p.shared_pending.union(t.pending);

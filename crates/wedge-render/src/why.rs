@@ -394,22 +394,8 @@ pub fn render(
                     let _ = writeln!(o, "      syscall unreadable ({})", m.detail);
                 }
             }
-            // What the kernel itself says of the wait (a dump, or the
-            // live kernel through BPF): how it sleeps and on which lock.
-            match t.sleep_kind {
-                Some(wedge_kernel::SleepKind::Killable) => {
-                    let _ = writeln!(o, "      sleep   killable (TASK_KILLABLE): kill -9 ends it");
-                }
-                Some(wedge_kernel::SleepKind::Uninterruptible)
-                    if t.state == TaskState::DiskSleep =>
-                {
-                    let _ = writeln!(
-                        o,
-                        "      sleep   uninterruptible (TASK_UNINTERRUPTIBLE): not even SIGKILL ends it"
-                    );
-                }
-                _ => {}
-            }
+            // What the kernel itself says of the lock it waits on (a dump,
+            // or the live kernel through BPF); how it sleeps is in notes.
             if t.lock_wait.is_some() {
                 let _ = writeln!(o, "      lock    {}", wedge_analysis::lock_words(snap, t));
             }

@@ -169,12 +169,17 @@ fn log(name: &str) -> Result<String, Failed> {
 fn ps_says_how_d_sleeps() -> Result<(), Failed> {
     use wedge_kernel::{SleepKind, TaskState};
     for (fixture, comm, kind, note) in [
-        ("vfork", "wk-vfork", SleepKind::Killable, "(killable)"),
+        (
+            "vfork",
+            "wk-vfork",
+            SleepKind::Killable,
+            "(killable: kill -9 ends it)",
+        ),
         (
             "fuse-reader-killed",
             "wk-reader",
             SleepKind::Uninterruptible,
-            "(unkillable, SIGKILL pending)",
+            "(not even SIGKILL ends it, SIGKILL pending)",
         ),
     ] {
         let mut s = load(fixture)?;

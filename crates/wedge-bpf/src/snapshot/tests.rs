@@ -328,6 +328,7 @@ fn stacks_come_from_the_provider_with_their_source() {
         Some((
             names.iter().map(|n| KernelFrame::named(*n)).collect(),
             StackSource::Orc,
+            None,
         ))
     };
     let mut s = snap(vec![process(10, &[10]), process(20, &[20])]);
