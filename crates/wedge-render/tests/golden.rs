@@ -163,6 +163,51 @@ fn log(name: &str) -> Result<String, Failed> {
     Ok(view.render(stream.summary(), &HashMap::new()))
 }
 
+/// `ps` notes the sleep kind the BPF pass (or a dump) read for a `D` task:
+/// the captured vfork parent as TASK_KILLABLE, the killed FUSE reader as
+/// TASK_UNINTERRUPTIBLE (/proc shows both as a bare `D`).
+fn ps_says_how_d_sleeps() -> Result<(), Failed> {
+    use wedge_kernel::{SleepKind, TaskState};
+    for (fixture, comm, kind, note) in [
+        (
+            "vfork",
+            "wk-vfork",
+            SleepKind::Killable,
+            "(killable: kill -9 ends it)",
+        ),
+        (
+            "fuse-reader-killed",
+            "wk-reader",
+            SleepKind::Uninterruptible,
+            "(not even SIGKILL ends it, SIGKILL pending)",
+        ),
+    ] {
+        let mut s = load(fixture)?;
+        let p = s
+            .processes
+            .iter_mut()
+            .find(|p| p.comm == comm)
+            .ok_or_else(|| format!("{fixture}: no {comm}"))?;
+        let pid = p.pid;
+        for t in p
+            .threads
+            .iter_mut()
+            .filter(|t| t.state == TaskState::DiskSleep)
+        {
+            t.sleep_kind = Some(kind);
+        }
+        let text = wedge_render::ps::render(&s, PsOptions::default()).0;
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{pid:>7} ")))
+            .ok_or_else(|| format!("{fixture}: {pid} not listed:\n{text}"))?;
+        if !line.ends_with(note) {
+            return Err(format!("{fixture}: want {note} at the end of: {line}").into());
+        }
+    }
+    Ok(())
+}
+
 fn trial(name: String, render: impl FnOnce() -> Result<String, Failed> + Send + 'static) -> Trial {
     let file = format!("{name}.txt");
     Trial::test(name, move || compare(&file, &render()?))
@@ -202,6 +247,7 @@ fn main() {
             },
         )
     }));
+    trials.push(Trial::test("ps-says-how-d-sleeps", ps_says_how_d_sleeps));
     // A fixture added by the capture tool without a line in WHY would get
     // no golden file: fail until it is listed.
     trials.push(Trial::test("every-fixture-has-goldens", || {
