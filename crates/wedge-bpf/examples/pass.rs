@@ -1,11 +1,14 @@
 //! One BPF snapshot pass: `Bpf::open()` then `tasks()` for every thread,
 //! for benches/bpf_vs_ps.py. Prints one line: records, pass and total ms.
-//! `--dump` prints every record (tid tgid state comm blocker).
+//! `--dump` prints every record (tid tgid state comm blocker); `--json`
+//! prints the whole pass (`Tasks`) as one JSON line instead, which the
+//! 6.1 guest test (tests/guest.rs) reads back from the serial console.
 
 use std::time::Instant;
 
 fn main() {
     let dump = std::env::args().any(|a| a == "--dump");
+    let json = std::env::args().any(|a| a == "--json");
     let t0 = Instant::now();
     let bpf = match wedge_bpf::Bpf::open() {
         Ok(b) => b,
@@ -23,6 +26,16 @@ fn main() {
         }
     };
     let t2 = Instant::now();
+    if json {
+        match serde_json::to_string(&tasks) {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                eprintln!("wedge-bpf: JSON: {e}");
+                std::process::exit(1);
+            }
+        }
+        return;
+    }
     if dump {
         for r in &tasks.records {
             println!(

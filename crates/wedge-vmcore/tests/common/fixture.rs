@@ -67,6 +67,7 @@ const WK_C: &str = include_str!("../../testdata/wk.c");
 const INIT_SH: &str = include_str!("../../testdata/init.sh");
 const KDUMP_INIT_SH: &str = include_str!("../../testdata/kdump-init.sh");
 const KDUMP_CAPTURE_SH: &str = include_str!("../../testdata/kdump-capture.sh");
+const RUN_INIT_SH: &str = include_str!("../../testdata/run-init.sh");
 /// The kdump boot's memory: `crashkernel=` must hold the capture kernel, its
 /// initramfs unpacked and makedumpfile's output in tmpfs; the rest is the
 /// panicking kernel's.
@@ -426,9 +427,10 @@ pub fn cache_root() -> PathBuf {
     target.join("vmcore-fixtures")
 }
 
-fn build_all() -> Result<Fixtures, Unavailable> {
-    let t0 = Instant::now();
-    let tools = find_tools()?;
+/// The directory of this kernel/busybox/QEMU/scenario set (the key every
+/// boot shares, with its initramfs), and the cache's lock, held: concurrent
+/// test binaries build one at a time.
+fn keyed_dir(tools: &Tools) -> Result<(PathBuf, u64, fs::File), Unavailable> {
     let mut h = 0xcbf2_9ce4_8422_2325u64;
     fnv(&mut h, BUILDER_VERSION.as_bytes());
     fnv(&mut h, WK_C.as_bytes());
@@ -443,6 +445,13 @@ fn build_all() -> Result<Fixtures, Unavailable> {
         .map_err(|e| fail(format!("lock file in {}: {e}", root.display())))?;
     // SAFETY: flock on a descriptor we own; released when `lock` is dropped.
     unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) };
+    Ok((dir, h, lock))
+}
+
+fn build_all() -> Result<Fixtures, Unavailable> {
+    let t0 = Instant::now();
+    let tools = find_tools()?;
+    let (dir, h, lock) = keyed_dir(&tools)?;
 
     let mut boots = BTreeMap::new();
     let mut missing = BTreeMap::new();
@@ -876,6 +885,156 @@ fn run_kdump_boot(
     extract_disk(&disk, dir)?;
     let secs = t0.elapsed().as_secs_f64();
     fs::write(dir.join("build-secs"), format!("{secs:.1}\n")).map_err(|e| fail(e.to_string()))?;
+    Ok(())
+}
+
+/// What [`run_in_guest`] brought back.
+#[derive(Debug, Clone)]
+pub struct GuestRun {
+    /// The run's directory (`serial.log`, `qemu.stderr`, `boot-secs`).
+    pub dir: PathBuf,
+    pub serial: String,
+    /// The program's output: the serial lines between `WK-RUN-BEGIN` and
+    /// `WK-RUN-END`, carriage returns dropped.
+    pub output: String,
+    /// Its stderr lines (`WK-RUN-ERR`) and exit status (`WK-RUN-EXIT`).
+    pub stderr: Vec<String>,
+    pub status: Option<i32>,
+    /// The guest's /proc view printed right after the program exited.
+    pub view: GuestView,
+    /// Seconds from QEMU's start to its exit, of the boot that made this
+    /// (recorded then: a cached run did not boot again).
+    pub boot_secs: f64,
+    pub cached: bool,
+    pub kernel_release: String,
+}
+
+/// The whole boot may take this long under TCG (it takes ~30 s here).
+const RUN_BOOT_LIMIT: Duration = Duration::from_secs(240);
+
+/// Boots the fixtures' kernel once with a program of the caller's, run as
+/// root after init.sh's scenarios are set up (`run-init.sh`): a second cpio
+/// archive after the shared initramfs holds `program` (a static binary:
+/// the guest has no libraries) as `/bin/wk-run` and `run-init.sh` as
+/// `/init`. Its stdout, stderr and exit status, then the guest's /proc view,
+/// come back on the serial console; the guest powers itself off. No
+/// network, no disk, no monitor. Cached under the fixtures' key plus the
+/// program (path, size, mtime) and `args`; QEMU is killed when the boot
+/// exceeds [`RUN_BOOT_LIMIT`].
+pub fn run_in_guest(program: &Path, args: &[&str]) -> Result<GuestRun, Unavailable> {
+    let _g = BUILD_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let tools = find_tools()?;
+    let (dir, mut h, _lock) = keyed_dir(&tools)?;
+    fnv(&mut h, RUN_INIT_SH.as_bytes());
+    file_id(&mut h, program);
+    for a in args {
+        fnv(&mut h, a.as_bytes());
+        fnv(&mut h, &[0]);
+    }
+    let rdir = dir.join(format!("run-{h:016x}"));
+    let cached = fs::read_to_string(rdir.join("done")).is_ok();
+    if !cached {
+        let _ = fs::remove_dir_all(&rdir);
+        fs::create_dir_all(&rdir)
+            .map_err(|e| fail(format!("mkdir {}: {e}", rdir.display())))?;
+        let base = initramfs(&tools, &dir)?;
+        run_program_boot(&tools, &rdir, &base, program, args)?;
+        fs::write(rdir.join("done"), "").map_err(|e| fail(e.to_string()))?;
+    }
+    let serial = fs::read_to_string(rdir.join("serial.log"))
+        .map_err(|e| fail(format!("{}: {e}", rdir.join("serial.log").display())))?;
+    let boot_secs = fs::read_to_string(rdir.join("boot-secs"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0.0);
+    let mut output = String::new();
+    let mut stderr = Vec::new();
+    let mut status = None;
+    let mut inside = false;
+    for line in serial.lines() {
+        let line = line.trim_end_matches('\r');
+        match line {
+            "WK-RUN-BEGIN" => inside = true,
+            "WK-RUN-END" => inside = false,
+            _ if inside => {
+                if let Some(e) = line.strip_prefix("WK-RUN-ERR ") {
+                    stderr.push(e.to_string());
+                } else if let Some(st) = line.strip_prefix("WK-RUN-EXIT ") {
+                    status = st.trim().parse().ok();
+                } else {
+                    output.push_str(line);
+                    output.push('\n');
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(GuestRun {
+        dir: rdir,
+        view: parse_view(&serial),
+        serial,
+        output,
+        stderr,
+        status,
+        boot_secs,
+        cached,
+        kernel_release: tools.release.clone(),
+    })
+}
+
+fn run_program_boot(
+    tools: &Tools,
+    dir: &Path,
+    base_initrd: &Path,
+    program: &Path,
+    args: &[&str],
+) -> Result<(), Unavailable> {
+    let t0 = Instant::now();
+    let serial = dir.join("serial.log");
+    // The kernel unpacks concatenated archives in order: this /init
+    // replaces init.sh, which it runs as /wk-init.sh.
+    let mut extra = Cpio::default();
+    extra.file("bin/wk-run", &read(program)?, 0o755);
+    extra.file("wk-init.sh", INIT_SH.as_bytes(), 0o755);
+    extra.file("init", RUN_INIT_SH.as_bytes(), 0o755);
+    let mut bytes = read(base_initrd)?;
+    bytes.extend_from_slice(&extra.finish());
+    let initrd = dir.join("initramfs-run.cpio");
+    fs::write(&initrd, &bytes).map_err(|e| fail(format!("{}: {e}", initrd.display())))?;
+    let _initrd_guard = RemoveOnDrop(initrd.clone());
+    // Everything after `--` on the kernel command line is init's argv.
+    let mut append = String::from("console=ttyS0 loglevel=4 panic=0 oops=panic --");
+    for a in args {
+        append.push(' ');
+        append.push_str(a);
+    }
+    let cmd = qemu_command(tools, "qemu64", 256, &initrd, &append, dir)?;
+    let mut qemu = spawn_qemu(cmd, tools, None)?;
+    let deadline = Instant::now() + RUN_BOOT_LIMIT;
+    loop {
+        if let Ok(Some(st)) = qemu.child.try_wait() {
+            let log = fs::read_to_string(&serial).unwrap_or_default();
+            if log.contains("WK-RUN-DONE") {
+                break;
+            }
+            return Err(fail(format!(
+                "QEMU exited with {st} before the guest printed WK-RUN-DONE; serial log: {}",
+                tail(&log)
+            )));
+        }
+        if Instant::now() > deadline {
+            let log = fs::read_to_string(&serial).unwrap_or_default();
+            return Err(fail(format!(
+                "the guest did not power off within {} s (QEMU killed); serial log: {}",
+                RUN_BOOT_LIMIT.as_secs(),
+                tail(&log)
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    drop(qemu);
+    let secs = t0.elapsed().as_secs_f64();
+    fs::write(dir.join("boot-secs"), format!("{secs:.1}\n")).map_err(|e| fail(e.to_string()))?;
     Ok(())
 }
 
