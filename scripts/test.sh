@@ -20,6 +20,13 @@ command -v lz4 >/dev/null 2>&1 || need+=(lz4)
 # glibc's own debug symbols: backtraces of core files are compared with gdb's.
 [ -d /usr/lib/debug/.build-id ] && dpkg -s libc6-dbg >/dev/null 2>&1 || need+=(libc6-dbg)
 command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
+# wedge-bpf's build.rs compiles its BPF program (crates/wedge-bpf/bpf/) with
+# clang -target bpf against libbpf's headers (bpf_helpers.h, bpf_core_read.h);
+# without them wedge still builds but its BPF tests have nothing to load.
+# bpftool is for looking at loaded programs when a BPF test fails.
+command -v clang >/dev/null 2>&1 || need+=(clang)
+[ -e /usr/include/bpf/bpf_helpers.h ] || need+=(libbpf-dev)
+command -v bpftool >/dev/null 2>&1 || need+=(bpftool)
 # Kernel crash dumps are made in the tests: QEMU (TCG) boots Debian's kernel
 # with a busybox initramfs and writes ELF and kdump-compressed dumps. The
 # guest's kernel and busybox are not installed (that would write /boot and

@@ -544,10 +544,16 @@ pub(crate) mod tests {
             stime: 0,
             sleep_kind: None,
             lock_wait: None,
+            stack_source: None,
         }
     }
 
-    fn process(pid: i32, threads: Vec<Thread>, fds: Vec<(i32, &str, u64)>, cwd: &str) -> Process {
+    pub(crate) fn process(
+        pid: i32,
+        threads: Vec<Thread>,
+        fds: Vec<(i32, &str, u64)>,
+        cwd: &str,
+    ) -> Process {
         Process {
             pid,
             start_time: 0,

@@ -175,6 +175,9 @@ pub fn build(snap: &Snapshot) -> Graph {
     for p in &snap.processes {
         for t in &p.threads {
             let from = task(p, t);
+            // The kernel names this task's lock owner: that edge (below) is
+            // the fact, and no holder is inferred for it.
+            let exact_owner = t.lock_wait.as_ref().is_some_and(|l| l.owner_tid.is_some());
             match wait_kind(t) {
                 WaitKind::FuseRequest { .. } | WaitKind::FuseFlush => {
                     match crate::fuse::target(snap, p, t) {
@@ -299,7 +302,7 @@ pub fn build(snap: &Snapshot) -> Graph {
                         }
                     }
                 }
-                WaitKind::Lock { ref function } if function == "path_openat" => {
+                WaitKind::Lock { ref function } if function == "path_openat" && !exact_owner => {
                     // Queued on a directory's inode lock: the likely holder
                     // is a task inside a lookup or create that is itself
                     // waiting (on 6.x the rwsem slow path is hidden).
@@ -349,7 +352,7 @@ pub fn build(snap: &Snapshot) -> Graph {
                         | "mmap_read_lock"
                 )
             );
-            if t.state == TaskState::DiskSleep && mm_wait {
+            if t.state == TaskState::DiskSleep && mm_wait && !exact_owner {
                 let mut targets: Vec<&Process> = Vec::new();
                 if t.wchan_name() == Some("__access_remote_vm") {
                     for f in p.fds.value().into_iter().flatten() {
@@ -387,22 +390,16 @@ pub fn build(snap: &Snapshot) -> Graph {
                     }
                 }
             }
-            // A crash dump reads the owner off the lock itself: a fact,
-            // not a guess.
+            // The owner read off the lock itself (the live kernel's
+            // task->blocker through BPF, a crash dump's lock): a fact, not a
+            // guess.
             if let Some(lw) = &t.lock_wait {
                 if let Some((q, h)) = lw.owner_tid.and_then(|o| snap.thread(o)) {
-                    let name = lw
-                        .symbol
-                        .clone()
-                        .unwrap_or_else(|| format!("{:#x}", lw.address));
                     g.edges.push(Edge {
                         from: from.clone(),
                         to: task(q, h),
                         kind: EdgeKind::LockHolder,
-                        detail: format!(
-                            "waits for {} {name}, whose owner field names this task",
-                            lw.kind
-                        ),
+                        detail: exact_lock_detail(lw),
                         likely: false,
                     });
                 }
@@ -494,6 +491,27 @@ pub fn build(snap: &Snapshot) -> Graph {
         }
     }
     g
+}
+
+/// An exact lock edge in words: `waits for rw_semaphore 0xffff… (as a
+/// writer) — the lock's owner field names thread 123`.
+pub fn exact_lock_detail(lw: &wedge_model::LockWait) -> String {
+    let name = lw
+        .symbol
+        .clone()
+        .unwrap_or_else(|| format!("{:#x}", lw.address));
+    let how = lw
+        .waits_as
+        .as_deref()
+        .map(|h| format!(" (as a {h})"))
+        .unwrap_or_default();
+    match lw.owner_tid {
+        Some(o) => format!(
+            "waits for {} {name}{how} — the lock's owner field names thread {o}",
+            lw.kind
+        ),
+        None => format!("waits for {} {name}{how}", lw.kind),
+    }
 }
 
 impl EdgeKind {

@@ -19,4 +19,4 @@ pub use rules::{
     analyze, analyze_with, FuseRule, IoUringRule, NetFsRule, ReadRule, RuleId, SignalRule,
     StoppedRule, UnknownRuleId, WaitRule, ZombieRule,
 };
-pub use wait::{describe_wait, matters, wait_kind, Attention, WaitKind};
+pub use wait::{describe_wait, lock_words, matters, wait_kind, Attention, WaitKind};

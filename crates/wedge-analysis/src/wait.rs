@@ -73,6 +73,18 @@ pub fn wait_kind(t: &Thread) -> WaitKind {
     ) {
         return WaitKind::None;
     }
+    // The kernel itself says which lock the task sleeps on
+    // (`task->blocker`, 6.16+, read live through BPF; a crash dump's lock
+    // queues): a fact, ahead of every reading of frames. The blocker is
+    // cleared once the lock is taken, so it never names a past wait.
+    if let Some(lw) = &t.lock_wait {
+        return WaitKind::Lock {
+            function: frame_in(t, wedge_kernel::frames::is_sleeping_lock)
+                .or_else(|| t.top_frame().map(|f| f.base_name()))
+                .unwrap_or(lw.kind.as_str())
+                .to_string(),
+        };
+    }
     // Most sleepers wait on nothing of interest (futexes, poll, pipes):
     // one pass over their frames settles it, before the finer checks below
     // (this runs for every thread of the machine, several times).
@@ -252,6 +264,49 @@ fn unseen_wait(snap: &Snapshot, t: &Thread) -> String {
     }
 }
 
+/// The lock a task waits for, in words, with what the kernel says of its
+/// owner: `rw_semaphore 0xffff888123456780 (as a writer), whose owner field
+/// names thread 4242 (fuse-reader)`. A semaphore has no owner (the
+/// hung-task detector's `last_holder` is only a hint); a reader-owned
+/// rw-semaphore's owner word is only its last reader.
+pub fn lock_words(snap: &Snapshot, t: &Thread) -> String {
+    let Some(lw) = &t.lock_wait else {
+        return String::new();
+    };
+    let name = lw
+        .symbol
+        .clone()
+        .unwrap_or_else(|| format!("{:#x}", lw.address));
+    let mut s = format!("{} {name}", lw.kind);
+    if let Some(how) = &lw.waits_as {
+        s.push_str(&format!(" (as a {how})"));
+    }
+    let who = |tid: i32| match snap.thread(tid) {
+        Some((_, o)) => format!("thread {tid} ({})", o.comm),
+        None => format!("thread {tid}"),
+    };
+    match (lw.owner_tid, lw.owner_task) {
+        (Some(o), _) => s.push_str(&format!(", whose owner field names {}", who(o))),
+        _ if lw.reader_owned => {
+            s.push_str(", held by readers: the kernel names no single owner")
+        }
+        (None, Some(task)) => s.push_str(&format!(
+            ", whose owner is task_struct {task:#x}, outside wedge's pid namespace"
+        )),
+        (None, None) if lw.kind == "semaphore" => {
+            s.push_str(": a semaphore has no owner the kernel could name");
+            if let Some(h) = lw.last_holder_tid {
+                s.push_str(&format!(
+                    " (its last_holder, a hint only, is {})",
+                    who(h)
+                ));
+            }
+        }
+        (None, None) => s.push_str(", whose owner the kernel does not name"),
+    }
+    s
+}
+
 /// A plain-language sentence on what a thread waits for, naming the file
 /// system and mount where the process's open files tell.
 pub fn describe_wait(snap: &Snapshot, p: &Process, t: &Thread) -> String {
@@ -306,6 +361,9 @@ pub fn describe_wait(snap: &Snapshot, p: &Process, t: &Thread) -> String {
         WaitKind::PidNamespaceReap => {
             "is the init of a pid namespace and waits, while exiting, for every other task of the namespace to be reaped".to_string()
         }
+        WaitKind::Lock { function } if t.lock_wait.is_some() => {
+            format!("waits in {function} for {}", lock_words(snap, t))
+        }
         WaitKind::Lock { function } if function == "path_openat" => {
             "waits in path_openat: most likely queued on a directory's inode lock held by another task".to_string()
         }
@@ -326,21 +384,15 @@ pub fn describe_wait(snap: &Snapshot, p: &Process, t: &Thread) -> String {
     };
     match t.sleep_kind {
         Some(wedge_kernel::SleepKind::Killable) => {
-            s.push_str(" (a killable wait: SIGKILL ends it)")
+            s.push_str(" (a killable wait: kill -9 ends it)")
         }
         Some(wedge_kernel::SleepKind::Uninterruptible) if t.state == TaskState::DiskSleep => {
             s.push_str(" (plainly uninterruptible: not even SIGKILL ends it)")
         }
         _ => {}
     }
-    if let Some(lw) = &t.lock_wait {
-        match lw.owner_tid {
-            Some(o) => s.push_str(&format!("; it waits for a {} held by task {o}", lw.kind)),
-            None if lw.reader_owned => {
-                s.push_str(&format!("; it waits for a {} held by readers", lw.kind))
-            }
-            None => {}
-        }
+    if t.lock_wait.is_some() && !matches!(kind, WaitKind::Lock { .. }) {
+        s.push_str(&format!("; it waits for {}", lock_words(snap, t)));
     }
     if t.flags.exiting() && !matches!(t.state, TaskState::Zombie | TaskState::Dead) {
         s.push_str("; it is exiting (PF_EXITING)");

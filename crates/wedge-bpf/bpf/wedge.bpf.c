@@ -63,6 +63,7 @@ struct wedge_task {
 	__u64 exec_start;
 	__u64 last_arrival;
 	__u64 rq_clock_task;
+	__u64 rq_clock;
 	__u64 nvcsw;
 	__u64 nivcsw;
 	__u64 start_time;
@@ -196,8 +197,10 @@ int wedge_tasks(struct bpf_iter__task *ctx)
 			if (rqa)
 				rq = (void *)*rqa;
 		}
-		if (rq && !bpf_core_read(&r->rq_clock_task, sizeof(r->rq_clock_task), &rq->clock_task))
+		if (rq && !bpf_core_read(&r->rq_clock_task, sizeof(r->rq_clock_task), &rq->clock_task)) {
 			r->have |= HAVE_RQ_CLOCK;
+			bpf_core_read(&r->rq_clock, sizeof(r->rq_clock), &rq->clock);
+		}
 	}
 
 	if (bpf_core_field_exists(task->blocker)) {

@@ -130,9 +130,11 @@ struct semaphore {
 	unsigned long last_holder;
 } __pai;
 
-/* kernel/sched/sched.h: the run queue's task clock, the same clock
- * se.exec_start and sched_info.last_arrival are stamped with. */
+/* kernel/sched/sched.h: the run queue's clocks. se.exec_start is stamped
+ * with clock_task (which leaves out IRQ and steal time), sched_info's
+ * last_arrival with clock. */
 struct rq {
+	__u64 clock;
 	__u64 clock_task;
 } __pai;
 

@@ -13,10 +13,14 @@
 //! and loaded with aya, which does the CO-RE relocations against
 //! /sys/kernel/btf/vmlinux.
 
+pub mod live;
+
 use serde::Serialize;
 
 mod load;
+#[cfg_attr(wedge_no_bpf, allow(dead_code))]
 mod record;
+pub mod snapshot;
 
 pub use load::kallsyms_addrs;
 
@@ -100,13 +104,20 @@ pub struct TaskRecord {
     /// stack (`task->stack`, THREAD_SIZE bytes): the ORC unwinder starts there.
     pub saved_sp: u64,
     pub stack_base: u64,
-    /// Scheduler clock values (ns, the task's CPU's rq clock domain):
-    /// `se.exec_start` (last time its runtime was accounted: when it last
-    /// stopped running, for a sleeper), `sched_info.last_arrival` (when it
-    /// last got a CPU), and that CPU's `rq->clock_task` read in the same pass.
+    /// Scheduler clock values (ns, the clocks of the task's CPU's run
+    /// queue): `se.exec_start` (last time its runtime was accounted: when
+    /// it last stopped running, for a sleeper), stamped with
+    /// `rq->clock_task`; `sched_info.last_arrival` (when it last got a CPU),
+    /// stamped with `rq->clock`. Both rq clocks are read in the same pass
+    /// (0 when they could not be): off-CPU time is `rq_clock_task_ns -
+    /// exec_start_ns`, as crash-dump tools compute it. `clock_task` leaves
+    /// out IRQ and steal time, so the two domains drift apart (minutes, in
+    /// a VM): never subtract across them.
     pub exec_start_ns: u64,
     pub last_arrival_ns: u64,
     pub rq_clock_task_ns: u64,
+    /// `rq->clock` (added to the contract: the domain of last_arrival_ns).
+    pub rq_clock_ns: u64,
     /// Context switches (`nvcsw`, `nivcsw`).
     pub nvcsw: u64,
     pub nivcsw: u64,
@@ -167,6 +178,12 @@ impl Bpf {
     /// Many reads in as few program runs as possible.
     pub fn read_many(&self, reqs: &mut [(u64, &mut [u8])]) -> Vec<Result<(), ReadFault>> {
         self.inner.read_many(reqs)
+    }
+
+    /// The kernel's ids of the loaded programs (`bpftool prog show id N`),
+    /// so a test can check that none outlives the process.
+    pub fn program_ids(&self) -> Vec<u32> {
+        self.inner.program_ids()
     }
 
     /// Bytes one program run copies at most (the batch the reader moves per

@@ -2,6 +2,10 @@
 //! the kernel-memory reader, and the checks that name why BPF cannot be
 //! used here.
 
+// Without the program (cfg wedge_no_bpf) the checks and helpers below
+// have no caller.
+#![cfg_attr(wedge_no_bpf, allow(dead_code))]
+
 use crate::{ReadFault, Tasks, Unavailable};
 use std::io::{BufRead, BufReader};
 
@@ -202,11 +206,9 @@ mod imp {
         pub(crate) fn read_many(&self, _: &mut [(u64, &mut [u8])]) -> Vec<Result<(), ReadFault>> {
             match self.never {}
         }
-    }
-    // Silences the helpers only the real loader uses.
-    #[allow(dead_code)]
-    fn unused() {
-        let _ = (refused, verifier_reason, precheck, MAX_TASK_BYTES);
+        pub(crate) fn program_ids(&self) -> Vec<u32> {
+            match self.never {}
+        }
     }
 }
 
@@ -521,6 +523,24 @@ mod imp {
                  (CONFIG_FAIR_GROUP_SCHED) and {why}"
             ));
             Ok(tasks)
+        }
+
+        pub(crate) fn program_ids(&self) -> Vec<u32> {
+            let Ok(st) = self.st.lock() else {
+                return Vec::new();
+            };
+            ["wedge_tasks", "wedge_read"]
+                .iter()
+                .filter_map(|n| {
+                    let p = st.ebpf.program(n)?;
+                    let info = match p {
+                        aya::programs::Program::Iter(p) => p.info(),
+                        aya::programs::Program::RawTracePoint(p) => p.info(),
+                        _ => return None,
+                    };
+                    info.ok().map(|i| i.id())
+                })
+                .collect()
         }
 
         fn pass(&self) -> Result<(Tasks, bool), String> {

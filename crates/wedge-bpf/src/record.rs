@@ -4,13 +4,13 @@
 
 use crate::{Blocker, BlockerKind, TaskRecord, Tasks};
 
-/// sizeof(struct wedge_task): 13 u64, 12 32-bit fields, comm[16], two
+/// sizeof(struct wedge_task): 14 u64, 12 32-bit fields, comm[16], two
 /// 8-level (inum, nr) tables, 48 stack slots.
-pub(crate) const REC_SIZE: usize = 13 * 8 + 12 * 4 + 16 + 2 * NS_LEVELS * 8 + STACK_DEPTH * 8;
+pub(crate) const REC_SIZE: usize = 14 * 8 + 12 * 4 + 16 + 2 * NS_LEVELS * 8 + STACK_DEPTH * 8;
 const NS_LEVELS: usize = 8;
 const STACK_DEPTH: usize = 48;
 
-const OFF_I32: usize = 13 * 8;
+const OFF_I32: usize = 14 * 8;
 const OFF_COMM: usize = OFF_I32 + 12 * 4;
 const OFF_TIDS: usize = OFF_COMM + 16;
 const OFF_TGIDS: usize = OFF_TIDS + NS_LEVELS * 8;
@@ -134,9 +134,14 @@ pub(crate) fn parse(buf: &[u8]) -> Result<(Tasks, bool), String> {
             } else {
                 0
             },
-            nvcsw: r.u64(10),
-            nivcsw: r.u64(11),
-            start_time_ns: r.u64(12),
+            rq_clock_ns: if have & HAVE_RQ_CLOCK != 0 {
+                r.u64(10)
+            } else {
+                0
+            },
+            nvcsw: r.u64(11),
+            nivcsw: r.u64(12),
+            start_time_ns: r.u64(13),
         });
     }
     let mut missing = Vec::new();
@@ -175,13 +180,13 @@ mod tests {
 
     #[test]
     fn record_size_matches_the_c_struct() {
-        assert_eq!(REC_SIZE, 680);
+        assert_eq!(REC_SIZE, 688);
     }
 
     #[test]
     fn odd_output_is_an_error() {
         let e = parse(&[0u8; REC_SIZE + 3]).unwrap_err();
-        assert!(e.contains("680-byte"), "{e}");
+        assert!(e.contains("688-byte"), "{e}");
         assert!(parse(&[]).unwrap().0.records.is_empty());
     }
 

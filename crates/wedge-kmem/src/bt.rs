@@ -16,7 +16,12 @@ use serde_json::{json, Value as Json};
 use std::fmt::Write;
 pub use wedge_dwarf::Debuginfo;
 use wedge_dwarf::{Dwarf, FrameState, Regs, Shape, VarValue};
+use wedge_vmcore::kallsyms::Kallsyms;
+use wedge_vmcore::mem::VirtMem;
+use wedge_vmcore::modules::Modules;
 use wedge_vmcore::notes::CpuRegs;
+use wedge_vmcore::orc::State;
+use wedge_vmcore::stack::SchedText;
 use wedge_vmcore::tasks::Task;
 use wedge_vmcore::Vmcore;
 
@@ -49,6 +54,10 @@ struct FrameOut {
     module: Option<String>,
     /// "dwarf" or "kallsyms".
     source: &'static str,
+    /// How the frame was found: "orc" (unwound with the kernel's ORC
+    /// tables, a dump's or the running kernel's) or "bpf_get_task_stack"
+    /// (the running kernel's own walk of a task on a CPU).
+    unwound: &'static str,
     vars: Option<Vec<VarOut>>,
     /// The variables as DWARF read them, for `frame(pid, N).name`.
     raw: Vec<wedge_dwarf::Var>,
@@ -68,9 +77,9 @@ fn dwarf_regs(r: &CpuRegs) -> Regs {
 
 /// A task that is not running: `thread.sp` points at the
 /// `inactive_task_frame` (r15 r14 r13 r12 bx bp ret_addr).
-fn switch_regs(v: &Vmcore, t: &Task, ip: u64, sp: u64) -> Regs {
+fn switch_regs(mem: &dyn VirtMem, saved_sp: u64, ip: u64, sp: u64) -> Regs {
     let mut o = Regs::default();
-    let rd = |i: u64| v.kernel.mem.u64(t.saved_sp + 8 * i).ok();
+    let rd = |i: u64| mem.u64(saved_sp + 8 * i).ok();
     o.0[15] = rd(0);
     o.0[14] = rd(1);
     o.0[13] = rd(2);
@@ -136,12 +145,39 @@ fn value_text(mem: &dyn KernelMemory, var: &wedge_dwarf::Var) -> (String, Json) 
 
 /// The DWARF that describes `pc`: the vmlinux's for the kernel image, a
 /// module's own (relocated to where it was loaded) for its text.
-fn dwarf_for<'a>(v: &Vmcore, dbg: &'a Debuginfo, pc: u64, in_image: bool) -> Option<&'a Dwarf> {
+fn dwarf_for<'a>(
+    modules: &Modules,
+    dbg: &'a Debuginfo,
+    pc: u64,
+    in_image: bool,
+) -> Option<&'a Dwarf> {
     if in_image {
         return dbg.vmlinux.as_ref();
     }
-    let m = v.kernel.modules.find(pc)?;
+    let m = modules.find(pc)?;
     dbg.module(&m.name)?.dwarf(&m.funcs).ok()
+}
+
+/// What frames are named and read through: a dump's kernel, or the
+/// running one.
+pub struct Ctx<'a> {
+    pub km: &'a dyn KernelMemory,
+    pub vm: &'a dyn VirtMem,
+    pub syms: &'a Kallsyms,
+    pub modules: &'a Modules,
+    pub sched: &'a SchedText,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn of_dump(v: &'a Vmcore) -> Ctx<'a> {
+        Ctx {
+            km: v,
+            vm: &v.kernel.mem,
+            syms: &v.kernel.syms,
+            modules: &v.kernel.modules,
+            sched: &v.sched_text,
+        }
+    }
 }
 
 fn task_frames(
@@ -154,19 +190,41 @@ fn task_frames(
         Ok(s) => s,
         Err(e) => return (vec![], Some(e.to_string()), None),
     };
-    let image = (v.kernel.syms.addr("_text"), v.kernel.syms.addr("_end"));
-    let in_image = |a: u64| matches!(image, (Some(s), Some(e)) if a >= s && a < e);
-    let read = |a: u64, b: &mut [u8]| v.kernel.mem.read(a, b).is_ok();
+    let c = Ctx::of_dump(v);
+    let frames = frames_of(&c, dbg, t.saved_sp, &ts.states, "orc", vars);
+    (frames, ts.error, ts.from_cpu)
+}
+
+/// Frames for unwinder states (innermost first) of a task whose switch
+/// frame is at `saved_sp` (0 when it was running): named by kallsyms, or
+/// with DWARF by file:line with inlined calls and, with `vars`, variables.
+fn frames_of(
+    c: &Ctx,
+    dbg: Option<&Debuginfo>,
+    saved_sp: u64,
+    states: &[State],
+    unwound: &'static str,
+    vars: bool,
+) -> Vec<FrameOut> {
+    let image = (c.syms.addr("_text"), c.syms.addr("_end"));
+    let in_image = |a: u64| match image {
+        (Some(s), Some(e)) => a >= s && a < e,
+        // A kernel without data symbols in kallsyms has no `_end`: its
+        // text is what kallsyms describes.
+        (Some(s), None) => a >= s && c.syms.lookup(a).is_some(),
+        _ => false,
+    };
+    let read = |a: u64, b: &mut [u8]| c.vm.read(a, b).is_ok();
     let mut out = Vec::new();
     let mut regs = Regs::default();
-    for (i, st) in ts.states.iter().enumerate() {
+    for (i, st) in states.iter().enumerate() {
         // This frame's registers: a full set (CPU note or pt_regs), the
         // switch frame (frame 0 of a sleeping task), or what the callee's
         // CFI step left (computed below, at the end of the last round).
         if let Some(r) = &st.regs {
             regs = dwarf_regs(r);
         } else if i == 0 {
-            regs = switch_regs(v, t, st.ip, st.sp);
+            regs = switch_regs(c.vm, saved_sp, st.ip, st.sp);
         }
         // A return address is one past the call: look up the call itself.
         let lookup = if st.signal {
@@ -174,10 +232,10 @@ fn task_frames(
         } else {
             st.ip.wrapping_sub(1)
         };
-        let sym = wedge_vmcore::stack::frame(&v.kernel, &v.sched_text, st.ip);
+        let sym = wedge_vmcore::stack::frame_in(c.syms, c.modules, c.sched, st.ip);
         let mut done = false;
         let mut cfa_next: Option<(u64, Regs)> = None;
-        if let Some(d) = dbg.and_then(|g| dwarf_for(v, g, st.ip, in_image(st.ip))) {
+        if let Some(d) = dbg.and_then(|g| dwarf_for(c.modules, g, st.ip, in_image(st.ip))) {
             let link = lookup.wrapping_sub(d.slide);
             cfa_next = d.cfi_step(link, &regs, &read);
             let inl = d.frames_at(link).unwrap_or_default();
@@ -203,7 +261,7 @@ fn task_frames(
                 let vs = vars.then(|| {
                     raw.iter()
                         .map(|var| {
-                            let (text, value) = value_text(v, var);
+                            let (text, value) = value_text(c.km, var);
                             VarOut {
                                 name: var.name.clone(),
                                 ty: var.type_name.clone(),
@@ -225,6 +283,7 @@ fn task_frames(
                     size: if physical { sym.size } else { 0 },
                     module: sym.module.clone(),
                     source: "dwarf",
+                    unwound,
                     vars: vs,
                     raw,
                 });
@@ -243,13 +302,14 @@ fn task_frames(
                 size: sym.size,
                 module: sym.module.clone(),
                 source: "kallsyms",
+                unwound,
                 vars: vars.then(Vec::new),
                 raw: vec![],
             });
         }
         // The caller's registers: CFI's when it agrees with ORC on where
         // the caller is, else what ORC knows (rip, rsp, rbp).
-        if let Some(next) = ts.states.get(i + 1) {
+        if let Some(next) = states.get(i + 1) {
             regs = match cfa_next {
                 Some((_, r)) if r.0[16] == Some(next.ip) && r.0[7] == Some(next.sp) => r,
                 _ => {
@@ -262,7 +322,7 @@ fn task_frames(
             };
         }
     }
-    (out, ts.error, ts.from_cpu)
+    out
 }
 
 fn frame_text(f: &FrameOut) -> String {
@@ -289,6 +349,20 @@ fn frame_text(f: &FrameOut) -> String {
         s.push_str(" inline");
     }
     s
+}
+
+/// One task's stack, ready to print.
+struct TaskOut {
+    pid: i64,
+    comm: String,
+    task: u64,
+    cpu: Option<usize>,
+    crashed: bool,
+    frames: Vec<FrameOut>,
+    error: Option<String>,
+    /// Why the frames are not an ORC walk from the saved context, when
+    /// they are not (a running task of the live kernel).
+    note: Option<String>,
 }
 
 /// `bt`: the text, or the JSON document (docs/schema/vmcore-bt.json).
@@ -318,6 +392,110 @@ pub fn bt(
         }
     };
     let crashed = v.crashing_task().map(|t| t.addr);
+    let outs = tasks
+        .into_iter()
+        .map(|t| {
+            let (frames, error, cpu) = task_frames(v, dbg, t, vars);
+            TaskOut {
+                pid: i64::from(t.pid),
+                comm: t.comm.clone(),
+                task: t.addr,
+                cpu,
+                crashed: crashed == Some(t.addr),
+                frames,
+                error,
+                note: None,
+            }
+        })
+        .collect();
+    Ok(render(outs, dbg, "the dump's ORC tables", vars, json))
+}
+
+/// `wedge kernel bt PID…`: the running kernel's stacks of these tasks
+/// (pids of the initial pid namespace), from one task-iterator pass: a
+/// sleeping task's unwound with ORC from its saved stack pointer, with the
+/// scheduler's and locks' frames /proc hides; a running one's from
+/// `bpf_get_task_stack`, said so. With debuginfo, named as `vmcore bt`
+/// names them (the vmlinux must be the running kernel's build).
+pub fn bt_live(
+    k: &wedge_bpf::live::LiveKernel,
+    dbg: Option<&Debuginfo>,
+    which: &Which,
+    vars: bool,
+    json: bool,
+) -> Result<String, String> {
+    let recs = &k.tasks()?.records;
+    let picked: Vec<&wedge_bpf::TaskRecord> = match which {
+        Which::All => recs.iter().collect(),
+        Which::Pids(ps) => {
+            let mut out = Vec::new();
+            for &p in ps {
+                let r = recs
+                    .iter()
+                    .find(|r| i64::from(r.pid) == p)
+                    .ok_or_else(|| format!("no task with pid {p} in the running kernel"))?;
+                out.push(r);
+            }
+            out
+        }
+    };
+    let c = Ctx {
+        km: k,
+        vm: &k.bpf,
+        syms: &k.syms,
+        modules: &k.modules,
+        sched: &k.sched,
+    };
+    let outs = picked
+        .into_iter()
+        .map(|r| {
+            let st = k.stack(r);
+            let frames = if st.states.is_empty() {
+                // bpf_get_task_stack's addresses: return addresses, one
+                // frame each (no unwinder state for DWARF's registers).
+                let states: Vec<State> = st
+                    .frames
+                    .iter()
+                    .map(|f| State {
+                        ip: f.frame.addr,
+                        sp: 0,
+                        bp: 0,
+                        signal: false,
+                        regs: None,
+                    })
+                    .collect();
+                frames_of(&c, dbg, 0, &states, "bpf_get_task_stack", vars)
+            } else {
+                frames_of(&c, dbg, r.saved_sp, &st.states, "orc", vars)
+            };
+            TaskOut {
+                pid: i64::from(r.pid),
+                comm: r.comm.clone(),
+                task: r.task,
+                cpu: st.running.then_some(r.cpu as usize),
+                crashed: false,
+                frames,
+                error: st.stopped,
+                note: st.note,
+            }
+        })
+        .collect();
+    Ok(render(
+        outs,
+        dbg,
+        "the running kernel's ORC tables read through BPF",
+        vars,
+        json,
+    ))
+}
+
+fn render(
+    tasks: Vec<TaskOut>,
+    dbg: Option<&Debuginfo>,
+    orc: &str,
+    vars: bool,
+    json: bool,
+) -> String {
     let dwarf = dbg.and_then(|d| d.vmlinux.as_ref());
     let mods: Vec<&str> = dbg
         .iter()
@@ -331,18 +509,18 @@ pub fn bt(
     };
     let source = match dwarf {
         Some(d) => format!(
-            "frames from the dump's ORC tables, names from kallsyms; file:line, inlined frames{} from DWARF ({}{mods})",
+            "frames from {orc}, names from kallsyms; file:line, inlined frames{} from DWARF ({}{mods})",
             if vars { " and variables" } else { "" },
             d.path.display()
         ),
-        None => "frames from the dump's ORC tables, names from kallsyms (no DWARF: give --debuginfo for file:line, inlined frames and variables)".to_string(),
+        None => format!("frames from {orc}, names from kallsyms (no DWARF: give --debuginfo for file:line, inlined frames and variables)"),
     };
     let mut text = String::new();
     let mut jt = Vec::new();
     for t in tasks {
-        let (frames, error, cpu) = task_frames(v, dbg, t, vars);
         if json {
-            let fs: Vec<Json> = frames
+            let fs: Vec<Json> = t
+                .frames
                 .iter()
                 .map(|f| {
                     let vars = f.vars.as_ref().map(|vs| {
@@ -356,34 +534,39 @@ pub fn bt(
                     json!({"function": f.function, "inline": f.inline, "file": f.file,
                            "line": f.line, "column": f.column, "address": f.pc,
                            "offset": f.offset, "size": f.size, "module": f.module,
-                           "source": f.source, "variables": vars.unwrap_or_default()})
+                           "source": f.source, "unwound": f.unwound,
+                           "variables": vars.unwrap_or_default()})
                 })
                 .collect();
             jt.push(
-                json!({"pid": t.pid, "comm": t.comm, "task": t.addr, "cpu": cpu,
-                           "crashed": crashed == Some(t.addr), "frames": fs, "error": error}),
+                json!({"pid": t.pid, "comm": t.comm, "task": t.task, "cpu": t.cpu,
+                           "crashed": t.crashed, "frames": fs, "error": t.error,
+                           "note": t.note}),
             );
             continue;
         }
         let _ = write!(
             text,
             "PID: {}  TASK: {:#x}  COMMAND: \"{}\"",
-            t.pid, t.addr, t.comm
+            t.pid, t.task, t.comm
         );
-        if let Some(c) = cpu {
+        if let Some(c) = t.cpu {
             let _ = write!(text, "  CPU: {c}");
         }
-        if crashed == Some(t.addr) {
+        if t.crashed {
             text.push_str("  (crashed)");
         }
         text.push('\n');
-        for (i, f) in frames.iter().enumerate() {
+        if let Some(n) = &t.note {
+            let _ = writeln!(text, "    ({n})");
+        }
+        for (i, f) in t.frames.iter().enumerate() {
             let _ = writeln!(text, "#{i:<2} {}", frame_text(f));
             for x in f.vars.iter().flatten() {
                 let _ = writeln!(text, "      {} {} = {}", x.ty, x.name, x.text);
             }
         }
-        if let Some(e) = error {
+        if let Some(e) = t.error {
             let _ = writeln!(text, "    (stack walk stopped: {e})");
         }
         text.push('\n');
@@ -394,13 +577,13 @@ pub fn bt(
         let doc = json!({"tasks": jt, "debuginfo": dbg, "source": source});
         let rest = doc.to_string();
         let rest = rest.strip_prefix('{').unwrap_or("}");
-        return Ok(format!(
+        return format!(
             "{{\"schema_version\":{},{rest}\n",
             wedge_model::SCHEMA_VERSION
-        ));
+        );
     }
     let _ = writeln!(text, "source: {source}");
-    Ok(text)
+    text
 }
 
 /// Opens `--debuginfo` for a dump: the vmlinux must carry the dump's

@@ -4,6 +4,7 @@
 
 use std::fmt;
 use wedge_vmcore::btf::Btf;
+use wedge_vmcore::mem::VirtMem;
 
 /// A read of kernel memory that could not be done: the address, and why
 /// (not mapped in the page tables, a page the dump left out, ...).
@@ -245,5 +246,109 @@ impl KernelMemory for wedge_vmcore::Vmcore {
             .iter()
             .find(|t| i64::from(t.pid) == pid)
             .map(|t| t.addr)
+    }
+}
+
+/// The running kernel as a memory source: reads by `bpf_probe_read_kernel`
+/// (which cannot block: a fault returns an error), symbols from
+/// /proc/kallsyms and those `LiveKernel` finds in the kernel's own code,
+/// BTF from /sys/kernel/btf/vmlinux. Nothing has crashed.
+impl KernelMemory for wedge_bpf::live::LiveKernel {
+    fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), Fault> {
+        self.bpf.read(addr, buf).map_err(|f| Fault {
+            addr: f.addr,
+            detail: f.detail,
+        })
+    }
+
+    fn symbol(&self, name: &str) -> Option<u64> {
+        wedge_bpf::live::LiveKernel::symbol(self, name)
+    }
+
+    fn symbolize(&self, addr: u64) -> Option<String> {
+        self.symbol_at(addr).map(|s| s.describe(addr))
+    }
+
+    fn symbol_at(&self, addr: u64) -> Option<SymbolAt> {
+        // The objects found outside kallsyms first: kallsyms of a kernel
+        // without CONFIG_KALLSYMS_ALL holds functions and section markers
+        // only, and a data address would be named after the marker below it.
+        if let Some(d) = self.derived().syms.iter().find(|d| {
+            addr >= d.1 && addr < d.1.saturating_add(d.2.max(1)) && d.1 >= self.syms.text_start
+        }) {
+            return Some(SymbolAt {
+                name: d.0.clone(),
+                start: d.1,
+                size: Some(d.2),
+                kind: d.3,
+                module: None,
+            });
+        }
+        if let Some((s, _, size)) = self.syms.lookup(addr) {
+            return Some(SymbolAt {
+                name: s.name.clone(),
+                start: s.addr,
+                size: Some(size),
+                kind: s.kind,
+                module: None,
+            });
+        }
+        let (name, off, size, module) = self.modules.lookup(addr)?;
+        Some(SymbolAt {
+            name: name.to_string(),
+            start: addr - off,
+            size: Some(size),
+            kind: 't',
+            module: Some(module.to_string()),
+        })
+    }
+
+    fn symbol_kind(&self, name: &str) -> Option<char> {
+        if let Some(a) = self.syms.addr(name) {
+            let syms = &self.syms.syms;
+            let i = syms.partition_point(|s| s.addr < a);
+            return syms[i..]
+                .iter()
+                .take_while(|s| s.addr == a)
+                .find(|s| s.name == name)
+                .map(|s| s.kind);
+        }
+        self.derived()
+            .syms
+            .iter()
+            .find(|d| d.0 == name)
+            .map(|d| d.3)
+    }
+
+    fn for_each_symbol(&self, f: &mut dyn FnMut(&str)) {
+        for s in &self.syms.syms {
+            f(&s.name);
+        }
+        // Only those already found: naming near ones must not start a pass.
+        if let Some(d) = self.derived_if_read() {
+            for s in &d.syms {
+                f(&s.0);
+            }
+        }
+    }
+
+    fn per_cpu_offset(&self, cpu: u32) -> Result<u64, String> {
+        wedge_bpf::live::LiveKernel::per_cpu_offset(self, cpu)
+    }
+
+    fn btf(&self) -> &Btf {
+        &self.btf
+    }
+
+    fn crashed_cpu(&self) -> Option<u32> {
+        None
+    }
+
+    fn crashed_task(&self) -> Option<u64> {
+        None
+    }
+
+    fn task(&self, pid: i64) -> Option<u64> {
+        self.record(pid).map(|r| r.task)
     }
 }

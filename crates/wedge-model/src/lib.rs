@@ -21,7 +21,7 @@ pub use files::{FdDetail, FileKind, FsClass, FuseConnection, IoUringInfo, Mount,
 pub use log::{LogBlocker, LogDetail, LogEvent};
 pub use task::{
     base_function, is_scheduler_plumbing, KernelFrame, LockWait, Namespace, Process, SchedInfo,
-    SignalHandler, Syscall, Thread,
+    SignalHandler, StackSource, Syscall, Thread,
 };
 
 use serde::{Deserialize, Serialize};
@@ -234,6 +234,25 @@ pub struct ScanStats {
     pub vanished: u64,
     /// Pids that were reused mid-scan (start time changed): dropped, never mixed.
     pub reused: u64,
+    /// The live kernel's BPF task pass, when it ran: its wall time and the
+    /// tasks it joined to the scan's threads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bpf: Option<BpfStats>,
+}
+
+/// What the BPF task pass cost and matched.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct BpfStats {
+    /// The iterator pass (program load excluded).
+    pub pass_ms: f64,
+    /// The whole step: pass, symbolisation and the join.
+    pub total_ms: f64,
+    /// Tasks the pass saw.
+    pub tasks: usize,
+    /// Of them, threads of the snapshot it filled.
+    pub joined: usize,
+    /// Tasks outside the viewer's pid namespace (not in /proc either).
+    pub not_visible: usize,
 }
 
 impl Snapshot {

@@ -97,9 +97,45 @@ pub struct Thread {
     /// dump can; /proc shows only S or D).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sleep_kind: Option<SleepKind>,
-    /// The lock it waits for, read from the lock itself (crash dumps).
+    /// The lock it waits for, read from the lock itself (crash dumps; the
+    /// live kernel's `task->blocker` through BPF, 6.16+).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lock_wait: Option<LockWait>,
+    /// Where `kernel_stack` was read; `None` in snapshots recorded before
+    /// the sources were told apart (then: /proc live, memory for a dump).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stack_source: Option<StackSource>,
+}
+
+/// Where a kernel stack came from, so a reader knows which frames it can
+/// hold: /proc/PID/stack and bpf_get_task_stack both leave out the
+/// scheduler and the lock slow paths (`__sched` functions, skipped by
+/// stack_trace_save_tsk), an ORC unwind from the saved stack pointer shows
+/// them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StackSource {
+    /// `/proc/PID/task/TID/stack`.
+    Proc,
+    /// `bpf_get_task_stack` in the live kernel's task iterator, symbolised
+    /// through /proc/kallsyms.
+    Bpf,
+    /// The kernel's ORC tables, unwound from the task's saved stack pointer
+    /// over kernel memory (a live kernel through BPF, or a crash dump).
+    Orc,
+}
+
+impl StackSource {
+    /// Where the frames came from, in words for the views.
+    pub fn describe(self) -> &'static str {
+        match self {
+            StackSource::Proc => "/proc (scheduler and lock slow-path frames hidden)",
+            StackSource::Bpf => {
+                "BPF (bpf_get_task_stack; scheduler and lock slow-path frames hidden, as in /proc)"
+            }
+            StackSource::Orc => "the kernel's ORC unwinder (every frame)",
+        }
+    }
 }
 
 /// A lock a task waits for, with its owner as the lock records it.
@@ -117,9 +153,24 @@ pub struct LockWait {
     /// Held by readers: no single owner can be named.
     #[serde(default)]
     pub reader_owned: bool,
-    /// Every waiter, in queue order.
+    /// Every waiter, in queue order (a crash dump walks `wait_list`); the
+    /// live kernel gives the tasks whose `blocker` names the lock, by tid.
     #[serde(default)]
     pub waiters: Vec<i32>,
+    /// A semaphore has no owner; with CONFIG_DETECT_HUNG_TASK_BLOCKER
+    /// (6.16+) it remembers its `last_holder`: the task that last took it,
+    /// a hint, never an owner.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_holder_tid: Option<i32>,
+    /// The owner's `task_struct` address, when the lock names one: the
+    /// evidence behind `owner_tid`, and all there is when the owner is not
+    /// visible in the viewer's pid namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_task: Option<u64>,
+    /// How the waiter waits on an rw-semaphore: `reader` (down_read) or
+    /// `writer` (down_write).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waits_as: Option<String>,
 }
 
 /// One frame of a kernel stack.
@@ -343,6 +394,7 @@ mod tests {
             stime: 0,
             sleep_kind: None,
             lock_wait: None,
+            stack_source: None,
         };
         Process {
             pid: 7,

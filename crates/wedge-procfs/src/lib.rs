@@ -54,6 +54,10 @@ pub struct ScanOptions {
     pub workers: usize,
     pub cmdline: bool,
     pub stacks: bool,
+    /// Read each thread's `wchan` where the stack does not give it. Off
+    /// (with `stacks`) when the live kernel's BPF pass fills both for every
+    /// task: two reads per thread saved.
+    pub wchan: bool,
     pub fds: bool,
     /// Read `/proc/PID/sched` (for time off-CPU) for every task, not only
     /// for tasks that look stuck.
@@ -74,6 +78,7 @@ impl Default for ScanOptions {
                 .unwrap_or(3),
             cmdline: true,
             stacks: true,
+            wchan: true,
             fds: true,
             sched_all: false,
         }

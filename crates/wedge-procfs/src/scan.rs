@@ -607,6 +607,9 @@ fn scan_thread(
     };
     let wchan = match derived {
         Some(w) => Field::Value(w),
+        None if !opts.wchan => {
+            Field::missing(MissingReason::NotCollected, "wait channel not requested")
+        }
         None => match r.read(tdir, Target::thread(tid, "wchan")) {
             Ok(w) => Field::Value(parse::wchan(w)),
             Err(f) => f.field(),
@@ -698,6 +701,11 @@ fn scan_thread(
         // /proc folds the sleep kinds into S/D and shows no lock owner.
         sleep_kind: None,
         lock_wait: None,
+        stack_source: if opts.stacks {
+            Some(wedge_model::StackSource::Proc)
+        } else {
+            None
+        },
     })
 }
 

@@ -35,6 +35,9 @@ pub enum Error {
     Missing { what: String },
     /// Data read from the kernel's memory is not what it should be.
     Corrupt { what: String, addr: u64 },
+    /// A read of a running kernel's memory faulted (`bpf_probe_read_kernel`
+    /// returned an error): the address, and what the source said.
+    Fault { addr: u64, detail: String },
     /// The dump is cut short and the part that is missing holds what every
     /// view needs (the kernel image with kallsyms and BTF, its page
     /// tables): with KASLR the kernel sits anywhere in physical memory, so
@@ -100,6 +103,7 @@ impl fmt::Display for Error {
             }
             Error::Missing { what } => write!(f, "{what} not found in the dump"),
             Error::Corrupt { what, addr } => write!(f, "{what} at {addr:#x} is corrupt"),
+            Error::Fault { addr, detail } => write!(f, "fault at {addr:#x} ({detail})"),
             Error::KernelCut { size, cause } => write!(
                 f,
                 "dump truncated: {size} present, and the missing part holds the kernel's own data, so no view can be read ({cause})"

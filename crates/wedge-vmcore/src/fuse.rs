@@ -14,6 +14,7 @@
 use crate::btf::Btf;
 use crate::error::{Error, Result};
 use crate::kernel::Kernel;
+use crate::mem::VirtMem;
 use crate::process::DumpMount;
 
 /// Larger than any module's BTF (fuse's is 28 KiB; amdgpu's ~2 MiB).

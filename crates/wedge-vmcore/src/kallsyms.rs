@@ -18,7 +18,7 @@
 //!   unsigned from relative_base.
 
 use crate::error::{Error, Result};
-use crate::mem::KernelMem;
+use crate::mem::VirtMem;
 
 /// One kernel symbol.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,7 +50,7 @@ pub struct KallsymsAddrs {
 }
 
 impl Kallsyms {
-    pub fn read(mem: &KernelMem, a: KallsymsAddrs, absolute_percpu: bool) -> Result<Kallsyms> {
+    pub fn read(mem: &dyn VirtMem, a: KallsymsAddrs, absolute_percpu: bool) -> Result<Kallsyms> {
         let n = mem.u32(a.num_syms)? as usize;
         if n == 0 || n > 4_000_000 {
             return Err(Error::Corrupt {
@@ -206,7 +206,7 @@ impl Kallsyms {
 }
 
 struct NameStream<'a> {
-    mem: &'a KernelMem,
+    mem: &'a dyn VirtMem,
     addr: u64,
     buf: Vec<u8>,
     pos: usize,

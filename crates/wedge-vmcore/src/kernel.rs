@@ -6,6 +6,7 @@ use crate::dump::Dump;
 use crate::error::{Error, Result};
 use crate::kallsyms::{Kallsyms, KallsymsAddrs};
 use crate::mem::KernelMem;
+use crate::mem::VirtMem;
 use crate::notes::VmcoreInfo;
 use crate::x86_64::X86_64;
 use std::path::Path;

@@ -45,6 +45,7 @@ pub mod x86_64;
 pub use error::{Error, Result};
 pub use kernel::{Kernel, Options};
 
+use crate::mem::VirtMem;
 use std::collections::HashMap;
 use std::path::Path;
 

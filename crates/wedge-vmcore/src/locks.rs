@@ -12,6 +12,7 @@
 //! bit 0 set means reader-owned and the pointer is only a hint) names the
 //! holder. The same walk lists every waiter in queue order.
 
+use crate::mem::VirtMem;
 use crate::tasks::Task;
 use crate::Vmcore;
 use serde::Serialize;

@@ -13,8 +13,10 @@
 //! - `arch.{num_orcs, orc_unwind_ip, orc_unwind}`: the module's ORC tables,
 //!   in the same encoding as vmlinux's and sorted at load time.
 
+use crate::btf::Btf;
 use crate::kernel::Kernel;
-use crate::tasks::list;
+use crate::mem::VirtMem;
+use crate::tasks::list_in;
 
 /// One loaded module.
 #[derive(Debug, Clone)]
@@ -41,11 +43,18 @@ impl Modules {
     /// Reads the module list. Problems are returned as warnings: a dump
     /// whose modules cannot be read is still a dump of vmlinux.
     pub fn read(k: &Kernel) -> (Modules, Vec<String>) {
-        let mut warnings = Vec::new();
-        let Some(head) = k.syms.addr("modules") else {
-            return (Modules::default(), warnings);
+        let (Some(head), Some(btf)) = (k.syms.addr("modules"), k.btf.as_ref()) else {
+            return (Modules::default(), Vec::new());
         };
-        let layout = match ModLayout::from_btf(k) {
+        Modules::read_from(&k.mem, btf, head)
+    }
+
+    /// [`Modules::read`] over any kernel memory: the list at `modules`
+    /// (`head`), laid out as `btf` says (the running kernel's, read
+    /// through BPF, as well as a dump's).
+    pub fn read_from(mem: &dyn VirtMem, btf: &Btf, head: u64) -> (Modules, Vec<String>) {
+        let mut warnings = Vec::new();
+        let layout = match ModLayout::from_btf(btf) {
             Ok(l) => l,
             Err(e) => {
                 warnings.push(format!("modules not read: {e}"));
@@ -53,9 +62,9 @@ impl Modules {
             }
         };
         let mut mods = Vec::new();
-        for node in list(k, head, &mut warnings) {
+        for node in list_in(mem, head, &mut warnings) {
             let m = node.wrapping_sub(layout.list);
-            match read_module(k, &layout, m) {
+            match read_module(mem, &layout, m) {
                 Ok(module) => mods.push(module),
                 Err(e) => warnings.push(format!("module at {m:#x}: {e}")),
             }
@@ -100,7 +109,8 @@ struct ModLayout {
 }
 
 impl ModLayout {
-    fn from_btf(k: &Kernel) -> crate::Result<ModLayout> {
+    fn from_btf(btf: &Btf) -> crate::Result<ModLayout> {
+        let k = Off(btf);
         let list = k.off("module", "list")?;
         let name = k.off("module", "name")?;
         let (text_base, text_size) = match k.off("module", "core_layout") {
@@ -145,18 +155,31 @@ impl ModLayout {
     }
 }
 
-fn read_module(k: &Kernel, l: &ModLayout, m: u64) -> crate::Result<Module> {
-    let name = k.mem.cstr(m.wrapping_add(l.name), 56)?;
-    let text_start = k.mem.u64(m.wrapping_add(l.text_base))?;
-    let text_end = text_start.saturating_add(k.mem.u32(m.wrapping_add(l.text_size))? as u64);
+/// Member offsets by BTF, as [`Kernel::off`] gives them.
+struct Off<'a>(&'a Btf);
+
+impl Off<'_> {
+    fn off(&self, strukt: &str, path: &str) -> crate::Result<u64> {
+        self.0
+            .offset_of(strukt, path)
+            .ok_or_else(|| crate::Error::Missing {
+                what: format!("member {strukt}.{path} in BTF"),
+            })
+    }
+}
+
+fn read_module(mem: &dyn VirtMem, l: &ModLayout, m: u64) -> crate::Result<Module> {
+    let name = mem.cstr(m.wrapping_add(l.name), 56)?;
+    let text_start = mem.u64(m.wrapping_add(l.text_base))?;
+    let text_end = text_start.saturating_add(mem.u32(m.wrapping_add(l.text_size))? as u64);
     let mut funcs = Vec::new();
     if let Some((off, o_symtab, o_num, o_strtab)) = l.kallsyms {
-        let ks = k.mem.u64(m.wrapping_add(off))?;
+        let ks = mem.u64(m.wrapping_add(off))?;
         if ks != 0 {
-            let symtab = k.mem.u64(ks.wrapping_add(o_symtab))?;
-            let num = k.mem.u32(ks.wrapping_add(o_num))?.min(MAX_SYMS);
-            let strtab = k.mem.u64(ks.wrapping_add(o_strtab))?;
-            let raw = k.mem.read_vec(symtab, num as usize * 24)?;
+            let symtab = mem.u64(ks.wrapping_add(o_symtab))?;
+            let num = mem.u32(ks.wrapping_add(o_num))?.min(MAX_SYMS);
+            let strtab = mem.u64(ks.wrapping_add(o_strtab))?;
+            let raw = mem.read_vec(symtab, num as usize * 24)?;
             for s in raw.chunks_exact(24) {
                 let st_name = u32::from_le_bytes([s[0], s[1], s[2], s[3]]) as u64;
                 let st_value = u64::from_le_bytes(s[8..16].try_into().unwrap_or_default());
@@ -164,7 +187,7 @@ fn read_module(k: &Kernel, l: &ModLayout, m: u64) -> crate::Result<Module> {
                 if st_value < text_start || st_value >= text_end || st_name == 0 {
                     continue;
                 }
-                if let Ok(n) = k.mem.cstr(strtab.wrapping_add(st_name), 512) {
+                if let Ok(n) = mem.cstr(strtab.wrapping_add(st_name), 512) {
                     if !n.is_empty() {
                         funcs.push((st_value, st_size, n));
                     }
@@ -178,9 +201,9 @@ fn read_module(k: &Kernel, l: &ModLayout, m: u64) -> crate::Result<Module> {
     funcs.dedup_by_key(|f| f.0);
     let orc = match l.orc {
         Some((n, ip, o)) => {
-            let n = k.mem.u32(m.wrapping_add(n))?;
-            let ip = k.mem.u64(m.wrapping_add(ip))?;
-            let o = k.mem.u64(m.wrapping_add(o))?;
+            let n = mem.u32(m.wrapping_add(n))?;
+            let ip = mem.u64(m.wrapping_add(ip))?;
+            let o = mem.u64(m.wrapping_add(o))?;
             (n > 0 && ip != 0 && o != 0).then_some((ip, o, n))
         }
         None => None,

@@ -18,7 +18,7 @@
 //! `pt_regs` at it (REGS: an interrupt, exception or syscall entry).
 
 use crate::error::Result;
-use crate::mem::KernelMem;
+use crate::mem::VirtMem;
 use crate::notes::CpuRegs;
 
 const REG_UNDEFINED: u8 = 0;
@@ -73,7 +73,7 @@ struct ModuleOrc {
 /// Reads `n` entries: the i32 ip offsets (each relative to its own
 /// address) as absolute ips, and the 6-byte entries.
 fn read_tables(
-    mem: &KernelMem,
+    mem: &dyn VirtMem,
     ip_tab: u64,
     orc_tab: u64,
     n: usize,
@@ -96,7 +96,7 @@ fn read_tables(
 impl Orc {
     /// Loads the tables from `[start_ip, stop_ip)` and `start_orc`.
     pub fn load(
-        mem: &KernelMem,
+        mem: &dyn VirtMem,
         start_ip: u64,
         stop_ip: u64,
         start_orc: u64,
@@ -117,7 +117,7 @@ impl Orc {
     /// sorted again here in case the dump caught a load half-way.
     pub fn add_module(
         &mut self,
-        mem: &KernelMem,
+        mem: &dyn VirtMem,
         start: u64,
         end: u64,
         ip_tab: u64,
@@ -221,7 +221,7 @@ pub enum Stop {
     Error(String),
 }
 
-fn read_regs(mem: &KernelMem, at: u64) -> Result<CpuRegs> {
+fn read_regs(mem: &dyn VirtMem, at: u64) -> Result<CpuRegs> {
     let b = mem.read_vec(at, 168)?;
     let r = |i: usize| u64::from_le_bytes(b[8 * i..8 * i + 8].try_into().unwrap_or_default());
     Ok(CpuRegs {
@@ -251,7 +251,7 @@ fn read_regs(mem: &KernelMem, at: u64) -> Result<CpuRegs> {
 }
 
 /// Walks from `start`; returns the ips (innermost first) and why it stopped.
-pub fn unwind(orc: &Orc, mem: &KernelMem, start: State, max: usize) -> (Vec<u64>, Stop) {
+pub fn unwind(orc: &Orc, mem: &dyn VirtMem, start: State, max: usize) -> (Vec<u64>, Stop) {
     unwind_with(orc, mem, start, max, &|_| None)
 }
 
@@ -269,7 +269,7 @@ const NO_ORC_SCAN: u64 = 1024;
 /// (see [`caller_without_orc`]); `func_start` gives function starts.
 pub fn unwind_with(
     orc: &Orc,
-    mem: &KernelMem,
+    mem: &dyn VirtMem,
     start: State,
     max: usize,
     func_start: FuncStart,
@@ -283,7 +283,7 @@ pub fn unwind_with(
 /// pt_regs frame).
 pub fn unwind_states(
     orc: &Orc,
-    mem: &KernelMem,
+    mem: &dyn VirtMem,
     start: State,
     max: usize,
     func_start: FuncStart,
@@ -323,7 +323,7 @@ const NO_UNWIND_INFO: &str = "ORC: undefined unwind info";
 /// function), bounded by [`NO_ORC_SCAN`] bytes of stack.
 fn caller_without_orc(
     orc: &Orc,
-    mem: &KernelMem,
+    mem: &dyn VirtMem,
     st: &State,
     func_start: FuncStart,
 ) -> Option<State> {
@@ -364,7 +364,7 @@ fn caller_without_orc(
     None
 }
 
-fn step(orc: &Orc, mem: &KernelMem, st: &State) -> std::result::Result<Option<State>, String> {
+fn step(orc: &Orc, mem: &dyn VirtMem, st: &State) -> std::result::Result<Option<State>, String> {
     let look = if st.signal {
         st.ip
     } else {

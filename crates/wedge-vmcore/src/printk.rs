@@ -12,6 +12,7 @@
 
 use crate::error::{Error, Result};
 use crate::kernel::Kernel;
+use crate::mem::VirtMem;
 use serde::Serialize;
 
 /// One log record.

@@ -1,6 +1,7 @@
 //! Fills wedge's source-agnostic snapshot model from a dump, so the live
 //! analysis and renderers run on it unchanged.
 
+use crate::mem::VirtMem;
 use crate::process::{dev_major_minor, DumpMount, ProcReader};
 use crate::stack::Stack;
 use crate::tasks::Task;
@@ -19,20 +20,23 @@ const PT_REGS_SIZE: u64 = 168;
 const USER_HZ: u64 = 100;
 
 fn frames(s: &Stack) -> Vec<KernelFrame> {
-    s.frames
-        .iter()
-        .map(|f| KernelFrame {
-            function: f
-                .function
-                .clone()
-                .unwrap_or_else(|| format!("{:#x}", f.addr)),
-            offset: f.function.as_ref().map(|_| f.offset),
-            size: f.function.as_ref().map(|_| f.size),
-            module: f.module.clone(),
-            address: Some(f.addr),
-            unreliable: false,
-        })
-        .collect()
+    s.frames.iter().map(kernel_frame).collect()
+}
+
+/// One unwound frame in the model's terms, as /proc/PID/stack would print
+/// it: shared with the live kernel's ORC stacks (wedge-bpf).
+pub fn kernel_frame(f: &crate::stack::Frame) -> KernelFrame {
+    KernelFrame {
+        function: f
+            .function
+            .clone()
+            .unwrap_or_else(|| format!("{:#x}", f.addr)),
+        offset: f.function.as_ref().map(|_| f.offset),
+        size: f.function.as_ref().map(|_| f.size),
+        module: f.module.clone(),
+        address: Some(f.addr),
+        unreliable: false,
+    }
 }
 
 /// The user registers saved at the top of a task's stack on kernel entry:
@@ -78,6 +82,9 @@ fn lock_wait(w: &crate::locks::LockWait) -> wedge_model::LockWait {
         owner_tid: w.owner,
         reader_owned: w.reader_owned,
         waiters: w.waiters.clone(),
+        last_holder_tid: None,
+        owner_task: None,
+        waits_as: None,
     }
 }
 
@@ -127,6 +134,8 @@ fn thread(v: &Vmcore, t: &Task, stack: Option<&crate::Result<Stack>>) -> Thread 
         stime: t.stime_ns.unwrap_or(0) / (1_000_000_000 / USER_HZ),
         sleep_kind: t.sleep,
         lock_wait: None,
+        // The dump's unwinder walks the ORC tables from the saved sp.
+        stack_source: stack.map(|_| wedge_model::StackSource::Orc),
     }
 }
 

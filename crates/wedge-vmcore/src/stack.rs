@@ -1,6 +1,9 @@
 //! Kernel stacks of tasks: where to start, and frames with names.
 
+use crate::kallsyms::Kallsyms;
 use crate::kernel::Kernel;
+use crate::mem::VirtMem;
+use crate::modules::Modules;
 use crate::notes::CpuRegs;
 use crate::orc::{unwind_with, Orc, State, Stop};
 use crate::tasks::Task;
@@ -29,7 +32,9 @@ pub struct Stack {
     pub from_cpu: Option<usize>,
 }
 
-const MAX_FRAMES: usize = 128;
+/// The most frames a walk returns: more than any kernel stack holds (16 KiB
+/// of THREAD_SIZE); a stack rewritten under the walk stops here, not in a loop.
+pub const MAX_FRAMES: usize = 128;
 
 /// A walked stack with each frame's unwinder state.
 #[derive(Debug, Clone)]
@@ -47,7 +52,12 @@ pub struct SchedText {
 
 impl SchedText {
     pub fn new(k: &Kernel) -> SchedText {
-        let r = |a: &str, b: &str| match (k.syms.addr(a), k.syms.addr(b)) {
+        SchedText::from_syms(&k.syms)
+    }
+
+    /// From a symbol table alone (the running kernel's /proc/kallsyms).
+    pub fn from_syms(syms: &Kallsyms) -> SchedText {
+        let r = |a: &str, b: &str| match (syms.addr(a), syms.addr(b)) {
             (Some(a), Some(b)) => (a, b),
             _ => (0, 0),
         };
@@ -65,7 +75,12 @@ impl SchedText {
 
 /// Symbolizes one address.
 pub fn frame(k: &Kernel, sched: &SchedText, addr: u64) -> Frame {
-    match k.syms.lookup(addr) {
+    frame_in(&k.syms, &k.modules, sched, addr)
+}
+
+/// [`frame`] from a symbol table and modules alone (the running kernel's).
+pub fn frame_in(syms: &Kallsyms, modules: &Modules, sched: &SchedText, addr: u64) -> Frame {
+    match syms.lookup(addr) {
         Some((s, off, size)) => Frame {
             addr,
             function: Some(s.name.clone()),
@@ -74,7 +89,7 @@ pub fn frame(k: &Kernel, sched: &SchedText, addr: u64) -> Frame {
             module: None,
             sched: sched.contains(addr),
         },
-        None => match k.modules.lookup(addr) {
+        None => match modules.lookup(addr) {
             Some((name, off, size, module)) => Frame {
                 addr,
                 function: Some(name.to_string()),
@@ -112,12 +127,19 @@ pub fn start_state(
     if let Some((_, r)) = cpu_regs {
         return Ok(regs_state(r));
     }
-    let fp = task.saved_sp;
-    let (ip, bp) = match (k.mem.u64(fp + FRAME_RET), k.mem.u64(fp + FRAME_BP)) {
+    switched_out_state(&k.mem, &k.syms, task.saved_sp)
+}
+
+/// Where the walk of a task that is not running starts: the
+/// `inactive_task_frame` at its saved stack pointer `fp` (`thread.sp`),
+/// over any kernel memory. A task that has never run yet returns to
+/// `ret_from_fork`, whose first instruction is exact, not a return address.
+pub fn switched_out_state(mem: &dyn VirtMem, syms: &Kallsyms, fp: u64) -> Result<State, String> {
+    let (ip, bp) = match (mem.u64(fp + FRAME_RET), mem.u64(fp + FRAME_BP)) {
         (Ok(ip), Ok(bp)) => (ip, bp),
         (Err(e), _) | (_, Err(e)) => return Err(format!("saved context at {fp:#x}: {e}")),
     };
-    let ret_from_fork = k.syms.addr("ret_from_fork");
+    let ret_from_fork = syms.addr("ret_from_fork");
     Ok(State {
         ip,
         sp: fp + FRAME_SIZE,
@@ -233,7 +255,12 @@ pub fn cpu_stack(k: &Kernel, orc: &Orc, sched: &SchedText, cpu: usize, r: &CpuRe
 /// out of functions without ORC data by it (__crash_kexec, where a kexec
 /// dump's panicking CPU's registers were saved).
 fn func_start(k: &Kernel, ip: u64) -> Option<u64> {
-    k.syms.lookup(ip).map(|(_, off, _)| ip - off)
+    func_start_in(&k.syms, ip)
+}
+
+/// [`func_start`] from a symbol table alone.
+pub fn func_start_in(syms: &Kallsyms, ip: u64) -> Option<u64> {
+    syms.lookup(ip).map(|(_, off, _)| ip - off)
 }
 
 fn walk(k: &Kernel, orc: &Orc, sched: &SchedText, start: State, cpu: Option<usize>) -> Stack {

@@ -4,72 +4,18 @@
 
 use crate::error::{Error, Result};
 use crate::kernel::Kernel;
+use crate::mem::VirtMem;
 use serde::Serialize;
 use wedge_kernel::TaskState;
 
-/// Scheduler state bits (`include/linux/sched.h`; stable since 4.14, with
-/// TASK_RTLOCK_WAIT from 5.15 and TASK_FROZEN from 6.1).
-pub mod bits {
-    pub const TASK_INTERRUPTIBLE: u32 = 0x1;
-    pub const TASK_UNINTERRUPTIBLE: u32 = 0x2;
-    pub const TASK_STOPPED: u32 = 0x4;
-    pub const TASK_TRACED: u32 = 0x8;
-    pub const EXIT_DEAD: u32 = 0x10;
-    pub const EXIT_ZOMBIE: u32 = 0x20;
-    pub const TASK_PARKED: u32 = 0x40;
-    pub const TASK_DEAD: u32 = 0x80;
-    pub const TASK_WAKEKILL: u32 = 0x100;
-    pub const TASK_NOLOAD: u32 = 0x400;
-    pub const TASK_RTLOCK_WAIT: u32 = 0x1000;
-    pub const TASK_FROZEN: u32 = 0x8000;
-    /// The bits /proc reports (TASK_REPORT).
-    pub const TASK_REPORT: u32 = 0x7f;
-}
+/// The scheduler's state bits and their decoding are kernel vocabulary
+/// shared with the live BPF source: one copy, in wedge-kernel.
+pub use wedge_kernel::state::{bits, decode_state};
 
 /// How a sleeping task sleeps is kernel vocabulary shared with /proc's model:
 /// the one enum lives in wedge-kernel, so a dump's thread and a live thread
 /// carry the same type (no converter to drift).
 pub use wedge_kernel::SleepKind;
-
-/// The state letter /proc would print (`fs/proc/array.c`,
-/// `__task_state_index`), plus the finer sleep kind.
-pub fn decode_state(state: u32, exit_state: u32) -> (TaskState, Option<SleepKind>) {
-    use bits::*;
-    let rep = (state | exit_state) & TASK_REPORT;
-    let kind = if state & TASK_FROZEN != 0 {
-        Some(SleepKind::Frozen)
-    } else if state & (TASK_UNINTERRUPTIBLE | TASK_NOLOAD) == (TASK_UNINTERRUPTIBLE | TASK_NOLOAD) {
-        Some(SleepKind::Idle)
-    } else if state & TASK_UNINTERRUPTIBLE != 0 {
-        Some(if state & TASK_WAKEKILL != 0 {
-            SleepKind::Killable
-        } else {
-            SleepKind::Uninterruptible
-        })
-    } else if state & TASK_INTERRUPTIBLE != 0 {
-        Some(SleepKind::Interruptible)
-    } else {
-        None
-    };
-    if kind == Some(SleepKind::Idle) && exit_state == 0 {
-        return (TaskState::Idle, kind);
-    }
-    if state & TASK_RTLOCK_WAIT != 0 && exit_state == 0 {
-        return (TaskState::DiskSleep, Some(SleepKind::Uninterruptible));
-    }
-    // fls(): the highest reported bit picks the letter.
-    let letter = match 32 - rep.leading_zeros() {
-        0 => TaskState::Running,
-        1 => TaskState::Sleeping,
-        2 => TaskState::DiskSleep,
-        3 => TaskState::Stopped,
-        4 => TaskState::TracingStop,
-        5 => TaskState::Dead,
-        6 => TaskState::Zombie,
-        _ => TaskState::Parked,
-    };
-    (letter, kind)
-}
 
 /// Offsets into the structures the walk reads.
 #[derive(Debug, Clone)]
@@ -273,9 +219,14 @@ pub fn read_task(k: &Kernel, l: &Layout, addr: u64) -> Result<Task> {
 /// Follows a circular list from `head`, returning each node address (not
 /// the head). Stops at a repeat, a read error or `MAX_TASKS`.
 pub(crate) fn list(k: &Kernel, head: u64, errors: &mut Vec<String>) -> Vec<u64> {
+    list_in(&k.mem, head, errors)
+}
+
+/// [`list`] over any kernel memory (a dump's, or the running kernel's).
+pub fn list_in(mem: &dyn VirtMem, head: u64, errors: &mut Vec<String>) -> Vec<u64> {
     let mut out = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    let mut cur = match k.mem.u64(head) {
+    let mut cur = match mem.u64(head) {
         Ok(n) => n,
         Err(e) => {
             errors.push(format!("list head {head:#x}: {e}"));
@@ -288,7 +239,7 @@ pub(crate) fn list(k: &Kernel, head: u64, errors: &mut Vec<String>) -> Vec<u64> 
             break;
         }
         out.push(cur);
-        match k.mem.u64(cur) {
+        match mem.u64(cur) {
             Ok(n) => cur = n,
             Err(e) => {
                 errors.push(format!("list node {cur:#x}: {e}"));
@@ -296,13 +247,13 @@ pub(crate) fn list(k: &Kernel, head: u64, errors: &mut Vec<String>) -> Vec<u64> 
                 // `next`): walk back from the head to recover the nodes
                 // past the hole (a truncated dump, an excluded page).
                 let from = out.len();
-                let mut back = match k.mem.u64(head + 8) {
+                let mut back = match mem.u64(head + 8) {
                     Ok(p) => p,
                     Err(_) => return out,
                 };
                 while back != head && out.len() < MAX_TASKS && seen.insert(back) {
                     out.push(back);
-                    match k.mem.u64(back + 8) {
+                    match mem.u64(back + 8) {
                         Ok(p) => back = p,
                         Err(e) => {
                             errors.push(format!("list node {back:#x} (walking back): {e}"));

@@ -42,6 +42,10 @@ pub struct ScanArgs {
     /// Scanning threads (default: the number of CPUs, 2 to 4).
     #[arg(long, hide = true)]
     pub workers: Option<usize>,
+    /// Do not read the live kernel's task objects through BPF (exact
+    /// states, lock owners, kernel stacks): /proc's summaries only.
+    #[arg(long)]
+    pub no_bpf: bool,
 }
 
 fn parse_deadline(s: &str) -> Result<u64, String> {
@@ -65,11 +69,12 @@ impl ScanArgs {
             deadline_ms: self.deadline_ms.or(before.deadline_ms),
             no_cmdline: self.no_cmdline || before.no_cmdline,
             workers: self.workers.or(before.workers),
+            no_bpf: self.no_bpf || before.no_bpf,
         }
     }
 
     fn given(&self) -> bool {
-        self.deadline_ms.is_some() || self.no_cmdline || self.workers.is_some()
+        self.deadline_ms.is_some() || self.no_cmdline || self.workers.is_some() || self.no_bpf
     }
 }
 
@@ -131,14 +136,24 @@ impl Cli {
     /// The scan options of the command, or an error when scan flags were
     /// given to a command that does not scan /proc.
     pub fn scan_options(&self) -> Result<wedge_procfs::ScanOptions, String> {
+        Ok(self.scan_args()?.0)
+    }
+
+    /// Whether the scan also reads the live kernel through BPF (not with
+    /// `--no-bpf`).
+    pub fn bpf(&self) -> Result<bool, String> {
+        Ok(self.scan_args()?.1)
+    }
+
+    fn scan_args(&self) -> Result<(wedge_procfs::ScanOptions, bool), String> {
         let args =
             match &self.command {
                 None => self.scan.clone(),
                 Some(Command::Ps(a)) => a.scan.or(&self.scan),
                 Some(Command::Why(a)) => a.scan.or(&self.scan),
                 Some(_) if self.scan.given() => return Err(
-                    "--deadline-ms, --no-cmdline and --workers apply only to the commands that \
-                     scan /proc (wedge, wedge ps, wedge why)"
+                    "--deadline-ms, --no-cmdline, --no-bpf and --workers apply only to the commands \
+                     that scan /proc (wedge, wedge ps, wedge why)"
                         .into(),
                 ),
                 Some(_) => ScanArgs::default(),
@@ -154,7 +169,7 @@ impl Cli {
         if let Some(w) = args.workers {
             o.workers = w.clamp(1, 64);
         }
-        Ok(o)
+        Ok((o, !args.no_bpf))
     }
 }
 
@@ -176,7 +191,7 @@ mod tests {
         for sub in ["log", "core", "vmcore"] {
             let h = help(sub);
             assert!(!h.is_empty(), "no help for {sub}");
-            for flag in ["--deadline-ms", "--no-cmdline", "--workers"] {
+            for flag in ["--deadline-ms", "--no-cmdline", "--workers", "--no-bpf"] {
                 assert!(!h.contains(flag), "{sub} --help lists {flag}:\n{h}");
             }
             assert!(h.contains("--json"), "{sub} lost --json");
@@ -192,6 +207,17 @@ mod tests {
         assert_eq!(cli.scan_options().unwrap().deadline.as_millis(), 60);
         let cli = Cli::try_parse_from(["wedge", "why", "1"]).unwrap();
         assert_eq!(cli.scan_options().unwrap().deadline.as_millis(), 250);
+        assert!(cli.bpf().unwrap(), "BPF is on by default");
+        for args in [
+            vec!["wedge", "--no-bpf"],
+            vec!["wedge", "ps", "--no-bpf"],
+            vec!["wedge", "--no-bpf", "why", "1"],
+        ] {
+            let cli = Cli::try_parse_from(&args).unwrap();
+            assert!(!cli.bpf().unwrap(), "{args:?}");
+        }
+        let cli = Cli::try_parse_from(["wedge", "--no-bpf", "log"]).unwrap();
+        assert!(cli.bpf().is_err());
     }
 
     #[test]

@@ -10,7 +10,7 @@ mod cmd_vmcore;
 use args::{Cli, Command};
 use clap::Parser;
 use std::process::ExitCode;
-use wedge_model::{Process, SnapshotSource};
+use wedge_model::{Process, Snapshot, SnapshotSource};
 use wedge_render::view::{self, Status};
 
 /// The exit status, in one place: 0 nothing found, 1 something wedged (or
@@ -42,13 +42,28 @@ fn main() -> ExitCode {
     }
 }
 
+/// The live snapshot: /proc, joined with the kernel's own task objects
+/// through BPF unless `--no-bpf` (the pass says why when it cannot run).
+fn live_snapshot(opts: &wedge_procfs::ScanOptions, bpf: bool) -> Result<Snapshot, String> {
+    let pass = wedge_bpf::snapshot::LivePass::open(bpf);
+    let mut opts = opts.clone();
+    if pass.replaces_stacks() {
+        opts.stacks = false;
+        opts.wchan = false;
+    }
+    let mut snap = wedge_procfs::LiveSource(opts).snapshot()?;
+    pass.apply(&mut snap);
+    Ok(snap)
+}
+
 fn run(cli: Cli) -> Result<Status, String> {
     let opts = cli.scan_options()?;
-    let live = wedge_procfs::LiveSource(opts.clone());
+    let bpf = cli.bpf()?;
+    let live = || live_snapshot(&opts, bpf);
     let out = &mut std::io::stdout().lock();
     match cli.command {
         None => {
-            let mut snap = live.snapshot()?;
+            let mut snap = live()?;
             // The kernel log of this boot: what dead processes left behind
             // and the kernel's own hang reports.
             let events = wedge_klog::live_log_events(&mut snap.limitations);
@@ -56,7 +71,7 @@ fn run(cli: Cli) -> Result<Status, String> {
             view::verdict::<()>(&snap, &d, cli.verbose, cli.json, None, out)
         }
         Some(Command::Ps(ps)) => {
-            let snap = live.snapshot()?;
+            let snap = live()?;
             let status = view::ps::<()>(&snap, ps.options(), cli.json, None, out);
             // The process ends here: freeing 10,000 threads' worth of
             // records one by one would only delay the exit.
@@ -64,7 +79,7 @@ fn run(cli: Cli) -> Result<Status, String> {
             status
         }
         Some(Command::Why(why)) => {
-            let snap = live.snapshot()?;
+            let snap = live()?;
             let d = wedge_analysis::diagnose(&snap, &[]);
             let deadline = opts.deadline.max(std::time::Duration::from_secs(1));
             let stacks = |p: &Process| {

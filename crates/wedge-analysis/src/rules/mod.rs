@@ -222,10 +222,19 @@ pub(crate) fn stack_evidence(snap: &Snapshot, p: &Process, t: &Thread) -> Option
     if frames.is_empty() {
         return None;
     }
-    Some(ev(
-        format!("{}/stack", task_path(snap, p, t)),
-        frames.join(" ← "),
-    ))
+    // Cite where the frames were read: /proc's file, or the live kernel
+    // itself (a dump's own unwind is cited as its task).
+    let live = matches!(snap.source, wedge_model::Source::Live { .. });
+    let source = match t.stack_source {
+        Some(wedge_model::StackSource::Bpf) => {
+            format!("BPF: bpf_get_task_stack of thread {}", t.tid)
+        }
+        Some(wedge_model::StackSource::Orc) if live => {
+            format!("BPF + ORC: unwind of thread {} from its saved stack pointer", t.tid)
+        }
+        _ => format!("{}/stack", task_path(snap, p, t)),
+    };
+    Some(ev(source, frames.join(" ← ")))
 }
 
 /// Fills what a finding's tasks wait on, and the chains to the root

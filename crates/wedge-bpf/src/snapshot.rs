@@ -1,0 +1,425 @@
+//! The BPF task pass applied to a /proc snapshot: a source→model step.
+//!
+//! /proc gives what BPF does not (open files, mounts, fdinfo, command
+//! lines); the task iterator gives what /proc folds or hides: the exact
+//! state (killable vs uninterruptible, idle, parked, frozen), the lock a
+//! task sleeps on and that lock's owner, the scheduler's timestamps and the
+//! kernel stack. Each record is joined to the snapshot's thread by its tid
+//! in the viewer's pid namespace.
+//!
+//! The pass runs after the scan. Where the two disagree (a task woke, slept
+//! again or took a lock in between), BPF wins: it is the later read, and an
+//! exact one — one pass under RCU rather than a file per thread read over
+//! hundreds of milliseconds.
+
+use crate::live::{FrameSource, LiveKernel};
+use crate::{Blocker, BlockerKind, Bpf, TaskRecord, Tasks};
+use std::collections::HashMap;
+use wedge_kernel::TaskFlags;
+use wedge_model::{
+    BpfStats, Field, KernelFrame, Limitation, LockWait, MissingReason, SchedInfo, Snapshot,
+    StackSource, Thread,
+};
+
+/// What every limitation of this source starts with.
+const WHAT: &str = "the live kernel through BPF";
+/// What falls back to /proc when BPF is not used, for the limitation.
+const FALLBACK: &str =
+    "task states, lock owners and full kernel stacks come from /proc's summaries";
+
+/// A thread's kernel stack from its record, and where it came from; `None`
+/// when the frames cannot be named.
+pub type Stacks<'a> = &'a dyn Fn(&TaskRecord) -> Option<(Vec<KernelFrame>, StackSource)>;
+
+/// The inode number of the pid namespace wedge itself runs in: the
+/// namespace whose numbers /proc shows it (nsfs gives each namespace file
+/// the namespace's `ns.inum` as its inode number).
+pub fn viewer_pid_ns() -> Result<u32, String> {
+    use std::os::unix::fs::MetadataExt;
+    let path = "/proc/self/ns/pid";
+    let ino = std::fs::metadata(path)
+        .map_err(|e| format!("{path}: {e}"))?
+        .ino();
+    u32::try_from(ino).map_err(|_| format!("{path}: inode {ino} is not a namespace number"))
+}
+
+/// The record's number in namespace `ns`, if it is visible there.
+fn in_ns(ids: &[(u32, i32)], ns: u32) -> Option<i32> {
+    ids.iter().find(|(inum, _)| *inum == ns).map(|&(_, id)| id)
+}
+
+/// The kind names the crash-dump path uses, so views and rules read one
+/// vocabulary whichever source filled the snapshot.
+fn kind_name(k: BlockerKind) -> (&'static str, Option<&'static str>) {
+    match k {
+        BlockerKind::Mutex => ("mutex", None),
+        BlockerKind::Semaphore => ("semaphore", None),
+        BlockerKind::RwsemReader => ("rw_semaphore", Some("reader")),
+        BlockerKind::RwsemWriter => ("rw_semaphore", Some("writer")),
+    }
+}
+
+/// How records are found by the owner fields of locks: by `task_struct`
+/// address (what a lock's `owner` holds) and by global pid, each to the
+/// tid the viewer knows it by.
+struct Owners {
+    by_task: HashMap<u64, Option<i32>>,
+    by_pid: HashMap<i32, Option<i32>>,
+}
+
+impl Owners {
+    fn new(tasks: &Tasks, ns: u32) -> Owners {
+        let mut o = Owners {
+            by_task: HashMap::with_capacity(tasks.records.len()),
+            by_pid: HashMap::with_capacity(tasks.records.len()),
+        };
+        for r in &tasks.records {
+            let tid = in_ns(&r.ns_tids, ns);
+            o.by_task.insert(r.task, tid);
+            o.by_pid.insert(r.pid, tid);
+        }
+        o
+    }
+
+    /// The viewer's tid of the task at `task` (global pid `pid`): `None`
+    /// when it is not visible from the viewer's namespace or not known.
+    fn tid(&self, task: u64, pid: Option<i32>) -> Option<i32> {
+        if task != 0 {
+            if let Some(t) = self.by_task.get(&task) {
+                return *t;
+            }
+        }
+        pid.and_then(|p| self.by_pid.get(&p).copied().flatten())
+    }
+}
+
+/// `task->blocker` in the model's terms. A mutex's or writer-held
+/// rw-semaphore's owner is named; a reader-owned rw-semaphore's owner word
+/// is only its last reader and a semaphore has no owner at all (its
+/// `last_holder`, 6.16+, is a hint): neither is claimed as an owner.
+fn lock_wait(b: &Blocker, owners: &Owners) -> LockWait {
+    let (kind, waits_as) = kind_name(b.kind);
+    let named = b.owner_task != 0 || b.owner_pid.is_some();
+    let (owner_tid, owner_task, last_holder_tid) = match b.kind {
+        BlockerKind::Semaphore => (
+            None,
+            None,
+            named
+                .then(|| owners.tid(b.owner_task, b.owner_pid))
+                .flatten(),
+        ),
+        _ if b.reader_owned => (None, None, None),
+        _ if named => (
+            owners.tid(b.owner_task, b.owner_pid),
+            (b.owner_task != 0).then_some(b.owner_task),
+            None,
+        ),
+        _ => (None, None, None),
+    };
+    LockWait {
+        kind: kind.into(),
+        address: b.lock,
+        symbol: None,
+        owner_tid,
+        reader_owned: b.reader_owned && b.kind != BlockerKind::Semaphore,
+        waiters: Vec::new(),
+        last_holder_tid,
+        owner_task,
+        waits_as: waits_as.map(str::to_string),
+    }
+}
+
+/// What the pass did, for the snapshot's stats.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub joined: usize,
+    pub not_visible: usize,
+}
+
+/// Joins `tasks` into `snap`: for every thread the pass also saw, the
+/// state, sleep kind, flags, CPU, lock wait, scheduler times and (with
+/// `stacks`) the kernel stack and wait channel. `ns` is the viewer's pid
+/// namespace ([`viewer_pid_ns`]).
+pub fn apply(snap: &mut Snapshot, tasks: &Tasks, ns: u32, stacks: Option<Stacks<'_>>) -> Applied {
+    let owners = Owners::new(tasks, ns);
+    let mut applied = Applied::default();
+    // Where each thread is, by the tid the viewer knows it by.
+    let mut at: HashMap<i32, (usize, usize)> = HashMap::new();
+    for (pi, p) in snap.processes.iter().enumerate() {
+        for (ti, t) in p.threads.iter().enumerate() {
+            at.insert(t.tid, (pi, ti));
+        }
+    }
+    // Each CPU's rq->clock_task as the pass saw it (the latest of its
+    // tasks' reads). On an idle NOHZ CPU that clock is only updated on the
+    // CPU's next scheduler event, so it can lag: the scan's own per-CPU
+    // clock (read by a thread pinned there) is kept where it is later.
+    let mut clocks: Vec<Option<f64>> = snap.system.cpu_sched_clock_ms.clone();
+    for r in &tasks.records {
+        let (Some(tid), Some(tgid)) = (in_ns(&r.ns_tids, ns), in_ns(&r.ns_tgids, ns)) else {
+            applied.not_visible += 1;
+            continue;
+        };
+        if r.rq_clock_task_ns > 0 {
+            let cpu = r.cpu as usize;
+            if cpu < 4096 {
+                if clocks.len() <= cpu {
+                    clocks.resize(cpu + 1, None);
+                }
+                let ms = r.rq_clock_task_ns as f64 / 1e6;
+                clocks[cpu] = Some(clocks[cpu].map_or(ms, |c: f64| c.max(ms)));
+            }
+        }
+        let Some(&(pi, ti)) = at.get(&tid) else {
+            // Started after the scan listed its process, or exited before:
+            // /proc's facts (files, mounts) are what a thread needs to be
+            // shown, so it is left out, as a scan racing an exit leaves it.
+            continue;
+        };
+        let p = &mut snap.processes[pi];
+        // The tid was reused by another process between the scan and the
+        // pass: never mix two tasks.
+        if p.pid != tgid {
+            continue;
+        }
+        fill(&mut p.threads[ti], r, &owners, stacks);
+        applied.joined += 1;
+    }
+    // The tasks queued on each lock, as waiters of every wait on it.
+    let mut queues: HashMap<u64, Vec<i32>> = HashMap::new();
+    for t in snap.processes.iter().flat_map(|p| &p.threads) {
+        if let Some(lw) = &t.lock_wait {
+            queues.entry(lw.address).or_default().push(t.tid);
+        }
+    }
+    for t in snap.processes.iter_mut().flat_map(|p| &mut p.threads) {
+        if let Some(lw) = &mut t.lock_wait {
+            if let Some(q) = queues.get(&lw.address) {
+                lw.waiters.clone_from(q);
+                lw.waiters.sort_unstable();
+            }
+        }
+    }
+    if clocks.iter().any(Option::is_some) {
+        snap.system.sched_clock_ms = clocks
+            .iter()
+            .flatten()
+            .copied()
+            .fold(snap.system.sched_clock_ms, |m, c| {
+                Some(m.map_or(c, |m: f64| m.max(c)))
+            });
+        snap.system.cpu_sched_clock_ms = clocks;
+    }
+    for m in &tasks.missing {
+        snap.limitations.push(Limitation {
+            what: WHAT.into(),
+            why: format!("{m}: those fields come from /proc"),
+        });
+    }
+    applied
+}
+
+/// One thread from its record.
+fn fill(t: &mut Thread, r: &TaskRecord, owners: &Owners, stacks: Option<Stacks<'_>>) {
+    let (state, kind) = wedge_kernel::state::decode_state(r.state, r.exit_state);
+    t.state = state;
+    t.sleep_kind = kind;
+    t.flags = TaskFlags(r.flags);
+    t.processor = i32::try_from(r.cpu).ok();
+    t.lock_wait = r.blocker.as_ref().map(|b| lock_wait(b, owners));
+    // se.exec_start: when its runtime was last accounted, which for a
+    // sleeper is when it stopped running, on its CPU's rq->clock_task (the
+    // clock /proc/PID/sched prints too).
+    let mut sched = t.sched.value().cloned().unwrap_or_default();
+    sched.voluntary_switches = Some(r.nvcsw);
+    sched.involuntary_switches = Some(r.nivcsw);
+    if r.exec_start_ns > 0 {
+        sched.last_ran_ms = Some(r.exec_start_ns as f64 / 1e6);
+    }
+    t.sched = Field::Value(SchedInfo { ..sched });
+    match stacks.and_then(|f| f(r)) {
+        Some((frames, source)) => {
+            // As /proc derives it since 5.16: the first frame outside the
+            // scheduler and the lock slow paths, none for a task on a CPU
+            // (get_wchan() says 0).
+            let wchan = if state == wedge_kernel::TaskState::Running {
+                None
+            } else {
+                frames
+                    .iter()
+                    .find(|f| {
+                        !wedge_model::is_scheduler_plumbing(f.base_name())
+                            && !wedge_kernel::frames::is_sleeping_lock(f.base_name())
+                    })
+                    .map(|f| f.function.clone())
+            };
+            t.kernel_stack = Field::Value(frames);
+            t.wchan = Field::Value(wchan);
+            t.stack_source = Some(source);
+        }
+        None if t.kernel_stack.value().is_none() => {
+            let why = "the live kernel's symbols could not be read, so BPF's stack addresses cannot be named";
+            t.kernel_stack = Field::missing(MissingReason::NotSupported, why);
+            if t.wchan.value().is_none() {
+                t.wchan = Field::missing(MissingReason::NotSupported, why);
+            }
+        }
+        None => {}
+    }
+}
+
+/// Whether a task's stack is worth the ORC unwind (a copy of its whole
+/// stack through BPF, ~16 KiB) rather than bpf_get_task_stack's summary:
+/// the tasks the diagnosis reads frames of — asleep in D, on a lock,
+/// stopped or traced, or in a wait of a subsystem that hangs (FUSE, NFS,
+/// io_uring). The thousands of ordinary sleepers (futex, poll) keep the
+/// summary, which is what /proc would have shown.
+fn wants_orc(r: &TaskRecord, k: &LiveKernel) -> bool {
+    use wedge_kernel::state::bits::*;
+    if r.exit_state != 0 {
+        return false;
+    }
+    r.state & (TASK_UNINTERRUPTIBLE | TASK_STOPPED | TASK_TRACED) != 0
+        || r.blocker.is_some()
+        || r.stack.iter().any(|&a| {
+            k.frame(a)
+                .function
+                .as_deref()
+                .is_some_and(wedge_kernel::waits::names_a_blocking_subsystem)
+        })
+}
+
+/// A record's stack through the live kernel: ORC for the tasks that matter
+/// ([`wants_orc`]), bpf_get_task_stack's return addresses named through
+/// its kallsyms for the rest, and whenever the unwind cannot be made.
+fn live_stack(k: &LiveKernel, r: &TaskRecord) -> Option<(Vec<KernelFrame>, StackSource)> {
+    let summary = |r: &TaskRecord| {
+        let frames = r
+            .stack
+            .iter()
+            .map(|&a| wedge_vmcore::snapshot::kernel_frame(&k.frame(a)))
+            .collect();
+        Some((frames, StackSource::Bpf))
+    };
+    if !wants_orc(r, k) {
+        return summary(r);
+    }
+    let s = k.stack(r);
+    let orc = s.frames.iter().any(|f| f.source == FrameSource::Orc);
+    if !orc || s.frames.is_empty() {
+        return summary(r);
+    }
+    let frames = s
+        .frames
+        .iter()
+        .map(|f| wedge_vmcore::snapshot::kernel_frame(&f.frame))
+        .collect();
+    Some((frames, StackSource::Orc))
+}
+
+/// The live kernel for one snapshot: the programs loaded before the scan
+/// (so the scan can skip what the pass replaces), applied after it.
+pub enum LivePass {
+    /// Loaded with the kernel's symbols, BTF and ORC tables: stacks are
+    /// named and unwound.
+    Kernel(Box<LiveKernel>),
+    /// Loaded, but the symbols could not be read (kptr_restrict): states
+    /// and locks from BPF, stacks from /proc. Says why.
+    Tasks(Bpf, String),
+    /// Not used, and why (a limitation of the snapshot).
+    Off(Limitation),
+}
+
+impl LivePass {
+    /// Loads the BPF programs unless `wanted` is false (`--no-bpf`).
+    pub fn open(wanted: bool) -> LivePass {
+        if !wanted {
+            return LivePass::Off(Limitation {
+                what: WHAT.into(),
+                why: format!("not used (--no-bpf): {FALLBACK}"),
+            });
+        }
+        match LiveKernel::open() {
+            Ok(k) => LivePass::Kernel(Box::new(k)),
+            // The kernel refused BPF itself: nothing to retry.
+            Err(e) => match Bpf::open() {
+                Ok(bpf) => LivePass::Tasks(bpf, e.reason),
+                Err(e) => LivePass::Off(Limitation {
+                    what: WHAT.into(),
+                    why: format!("{}; {FALLBACK}", e.reason),
+                }),
+            },
+        }
+    }
+
+    /// Whether the scan may leave per-thread `stack` and `wchan` unread:
+    /// the pass fills both for every task it sees.
+    pub fn replaces_stacks(&self) -> bool {
+        matches!(self, LivePass::Kernel(_))
+    }
+
+    /// Runs the pass and joins it into `snap`, or lists why not. A pass
+    /// that fails after the scan skipped /proc's stacks leaves them missing
+    /// with the reason, never guessed.
+    pub fn apply(self, snap: &mut Snapshot) {
+        let t0 = std::time::Instant::now();
+        let fail = |snap: &mut Snapshot, why: String| {
+            for t in snap.processes.iter_mut().flat_map(|p| &mut p.threads) {
+                if t.kernel_stack.value().is_none() {
+                    t.kernel_stack = Field::missing(MissingReason::Error, why.clone());
+                }
+            }
+            snap.limitations.push(Limitation {
+                what: WHAT.into(),
+                why: format!("{why}; {FALLBACK}"),
+            });
+        };
+        let ns = match viewer_pid_ns() {
+            Ok(ns) => ns,
+            Err(e) => return fail(snap, format!("wedge's own pid namespace is unknown: {e}")),
+        };
+        let (tasks, a) = match &self {
+            LivePass::Off(l) => {
+                snap.limitations.push(l.clone());
+                return;
+            }
+            LivePass::Kernel(k) => {
+                let tasks = match k.tasks() {
+                    Ok(t) => t,
+                    Err(e) => return fail(snap, format!("the task pass failed: {e}")),
+                };
+                let stacks = |r: &TaskRecord| live_stack(k, r);
+                let a = apply(snap, tasks, ns, Some(&stacks));
+                for w in &k.warnings {
+                    snap.limitations.push(Limitation {
+                        what: "kernel stacks (ORC)".into(),
+                        why: w.clone(),
+                    });
+                }
+                ((tasks.pass_ms, tasks.records.len()), a)
+            }
+            LivePass::Tasks(bpf, why) => {
+                let tasks = match bpf.tasks() {
+                    Ok(t) => t,
+                    Err(e) => return fail(snap, format!("the task pass failed: {e}")),
+                };
+                snap.limitations.push(Limitation {
+                    what: WHAT.into(),
+                    why: format!("kernel stacks stay /proc's: {why}"),
+                });
+                let a = apply(snap, &tasks, ns, None);
+                ((tasks.pass_ms, tasks.records.len()), a)
+            }
+        };
+        snap.stats.bpf = Some(BpfStats {
+            pass_ms: tasks.0,
+            total_ms: t0.elapsed().as_secs_f64() * 1e3,
+            tasks: tasks.1,
+            joined: a.joined,
+            not_visible: a.not_visible,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests;
