@@ -287,19 +287,14 @@ pub fn lock_words(snap: &Snapshot, t: &Thread) -> String {
     };
     match (lw.owner_tid, lw.owner_task) {
         (Some(o), _) => s.push_str(&format!(", whose owner field names {}", who(o))),
-        _ if lw.reader_owned => {
-            s.push_str(", held by readers: the kernel names no single owner")
-        }
+        _ if lw.reader_owned => s.push_str(", held by readers: the kernel names no single owner"),
         (None, Some(task)) => s.push_str(&format!(
             ", whose owner is task_struct {task:#x}, outside wedge's pid namespace"
         )),
         (None, None) if lw.kind == "semaphore" => {
             s.push_str(": a semaphore has no owner the kernel could name");
             if let Some(h) = lw.last_holder_tid {
-                s.push_str(&format!(
-                    " (its last_holder, a hint only, is {})",
-                    who(h)
-                ));
+                s.push_str(&format!(" (its last_holder, a hint only, is {})", who(h)));
             }
         }
         (None, None) => s.push_str(", whose owner the kernel does not name"),

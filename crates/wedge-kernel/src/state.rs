@@ -228,8 +228,18 @@ mod tests {
         use SleepKind::*;
         let cases: &[(u32, u32, TaskState, Option<SleepKind>)] = &[
             (0, 0, TaskState::Running, None),
-            (TASK_INTERRUPTIBLE, 0, TaskState::Sleeping, Some(Interruptible)),
-            (TASK_UNINTERRUPTIBLE, 0, TaskState::DiskSleep, Some(Uninterruptible)),
+            (
+                TASK_INTERRUPTIBLE,
+                0,
+                TaskState::Sleeping,
+                Some(Interruptible),
+            ),
+            (
+                TASK_UNINTERRUPTIBLE,
+                0,
+                TaskState::DiskSleep,
+                Some(Uninterruptible),
+            ),
             (TASK_KILLABLE, 0, TaskState::DiskSleep, Some(Killable)),
             (TASK_IDLE, 0, TaskState::Idle, Some(Idle)),
             (TASK_PARKED, 0, TaskState::Parked, None),
@@ -239,7 +249,12 @@ mod tests {
             (TASK_TRACED, 0, TaskState::TracingStop, None),
             (TASK_TRACED | TASK_WAKEKILL, 0, TaskState::TracingStop, None),
             (TASK_FROZEN, 0, TaskState::DiskSleep, Some(Frozen)),
-            (TASK_RTLOCK_WAIT, 0, TaskState::DiskSleep, Some(Uninterruptible)),
+            (
+                TASK_RTLOCK_WAIT,
+                0,
+                TaskState::DiskSleep,
+                Some(Uninterruptible),
+            ),
             (TASK_DEAD, EXIT_ZOMBIE, TaskState::Zombie, None),
             (TASK_DEAD, EXIT_DEAD, TaskState::Dead, None),
             (0, EXIT_ZOMBIE, TaskState::Zombie, None),

@@ -9,6 +9,9 @@
 # every task, printed with shell builtins only as init.sh prints it (so no
 # transient task appears); then WK-RUN-DONE and the guest powers off.
 /bin/busybox mkdir -p /proc /sys
+# Without job control an asynchronous command's stdin is /dev/null, which
+# the shared initramfs does not have.
+/bin/busybox mknod /dev/null c 1 3
 /bin/busybox sh /wk-init.sh >/wk.log 2>&1 &
 # init.sh's scenarios take a few seconds under TCG; the host bounds the
 # whole boot, this loop bounds the wait for them.
@@ -16,7 +19,7 @@ n=0
 until /bin/busybox grep -q WK-READY /wk.log 2>/dev/null; do
 	n=$((n + 1))
 	if [ $n -gt 120 ]; then
-		echo "WK-NOTE init.sh did not reach WK-READY in 120 s"
+		echo "WK-RUN-NOT-READY init.sh did not reach WK-READY in 120 s"
 		break
 	fi
 	/bin/busybox sleep 1

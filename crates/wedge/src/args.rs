@@ -146,18 +146,17 @@ impl Cli {
     }
 
     fn scan_args(&self) -> Result<(wedge_procfs::ScanOptions, bool), String> {
-        let args =
-            match &self.command {
-                None => self.scan.clone(),
-                Some(Command::Ps(a)) => a.scan.or(&self.scan),
-                Some(Command::Why(a)) => a.scan.or(&self.scan),
-                Some(_) if self.scan.given() => return Err(
-                    "--deadline-ms, --no-cmdline, --no-bpf and --workers apply only to the commands \
+        let args = match &self.command {
+            None => self.scan.clone(),
+            Some(Command::Ps(a)) => a.scan.or(&self.scan),
+            Some(Command::Why(a)) => a.scan.or(&self.scan),
+            Some(_) if self.scan.given() => return Err(
+                "--deadline-ms, --no-cmdline, --no-bpf and --workers apply only to the commands \
                      that scan /proc (wedge, wedge ps, wedge why)"
-                        .into(),
-                ),
-                Some(_) => ScanArgs::default(),
-            };
+                    .into(),
+            ),
+            Some(_) => ScanArgs::default(),
+        };
         let mut o = wedge_procfs::ScanOptions {
             cmdline: !args.no_cmdline,
             ..wedge_procfs::ScanOptions::default()

@@ -230,7 +230,10 @@ pub(crate) fn stack_evidence(snap: &Snapshot, p: &Process, t: &Thread) -> Option
             format!("BPF: bpf_get_task_stack of thread {}", t.tid)
         }
         Some(wedge_model::StackSource::Orc) if live => {
-            format!("BPF + ORC: unwind of thread {} from its saved stack pointer", t.tid)
+            format!(
+                "BPF + ORC: unwind of thread {} from its saved stack pointer",
+                t.tid
+            )
         }
         _ => format!("{}/stack", task_path(snap, p, t)),
     };

@@ -277,7 +277,10 @@ pub(super) fn cycles(snap: &Snapshot, g: &Graph, out: &mut Vec<Finding>) {
                 "deadlock: {} tasks each wait for a lock the next one owns",
                 cycle.len()
             ),
-            (true, false) => format!("deadlock: {} tasks wait on each other in a circle", cycle.len()),
+            (true, false) => format!(
+                "deadlock: {} tasks wait on each other in a circle",
+                cycle.len()
+            ),
             (false, _) => format!("{} tasks wait on each other in a circle", cycle.len()),
         };
         out.push(Finding {
@@ -376,9 +379,10 @@ pub(super) fn lock_convoys(snap: &Snapshot, g: &Graph, out: &mut Vec<Finding>) {
         let exact = waiters.iter().all(|(_, e)| !e.likely);
         if exact {
             for (n, e) in &waiters {
-                if let Some(ev) = evidence.iter_mut().find(|x| {
-                    x.fact == format!("{} waits: {}", graph::describe(snap, n), e.detail)
-                }) {
+                if let Some(ev) = evidence
+                    .iter_mut()
+                    .find(|x| x.fact == format!("{} waits: {}", graph::describe(snap, n), e.detail))
+                {
                     ev.source = lock_source(snap, n);
                 }
             }
@@ -496,7 +500,10 @@ mod tests {
                 "{l:#x} not named: {ev:?}"
             );
         }
-        assert!(c.evidence.iter().any(|e| e.source.contains("task->blocker")));
+        assert!(c
+            .evidence
+            .iter()
+            .any(|e| e.source.contains("task->blocker")));
     }
 
     #[test]
@@ -520,7 +527,10 @@ mod tests {
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].confidence, Confidence::Medium);
         assert!(!out[0].title.starts_with("deadlock"), "{}", out[0].title);
-        assert!(out[0].evidence.iter().any(|e| e.fact.ends_with("(inferred)")));
+        assert!(out[0]
+            .evidence
+            .iter()
+            .any(|e| e.fact.ends_with("(inferred)")));
     }
 
     #[test]
@@ -547,7 +557,9 @@ mod tests {
         assert_eq!(from_b[0].to, Node::Task { pid: 10, tid: 10 });
         assert!(!from_b[0].likely);
         assert!(
-            from_b[0].detail.contains(&format!("rw_semaphore {LOCK_A:#x}"))
+            from_b[0]
+                .detail
+                .contains(&format!("rw_semaphore {LOCK_A:#x}"))
                 && from_b[0].detail.contains("owner field names thread 10"),
             "{}",
             from_b[0].detail
@@ -586,7 +598,10 @@ mod tests {
         let (p, t) = s.thread(30).expect("thread");
         let words = crate::describe_wait(&s, p, t);
         assert!(words.contains("semaphore has no owner"), "{words}");
-        assert!(words.contains("last_holder, a hint only, is thread 10"), "{words}");
+        assert!(
+            words.contains("last_holder, a hint only, is thread 10"),
+            "{words}"
+        );
         assert!(words.contains("not even SIGKILL ends it"), "{words}");
     }
 

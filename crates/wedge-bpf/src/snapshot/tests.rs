@@ -133,7 +133,11 @@ fn thread_of(s: &Snapshot, tid: i32) -> &Thread {
 
 #[test]
 fn states_sleep_kinds_and_flags_come_from_the_record() {
-    let mut s = snap(vec![process(10, &[10]), process(20, &[20]), process(30, &[30])]);
+    let mut s = snap(vec![
+        process(10, &[10]),
+        process(20, &[20]),
+        process(30, &[30]),
+    ]);
     let t = tasks(vec![
         // A vfork parent: TASK_KILLABLE; a FUSE reader after SIGKILL:
         // TASK_UNINTERRUPTIBLE; an idle kthread: TASK_IDLE.
@@ -171,7 +175,12 @@ fn the_later_cpu_clock_wins() {
     // NOHZ CPU's rq clock lags until its next scheduler event).
     let mut s = snap(vec![process(10, &[10])]);
     s.system.cpu_sched_clock_ms = vec![Some(1.0), Some(70_000.0)];
-    apply(&mut s, &tasks(vec![record(10, 10, TASK_KILLABLE)]), INIT, None);
+    apply(
+        &mut s,
+        &tasks(vec![record(10, 10, TASK_KILLABLE)]),
+        INIT,
+        None,
+    );
     assert_eq!(s.system.cpu_sched_clock_ms, vec![Some(1.0), Some(70_000.0)]);
     assert_eq!(s.off_cpu_ms(thread_of(&s, 10)), Some(65_000.0));
 }
@@ -340,8 +349,16 @@ fn without_symbols_a_skipped_stack_says_why() {
     let mut s = snap(vec![process(10, &[10])]);
     s.processes[0].threads[0].kernel_stack =
         Field::missing(MissingReason::NotCollected, "kernel stacks not requested");
-    apply(&mut s, &tasks(vec![record(10, 10, TASK_UNINTERRUPTIBLE)]), INIT, None);
-    let m = thread_of(&s, 10).kernel_stack.missing_info().expect("missing");
+    apply(
+        &mut s,
+        &tasks(vec![record(10, 10, TASK_UNINTERRUPTIBLE)]),
+        INIT,
+        None,
+    );
+    let m = thread_of(&s, 10)
+        .kernel_stack
+        .missing_info()
+        .expect("missing");
     assert!(m.detail.contains("symbols"), "{}", m.detail);
 }
 

@@ -375,6 +375,13 @@ fn find_tools() -> Result<Tools, Unavailable> {
     })
 }
 
+/// Whether the guest can boot here at all (QEMU, the unpacked kernel and a
+/// static busybox), without building anything: a test with a costly
+/// preparation of its own checks this first.
+pub fn guest_available() -> Result<(), Unavailable> {
+    find_tools().map(|_| ())
+}
+
 fn is_static(p: &Path) -> bool {
     // A dynamic ELF has a PT_INTERP; cheap check: the interpreter path string.
     fs::read(p)
@@ -935,11 +942,15 @@ pub fn run_in_guest(program: &Path, args: &[&str]) -> Result<GuestRun, Unavailab
     let cached = fs::read_to_string(rdir.join("done")).is_ok();
     if !cached {
         let _ = fs::remove_dir_all(&rdir);
-        fs::create_dir_all(&rdir)
-            .map_err(|e| fail(format!("mkdir {}: {e}", rdir.display())))?;
+        fs::create_dir_all(&rdir).map_err(|e| fail(format!("mkdir {}: {e}", rdir.display())))?;
         let base = initramfs(&tools, &dir)?;
         run_program_boot(&tools, &rdir, &base, program, args)?;
-        fs::write(rdir.join("done"), "").map_err(|e| fail(e.to_string()))?;
+        // Only a run that went as planned is kept: a failed one is tried
+        // again next time, not replayed.
+        let log = fs::read_to_string(rdir.join("serial.log")).unwrap_or_default();
+        if log.contains("WK-RUN-EXIT 0") && !log.contains("WK-RUN-NOT-READY") {
+            fs::write(rdir.join("done"), "").map_err(|e| fail(e.to_string()))?;
+        }
     }
     let serial = fs::read_to_string(rdir.join("serial.log"))
         .map_err(|e| fail(format!("{}: {e}", rdir.join("serial.log").display())))?;
