@@ -161,6 +161,15 @@ fn pass_loads_and_matches_proc_on_the_6_1_guest() {
         );
     }
 
+    // 6.1 has the rest: the task's CPU (task->cpu) and its run queue's
+    // clock through se.cfs_rq->rq (CONFIG_FAIR_GROUP_SCHED in Debian).
+    assert!(
+        !missing
+            .iter()
+            .any(|m| m.starts_with("rq->clock") || m.contains("task's CPU")),
+        "{missing:?}"
+    );
+
     let by_tid: BTreeMap<i64, &Value> = records.iter().map(|r| (int(r, "pid"), r)).collect();
     let by_comm = |c: &str| {
         records
@@ -274,6 +283,19 @@ fn pass_loads_and_matches_proc_on_the_6_1_guest() {
     );
     assert_eq!(state_of(by_comm("wk-stopped")).0, TaskState::Stopped);
     assert_eq!(state_of(by_comm("wk-zombie")).0, TaskState::Zombie);
+    // Time since it last ran: a scenario task has slept since init.sh's
+    // `sleep 2` at least, on its own CPU's clock_task (se.exec_start's).
+    for c in ["wk-mutex-wait", "wk-rwsem-wait", "wk-vfork", "wk-pipe"] {
+        let r = by_comm(c);
+        let (now, last) = (
+            r["rq_clock_task_ns"].as_u64().unwrap_or(0),
+            r["exec_start_ns"].as_u64().unwrap_or(u64::MAX),
+        );
+        assert!(
+            now >= last && now - last > 1_000_000_000,
+            "{c}: rq clock_task {now} vs exec_start {last}"
+        );
+    }
     // Kernel stacks of sleepers (bpf_get_task_stack on 6.1).
     for c in ["wk-mutex-wait", "wk-rwsem-wait", "wk-vfork", "wk-pipe"] {
         let n = by_comm(c)["stack"].as_array().map_or(0, Vec::len);

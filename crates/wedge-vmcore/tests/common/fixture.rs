@@ -31,6 +31,13 @@
 //!   of their libraries are the host's own files. Without them this boot
 //!   is left out and its tests skip ([`boot_or_skip`]).
 //!
+//! Besides the dumps, [`run_in_guest`] boots the same kernel and initramfs
+//! once more with a static program of a test's (a second cpio archive:
+//! the program and `testdata/run-init.sh` as /init), runs it as root once
+//! init.sh's scenarios are up, and brings back its output and the guest's
+//! /proc view from the serial console: wedge-bpf's tests/guest.rs runs the
+//! BPF task pass on 6.1 that way.
+//!
 //! Results are cached under `target/vmcore-fixtures/<key>/` (the cargo
 //! target directory, so `CARGO_TARGET_DIR` moves it; override with
 //! `WEDGE_VMCORE_FIXTURES`), keyed by the kernel, busybox, QEMU and these
