@@ -147,34 +147,41 @@ int wedge_tasks(struct bpf_iter__task *ctx)
 
 	r->task = (__u64)task;
 	r->now = bpf_ktime_get_ns();
-	r->pid = BPF_CORE_READ(task, pid);
-	r->tgid = BPF_CORE_READ(task, tgid);
+	/* The iterated task is a trusted pointer (the iterator holds a
+	 * reference): its own scalar members are plain loads, CO-RE relocated.
+	 * Pointer members and what they point to are read with
+	 * bpf_probe_read_kernel: a plain load of a pointer member makes the
+	 * verifier look up trust annotations by name in the kernel's BTF, once
+	 * per instruction, which costs more at load than the helper calls at
+	 * run time. */
+	r->pid = task->pid;
+	r->tgid = task->tgid;
 	r->ppid = BPF_CORE_READ(task, real_parent, tgid);
 	BPF_CORE_READ_INTO(&r->comm, task, comm);
 	if (bpf_core_field_exists(task->__state)) {
-		r->state = BPF_CORE_READ(task, __state);
+		r->state = task->__state;
 	} else {
 		struct task_struct___pre514 *old = (void *)task;
 
-		r->state = (__u32)BPF_CORE_READ(old, state);
+		r->state = (__u32)old->state;
 		r->have |= HAVE_STATE_PRE514;
 	}
-	r->exit_state = BPF_CORE_READ(task, exit_state);
-	r->flags = BPF_CORE_READ(task, flags);
+	r->exit_state = task->exit_state;
+	r->flags = task->flags;
 	if (bpf_core_field_exists(task->cpu)) {
-		r->cpu = BPF_CORE_READ(task, cpu);
+		r->cpu = task->cpu;
 		r->have |= HAVE_CPU;
 	} else if (bpf_core_field_exists(task->thread_info.cpu)) {
-		r->cpu = BPF_CORE_READ(task, thread_info.cpu);
+		r->cpu = task->thread_info.cpu;
 		r->have |= HAVE_CPU;
 	}
-	r->saved_sp = BPF_CORE_READ(task, thread.sp);
-	r->stack_base = (__u64)BPF_CORE_READ(task, stack);
-	r->exec_start = BPF_CORE_READ(task, se.exec_start);
-	r->last_arrival = BPF_CORE_READ(task, sched_info.last_arrival);
-	r->nvcsw = BPF_CORE_READ(task, nvcsw);
-	r->nivcsw = BPF_CORE_READ(task, nivcsw);
-	r->start_time = BPF_CORE_READ(task, start_time);
+	r->saved_sp = task->thread.sp;
+	r->stack_base = (__u64)task->stack;
+	r->exec_start = task->se.exec_start;
+	r->last_arrival = task->sched_info.last_arrival;
+	r->nvcsw = task->nvcsw;
+	r->nivcsw = task->nivcsw;
+	r->start_time = task->start_time;
 
 	ns_numbers(BPF_CORE_READ(task, thread_pid), r->tids, &r->tid_levels);
 	ns_numbers(BPF_CORE_READ(task, group_leader, thread_pid), r->tgids, &r->tgid_levels);
@@ -204,7 +211,7 @@ int wedge_tasks(struct bpf_iter__task *ctx)
 	}
 
 	if (bpf_core_field_exists(task->blocker)) {
-		unsigned long b = BPF_CORE_READ(task, blocker);
+		unsigned long b = task->blocker;
 		unsigned long type = b & BLOCKER_TYPE_MASK;
 		unsigned long lock = b & ~BLOCKER_TYPE_MASK;
 		__u64 raw = 0, owner = 0;

@@ -17,13 +17,13 @@
 
 struct seq_file;
 
-/* The iterator's context, as the kernel defines it (each member wrapped in
- * an anonymous union, so the local shape matches vmlinux's exactly). */
+/* The iterator's context (include/linux/bpf.h, an ABI since 5.8: not
+ * relocated, which also saves the loader two scans of the kernel's BTF). */
 struct bpf_iter_meta {
 	struct seq_file *seq;
 	__u64 session_id;
 	__u64 seq_num;
-} __pai;
+};
 
 struct task_struct;
 
@@ -34,7 +34,7 @@ struct bpf_iter__task {
 	union {
 		struct task_struct *task;
 	};
-} __pai;
+};
 
 struct ns_common {
 	unsigned int inum;

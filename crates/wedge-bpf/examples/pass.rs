@@ -48,6 +48,7 @@ fn main() {
                 r.stack.len()
             );
         }
+        println!("trimmed BTF: {}", bpf.relocated_against_trimmed_btf());
         for m in &tasks.missing {
             println!("missing: {m}");
         }

@@ -11,12 +11,32 @@
 //!
 //! The programs are C (`bpf/wedge.bpf.c`), compiled by build.rs with clang
 //! and loaded with aya, which does the CO-RE relocations against
-//! /sys/kernel/btf/vmlinux.
+//! /sys/kernel/btf/vmlinux (a trimmed copy of it: src/btf_trim.rs).
+//!
+//! The memory reader is a raw_tp program that is never attached: each batch
+//! is one `BPF_PROG_TEST_RUN`, which runs it synchronously on the calling
+//! CPU. Requests (address, length, status) and the copied bytes live in two
+//! mmap-ed array maps, so a batch of up to 128 page-bounded pieces (512 KiB)
+//! costs one syscall and no copies through bpf(). The other way — the task
+//! iterator filtered to wedge's own thread — needs a link and an iterator
+//! fd per batch and walks the task list each time.
+//!
+//! Kernel facts the records depend on: `__state` (5.14+; `state` before,
+//! read through a `___pre514` flavour), `task->cpu` (5.16+;
+//! `thread_info.cpu` before), `task->blocker` (6.16+ with
+//! CONFIG_DETECT_HUNG_TASK_BLOCKER: the lock address with the type in its
+//! low 2 bits, include/linux/hung_task.h), `semaphore.last_holder` (same
+//! config), the rq clock through `se.cfs_rq->rq` (CONFIG_FAIR_GROUP_SCHED;
+//! otherwise `runqueues` + `__per_cpu_offset` from /proc/kallsyms, which
+//! lists data symbols only with CONFIG_KALLSYMS_ALL). What a kernel lacks
+//! is named in [`Tasks::missing`].
 
 pub mod live;
 
 use serde::Serialize;
 
+#[cfg_attr(wedge_no_bpf, allow(dead_code))]
+mod btf_trim;
 mod load;
 #[cfg_attr(wedge_no_bpf, allow(dead_code))]
 mod record;
@@ -159,7 +179,14 @@ pub struct Bpf {
 impl Bpf {
     /// Loads the embedded programs, or says why it cannot.
     pub fn open() -> Result<Bpf, Unavailable> {
-        load::Loaded::open().map(|inner| Bpf { inner })
+        load::Loaded::open(true).map(|inner| Bpf { inner })
+    }
+
+    /// `open()` relocating against the kernel's whole BTF instead of the
+    /// trimmed copy (src/btf_trim.rs): for tests that the two agree.
+    #[doc(hidden)]
+    pub fn open_with_whole_btf() -> Result<Bpf, Unavailable> {
+        load::Loaded::open(false).map(|inner| Bpf { inner })
     }
 
     /// One pass over every task.
@@ -180,6 +207,13 @@ impl Bpf {
         self.inner.read_many(reqs)
     }
 
+    /// Whether the programs were relocated against the trimmed BTF (true
+    /// normally; false after the fallback to the whole BTF).
+    #[doc(hidden)]
+    pub fn relocated_against_trimmed_btf(&self) -> bool {
+        self.inner.trimmed()
+    }
+
     /// The kernel's ids of the loaded programs (`bpftool prog show id N`),
     /// so a test can check that none outlives the process.
     pub fn program_ids(&self) -> Vec<u32> {
@@ -189,4 +223,14 @@ impl Bpf {
     /// Bytes one program run copies at most (the batch the reader moves per
     /// BPF_PROG_TEST_RUN), for callers sizing their reads.
     pub const READ_BATCH_BYTES: usize = load::READ_SLOTS * load::SLOT_SIZE;
+}
+
+#[cfg(test)]
+mod tests {
+    /// The snapshot and the memory layer share one `Bpf` across threads.
+    #[test]
+    fn bpf_is_send_and_sync() {
+        fn both<T: Send + Sync>() {}
+        both::<super::Bpf>();
+    }
 }

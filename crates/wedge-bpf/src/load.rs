@@ -157,14 +157,13 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
 fn verifier_reason(log: &str) -> Option<String> {
     log.lines()
         .map(str::trim)
-        .filter(|l| {
+        .rfind(|l| {
             !l.is_empty()
                 && !l.starts_with("processed ")
                 && !l.starts_with("verification time")
                 && !l.starts_with("stack depth")
                 && !l.starts_with("-- END PROG LOAD LOG --")
         })
-        .last()
         .map(str::to_string)
 }
 
@@ -185,6 +184,23 @@ fn refused(step: &str, e: &(dyn std::error::Error + 'static), st: &SelfStatus) -
     ))
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_verifier_line_is_the_reason() {
+        let log = "func#0 @0\n0: R1=ctx() R10=fp0\n387: (85) call unknown#195896080\n\
+                   invalid func unknown#195896080\nprocessed 388 insns (limit 1000000)\n\
+                   verification time 912 usec\nstack depth 48\n";
+        assert_eq!(
+            verifier_reason(log).as_deref(),
+            Some("invalid func unknown#195896080")
+        );
+        assert_eq!(verifier_reason(""), None);
+    }
+}
+
 #[cfg(wedge_no_bpf)]
 mod imp {
     use super::*;
@@ -194,7 +210,7 @@ mod imp {
     }
 
     impl Loaded {
-        pub(crate) fn open() -> Result<Loaded, Unavailable> {
+        pub(crate) fn open(_trimmed: bool) -> Result<Loaded, Unavailable> {
             Err(unavailable(format!(
                 "wedge was built without its BPF program: {}",
                 env!("WEDGE_NO_BPF_WHY")
@@ -207,6 +223,9 @@ mod imp {
             match self.never {}
         }
         pub(crate) fn program_ids(&self) -> Vec<u32> {
+            match self.never {}
+        }
+        pub(crate) fn trimmed(&self) -> bool {
             match self.never {}
         }
     }
@@ -305,6 +324,8 @@ mod imp {
         read_fd: i32,
         /// None until the `wedge_rq` fallback was tried; then its result.
         rq_why: Mutex<Option<Result<(), String>>>,
+        /// Relocated against the trimmed BTF (not the fallback).
+        pub(crate) trimmed: bool,
     }
 
     /// `union bpf_attr` for BPF_PROG_TEST_RUN (include/uapi/linux/bpf.h,
@@ -378,18 +399,58 @@ mod imp {
     const MAX_CPUS: usize = 1024;
 
     impl Loaded {
-        pub(crate) fn open() -> Result<Loaded, Unavailable> {
+        pub(crate) fn open(trimmed: bool) -> Result<Loaded, Unavailable> {
+            const PATH: &str = "/sys/kernel/btf/vmlinux";
             let status = precheck()?;
-            let btf = Btf::from_sys_fs().map_err(|e| {
-                unavailable(format!(
-                    "cannot parse the kernel's BTF (/sys/kernel/btf/vmlinux): {}",
-                    chain(&e)
-                ))
-            })?;
-            let mut ebpf = EbpfLoader::new()
-                .btf(Some(&btf))
+            // aya's EbpfLoader::new() always parses the whole of
+            // /sys/kernel/btf/vmlinux for its default target, which we then
+            // replace: let it do that on another CPU meanwhile.
+            let loader = std::thread::Builder::new()
+                .name("wedge-bpf-load".into())
+                .spawn(EbpfLoader::new);
+            let take_loader = move || -> EbpfLoader<'static> {
+                match loader {
+                    Ok(h) => h.join().unwrap_or_else(|_| EbpfLoader::new()),
+                    Err(_) => EbpfLoader::new(),
+                }
+            };
+            let raw = std::fs::read(PATH).map_err(|e| unavailable(format!("{PATH}: {e}")))?;
+            let parse = |b: &[u8]| {
+                Btf::parse(b, aya::Endianness::default()).map_err(|e| {
+                    unavailable(format!(
+                        "cannot parse the kernel's BTF ({PATH}): {}",
+                        chain(&e)
+                    ))
+                })
+            };
+            // The trimmed BTF first (see btf_trim: most of the load time is
+            // aya going through the whole BTF); should anything the program
+            // needs be missing from it, the whole BTF decides.
+            let mut loader = Some(take_loader);
+            if trimmed {
+                if let Ok(small) = crate::btf_trim::trim(&raw) {
+                    if let Ok(btf) = parse(&small) {
+                        let l = loader.take().map(|f| f()).unwrap_or_default();
+                        if let Ok(mut l) = Self::load(l, &btf, &status) {
+                            l.trimmed = true;
+                            return Ok(l);
+                        }
+                    }
+                }
+            }
+            let l = loader.take().map(|f| f()).unwrap_or_default();
+            Self::load(l, &parse(&raw)?, &status)
+        }
+
+        fn load<'a>(
+            mut loader: EbpfLoader<'a>,
+            btf: &'a Btf,
+            status: &SelfStatus,
+        ) -> Result<Loaded, Unavailable> {
+            let mut ebpf = loader
+                .btf(Some(btf))
                 .load(PROGRAM)
-                .map_err(|e| refused("creating its maps", &e, &status))?;
+                .map_err(|e| refused("creating its maps", &e, status))?;
 
             let load_err = |what: &str, e: ProgramError| -> Unavailable {
                 if let ProgramError::LoadError {
@@ -398,7 +459,7 @@ mod imp {
                 } = &e
                 {
                     if io_error.raw_os_error() == Some(libc::EPERM) {
-                        return refused(what, &e, &status);
+                        return refused(what, &e, status);
                     }
                     let log = verifier_log.to_string();
                     return unavailable(format!(
@@ -410,7 +471,7 @@ mod imp {
                         }
                     ));
                 }
-                refused(what, &e, &status)
+                refused(what, &e, status)
             };
             {
                 let prog: &mut Iter = ebpf
@@ -418,7 +479,7 @@ mod imp {
                     .ok_or_else(|| unavailable("wedge_tasks missing from the BPF object"))?
                     .try_into()
                     .map_err(|e| load_err("wedge_tasks", e))?;
-                prog.load("task", &btf).map_err(|e| match e {
+                prog.load("task", btf).map_err(|e| match e {
                     // Iterators arrived in 5.8: an older kernel's BTF has
                     // no bpf_iter_task function to attach to.
                     ProgramError::Btf(_) => unavailable(
@@ -449,6 +510,7 @@ mod imp {
                 st: Mutex::new(State { reqs, out, ebpf }),
                 read_fd,
                 rq_why: Mutex::new(None),
+                trimmed: false,
             })
         }
 
@@ -525,6 +587,10 @@ mod imp {
             Ok(tasks)
         }
 
+        pub(crate) fn trimmed(&self) -> bool {
+            self.trimmed
+        }
+
         pub(crate) fn program_ids(&self) -> Vec<u32> {
             let Ok(st) = self.st.lock() else {
                 return Vec::new();
@@ -565,7 +631,25 @@ mod imp {
                 link.into_file()
                     .map_err(|e| format!("creating the task iterator: {}", chain(&e)))?
             };
-            let mut buf = Vec::with_capacity(record::REC_SIZE * 1024);
+            // Room for every task at once: /proc/loadavg's "running/total"
+            // counts the threads, and growing a 7 MB buffer by doubling
+            // would copy and fault in twice as much.
+            let threads = std::fs::read_to_string("/proc/loadavg")
+                .ok()
+                .and_then(|l| {
+                    l.split_whitespace()
+                        .nth(3)?
+                        .split('/')
+                        .nth(1)?
+                        .parse::<usize>()
+                        .ok()
+                })
+                .unwrap_or(1024);
+            let mut buf = Vec::with_capacity(
+                (threads + threads / 8 + 64)
+                    .saturating_mul(record::REC_SIZE)
+                    .min(MAX_TASK_BYTES + 1),
+            );
             // Each read() returns what the seq_file buffer holds (up to 8
             // pages of records); the take() bounds the total.
             (&mut file)

@@ -81,7 +81,7 @@ fn blocker(
 /// The records, and whether any task's rq clock was read (so the caller
 /// knows if its own fallback reason matters).
 pub(crate) fn parse(buf: &[u8]) -> Result<(Tasks, bool), String> {
-    if buf.len() % REC_SIZE != 0 {
+    if !buf.len().is_multiple_of(REC_SIZE) {
         return Err(format!(
             "the task iterator wrote {} bytes, not a whole number of {REC_SIZE}-byte records \
              (the BPF program and wedge disagree on the record)",

@@ -367,6 +367,48 @@ fn blocker_names_the_rwsem_owner() -> R {
     check(a.blocker.is_none(), || format!("first: {a:?}"))
 }
 
+/// The trimmed BTF (src/btf_trim.rs) relocates the program exactly as the
+/// whole BTF does: the same facts missing, the same members read.
+fn trimmed_btf_relocates_like_the_whole() -> R {
+    let Some(small) = open() else { return Ok(()) };
+    check(small.relocated_against_trimmed_btf(), || {
+        "open() fell back to the whole BTF".into()
+    })?;
+    let whole = Bpf::open_with_whole_btf().map_err(|u| u.to_string())?;
+    check(!whole.relocated_against_trimmed_btf(), || {
+        "whole is trimmed?".into()
+    })?;
+    let me = std::process::id() as i32;
+    let a = small.tasks()?;
+    let b = whole.tasks()?;
+    check(a.missing == b.missing, || {
+        format!("{:?} vs {:?}", a.missing, b.missing)
+    })?;
+    let (x, y) = (
+        record(&a.records, me).ok_or("not in trimmed pass")?,
+        record(&b.records, me).ok_or("not in whole pass")?,
+    );
+    check(
+        x.task == y.task
+            && x.comm == y.comm
+            && x.tgid == y.tgid
+            && x.ppid == y.ppid
+            && x.flags == y.flags
+            && x.stack_base == y.stack_base
+            && x.start_time_ns == y.start_time_ns
+            && x.ns_tids == y.ns_tids
+            && x.ns_tgids == y.ns_tgids,
+        || format!("trimmed {x:?}\nwhole {y:?}"),
+    )?;
+    // Kernel threads too (kthreadd: pid 2 in the initial namespace).
+    let (k, l) = (record(&a.records, 2), record(&b.records, 2));
+    check(
+        k.map(|k| (k.comm.clone(), k.flags, k.state))
+            == l.map(|l| (l.comm.clone(), l.flags, l.state)),
+        || format!("{k:?} vs {l:?}"),
+    )
+}
+
 /// The ids of loaded programs named wedge_*.
 fn wedge_program_ids() -> BTreeSet<u32> {
     aya::programs::loaded_programs()
@@ -501,6 +543,10 @@ fn main() {
             nothing_stays_loaded_after_sigkill,
         ),
         Trial::test("not_root_is_told_why", not_root_is_told_why),
+        Trial::test(
+            "trimmed_btf_relocates_like_the_whole",
+            trimmed_btf_relocates_like_the_whole,
+        ),
     ];
     libtest_mimic::run(&args, tests).exit();
 }

@@ -76,7 +76,7 @@ fn generate(path: &Path, target: u64) -> std::io::Result<(u64, u64)> {
     while written < target {
         n += 1;
         // ~5000 ordinary lines between excerpts: a busy but healthy host.
-        if n % 5000 == 0 && !corpus.is_empty() {
+        if n.is_multiple_of(5000) && !corpus.is_empty() {
             if let Some(t) = corpus.get(ci % corpus.len()) {
                 w.write_all(t.as_bytes())?;
                 written += t.len() as u64;

@@ -328,7 +328,7 @@ fn member_bytes(
     bits: u32,
 ) -> Option<Vec<u8>> {
     let start = (bit_off / 8) as usize;
-    if bits == 0 && bit_off % 8 == 0 {
+    if bits == 0 && bit_off.is_multiple_of(8) {
         let n = ev.size_of(ty).unwrap_or(0) as usize;
         return rec.get(start..start.checked_add(n)?).map(<[u8]>::to_vec);
     }
