@@ -9,7 +9,6 @@
 //! guest's own /proc/PID/stat shows, with the sleep kinds /proc folds away.
 
 #[path = "../../wedge-vmcore/tests/common/fixture.rs"]
-#[allow(dead_code)]
 mod fixture;
 
 use serde_json::Value;
