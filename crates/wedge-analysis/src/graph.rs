@@ -167,6 +167,23 @@ pub fn mmap_lock_holders(p: &Process) -> Vec<&Thread> {
         .collect()
 }
 
+/// A full stack (an ORC unwind: the live kernel through BPF, a dump) of a
+/// task queued for writing on an rw-semaphore right inside an open's last
+/// lookup: `rwsem_down_write_slowpath ← down_write ← open_last_lookups` (or
+/// `path_openat`, where it is inlined) — the directory's inode lock, which
+/// /proc's stack shows only as `path_openat`.
+fn queued_in_open(t: &Thread) -> bool {
+    let Some(stack) = t.kernel_stack.value() else {
+        return false;
+    };
+    let mut rest = stack
+        .iter()
+        .map(|f| f.base_name())
+        .skip_while(|f| !f.starts_with("rwsem_down_write"))
+        .skip_while(|f| wedge_kernel::frames::is_sleeping_lock(f));
+    matches!(rest.next(), Some("open_last_lookups" | "path_openat"))
+}
+
 /// Builds the graph of a snapshot.
 pub fn build(snap: &Snapshot) -> Graph {
     let mut g = Graph::default();
@@ -302,7 +319,9 @@ pub fn build(snap: &Snapshot) -> Graph {
                         }
                     }
                 }
-                WaitKind::Lock { ref function } if function == "path_openat" && !exact_owner => {
+                WaitKind::Lock { ref function }
+                    if !exact_owner && (function == "path_openat" || queued_in_open(t)) =>
+                {
                     // Queued on a directory's inode lock: the likely holder
                     // is a task inside a lookup or create that is itself
                     // waiting (on 6.x the rwsem slow path is hidden).

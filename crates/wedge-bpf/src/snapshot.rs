@@ -29,7 +29,11 @@ const FALLBACK: &str =
 
 /// A thread's kernel stack from its record, and where it came from; `None`
 /// when the frames cannot be named.
-pub type Stacks<'a> = &'a dyn Fn(&TaskRecord) -> Option<(Vec<KernelFrame>, StackSource)>;
+/// The third value is the wait channel when the provider knows the
+/// kernel's `__sched` text range (/proc's get_wchan skips exactly it);
+/// `None` derives it from the frames' names.
+pub type Stacks<'a> =
+    &'a dyn Fn(&TaskRecord) -> Option<(Vec<KernelFrame>, StackSource, Option<String>)>;
 
 /// The inode number of the pid namespace wedge itself runs in: the
 /// namespace whose numbers /proc shows it (nsfs gives each namespace file
@@ -143,6 +147,7 @@ pub struct Applied {
 pub fn apply(snap: &mut Snapshot, tasks: &Tasks, ns: u32, stacks: Option<Stacks<'_>>) -> Applied {
     let owners = Owners::new(tasks, ns);
     let mut applied = Applied::default();
+    let mut joined: std::collections::HashSet<i32> = std::collections::HashSet::new();
     // Where each thread is, by the tid the viewer knows it by.
     let mut at: HashMap<i32, (usize, usize)> = HashMap::new();
     for (pi, p) in snap.processes.iter().enumerate() {
@@ -183,7 +188,26 @@ pub fn apply(snap: &mut Snapshot, tasks: &Tasks, ns: u32, stacks: Option<Stacks<
             continue;
         }
         fill(&mut p.threads[ti], r, &owners, stacks);
+        joined.insert(tid);
         applied.joined += 1;
+    }
+    // A thread the scan listed and the pass did not see: what the scan
+    // left to the pass (stack, wchan) says why it is missing.
+    let unseen =
+        "not in the BPF task pass: the task exited or started between the /proc scan and the pass";
+    for t in snap.processes.iter_mut().flat_map(|p| &mut p.threads) {
+        if joined.contains(&t.tid) {
+            continue;
+        }
+        let skipped = |f: &Option<&wedge_model::Missing>| {
+            f.is_some_and(|m| m.reason == MissingReason::NotCollected)
+        };
+        if skipped(&t.kernel_stack.missing_info()) {
+            t.kernel_stack = Field::missing(MissingReason::Vanished, unseen);
+        }
+        if skipped(&t.wchan.missing_info()) {
+            t.wchan = Field::missing(MissingReason::Vanished, unseen);
+        }
     }
     // The tasks queued on each lock, as waiters of every wait on it.
     let mut queues: HashMap<u64, Vec<i32>> = HashMap::new();
@@ -238,20 +262,22 @@ fn fill(t: &mut Thread, r: &TaskRecord, owners: &Owners, stacks: Option<Stacks<'
     }
     t.sched = Field::Value(SchedInfo { ..sched });
     match stacks.and_then(|f| f(r)) {
-        Some((frames, source)) => {
+        Some((frames, source, known)) => {
             // As /proc derives it since 5.16: the first frame outside the
-            // scheduler and the lock slow paths, none for a task on a CPU
-            // (get_wchan() says 0).
+            // scheduler's and locks' `__sched` text, none for a task on a
+            // CPU (get_wchan() says 0).
             let wchan = if state == wedge_kernel::TaskState::Running {
                 None
             } else {
-                frames
-                    .iter()
-                    .find(|f| {
-                        !wedge_model::is_scheduler_plumbing(f.base_name())
-                            && !wedge_kernel::frames::is_sleeping_lock(f.base_name())
-                    })
-                    .map(|f| f.function.clone())
+                known.or_else(|| {
+                    frames
+                        .iter()
+                        .find(|f| {
+                            !wedge_model::is_scheduler_plumbing(f.base_name())
+                                && !wedge_kernel::frames::is_sleeping_lock(f.base_name())
+                        })
+                        .map(|f| f.function.clone())
+                })
             };
             t.kernel_stack = Field::Value(frames);
             t.wchan = Field::Value(wchan);
@@ -292,29 +318,83 @@ fn wants_orc(r: &TaskRecord, k: &LiveKernel) -> bool {
 /// A record's stack through the live kernel: ORC for the tasks that matter
 /// ([`wants_orc`]), bpf_get_task_stack's return addresses named through
 /// its kallsyms for the rest, and whenever the unwind cannot be made.
-fn live_stack(k: &LiveKernel, r: &TaskRecord) -> Option<(Vec<KernelFrame>, StackSource)> {
-    let summary = |r: &TaskRecord| {
-        let frames = r
-            .stack
-            .iter()
-            .map(|&a| wedge_vmcore::snapshot::kernel_frame(&k.frame(a)))
-            .collect();
-        Some((frames, StackSource::Bpf))
+fn live_stack(
+    k: &LiveKernel,
+    r: &TaskRecord,
+) -> Option<(Vec<KernelFrame>, StackSource, Option<String>)> {
+    let named = |a: u64| wedge_vmcore::snapshot::kernel_frame(&k.frame(a));
+    // The first frame outside `__sched` text: what /proc's wchan names.
+    fn wchan<'f>(mut fs: impl Iterator<Item = &'f wedge_vmcore::stack::Frame>) -> Option<String> {
+        fs.find(|f| !f.sched).and_then(|f| f.function.clone())
+    }
+    let summary = || {
+        let frames: Vec<wedge_vmcore::stack::Frame> = r.stack.iter().map(|&a| k.frame(a)).collect();
+        Some((
+            frames
+                .iter()
+                .map(wedge_vmcore::snapshot::kernel_frame)
+                .collect(),
+            StackSource::Bpf,
+            wchan(frames.iter()),
+        ))
     };
     if !wants_orc(r, k) {
-        return summary(r);
+        return summary();
     }
     let s = k.stack(r);
-    let orc = s.frames.iter().any(|f| f.source == FrameSource::Orc);
-    if !orc || s.frames.is_empty() {
-        return summary(r);
-    }
-    let frames = s
+    let walked: Vec<&wedge_vmcore::stack::Frame> = s
         .frames
         .iter()
-        .map(|f| wedge_vmcore::snapshot::kernel_frame(&f.frame))
+        .filter(|f| f.source == FrameSource::Orc)
+        .map(|f| &f.frame)
         .collect();
-    Some((frames, StackSource::Orc))
+    if walked.is_empty() {
+        return summary();
+    }
+    let orc = walked
+        .iter()
+        .map(|f| wedge_vmcore::snapshot::kernel_frame(f))
+        .collect();
+    let w = wchan(walked.iter().copied());
+    Some((
+        join_stacks(orc, &r.stack, s.stopped.is_some(), named),
+        StackSource::Orc,
+        w,
+    ))
+}
+
+/// An ORC unwind, continued where it stopped early (in a module whose ORC
+/// tables are not read, say) with bpf_get_task_stack's frames below the
+/// last one both share; each frame then says where it came from. The
+/// kernel's own stack walk and the ORC walk see the same return addresses,
+/// so the join is by address.
+fn join_stacks(
+    mut orc: Vec<KernelFrame>,
+    bpf: &[u64],
+    stopped: bool,
+    named: impl Fn(u64) -> KernelFrame,
+) -> Vec<KernelFrame> {
+    if !stopped {
+        return orc;
+    }
+    let last = orc.last().and_then(|f| f.address);
+    let below = match last.and_then(|a| bpf.iter().position(|&b| b == a)) {
+        Some(i) => &bpf[i + 1..],
+        // Nothing shared: the BPF frames below the deepest ORC frame
+        // cannot be placed, and guessing would misorder them.
+        None => &[][..],
+    };
+    if below.is_empty() {
+        return orc;
+    }
+    for f in &mut orc {
+        f.origin = Some(StackSource::Orc);
+    }
+    orc.extend(below.iter().map(|&a| KernelFrame {
+        origin: Some(StackSource::Bpf),
+        ..named(a)
+    }));
+    orc
 }
 
 /// The live kernel for one snapshot: the programs loaded before the scan
@@ -390,7 +470,15 @@ impl LivePass {
                 };
                 let stacks = |r: &TaskRecord| live_stack(k, r);
                 let a = apply(snap, tasks, ns, Some(&stacks));
-                for w in &k.warnings {
+                // The unwinder's own gaps matter only where a stack ran
+                // into them (an unwind continued with BPF's frames).
+                let joined_stacks = snap
+                    .processes
+                    .iter()
+                    .flat_map(|p| &p.threads)
+                    .filter_map(|t| t.kernel_stack.value())
+                    .any(|s| s.iter().any(|f| f.origin == Some(StackSource::Bpf)));
+                for w in k.warnings.iter().filter(|_| joined_stacks) {
                     snap.limitations.push(Limitation {
                         what: "kernel stacks (ORC)".into(),
                         why: w.clone(),

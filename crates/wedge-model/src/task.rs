@@ -189,6 +189,11 @@ pub struct KernelFrame {
     /// address.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub unreliable: bool,
+    /// Where this frame was read, when a stack joins two sources (an ORC
+    /// unwind that stopped in a module, continued with bpf_get_task_stack's
+    /// frames); `None`: the thread's `stack_source`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<StackSource>,
 }
 
 impl KernelFrame {
@@ -206,6 +211,7 @@ impl KernelFrame {
             module: None,
             address: None,
             unreliable: false,
+            origin: None,
         }
     }
 }

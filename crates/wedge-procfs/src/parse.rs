@@ -75,6 +75,7 @@ fn stack_line(line: &str) -> Option<KernelFrame> {
         module,
         address,
         unreliable,
+        origin: None,
     })
 }
 

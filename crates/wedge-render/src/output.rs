@@ -19,6 +19,10 @@ pub struct Verdict<'a> {
     pub schema_version: u32,
     pub wedged: bool,
     pub findings: &'a [Finding],
+    /// The lock waits the live kernel names (task->blocker through BPF),
+    /// every one; absent when there are none or BPF was not used.
+    #[serde(skip_serializing_if = "<[LockWaitView]>::is_empty")]
+    pub lock_waits: &'a [LockWaitView],
     pub limitations: &'a [Limitation],
     pub stats: &'a ScanStats,
 }
@@ -32,6 +36,10 @@ pub struct Why<'a, U: Serialize> {
     pub report: WhyReport<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_stacks: Option<&'a U>,
+    /// The lock waits of the process's threads and of the waiters on locks
+    /// they own, as the live kernel names them (BPF).
+    #[serde(skip_serializing_if = "<[LockWaitView]>::is_empty")]
+    pub lock_waits: &'a [LockWaitView],
 }
 
 /// `wedge vmcore DUMP why PID --json`.
@@ -90,17 +98,24 @@ pub struct DumpTasks<'a, T: Serialize> {
 }
 
 /// A lock a task waits for, as the lock records it (from a dump's
-/// memory: the snapshot's `Thread.lock_wait`).
+/// memory, or the live kernel's task->blocker: the snapshot's
+/// `Thread.lock_wait`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LockWaitView {
     pub waiter: i32,
-    /// `mutex`, `rw_semaphore`.
+    /// `mutex`, `semaphore`, `rw_semaphore`.
     pub kind: String,
     pub lock: u64,
     pub owner: Option<i32>,
     pub reader_owned: bool,
     pub waiters: Vec<i32>,
     pub symbol: Option<String>,
+    /// `reader` or `writer`, for an rw-semaphore the live kernel names.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waits_as: Option<String>,
+    /// A semaphore's last holder: a hint, not an owner.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_holder: Option<i32>,
 }
 
 /// Every lock wait of the snapshot, in process then thread order.
@@ -118,6 +133,8 @@ pub fn lock_waits(snap: &Snapshot) -> Vec<LockWaitView> {
                 reader_owned: w.reader_owned,
                 waiters: w.waiters.clone(),
                 symbol: w.symbol.clone(),
+                waits_as: w.waits_as.clone(),
+                last_holder: w.last_holder_tid,
             })
         })
         .collect()
@@ -135,10 +152,19 @@ pub fn lock_text(waits: &[LockWaitView]) -> String {
         let owner = match (w.owner, w.reader_owned) {
             (Some(o), _) => format!("held by {o}"),
             (None, true) => "held by readers".into(),
+            (None, false) if w.kind == "semaphore" => match w.last_holder {
+                Some(h) => format!("no owner (a semaphore; last taken by {h}, a hint)"),
+                None => "no owner (a semaphore)".into(),
+            },
             (None, false) => "owner unknown".into(),
         };
+        let how = w
+            .waits_as
+            .as_deref()
+            .map(|h| format!(" as a {h}"))
+            .unwrap_or_default();
         s.push_str(&format!(
-            "  {} waits for {what} {name}, {owner}; queue: {:?}\n",
+            "  {} waits{how} for {what} {name}, {owner}; queue: {:?}\n",
             w.waiter, w.waiters
         ));
     }
@@ -159,6 +185,8 @@ mod tests {
             reader_owned: true,
             waiters: vec![10, 11],
             symbol: None,
+            waits_as: None,
+            last_holder: None,
         };
         assert_eq!(
             lock_text(&[w]),
@@ -172,11 +200,49 @@ mod tests {
             reader_owned: false,
             waiters: vec![1],
             symbol: Some("big_lock".into()),
+            waits_as: None,
+            last_holder: None,
         })
         .unwrap_or_default();
         assert_eq!(
             json,
             r#"{"waiter":1,"kind":"mutex","lock":16,"owner":2,"reader_owned":false,"waiters":[1],"symbol":"big_lock"}"#
+        );
+    }
+
+    /// A semaphore has no owner: the kernel's last_holder is shown as a
+    /// hint, and a live rw-semaphore wait says how it waits.
+    #[test]
+    fn lock_text_says_a_semaphore_has_no_owner() {
+        let w = LockWaitView {
+            waiter: 10,
+            kind: "semaphore".into(),
+            lock: 0x1000,
+            owner: None,
+            reader_owned: false,
+            waiters: vec![10],
+            symbol: None,
+            waits_as: None,
+            last_holder: Some(7),
+        };
+        assert_eq!(
+            lock_text(&[w]),
+            "  10 waits for semaphore 0x1000, no owner (a semaphore; last taken by 7, a hint); queue: [10]\n"
+        );
+        let w = LockWaitView {
+            waiter: 10,
+            kind: "rw_semaphore".into(),
+            lock: 0x1000,
+            owner: Some(9),
+            reader_owned: false,
+            waiters: vec![10],
+            symbol: None,
+            waits_as: Some("writer".into()),
+            last_holder: None,
+        };
+        assert_eq!(
+            lock_text(&[w]),
+            "  10 waits as a writer for rw-semaphore 0x1000, held by 9; queue: [10]\n"
         );
     }
 }

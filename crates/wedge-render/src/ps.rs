@@ -18,6 +18,23 @@ pub struct PsOptions {
 /// Notes that `ps` cannot show: pending kill, exiting, tracer, pid-ns init.
 pub fn notes(p: &Process, t: &Thread) -> String {
     let mut n: Vec<String> = Vec::new();
+    // The kernel's own word on a D wait, where the source has it (a dump,
+    // the live kernel through BPF): /proc's D folds both.
+    if t.state == TaskState::DiskSleep {
+        match t.sleep_kind {
+            Some(wedge_kernel::SleepKind::Killable) => n.push("killable: kill -9 ends it".into()),
+            Some(wedge_kernel::SleepKind::Uninterruptible) => {
+                n.push("not even SIGKILL ends it".into())
+            }
+            _ => {}
+        }
+    }
+    if let Some(lw) = &t.lock_wait {
+        match lw.owner_tid {
+            Some(o) => n.push(format!("{} owned by {o}", lw.kind)),
+            None => n.push(format!("on a {}", lw.kind)),
+        }
+    }
     let pending = p.shared_pending.union(t.pending);
     if pending.contains(Signal::SIGKILL) && t.state != TaskState::Zombie {
         n.push("SIGKILL pending".into());

@@ -217,6 +217,9 @@ impl<C: Serialize> Dump<'_, C> {
     }
 }
 
+/// How long a live lock wait lasts before the verdict's text lists it.
+const LASTING_LOCK_WAIT_MS: f64 = 1_000.0;
+
 /// The dump of a view, if any, is partial.
 fn partial<C: Serialize>(dump: Option<&Dump<'_, C>>) -> bool {
     dump.is_some_and(|d| d.partial().is_some())
@@ -236,12 +239,14 @@ pub fn verdict<C: Serialize>(
     let findings = &d.findings;
     let crashed = dump.is_some_and(|x| x.facts.crash.message.is_some());
     let wedged = d.wedged() || crashed;
-    let waits = dump.map(|_| lock_waits(snap)).unwrap_or_default();
+    // A dump's lock waits and the live kernel's (BPF) are the same facts.
+    let waits = lock_waits(snap);
     let doc = match (json, dump) {
         (true, None) => json_line(&output::Verdict {
             schema_version: SCHEMA_VERSION,
             wedged,
             findings,
+            lock_waits: &waits,
             limitations: &snap.limitations,
             stats: &snap.stats,
         })?,
@@ -262,7 +267,28 @@ pub fn verdict<C: Serialize>(
                 limitations: &snap.limitations,
             })?
         }
-        (false, None) => crate::verdict::render(snap, findings, verbose),
+        (false, None) => {
+            // A live mutex wait of a few microseconds is ordinary: the
+            // text lists the waits that have lasted (JSON has every one).
+            let lasting: Vec<LockWaitView> = waits
+                .iter()
+                .filter(|w| {
+                    snap.thread(w.waiter)
+                        .and_then(|(_, t)| snap.off_cpu_ms(t))
+                        .is_some_and(|ms| ms >= LASTING_LOCK_WAIT_MS)
+                })
+                .cloned()
+                .collect();
+            let head = if lasting.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "Lock waits (the live kernel, through BPF):\n{}",
+                    lock_text(&lasting)
+                )
+            };
+            head + &crate::verdict::render(snap, findings, verbose)
+        }
         (false, Some(x)) => {
             let why = format!("wedge vmcore {} why", shell_word(&x.facts.path));
             x.header(&waits) + &crate::verdict::render_with(snap, findings, verbose, &why)
@@ -342,24 +368,23 @@ pub fn why<C: Serialize, U: Serialize>(
             Some(None) => format!("no process or thread {pid} in the dump"),
         })?;
     let stacks = user_stacks(p);
-    // The lock waits were read from memory into the snapshot.
-    let waits: Vec<_> = match dump {
-        Some(_) => lock_waits(snap)
-            .into_iter()
-            .filter(|w| {
-                p.threads
-                    .iter()
-                    .any(|t| t.tid == w.waiter || Some(t.tid) == w.owner)
-            })
-            .collect(),
-        None => Vec::new(),
-    };
+    // The lock waits were read from memory (a dump) or from the live
+    // kernel's task->blocker (BPF) into the snapshot.
+    let waits: Vec<_> = lock_waits(snap)
+        .into_iter()
+        .filter(|w| {
+            p.threads
+                .iter()
+                .any(|t| t.tid == w.waiter || Some(t.tid) == w.owner)
+        })
+        .collect();
     let report = || crate::why::report(snap, p, &d.findings, &d.graph);
     let doc = match (json, dump) {
         (true, None) => json_line(&output::Why {
             schema_version: SCHEMA_VERSION,
             report: report(),
             user_stacks: stacks.as_ref().map(|(u, _)| u),
+            lock_waits: &waits,
         })?,
         (true, Some(x)) => json_line(&output::DumpWhy {
             schema_version: SCHEMA_VERSION,
@@ -374,7 +399,12 @@ pub fn why<C: Serialize, U: Serialize>(
                 text.push_str(t);
             }
             if !waits.is_empty() {
-                text.push_str(&format!("Locks (from memory):\n{}", lock_text(&waits)));
+                let from = if dump.is_some() {
+                    "from memory"
+                } else {
+                    "the live kernel, through BPF"
+                };
+                text.push_str(&format!("Locks ({from}):\n{}", lock_text(&waits)));
             }
             if let Some(x) = dump {
                 x.note(&mut text);

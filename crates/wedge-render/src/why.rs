@@ -21,6 +21,13 @@ pub struct ThreadGroup {
     /// Why the stack is not known, when it could not be read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stack_unreadable: Option<String>,
+    /// Where the stack was read (/proc, BPF, the ORC unwinder).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stack_source: Option<wedge_model::StackSource>,
+    /// The address of the lock the threads wait for, where the kernel
+    /// names it (threads on different locks are never one group).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lock: Option<u64>,
     pub waits: String,
 }
 
@@ -54,10 +61,12 @@ pub fn groups(snap: &Snapshot, p: &Process) -> Vec<ThreadGroup> {
             u.as_deref()
                 .map(|d| d.rsplit(": ").next().unwrap_or(d).to_string())
         };
+        let lock = t.lock_wait.as_ref().map(|l| l.address);
         if let Some(g) = out.iter_mut().find(|g| {
             g.state == t.state
                 && g.wchan == wchan
                 && g.stack == stack
+                && g.lock == lock
                 && why(&g.stack_unreadable) == why(&unreadable)
         }) {
             g.tids.push(t.tid);
@@ -73,6 +82,8 @@ pub fn groups(snap: &Snapshot, p: &Process) -> Vec<ThreadGroup> {
             wchan,
             stack,
             stack_unreadable: unreadable,
+            stack_source: t.stack_source,
+            lock,
             waits: describe_wait(snap, p, t),
         });
     }
@@ -383,17 +394,48 @@ pub fn render(
                     let _ = writeln!(o, "      syscall unreadable ({})", m.detail);
                 }
             }
+            // What the kernel itself says of the lock it waits on (a dump,
+            // or the live kernel through BPF); how it sleeps is in notes.
+            if t.lock_wait.is_some() {
+                let _ = writeln!(o, "      lock    {}", wedge_analysis::lock_words(snap, t));
+            }
+            let joined = t
+                .kernel_stack
+                .value()
+                .is_some_and(|s| s.iter().any(|f| f.origin.is_some()));
+            match t.stack_source {
+                Some(src @ (wedge_model::StackSource::Bpf | wedge_model::StackSource::Orc))
+                    if t.kernel_stack.value().is_some() =>
+                {
+                    let _ = writeln!(
+                        o,
+                        "      stack   from {}{}",
+                        src.describe(),
+                        if joined {
+                            "; frames marked (bpf) continue it from bpf_get_task_stack where the unwind stopped"
+                        } else {
+                            ""
+                        }
+                    );
+                }
+                _ => {}
+            }
             match &t.kernel_stack {
                 wedge_model::Field::Value(s) => {
                     for f in s {
                         let _ = writeln!(
                             o,
-                            "        {}{}",
+                            "        {}{}{}",
                             f.function,
                             f.module
                                 .as_ref()
                                 .map(|m| format!(" [{m}]"))
-                                .unwrap_or_default()
+                                .unwrap_or_default(),
+                            if joined && f.origin == Some(wedge_model::StackSource::Bpf) {
+                                "  (bpf)"
+                            } else {
+                                ""
+                            }
                         );
                     }
                 }

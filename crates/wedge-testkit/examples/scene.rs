@@ -4,7 +4,7 @@
 //!     cargo run -p wedge-testkit --example scene -- fuse-killed 60
 //!
 //! Scenes: fuse-killed, fuse-thread-killed, fuse-stat, uring-killed, sqpoll-killed, mmap-lock,
-//! flush-on-exit, pidns-fuse, zombie, vfork, all. Everything is torn down
+//! inode-lock, fpos-lock, flush-on-exit, pidns-fuse, zombie, vfork, all. Everything is torn down
 //! at the end (or on Ctrl-C, through the kit's cleanup hook).
 
 use std::time::Duration;
@@ -83,6 +83,34 @@ fn main() -> Result<()> {
             hold(
                 secs,
                 &format!("process {} holds mmap_lock across a FUSE wait", m.pid),
+            );
+        }
+        "inode-lock" => {
+            let fs = FuseDaemon::start()?;
+            let q = InodeLockQueue::start(&fs)?;
+            hold(
+                secs,
+                &format!(
+                    "creator {} holds the i_rwsem of {} across a FUSE wait; creator {} queued on it",
+                    q.first_pid,
+                    fs.path("stalldir").display(),
+                    q.second_pid
+                ),
+            );
+        }
+        "fpos-lock" => {
+            let fs = FuseDaemon::start()?;
+            let q = FposLockQueue::start(&fs)?;
+            hold(
+                secs,
+                &format!(
+                    "process {}: thread {} holds f_pos_lock of {} waiting on daemon {}; thread {} queued on it",
+                    q.pid,
+                    q.first_tid,
+                    fs.path("liststall").display(),
+                    q.daemon_pid,
+                    q.second_tid
+                ),
             );
         }
         "flush-on-exit" => {

@@ -30,6 +30,9 @@ pub const INO_STALL: u64 = 3;
 pub const INO_STALLDIR: u64 = 4;
 /// Inode of `flushstall`: FLUSH (sent by every `close()`) parks.
 pub const INO_FLUSHSTALL: u64 = 5;
+/// Inode of `liststall`: a directory whose READDIR parks (OPENDIR is
+/// answered, so `open()` succeeds and `getdents64()` is what waits).
+pub const INO_LISTSTALL: u64 = 6;
 
 const OK_CONTENT: &[u8] = b"hello from wedge-testkit\n";
 /// Size of `stall`.
@@ -57,6 +60,11 @@ enum Parked {
     },
     Flush {
         reply: ReplyEmpty,
+    },
+    Readdir {
+        reply: ReplyDirectory,
+        ino: u64,
+        offset: u64,
     },
 }
 
@@ -106,15 +114,17 @@ fn static_attr(ino: u64) -> Option<FileAttr> {
         INO_STALL => attr(ino, FileType::RegularFile, STALL_SIZE, 0o644),
         INO_STALLDIR => attr(ino, FileType::Directory, 0, 0o777),
         INO_FLUSHSTALL => attr(ino, FileType::RegularFile, FLUSHSTALL_SIZE, 0o666),
+        INO_LISTSTALL => attr(ino, FileType::Directory, 0, 0o755),
         _ => return None,
     })
 }
 
-const ROOT_ENTRIES: [(&str, u64, FileType); 4] = [
+const ROOT_ENTRIES: [(&str, u64, FileType); 5] = [
     ("ok", INO_OK, FileType::RegularFile),
     ("stall", INO_STALL, FileType::RegularFile),
     ("stalldir", INO_STALLDIR, FileType::Directory),
     ("flushstall", INO_FLUSHSTALL, FileType::RegularFile),
+    ("liststall", INO_LISTSTALL, FileType::Directory),
 ];
 
 /// Print one report line for the test process (stdout is a pipe to it).
@@ -157,7 +167,33 @@ impl StallFs {
             },
             Parked::Create { reply, name } => Self::create_now(state, reply, name),
             Parked::Flush { reply } => reply.ok(),
+            Parked::Readdir { reply, ino, offset } => Self::list_now(state, reply, ino, offset),
         }
+    }
+
+    /// Answer a READDIR of `ino` from `offset` (the cookie of the last entry
+    /// the kernel got: entry i carries cookie i + 1).
+    fn list_now(state: &State, mut reply: ReplyDirectory, ino: u64, offset: u64) {
+        let mut entries: Vec<(OsString, u64, FileType)> = vec![
+            (".".into(), ino, FileType::Directory),
+            ("..".into(), INO_ROOT, FileType::Directory),
+        ];
+        if ino == INO_ROOT {
+            entries.extend(ROOT_ENTRIES.iter().map(|(n, i, k)| ((*n).into(), *i, *k)));
+        } else if ino == INO_STALLDIR {
+            entries.extend(
+                state
+                    .created
+                    .iter()
+                    .map(|(n, i)| (n.clone(), *i, FileType::RegularFile)),
+            );
+        }
+        for (i, (name, ino, kind)) in entries.into_iter().enumerate().skip(offset as usize) {
+            if reply.add(INodeNo(ino), (i + 1) as u64, kind, name) {
+                break;
+            }
+        }
+        reply.ok();
     }
 
     fn create_now(state: &mut State, reply: ReplyCreate, name: OsString) {
@@ -281,32 +317,24 @@ impl Filesystem for StallFs {
 
     fn readdir(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         _fh: FileHandle,
         offset: u64,
-        mut reply: ReplyDirectory,
+        reply: ReplyDirectory,
     ) {
-        let mut entries: Vec<(OsString, u64, FileType)> = vec![
-            (".".into(), ino.0, FileType::Directory),
-            ("..".into(), INO_ROOT, FileType::Directory),
-        ];
-        if ino.0 == INO_ROOT {
-            entries.extend(ROOT_ENTRIES.iter().map(|(n, i, k)| ((*n).into(), *i, *k)));
-        } else if ino.0 == INO_STALLDIR {
-            let st = self.shared.lock();
-            entries.extend(
-                st.created
-                    .iter()
-                    .map(|(n, i)| (n.clone(), *i, FileType::RegularFile)),
-            );
+        let mut st = self.shared.lock();
+        let p = Parked::Readdir {
+            reply,
+            ino: ino.0,
+            offset,
+        };
+        if ino.0 == INO_LISTSTALL && st.parking {
+            report_parked("READDIR", ino.0, req);
+            st.parked.push(p);
+        } else {
+            Self::answer(&mut st, p);
         }
-        for (i, (name, ino, kind)) in entries.into_iter().enumerate().skip(offset as usize) {
-            if reply.add(INodeNo(ino), (i + 1) as u64, kind, name) {
-                break;
-            }
-        }
-        reply.ok();
     }
 
     fn create(
@@ -515,7 +543,7 @@ pub(crate) fn ensure_fusectl() -> Result<()> {
 /// One request the daemon is holding unanswered, as it reported it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParkedRequest {
-    /// FUSE opcode name: `READ`, `LOOKUP`, `CREATE` or `FLUSH`.
+    /// FUSE opcode name: `READ`, `LOOKUP`, `CREATE`, `FLUSH` or `READDIR`.
     pub op: String,
     /// Inode the request is about (for LOOKUP/CREATE: the parent directory).
     pub ino: u64,
@@ -536,6 +564,7 @@ pub struct ParkedRequest {
 /// | `stall` | 1 MiB, opened `FOPEN_DIRECT_IO`; every READ is parked |
 /// | `stalldir/` | LOOKUP and CREATE of any child are parked |
 /// | `flushstall` | FLUSH (sent by each `close()`, also the implicit one in `do_exit`) is parked |
+/// | `liststall/` | OPENDIR is answered; every READDIR is parked |
 ///
 /// Parked requests are answered by [`FuseDaemon::answer_parked`] /
 /// [`FuseDaemon::release`], or failed by [`FuseDaemon::abort_connection`].
@@ -667,7 +696,8 @@ impl FuseDaemon {
     }
 
     /// Answer every parked request and stop parking (later requests are
-    /// answered at once). READs get `x` bytes, LOOKUPs ENOENT, CREATEs create.
+    /// answered at once). READs get `x` bytes, LOOKUPs ENOENT, CREATEs create,
+    /// READDIRs list `.` and `..`.
     pub fn release(&self) -> Result<()> {
         self.command("release")
     }

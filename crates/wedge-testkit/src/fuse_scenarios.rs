@@ -438,3 +438,91 @@ impl Drop for FuseStatWaiter<'_> {
         self.helper.kill(Duration::from_secs(2));
     }
 }
+
+/// Two threads of one process (`wk-lister`) list `liststall/` through ONE
+/// fd while the daemon never answers READDIR.
+///
+/// getdents64() goes through fdget_pos(): the directory was opened with
+/// FMODE_ATOMIC_POS (every regular file and directory is) and, the fd table
+/// being shared by two threads, the file's reference count is above one (a
+/// directory with `iterate_shared` takes it regardless since 6.x), so it takes
+/// the file's `f_pos_lock` with a plain `mutex_lock()`. Then iterate_dir() ->
+/// fuse_readdir() sends FUSE_READDIR and waits. The first thread
+/// (`wk-list-a`) thus holds `f_pos_lock` while it sleeps in
+/// `request_wait_answer`; the second (`wk-list-b`) sleeps in the mutex slow
+/// path, TASK_UNINTERRUPTIBLE (`D`, not even killable), and has no FUSE
+/// request of its own. With CONFIG_DETECT_HUNG_TASK_BLOCKER its
+/// `task->blocker` names the mutex, whose `owner` is the first thread.
+///
+/// Observed on 6.18: first: `S`, wchan `request_wait_answer`, stack
+/// `request_wait_answer, __fuse_simple_request, fuse_readdir_uncached,
+/// iterate_dir, __x64_sys_getdents64, do_syscall_64,
+/// entry_SYSCALL_64_after_hwframe`; the daemon holds one READDIR (ino 6,
+/// pid = first). Second: `D`, wchan `fdget_pos`, stack `fdget_pos,
+/// __x64_sys_getdents64, do_syscall_64, entry_SYSCALL_64_after_hwframe` (the
+/// mutex slow path is a scheduler function: neither shows it, nor who owns
+/// the mutex); flags `0x400040` for both.
+#[derive(Debug)]
+pub struct FposLockQueue<'a> {
+    fs: &'a FuseDaemon,
+    /// The process (its leader only forwards commands to the threads).
+    pub pid: i32,
+    /// Thread holding `f_pos_lock`, waiting for the daemon's READDIR answer.
+    pub first_tid: i32,
+    /// Thread queued on `f_pos_lock` (D in `mutex_lock`).
+    pub second_tid: i32,
+    /// The FUSE daemon (`wk-fused`) that holds the READDIR.
+    pub daemon_pid: i32,
+    helper: Helper,
+}
+
+impl<'a> FposLockQueue<'a> {
+    /// Build it; returns once the first thread's READDIR is parked and the
+    /// second thread is `D`.
+    pub fn start(fs: &'a FuseDaemon) -> Result<FposLockQueue<'a>> {
+        let helper = Helper::spawn("wk-lister", &[fs.path("liststall").into()])?;
+        let kv = helper.wait_kv("tids", SETUP_TIMEOUT)?;
+        let me = FposLockQueue {
+            fs,
+            pid: helper.pid(),
+            first_tid: kv_i32(&kv, "first")?,
+            second_tid: kv_i32(&kv, "second")?,
+            daemon_pid: fs.daemon_pid(),
+            helper,
+        };
+        let (a, b) = (me.first_tid, me.second_tid);
+        me.helper.send("a")?;
+        fs.wait_parked("READDIR", Some(a), SETUP_TIMEOUT)?;
+        establish(
+            "first lister waits for READDIR",
+            SETUP_TIMEOUT,
+            &[a],
+            || proc::blocked_in(a, "request_wait_answer"),
+        )?;
+        me.helper.send("b")?;
+        establish(
+            "second lister queued on f_pos_lock",
+            SETUP_TIMEOUT,
+            &[b],
+            || proc::state_of(b) == Some('D') && proc::asleep(b),
+        )?;
+        if fs.parked().iter().any(|p| p.pid == b) {
+            return Err(crate::Error::setup(
+                "second lister has a FUSE request of its own: not queued on f_pos_lock",
+            ));
+        }
+        Ok(me)
+    }
+}
+
+impl Drop for FposLockQueue<'_> {
+    fn drop(&mut self) {
+        // The second thread cannot die before it gets the mutex: answering
+        // the first thread's READDIR lets it go (its own READDIR, if it sends
+        // one before the SIGKILL lands, is answered by the next round).
+        self.helper.signal(Signal::KILL);
+        self.fs
+            .unstick(&[self.pid, self.first_tid, self.second_tid], UNSTICK);
+        self.helper.kill(Duration::from_secs(2));
+    }
+}

@@ -33,7 +33,7 @@
 //!
 //! | type | helper comms | situation |
 //! |---|---|---|
-//! | [`FuseDaemon`] | `wk-fused` (+ threads `fuser-0`, `wk-fused-ctl`) | FUSE fs with `ok`, `stall`, `stalldir/`, `flushstall`; parks requests |
+//! | [`FuseDaemon`] | `wk-fused` (+ threads `fuser-0`, `wk-fused-ctl`) | FUSE fs with `ok`, `stall`, `stalldir/`, `flushstall`, `liststall/`; parks requests |
 //! | [`FuseReader`] | `wk-reader` | read(2) of `stall` waiting in `request_wait_answer`; `sigkill()` makes it `D` |
 //! | [`FuseThreadReader`] | `wk-mtreader` (thread `wk-mtread`) | read(2) on a second thread; `sigkill()` leaves the leader `Z` and the reader `D` |
 //! | [`FuseStatWaiter`] | `wk-statter` | `stat()` from a cwd on the mount: the LOOKUP is parked, no file is open there |
@@ -46,6 +46,7 @@
 //! | [`PidnsInitWithFuseThread`] | `wk-pidns-launch`, `wk-nsinit`, `wk-flusher`, `wk-setns` | seed 001: init in `zap_pid_ns_processes` |
 //! | [`IoUringOnFuse`] | `wk-uring` (+ `iou-wrk-*` / `iou-sqp-*`) | io_uring read stuck in FUSE, plain / IOSQE_ASYNC / SQPOLL |
 //! | [`InodeLockQueue`] | `wk-creator` ×2 | second creator queued on the directory's `i_rwsem` |
+//! | [`FposLockQueue`] | `wk-lister` (threads `wk-list-a`, `wk-list-b`) | two threads list one FUSE dir fd: the second queued on the file's `f_pos_lock` |
 //!
 //! FUSE scenarios borrow a [`FuseDaemon`]; use a fresh daemon per scenario
 //! when the *initial* sleep state matters (see its `no_interrupt` caveat).
@@ -83,7 +84,8 @@ use std::time::{Duration, Instant};
 
 pub use fuse::{FuseDaemon, ParkedRequest};
 pub use fuse_scenarios::{
-    ExitWhileFlushing, FuseReader, FuseStatWaiter, FuseThreadReader, InodeLockQueue, MmapLockHolder,
+    ExitWhileFlushing, FposLockQueue, FuseReader, FuseStatWaiter, FuseThreadReader, InodeLockQueue,
+    MmapLockHolder,
 };
 pub use helper::{cleanup_all, ExitInfo, ROLE_ENV};
 pub use kmsg::KmsgTail;

@@ -53,6 +53,7 @@ pub(crate) fn run(role: &str, args: &[OsString]) -> ! {
         "wk-cmdline" => cmdline_reader(&arg(0)),
         "wk-flusher" => flusher(&arg(0)),
         "wk-creator" => creator(&arg(0)),
+        "wk-lister" => lister(&arg(0)),
         "wk-uring" => crate::uring::uring_main(&arg(0), &arg(1)),
         "wk-setns" => crate::pidns::setns_fork_main(&arg(0)),
         other => {
@@ -443,4 +444,80 @@ fn creator(path: &OsStr) -> ! {
         .map(|f| f.as_raw_fd());
     say(&format!("create-done result={r:?}"));
     sleep_forever()
+}
+
+/// `getdents64(2)` of `fd` into a stack buffer; the byte count or the errno.
+fn getdents(fd: BorrowedFd<'_>) -> Result<usize, i32> {
+    let mut buf = [0u8; 4096];
+    // SAFETY: the kernel writes at most `buf.len()` bytes into our buffer.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_getdents64,
+            fd.as_raw_fd(),
+            buf.as_mut_ptr(),
+            buf.len(),
+        )
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error().raw_os_error().unwrap_or(0))
+    } else {
+        Ok(r as usize)
+    }
+}
+
+/// Two threads (`wk-list-a`, `wk-list-b`) list the directory `path` through
+/// one shared fd, each when told (`a`, `b` on stdin). getdents64() takes the
+/// file's `f_pos_lock` in fdget_pos() before iterate_dir() sends READDIR, so
+/// while the daemon holds the first thread's READDIR the second queues on
+/// that mutex.
+fn lister(path: &OsStr) -> ! {
+    prologue("wk-lister");
+    let dir = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY)
+        .open(path)
+        .unwrap_or_else(|e| fail(format!("opendir {path:?}: {e}")));
+    let dir = Arc::new(dir);
+    let mut go = Vec::new();
+    let mut tids = Vec::new();
+    for name in ["wk-list-a", "wk-list-b"] {
+        let (r, w) = rustix::pipe::pipe().unwrap_or_else(|e| fail(e));
+        let tid = Arc::new(AtomicI32::new(0));
+        let (t, d) = (Arc::clone(&tid), Arc::clone(&dir));
+        std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || {
+                t.store(host_tid(), Ordering::SeqCst);
+                read_byte(r.as_fd());
+                let res = getdents(d.as_fd());
+                say(&format!("listed thread={} result={res:?}", host_tid()));
+                sleep_forever()
+            })
+            .unwrap_or_else(|e| fail(e));
+        go.push(w);
+        tids.push(tid);
+    }
+    while tids.iter().any(|t| t.load(Ordering::SeqCst) == 0) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    say(&format!(
+        "tids main={} first={} second={}",
+        host_tid(),
+        tids[0].load(Ordering::SeqCst),
+        tids[1].load(Ordering::SeqCst)
+    ));
+    let stdin = io::stdin();
+    loop {
+        match read_byte(stdin.as_fd()) {
+            Some(b'a') => {
+                let _ = rustix::io::write(&go[0], b"a");
+            }
+            Some(b'b') => {
+                let _ = rustix::io::write(&go[1], b"b");
+            }
+            Some(_) => {}
+            // SAFETY: exit_group(2) via libc's _exit, no Rust state needed.
+            None => unsafe { libc::_exit(0) },
+        }
+    }
 }

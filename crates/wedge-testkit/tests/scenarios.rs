@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 use libtest_mimic::{Arguments, Failed, Trial};
 use wedge_testkit::proc::{self, sig_bit, PF_EXITING};
 use wedge_testkit::{
-    fuse, setup_or_skip, ExitWhileFlushing, FuseDaemon, FuseReader, InodeLockQueue, IoUringMode,
-    IoUringOnFuse, MmapLockHolder, PidnsInit, PidnsInitAbort, PidnsInitWithFuseThread, Stopped,
-    Traced, VforkParent, Zombie, ZombieWithStoppedParent,
+    fuse, setup_or_skip, ExitWhileFlushing, FposLockQueue, FuseDaemon, FuseReader, InodeLockQueue,
+    IoUringMode, IoUringOnFuse, MmapLockHolder, PidnsInit, PidnsInitAbort, PidnsInitWithFuseThread,
+    Stopped, Traced, VforkParent, Zombie, ZombieWithStoppedParent,
 };
 
 type R = Result<(), Failed>;
@@ -174,9 +174,10 @@ fn fuse_daemon_basics() -> R {
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
         .collect();
     names.sort();
-    check(names == ["flushstall", "ok", "stall", "stalldir"], || {
-        format!("{names:?}")
-    })?;
+    check(
+        names == ["flushstall", "liststall", "ok", "stall", "stalldir"],
+        || format!("{names:?}"),
+    )?;
     // RELEASE/RELEASEDIR are sent in the background: let them drain.
     let drained = wedge_testkit::wait_until(Duration::from_secs(2), || fs.waiting() == Some(0));
     check(drained, || format!("waiting {:?}", fs.waiting()))?;
@@ -391,6 +392,52 @@ fn inode_lock() -> R {
     })
 }
 
+fn fpos_lock() -> R {
+    let fs = setup_or_skip!(FuseDaemon::start());
+    let mp = fs.mountpoint().to_path_buf();
+    {
+        let q = setup_or_skip!(FposLockQueue::start(&fs));
+        dump("lister-a", q.first_tid);
+        println!("[lister-a] stack: {}", top(q.first_tid));
+        dump("lister-b", q.second_tid);
+        println!("[lister-b] stack: {}", top(q.second_tid));
+        println!("[fpos] parked: {:?}", fs.parked());
+        hold();
+        check(proc::blocked_in(q.first_tid, "request_wait_answer"), || {
+            "first lister not in request_wait_answer".into()
+        })?;
+        check(proc::state_of(q.second_tid) == Some('D'), || {
+            "second lister not D".into()
+        })?;
+        let readdirs: Vec<_> = fs
+            .parked()
+            .into_iter()
+            .filter(|p| p.op == "READDIR")
+            .collect();
+        check(
+            readdirs.len() == 1 && readdirs[0].pid == q.first_tid,
+            || format!("one READDIR by the first lister expected: {readdirs:?}"),
+        )?;
+        check(q.daemon_pid == fs.daemon_pid(), || "daemon pid".into())?;
+        let (pid, a, b) = (q.pid, q.first_tid, q.second_tid);
+        drop(q);
+        check(
+            [pid, a, b]
+                .iter()
+                .all(|&t| !matches!(proc::state_of(t), Some('S' | 'D' | 'R'))),
+            || {
+                format!(
+                    "lister left behind: {} | {}",
+                    proc::describe(a),
+                    proc::describe(b)
+                )
+            },
+        )?;
+    }
+    drop(fs);
+    check(!mp.exists(), || format!("{mp:?} left behind"))
+}
+
 fn main() {
     wedge_testkit::role_main_if_requested();
     let args = Arguments::from_args();
@@ -403,6 +450,7 @@ fn main() {
         Trial::test("pidns_init", pidns_init),
         Trial::test("pidns_init_abort", pidns_init_abort),
         Trial::test("fuse_daemon_basics", fuse_daemon_basics),
+        Trial::test("fpos_lock", fpos_lock),
         Trial::test("fuse_reader", fuse_reader),
         Trial::test("fuse_reader_release", fuse_reader_release),
         Trial::test("fuse_reader_after_interrupt", fuse_reader_after_interrupt),

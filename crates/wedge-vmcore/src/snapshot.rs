@@ -36,6 +36,7 @@ pub fn kernel_frame(f: &crate::stack::Frame) -> KernelFrame {
         module: f.module.clone(),
         address: Some(f.addr),
         unreliable: false,
+        origin: None,
     }
 }
 

@@ -574,6 +574,35 @@ mod tests {
         assert!(convoy.pids.contains(&10) && convoy.pids.contains(&30));
     }
 
+    /// Without task->blocker (before 6.16) an ORC stack shows the rwsem
+    /// slow path that /proc hides: the holder is still inferred.
+    #[test]
+    fn a_full_stack_queued_in_open_still_gets_a_likely_holder() {
+        let mut b = thread(30, TaskState::DiskSleep, None);
+        b.kernel_stack = Field::Value(
+            [
+                "__schedule",
+                "schedule",
+                "rwsem_down_write_slowpath",
+                "down_write",
+                "path_openat",
+                "do_filp_open",
+            ]
+            .iter()
+            .map(|f| KernelFrame::named(*f))
+            .collect(),
+        );
+        let mut a = thread(10, TaskState::DiskSleep, Some((0, "openat", vec![])));
+        if let Field::Value(s) = &mut a.kernel_stack {
+            s.push(KernelFrame::named("lookup_slow"));
+        }
+        let s = snap(vec![a, b]);
+        let g = graph::build(&s);
+        let e: Vec<_> = g.out(&Node::Task { pid: 30, tid: 30 }).collect();
+        assert_eq!(e.len(), 1, "{e:#?}");
+        assert!(e[0].likely && e[0].to == Node::Task { pid: 10, tid: 10 });
+    }
+
     #[test]
     fn a_reader_owned_rwsem_names_no_owner() {
         let mut lw = lock("rw_semaphore", LOCK_A, None);

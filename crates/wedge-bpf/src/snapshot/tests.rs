@@ -97,6 +97,7 @@ fn record(pid: i32, tgid: i32, state: u32) -> TaskRecord {
         exec_start_ns: 5_000_000_000,
         last_arrival_ns: 4_000_000_000,
         rq_clock_task_ns: 65_000_000_000,
+        rq_clock_ns: 66_000_000_000,
         nvcsw: 3,
         nivcsw: 1,
         start_time_ns: 0,
@@ -327,6 +328,7 @@ fn stacks_come_from_the_provider_with_their_source() {
         Some((
             names.iter().map(|n| KernelFrame::named(*n)).collect(),
             StackSource::Orc,
+            None,
         ))
     };
     let mut s = snap(vec![process(10, &[10]), process(20, &[20])]);
@@ -383,4 +385,39 @@ fn no_bpf_is_a_limitation_that_names_the_flag() {
     assert!(s.limitations[0].what.contains("BPF"));
     assert!(s.limitations[0].why.contains("--no-bpf"));
     assert!(s.limitations[0].why.contains("/proc's summaries"));
+}
+
+#[test]
+fn an_orc_walk_that_stopped_continues_with_bpfs_frames() {
+    let f = |name: &str, a: u64| KernelFrame {
+        address: Some(a),
+        ..KernelFrame::named(name)
+    };
+    let orc = vec![
+        f("__schedule", 1),
+        f("schedule", 2),
+        f("request_wait_answer", 3),
+    ];
+    // bpf_get_task_stack leaves the scheduler out and goes on below the
+    // module the ORC walk stopped in.
+    let bpf = [3, 4, 5];
+    let named = |a: u64| f(&format!("fn{a}"), a);
+    let joined = join_stacks(orc.clone(), &bpf, true, named);
+    let names: Vec<(&str, Option<StackSource>)> = joined
+        .iter()
+        .map(|f| (f.function.as_str(), f.origin))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("__schedule", Some(StackSource::Orc)),
+            ("schedule", Some(StackSource::Orc)),
+            ("request_wait_answer", Some(StackSource::Orc)),
+            ("fn4", Some(StackSource::Bpf)),
+            ("fn5", Some(StackSource::Bpf)),
+        ]
+    );
+    // A complete walk, or one sharing no address, is left as it is.
+    assert_eq!(join_stacks(orc.clone(), &bpf, false, named), orc);
+    assert_eq!(join_stacks(orc.clone(), &[7, 8], true, named), orc);
 }
