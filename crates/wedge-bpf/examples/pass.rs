@@ -2,7 +2,8 @@
 //! for benches/bpf_vs_ps.py. Prints one line: records, pass and total ms.
 //! `--dump` prints every record (tid tgid state comm blocker); `--json`
 //! prints the whole pass (`Tasks`) as one JSON line instead, which the
-//! 6.1 guest test (tests/guest.rs) reads back from the serial console.
+//! 6.1 guest test (tests/guest.rs) reads back from the serial console, and
+//! the timing line, with which BTF aya relocated against, on stderr.
 
 use std::time::Instant;
 
@@ -26,6 +27,13 @@ fn main() {
         }
     };
     let t2 = Instant::now();
+    let timing = format!(
+        "records={} pass_ms={:.3} open_ms={:.3} tasks_ms={:.3}",
+        tasks.records.len(),
+        tasks.pass_ms,
+        (t1 - t0).as_secs_f64() * 1e3,
+        (t2 - t1).as_secs_f64() * 1e3
+    );
     if json {
         match serde_json::to_string(&tasks) {
             Ok(s) => println!("{s}"),
@@ -34,6 +42,10 @@ fn main() {
                 std::process::exit(1);
             }
         }
+        eprintln!(
+            "{timing} trimmed_btf={}",
+            bpf.relocated_against_trimmed_btf()
+        );
         return;
     }
     if dump {
@@ -53,11 +65,5 @@ fn main() {
             println!("missing: {m}");
         }
     }
-    println!(
-        "records={} pass_ms={:.3} open_ms={:.3} tasks_ms={:.3}",
-        tasks.records.len(),
-        tasks.pass_ms,
-        (t1 - t0).as_secs_f64() * 1e3,
-        (t2 - t1).as_secs_f64() * 1e3
-    );
+    println!("{timing}");
 }
