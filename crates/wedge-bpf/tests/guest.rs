@@ -98,7 +98,7 @@ fn pass_loads_and_matches_proc_on_the_6_1_guest() {
     let t0 = std::time::Instant::now();
     let bin = static_pass().unwrap_or_else(|e| panic!("{e}"));
     let build_secs = t0.elapsed().as_secs_f64();
-    let run = match fixture::run_in_guest(&bin, &["--json"]) {
+    let run = match fixture::run_in_guest(&bin, &["--json", "--banner"]) {
         Ok(r) => r,
         Err(fixture::Unavailable::Missing(why)) => return skip_or_fail(&why),
         Err(fixture::Unavailable::Failed(why)) => panic!("{why}"),
@@ -174,6 +174,20 @@ fn pass_loads_and_matches_proc_on_the_6_1_guest() {
             .any(|m| m.starts_with("rq->clock") || m.contains("task's CPU")),
         "{missing:?}"
     );
+
+    // The memory reader (a raw_tp run by BPF_PROG_TEST_RUN) on 6.1:
+    // linux_banner is what /proc/version prints.
+    let banner = run
+        .output
+        .lines()
+        .find_map(|l| l.strip_prefix("BANNER "))
+        .expect("no BANNER line from the pass");
+    let version = run
+        .serial
+        .lines()
+        .find_map(|l| l.trim_end_matches('\r').strip_prefix("WK-VERSION "))
+        .expect("no WK-VERSION line from the guest");
+    assert_eq!(banner.trim_end(), version.trim_end());
 
     let by_tid: BTreeMap<i64, &Value> = records.iter().map(|r| (int(r, "pid"), r)).collect();
     let by_comm = |c: &str| {

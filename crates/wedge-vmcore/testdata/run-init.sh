@@ -5,9 +5,10 @@
 # says WK-READY the program, /bin/wk-run, runs as root with this script's
 # arguments (what followed `--` on the kernel command line). Its stdout goes
 # to the console between WK-RUN-BEGIN and WK-RUN-END, each stderr line as
-# WK-RUN-ERR, its status as WK-RUN-EXIT; then the guest's own /proc view of
-# every task, printed with shell builtins only as init.sh prints it (so no
-# transient task appears); then WK-RUN-DONE and the guest powers off.
+# WK-RUN-ERR, its status as WK-RUN-EXIT; then /proc/version as WK-VERSION
+# and the guest's own /proc view of every task, printed with shell builtins
+# only as init.sh prints it (so no transient task appears); then
+# WK-RUN-DONE and the guest powers off.
 /bin/busybox mkdir -p /proc /sys
 # Without job control an asynchronous command's stdin is /dev/null, which
 # the shared initramfs does not have.
@@ -32,6 +33,7 @@ echo "WK-RUN-EXIT $?"
 while read -r l; do echo "WK-RUN-ERR $l"; done </wk-run.err
 echo WK-RUN-END
 
+read -r v </proc/version && echo "WK-VERSION $v"
 echo WK-BEGIN
 for d in /proc/[0-9]*/task/[0-9]*; do
 	t=${d##*/}
