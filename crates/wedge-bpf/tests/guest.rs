@@ -29,19 +29,21 @@ fn target_dir() -> PathBuf {
     tmp.parent().unwrap_or(tmp).to_path_buf()
 }
 
-/// The `pass` example built for x86_64-unknown-linux-gnu with static glibc,
-/// into `<target>/bpf-guest` (a target directory of its own: the outer
-/// `cargo test` holds the lock of this one while tests run, and other
-/// RUSTFLAGS would rebuild every crate in it). Cargo's fingerprints make a
-/// second build a no-op, and an unchanged binary keeps its mtime, which is
-/// what keys the cached boot.
-fn static_pass() -> Result<PathBuf, String> {
+/// A binary of the workspace built for x86_64-unknown-linux-gnu with static
+/// glibc, into `<target>/bpf-guest` (a target directory of its own: the
+/// outer `cargo test` holds the lock of this one while tests run, and other
+/// RUSTFLAGS would rebuild every crate in it). `what` are cargo's
+/// selection arguments, `rel` the binary's path under the profile
+/// directory. Cargo's fingerprints make a second build a no-op, and an
+/// unchanged binary keeps its mtime, which is what keys the cached boot.
+fn static_build(what: &[&str], rel: &str) -> Result<PathBuf, String> {
     let dir = target_dir().join("bpf-guest");
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let target = "x86_64-unknown-linux-gnu";
     let out = Command::new(&cargo)
-        .args(["build", "--offline", "--example", "pass"])
+        .args(["build", "--offline"])
+        .args(what)
         .args(["--target", target, "--manifest-path"])
         .arg(&manifest)
         .env("CARGO_TARGET_DIR", &dir)
@@ -52,7 +54,7 @@ fn static_pass() -> Result<PathBuf, String> {
         .env_remove("RUSTFLAGS")
         // The dev profile without debuginfo: a cold build of the example
         // and its dependencies takes about 60% of a release one, and the
-        // binary (~6 MB) goes into the guest's initramfs.
+        // binaries (6 and N MB) go into the guest's initramfs.
         .env("CARGO_PROFILE_DEV_DEBUG", "false")
         .output()
         .map_err(|e| format!("running {}: {e}", Path::new(&cargo).display()))?;
@@ -63,12 +65,13 @@ fn static_pass() -> Result<PathBuf, String> {
             .find(|&i| err.is_char_boundary(i))
             .unwrap_or(0);
         return Err(format!(
-            "cargo build of the static pass example failed ({}): {}",
+            "cargo build {} (static) failed ({}): {}",
+            what.join(" "),
             out.status,
             &err[start..]
         ));
     }
-    let bin = dir.join(target).join("debug/examples/pass");
+    let bin = dir.join(target).join("debug").join(rel);
     let bytes = std::fs::read(&bin).map_err(|e| format!("{}: {e}", bin.display()))?;
     // A static-pie has no PT_INTERP: no dynamic loader is named in it.
     if bytes.windows(14).any(|w| w == b"/lib64/ld-linu") {
@@ -96,24 +99,31 @@ fn pass_loads_and_matches_proc_on_the_6_1_guest() {
         Err(fixture::Unavailable::Failed(why)) => panic!("{why}"),
     }
     let t0 = std::time::Instant::now();
-    let bin = static_pass().unwrap_or_else(|e| panic!("{e}"));
+    let pass = static_build(&["-p", "wedge-bpf", "--example", "pass"], "examples/pass")
+        .unwrap_or_else(|e| panic!("{e}"));
     let build_secs = t0.elapsed().as_secs_f64();
-    let run = match fixture::run_in_guest(&bin, &["--json", "--banner"]) {
+    let programs = [fixture::GuestProgram {
+        name: "wk-pass",
+        path: &pass,
+        args: &["--json", "--banner"],
+    }];
+    let guest = match fixture::run_in_guest(&programs) {
         Ok(r) => r,
         Err(fixture::Unavailable::Missing(why)) => return skip_or_fail(&why),
         Err(fixture::Unavailable::Failed(why)) => panic!("{why}"),
     };
+    let run = guest.runs.get("wk-pass").cloned().unwrap_or_default();
     eprintln!(
         "guest {}: boot {:.1} s{} (static build {build_secs:.1} s), {}",
-        run.kernel_release,
-        run.boot_secs,
-        if run.cached { ", cached" } else { "" },
-        run.dir.display()
+        guest.kernel_release,
+        guest.boot_secs,
+        if guest.cached { ", cached" } else { "" },
+        guest.dir.display()
     );
     assert!(
-        !run.serial.contains("WK-RUN-NOT-READY"),
+        !guest.serial.contains("WK-RUN-NOT-READY"),
         "the guest's scenarios did not come up: {}",
-        run.dir.join("serial.log").display()
+        guest.dir.join("serial.log").display()
     );
     if run
         .stderr
@@ -128,7 +138,7 @@ fn pass_loads_and_matches_proc_on_the_6_1_guest() {
         run.status,
         Some(0),
         "the pass failed in the guest ({}): {}",
-        run.kernel_release,
+        guest.kernel_release,
         run.stderr.join("\n")
     );
     let json = run
@@ -154,7 +164,7 @@ fn pass_loads_and_matches_proc_on_the_6_1_guest() {
     );
 
     // What the kernel lacks is named, not a load failure.
-    let ver = KernelVersion::parse(&run.kernel_release);
+    let ver = KernelVersion::parse(&guest.kernel_release);
     if ver.is_some_and(|v| !v.at_least(6, 16)) {
         assert!(
             missing.iter().any(|m| m.starts_with("task->blocker")),
@@ -182,7 +192,7 @@ fn pass_loads_and_matches_proc_on_the_6_1_guest() {
         .lines()
         .find_map(|l| l.strip_prefix("BANNER "))
         .expect("no BANNER line from the pass");
-    let version = run
+    let version = guest
         .serial
         .lines()
         .find_map(|l| l.trim_end_matches('\r').strip_prefix("WK-VERSION "))
@@ -203,7 +213,7 @@ fn pass_loads_and_matches_proc_on_the_6_1_guest() {
     assert_eq!(state_of(init).0, TaskState::Sleeping);
     assert_eq!(by_tid.get(&2).expect("pid 2")["comm"], "kthreadd");
     // The pass itself was running the iterator.
-    assert_eq!(state_of(by_comm("wk-run")).0, TaskState::Running);
+    assert_eq!(state_of(by_comm("wk-pass")).0, TaskState::Running);
 
     // Every task of the guest's /proc view, printed right after the pass.
     // The shell printing it (pid 1) runs; everything else holds still: the
@@ -211,7 +221,7 @@ fn pass_loads_and_matches_proc_on_the_6_1_guest() {
     let mut checked = 0;
     let mut bad = Vec::new();
     let mut kthread_moved = Vec::new();
-    for g in run.view.tasks.values() {
+    for g in guest.view.tasks.values() {
         if g.pid <= 1 || g.comm.is_empty() {
             continue;
         }

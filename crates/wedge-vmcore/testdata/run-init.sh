@@ -1,14 +1,13 @@
 #!/bin/busybox sh
-# /init of a boot that runs one program of a test's in the fixture guest
+# /init of a boot that runs programs of a test's in the fixture guest
 # (fixture::run_in_guest): init.sh, unchanged, sets up the wk scenarios as
 # for the dumps (its own report goes to /wk.log, not the console); once it
-# says WK-READY the program, /bin/wk-run, runs as root with this script's
-# arguments (what followed `--` on the kernel command line). Its stdout goes
-# to the console between WK-RUN-BEGIN and WK-RUN-END, each stderr line as
-# WK-RUN-ERR, its status as WK-RUN-EXIT; then /proc/version as WK-VERSION
-# and the guest's own /proc view of every task, printed with shell builtins
-# only as init.sh prints it (so no transient task appears); then
-# WK-RUN-DONE and the guest powers off.
+# says WK-READY each program of /wk-run.list runs as root, in turn. Its
+# stdout goes to the console between WK-RUN-BEGIN NAME and WK-RUN-END, each
+# stderr line as WK-RUN-ERR, its status as WK-RUN-EXIT. Then /proc/version
+# as WK-VERSION and the guest's own /proc view of every task, printed with
+# shell builtins only as init.sh prints it (so no transient task appears);
+# then WK-RUN-DONE and the guest powers off.
 /bin/busybox mkdir -p /proc /sys
 # Without job control an asynchronous command's stdin is /dev/null, which
 # the shared initramfs does not have.
@@ -27,11 +26,15 @@ until /bin/busybox grep -q WK-READY /wk.log 2>/dev/null; do
 done
 /bin/busybox grep WK-NOTE /wk.log
 
-echo WK-RUN-BEGIN
-/bin/wk-run "$@" 2>/wk-run.err
-echo "WK-RUN-EXIT $?"
-while read -r l; do echo "WK-RUN-ERR $l"; done </wk-run.err
-echo WK-RUN-END
+# One program a line: NAME ARGS (split on spaces).
+while read -r name args; do
+	echo "WK-RUN-BEGIN $name"
+	# shellcheck disable=SC2086
+	/bin/$name $args </dev/null 2>/wk-run.err
+	echo "WK-RUN-EXIT $?"
+	while read -r l; do echo "WK-RUN-ERR $l"; done </wk-run.err
+	echo WK-RUN-END
+done </wk-run.list
 
 read -r v </proc/version && echo "WK-VERSION $v"
 echo WK-BEGIN

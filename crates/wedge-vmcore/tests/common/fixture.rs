@@ -902,19 +902,36 @@ fn run_kdump_boot(
     Ok(())
 }
 
+/// One program for [`run_in_guest`]: a static binary (the guest has no
+/// libraries), installed as `/bin/NAME` and run as `NAME ARGS` (the
+/// arguments split on spaces by the guest's shell).
+#[derive(Debug, Clone, Copy)]
+pub struct GuestProgram<'a> {
+    pub name: &'a str,
+    pub path: &'a Path,
+    pub args: &'a [&'a str],
+}
+
+/// What one program printed in the guest.
+#[derive(Debug, Clone, Default)]
+pub struct ProgramRun {
+    /// Its stdout: the serial lines between `WK-RUN-BEGIN NAME` and
+    /// `WK-RUN-END`, carriage returns dropped.
+    pub output: String,
+    /// Its stderr lines (`WK-RUN-ERR`) and exit status (`WK-RUN-EXIT`).
+    pub stderr: Vec<String>,
+    pub status: Option<i32>,
+}
+
 /// What [`run_in_guest`] brought back.
 #[derive(Debug, Clone)]
 pub struct GuestRun {
     /// The run's directory (`serial.log`, `qemu.stderr`, `boot-secs`).
     pub dir: PathBuf,
     pub serial: String,
-    /// The program's output: the serial lines between `WK-RUN-BEGIN` and
-    /// `WK-RUN-END`, carriage returns dropped.
-    pub output: String,
-    /// Its stderr lines (`WK-RUN-ERR`) and exit status (`WK-RUN-EXIT`).
-    pub stderr: Vec<String>,
-    pub status: Option<i32>,
-    /// The guest's /proc view printed right after the program exited.
+    /// Each program's run, by name.
+    pub runs: BTreeMap<String, ProgramRun>,
+    /// The guest's /proc view printed right after the last program exited.
     pub view: GuestView,
     /// Seconds from QEMU's start to its exit, of the boot that made this
     /// (recorded then: a cached run did not boot again).
@@ -926,36 +943,42 @@ pub struct GuestRun {
 /// The whole boot may take this long under TCG (it takes ~30 s here).
 const RUN_BOOT_LIMIT: Duration = Duration::from_secs(240);
 
-/// Boots the fixtures' kernel once with a program of the caller's, run as
-/// root after init.sh's scenarios are set up (`run-init.sh`): a second cpio
-/// archive after the shared initramfs holds `program` (a static binary:
-/// the guest has no libraries) as `/bin/wk-run` and `run-init.sh` as
-/// `/init`. Its stdout, stderr and exit status, then the guest's /proc view,
-/// come back on the serial console; the guest powers itself off. No
-/// network, no disk, no monitor. Cached under the fixtures' key plus the
-/// program (path, size, mtime) and `args`; QEMU is killed when the boot
-/// exceeds [`RUN_BOOT_LIMIT`].
-pub fn run_in_guest(program: &Path, args: &[&str]) -> Result<GuestRun, Unavailable> {
+/// Boots the fixtures' kernel once with programs of the caller's, run one
+/// after the other as root after init.sh's scenarios are set up
+/// (`run-init.sh`): a second cpio archive after the shared initramfs holds
+/// each program as `/bin/NAME`, their command lines in `/wk-run.list` and
+/// `run-init.sh` as `/init`. Their stdout, stderr and exit status, then the
+/// guest's /proc view, come back on the serial console; the guest powers
+/// itself off. No network, no disk, no monitor. Cached under the fixtures'
+/// key plus the programs (name, path, size, mtime, arguments); QEMU is
+/// killed when the boot exceeds [`RUN_BOOT_LIMIT`].
+pub fn run_in_guest(programs: &[GuestProgram<'_>]) -> Result<GuestRun, Unavailable> {
     let _g = BUILD_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let tools = find_tools()?;
     let (dir, mut h, _lock) = keyed_dir(&tools)?;
     fnv(&mut h, RUN_INIT_SH.as_bytes());
-    file_id(&mut h, program);
-    for a in args {
-        fnv(&mut h, a.as_bytes());
-        fnv(&mut h, &[0]);
+    let mut list = String::new();
+    for p in programs {
+        file_id(&mut h, p.path);
+        list.push_str(p.name);
+        for a in p.args {
+            list.push(' ');
+            list.push_str(a);
+        }
+        list.push('\n');
     }
+    fnv(&mut h, list.as_bytes());
     let rdir = dir.join(format!("run-{h:016x}"));
     let cached = fs::read_to_string(rdir.join("done")).is_ok();
     if !cached {
         let _ = fs::remove_dir_all(&rdir);
         fs::create_dir_all(&rdir).map_err(|e| fail(format!("mkdir {}: {e}", rdir.display())))?;
         let base = initramfs(&tools, &dir)?;
-        run_program_boot(&tools, &rdir, &base, program, args)?;
-        // Only a run that went as planned is kept: a failed one is tried
-        // again next time, not replayed.
+        run_program_boot(&tools, &rdir, &base, programs, &list)?;
+        // Only a boot that went as planned is kept: one whose scenarios did
+        // not come up is tried again next time, not replayed.
         let log = fs::read_to_string(rdir.join("serial.log")).unwrap_or_default();
-        if log.contains("WK-RUN-EXIT 0") && !log.contains("WK-RUN-NOT-READY") {
+        if !log.contains("WK-RUN-NOT-READY") {
             fs::write(rdir.join("done"), "").map_err(|e| fail(e.to_string()))?;
         }
     }
@@ -965,35 +988,34 @@ pub fn run_in_guest(program: &Path, args: &[&str]) -> Result<GuestRun, Unavailab
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(0.0);
-    let mut output = String::new();
-    let mut stderr = Vec::new();
-    let mut status = None;
-    let mut inside = false;
+    let mut runs: BTreeMap<String, ProgramRun> = BTreeMap::new();
+    let mut inside: Option<String> = None;
     for line in serial.lines() {
         let line = line.trim_end_matches('\r');
-        match line {
-            "WK-RUN-BEGIN" => inside = true,
-            "WK-RUN-END" => inside = false,
-            _ if inside => {
-                if let Some(e) = line.strip_prefix("WK-RUN-ERR ") {
-                    stderr.push(e.to_string());
-                } else if let Some(st) = line.strip_prefix("WK-RUN-EXIT ") {
-                    status = st.trim().parse().ok();
-                } else {
-                    output.push_str(line);
-                    output.push('\n');
-                }
-            }
-            _ => {}
+        if let Some(name) = line.strip_prefix("WK-RUN-BEGIN ") {
+            inside = Some(name.trim().to_string());
+            continue;
+        }
+        if line == "WK-RUN-END" {
+            inside = None;
+            continue;
+        }
+        let Some(name) = &inside else { continue };
+        let run = runs.entry(name.clone()).or_default();
+        if let Some(e) = line.strip_prefix("WK-RUN-ERR ") {
+            run.stderr.push(e.to_string());
+        } else if let Some(st) = line.strip_prefix("WK-RUN-EXIT ") {
+            run.status = st.trim().parse().ok();
+        } else {
+            run.output.push_str(line);
+            run.output.push('\n');
         }
     }
     Ok(GuestRun {
         dir: rdir,
         view: parse_view(&serial),
         serial,
-        output,
-        stderr,
-        status,
+        runs,
         boot_secs,
         cached,
         kernel_release: tools.release.clone(),
@@ -1004,15 +1026,18 @@ fn run_program_boot(
     tools: &Tools,
     dir: &Path,
     base_initrd: &Path,
-    program: &Path,
-    args: &[&str],
+    programs: &[GuestProgram<'_>],
+    list: &str,
 ) -> Result<(), Unavailable> {
     let t0 = Instant::now();
     let serial = dir.join("serial.log");
     // The kernel unpacks concatenated archives in order: this /init
     // replaces init.sh, which it runs as /wk-init.sh.
     let mut extra = Cpio::default();
-    extra.file("bin/wk-run", &read(program)?, 0o755);
+    for p in programs {
+        extra.file(&format!("bin/{}", p.name), &read(p.path)?, 0o755);
+    }
+    extra.file("wk-run.list", list.as_bytes(), 0o644);
     extra.file("wk-init.sh", INIT_SH.as_bytes(), 0o755);
     extra.file("init", RUN_INIT_SH.as_bytes(), 0o755);
     let mut bytes = read(base_initrd)?;
@@ -1020,13 +1045,8 @@ fn run_program_boot(
     let initrd = dir.join("initramfs-run.cpio");
     fs::write(&initrd, &bytes).map_err(|e| fail(format!("{}: {e}", initrd.display())))?;
     let _initrd_guard = RemoveOnDrop(initrd.clone());
-    // Everything after `--` on the kernel command line is init's argv.
-    let mut append = String::from("console=ttyS0 loglevel=4 panic=0 oops=panic --");
-    for a in args {
-        append.push(' ');
-        append.push_str(a);
-    }
-    let cmd = qemu_command(tools, "qemu64", 256, &initrd, &append, dir)?;
+    let append = "console=ttyS0 loglevel=4 panic=0 oops=panic";
+    let cmd = qemu_command(tools, "qemu64", 256, &initrd, append, dir)?;
     let mut qemu = spawn_qemu(cmd, tools, None)?;
     let deadline = Instant::now() + RUN_BOOT_LIMIT;
     loop {
