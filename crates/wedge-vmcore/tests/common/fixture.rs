@@ -32,11 +32,11 @@
 //!   is left out and its tests skip ([`boot_or_skip`]).
 //!
 //! Besides the dumps, [`run_in_guest`] boots the same kernel and initramfs
-//! once more with a static program of a test's (a second cpio archive:
-//! the program and `testdata/run-init.sh` as /init), runs it as root once
-//! init.sh's scenarios are up, and brings back its output and the guest's
-//! /proc view from the serial console: wedge-bpf's tests/guest.rs runs the
-//! BPF task pass on 6.1 that way.
+//! once more with static programs of a test's (a second cpio archive: the
+//! programs and `testdata/run-init.sh` as /init), runs them as root once
+//! init.sh's scenarios are up, and brings back each one's output and the
+//! guest's /proc view after it from the serial console: wedge-bpf's
+//! tests/guest.rs runs the BPF task pass and wedge on 6.1 that way.
 //!
 //! Results are cached under `target/vmcore-fixtures/<key>/` (the cargo
 //! target directory, so `CARGO_TARGET_DIR` moves it; override with
@@ -921,6 +921,8 @@ pub struct ProgramRun {
     /// Its stderr lines (`WK-RUN-ERR`) and exit status (`WK-RUN-EXIT`).
     pub stderr: Vec<String>,
     pub status: Option<i32>,
+    /// The guest's /proc view printed right after it exited.
+    pub view: GuestView,
 }
 
 /// What [`run_in_guest`] brought back.
@@ -931,8 +933,6 @@ pub struct GuestRun {
     pub serial: String,
     /// Each program's run, by name.
     pub runs: BTreeMap<String, ProgramRun>,
-    /// The guest's /proc view printed right after the last program exited.
-    pub view: GuestView,
     /// Seconds from QEMU's start to its exit, of the boot that made this
     /// (recorded then: a cached run did not boot again).
     pub boot_secs: f64,
@@ -947,8 +947,9 @@ const RUN_BOOT_LIMIT: Duration = Duration::from_secs(240);
 /// after the other as root after init.sh's scenarios are set up
 /// (`run-init.sh`): a second cpio archive after the shared initramfs holds
 /// each program as `/bin/NAME`, their command lines in `/wk-run.list` and
-/// `run-init.sh` as `/init`. Their stdout, stderr and exit status, then the
-/// guest's /proc view, come back on the serial console; the guest powers
+/// `run-init.sh` as `/init`. Their stdout, stderr and exit status, each
+/// followed by the guest's /proc view, come back on the serial console; the
+/// guest powers
 /// itself off. No network, no disk, no monitor. Cached under the fixtures'
 /// key plus the programs (name, path, size, mtime, arguments); QEMU is
 /// killed when the boot exceeds [`RUN_BOOT_LIMIT`].
@@ -990,14 +991,19 @@ pub fn run_in_guest(programs: &[GuestProgram<'_>]) -> Result<GuestRun, Unavailab
         .unwrap_or(0.0);
     let mut runs: BTreeMap<String, ProgramRun> = BTreeMap::new();
     let mut inside: Option<String> = None;
-    for line in serial.lines() {
-        let line = line.trim_end_matches('\r');
+    let mut at = 0;
+    for raw in serial.split_inclusive('\n') {
+        at += raw.len();
+        let line = raw.trim_end_matches(['\r', '\n']);
         if let Some(name) = line.strip_prefix("WK-RUN-BEGIN ") {
             inside = Some(name.trim().to_string());
             continue;
         }
         if line == "WK-RUN-END" {
-            inside = None;
+            // The view that follows this program (the first WK-BEGIN on).
+            if let Some(name) = inside.take() {
+                runs.entry(name).or_default().view = parse_view(&serial[at..]);
+            }
             continue;
         }
         let Some(name) = &inside else { continue };
@@ -1013,7 +1019,6 @@ pub fn run_in_guest(programs: &[GuestProgram<'_>]) -> Result<GuestRun, Unavailab
     }
     Ok(GuestRun {
         dir: rdir,
-        view: parse_view(&serial),
         serial,
         runs,
         boot_secs,
