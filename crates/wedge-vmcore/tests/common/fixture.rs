@@ -31,6 +31,13 @@
 //!   of their libraries are the host's own files. Without them this boot
 //!   is left out and its tests skip ([`boot_or_skip`]).
 //!
+//! Besides the dumps, [`run_in_guest`] boots the same kernel and initramfs
+//! once more with static programs of a test's (a second cpio archive: the
+//! programs and `testdata/run-init.sh` as /init), runs them as root once
+//! init.sh's scenarios are up, and brings back each one's output and the
+//! guest's /proc view after it from the serial console: wedge-bpf's
+//! tests/guest.rs runs the BPF task pass and wedge on 6.1 that way.
+//!
 //! Results are cached under `target/vmcore-fixtures/<key>/` (the cargo
 //! target directory, so `CARGO_TARGET_DIR` moves it; override with
 //! `WEDGE_VMCORE_FIXTURES`), keyed by the kernel, busybox, QEMU and these
@@ -67,6 +74,7 @@ const WK_C: &str = include_str!("../../testdata/wk.c");
 const INIT_SH: &str = include_str!("../../testdata/init.sh");
 const KDUMP_INIT_SH: &str = include_str!("../../testdata/kdump-init.sh");
 const KDUMP_CAPTURE_SH: &str = include_str!("../../testdata/kdump-capture.sh");
+const RUN_INIT_SH: &str = include_str!("../../testdata/run-init.sh");
 /// The kdump boot's memory: `crashkernel=` must hold the capture kernel, its
 /// initramfs unpacked and makedumpfile's output in tmpfs; the rest is the
 /// panicking kernel's.
@@ -374,6 +382,13 @@ fn find_tools() -> Result<Tools, Unavailable> {
     })
 }
 
+/// Whether the guest can boot here at all (QEMU, the unpacked kernel and a
+/// static busybox), without building anything: a test with a costly
+/// preparation of its own checks this first.
+pub fn guest_available() -> Result<(), Unavailable> {
+    find_tools().map(|_| ())
+}
+
 fn is_static(p: &Path) -> bool {
     // A dynamic ELF has a PT_INTERP; cheap check: the interpreter path string.
     fs::read(p)
@@ -426,9 +441,10 @@ pub fn cache_root() -> PathBuf {
     target.join("vmcore-fixtures")
 }
 
-fn build_all() -> Result<Fixtures, Unavailable> {
-    let t0 = Instant::now();
-    let tools = find_tools()?;
+/// The directory of this kernel/busybox/QEMU/scenario set (the key every
+/// boot shares, with its initramfs), and the cache's lock, held: concurrent
+/// test binaries build one at a time.
+fn keyed_dir(tools: &Tools) -> Result<(PathBuf, u64, fs::File), Unavailable> {
     let mut h = 0xcbf2_9ce4_8422_2325u64;
     fnv(&mut h, BUILDER_VERSION.as_bytes());
     fnv(&mut h, WK_C.as_bytes());
@@ -443,6 +459,13 @@ fn build_all() -> Result<Fixtures, Unavailable> {
         .map_err(|e| fail(format!("lock file in {}: {e}", root.display())))?;
     // SAFETY: flock on a descriptor we own; released when `lock` is dropped.
     unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) };
+    Ok((dir, h, lock))
+}
+
+fn build_all() -> Result<Fixtures, Unavailable> {
+    let t0 = Instant::now();
+    let tools = find_tools()?;
+    let (dir, h, lock) = keyed_dir(&tools)?;
 
     let mut boots = BTreeMap::new();
     let mut missing = BTreeMap::new();
@@ -876,6 +899,185 @@ fn run_kdump_boot(
     extract_disk(&disk, dir)?;
     let secs = t0.elapsed().as_secs_f64();
     fs::write(dir.join("build-secs"), format!("{secs:.1}\n")).map_err(|e| fail(e.to_string()))?;
+    Ok(())
+}
+
+/// One program for [`run_in_guest`]: a static binary (the guest has no
+/// libraries), installed as `/bin/NAME` and run as `NAME ARGS` (the
+/// arguments split on spaces by the guest's shell).
+#[derive(Debug, Clone, Copy)]
+pub struct GuestProgram<'a> {
+    pub name: &'a str,
+    pub path: &'a Path,
+    pub args: &'a [&'a str],
+}
+
+/// What one program printed in the guest.
+#[derive(Debug, Clone, Default)]
+pub struct ProgramRun {
+    /// Its stdout: the serial lines between `WK-RUN-BEGIN NAME` and
+    /// `WK-RUN-END`, carriage returns dropped.
+    pub output: String,
+    /// Its stderr lines (`WK-RUN-ERR`) and exit status (`WK-RUN-EXIT`).
+    pub stderr: Vec<String>,
+    pub status: Option<i32>,
+    /// The guest's /proc view printed right after it exited.
+    pub view: GuestView,
+}
+
+/// What [`run_in_guest`] brought back.
+#[derive(Debug, Clone)]
+pub struct GuestRun {
+    /// The run's directory (`serial.log`, `qemu.stderr`, `boot-secs`).
+    pub dir: PathBuf,
+    pub serial: String,
+    /// Each program's run, by name.
+    pub runs: BTreeMap<String, ProgramRun>,
+    /// Seconds from QEMU's start to its exit, of the boot that made this
+    /// (recorded then: a cached run did not boot again).
+    pub boot_secs: f64,
+    pub cached: bool,
+    pub kernel_release: String,
+}
+
+/// The whole boot may take this long under TCG (it takes ~30 s here).
+const RUN_BOOT_LIMIT: Duration = Duration::from_secs(240);
+
+/// Boots the fixtures' kernel once with programs of the caller's, run one
+/// after the other as root after init.sh's scenarios are set up
+/// (`run-init.sh`): a second cpio archive after the shared initramfs holds
+/// each program as `/bin/NAME`, their command lines in `/wk-run.list` and
+/// `run-init.sh` as `/init`. Their stdout, stderr and exit status, each
+/// followed by the guest's /proc view, come back on the serial console; the
+/// guest powers
+/// itself off. No network, no disk, no monitor. Cached under the fixtures'
+/// key plus the programs (name, path, size, mtime, arguments); QEMU is
+/// killed when the boot exceeds [`RUN_BOOT_LIMIT`].
+pub fn run_in_guest(programs: &[GuestProgram<'_>]) -> Result<GuestRun, Unavailable> {
+    let _g = BUILD_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let tools = find_tools()?;
+    let (dir, mut h, _lock) = keyed_dir(&tools)?;
+    fnv(&mut h, RUN_INIT_SH.as_bytes());
+    let mut list = String::new();
+    for p in programs {
+        file_id(&mut h, p.path);
+        list.push_str(p.name);
+        for a in p.args {
+            list.push(' ');
+            list.push_str(a);
+        }
+        list.push('\n');
+    }
+    fnv(&mut h, list.as_bytes());
+    let rdir = dir.join(format!("run-{h:016x}"));
+    let cached = fs::read_to_string(rdir.join("done")).is_ok();
+    if !cached {
+        let _ = fs::remove_dir_all(&rdir);
+        fs::create_dir_all(&rdir).map_err(|e| fail(format!("mkdir {}: {e}", rdir.display())))?;
+        let base = initramfs(&tools, &dir)?;
+        run_program_boot(&tools, &rdir, &base, programs, &list)?;
+        // Only a boot that went as planned is kept: one whose scenarios did
+        // not come up is tried again next time, not replayed.
+        let log = fs::read_to_string(rdir.join("serial.log")).unwrap_or_default();
+        if !log.contains("WK-RUN-NOT-READY") {
+            fs::write(rdir.join("done"), "").map_err(|e| fail(e.to_string()))?;
+        }
+    }
+    let serial = fs::read_to_string(rdir.join("serial.log"))
+        .map_err(|e| fail(format!("{}: {e}", rdir.join("serial.log").display())))?;
+    let boot_secs = fs::read_to_string(rdir.join("boot-secs"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0.0);
+    let mut runs: BTreeMap<String, ProgramRun> = BTreeMap::new();
+    let mut inside: Option<String> = None;
+    let mut at = 0;
+    for raw in serial.split_inclusive('\n') {
+        at += raw.len();
+        let line = raw.trim_end_matches(['\r', '\n']);
+        if let Some(name) = line.strip_prefix("WK-RUN-BEGIN ") {
+            inside = Some(name.trim().to_string());
+            continue;
+        }
+        if line == "WK-RUN-END" {
+            // The view that follows this program (the first WK-BEGIN on).
+            if let Some(name) = inside.take() {
+                runs.entry(name).or_default().view = parse_view(&serial[at..]);
+            }
+            continue;
+        }
+        let Some(name) = &inside else { continue };
+        let run = runs.entry(name.clone()).or_default();
+        if let Some(e) = line.strip_prefix("WK-RUN-ERR ") {
+            run.stderr.push(e.to_string());
+        } else if let Some(st) = line.strip_prefix("WK-RUN-EXIT ") {
+            run.status = st.trim().parse().ok();
+        } else {
+            run.output.push_str(line);
+            run.output.push('\n');
+        }
+    }
+    Ok(GuestRun {
+        dir: rdir,
+        serial,
+        runs,
+        boot_secs,
+        cached,
+        kernel_release: tools.release.clone(),
+    })
+}
+
+fn run_program_boot(
+    tools: &Tools,
+    dir: &Path,
+    base_initrd: &Path,
+    programs: &[GuestProgram<'_>],
+    list: &str,
+) -> Result<(), Unavailable> {
+    let t0 = Instant::now();
+    let serial = dir.join("serial.log");
+    // The kernel unpacks concatenated archives in order: this /init
+    // replaces init.sh, which it runs as /wk-init.sh.
+    let mut extra = Cpio::default();
+    for p in programs {
+        extra.file(&format!("bin/{}", p.name), &read(p.path)?, 0o755);
+    }
+    extra.file("wk-run.list", list.as_bytes(), 0o644);
+    extra.file("wk-init.sh", INIT_SH.as_bytes(), 0o755);
+    extra.file("init", RUN_INIT_SH.as_bytes(), 0o755);
+    let mut bytes = read(base_initrd)?;
+    bytes.extend_from_slice(&extra.finish());
+    let initrd = dir.join("initramfs-run.cpio");
+    fs::write(&initrd, &bytes).map_err(|e| fail(format!("{}: {e}", initrd.display())))?;
+    let _initrd_guard = RemoveOnDrop(initrd.clone());
+    let append = "console=ttyS0 loglevel=4 panic=0 oops=panic";
+    let cmd = qemu_command(tools, "qemu64", 256, &initrd, append, dir)?;
+    let mut qemu = spawn_qemu(cmd, tools, None)?;
+    let deadline = Instant::now() + RUN_BOOT_LIMIT;
+    loop {
+        if let Ok(Some(st)) = qemu.child.try_wait() {
+            let log = fs::read_to_string(&serial).unwrap_or_default();
+            if log.contains("WK-RUN-DONE") {
+                break;
+            }
+            return Err(fail(format!(
+                "QEMU exited with {st} before the guest printed WK-RUN-DONE; serial log: {}",
+                tail(&log)
+            )));
+        }
+        if Instant::now() > deadline {
+            let log = fs::read_to_string(&serial).unwrap_or_default();
+            return Err(fail(format!(
+                "the guest did not power off within {} s (QEMU killed); serial log: {}",
+                RUN_BOOT_LIMIT.as_secs(),
+                tail(&log)
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    drop(qemu);
+    let secs = t0.elapsed().as_secs_f64();
+    fs::write(dir.join("boot-secs"), format!("{secs:.1}\n")).map_err(|e| fail(e.to_string()))?;
     Ok(())
 }
 
