@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 root=$PWD
 out=$root/target/fuzz
 seconds=${FUZZ_SECONDS:-12}
-targets=(klog core_notes vmcore_notes vmcore_header vmcore_btf input kexpr)
+targets=(klog core_notes vmcore_notes vmcore_header vmcore_btf input kexpr bpf_records)
 if (($#)); then
     targets=("$@")
 fi
@@ -233,6 +233,17 @@ fi
     le32 0
     printf '\0int\0s\0a\0'
 } >"$seeds/vmcore_btf/struct-s"
+
+# bpf_records: the task iterator's output. Seeds are whole records of the
+# size wedge-bpf expects (one zeroed, one of 0xff bytes, two random ones
+# with a kernel-address word between them), which the fuzzer then cuts and
+# mutates; the record layout is wedge-bpf's own (src/record.rs).
+mkdir -p "$seeds/bpf_records"
+# (wedge-bpf's test record_size_is_the_fuzz_seeds_size keeps this equal.)
+rec=688
+head -c "$rec" /dev/zero >"$seeds/bpf_records/zero"
+head -c "$rec" /dev/zero | tr '\0' '\377' >"$seeds/bpf_records/ones"
+{ head -c $((rec - 8)) /dev/urandom; printf '\x03\x10\x00\x00\x88\xff\xff\xff'; head -c "$rec" /dev/urandom; } >"$seeds/bpf_records/two"
 
 # kexpr: expressions as people type them into gdb, crash and drgn, one a
 # file (the words of the language, for libFuzzer to recombine).

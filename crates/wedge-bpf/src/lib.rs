@@ -44,6 +44,18 @@ pub mod snapshot;
 
 pub use load::kallsyms_addrs;
 
+/// The task iterator's output parsed into records (for the fuzz target:
+/// the bytes come from the kernel, but a record size that changes between
+/// the program and wedge, or a short read, must be an error, not a panic).
+#[doc(hidden)]
+pub fn parse_records(buf: &[u8]) -> Result<Tasks, String> {
+    record::parse(buf).map(|(t, _)| t)
+}
+
+/// The size of one iterator record, for fuzz seeds.
+#[doc(hidden)]
+pub const RECORD_SIZE: usize = record::REC_SIZE;
+
 /// Why the BPF source cannot be used here; the snapshot falls back to /proc
 /// and lists this as a limitation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -227,6 +239,12 @@ impl Bpf {
 
 #[cfg(test)]
 mod tests {
+    /// scripts/fuzz.sh writes seeds of whole records of this size.
+    #[test]
+    fn record_size_is_the_fuzz_seeds_size() {
+        assert_eq!(super::RECORD_SIZE, 688);
+    }
+
     /// The snapshot and the memory layer share one `Bpf` across threads.
     #[test]
     fn bpf_is_send_and_sync() {
