@@ -408,5 +408,15 @@ fn wedge_verdict(guest: &fixture::GuestRun, vfork: i64, mutex_wait: i64) {
             .clone()
     };
     about("vfork.waiting", vfork);
-    assert_ne!(about("lock.waiting", mutex_wait)["confidence"], "high");
+    // Whether the mutex waiter has a lock.waiting finding of its own
+    // depends on how long it has waited when wedge runs in the guest; if
+    // it has one, it is not High.
+    for f in findings.iter().filter(|f| {
+        f["id"] == "lock.waiting"
+            && f["pids"]
+                .as_array()
+                .is_some_and(|p| p.iter().any(|p| p.as_i64() == Some(mutex_wait)))
+    }) {
+        assert_ne!(f["confidence"], "high", "{f:#}");
+    }
 }
