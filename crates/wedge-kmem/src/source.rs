@@ -159,27 +159,11 @@ impl KernelMemory for wedge_vmcore::Vmcore {
                 module: None,
             });
         }
-        let (name, off, size, module) = self.kernel.modules.lookup(addr)?;
-        Some(SymbolAt {
-            name: name.to_string(),
-            start: addr - off,
-            size: Some(size),
-            kind: 't',
-            module: Some(module.to_string()),
-        })
+        module_symbol_at(&self.kernel.modules, addr)
     }
 
     fn symbol_kind(&self, name: &str) -> Option<char> {
-        let a = self.kernel.syms.addr(name)?;
-        // by_name keeps the first symbol of a name; find it among those at
-        // its address.
-        let syms = &self.kernel.syms.syms;
-        let i = syms.partition_point(|s| s.addr < a);
-        syms[i..]
-            .iter()
-            .take_while(|s| s.addr == a)
-            .find(|s| s.name == name)
-            .map(|s| s.kind)
+        kallsyms_kind(&self.kernel.syms, name)
     }
 
     fn for_each_symbol(&self, f: &mut dyn FnMut(&str)) {
@@ -293,25 +277,12 @@ impl KernelMemory for wedge_bpf::live::LiveKernel {
                 module: None,
             });
         }
-        let (name, off, size, module) = self.modules.lookup(addr)?;
-        Some(SymbolAt {
-            name: name.to_string(),
-            start: addr - off,
-            size: Some(size),
-            kind: 't',
-            module: Some(module.to_string()),
-        })
+        module_symbol_at(&self.modules, addr)
     }
 
     fn symbol_kind(&self, name: &str) -> Option<char> {
-        if let Some(a) = self.syms.addr(name) {
-            let syms = &self.syms.syms;
-            let i = syms.partition_point(|s| s.addr < a);
-            return syms[i..]
-                .iter()
-                .take_while(|s| s.addr == a)
-                .find(|s| s.name == name)
-                .map(|s| s.kind);
+        if self.syms.addr(name).is_some() {
+            return kallsyms_kind(&self.syms, name);
         }
         self.derived()
             .syms
@@ -351,4 +322,30 @@ impl KernelMemory for wedge_bpf::live::LiveKernel {
     fn task(&self, pid: i64) -> Option<u64> {
         self.record(pid).map(|r| r.task)
     }
+}
+
+/// The module function an address is in, as `symbol_at` reports it (the
+/// modules' symbols read here are functions).
+fn module_symbol_at(modules: &wedge_vmcore::modules::Modules, addr: u64) -> Option<SymbolAt> {
+    let (name, off, size, module) = modules.lookup(addr)?;
+    Some(SymbolAt {
+        name: name.to_string(),
+        start: addr - off,
+        size: Some(size),
+        kind: 't',
+        module: Some(module.to_string()),
+    })
+}
+
+/// A kallsyms name's type letter: `by_name` keeps the first symbol of a
+/// name, so it is found among the symbols at its address.
+fn kallsyms_kind(syms: &wedge_vmcore::kallsyms::Kallsyms, name: &str) -> Option<char> {
+    let a = syms.addr(name)?;
+    let all = &syms.syms;
+    let i = all.partition_point(|s| s.addr < a);
+    all[i..]
+        .iter()
+        .take_while(|s| s.addr == a)
+        .find(|s| s.name == name)
+        .map(|s| s.kind)
 }

@@ -4,6 +4,7 @@
 //! (wedge-kmem). Read-only: reads are `bpf_probe_read_kernel`, a fault is
 //! an error naming the address.
 
+use crate::cmd_vmcore::BtArgs;
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use wedge_bpf::live::LiveKernel;
@@ -71,19 +72,6 @@ pub enum KernelView {
     Shell,
 }
 
-#[derive(Args, Debug)]
-pub struct BtArgs {
-    /// Task pids (as the initial pid namespace numbers them).
-    #[arg(required_unless_present = "all")]
-    pids: Vec<i64>,
-    /// Every task.
-    #[arg(long, conflicts_with = "pids")]
-    all: bool,
-    /// Each frame's parameters and locals (needs --debuginfo).
-    #[arg(long)]
-    vars: bool,
-}
-
 /// `bt` and `tasks` inside the shell, their arguments parsed as the
 /// one-shot arms parse them.
 #[derive(clap::Parser, Debug)]
@@ -120,15 +108,7 @@ fn bt(
     b: &BtArgs,
     json: bool,
 ) -> Result<String, String> {
-    if b.vars && dbg.and_then(|d| d.vmlinux.as_ref()).is_none() {
-        eprintln!("wedge: --vars needs the vmlinux's DWARF (--debuginfo): frames only");
-    }
-    let which = if b.all {
-        wedge_kmem::bt::Which::All
-    } else {
-        wedge_kmem::bt::Which::Pids(b.pids.clone())
-    };
-    wedge_kmem::bt::bt_live(k, dbg, &which, b.vars, json)
+    wedge_kmem::bt::bt_live(k, dbg, &b.which(dbg), b.vars(), json)
 }
 
 fn shell(

@@ -174,9 +174,11 @@ fn shell(
     Ok(Status::Clear)
 }
 
+/// `bt`'s arguments, the same for a dump and for the running kernel.
 #[derive(Args, Debug)]
 pub struct BtArgs {
-    /// Task pids (0: every CPU's idle task).
+    /// Task pids, as the initial pid namespace numbers them (in a dump, 0:
+    /// every CPU's idle task).
     #[arg(required_unless_present = "all")]
     pids: Vec<i64>,
     /// Every task.
@@ -185,6 +187,25 @@ pub struct BtArgs {
     /// Each frame's parameters and locals (needs --debuginfo).
     #[arg(long)]
     vars: bool,
+}
+
+impl BtArgs {
+    /// Which tasks to walk; says on stderr when `--vars` cannot be
+    /// honoured (no vmlinux DWARF given).
+    pub fn which(&self, dbg: Option<&wedge_kmem::bt::Debuginfo>) -> wedge_kmem::bt::Which {
+        if self.vars && dbg.and_then(|d| d.vmlinux.as_ref()).is_none() {
+            eprintln!("wedge: --vars needs the vmlinux's DWARF (--debuginfo): frames only");
+        }
+        if self.all {
+            wedge_kmem::bt::Which::All
+        } else {
+            wedge_kmem::bt::Which::Pids(self.pids.clone())
+        }
+    }
+
+    pub fn vars(&self) -> bool {
+        self.vars
+    }
 }
 
 #[derive(Args, Debug)]
@@ -261,8 +282,6 @@ pub fn run(
     }
 }
 
-/// `--debuginfo`, opened against the dump (none given: none), its notes
-/// on stderr.
 /// `bt`, one-shot or in the shell.
 fn bt(
     v: &wedge_vmcore::Vmcore,
@@ -270,15 +289,7 @@ fn bt(
     b: &BtArgs,
     json: bool,
 ) -> Result<String, String> {
-    if b.vars && dbg.and_then(|d| d.vmlinux.as_ref()).is_none() {
-        eprintln!("wedge: --vars needs the vmlinux's DWARF (--debuginfo): frames only");
-    }
-    let which = if b.all {
-        wedge_kmem::bt::Which::All
-    } else {
-        wedge_kmem::bt::Which::Pids(b.pids.clone())
-    };
-    wedge_kmem::bt::bt(v, dbg, &which, b.vars, json)
+    wedge_kmem::bt::bt(v, dbg, &b.which(dbg), b.vars(), json)
 }
 
 /// What `eval` reads frame variables and DWARF-typed globals through.
