@@ -545,6 +545,7 @@ pub(crate) mod tests {
             sleep_kind: None,
             lock_wait: None,
             stack_source: None,
+            in_iowait: None,
         }
     }
 

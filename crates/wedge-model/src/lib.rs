@@ -12,6 +12,7 @@ mod facts;
 mod field;
 mod files;
 mod log;
+mod storage;
 mod task;
 
 pub use duration::human_ms;
@@ -19,6 +20,10 @@ pub use facts::{Crash, DumpFacts, TaskNow};
 pub use field::{Field, Missing, MissingReason};
 pub use files::{FdDetail, FileKind, FsClass, FuseConnection, IoUringInfo, Mount, OpenFile};
 pub use log::{LogBlocker, LogDetail, LogEvent};
+pub use storage::{
+    BlockDevice, BlockKind, DmInfo, FreezeLevel, Inflight, IoProgress, IoStat, LoopBacking,
+    QueueSettings, SuperBlockState,
+};
 pub use task::{
     base_function, is_scheduler_plumbing, KernelFrame, LockWait, Namespace, Process, SchedInfo,
     SignalHandler, StackSource, Syscall, Thread,
@@ -68,6 +73,14 @@ pub struct Snapshot {
     /// resolve).
     pub mounts: Vec<Mount>,
     pub fuse_connections: Field<Vec<FuseConnection>>,
+    /// Every block device of the system (sysfs), with its stack, requests
+    /// in flight and whether I/O completed during the scan.
+    #[serde(default)]
+    pub block_devices: Field<Vec<BlockDevice>>,
+    /// Every superblock's freeze state, read from kernel memory (the live
+    /// kernel through BPF, a crash dump); missing, with why, otherwise.
+    #[serde(default)]
+    pub superblocks: Field<Vec<SuperBlockState>>,
     /// Reads that did not finish in time. Each is evidence in itself: the
     /// kernel blocked wedge where it blocks the stuck tasks.
     pub blocked_reads: Vec<BlockedRead>,
@@ -268,6 +281,8 @@ impl Snapshot {
             processes: Vec::new(),
             mounts: Vec::new(),
             fuse_connections: Field::default(),
+            block_devices: Field::default(),
+            superblocks: Field::default(),
             blocked_reads: Vec::new(),
             limitations: Vec::new(),
             partial: None,
@@ -352,6 +367,27 @@ impl Snapshot {
             .copied()
             .find(|m| !top.iter().any(|o| o.parent_id == m.mount_id))
             .or(top.last().copied())
+    }
+
+    /// The block device of a device number (a mount's `major:minor`).
+    pub fn block_device(&self, major: u32, minor: u32) -> Option<&BlockDevice> {
+        self.block_devices
+            .value()?
+            .iter()
+            .find(|d| d.major == major && d.minor == minor)
+    }
+
+    /// The block device of a kernel name (`sda1`, `loop0`, `dm-3`).
+    pub fn block_device_named(&self, name: &str) -> Option<&BlockDevice> {
+        self.block_devices.value()?.iter().find(|d| d.name == name)
+    }
+
+    /// The superblock of a device number, where kernel memory was read.
+    pub fn superblock(&self, major: u32, minor: u32) -> Option<&SuperBlockState> {
+        self.superblocks
+            .value()?
+            .iter()
+            .find(|s| s.major == major && s.minor == minor)
     }
 
     pub fn mount(&self, mount_id: u64) -> Option<&Mount> {

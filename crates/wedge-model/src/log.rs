@@ -57,6 +57,59 @@ pub enum LogDetail {
     NfsNotResponding { server: String },
     /// `nfs: server S OK`.
     NfsServerOk { server: String },
+    /// A block-layer I/O error: `I/O error, dev sdb, sector N op 0x1:(WRITE)`
+    /// (5.x+), `blk_update_request: I/O error, dev sda, sector N` (older),
+    /// `critical medium error, dev sda, …`.
+    BlockIoError {
+        device: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sector: Option<u64>,
+        /// `READ`, `WRITE`, `FLUSH`, `DISCARD`, … as printed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        op: Option<String>,
+    },
+    /// `Buffer I/O error on dev sdb1, logical block N, …`.
+    BufferIoError {
+        device: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        logical_block: Option<u64>,
+    },
+    /// `nvme nvme0: I/O 321 QID 3 timeout, aborting` and the controller's
+    /// resets.
+    NvmeTimeout {
+        controller: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        qid: Option<u32>,
+        /// The words after `timeout, ` (`aborting`, `reset controller`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        action: Option<String>,
+    },
+    /// `sd 2:0:0:0: [sdb] tag#7 FAILED Result: hostbyte=… driverbyte=…`.
+    ScsiError {
+        device: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hostbyte: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        driverbyte: Option<String>,
+    },
+    /// A filesystem's own error report (EXT4-fs error, XFS corruption or
+    /// forced shutdown, BTRFS error/critical), and whether the log shows
+    /// the filesystem remounted read-only after it.
+    FsError {
+        /// `ext4`, `xfs`, `btrfs`.
+        fs: String,
+        device: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        function: Option<String>,
+        #[serde(default)]
+        remount_ro: bool,
+    },
+    /// `CIFS: VFS: \\server has not responded in N seconds`.
+    CifsServerUnresponsive {
+        server: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seconds: Option<u64>,
+    },
     #[default]
     Other,
 }

@@ -105,6 +105,11 @@ pub struct Thread {
     /// the sources were told apart (then: /proc live, memory for a dump).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stack_source: Option<StackSource>,
+    /// The kernel's own `task->in_iowait` (set by io_schedule() for a
+    /// sleep that waits for I/O), read live through BPF; `None` where the
+    /// source cannot read it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_iowait: Option<bool>,
 }
 
 /// Where a kernel stack came from, so a reader knows which frames it can
@@ -401,6 +406,7 @@ mod tests {
             sleep_kind: None,
             lock_wait: None,
             stack_source: None,
+            in_iowait: None,
         };
         Process {
             pid: 7,

@@ -706,6 +706,7 @@ fn scan_thread(
         } else {
             None
         },
+        in_iowait: None,
     })
 }
 

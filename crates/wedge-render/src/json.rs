@@ -68,6 +68,8 @@ fn shallow(snap: &Snapshot) -> Snapshot {
         processes: Vec::new(),
         mounts: snap.mounts.clone(),
         fuse_connections: snap.fuse_connections.clone(),
+        block_devices: snap.block_devices.clone(),
+        superblocks: snap.superblocks.clone(),
         blocked_reads: snap.blocked_reads.clone(),
         limitations: snap.limitations.clone(),
         partial: snap.partial.clone(),

@@ -35,6 +35,7 @@ fn thread(tid: i32) -> Thread {
         sleep_kind: None,
         lock_wait: None,
         stack_source: Some(StackSource::Proc),
+        in_iowait: None,
     }
 }
 
