@@ -589,6 +589,28 @@ pub fn exact_lock_detail(lw: &wedge_model::LockWait) -> String {
 }
 
 impl EdgeKind {
+    /// Every kind, in the order the JSON schema lists their names.
+    pub const ALL: &'static [EdgeKind] = &[
+        EdgeKind::FuseRequest,
+        EdgeKind::FuseDaemon,
+        EdgeKind::NetworkServer,
+        EdgeKind::IoUringWorker,
+        EdgeKind::VforkChild,
+        EdgeKind::Tracer,
+        EdgeKind::ZombieParent,
+        EdgeKind::PidNamespaceMember,
+        EdgeKind::LockHolder,
+        EdgeKind::FrozenFilesystem,
+        EdgeKind::FilesystemIo,
+        EdgeKind::DeviceIo,
+        EdgeKind::FilesystemDevice,
+        EdgeKind::JournalThread,
+        EdgeKind::PartitionOf,
+        EdgeKind::StackedOn,
+        EdgeKind::DeviceWorker,
+        EdgeKind::LoopBacking,
+    ];
+
     pub fn name(&self) -> &'static str {
         match self {
             EdgeKind::FuseRequest => "fuse_request",
@@ -806,10 +828,9 @@ fn storage_edge(
     let what = crate::storage::kind_words(kind).unwrap_or_default();
     let by = target.by().clone();
     let (to, edge) = match &target {
-        Target::Device { name, .. } => (
-            Node::BlockDevice { name: name.clone() },
-            EdgeKind::DeviceIo,
-        ),
+        Target::Device { name, .. } => {
+            (Node::BlockDevice { name: name.clone() }, EdgeKind::DeviceIo)
+        }
         Target::Filesystem { .. } => {
             let Some(m) = target.mount(snap) else { return };
             let kind = if matches!(kind, WaitKind::FrozenFilesystem { .. }) {
@@ -939,8 +960,7 @@ fn expand_storage(snap: &Snapshot, g: &mut Graph) {
                 if !workers.is_empty() {
                     continue;
                 }
-                let Some(file) = d.and_then(|d| d.backing.as_ref()).map(|b| b.file.clone())
-                else {
+                let Some(file) = d.and_then(|d| d.backing.as_ref()).map(|b| b.file.clone()) else {
                     continue;
                 };
                 let Some(m) = crate::storage::mount_of_path(snap, &file) else {

@@ -399,7 +399,9 @@ fn devices_named(snap: &Snapshot, name: &str) -> Vec<String> {
             d.name == name
                 || d.controller.as_deref() == Some(name)
                 || (name.starts_with("nvme")
-                    && d.name.strip_prefix(name).is_some_and(|r| r.starts_with('n')))
+                    && d.name
+                        .strip_prefix(name)
+                        .is_some_and(|r| r.starts_with('n')))
         })
         .map(|d| d.name.clone())
         .collect();
@@ -413,7 +415,9 @@ fn devices_named(snap: &Snapshot, name: &str) -> Vec<String> {
 /// tied to the snapshot's device, its mounts and the tasks whose waits
 /// reach it.
 fn storage_log(snap: &Snapshot, g: &Graph, events: &[LogEvent], out: &mut Vec<(LogRule, Finding)>) {
-    let mut groups: BTreeMap<(String, Option<String>), (LogRule, Vec<&Event>)> = BTreeMap::new();
+    // (device, filesystem) → the rule and its events.
+    type Groups<'e> = BTreeMap<(String, Option<String>), (LogRule, Vec<&'e Event>)>;
+    let mut groups: Groups = BTreeMap::new();
     for e in events {
         if let Some((rule, dev, fs)) = storage_key(e) {
             groups
@@ -426,9 +430,7 @@ fn storage_log(snap: &Snapshot, g: &Graph, events: &[LogEvent], out: &mut Vec<(L
     for ((dev, fs), (rule, es)) in groups {
         let first = es[0];
         let devices = devices_named(snap, &dev);
-        let known = devices
-            .iter()
-            .any(|d| snap.block_device_named(d).is_some());
+        let known = devices.iter().any(|d| snap.block_device_named(d).is_some());
         let mounts: Vec<String> = devices
             .iter()
             .flat_map(|d| crate::storage::mounts_on(snap, d))
@@ -505,7 +507,13 @@ fn storage_log(snap: &Snapshot, g: &Graph, events: &[LogEvent], out: &mut Vec<(L
             LogRule::FsError => {
                 let fs = fs.unwrap_or_default();
                 let ro = es.iter().any(|e| {
-                    matches!(e.detail, LogDetail::FsError { remount_ro: true, .. })
+                    matches!(
+                        e.detail,
+                        LogDetail::FsError {
+                            remount_ro: true,
+                            ..
+                        }
+                    )
                 });
                 let fsname = match fs.as_str() {
                     "ext4" => "EXT4-fs".to_string(),
@@ -536,9 +544,7 @@ fn storage_log(snap: &Snapshot, g: &Graph, events: &[LogEvent], out: &mut Vec<(L
                         command: None,
                     },
                     Remedy {
-                        action: format!(
-                            "then unmount it and check it (the check must not run on a mounted filesystem); mount it again after"
-                        ),
+                        action: "then unmount it and check it (the check must not run on a mounted filesystem); mount it again after".to_string(),
                         command: Some(check),
                     },
                 ];
@@ -561,7 +567,7 @@ fn storage_log(snap: &Snapshot, g: &Graph, events: &[LogEvent], out: &mut Vec<(L
                     .find_map(|d| d.backing.as_ref().map(|b| b.file.clone()));
                 let action = match backing {
                     Some(f) => format!(
-                        "{dev} is a loop device: its errors are its backing file's ({f}) — the filesystem holding that file failed the reads or writes"
+                        "{dev} is a loop device: its errors come from its backing file {f} — the filesystem holding that file failed the reads or writes"
                     ),
                     None => format!(
                         "check {dev} and its transport: the driver's lines around these (SCSI sense data, NVMe resets), and the disk's own health (smartctl -a /dev/{dev})"
@@ -627,7 +633,9 @@ fn storage_log(snap: &Snapshot, g: &Graph, events: &[LogEvent], out: &mut Vec<(L
                 evidence: vec![ev(e, e.meaning.clone())],
                 explanation: rule.explanation().into(),
                 remedies: vec![Remedy {
-                    action: format!("bring {server} back; or force-unmount: umount -f, then umount -l"),
+                    action: format!(
+                        "bring {server} back; or force-unmount: umount -f, then umount -l"
+                    ),
                     command: None,
                 }],
                 ..Finding::new(

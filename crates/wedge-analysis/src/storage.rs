@@ -281,6 +281,18 @@ const IO: &[(IoWait, &[&str])] = &[
     ),
 ];
 
+/// Waits every kind of I/O goes through (see [`frames_wait`]).
+const GENERIC_WAITS: &[&str] = &[
+    "io_schedule",
+    "io_schedule_timeout",
+    "bit_wait_io",
+    "bit_wait_io_timeout",
+    "folio_wait_bit_common",
+    "folio_wait_bit",
+    "wait_on_page_bit_common",
+    "wait_on_page_bit",
+];
+
 /// Frames of a page cache read: a page lock taken under them is the read.
 const READ_PATHS: &[&str] = &[
     "filemap_read",
@@ -340,20 +352,28 @@ pub fn frames_wait(t: &Thread) -> Option<WaitKind> {
         .find(|(w, _)| *w == IoWait::DirectIo)
         .is_some_and(|(_, names)| fr.iter().any(|f| names.contains(f)));
     let flush = fr.contains(&"blkdev_issue_flush");
+    let refine = |what: IoWait| match what {
+        IoWait::Bio | IoWait::Other if flush => IoWait::Flush,
+        IoWait::Bio | IoWait::Other if dio => IoWait::DirectIo,
+        IoWait::PageLock if read => IoWait::PageRead,
+        w => w,
+    };
+    // io_schedule() and the folio bit waits serve every kind: the frame
+    // under them says which (folio_wait_writeback, blk_mq_get_tag), and
+    // they decide only when nothing under them does.
+    let mut generic: Option<(&str, IoWait)> = None;
     for f in &fr {
         if wedge_kernel::frames::is_sleeping_lock(f) {
             break;
         }
         if let Some((what, _)) = IO.iter().find(|(_, names)| names.contains(f)) {
-            let what = match *what {
-                IoWait::Bio | IoWait::Other if flush => IoWait::Flush,
-                IoWait::Bio | IoWait::Other if dio => IoWait::DirectIo,
-                IoWait::PageLock if read => IoWait::PageRead,
-                w => w,
-            };
+            if GENERIC_WAITS.contains(f) {
+                generic = generic.or(Some((f, *what)));
+                continue;
+            }
             return Some(WaitKind::BlockIo {
                 function: f.to_string(),
-                what,
+                what: refine(*what),
             });
         }
         if let Some((fs, _)) = JOURNAL.iter().find(|(_, names)| names.contains(f)) {
@@ -362,6 +382,12 @@ pub fn frames_wait(t: &Thread) -> Option<WaitKind> {
                 function: f.to_string(),
             });
         }
+    }
+    if let Some((f, what)) = generic {
+        return Some(WaitKind::BlockIo {
+            function: f.to_string(),
+            what: refine(what),
+        });
     }
     // The kernel's own word (io_schedule() sets in_iowait): an I/O wait
     // the frames do not name, e.g. a /proc stack that hides it.
@@ -584,7 +610,9 @@ pub fn device_of_path(snap: &Snapshot, path: &str) -> Option<String> {
         Some(_) => snap.block_device_named(rest).map(|d| d.name.clone()),
         // No sysfs view: the common block device names only.
         None => {
-            let block = ["loop", "sd", "vd", "xvd", "nvme", "dm-", "md", "nbd", "mmcblk", "hd"];
+            let block = [
+                "loop", "sd", "vd", "xvd", "nvme", "dm-", "md", "nbd", "mmcblk", "hd",
+            ];
             block
                 .iter()
                 .any(|p| rest.starts_with(p))
@@ -607,7 +635,7 @@ pub fn device_of_mount(snap: &Snapshot, m: &Mount) -> Option<String> {
     device_of_path(snap, &m.source)
 }
 
-fn file<'a>(p: &'a Process, fd: i32) -> Option<&'a wedge_model::OpenFile> {
+fn file(p: &Process, fd: i32) -> Option<&wedge_model::OpenFile> {
     p.fds.value()?.iter().find(|f| f.fd == fd)
 }
 
@@ -677,10 +705,7 @@ pub fn target(snap: &Snapshot, p: &Process, t: &Thread) -> Option<Target> {
     // A wait whose call names no file (a page fault, writeback throttling
     // in a call on another fd): the only frozen filesystem for a frozen
     // wait, else the only block filesystem the process has files on.
-    if matches!(
-        crate::wait::wait_kind(t),
-        WaitKind::FrozenFilesystem { .. }
-    ) {
+    if matches!(crate::wait::wait_kind(t), WaitKind::FrozenFilesystem { .. }) {
         let frozen: Vec<&Mount> = frozen_mounts(snap);
         if frozen.len() == 1 {
             return Some(Target::Filesystem {
@@ -807,7 +832,11 @@ pub fn device_words(snap: &Snapshot, name: &str) -> String {
     if let Some(why) = not_completing(d) {
         notes.push(format!("not completing I/O: {why}"));
     } else if let Some(pr) = d.progress {
-        notes.push(format!("{} completed in {} ms", pr.completed(), pr.interval_ms));
+        notes.push(format!(
+            "{} completed in {} ms",
+            pr.completed(),
+            pr.interval_ms
+        ));
     }
     if notes.is_empty() {
         format!("block device {name}")
@@ -861,7 +890,12 @@ pub fn loop_worker_fuse(snap: &Snapshot, t: &Thread) -> Option<(u32, String, Str
     let DeviceThread::LoopWorker(dev) = DeviceThread::of(&t.comm)? else {
         return None;
     };
-    let file = snap.block_device_named(&dev)?.backing.as_ref()?.file.clone();
+    let file = snap
+        .block_device_named(&dev)?
+        .backing
+        .as_ref()?
+        .file
+        .clone();
     let m = mount_of_path(snap, &file)?;
     match m.class() {
         wedge_model::FsClass::Fuse { connection, .. } => {

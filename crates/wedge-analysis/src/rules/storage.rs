@@ -105,10 +105,7 @@ enum Root {
 
 fn root_of(snap: &Snapshot, g: &Graph, node: &Node) -> Root {
     let direct: Vec<&graph::Edge> = g.out(node).collect();
-    if let Some(e) = direct
-        .iter()
-        .find(|e| e.kind == EdgeKind::FrozenFilesystem)
-    {
+    if let Some(e) = direct.iter().find(|e| e.kind == EdgeKind::FrozenFilesystem) {
         return Root::Frozen(e.to.clone());
     }
     let mut stalled: Option<String> = None;
@@ -166,7 +163,14 @@ pub(super) fn storage(snap: &Snapshot, g: &Graph, out: &mut Vec<Finding>) {
             if !is_storage(&kind) {
                 continue;
             }
-            let root = root_of(snap, g, &Node::Task { pid: p.pid, tid: t.tid });
+            let root = root_of(
+                snap,
+                g,
+                &Node::Task {
+                    pid: p.pid,
+                    tid: t.tid,
+                },
+            );
             groups.entry(root).or_default().push(Waiter { p, t, kind });
         }
     }
@@ -321,7 +325,10 @@ fn frozen(snap: &Snapshot, n: &Node, waiters: &[Waiter]) -> Option<Finding> {
             evidence.insert(
                 0,
                 ev(
-                    format!("kernel memory: super_block {:#x} s_writers.frozen", sb.address),
+                    format!(
+                        "kernel memory: super_block {:#x} s_writers.frozen",
+                        sb.address
+                    ),
                     format!(
                         "the superblock of {mount_point} ({} {}) is frozen (level {:?}){}",
                         sb.fs_type,
@@ -335,7 +342,10 @@ fn frozen(snap: &Snapshot, n: &Node, waiters: &[Waiter]) -> Option<Finding> {
                     ),
                 ),
             );
-            (Confidence::High, "kernel memory shows it frozen".to_string())
+            (
+                Confidence::High,
+                "kernel memory shows it frozen".to_string(),
+            )
         }
         (Some(_), _) => (
             Confidence::Low,
@@ -357,9 +367,8 @@ fn frozen(snap: &Snapshot, n: &Node, waiters: &[Waiter]) -> Option<Finding> {
                 .to_string(),
         ),
     };
-    let kernel_held = sb.is_some_and(|s| {
-        !s.holders.is_empty() && s.holders.iter().all(|h| h == "kernel")
-    });
+    let kernel_held =
+        sb.is_some_and(|s| !s.holders.is_empty() && s.holders.iter().all(|h| h == "kernel"));
     let mut remedies = Vec::new();
     if snap.source.machine_gone() {
         remedies.push(Remedy {
@@ -584,9 +593,7 @@ fn stalled(snap: &Snapshot, dev: &str, waiters: &[Waiter]) -> Option<Finding> {
 fn loop_stuck(snap: &Snapshot, g: &Graph, dev: &str, waiters: &[Waiter]) -> Option<Finding> {
     let id = StorageRule::LoopBackingStuck;
     let d = snap.block_device_named(dev);
-    let file = d
-        .and_then(|d| d.backing.as_ref())
-        .map(|b| b.file.clone());
+    let file = d.and_then(|d| d.backing.as_ref()).map(|b| b.file.clone());
     let mut evidence = Vec::new();
     if let Some(d) = d {
         if let Some(b) = &d.backing {
@@ -615,9 +622,7 @@ fn loop_stuck(snap: &Snapshot, g: &Graph, dev: &str, waiters: &[Waiter]) -> Opti
         ));
         for n in &chain {
             match n {
-                Node::FuseConnection { id, mount_point }
-                    if !conns.iter().any(|(c, _)| c == id) =>
-                {
+                Node::FuseConnection { id, mount_point } if !conns.iter().any(|(c, _)| c == id) => {
                     conns.push((*id, mount_point.clone()));
                 }
                 Node::Server { fs, name } => servers.push(format!("{fs} server {name}")),
@@ -801,4 +806,1064 @@ fn io_wait(snap: &Snapshot, w: &Waiter) -> Option<Finding> {
             ),
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::finding::{Confidence, Finding, Severity};
+    use crate::fuse::tests::{process, thread};
+    use crate::graph::{self, EdgeKind, Node};
+    use crate::storage::{frames_wait, FreezeGate, IoWait};
+    use crate::wait::WaitKind;
+    use wedge_kernel::{TaskFlags, TaskState};
+    use wedge_model::{
+        BlockDevice, BlockKind, DmInfo, Field, FreezeLevel, Inflight, IoProgress, IoStat,
+        KernelFrame, LoopBacking, MissingReason, Mount, Process, QueueSettings, SchedInfo,
+        Snapshot, Source, SuperBlockState, Syscall, Thread,
+    };
+
+    const READ: i64 = 0;
+    const OPENAT: i64 = 257;
+    const FSYNC: i64 = 74;
+    const AT_FDCWD: u64 = 0xffff_ff9c;
+
+    fn with_stack(mut t: Thread, frames: &[&str]) -> Thread {
+        t.kernel_stack = Field::Value(frames.iter().map(|f| KernelFrame::named(*f)).collect());
+        t.wchan = Field::Value(frames.first().map(|f| f.to_string()));
+        t
+    }
+
+    /// A thread in D in system call `nr`/`name` with `args`, its stack
+    /// `frames` (top first), off the CPU for a minute.
+    fn waiter(tid: i32, call: Option<(i64, &str, Vec<u64>)>, frames: &[&str]) -> Thread {
+        let mut t = with_stack(thread(tid, TaskState::DiskSleep, None), frames);
+        t.syscall = match call {
+            Some((nr, name, args)) => Field::Value(Syscall::InSyscall {
+                nr,
+                name: Some(name.into()),
+                args,
+                sp: 0,
+                pc: 0,
+            }),
+            None => Field::Value(Syscall::NotInSyscall { sp: 0, pc: 0 }),
+        };
+        t.sched = Field::Value(SchedInfo {
+            voluntary_switches: None,
+            involuntary_switches: None,
+            run_ns: None,
+            wait_ns: None,
+            last_ran_ms: Some(0.0),
+        });
+        t
+    }
+
+    /// A kernel thread (PF_KTHREAD) named `comm`.
+    fn kthread(tid: i32, comm: &str, frames: &[&str]) -> Process {
+        let mut t = waiter(tid, None, frames);
+        t.comm = comm.into();
+        t.flags = TaskFlags(TaskFlags::KTHREAD);
+        let mut p = process(tid, vec![t], vec![], "/");
+        p.comm = comm.into();
+        p.cmdline = Field::Value(vec![]);
+        p
+    }
+
+    fn mount(id: u64, major: u32, minor: u32, mp: &str, fs: &str, source: &str) -> Mount {
+        Mount {
+            mount_id: id,
+            parent_id: 1,
+            major,
+            minor,
+            root: "/".into(),
+            mount_point: mp.into(),
+            options: "rw".into(),
+            fs_type: fs.into(),
+            source: source.into(),
+            super_options: String::new(),
+            mnt_ns: Some(7),
+        }
+    }
+
+    fn dev(name: &str, major: u32, minor: u32, kind: BlockKind) -> BlockDevice {
+        BlockDevice {
+            name: name.into(),
+            major,
+            minor,
+            kind,
+            parent: None,
+            holders: Vec::new(),
+            slaves: Vec::new(),
+            dm: None,
+            backing: None,
+            size_sectors: None,
+            read_only: None,
+            inflight: None,
+            progress: None,
+            state: None,
+            controller: None,
+            model: None,
+            queue: QueueSettings::default(),
+            unread: Vec::new(),
+        }
+    }
+
+    /// Requests in flight at both reads of `stat` and none completed.
+    fn stalled(d: &mut BlockDevice, in_flight: u64) {
+        let s = IoStat {
+            reads_completed: 100,
+            writes_completed: 50,
+            in_flight,
+            ..IoStat::default()
+        };
+        d.inflight = Some(Inflight {
+            reads: 0,
+            writes: in_flight,
+        });
+        d.progress = Some(IoProgress {
+            first: s,
+            second: s,
+            interval_ms: 200,
+        });
+    }
+
+    fn snap(procs: Vec<Process>, mounts: Vec<Mount>, devs: Option<Vec<BlockDevice>>) -> Snapshot {
+        let mut s = Snapshot::new(Source::Live {
+            root: "/proc".into(),
+        });
+        s.system.sched_clock_ms = Some(60_000.0);
+        let mut all = vec![mount(1, 8, 2, "/", "ext4", "/dev/sda2")];
+        all.extend(mounts);
+        s.mounts = all;
+        s.block_devices = match devs {
+            Some(d) => Field::Value(d),
+            None => Field::missing(MissingReason::NotCollected, "not collected"),
+        };
+        s.processes = procs;
+        s
+    }
+
+    fn sb(major: u32, minor: u32, fs: &str, id: &str, frozen: FreezeLevel) -> SuperBlockState {
+        SuperBlockState {
+            major,
+            minor,
+            fs_type: fs.into(),
+            id: id.into(),
+            frozen,
+            holders: vec!["user".into()],
+            address: 0xffff_8881_2345_6000,
+        }
+    }
+
+    fn find<'a>(fs: &'a [Finding], id: &str) -> &'a Finding {
+        fs.iter()
+            .find(|f| f.id.as_str() == id)
+            .unwrap_or_else(|| panic!("no {id}: {fs:#?}"))
+    }
+
+    fn commands(f: &Finding) -> Vec<String> {
+        f.remedies
+            .iter()
+            .filter_map(|r| r.command.clone())
+            .collect()
+    }
+
+    fn words(f: &Finding) -> String {
+        f.remedies
+            .iter()
+            .map(|r| r.action.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Real /proc/PID/stack of writers on an ext4 (on /dev/loop0) frozen
+    /// with `fsfreeze -f`, captured on this machine's 6.18 kernel (the
+    /// test's scratch script: mkfs.ext4 on a 64 MB image, losetup, mount,
+    /// freeze, then each writer in the background; thawed and detached
+    /// after). The frames below the syscall entry are cut.
+    const FROZEN_STACKS: &[(&str, &[&str], FreezeGate)] = &[
+        (
+            "write to an open fd",
+            &[
+                "percpu_rwsem_wait",
+                "vfs_write",
+                "ksys_write",
+                "do_syscall_64",
+            ],
+            FreezeGate::Write,
+        ),
+        (
+            "open O_CREAT",
+            &[
+                "percpu_rwsem_wait",
+                "mnt_want_write",
+                "path_openat",
+                "do_filp_open",
+                "do_sys_openat2",
+                "__x64_sys_openat",
+            ],
+            FreezeGate::Write,
+        ),
+        (
+            "mkdir",
+            &[
+                "percpu_rwsem_wait",
+                "mnt_want_write",
+                "filename_create",
+                "do_mkdirat",
+                "__x64_sys_mkdir",
+            ],
+            FreezeGate::Write,
+        ),
+        (
+            "unlink",
+            &[
+                "percpu_rwsem_wait",
+                "mnt_want_write",
+                "do_unlinkat",
+                "__x64_sys_unlinkat",
+            ],
+            FreezeGate::Write,
+        ),
+        (
+            "truncate",
+            &[
+                "percpu_rwsem_wait",
+                "do_ftruncate",
+                "do_sys_ftruncate",
+                "__x64_sys_ftruncate",
+            ],
+            FreezeGate::Write,
+        ),
+        (
+            "fallocate",
+            &["percpu_rwsem_wait", "vfs_fallocate", "__x64_sys_fallocate"],
+            FreezeGate::Write,
+        ),
+        (
+            "mmap store",
+            &[
+                "percpu_rwsem_wait",
+                "ext4_page_mkwrite",
+                "do_page_mkwrite",
+                "do_wp_page",
+                "__handle_mm_fault",
+                "handle_mm_fault",
+                "exc_page_fault",
+                "asm_exc_page_fault",
+            ],
+            FreezeGate::PageFault,
+        ),
+        // A full ORC stack (the live kernel through BPF) shows the
+        // scheduler above the same frames.
+        (
+            "ORC: open O_CREAT",
+            &[
+                "__schedule",
+                "schedule",
+                "percpu_rwsem_wait",
+                "__percpu_down_read",
+                "mnt_want_write",
+                "open_last_lookups",
+                "path_openat",
+            ],
+            FreezeGate::Write,
+        ),
+        (
+            "xfs transaction",
+            &["percpu_rwsem_wait", "__percpu_down_read", "xfs_trans_alloc"],
+            FreezeGate::Internal,
+        ),
+    ];
+
+    #[test]
+    fn writers_on_a_frozen_filesystem_are_held_at_its_gate() {
+        for (what, frames, gate) in FROZEN_STACKS {
+            let t = with_stack(thread(1, TaskState::DiskSleep, None), frames);
+            match frames_wait(&t) {
+                Some(WaitKind::FrozenFilesystem { gate: g, .. }) => {
+                    assert_eq!(g, *gate, "{what}")
+                }
+                other => panic!("{what}: {other:?}"),
+            }
+            assert!(
+                matches!(crate::wait_kind(&t), WaitKind::FrozenFilesystem { .. }),
+                "{what}"
+            );
+        }
+        // Another percpu rw-semaphore (cgroup_threadgroup_rwsem, taken in
+        // copy_process) is no freeze.
+        let fork = with_stack(
+            thread(1, TaskState::DiskSleep, None),
+            &["percpu_rwsem_wait", "__percpu_down_read", "copy_process"],
+        );
+        assert_eq!(frames_wait(&fork), None);
+    }
+
+    #[test]
+    fn each_block_io_and_journal_wait_is_told_apart() {
+        let io: &[(&[&str], IoWait)] = &[
+            (
+                &["submit_bio_wait", "blkdev_issue_discard", "ext4_trim_fs"],
+                IoWait::Bio,
+            ),
+            (
+                &["submit_bio_wait", "blkdev_issue_flush", "blkdev_fsync"],
+                IoWait::Flush,
+            ),
+            (
+                &[
+                    "io_schedule",
+                    "__blkdev_direct_IO_simple",
+                    "blkdev_read_iter",
+                ],
+                IoWait::DirectIo,
+            ),
+            (
+                &["io_schedule", "iomap_dio_rw", "ext4_dio_read_iter"],
+                IoWait::DirectIo,
+            ),
+            (
+                &[
+                    "folio_wait_bit_common",
+                    "folio_wait_writeback",
+                    "__filemap_fdatawait_range",
+                    "file_write_and_wait_range",
+                    "ext4_sync_file",
+                ],
+                IoWait::Writeback,
+            ),
+            (
+                &[
+                    "balance_dirty_pages",
+                    "balance_dirty_pages_ratelimited_flags",
+                    "generic_perform_write",
+                ],
+                IoWait::Writeback,
+            ),
+            (
+                &[
+                    "folio_wait_bit_common",
+                    "filemap_get_pages",
+                    "filemap_read",
+                    "blkdev_read_iter",
+                    "vfs_read",
+                ],
+                IoWait::PageRead,
+            ),
+            (
+                &[
+                    "folio_wait_bit_common",
+                    "__folio_lock",
+                    "truncate_inode_pages_range",
+                ],
+                IoWait::PageLock,
+            ),
+            (
+                &["__wait_on_buffer", "__bread_gfp", "ext4_read_bh"],
+                IoWait::Buffer,
+            ),
+            (
+                &[
+                    "io_schedule",
+                    "blk_mq_get_tag",
+                    "__blk_mq_alloc_requests",
+                    "blk_mq_submit_bio",
+                ],
+                IoWait::Tag,
+            ),
+            (
+                &[
+                    "blk_queue_enter",
+                    "blk_mq_alloc_request",
+                    "scsi_execute_cmd",
+                ],
+                IoWait::QueueEnter,
+            ),
+        ];
+        for (frames, what) in io {
+            let t = with_stack(thread(1, TaskState::DiskSleep, None), frames);
+            match frames_wait(&t) {
+                Some(WaitKind::BlockIo { what: w, .. }) => assert_eq!(w, *what, "{frames:?}"),
+                other => panic!("{frames:?}: {other:?}"),
+            }
+        }
+        let journal: &[(&[&str], &str)] = &[
+            (
+                &["jbd2_log_wait_commit", "ext4_sync_file", "vfs_fsync_range"],
+                "ext4",
+            ),
+            (
+                &[
+                    "wait_transaction_locked",
+                    "add_transaction_credits",
+                    "start_this_handle",
+                ],
+                "ext4",
+            ),
+            (
+                &["xlog_wait_on_iclog", "xfs_log_force_seq", "xfs_file_fsync"],
+                "xfs",
+            ),
+            (
+                &[
+                    "wait_current_trans",
+                    "start_transaction",
+                    "btrfs_create_common",
+                ],
+                "btrfs",
+            ),
+            (&["btrfs_commit_transaction", "btrfs_sync_file"], "btrfs"),
+        ];
+        for (frames, fs) in journal {
+            let t = with_stack(thread(1, TaskState::DiskSleep, None), frames);
+            match frames_wait(&t) {
+                Some(WaitKind::Journal { fs: f, .. }) => assert_eq!(f, *fs, "{frames:?}"),
+                other => panic!("{frames:?}: {other:?}"),
+            }
+        }
+        // A lock above the I/O frames: the task waits for the lock.
+        let lock = with_stack(
+            thread(1, TaskState::DiskSleep, None),
+            &[
+                "rwsem_down_write_slowpath",
+                "down_write",
+                "ext4_fallocate",
+                "jbd2__journal_start",
+            ],
+        );
+        assert_eq!(frames_wait(&lock), None);
+        // The kernel's own in_iowait, where the frames name nothing.
+        let mut hidden = with_stack(thread(1, TaskState::DiskSleep, None), &["some_driver_wait"]);
+        assert_eq!(frames_wait(&hidden), None);
+        hidden.in_iowait = Some(true);
+        assert!(matches!(
+            frames_wait(&hidden),
+            Some(WaitKind::BlockIo {
+                what: IoWait::Other,
+                ..
+            })
+        ));
+    }
+
+    /// An ext4 on loop0 (7:0) mounted at /mnt/frozen; a writer creating a
+    /// file there from its cwd.
+    fn frozen_scene(superblocks: bool, frames: &[&str]) -> Snapshot {
+        let w = waiter(
+            10,
+            Some((OPENAT, "openat", vec![AT_FDCWD, 0x1000, 0x241])),
+            frames,
+        );
+        let p = process(10, vec![w], vec![], "/mnt/frozen/sub");
+        let mut s = snap(
+            vec![p],
+            vec![mount(40, 7, 0, "/mnt/frozen", "ext4", "/dev/loop0")],
+            Some(vec![
+                dev("loop0", 7, 0, BlockKind::Loop),
+                dev("sda2", 8, 2, BlockKind::Partition),
+            ]),
+        );
+        s.superblocks = if superblocks {
+            Field::Value(vec![
+                sb(7, 0, "ext4", "loop0", FreezeLevel::Complete),
+                sb(8, 2, "ext4", "sda2", FreezeLevel::Unfrozen),
+            ])
+        } else {
+            Field::missing(
+                MissingReason::NotSupported,
+                "BPF is not available: not root",
+            )
+        };
+        s
+    }
+
+    const OPEN_FROZEN: &[&str] = &[
+        "percpu_rwsem_wait",
+        "mnt_want_write",
+        "path_openat",
+        "do_filp_open",
+        "do_sys_openat2",
+    ];
+
+    #[test]
+    fn a_frozen_writer_is_named_with_its_mountpoint_and_the_thaw() {
+        let s = frozen_scene(true, OPEN_FROZEN);
+        let fs = crate::analyze(&s);
+        let f = find(&fs, "storage.frozen");
+        assert_eq!(f.severity, Severity::Critical);
+        assert_eq!(f.confidence, Confidence::High);
+        assert_eq!(f.pids, vec![10]);
+        assert!(
+            f.title.contains("/mnt/frozen") && f.title.contains("ext4 on loop0"),
+            "{}",
+            f.title
+        );
+        assert_eq!(commands(f), vec!["fsfreeze -u /mnt/frozen".to_string()]);
+        assert!(
+            f.explanation.contains("kernel memory shows it frozen"),
+            "{}",
+            f.explanation
+        );
+        assert!(f
+            .evidence
+            .iter()
+            .any(|e| e.source.contains("s_writers.frozen")));
+        assert!(f.do_not.iter().any(|d| d.contains("umount -l")));
+        // Covered here, not again as a plain D wait or a lock wait.
+        assert!(fs
+            .iter()
+            .all(|g| !matches!(g.id.as_str(), "task.uninterruptible" | "lock.waiting")));
+        let g = graph::build(&s);
+        let e: Vec<_> = g.out(&Node::Task { pid: 10, tid: 10 }).collect();
+        assert_eq!(e.len(), 1, "{e:#?}");
+        assert_eq!(e[0].kind, EdgeKind::FrozenFilesystem);
+        assert!(e[0].likely, "tied by the cwd only");
+        assert!(
+            f.chain
+                .iter()
+                .any(|c| c.contains("filesystem /mnt/frozen (ext4 on loop0, frozen)")),
+            "{:?}",
+            f.chain
+        );
+        let (p, t) = s.thread(10).expect("thread");
+        let w = crate::describe_wait(&s, p, t);
+        assert!(
+            w.contains("frozen filesystem") && w.contains("/mnt/frozen"),
+            "{w}"
+        );
+    }
+
+    #[test]
+    fn without_kernel_memory_the_freeze_is_read_from_frames_and_said_so() {
+        let s = frozen_scene(false, OPEN_FROZEN);
+        let f = find(&crate::analyze(&s), "storage.frozen").clone();
+        assert_eq!(f.confidence, Confidence::Medium);
+        assert!(
+            f.explanation.contains("from the waiters' frames alone"),
+            "{}",
+            f.explanation
+        );
+        assert!(
+            f.explanation.contains("BPF is not available"),
+            "{}",
+            f.explanation
+        );
+        assert_eq!(commands(&f), vec!["fsfreeze -u /mnt/frozen".to_string()]);
+    }
+
+    /// /proc hides the percpu wait on some kernels: path_openat is the top
+    /// frame. On a filesystem kernel memory shows frozen that is the
+    /// freeze gate, not a directory's inode lock.
+    #[test]
+    fn a_path_openat_waiter_on_a_frozen_filesystem_is_no_lock_wait() {
+        let top = &["path_openat", "do_filp_open", "do_sys_openat2"];
+        let s = frozen_scene(true, top);
+        let (p, t) = s.thread(10).expect("thread");
+        assert!(matches!(
+            crate::storage::wait_kind_in(&s, p, t),
+            WaitKind::FrozenFilesystem { .. }
+        ));
+        let w = crate::describe_wait(&s, p, t);
+        assert!(!w.contains("inode lock"), "{w}");
+        let fs = crate::analyze(&s);
+        assert!(
+            fs.iter().all(|f| !f.id.as_str().starts_with("lock.")),
+            "{fs:#?}"
+        );
+        assert_eq!(find(&fs, "storage.frozen").confidence, Confidence::High);
+        // Not frozen: still the inode-lock reading.
+        let mut thawed = frozen_scene(true, top);
+        thawed.superblocks = Field::Value(vec![sb(7, 0, "ext4", "loop0", FreezeLevel::Unfrozen)]);
+        let (p, t) = thawed.thread(10).expect("thread");
+        assert!(crate::describe_wait(&thawed, p, t).contains("inode lock"));
+        // A dirfd on the frozen filesystem ties it too.
+        let mut by_dirfd = frozen_scene(true, top);
+        let p = &mut by_dirfd.processes[0];
+        p.cwd = Field::Value("/".into());
+        if let Field::Value(Syscall::InSyscall { args, .. }) = &mut p.threads[0].syscall {
+            args[0] = 5;
+        }
+        p.fds = process(10, vec![], vec![(5, "/mnt/frozen/dir", 40)], "/").fds;
+        let (p, t) = by_dirfd.thread(10).expect("thread");
+        assert!(matches!(
+            crate::storage::wait_kind_in(&by_dirfd, p, t),
+            WaitKind::FrozenFilesystem { .. }
+        ));
+    }
+
+    /// The acceptance chain: a reader of /dev/loop0, whose backing file is
+    /// on a FUSE mount (connection 41) whose daemon stopped answering;
+    /// the loop worker waits on the daemon.
+    fn loop_on_fuse(devs: bool) -> Snapshot {
+        let reader = waiter(
+            10,
+            Some((READ, "read", vec![3, 0x1000, 4096])),
+            &[
+                "folio_wait_bit_common",
+                "filemap_get_pages",
+                "filemap_read",
+                "blkdev_read_iter",
+                "vfs_read",
+                "ksys_read",
+            ],
+        );
+        let reader = process(10, vec![reader], vec![(3, "/dev/loop0", 5)], "/");
+        let worker = kthread(
+            20,
+            "kworker/u8:8+loop0",
+            &[
+                "request_wait_answer",
+                "__fuse_simple_request",
+                "fuse_send_read",
+                "fuse_file_read_iter",
+                "lo_rw_aio",
+                "loop_process_work",
+            ],
+        );
+        let mut daemon = process(
+            30,
+            vec![thread(30, TaskState::Sleeping, None)],
+            vec![(3, "/dev/fuse", 5)],
+            "/",
+        );
+        daemon.cmdline = Field::Value(vec!["stallfs".into(), "/mnt/fuse".into()]);
+        let mut lo = dev("loop0", 7, 0, BlockKind::Loop);
+        lo.backing = Some(LoopBacking {
+            file: "/mnt/fuse/disk.img".into(),
+            ..LoopBacking::default()
+        });
+        lo.inflight = Some(Inflight {
+            reads: 1,
+            writes: 0,
+        });
+        let mut s = snap(
+            vec![reader, worker, daemon],
+            vec![mount(41, 0, 41, "/mnt/fuse", "fuse.stallfs", "stallfs")],
+            devs.then(|| vec![lo]),
+        );
+        s.fuse_connections = Field::Value(vec![wedge_model::FuseConnection {
+            id: 41,
+            waiting: Some(1),
+            max_background: None,
+            congestion_threshold: None,
+        }]);
+        s
+    }
+
+    #[test]
+    fn a_loop_reader_is_chained_through_the_worker_to_the_fuse_daemon() {
+        let s = loop_on_fuse(true);
+        let g = graph::build(&s);
+        let chains = g.chains(&Node::Task { pid: 10, tid: 10 });
+        let want = vec![
+            Node::Task { pid: 10, tid: 10 },
+            Node::BlockDevice {
+                name: "loop0".into(),
+            },
+            Node::Task { pid: 20, tid: 20 },
+            Node::FuseConnection {
+                id: 41,
+                mount_point: "/mnt/fuse".into(),
+            },
+            Node::Task { pid: 30, tid: 30 },
+        ];
+        assert_eq!(chains, vec![want], "{:#?}", g.edges);
+        let first = g
+            .out(&Node::Task { pid: 10, tid: 10 })
+            .next()
+            .expect("edge");
+        assert_eq!(first.kind, EdgeKind::DeviceIo);
+        assert!(!first.likely, "the fd is /dev/loop0 itself");
+        let fs = crate::analyze(&s);
+        let f = find(&fs, "storage.loop_backing_stuck");
+        assert_eq!(f.severity, Severity::Critical);
+        assert_eq!(f.confidence, Confidence::High);
+        assert_eq!(f.pids, vec![10]);
+        assert!(f.title.contains("/mnt/fuse/disk.img"), "{}", f.title);
+        let cmds = commands(f);
+        assert_eq!(
+            cmds[0], "echo 1 > /sys/fs/fuse/connections/41/abort",
+            "{cmds:?}"
+        );
+        let w = words(f);
+        assert!(w.contains("LOST") && w.contains("I/O errors"), "{w}");
+        assert!(f.do_not.iter().any(|d| d.contains("losetup -d")));
+        assert!(
+            f.chain.iter().any(|c| c.contains("block device loop0")
+                && c.contains("kworker/u8:8+loop0")
+                && c.contains("FUSE connection 41")),
+            "{:?}",
+            f.chain
+        );
+        // The reader's wait in words names the device.
+        let (p, t) = s.thread(10).expect("thread");
+        let d = crate::describe_wait(&s, p, t);
+        assert!(d.contains("page being read") && d.contains("loop0"), "{d}");
+    }
+
+    /// Without sysfs (the block devices not read) the chain still goes
+    /// through the worker, by name; the backing file is not known.
+    #[test]
+    fn without_sysfs_the_loop_chain_rests_on_names() {
+        let s = loop_on_fuse(false);
+        let g = graph::build(&s);
+        let chains = g.chains(&Node::Task { pid: 10, tid: 10 });
+        assert!(
+            chains
+                .iter()
+                .any(|c| c.contains(&Node::Task { pid: 20, tid: 20 })),
+            "{chains:#?}"
+        );
+        let e = g
+            .out(&Node::BlockDevice {
+                name: "loop0".into(),
+            })
+            .next()
+            .expect("worker edge");
+        assert!(e.likely && e.kind == EdgeKind::DeviceWorker);
+    }
+
+    /// ext4 on sda1, a partition of sda, which stopped completing I/O
+    /// (SCSI state blocked): fsync waits on writeback.
+    #[test]
+    fn a_partition_chains_to_its_stalled_disk_with_scsi_remedies() {
+        let w = waiter(
+            10,
+            Some((FSYNC, "fsync", vec![4])),
+            &[
+                "folio_wait_bit_common",
+                "folio_wait_writeback",
+                "__filemap_fdatawait_range",
+                "file_write_and_wait_range",
+                "ext4_sync_file",
+            ],
+        );
+        let p = process(10, vec![w], vec![(4, "/data/db.log", 50)], "/");
+        let mut part = dev("sdb1", 8, 17, BlockKind::Partition);
+        part.parent = Some("sdb".into());
+        let mut disk = dev("sdb", 8, 16, BlockKind::Disk);
+        stalled(&mut disk, 3);
+        disk.state = Some("blocked".into());
+        let s = snap(
+            vec![p],
+            vec![mount(50, 8, 17, "/data", "ext4", "/dev/sdb1")],
+            Some(vec![part, disk]),
+        );
+        let g = graph::build(&s);
+        let chains = g.chains(&Node::Task { pid: 10, tid: 10 });
+        assert_eq!(chains.len(), 1, "{chains:#?}");
+        assert!(
+            matches!(&chains[0][1], Node::Filesystem { mount_point, device: Some(d), .. } if mount_point == "/data" && d == "sdb1")
+        );
+        assert_eq!(
+            chains[0][2],
+            Node::BlockDevice {
+                name: "sdb1".into()
+            }
+        );
+        assert_eq!(chains[0][3], Node::BlockDevice { name: "sdb".into() });
+        let fs = crate::analyze(&s);
+        let f = find(&fs, "storage.device_stalled");
+        assert!(f.title.contains("sdb does not complete I/O"), "{}", f.title);
+        assert_eq!(f.confidence, Confidence::High);
+        assert_eq!(f.pids, vec![10]);
+        assert!(
+            f.explanation.contains("Mounted from it")
+                || f.explanation.contains("3 request(s) in flight"),
+            "{}",
+            f.explanation
+        );
+        let cmds = commands(f);
+        assert!(
+            cmds.contains(&"echo running > /sys/block/sdb/device/state".to_string()),
+            "{cmds:?}"
+        );
+        assert!(
+            cmds.contains(&"echo 1 > /sys/block/sdb/device/delete".to_string()),
+            "{cmds:?}"
+        );
+        let w = words(f);
+        assert!(
+            w.contains("nothing is lost") && w.contains("dirty data not yet written is LOST"),
+            "{w}"
+        );
+        assert!(f
+            .evidence
+            .iter()
+            .any(|e| e.source.contains("/sys/class/block/sdb/stat")));
+    }
+
+    /// A multipath device (dm-0 over sdc and sdd) queueing with no path
+    /// left; a reader of /dev/mapper/mpatha.
+    #[test]
+    fn a_dm_device_chains_to_its_slaves_and_offers_fail_if_no_path_with_its_loss() {
+        let w = waiter(
+            10,
+            Some((READ, "read", vec![3, 0, 4096])),
+            &[
+                "io_schedule",
+                "__blkdev_direct_IO_simple",
+                "blkdev_read_iter",
+                "vfs_read",
+            ],
+        );
+        let p = process(10, vec![w], vec![(3, "/dev/mapper/mpatha", 5)], "/");
+        let mut dm = dev("dm-0", 253, 0, BlockKind::DeviceMapper);
+        dm.slaves = vec!["sdc".into(), "sdd".into()];
+        dm.dm = Some(DmInfo {
+            name: "mpatha".into(),
+            uuid: Some("mpath-3600a098038303053".into()),
+            suspended: Some(false),
+        });
+        stalled(&mut dm, 1);
+        let s = snap(
+            vec![p],
+            vec![],
+            Some(vec![
+                dm,
+                dev("sdc", 8, 32, BlockKind::Disk),
+                dev("sdd", 8, 48, BlockKind::Disk),
+            ]),
+        );
+        let g = graph::build(&s);
+        let from_dm: Vec<_> = g
+            .out(&Node::BlockDevice {
+                name: "dm-0".into(),
+            })
+            .collect();
+        assert_eq!(from_dm.len(), 2);
+        assert!(from_dm.iter().all(|e| e.kind == EdgeKind::StackedOn));
+        let fs = crate::analyze(&s);
+        let f = find(&fs, "storage.device_stalled");
+        assert!(f.title.contains("dm-0"), "{}", f.title);
+        let cmds = commands(f);
+        assert!(
+            cmds.contains(&"dmsetup message mpatha 0 fail_if_no_path".to_string()),
+            "{cmds:?}"
+        );
+        let w = words(f);
+        assert!(w.contains("fails with EIO") && w.contains("LOST"), "{w}");
+        assert!(w.contains("multipath -ll"), "{w}");
+    }
+
+    #[test]
+    fn each_device_remedy_says_what_it_loses() {
+        let s = snap(vec![], vec![], Some(vec![]));
+        let mut dm = dev("dm-1", 253, 1, BlockKind::DeviceMapper);
+        dm.dm = Some(DmInfo {
+            name: "vg0-root".into(),
+            uuid: Some("LVM-abc".into()),
+            suspended: Some(true),
+        });
+        let r = super::device_remedies(&s, &dm);
+        assert_eq!(r[0].command.as_deref(), Some("dmsetup resume vg0-root"));
+        assert!(r[0].action.contains("nothing is lost"));
+        let mut nvme = dev("nvme0n1", 259, 0, BlockKind::Nvme);
+        nvme.state = Some("resetting".into());
+        let r = super::device_remedies(&s, &nvme);
+        assert_eq!(
+            r[0].command.as_deref(),
+            Some("echo 1 > /sys/class/nvme/nvme0/reset_controller")
+        );
+        assert!(
+            r[0].action.contains("unwritten data is lost"),
+            "{}",
+            r[0].action
+        );
+        let nbd = dev("nbd0", 43, 0, BlockKind::Nbd);
+        let r = super::device_remedies(&s, &nbd);
+        assert!(r
+            .iter()
+            .any(|r| r.command.as_deref() == Some("nbd-client -d /dev/nbd0")
+                && r.action.contains("LOST")));
+        let other = dev("vda", 252, 0, BlockKind::Disk);
+        let r = super::device_remedies(&s, &other);
+        assert!(
+            r[0].command.is_none() && r[0].action.contains("cannot tell"),
+            "{r:?}"
+        );
+    }
+
+    #[test]
+    fn a_device_that_completes_io_is_slow_not_stuck() {
+        let w = waiter(
+            10,
+            Some((FSYNC, "fsync", vec![4])),
+            &[
+                "folio_wait_bit_common",
+                "folio_wait_writeback",
+                "file_write_and_wait_range",
+                "ext4_sync_file",
+            ],
+        );
+        let p = process(10, vec![w], vec![(4, "/data/f", 50)], "/");
+        let mut disk = dev("sdb", 8, 16, BlockKind::Disk);
+        stalled(&mut disk, 30);
+        if let Some(pr) = &mut disk.progress {
+            pr.second.writes_completed += 12;
+        }
+        let s = snap(
+            vec![p],
+            vec![mount(50, 8, 16, "/data", "xfs", "/dev/sdb")],
+            Some(vec![disk]),
+        );
+        let fs = crate::analyze(&s);
+        let f = find(&fs, "storage.slow");
+        assert_eq!(f.severity, Severity::Warning);
+        assert!(!f.is_wedged());
+        assert!(fs.iter().all(|f| f.id.as_str() != "storage.device_stalled"));
+    }
+
+    #[test]
+    fn a_long_io_wait_nothing_ties_further_is_an_io_wait() {
+        let w = waiter(10, None, &["submit_bio_wait", "blkdev_issue_discard"]);
+        let p = process(10, vec![w], vec![], "/");
+        let s = snap(vec![p], vec![], None);
+        let fs = crate::analyze(&s);
+        let f = find(&fs, "storage.io_wait");
+        assert_eq!(f.severity, Severity::Critical);
+        assert!(
+            f.evidence
+                .iter()
+                .any(|e| e.fact.contains("block devices were not read")),
+            "{:?}",
+            f.evidence
+        );
+    }
+
+    #[test]
+    fn a_journal_thread_is_tied_to_its_device_by_name() {
+        let w = waiter(
+            10,
+            Some((FSYNC, "fsync", vec![4])),
+            &["jbd2_log_wait_commit", "ext4_sync_file"],
+        );
+        let p = process(10, vec![w], vec![(4, "/data/f", 50)], "/");
+        let jbd2 = kthread(
+            20,
+            "jbd2/sdb1-8",
+            &[
+                "__wait_on_buffer",
+                "jbd2_journal_commit_transaction",
+                "kjournald2",
+            ],
+        );
+        let mut part = dev("sdb1", 8, 17, BlockKind::Partition);
+        part.parent = Some("sdb".into());
+        let mut disk = dev("sdb", 8, 16, BlockKind::Disk);
+        stalled(&mut disk, 2);
+        let s = snap(
+            vec![p, jbd2],
+            vec![mount(50, 8, 17, "/data", "ext4", "/dev/sdb1")],
+            Some(vec![part, disk]),
+        );
+        let g = graph::build(&s);
+        let fsn = g
+            .out(&Node::Task { pid: 10, tid: 10 })
+            .next()
+            .expect("edge")
+            .to
+            .clone();
+        let outs: Vec<_> = g.out(&fsn).map(|e| e.kind.clone()).collect();
+        assert!(
+            outs.contains(&EdgeKind::JournalThread) && outs.contains(&EdgeKind::FilesystemDevice),
+            "{outs:?}"
+        );
+        let jt = g
+            .out(&Node::Task { pid: 20, tid: 20 })
+            .next()
+            .expect("jbd2 edge");
+        assert_eq!(
+            jt.to,
+            Node::BlockDevice {
+                name: "sdb1".into()
+            }
+        );
+        assert!(jt.likely);
+        let fs = crate::analyze(&s);
+        let f = find(&fs, "storage.device_stalled");
+        assert!(f.pids.contains(&10) && f.pids.contains(&20), "{:?}", f.pids);
+    }
+
+    #[test]
+    fn kernel_log_storage_errors_are_tied_to_the_device_its_mounts_and_waiters() {
+        use wedge_model::{LogDetail, LogEvent};
+        let mut s = loop_on_fuse(true);
+        s.mounts
+            .push(mount(60, 7, 0, "/mnt/img", "ext4", "/dev/loop0"));
+        let io = |line: u64, sector: u64| LogEvent {
+            kind: "block_io_error".into(),
+            line,
+            monotonic: Some(12.5 + line as f64),
+            meaning: format!("I/O error, dev loop0, sector {sector} op 0x1:(WRITE)"),
+            detail: LogDetail::BlockIoError {
+                device: "loop0".into(),
+                sector: Some(sector),
+                op: Some("WRITE".into()),
+            },
+            ..LogEvent::default()
+        };
+        let fserr = LogEvent {
+            kind: "fs_error".into(),
+            line: 9,
+            monotonic: Some(30.0),
+            meaning:
+                "EXT4-fs error (device loop0): ext4_journal_check_start: Detected aborted journal"
+                    .into(),
+            detail: LogDetail::FsError {
+                fs: "ext4".into(),
+                device: "loop0".into(),
+                function: Some("ext4_journal_check_start".into()),
+                remount_ro: true,
+            },
+            ..LogEvent::default()
+        };
+        let events = vec![io(1, 2048), io(2, 4096), io(3, 1024), fserr];
+        let d = crate::diagnose(&s, &events);
+        let f = find(&d.findings, "storage.io_errors");
+        assert_eq!(
+            f.title,
+            "3 I/O error(s) on loop0 (op WRITE, sectors 1024–4096) since [13.500] (mounted at /mnt/img)"
+        );
+        assert_eq!(f.pids, vec![10], "the reader waits on loop0");
+        assert!(
+            words(f).contains("backing file /mnt/fuse/disk.img"),
+            "{}",
+            words(f)
+        );
+        let e = find(&d.findings, "storage.fs_error");
+        assert!(
+            e.title
+                .contains("EXT4-fs error(s) on loop0 (mounted at /mnt/img)")
+                && e.title
+                    .contains("remounted read-only: writes fail with EROFS"),
+            "{}",
+            e.title
+        );
+        assert!(commands(e).contains(&"e2fsck -f /dev/loop0".to_string()));
+        // The log's errors are evidence in the stuck reader's finding.
+        let live = find(&d.findings, "storage.loop_backing_stuck");
+        assert!(
+            live.evidence
+                .iter()
+                .any(|e| e.source.starts_with("kernel log line 1")),
+            "{:?}",
+            live.evidence
+        );
+    }
+
+    #[test]
+    fn the_schema_lists_every_edge_kind() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/schema/common.json");
+        let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let listed: Vec<&str> = doc["$defs"]["finding"]["properties"]["blocked_on"]["items"]
+            ["properties"]["kind"]["enum"]
+            .as_array()
+            .expect("blocked_on.kind enum")
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        let known: Vec<&str> = EdgeKind::ALL.iter().map(EdgeKind::name).collect();
+        assert_eq!(listed, known);
+    }
 }
