@@ -70,6 +70,7 @@
 
 mod helper;
 pub mod kmsg;
+pub mod loopdev;
 pub mod mntns;
 pub mod proc;
 mod roles;
@@ -89,6 +90,7 @@ pub use fuse_scenarios::{
 };
 pub use helper::{cleanup_all, ExitInfo, ROLE_ENV};
 pub use kmsg::KmsgTail;
+pub use loopdev::{Ext4Mount, LoopDevice};
 pub use pidns::{PidnsInit, PidnsInitAbort, PidnsInitWithFuseThread};
 pub use process::{Stopped, Traced, VforkParent, Zombie, ZombieWithStoppedParent};
 pub use uring::{IoUringMode, IoUringOnFuse};
