@@ -424,8 +424,11 @@ pub(crate) fn fswriter_main(kind: &OsStr, path: &OsStr) -> ! {
 }
 
 /// Body of role `wk-eiowriter`: argv = [dir]. Writes a file in `dir` and
-/// fsyncs it (the data write and the journal commit both fail), then
-/// `syncfs`, and reports each result.
+/// fsyncs it (the data write and the journal commit both fail: jbd2 aborts
+/// the journal), then `syncfs`, then a `mkdir`: its journal handle finds the
+/// journal aborted, which is the `EXT4-fs error … Detected aborted journal`
+/// that remounts the filesystem read-only (without it only ext4lazyinit's
+/// next pass would log it, seconds later). Reports each result.
 pub(crate) fn eiowriter_main(dir: &OsStr) -> ! {
     crate::roles::prologue("wk-eiowriter");
     let path = Path::new(dir).join("after-eio");
@@ -438,6 +441,8 @@ pub(crate) fn eiowriter_main(dir: &OsStr) -> ! {
         rustix::fs::syncfs(&d).map_err(io::Error::from)
     });
     say(&format!("syncfs-done result={r:?}"));
+    let r = fs::create_dir(Path::new(dir).join("after-abort"));
+    say(&format!("mkdir-done result={r:?}"));
     sleep_forever()
 }
 
@@ -856,7 +861,8 @@ pub struct LoopEio {
     daemon: Option<FuseDaemon>,
     guardian: Guardian,
     lines: Vec<String>,
-    /// The writer's `fsync-done …` and `syncfs-done …` reports.
+    /// The writer's `fsync-done …`, `syncfs-done …` and `mkdir-done …`
+    /// reports.
     pub writer_results: Vec<String>,
 }
 
@@ -907,7 +913,8 @@ impl LoopEio {
         let writer = Helper::spawn("wk-eiowriter", &[mnt.clone().into()])?;
         let w1 = writer.wait_line_by(WAIT_TIMEOUT, "fsync-done", |l| l.starts_with("fsync-done"));
         let w2 = writer.wait_line_by(WAIT_TIMEOUT, "syncfs-done", |l| l.starts_with("syncfs-done"));
-        me.writer_results = [w1, w2].into_iter().filter_map(|r| r.ok()).collect();
+        let w3 = writer.wait_line_by(WAIT_TIMEOUT, "mkdir-done", |l| l.starts_with("mkdir-done"));
+        me.writer_results = [w1, w2, w3].into_iter().filter_map(|r| r.ok()).collect();
         me.writer = Some(writer);
         let name = me.loopdev.name().to_string();
         let dev_word = format!("(device {name})");
