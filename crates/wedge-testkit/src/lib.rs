@@ -95,7 +95,7 @@ pub use helper::{cleanup_all, ExitInfo, ROLE_ENV};
 pub use kmsg::KmsgTail;
 pub use pidns::{PidnsInit, PidnsInitAbort, PidnsInitWithFuseThread};
 pub use process::{Stopped, Traced, VforkParent, Zombie, ZombieWithStoppedParent};
-pub use storage::{FrozenFs, FsKind, Guardian, LoopDevice, LoopEio, LoopOnFuse, WriterKind};
+pub use storage::{FrozenFs, FsKind, Guardian, LoopEio, LoopOnFuse, WriterKind};
 pub use uring::{IoUringMode, IoUringOnFuse};
 
 /// Env var that turns every skip into a failure (CI sets it).
