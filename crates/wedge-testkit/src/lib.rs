@@ -73,6 +73,7 @@
 
 mod helper;
 pub mod kmsg;
+pub mod loopdev;
 pub mod mntns;
 pub mod proc;
 mod roles;
@@ -93,6 +94,7 @@ pub use fuse_scenarios::{
 };
 pub use helper::{cleanup_all, ExitInfo, ROLE_ENV};
 pub use kmsg::KmsgTail;
+pub use loopdev::{Ext4Mount, LoopDevice};
 pub use pidns::{PidnsInit, PidnsInitAbort, PidnsInitWithFuseThread};
 pub use process::{Stopped, Traced, VforkParent, Zombie, ZombieWithStoppedParent};
 pub use storage::{FrozenFs, FsKind, Guardian, LoopEio, LoopOnFuse, WriterKind};
