@@ -33,6 +33,25 @@ pub enum WaitKind {
         function: String,
     },
     Coredump,
+    /// Held at a frozen (or freezing) filesystem's gate: sb_start_write(),
+    /// sb_start_pagefault() or sb_start_intwrite() sleeps in
+    /// percpu_rwsem_wait() while `sb->s_writers.frozen` is at or past its
+    /// level, until the filesystem is thawed.
+    FrozenFilesystem {
+        function: String,
+        gate: crate::storage::FreezeGate,
+    },
+    /// Block I/O: a bio, direct I/O, writeback, a page read, a request tag.
+    BlockIo {
+        function: String,
+        what: crate::storage::IoWait,
+    },
+    /// A filesystem's journal or log (jbd2, the XFS log, a btrfs
+    /// transaction commit).
+    Journal {
+        fs: String,
+        function: String,
+    },
     /// Some other kernel function.
     Other {
         function: String,
@@ -170,6 +189,9 @@ pub fn wait_kind(t: &Thread) -> WaitKind {
     if t.wchan_name() == Some("kernel_clone") || has(&["wait_for_vfork_done"]) {
         return WaitKind::VforkChild;
     }
+    if let Some(k) = crate::storage::frames_wait(t) {
+        return k;
+    }
     if let Some(f) = frame_in(t, wedge_kernel::frames::is_sleeping_lock).or_else(|| {
         // /proc hides the rw-semaphore slow path, so a task queued on a
         // directory's inode lock (down_write in open_last_lookups, inlined)
@@ -305,7 +327,7 @@ pub fn lock_words(snap: &Snapshot, t: &Thread) -> String {
 /// A plain-language sentence on what a thread waits for, naming the file
 /// system and mount where the process's open files tell.
 pub fn describe_wait(snap: &Snapshot, p: &Process, t: &Thread) -> String {
-    let kind = wait_kind(t);
+    let kind = crate::storage::wait_kind_in(snap, p, t);
     // The mount the wait is tied to (crate::fuse): naming every FUSE
     // mount the process has files on would blame the wrong ones.
     let fuse_mounts = || -> Vec<String> {
@@ -364,6 +386,13 @@ pub fn describe_wait(snap: &Snapshot, p: &Process, t: &Thread) -> String {
         }
         WaitKind::Lock { function } => format!("waits for a lock ({function})"),
         WaitKind::Coredump => "is dumping core, or waits for a core dump to finish".to_string(),
+        WaitKind::FrozenFilesystem { .. } | WaitKind::BlockIo { .. } | WaitKind::Journal { .. } => {
+            format!(
+                "{}{}",
+                crate::storage::kind_words(&kind).unwrap_or_default(),
+                crate::storage::where_words(snap, p, t)
+            )
+        }
         WaitKind::Other { function } => format!("sleeps in {function}"),
         WaitKind::None => match t.state {
             TaskState::Running => "is running".to_string(),
