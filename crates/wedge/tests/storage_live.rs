@@ -32,7 +32,7 @@ type R = Result<(), Failed>;
 /// Where the kit captured this kernel's lines (see its README).
 const EIO_FIXTURE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../wedge-klog/tests/fixtures/loop_eio_ext4_6.18.44.kmsg"
+    "/../wedge-klog/tests/data/loop-eio-ext4-6.18.44.kmsg"
 );
 
 fn is_root() -> bool {
@@ -381,7 +381,7 @@ fn check_storage_events(file: &Path, dev: &str, what: &str) -> R {
 /// The lines captured on 6.18.44 (committed), field by field.
 fn storage_messages_fixture() -> R {
     let fixture = Path::new(EIO_FIXTURE);
-    check_storage_events(fixture, "loop0", "wedge log loop_eio_ext4_6.18.44.kmsg")?;
+    check_storage_events(fixture, "loop0", "wedge log loop-eio-ext4-6.18.44.kmsg")?;
     let (_, events) = log_events(&[EIO_FIXTURE]);
     // Exact values of the first records of each kind.
     let first = |kind: &str| events.iter().find(|e| e["kind"] == kind).cloned();
