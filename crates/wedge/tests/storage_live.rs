@@ -284,10 +284,29 @@ fn frozen(kind: FsKind) -> R {
         check(!frozen.is_empty(), || {
             format!("[{label}] wedge {}: no finding says frozen: {text}", args.join(" "))
         })?;
+        // Which filesystem: the `write` writer's open fd names it, so even
+        // /proc alone can; a create or mkdir names it only in its syscall's
+        // path argument, so without kernel memory (the blocker's address in
+        // a superblock) it may stay unnamed, but never named wrongly.
+        let write_pid = f
+            .writers()
+            .iter()
+            .find(|w| w.kind == wedge_testkit::WriterKind::Write)
+            .map(|w| w.pid);
         for fd in &frozen {
             let s = fd.to_string();
-            check(s.contains(&mnt) && s.contains(&thaw), || {
-                format!("[{label}] wedge {}: a frozen finding without {mnt} or {thaw:?}: {fd}", args.join(" "))
+            let has_write = fd["pids"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|x| x.as_i64().map(|x| x as i32) == write_pid));
+            if exact || has_write {
+                check(s.contains(&mnt) && s.contains(&thaw), || {
+                    format!("[{label}] wedge {}: a frozen finding without {mnt} or {thaw:?}: {fd}", args.join(" "))
+                })?;
+            }
+            // Never the wrong filesystem: "fsfreeze -u" only with this one.
+            let wrong = s.match_indices("fsfreeze -u ").any(|(i, _)| !s[i..].starts_with(&thaw));
+            check(!wrong, || {
+                format!("[{label}] wedge {}: a frozen finding tells to thaw another filesystem (want {thaw:?}): {fd}", args.join(" "))
             })?;
             let conf = fd["confidence"].as_str().unwrap_or_default();
             if exact {
