@@ -387,6 +387,20 @@ fn frozen(snap: &Snapshot, n: &Node, waiters: &[Waiter]) -> Option<Finding> {
             ),
             command: None,
         });
+    } else if sb
+        .is_some_and(|s| s.frozen.is_frozen() && s.frozen != wedge_model::FreezeLevel::Complete)
+    {
+        // freeze_super() is still draining writers (a writer holding the
+        // write level is itself stuck, on I/O say); thaw_super() refuses
+        // anything but a complete freeze with EINVAL.
+        remedies.push(Remedy {
+            action: format!(
+                "the freeze of {mount_point} is still in progress (waiting for running writers to \
+                 drain), and fsfreeze -u is refused (EINVAL) until it completes: find what the \
+                 freezing task and the remaining writers wait on (wedge ps)"
+            ),
+            command: None,
+        });
     } else {
         remedies.push(Remedy {
             action: format!(
@@ -499,7 +513,8 @@ fn device_remedies(snap: &Snapshot, d: &BlockDevice) -> Vec<Remedy> {
                 action: format!(
                     "reset NVMe controller {ctrl}: outstanding commands are cancelled and retried \
                      once it is back; if it does not come back (state dead) its namespaces go away \
-                     and their I/O fails with EIO — unwritten data is lost"
+                     and their I/O fails with EIO — unwritten data is lost. While a reset already \
+                     runs (state resetting or connecting) the write is refused with EBUSY: wait for it"
                 ),
                 command: Some(format!("echo 1 > /sys/class/nvme/{ctrl}/reset_controller")),
             });
@@ -522,14 +537,32 @@ fn device_remedies(snap: &Snapshot, d: &BlockDevice) -> Vec<Remedy> {
         }
         _ if d.state.is_some() => {
             let state = d.state.as_deref().unwrap_or("");
-            v.push(Remedy {
-                action: format!(
-                    "once the transport is back (cable, SAN path, iSCSI session), set {name} running: \
-                     the SCSI midlayer resumes its queue and retries the commands, nothing is lost; \
-                     while the transport is still down the commands fail again (now {state})"
-                ),
-                command: Some(format!("echo running > /sys/block/{name}/device/state")),
-            });
+            // Since the 2022 fix to store_state_field() (6.1, and stable
+            // kernels), sysfs changes a SCSI device's state only from
+            // running or offline: blocked and transport-offline belong to
+            // the transport class (iSCSI, FC) and a write is refused with
+            // EINVAL.
+            if state == "offline" {
+                v.push(Remedy {
+                    action: format!(
+                        "once the transport is back (cable, SAN path), set {name} running: the SCSI \
+                         midlayer runs its queue again and rescans it, nothing is lost; while the \
+                         transport is still down the commands fail again"
+                    ),
+                    command: Some(format!("echo running > /sys/block/{name}/device/state")),
+                });
+            } else {
+                v.push(Remedy {
+                    action: format!(
+                        "{name} is {state}: its transport (an iSCSI session, an FC remote port) is \
+                         recovering and owns the state — writing running to it is refused (EINVAL). \
+                         Bring the path back (iscsiadm -m session shows the session); when the \
+                         transport's timeout (iSCSI replacement_timeout, FC dev_loss_tmo) expires first, \
+                         the queued I/O fails with EIO"
+                    ),
+                    command: None,
+                });
+            }
             v.push(Remedy {
                 action: format!(
                     "last resort: delete {name} — its in-flight I/O fails and dirty data not yet \
@@ -1573,17 +1606,15 @@ mod tests {
             f.explanation
         );
         let cmds = commands(f);
-        assert!(
-            cmds.contains(&"echo running > /sys/block/sdb/device/state".to_string()),
-            "{cmds:?}"
-        );
+        // blocked belongs to the transport: no write to state is offered.
+        assert!(!cmds.iter().any(|c| c.contains("device/state")), "{cmds:?}");
         assert!(
             cmds.contains(&"echo 1 > /sys/block/sdb/device/delete".to_string()),
             "{cmds:?}"
         );
         let w = words(f);
         assert!(
-            w.contains("nothing is lost") && w.contains("dirty data not yet written is LOST"),
+            w.contains("refused (EINVAL)") && w.contains("dirty data not yet written is LOST"),
             "{w}"
         );
         assert!(f
@@ -1675,6 +1706,18 @@ mod tests {
             .iter()
             .any(|r| r.command.as_deref() == Some("nbd-client -d /dev/nbd0")
                 && r.action.contains("LOST")));
+        let mut offline = dev("sde", 8, 64, BlockKind::Disk);
+        offline.state = Some("offline".into());
+        let r = super::device_remedies(&s, &offline);
+        assert_eq!(
+            r[0].command.as_deref(),
+            Some("echo running > /sys/block/sde/device/state")
+        );
+        assert!(r[0].action.contains("nothing is lost"));
+        assert!(
+            r[1].command.as_deref() == Some("echo 1 > /sys/block/sde/device/delete")
+                && r[1].action.contains("LOST")
+        );
         let other = dev("vda", 252, 0, BlockKind::Disk);
         let r = super::device_remedies(&s, &other);
         assert!(
