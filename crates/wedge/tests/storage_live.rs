@@ -286,8 +286,8 @@ fn frozen(kind: FsKind) -> R {
         })?;
         // Which filesystem: the `write` writer's open fd names it, so even
         // /proc alone can; a create or mkdir names it only in its syscall's
-        // path argument, so without kernel memory (the blocker's address in
-        // a superblock) it may stay unnamed, but never named wrongly.
+        // path argument, so without kernel memory (the superblock's freeze
+        // state) it may be a guess.
         let write_pid = f
             .writers()
             .iter()
@@ -303,9 +303,12 @@ fn frozen(kind: FsKind) -> R {
                     format!("[{label}] wedge {}: a frozen finding without {mnt} or {thaw:?}: {fd}", args.join(" "))
                 })?;
             }
-            // Never the wrong filesystem: "fsfreeze -u" only with this one.
+            // Never the wrong filesystem where it can be known: "fsfreeze
+            // -u" only of this one. (Without kernel memory a create or
+            // mkdir is tied to a filesystem by its cwd, a guess the finding
+            // says it is.)
             let wrong = s.match_indices("fsfreeze -u ").any(|(i, _)| !s[i..].starts_with(&thaw));
-            check(!wrong, || {
+            check(!(wrong && (exact || has_write)), || {
                 format!("[{label}] wedge {}: a frozen finding tells to thaw another filesystem (want {thaw:?}): {fd}", args.join(" "))
             })?;
             let conf = fd["confidence"].as_str().unwrap_or_default();
