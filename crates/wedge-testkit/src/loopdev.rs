@@ -37,6 +37,7 @@ pub struct LoopDevice {
     pub dev: PathBuf,
     /// `loopN`.
     pub name: String,
+    /// The sparse scratch file it is attached to (removed on drop).
     pub image: PathBuf,
     /// Partitions added (`loopNp1`, …).
     pub partitions: Vec<String>,
@@ -110,11 +111,13 @@ impl Drop for LoopDevice {
 /// on drop.
 #[derive(Debug)]
 pub struct Ext4Mount {
+    /// Where it is mounted.
     pub mount_point: PathBuf,
     frozen: bool,
 }
 
 impl Ext4Mount {
+    /// `mkfs.ext4` on `dev`, mounted on `mount_point` (made if missing).
     pub fn new(dev: &Path, mount_point: &Path) -> Result<Ext4Mount, Error> {
         if !have("mkfs.ext4") {
             return Err(Error::Skip("mkfs.ext4 not installed".into()));
@@ -144,6 +147,7 @@ impl Ext4Mount {
         Ok(())
     }
 
+    /// `fsfreeze -u`, if it is frozen.
     pub fn thaw(&mut self) {
         if self.frozen {
             let _ = run(Command::new("fsfreeze").arg("-u").arg(&self.mount_point));
