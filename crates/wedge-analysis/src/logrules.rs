@@ -411,6 +411,49 @@ fn devices_named(snap: &Snapshot, name: &str) -> Vec<String> {
     v
 }
 
+/// How old a loop device's last logged error may be and still be tied to
+/// what the device is now (its backing file, mounts and waiters).
+const LOOP_REUSE_SECS: f64 = 600.0;
+
+/// A loop device's errors logged long before the snapshot: reported, not
+/// tied to the device's present use.
+fn untied_loop_finding(rule: LogRule, dev: &str, es: &[&Event], age_s: f64) -> Finding {
+    let mut evidence: Vec<Evidence> = es
+        .iter()
+        .take(3)
+        .map(|e| ev(e, format!("{}: {}", e.kind, e.meaning)))
+        .collect();
+    evidence.push(Evidence {
+        source: "kernel log".into(),
+        fact: format!(
+            "the last of these lines is {} old, and loop device numbers are reused: they are \
+             likely of an earlier backing file of {dev}, so they are not tied to its present \
+             mounts or waiters",
+            wedge_model::human_ms(age_s * 1000.0)
+        ),
+    });
+    let what = match rule {
+        LogRule::FsError => "filesystem error(s)",
+        _ => "I/O error(s)",
+    };
+    Finding {
+        severity: Severity::Info,
+        confidence: Confidence::Medium,
+        pids: Vec::new(),
+        evidence,
+        explanation: rule.explanation().into(),
+        remedies: Vec::new(),
+        ..Finding::new(
+            rule.id(),
+            format!(
+                "{} earlier {what} on {dev} (logged {} before this snapshot)",
+                es.len(),
+                wedge_model::human_ms(age_s * 1000.0)
+            ),
+        )
+    }
+}
+
 /// The kernel's storage messages, grouped per device (and filesystem),
 /// tied to the snapshot's device, its mounts and the tasks whose waits
 /// reach it.
@@ -429,6 +472,29 @@ fn storage_log(snap: &Snapshot, g: &Graph, events: &[LogEvent], out: &mut Vec<(L
     }
     for ((dev, fs), (rule, es)) in groups {
         let first = es[0];
+        // Loop device numbers are reused (losetup -f takes the first free
+        // one): lines about loopN from long before the snapshot are likely
+        // of an earlier backing file, and are not tied to what loopN is
+        // now. Other devices keep their names.
+        let now_s = snap
+            .system
+            .sched_clock_ms
+            .map(|ms| ms / 1000.0)
+            .unwrap_or(snap.system.uptime_secs);
+        let last_s = es
+            .iter()
+            .filter_map(|e| e.monotonic)
+            .fold(None, |a: Option<f64>, b| Some(a.map_or(b, |a| a.max(b))));
+        let stale = dev.starts_with("loop")
+            && now_s > 0.0
+            && last_s.is_some_and(|l| now_s - l > LOOP_REUSE_SECS);
+        if stale {
+            out.push((
+                rule,
+                untied_loop_finding(rule, &dev, &es, now_s - last_s.unwrap_or(now_s)),
+            ));
+            continue;
+        }
         let devices = devices_named(snap, &dev);
         let known = devices.iter().any(|d| snap.block_device_named(d).is_some());
         let mounts: Vec<String> = devices
