@@ -887,6 +887,13 @@ fn expand_storage(snap: &Snapshot, g: &mut Graph) {
             });
         };
         match &n {
+            // Writers held at a freeze wait on the thaw, not on the
+            // device: the chain ends at the filesystem.
+            Node::Filesystem { .. }
+                if g.edges
+                    .iter()
+                    .filter(|e| e.to == n)
+                    .all(|e| e.kind == EdgeKind::FrozenFilesystem) => {}
             Node::Filesystem {
                 device: Some(dev), ..
             } => {
@@ -957,7 +964,13 @@ fn expand_storage(snap: &Snapshot, g: &mut Graph) {
                         true,
                     );
                 }
-                if !workers.is_empty() {
+                // The backing file matters while requests are in flight:
+                // an idle loop device waits on nothing.
+                let busy = d.is_some_and(|d| {
+                    d.inflight.is_some_and(|i| i.total() > 0)
+                        || d.progress.is_some_and(|p| p.stalled())
+                });
+                if !workers.is_empty() || !busy {
                     continue;
                 }
                 let Some(file) = d.and_then(|d| d.backing.as_ref()).map(|b| b.file.clone()) else {

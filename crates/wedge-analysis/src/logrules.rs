@@ -567,7 +567,7 @@ fn storage_log(snap: &Snapshot, g: &Graph, events: &[LogEvent], out: &mut Vec<(L
                     .find_map(|d| d.backing.as_ref().map(|b| b.file.clone()));
                 let action = match backing {
                     Some(f) => format!(
-                        "{dev} is a loop device: its errors come from its backing file {f} — the filesystem holding that file failed the reads or writes"
+                        "{dev} is a loop device: its errors come from its backing file {f} — the filesystem holding that file failed the reads or writes. Loop device numbers are reused: lines logged before {dev} was set up on this file belong to an earlier backing file"
                     ),
                     None => format!(
                         "check {dev} and its transport: the driver's lines around these (SCSI sense data, NVMe resets), and the disk's own health (smartctl -a /dev/{dev})"

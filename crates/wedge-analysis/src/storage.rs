@@ -42,7 +42,7 @@ impl FreezeGate {
         }
     }
 
-    fn words(self) -> &'static str {
+    pub fn words(self) -> &'static str {
         match self {
             FreezeGate::Write => "a write (sb_start_write)",
             FreezeGate::PageFault => "a store to a mapped page (sb_start_pagefault)",
@@ -326,7 +326,12 @@ pub fn frames_wait(t: &Thread) -> Option<WaitKind> {
     if let Some(i) = fr.iter().position(|f| PERCPU_WAIT.contains(f)) {
         let caller = fr[i..].iter().find(|f| !PERCPU_WAIT.contains(f)).copied();
         if let Some(c) = caller {
-            let mkwrite = c.contains("page_mkwrite") || c.ends_with("write_fault");
+            // ext4_page_mkwrite, btrfs_page_mkwrite, iomap_page_mkwrite;
+            // XFS's xfs_filemap_page_mkwrite → __xfs_filemap_fault (to
+            // 6.10), xfs_write_fault (6.11+).
+            let mkwrite = c.contains("page_mkwrite")
+                || c.ends_with("write_fault")
+                || c.ends_with("xfs_filemap_fault");
             let gate = if mkwrite || c == "sb_start_pagefault" {
                 Some(FreezeGate::PageFault)
             } else if SB_INTERNAL_CALLERS.contains(&c) {
@@ -404,7 +409,7 @@ pub fn frames_wait(t: &Thread) -> Option<WaitKind> {
 pub fn kind_words(kind: &WaitKind) -> Option<String> {
     Some(match kind {
         WaitKind::FrozenFilesystem { function, gate } => format!(
-            "is held at a frozen filesystem's gate: {} waits in {function} until the filesystem is thawed",
+            "is held by a frozen filesystem: {} waits in {function} until it is thawed",
             gate.words()
         ),
         WaitKind::BlockIo { function, what } => format!("{} (in {function})", what.words()),
@@ -480,7 +485,7 @@ impl TargetBy {
             TargetBy::Cwd { cwd } => {
                 format!("tied by its working directory {cwd} only (the path argument is not read)")
             }
-            TargetBy::OnlyFrozen => "the only frozen filesystem".into(),
+            TargetBy::OnlyFrozen => "the only filesystem shown frozen (its cwd is elsewhere; the path argument is not read)".into(),
             TargetBy::OnlyOpenFile => "the process's only open file on a block filesystem".into(),
             TargetBy::ThreadName { comm } => format!("the kernel thread's name {comm} names it"),
         }
@@ -533,8 +538,20 @@ impl DeviceThread {
     /// is running a work item of that workqueue now (wq_worker_comm();
     /// `-` only names the last one).
     pub fn of(comm: &str) -> Option<DeviceThread> {
-        if let Some(rest) = comm.strip_prefix("kworker/") {
-            let (_, desc) = rest.split_once('+')?;
+        if comm.starts_with("kworker/") {
+            let kind = wedge_kernel::ThreadKind::classify(
+                comm,
+                wedge_kernel::TaskFlags(wedge_kernel::TaskFlags::KTHREAD),
+            );
+            let wedge_kernel::ThreadKind::Kworker {
+                workqueue: Some(desc),
+                running: true,
+                ..
+            } = kind
+            else {
+                return None;
+            };
+            let desc = desc.as_str();
             if let Some(n) = desc.strip_prefix("loop") {
                 if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) {
                     return Some(DeviceThread::LoopWorker(desc.to_string()));
@@ -646,7 +663,76 @@ fn block_fs(snap: &Snapshot, m: &Mount) -> bool {
 
 /// The filesystem or device a storage wait of `t` is on, and how that was
 /// found; `None` when nothing ties it.
+///
+/// A writer held at a freeze gate whose call names no file of its own (a
+/// path lookup from the cwd: `mkdir /mnt/x/new` from `/`) is tied by the
+/// cwd only, and the cwd may be elsewhere: where the superblocks show
+/// which filesystems are frozen, a cwd that is not on one gives way to the
+/// only frozen filesystem; without them, to the only filesystem that
+/// another writer's own fd proves frozen.
 pub fn target(snap: &Snapshot, p: &Process, t: &Thread) -> Option<Target> {
+    let tg = target_of_call(snap, p, t);
+    let Some(Target::Filesystem {
+        mount_id,
+        by: TargetBy::Cwd { .. } | TargetBy::OnlyOpenFile,
+    }) = &tg
+    else {
+        return tg;
+    };
+    if !matches!(crate::wait::wait_kind(t), WaitKind::FrozenFilesystem { .. }) {
+        return tg;
+    }
+    let m = snap.mount(*mount_id)?;
+    let frozen: Vec<(u32, u32)> = if snap.superblocks.value().is_some() {
+        frozen_mounts(snap)
+            .iter()
+            .map(|m| (m.major, m.minor))
+            .collect()
+    } else {
+        proven_frozen(snap)
+    };
+    if frozen.contains(&(m.major, m.minor)) || frozen.len() != 1 {
+        return tg;
+    }
+    let (major, minor) = frozen[0];
+    let only = snap
+        .mounts
+        .iter()
+        .filter(|x| x.major == major && x.minor == minor)
+        .min_by_key(|x| x.mount_id)?;
+    Some(Target::Filesystem {
+        mount_id: only.mount_id,
+        by: TargetBy::OnlyFrozen,
+    })
+}
+
+/// Filesystems a writer held at a freeze gate works on through its own fd:
+/// proof from the frames that they are frozen.
+fn proven_frozen(snap: &Snapshot) -> Vec<(u32, u32)> {
+    let mut v: Vec<(u32, u32)> = Vec::new();
+    for p in &snap.processes {
+        for t in p.threads.iter().filter(|t| t.state == TaskState::DiskSleep) {
+            if !matches!(crate::wait::wait_kind(t), WaitKind::FrozenFilesystem { .. }) {
+                continue;
+            }
+            if let Some(Target::Filesystem {
+                mount_id,
+                by: TargetBy::Fd { .. } | TargetBy::DirFd { .. },
+            }) = target_of_call(snap, p, t)
+            {
+                if let Some(m) = snap.mount(mount_id) {
+                    if !v.contains(&(m.major, m.minor)) {
+                        v.push((m.major, m.minor));
+                    }
+                }
+            }
+        }
+    }
+    v
+}
+
+/// [`target`] from the thread's own call, cwd, files or name alone.
+fn target_of_call(snap: &Snapshot, p: &Process, t: &Thread) -> Option<Target> {
     let name = syscall_name(t);
     let arg0 = syscall_arg0(t);
     if let (Some(n), Some(fd)) = (name, arg0) {

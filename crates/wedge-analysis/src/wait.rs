@@ -386,7 +386,12 @@ pub fn describe_wait(snap: &Snapshot, p: &Process, t: &Thread) -> String {
         }
         WaitKind::Lock { function } => format!("waits for a lock ({function})"),
         WaitKind::Coredump => "is dumping core, or waits for a core dump to finish".to_string(),
-        WaitKind::FrozenFilesystem { .. } | WaitKind::BlockIo { .. } | WaitKind::Journal { .. } => {
+        WaitKind::FrozenFilesystem { function, gate } => format!(
+            "is held by a frozen filesystem{}: {} waits in {function} until it is thawed",
+            crate::storage::where_words(snap, p, t),
+            gate.words()
+        ),
+        WaitKind::BlockIo { .. } | WaitKind::Journal { .. } => {
             format!(
                 "{}{}",
                 crate::storage::kind_words(&kind).unwrap_or_default(),

@@ -1357,6 +1357,12 @@ mod tests {
             "{:?}",
             f.chain
         );
+        // Held writers wait on the thaw, not on the device under it.
+        assert!(
+            f.chain.iter().all(|c| !c.contains("block device")),
+            "{:?}",
+            f.chain
+        );
         let (p, t) = s.thread(10).expect("thread");
         let w = crate::describe_wait(&s, p, t);
         assert!(
@@ -1381,6 +1387,39 @@ mod tests {
             f.explanation
         );
         assert_eq!(commands(&f), vec!["fsfreeze -u /mnt/frozen".to_string()]);
+    }
+
+    /// `mkdir /mnt/frozen/new` from a cwd elsewhere (seen live here: the
+    /// cwd tie named `/`): another writer's own fd proves which
+    /// filesystem is frozen, and the mkdir is tied there, as likely.
+    #[test]
+    fn a_frozen_writer_whose_cwd_is_elsewhere_goes_to_the_proven_frozen_filesystem() {
+        let mut s = frozen_scene(false, OPEN_FROZEN);
+        s.processes[0].cwd = Field::Value("/".into());
+        let w = waiter(
+            11,
+            Some((1, "write", vec![3, 0x1000, 1])),
+            &["percpu_rwsem_wait", "vfs_write", "ksys_write"],
+        );
+        s.processes.push(process(
+            11,
+            vec![w],
+            vec![(3, "/mnt/frozen/existing", 40)],
+            "/",
+        ));
+        let fs = crate::analyze(&s);
+        let frozen: Vec<&Finding> = fs
+            .iter()
+            .filter(|f| f.id.as_str() == "storage.frozen")
+            .collect();
+        assert_eq!(frozen.len(), 1, "{frozen:#?}");
+        assert_eq!(frozen[0].pids, vec![10, 11]);
+        assert!(frozen[0].title.contains("/mnt/frozen"));
+        let (p, t) = s.thread(10).expect("thread");
+        assert!(matches!(
+            crate::storage::target(&s, p, t).map(|t| t.by().clone()),
+            Some(crate::storage::TargetBy::OnlyFrozen)
+        ));
     }
 
     /// /proc hides the percpu wait on some kernels: path_openat is the top
