@@ -332,7 +332,11 @@ fn logread_stamp(s: &str) -> Option<(&str, &str, i64)> {
 /// `kern.warn` (logread's facility.level) → the printk level.
 fn facility_level(t: &str) -> Option<u8> {
     let (fac, lvl) = t.split_once('.')?;
-    if fac.is_empty() || !fac.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) {
+    if fac.is_empty()
+        || !fac
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    {
         return None;
     }
     let l = match lvl {
@@ -752,7 +756,12 @@ mod tests {
         let p = strip("Tue Feb  1 19:02:25 2022 kern.warn kernel: [  512.123456] hello");
         assert_eq!(
             (p.body, p.level, p.monotonic, p.wall),
-            ("hello", Some(4), Some(512.123456), Some("Tue Feb  1 19:02:25 2022"))
+            (
+                "hello",
+                Some(4),
+                Some(512.123456),
+                Some("Tue Feb  1 19:02:25 2022")
+            )
         );
         assert!(!p.non_kernel);
         let p = strip("Tue Feb  1 19:02:25 2022 daemon.info dnsmasq[99]: hello");
@@ -761,16 +770,25 @@ mod tests {
         assert!(p.non_kernel);
         // RFC 5424: nil stamp, structured data with an escaped `]`, a BOM.
         let p = strip("<11>1 - host kernel - - [x@1 a=\"b\\]c\"] \u{feff}[  7.5] hello");
-        assert_eq!((p.body, p.level, p.monotonic), ("hello", Some(3), Some(7.5)));
+        assert_eq!(
+            (p.body, p.level, p.monotonic),
+            ("hello", Some(3), Some(7.5))
+        );
         let p = strip("<14>1 2024-03-04T08:15:02Z host sshd 77 - - Accepted");
         assert!(p.non_kernel);
         assert_eq!(p.wall, Some("2024-03-04T08:15:02Z"));
         // Not RFC 5424: a printk level before a dmesg stamp stays what it was.
         assert_eq!(strip("<6>[  1.0] x").body, "x");
         // A relay's host with no tag.
-        assert_eq!(body("Mar  4 08:15:02 10.0.0.5 [  512.123456] hello"), "hello");
+        assert_eq!(
+            body("Mar  4 08:15:02 10.0.0.5 [  512.123456] hello"),
+            "hello"
+        );
         assert!(strip("Mar  4 08:15:02 10.0.0.5 backup done").non_kernel);
-        assert!(!strip("Mar  4 08:15:02 10.0.0.5 INFO: task a:1 blocked for more than 120 seconds.").non_kernel);
+        assert!(
+            !strip("Mar  4 08:15:02 10.0.0.5 INFO: task a:1 blocked for more than 120 seconds.")
+                .non_kernel
+        );
         assert_eq!(body("\u{feff}[  1.0] x"), "x");
         let p = strip("6,7,8,-,caller=C3;x");
         assert_eq!((p.body, p.caller), ("x", Some("C3")));
