@@ -199,8 +199,8 @@ pub struct FsError {
 }
 
 /// `mce: [Hardware Error]: CPU 5: Machine Check: 0 Bank 8: ee0000000040110a`
-/// (the CPU goes into the event's `cpu`), `Machine Check Exception` (fatal)
-/// and `Machine check events logged` (corrected errors handed to mcelog).
+/// (the CPU goes into the event's `cpu`) and `Machine Check Exception`
+/// (fatal).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
 pub struct Mce {
     /// MCA bank that logged it.
@@ -245,6 +245,10 @@ pub(crate) enum StorageLine {
     /// A filesystem error: held back for [`REMOUNT_WINDOW_LINES`] lines
     /// for a read-only remount of the same filesystem.
     FsError(FsError),
+    /// A filesystem error line that completes the error of the line just
+    /// before it, if that one is of the same filesystem (XFS `Corruption
+    /// detected` after `Internal error`); else a report of its own.
+    FsErrorFollow(FsError),
     /// `Remounting filesystem read-only` / `forced readonly`: the
     /// filesystem (when named) and its device.
     Remount {
@@ -495,8 +499,15 @@ fn xfs(r: &str) -> Line {
             return fs_error_line("xfs", dev, f.map(str::to_string), None, msg);
         }
     }
+    // xfs_corruption_error prints `Internal error ...` (below) and then
+    // this line: one report, so it joins that error when it follows it.
     if msg.starts_with("Corruption detected") {
-        return fs_error_line("xfs", dev, None, None, msg);
+        let Line::Report(super::Report::Storage(StorageLine::FsError(e))) =
+            fs_error_line("xfs", dev, None, None, msg)
+        else {
+            return Line::Other;
+        };
+        return Line::report(StorageLine::FsErrorFollow(e));
     }
     // xfs_error_report: `Internal error TAG at line N of file F.  Caller FUNC+0x..`:
     // the tag is the failing function or an expression; the caller is the
@@ -541,7 +552,9 @@ fn xfs(r: &str) -> Line {
     if msg.starts_with("Filesystem has been shut down due to") {
         return fs_error_line("xfs", dev, None, None, msg);
     }
-    if msg.starts_with("Please unmount the filesystem") || msg.contains("Shutting down filesystem")
+    if msg.starts_with("Please unmount the filesystem")
+        || msg.starts_with("Please umount the filesystem")
+        || msg.contains("Shutting down filesystem")
     {
         return Line::Related;
     }
@@ -560,8 +573,13 @@ fn btrfs(r: &str) -> Line {
     let Some((inside, msg)) = x.split_once(')') else {
         return Line::Other;
     };
-    // 6.x adds the filesystem state letters: `(device sdb state EA)`.
-    let dev = inside.split_whitespace().next().unwrap_or("");
+    // 5.18+ adds the filesystem state letters: `(device sdb: state EA)`,
+    // 6.x `(device sdb state EA)`.
+    let dev = inside
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .trim_end_matches(':');
     if dev.is_empty() {
         return Line::Other;
     }
@@ -614,13 +632,13 @@ pub(crate) fn fs_line(s: &str) -> Option<Line> {
 
 /// A machine-check line, after `mce: ` and `[Hardware Error]: ` are
 /// stripped: `CPU 5: Machine Check: 0 Bank 8: STATUS`, `CPU 0: Machine
-/// Check Exception: 5 Bank 4: STATUS`, `Machine check events logged`; the
-/// other lines of the record (`RIP`, `TSC`, `PROCESSOR`, ...) belong to it.
+/// Check Exception: 5 Bank 4: STATUS`; the other lines of the record
+/// (`RIP`, `TSC`, `PROCESSOR`, `Machine check events logged`, ...) carry
+/// nothing kept.
 pub(crate) fn mce(r: &str) -> Line {
     let r = r.strip_prefix("[Hardware Error]: ").unwrap_or(r);
-    if r.starts_with("Machine check events logged") {
-        return Line::report(StorageLine::Mce(Mce::default(), None));
-    }
+    // `Machine check events logged` announces the records printed after
+    // it (or handed to mcelog): not a report of its own.
     let Some(x) = r.strip_prefix("CPU ") else {
         return Line::Related;
     };
@@ -830,6 +848,28 @@ impl Assemble for StorageLine {
                 let ev = new_event(Detail::FsError(e), p, ln);
                 ps.push_held(ev, ln + REMOUNT_WINDOW_LINES);
             }
+            StorageLine::FsErrorFollow(e) => {
+                let mut joined = false;
+                ps.patch_held(|ev| match &mut ev.detail {
+                    Detail::FsError(x)
+                        if !joined
+                            && x.fs == e.fs
+                            && x.device == e.device
+                            && ev.lines.last + 2 >= ln
+                            && x.message
+                                .as_deref()
+                                .is_some_and(|m| m.starts_with("Internal error")) =>
+                    {
+                        joined = true;
+                        true
+                    }
+                    _ => false,
+                });
+                if !joined {
+                    let ev = new_event(Detail::FsError(e), p, ln);
+                    ps.push_held(ev, ln + REMOUNT_WINDOW_LINES);
+                }
+            }
             StorageLine::Remount { fs, device } => {
                 ps.patch_held(|ev| match &mut ev.detail {
                     Detail::FsError(e)
@@ -855,5 +895,458 @@ impl Assemble for StorageLine {
                 ps.open_event(ev, p, 6);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    fn events(log: &str) -> Vec<Value> {
+        crate::parse_str(log)
+            .events
+            .iter()
+            .filter_map(|e| serde_json::to_value(e).ok())
+            .collect()
+    }
+
+    fn one(line: &str) -> Value {
+        let ev = events(line);
+        assert_eq!(ev.len(), 1, "{line}: {ev:#?}");
+        ev.into_iter().next().unwrap_or(Value::Null)
+    }
+
+    fn check(line: &str, want: &Value) {
+        let got = one(line);
+        for (k, v) in want.as_object().into_iter().flatten() {
+            assert_eq!(got.get(k), Some(v), "field {k} of {line}: {got}");
+        }
+    }
+
+    #[test]
+    fn blk_io_error_forms() {
+        check(
+            "[  609.259554] I/O error, dev sda, sector 0 op 0x0:(READ) flags 0x0 phys_seg 1 prio class 0",
+            &json!({"kind": "blk_io_error", "device": "sda", "sector": 0, "op": "READ", "status": "I/O error"}),
+        );
+        check(
+            "[ 1.0] I/O error, dev sdb, sector 1024 op 0x1:(WRITE) flags 0x800 phys_seg 1 prio class 2",
+            &json!({"kind": "blk_io_error", "device": "sdb", "sector": 1024, "op": "WRITE"}),
+        );
+        check(
+            "kernel: blk_update_request: critical target error, dev sdb, sector 16368 op 0x0:(READ) flags 0x80700 phys_seg 1 prio class 0",
+            &json!({"kind": "blk_io_error", "device": "sdb", "sector": 16368, "op": "READ", "status": "critical target error"}),
+        );
+        let old = one("[ 2.0] blk_update_request: I/O error, dev sda, sector 2048");
+        assert_eq!(old["device"], "sda");
+        assert_eq!(old["sector"], 2048);
+        assert!(old.get("op").is_none(), "{old}");
+        check(
+            "[ 3.0] blk_update_request: critical medium error, dev sda, sector 81920",
+            &json!({"kind": "blk_io_error", "status": "critical medium error", "sector": 81920}),
+        );
+        check(
+            "[130128.750142] print_req_error: critical medium error, dev sdn, sector 33928",
+            &json!({"kind": "blk_io_error", "device": "sdn"}),
+        );
+        check(
+            "[  133.928319] end_request: critical target error, dev sdc, sector 62333824",
+            &json!({"kind": "blk_io_error", "device": "sdc", "sector": 62_333_824}),
+        );
+        for st in ["critical nexus error", "timeout error"] {
+            check(
+                &format!("[ 4.0] {st}, dev sdd, sector 8 op 0x1:(WRITE) flags 0x0 phys_seg 1 prio class 0"),
+                &json!({"kind": "blk_io_error", "status": st, "op": "WRITE"}),
+            );
+        }
+        // This machine (6.18) under mkfs.ext4 on a loop device.
+        check(
+            "[44255.955690] operation not supported error, dev loop0, sector 130944 op 0x9:(WRITE_ZEROES) flags 0x20000800 phys_seg 0 prio class 2",
+            &json!({"kind": "blk_io_error", "device": "loop0", "op": "WRITE_ZEROES"}),
+        );
+    }
+
+    #[test]
+    fn user_programs_printing_io_error_are_not_events() {
+        for l in [
+            "cp: error reading 'x': Input/output error",
+            "myapp: I/O error, dev sda, sector 12",
+            "I/O error, dev sda",
+            "I/O error, dev sda, sector twelve",
+            "Mar  4 08:15:02 host myapp[12]: I/O error, dev sda, sector 1024 op 0x1:(WRITE)",
+            "some tool: Buffer I/O error, please retry",
+            "sd card: Result: hostbyte=fine",
+            "Error: page allocation failure rate is 3%",
+        ] {
+            let ev = events(l);
+            assert!(ev.is_empty(), "{l}: {ev:#?}");
+        }
+    }
+
+    #[test]
+    fn buffer_io_error_forms() {
+        check(
+            "[  609.259595] Buffer I/O error on dev sda, logical block 0, async page read",
+            &json!({"kind": "buffer_io_error", "device": "sda", "logical_block": 0, "what": "async page read"}),
+        );
+        check(
+            "[ 1.0] Buffer I/O error on dev sdb1, logical block 128, lost async page write",
+            &json!({"kind": "buffer_io_error", "device": "sdb1", "logical_block": 128}),
+        );
+        check(
+            "[44256.145668] Buffer I/O error on device loop0, logical block 28673",
+            &json!({"kind": "buffer_io_error", "device": "loop0", "logical_block": 28673}),
+        );
+    }
+
+    #[test]
+    fn nvme_forms() {
+        check(
+            "[384589.758045] nvme nvme0: I/O 12 QID 5 timeout, aborting",
+            &json!({"kind": "nvme_timeout", "controller": "nvme0", "command_id": 12, "qid": 5, "action": "aborting"}),
+        );
+        check(
+            "[  101.417700] nvme nvme0: I/O 897 QID 2 timeout, completion polled",
+            &json!({"kind": "nvme_timeout", "command_id": 897, "qid": 2, "action": "completion polled"}),
+        );
+        check(
+            "[ 1.0] nvme nvme1: I/O 5 QID 0 timeout, reset controller",
+            &json!({"kind": "nvme_timeout", "controller": "nvme1", "qid": 0, "action": "reset controller"}),
+        );
+        check(
+            "[ 1.0] nvme nvme0: I/O tag 17 (0011) opcode 0x1 (Write) QID 3 timeout, aborting req_op:WRITE(1) size:4096",
+            &json!({"kind": "nvme_timeout", "command_id": 17, "qid": 3, "action": "aborting"}),
+        );
+        let down = one("[ 2.0] nvme nvme0: controller is down; will reset: CSTS=0x3, PCI_STATUS=0x10");
+        assert_eq!(down["action"], "will reset");
+        assert!(down.get("qid").is_none() && down.get("command_id").is_none(), "{down}");
+        // Not timeouts.
+        assert!(events("[ 3.0] nvme nvme0: Abort status: 0x0").is_empty());
+    }
+
+    #[test]
+    fn scsi_forms() {
+        check(
+            "[  611.175508] sd 0:0:0:0: [sda] tag#0 FAILED Result: hostbyte=DID_OK driverbyte=DRIVER_OK cmd_age=1s",
+            &json!({"kind": "scsi_error", "device": "sda", "hostbyte": "DID_OK", "driverbyte": "DRIVER_OK", "scsi_address": "0:0:0:0"}),
+        );
+        check(
+            "[ 1.0] sd 2:0:0:0: [sdb] tag#7 FAILED Result: hostbyte=DID_ERROR driverbyte=DRIVER_OK cmd_age=30s",
+            &json!({"kind": "scsi_error", "device": "sdb", "hostbyte": "DID_ERROR", "cmd_age_seconds": 30}),
+        );
+        check(
+            "[130128.749858] sd 15:0:0:1: [sdn] tag#4 FAILED Result: hostbyte=DID_OK driverbyte=DRIVER_SENSE",
+            &json!({"kind": "scsi_error", "device": "sdn", "driverbyte": "DRIVER_SENSE"}),
+        );
+        // 3.x: no tag, two spaces.
+        check(
+            "[ 9.0] sd 2:0:0:0: [sdc]  Result: hostbyte=DID_OK driverbyte=DRIVER_SENSE",
+            &json!({"kind": "scsi_error", "device": "sdc"}),
+        );
+        check(
+            "[ 4526.201064] sd 0:0:0:0: [sda] tag#0 UNKNOWN(0x2003) Result: hostbyte=0x00 driverbyte=DRIVER_OK cmd_age=0s",
+            &json!({"kind": "scsi_error", "hostbyte": "0x00"}),
+        );
+    }
+
+    #[test]
+    fn ext4_errors_and_remount() {
+        let ev = events(
+            "[ 1.0] EXT4-fs error (device sdb1): ext4_find_entry:1455: inode #2: comm ls: reading directory lblock 0\n\
+             [ 1.1] Aborting journal on device sdb1-8.\n\
+             [ 1.2] EXT4-fs (sdb1): Remounting filesystem read-only\n\
+             [ 2.0] EXT4-fs error (device sda1) in ext4_reserve_inode_write:5717: Journal has aborted\n",
+        );
+        assert_eq!(ev.len(), 2, "{ev:#?}");
+        assert_eq!(ev[0]["fs"], "ext4");
+        assert_eq!(ev[0]["device"], "sdb1");
+        assert_eq!(ev[0]["function"], "ext4_find_entry");
+        assert_eq!(ev[0]["line"], 1455);
+        assert_eq!(ev[0]["remount_ro"], true);
+        assert_eq!(ev[0]["lines"]["last"], 3);
+        assert!(ev[0]["meaning"].as_str().unwrap_or("").contains("read-only"));
+        // Another device: its own error, no remount seen.
+        assert_eq!(ev[1]["device"], "sda1");
+        assert_eq!(ev[1]["function"], "ext4_reserve_inode_write");
+        assert_eq!(ev[1]["line"], 5717);
+        assert_eq!(ev[1]["remount_ro"], false);
+    }
+
+    #[test]
+    fn remount_of_another_device_does_not_count() {
+        let ev = events(
+            "[ 1.0] EXT4-fs error (device sdb1): ext4_lookup:1700: inode #12: comm find: deleted inode referenced: 99\n\
+             [ 1.2] EXT4-fs (sdc1): Remounting filesystem read-only\n",
+        );
+        assert_eq!(ev.len(), 1);
+        assert_eq!(ev[0]["remount_ro"], false);
+    }
+
+    #[test]
+    fn remount_after_the_window_does_not_count() {
+        let mut log = String::from(
+            "[ 1.0] EXT4-fs error (device sdb1): ext4_journal_check_start:83: comm a: Detected aborted journal\n",
+        );
+        for i in 0..super::REMOUNT_WINDOW_LINES + 2 {
+            log.push_str(&format!("[ 2.{i}] usb 1-1: something else\n"));
+        }
+        log.push_str("[ 3.0] EXT4-fs (sdb1): Remounting filesystem read-only\n");
+        let ev = events(&log);
+        assert_eq!(ev.len(), 1);
+        assert_eq!(ev[0]["remount_ro"], false);
+    }
+
+    #[test]
+    fn held_error_keeps_log_order() {
+        let ev = events(
+            "[ 1.0] EXT4-fs error (device sdb1): ext4_find_entry:1455: inode #2: comm ls: reading directory lblock 0\n\
+             [ 1.1] I/O error, dev sdb, sector 8 op 0x0:(READ) flags 0x0 phys_seg 1 prio class 0\n\
+             [ 1.2] EXT4-fs (sdb1): Remounting filesystem read-only\n",
+        );
+        let kinds: Vec<&str> = ev.iter().filter_map(|e| e["kind"].as_str()).collect();
+        assert_eq!(kinds, ["fs_error", "blk_io_error"]);
+        assert_eq!(ev[0]["remount_ro"], true);
+    }
+
+    #[test]
+    fn ext4_error_count_and_ext3() {
+        check(
+            "[ 5.0] EXT4-fs (sdb1): error count since last fsck: 5",
+            &json!({"kind": "fs_error", "fs": "ext4", "device": "sdb1", "remount_ro": false}),
+        );
+        let ev = events(
+            "[ 1.0] EXT3-fs error (device sda1): ext3_journal_start_sb: Detected aborted journal\n\
+             [ 1.1] EXT3-fs (sda1): error: remounting filesystem read-only\n",
+        );
+        assert_eq!(ev.len(), 1);
+        assert_eq!(ev[0]["fs"], "ext3");
+        assert_eq!(ev[0]["function"], "ext3_journal_start_sb");
+        assert_eq!(ev[0]["remount_ro"], true);
+        // Not errors: warnings and mount notices.
+        assert!(events(
+            "[44256.140545] EXT4-fs warning (device loop0): ext4_end_bio:368: I/O error 3 writing to inode 12 starting block 29953)\n\
+             [44255.969419] EXT4-fs (loop0): mounted filesystem 2c55e0d3 r/w with ordered data mode. Quota mode: none.\n"
+        )
+        .is_empty());
+    }
+
+    #[test]
+    fn xfs_forms() {
+        // node-problem-detector#845: one corruption report, then the shutdown.
+        let ev = events(
+            "kernel: XFS (dm-4): Internal error xfs_iunlink_remove at line 2038 of file fs/xfs/xfs_inode.c.  Caller xfs_ifree+0x33/0x130 [xfs]\n\
+             kernel: XFS (dm-4): Corruption detected. Unmount and run xfs_repair\n\
+             kernel: XFS (dm-4): xfs_inactive_ifree: xfs_ifree returned error -117\n\
+             kernel: XFS (dm-4): xfs_do_force_shutdown(0x1) called from line 1788 of file fs/xfs/xfs_inode.c.  Return address = 000000009d022bf1\n\
+             kernel: XFS (dm-4): I/O Error Detected. Shutting down filesystem\n\
+             kernel: XFS (dm-4): Please umount the filesystem and rectify the problem(s)\n",
+        );
+        assert_eq!(ev.len(), 2, "{ev:#?}");
+        assert_eq!(ev[0]["function"], "xfs_iunlink_remove");
+        assert_eq!(ev[0]["line"], 2038);
+        assert_eq!(ev[0]["lines"]["last"], 2);
+        assert_eq!(ev[1]["function"], "xfs_do_force_shutdown");
+        assert_eq!(ev[1]["line"], 1788);
+        assert!(ev[1]["meaning"].as_str().unwrap_or("").contains("shut down"));
+        check(
+            "[   10.036682] XFS (vda4): Metadata corruption detected at xfs_buf_ioend+0x162/0x570 [xfs], xfs_inode block 0x2fc4e0 xfs_inode_buf_verify",
+            &json!({"kind": "fs_error", "fs": "xfs", "device": "vda4", "function": "xfs_buf_ioend"}),
+        );
+        check(
+            "[ 1.0] XFS (sdb1): Corruption detected. Unmount and run xfs_repair",
+            &json!({"kind": "fs_error", "fs": "xfs", "device": "sdb1"}),
+        );
+        check(
+            "[ 1.0] XFS (sdb): Filesystem has been shut down due to log error (0x2).",
+            &json!({"kind": "fs_error", "fs": "xfs", "device": "sdb"}),
+        );
+        check(
+            "[ 1.0] XFS (sda2): Corruption of in-memory data (0x8) detected at xfs_trans_cancel+0x14b/0x180 [xfs] (fs/xfs/xfs_trans.c:1097).  Shutting down filesystem.",
+            &json!({"kind": "fs_error", "function": "xfs_trans_cancel", "line": 1097}),
+        );
+        check(
+            "[ 1.0] XFS (dm-0): Internal error XFS_WANT_CORRUPTED_GOTO at line 1423 of file fs/xfs/libxfs/xfs_alloc.c.  Caller xfs_free_ag_extent+0x3f6/0x870 [xfs]",
+            &json!({"kind": "fs_error", "function": "xfs_free_ag_extent", "line": 1423}),
+        );
+        assert!(events("[ 1.0] XFS (sdb1): Mounting V5 Filesystem").is_empty());
+    }
+
+    #[test]
+    fn btrfs_forms() {
+        // btrfs/linux#761 (5.11).
+        let ev = events(
+            "Mar 20 14:49:59 ip-172-31-36-240 kernel: [3135163.311298] BTRFS: error (device nvme2n1) in __btrfs_update_delayed_inode:1075: errno=-5 IO failure\n\
+             Mar 20 14:49:59 ip-172-31-36-240 kernel: [3135163.316955] BTRFS info (device nvme2n1): forced readonly\n\
+             Mar 20 14:49:59 ip-172-31-36-240 kernel: [3135163.341527] BTRFS warning (device nvme2n1): Skipping commit of aborted transaction.\n\
+             Mar 20 14:49:59 ip-172-31-36-240 kernel: [3135163.341535] BTRFS: error (device nvme2n1) in cleanup_transaction:1941: errno=-5 IO failure\n",
+        );
+        assert_eq!(ev.len(), 2, "{ev:#?}");
+        assert_eq!(ev[0]["fs"], "btrfs");
+        assert_eq!(ev[0]["device"], "nvme2n1");
+        assert_eq!(ev[0]["function"], "__btrfs_update_delayed_inode");
+        assert_eq!(ev[0]["line"], 1075);
+        assert_eq!(ev[0]["remount_ro"], true);
+        assert_eq!(ev[1]["function"], "cleanup_transaction");
+        assert_eq!(ev[1]["remount_ro"], false);
+        // 5.18+ state letters.
+        let ev = events(
+            "[  423.319822] BTRFS error (device sda3): block=5763170304 write time tree block corruption detected\n\
+             [  423.420184] BTRFS: error (device sda3) in btrfs_commit_transaction:2487: errno=-5 IO failure (Error while writing out transaction)\n\
+             [  423.420194] BTRFS info (device sda3: state E): forced readonly\n",
+        );
+        assert_eq!(ev.len(), 2, "{ev:#?}");
+        assert!(ev.iter().all(|e| e["remount_ro"] == true), "{ev:#?}");
+        assert!(ev[0].get("function").is_none(), "{}", ev[0]);
+        check(
+            "[ 1.0] BTRFS critical (device sda state EA): corrupt leaf: root=1 block=1234 slot=5",
+            &json!({"kind": "fs_error", "fs": "btrfs", "device": "sda"}),
+        );
+        assert!(events("[ 1.0] BTRFS info (device sdb1): disk space caching is enabled").is_empty());
+    }
+
+    #[test]
+    fn mce_forms() {
+        // andikleen/mcelog#70: the announcement, then one record.
+        let ev = events(
+            "Sep 16 19:51:15 kernel: [    0.064261] mce: [Hardware Error]: Machine check events logged\n\
+             Sep 16 19:51:15 kernel: [    0.064265] mce: [Hardware Error]: CPU 0: Machine Check: 0 Bank 4: a600000000020408\n\
+             Sep 16 19:51:15 kernel: [    0.064270] mce: [Hardware Error]: TSC 0 ADDR fef4c9e0 \n\
+             Sep 16 19:51:15 kernel: [    0.064277] mce: [Hardware Error]: PROCESSOR 0:706a1 TIME 1537152664 SOCKET 0 APIC 0 microcode 28\n",
+        );
+        assert_eq!(ev.len(), 1, "{ev:#?}");
+        assert_eq!(ev[0]["kind"], "mce");
+        assert_eq!(ev[0]["cpu"], 0);
+        assert_eq!(ev[0]["bank"], 4);
+        assert_eq!(ev[0]["mce_status"], "a600000000020408");
+        check(
+            "[ 1.0] mce: [Hardware Error]: CPU 5: Machine Check Exception: 5 Bank 8: b200000000070f0f",
+            &json!({"kind": "mce", "cpu": 5, "bank": 8, "exception": true}),
+        );
+        check(
+            "[Hardware Error]: CPU 1: Machine Check Exception: 4 Bank 4: b200000000070f0f",
+            &json!({"kind": "mce", "cpu": 1, "bank": 4}),
+        );
+        assert!(events("[ 0.04] mce: CPU supports 7 MCE banks").is_empty());
+    }
+
+    #[test]
+    fn page_alloc_failure_forms() {
+        let ev = events(
+            "[ 1.0] kswapd0: page allocation failure: order:2, mode:0x40cc0(GFP_KERNEL|__GFP_COMP), nodemask=(null)\n\
+             [ 1.1] CPU: 3 PID: 97 Comm: kswapd0 Not tainted 6.1.0 #1\n\
+             [ 1.2] Call Trace:\n\
+             [ 1.3]  <TASK>\n\
+             [ 1.4]  dump_stack_lvl+0x44/0x5c\n\
+             [ 1.5]  warn_alloc+0x13a/0x1b0\n\
+             [ 1.6]  __alloc_pages_slowpath.constprop.0+0xc36/0xc70\n\
+             [ 1.7] Mem-Info:\n",
+        );
+        assert_eq!(ev.len(), 1, "{ev:#?}");
+        assert_eq!(ev[0]["kind"], "page_alloc_failure");
+        assert_eq!(ev[0]["task"], "kswapd0");
+        assert_eq!(ev[0]["order"], 2);
+        assert_eq!(ev[0]["gfp_mask"], "0x40cc0(GFP_KERNEL|__GFP_COMP)");
+        assert_eq!(ev[0]["pid"], 97);
+        assert_eq!(
+            ev[0]["top_frames"],
+            json!(["dump_stack_lvl", "warn_alloc", "__alloc_pages_slowpath.constprop.0"])
+        );
+        check(
+            "[ 2.0] kworker/u16:3: page allocation failure: order:0, mode:0x1080020(GFP_ATOMIC), nodemask=(null),cpuset=/,mems_allowed=0",
+            &json!({"task": "kworker/u16:3", "order": 0, "gfp_mask": "0x1080020(GFP_ATOMIC)"}),
+        );
+        // 3.x: hex only.
+        check(
+            "[ 3.0] chrome: page allocation failure: order:4, mode:0x40d0",
+            &json!({"task": "chrome", "order": 4, "gfp_mask": "0x40d0"}),
+        );
+    }
+
+    #[test]
+    fn workqueue_lockup_form() {
+        check(
+            "[ 1.0] BUG: workqueue lockup - pool cpus=1 node=0 flags=0x0 nice=0 stuck for 42s!",
+            &json!({"kind": "workqueue_lockup", "cpus": "1", "stuck_seconds": 42}),
+        );
+        check(
+            "[ 1.0] BUG: workqueue lockup - pool cpus=0-3 flags=0x4 nice=0 stuck for 31s!",
+            &json!({"kind": "workqueue_lockup", "cpus": "0-3", "stuck_seconds": 31}),
+        );
+    }
+
+    #[test]
+    fn list_corruption_is_a_kernel_bug() {
+        // With CONFIG_BUG_ON_DATA_CORRUPTION the BUG_ON follows: one report.
+        let ev = events(
+            "[ 1.0] list_del corruption. prev->next should be ffff8881049a2e08, but was ffff888104a3b808. (prev=ffff888104a3b808)\n\
+             [ 1.1] ------------[ cut here ]------------\n\
+             [ 1.2] kernel BUG at lib/list_debug.c:53!\n\
+             [ 1.3] invalid opcode: 0000 [#1] PREEMPT SMP NOPTI\n\
+             [ 1.4] CPU: 2 PID: 4242 Comm: kworker/2:1 Not tainted 6.1.0 #1\n\
+             [ 1.5] RIP: 0010:__list_del_entry_valid.cold+0x1d/0x47\n",
+        );
+        assert_eq!(ev.len(), 1, "{ev:#?}");
+        assert_eq!(ev[0]["kind"], "kernel_bug");
+        assert_eq!(ev[0]["bug"], "list_del corruption");
+        assert_eq!(ev[0]["file"], "lib/list_debug.c");
+        assert_eq!(ev[0]["line"], 53);
+        assert_eq!(ev[0]["oops_code"], "0000");
+        check(
+            "[ 1.0] list_add corruption. next->prev should be prev (ffff88810b3e1d28), but was 0000000000000000. (next=ffff88810b3e1d28).",
+            &json!({"kind": "kernel_bug", "bug": "list_add corruption"}),
+        );
+    }
+
+    #[test]
+    fn storage_kinds_map_to_the_model() {
+        use wedge_model::LogDetail;
+        let p = crate::parse_str(
+            "[ 1.0] I/O error, dev sdb, sector 1024 op 0x1:(WRITE) flags 0x800 phys_seg 1 prio class 2\n\
+             [ 1.1] Buffer I/O error on dev sdb1, logical block 128, lost async page write\n\
+             [ 1.2] nvme nvme0: I/O 321 QID 3 timeout, aborting\n\
+             [ 1.3] sd 2:0:0:0: [sdb] tag#7 FAILED Result: hostbyte=DID_ERROR driverbyte=DRIVER_OK cmd_age=30s\n\
+             [ 1.4] EXT4-fs error (device sdb1): ext4_find_entry:1455: inode #2: comm ls: reading directory lblock 0\n\
+             [ 1.5] EXT4-fs (sdb1): Remounting filesystem read-only\n\
+             [ 1.6] CIFS: VFS: \\\\fileserver has not responded in 180 seconds. Reconnecting...\n",
+        );
+        let d: Vec<LogDetail> = p.events.iter().map(|e| e.to_log_event().detail).collect();
+        assert_eq!(
+            d,
+            [
+                LogDetail::BlockIoError {
+                    device: "sdb".into(),
+                    sector: Some(1024),
+                    op: Some("WRITE".into())
+                },
+                LogDetail::BufferIoError {
+                    device: "sdb1".into(),
+                    logical_block: Some(128)
+                },
+                LogDetail::NvmeTimeout {
+                    controller: "nvme0".into(),
+                    qid: Some(3),
+                    action: Some("aborting".into())
+                },
+                LogDetail::ScsiError {
+                    device: "sdb".into(),
+                    hostbyte: Some("DID_ERROR".into()),
+                    driverbyte: Some("DRIVER_OK".into())
+                },
+                LogDetail::FsError {
+                    fs: "ext4".into(),
+                    device: "sdb1".into(),
+                    function: Some("ext4_find_entry".into()),
+                    remount_ro: true
+                },
+                LogDetail::CifsServerUnresponsive {
+                    server: "fileserver".into(),
+                    seconds: Some(180)
+                },
+            ]
+        );
+        // An I/O error is not a hang: `wedge log` does not exit 1 on it.
+        assert!(p.events.iter().all(|e| !e.is_serious()));
+        let wq = crate::parse_str("[ 1.0] BUG: workqueue lockup - pool cpus=1 node=0 flags=0x0 nice=0 stuck for 42s!");
+        assert!(wq.events.iter().all(crate::Event::is_serious));
     }
 }
