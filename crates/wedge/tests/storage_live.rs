@@ -557,6 +557,45 @@ fn storage_messages_live() -> R {
     Ok(())
 }
 
+/// A loop device's number is reused: the kernel's errors about an earlier
+/// disk attached as loopN are not the errors of the filesystem mounted from
+/// loopN now. After a LoopEio scene (its ext4 remounted read-only), a fresh
+/// ext4 on the same loopN must not be reported read-only or failing.
+fn earlier_errors_are_not_the_new_mounts() -> R {
+    let dir = scratch("reuse");
+    let old = {
+        let e = setup_or_skip!(LoopEio::start(dir.path()));
+        e.loop_device().name().to_string()
+    };
+    let f = setup_or_skip!(FrozenFs::start(FsKind::Ext4, dir.path()));
+    let dev = f
+        .loop_device()
+        .map(|l| l.name().to_string())
+        .unwrap_or_default();
+    if dev != old {
+        skip_or_fail(&format!(
+            "someone else took {old} in between (the new ext4 is on {dev}): nothing to compare"
+        ));
+        return Ok(());
+    }
+    let mnt = f.mountpoint().display().to_string();
+    let v = wedge(&["--json"]).json();
+    let wrong: Vec<&Value> = v["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|x| {
+            let id = x["id"].as_str().unwrap_or_default();
+            (id == "storage.fs_error" || id == "storage.io_errors") && x.to_string().contains(&mnt)
+        })
+        .collect();
+    check(wrong.is_empty(), || {
+        format!(
+            "the errors of the disk {old} had before are reported as the new ext4's at {mnt}: {wrong:?}"
+        )
+    })
+}
+
 fn main() {
     wedge_testkit::role_main_if_requested();
     let args = Arguments::from_args();
@@ -571,6 +610,10 @@ fn main() {
         Trial::test("frozen_btrfs", frozen_btrfs),
         Trial::test("storage_messages_fixture", storage_messages_fixture),
         Trial::test("storage_messages_live", storage_messages_live),
+        Trial::test(
+            "earlier_errors_are_not_the_new_mounts",
+            earlier_errors_are_not_the_new_mounts,
+        ),
     ];
     libtest_mimic::run(&args, tests).exit();
 }
