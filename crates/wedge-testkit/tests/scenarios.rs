@@ -621,6 +621,22 @@ fn guardian_cleans_after_sigkill() -> R {
     let clean = wedge_testkit::wait_until(Duration::from_secs(30), || {
         !mounted_at(&mnt) && !dir.exists() && backing_of(dev).as_deref() != Some(img.as_str())
     });
+    // The crashed process's helpers were re-parented to this one (a child
+    // subreaper): reap them, by pid, once they have exited.
+    let helpers: Vec<i32> = kv
+        .get("helpers")
+        .map(|h| h.split(',').filter_map(|p| p.parse().ok()).collect())
+        .unwrap_or_default();
+    wedge_testkit::wait_until(Duration::from_secs(10), || {
+        helpers
+            .iter()
+            .all(|&p| matches!(proc::state_of(p), None | Some('Z') | Some('X')))
+    });
+    for &p in &helpers {
+        let mut status = 0;
+        // SAFETY: waitpid on a specific pid, writing only our int.
+        unsafe { libc::waitpid(p, &mut status, libc::WNOHANG | libc::__WALL) };
+    }
     check(clean, || {
         format!(
             "after SIGKILL: mounted {} dir {} {dev} on {:?}",
@@ -644,7 +660,16 @@ fn crash_scene(parent: &std::ffi::OsStr) -> ! {
                 .loop_device()
                 .map(|l| l.name().to_string())
                 .unwrap_or_default();
-            println!("mnt={mnt} dev={dev} dir={dir}");
+            let helpers: Vec<String> = f
+                .writer_pids()
+                .into_iter()
+                .chain([f.guardian_pid()])
+                .map(|p| p.to_string())
+                .collect();
+            println!(
+                "mnt={mnt} dev={dev} dir={dir} helpers={}",
+                helpers.join(",")
+            );
             // Keep the scene until SIGKILLed; a Drop never runs.
             std::mem::forget(f);
             loop {
