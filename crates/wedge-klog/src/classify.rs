@@ -15,10 +15,10 @@ use crate::family::oom::{oom_constraint, oom_kill, oom_killed_process, oom_reape
 use crate::family::oops::{
     bug_at, bug_line, list_corruption, oops_line, unable_to_handle, warning, OopsReport,
 };
+use crate::family::rcu::{rcu_body, rcu_header, rcu_line, RcuLine};
 use crate::family::storage::{
     blk_io_error, buffer_io_error, fs_line, mce, nvme, page_alloc_failure, scsi_error,
 };
-use crate::family::rcu::{rcu_body, rcu_header, rcu_line, RcuLine};
 use crate::frame::{parse_frame_line, FrameLine};
 use crate::util::{
     after, bounded, is_hex, kv, lead_u32, lead_u64, parse_hex_u64, split_digits, token,

@@ -22,8 +22,8 @@ pub use crate::family::hung_task::{Blocker, HungTask};
 pub use crate::family::listing::{ProcStack, ProcStatus, PsRow, PsSignals, TaskDump};
 pub use crate::family::lockup::{HardLockup, SoftLockup};
 pub use crate::family::netfs::{
-    CifsMountFailed, CifsServer, CifsVfsError, LnetTimeout, LustreConnection, LustreError, LustreRpc, LustreThread,
-    NfsServer,
+    CifsMountFailed, CifsServer, CifsVfsError, LnetTimeout, LustreConnection, LustreError,
+    LustreRpc, LustreThread, NfsServer,
 };
 pub use crate::family::oom::{OomInvoked, OomKill, OomReaped};
 pub use crate::family::oops::{KernelBug, Oops, Panic, Warning};

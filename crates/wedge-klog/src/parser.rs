@@ -752,11 +752,7 @@ impl Parser {
         finalize(&mut ev, self.linux_version.as_ref());
         let id = self.next_id;
         self.next_id += 1;
-        self.insert_ready(Ready {
-            id,
-            hold: true,
-            ev,
-        });
+        self.insert_ready(Ready { id, hold: true, ev });
         self.holds.push((id, until));
     }
 

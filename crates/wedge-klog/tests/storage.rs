@@ -42,8 +42,7 @@ fn loop_enospc_ext4_capture() {
     assert_eq!(ev.len(), blk.len() + buf.len() + fs.len(), "{ev:#?}");
     // The devices the analysis ties them to.
     let model = wedge_klog::to_log_events(&wedge_klog::parse_str(log).events);
-    assert!(model.iter().all(|e| !matches!(
-        e.detail,
-        wedge_model::LogDetail::Other
-    )));
+    assert!(model
+        .iter()
+        .all(|e| !matches!(e.detail, wedge_model::LogDetail::Other)));
 }

@@ -236,7 +236,8 @@ fn main() -> Result<()> {
                 &format!(
                     "ext4 on /dev/{} (mounted at {}) failed I/O; the kernel's lines are above",
                     e.loop_device().name(),
-                    e.mountpoint().map_or_else(String::new, |m| m.display().to_string())
+                    e.mountpoint()
+                        .map_or_else(String::new, |m| m.display().to_string())
                 ),
             );
         }

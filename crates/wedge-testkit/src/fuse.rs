@@ -554,9 +554,7 @@ impl Filesystem for StallFs {
             return reply.error(Errno::EINVAL);
         };
         // SAFETY: fallocate on a descriptor we own, plain integer arguments.
-        let r = unsafe {
-            libc::fallocate(std::os::fd::AsRawFd::as_raw_fd(disk), mode, off, len)
-        };
+        let r = unsafe { libc::fallocate(std::os::fd::AsRawFd::as_raw_fd(disk), mode, off, len) };
         if r == 0 {
             reply.ok();
         } else {

@@ -37,10 +37,12 @@ pub struct LoopDevice {
     pub dev: PathBuf,
     /// `loopN`.
     pub name: String,
-    /// The sparse scratch file it is attached to (removed on drop).
+    /// The backing file.
     pub image: PathBuf,
     /// Partitions added (`loopNp1`, …).
     pub partitions: Vec<String>,
+    /// The image is this kit's scratch file, removed on drop.
+    owns_image: bool,
 }
 
 impl LoopDevice {
@@ -85,6 +87,7 @@ impl LoopDevice {
             name,
             image,
             partitions: Vec::new(),
+            owns_image: true,
         };
         for (i, (start, len)) in partitions.iter().enumerate() {
             let n = i + 1;
@@ -100,10 +103,41 @@ impl LoopDevice {
     }
 }
 
+impl LoopDevice {
+    /// Attaches an existing file (on a FUSE mount, say) without partition
+    /// scanning, so attaching reads nothing from it. The file is left in
+    /// place on drop.
+    pub fn attach(file: &Path) -> Result<LoopDevice, Error> {
+        if rustix::process::geteuid().as_raw() != 0 {
+            return Err(Error::Skip("loop devices need root".into()));
+        }
+        if !have("losetup") {
+            return Err(Error::Skip("losetup (util-linux) not installed".into()));
+        }
+        let dev = run(Command::new("losetup").args(["-f", "--show"]).arg(file))
+            .map(PathBuf::from)
+            .map_err(|e| Error::Skip(format!("cannot attach a loop device: {e}")))?;
+        let name = dev
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
+        Ok(LoopDevice {
+            dev,
+            name,
+            image: file.to_path_buf(),
+            partitions: Vec::new(),
+            owns_image: false,
+        })
+    }
+}
+
 impl Drop for LoopDevice {
     fn drop(&mut self) {
         let _ = run(Command::new("losetup").arg("-d").arg(&self.dev));
-        let _ = std::fs::remove_file(&self.image);
+        if self.owns_image {
+            let _ = std::fs::remove_file(&self.image);
+        }
     }
 }
 
@@ -117,7 +151,7 @@ pub struct Ext4Mount {
 }
 
 impl Ext4Mount {
-    /// `mkfs.ext4` on `dev`, mounted on `mount_point` (made if missing).
+    /// `mkfs.ext4` on `dev` (destroying what is on it) and mounts it.
     pub fn new(dev: &Path, mount_point: &Path) -> Result<Ext4Mount, Error> {
         if !have("mkfs.ext4") {
             return Err(Error::Skip("mkfs.ext4 not installed".into()));
@@ -147,7 +181,7 @@ impl Ext4Mount {
         Ok(())
     }
 
-    /// `fsfreeze -u`, if it is frozen.
+    /// `fsfreeze -u`, if frozen.
     pub fn thaw(&mut self) {
         if self.frozen {
             let _ = run(Command::new("fsfreeze").arg("-u").arg(&self.mount_point));

@@ -68,7 +68,10 @@ pub(crate) fn run_cmd(prog: &str, args: &[&OsStr], timeout: Duration) -> Result<
             Ok(None) if Instant::now() >= deadline => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(Error::setup(format!("{}: timed out after {timeout:?}", shown())));
+                return Err(Error::setup(format!(
+                    "{}: timed out after {timeout:?}",
+                    shown()
+                )));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(5)),
             Err(e) => return Err(Error::setup(format!("{}: wait: {e}", shown()))),
@@ -161,9 +164,9 @@ impl Guardian {
     pub fn disarm(&self) {
         let before = self.helper.lines().len();
         if self.helper.send("disarm").is_ok() {
-            let _ = self.helper.wait_line_from(before, SETUP_TIMEOUT, "ack disarm", |l| {
-                l == "ack disarm"
-            });
+            let _ = self
+                .helper
+                .wait_line_from(before, SETUP_TIMEOUT, "ack disarm", |l| l == "ack disarm");
         }
     }
 }
@@ -437,9 +440,7 @@ pub(crate) fn eiowriter_main(dir: &OsStr) -> ! {
         f.sync_all()
     });
     say(&format!("fsync-done result={r:?}"));
-    let r = fs::File::open(dir).and_then(|d| {
-        rustix::fs::syncfs(&d).map_err(io::Error::from)
-    });
+    let r = fs::File::open(dir).and_then(|d| rustix::fs::syncfs(&d).map_err(io::Error::from));
     say(&format!("syncfs-done result={r:?}"));
     let r = fs::create_dir(Path::new(dir).join("after-abort"));
     say(&format!("mkdir-done result={r:?}"));
@@ -565,9 +566,11 @@ impl LoopOnFuse {
             worker_tid: 0,
         };
         me.reader.wait_line("opened", SETUP_TIMEOUT)?;
-        let parked = me.daemon().wait_parked_by("READ of disk", WAIT_TIMEOUT, |p| {
-            p.op == "READ" && p.ino == INO_DISK
-        })?;
+        let parked = me
+            .daemon()
+            .wait_parked_by("READ of disk", WAIT_TIMEOUT, |p| {
+                p.op == "READ" && p.ino == INO_DISK
+            })?;
         me.worker_tid = parked.pid;
         let (r, w) = (me.reader_pid, me.worker_tid);
         establish(
@@ -586,7 +589,9 @@ impl LoopOnFuse {
     /// The FUSE daemon.
     pub fn daemon(&self) -> &FuseDaemon {
         // Some from construction until Drop.
-        self.daemon.as_ref().unwrap_or_else(|| unreachable!("daemon taken before drop"))
+        self.daemon
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("daemon taken before drop"))
     }
 
     /// The loop device.
@@ -906,7 +911,13 @@ impl LoopEio {
         let dev = me.loopdev.dev_path();
         run_cmd(
             "mkfs.ext4",
-            &[os("-q"), os("-F"), os("-E"), os("nodiscard"), dev.as_os_str()],
+            &[
+                os("-q"),
+                os("-F"),
+                os("-E"),
+                os("nodiscard"),
+                dev.as_os_str(),
+            ],
             CMD_TIMEOUT,
         )?;
         let scratch = Scratch::new(scratch_parent, "eio")?;
@@ -920,12 +931,14 @@ impl LoopEio {
             .and_then(|_| fs::File::open(&mnt))
             .and_then(|d| rustix::fs::syncfs(&d).map_err(io::Error::from))
             .map_err(|e| Error::setup(format!("write and sync {}: {e}", mnt.display())))?;
-        let mut kmsg = KmsgTail::open()
-            .map_err(|e| Error::skip(format!("cannot read /dev/kmsg: {e}")))?;
+        let mut kmsg =
+            KmsgTail::open().map_err(|e| Error::skip(format!("cannot read /dev/kmsg: {e}")))?;
         me.daemon().set_disk_mode(DiskMode::Eio)?;
         let writer = Helper::spawn("wk-eiowriter", &[mnt.clone().into()])?;
         let w1 = writer.wait_line_by(WAIT_TIMEOUT, "fsync-done", |l| l.starts_with("fsync-done"));
-        let w2 = writer.wait_line_by(WAIT_TIMEOUT, "syncfs-done", |l| l.starts_with("syncfs-done"));
+        let w2 = writer.wait_line_by(WAIT_TIMEOUT, "syncfs-done", |l| {
+            l.starts_with("syncfs-done")
+        });
         let w3 = writer.wait_line_by(WAIT_TIMEOUT, "mkdir-done", |l| l.starts_with("mkdir-done"));
         me.writer_results = [w1, w2, w3].into_iter().filter_map(|r| r.ok()).collect();
         me.writer = Some(writer);
@@ -934,7 +947,10 @@ impl LoopEio {
         let got = kmsg.wait_for(&["EXT4-fs error", &dev_word], WAIT_TIMEOUT);
         // The remount and the buffer errors follow within the same call
         // chain; give them a moment to be logged, bounded.
-        kmsg.wait_for(&[&format!("EXT4-fs ({name})"), "read-only"], Duration::from_secs(3));
+        kmsg.wait_for(
+            &[&format!("EXT4-fs ({name})"), "read-only"],
+            Duration::from_secs(3),
+        );
         kmsg.wait_for(&["Buffer I/O error", &name], Duration::from_secs(2));
         me.lines = kmsg
             .raw_records()
@@ -969,7 +985,9 @@ impl LoopEio {
     /// The FUSE daemon.
     pub fn daemon(&self) -> &FuseDaemon {
         // Some from construction until Drop.
-        self.daemon.as_ref().unwrap_or_else(|| unreachable!("daemon taken before drop"))
+        self.daemon
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("daemon taken before drop"))
     }
 }
 
@@ -1016,8 +1034,17 @@ mod tests {
         let r = "3,2051,7012345,-;I/O error, dev loop3, sector 2048 op 0x1:(WRITE) flags 0x800 phys_seg 1 prio class 2";
         assert!(mentions_device(r, "loop3"));
         assert!(!mentions_device(r, "loop30"));
-        assert!(!mentions_device("6,1,2,-;EXT4-fs (loop30): mounted", "loop3"));
-        assert!(mentions_device("6,1,2,-;Aborting journal on device loop3-8.", "loop3"));
-        assert!(mentions_device("2,1,2,-;EXT4-fs error (device loop3): x", "loop3"));
+        assert!(!mentions_device(
+            "6,1,2,-;EXT4-fs (loop30): mounted",
+            "loop3"
+        ));
+        assert!(mentions_device(
+            "6,1,2,-;Aborting journal on device loop3-8.",
+            "loop3"
+        ));
+        assert!(mentions_device(
+            "2,1,2,-;EXT4-fs error (device loop3): x",
+            "loop3"
+        ));
     }
 }

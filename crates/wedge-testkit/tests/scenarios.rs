@@ -472,20 +472,24 @@ fn fuse_disk_modes() -> R {
         .map_err(|e| e.to_string())?;
     let len = f.metadata().map_err(|e| e.to_string())?.len();
     check(len == fuse::DISK_SIZE, || format!("disk size {len}"))?;
-    f.write_all_at(b"wedge disk", 4096).map_err(|e| e.to_string())?;
+    f.write_all_at(b"wedge disk", 4096)
+        .map_err(|e| e.to_string())?;
     let mut b = [0u8; 10];
     f.read_exact_at(&mut b, 4096).map_err(|e| e.to_string())?;
     check(&b == b"wedge disk", || format!("{b:?}"))?;
     fs.set_disk_mode(DiskMode::Eio).map_err(|e| e.to_string())?;
     let r = f.read_exact_at(&mut b, 4096);
-    check(r.as_ref().err().and_then(|e| e.raw_os_error()) == Some(libc::EIO), || {
-        format!("read in eio mode: {r:?}")
-    })?;
+    check(
+        r.as_ref().err().and_then(|e| e.raw_os_error()) == Some(libc::EIO),
+        || format!("read in eio mode: {r:?}"),
+    )?;
     let w = f.write_all_at(b"x", 0);
-    check(w.as_ref().err().and_then(|e| e.raw_os_error()) == Some(libc::EIO), || {
-        format!("write in eio mode: {w:?}")
-    })?;
-    fs.set_disk_mode(DiskMode::Answer).map_err(|e| e.to_string())?;
+    check(
+        w.as_ref().err().and_then(|e| e.raw_os_error()) == Some(libc::EIO),
+        || format!("write in eio mode: {w:?}"),
+    )?;
+    fs.set_disk_mode(DiskMode::Answer)
+        .map_err(|e| e.to_string())?;
     f.read_exact_at(&mut b, 4096).map_err(|e| e.to_string())?;
     check(&b == b"wedge disk", || format!("{b:?}"))
 }
@@ -496,17 +500,26 @@ fn loop_on_fuse() -> R {
     let disk = s.daemon().path("disk").display().to_string();
     dump("loop reader", s.reader_pid);
     dump("loop worker", s.worker_tid);
-    check(proc::state_of(s.reader_pid) == Some('D'), || top(s.reader_pid))?;
-    check(proc::blocked_in(s.reader_pid, "submit_bio_wait"), || top(s.reader_pid))?;
-    let comm = proc::comm_of(s.worker_tid).unwrap_or_default();
-    check(comm.starts_with("kworker/") && comm.ends_with(&format!("+{name}")), || {
-        format!("loop worker comm {comm:?}")
+    check(proc::state_of(s.reader_pid) == Some('D'), || {
+        top(s.reader_pid)
     })?;
-    check(proc::blocked_in(s.worker_tid, "lo_rw_aio"), || top(s.worker_tid))?;
+    check(proc::blocked_in(s.reader_pid, "submit_bio_wait"), || {
+        top(s.reader_pid)
+    })?;
+    let comm = proc::comm_of(s.worker_tid).unwrap_or_default();
+    check(
+        comm.starts_with("kworker/") && comm.ends_with(&format!("+{name}")),
+        || format!("loop worker comm {comm:?}"),
+    )?;
+    check(proc::blocked_in(s.worker_tid, "lo_rw_aio"), || {
+        top(s.worker_tid)
+    })?;
     check(backing_of(&name).as_deref() == Some(disk.as_str()), || {
         format!("{name} backing {:?}", backing_of(&name))
     })?;
-    check(s.daemon().waiting() >= Some(1), || format!("waiting {:?}", s.daemon().waiting()))?;
+    check(s.daemon().waiting() >= Some(1), || {
+        format!("waiting {:?}", s.daemon().waiting())
+    })?;
     hold();
     let reader = s.reader_pid;
     drop(s);
@@ -519,7 +532,10 @@ fn loop_on_fuse() -> R {
 fn frozen(kind: FsKind) -> R {
     let f = setup_or_skip!(FrozenFs::start(kind, &scratch_parent()));
     let mnt = f.mountpoint().to_path_buf();
-    let name = f.loop_device().map(|l| l.name().to_string()).unwrap_or_default();
+    let name = f
+        .loop_device()
+        .map(|l| l.name().to_string())
+        .unwrap_or_default();
     for w in f.writers() {
         dump(&format!("{} {:?}", kind.name(), w.kind), w.pid);
         check(proc::blocked_in(w.pid, "percpu_rwsem_wait"), || top(w.pid))?;
@@ -529,10 +545,13 @@ fn frozen(kind: FsKind) -> R {
     drop(f);
     check(!mounted_at(&mnt), || format!("{mnt:?} still mounted"))?;
     check(!mnt.exists(), || format!("{mnt:?} left"))?;
-    check(backing_of(&name).is_none_or(|b| !b.starts_with(&*scratch_parent().to_string_lossy())), || {
-        format!("{name} still attached")
-    })?;
-    check(pids.iter().all(|&p| !proc::exists(p)), || format!("writers {pids:?} left"))
+    check(
+        backing_of(&name).is_none_or(|b| !b.starts_with(&*scratch_parent().to_string_lossy())),
+        || format!("{name} still attached"),
+    )?;
+    check(pids.iter().all(|&p| !proc::exists(p)), || {
+        format!("writers {pids:?} left")
+    })
 }
 
 fn loop_eio() -> R {
@@ -543,14 +562,24 @@ fn loop_eio() -> R {
     }
     println!("[loop eio] writer: {:?}", e.writer_results);
     let has = |needle: &str| e.kernel_lines().iter().any(|l| l.contains(needle));
-    check(has(&format!("I/O error, dev {name}, sector")), || "no block I/O error".into())?;
+    check(has(&format!("I/O error, dev {name}, sector")), || {
+        "no block I/O error".into()
+    })?;
     check(has("op 0x1:(WRITE)"), || "no WRITE error".into())?;
-    check(has(&format!("Buffer I/O error on dev")), || "no buffer I/O error".into())?;
-    check(has(&format!("EXT4-fs error (device {name})")), || "no EXT4-fs error".into())?;
-    check(has("Remounting filesystem read-only"), || "no remount".into())?;
+    check(has("Buffer I/O error on dev"), || {
+        "no buffer I/O error".into()
+    })?;
+    check(has(&format!("EXT4-fs error (device {name})")), || {
+        "no EXT4-fs error".into()
+    })?;
+    check(has("Remounting filesystem read-only"), || {
+        "no remount".into()
+    })?;
     let mnt = e.mountpoint().map(|m| m.to_path_buf());
     drop(e);
-    check(mnt.is_some_and(|m| !m.exists()), || "mount point left".into())
+    check(mnt.is_some_and(|m| !m.exists()), || {
+        "mount point left".into()
+    })
 }
 
 /// Env var: build a FrozenFs, report it, and wait to be SIGKILLed (the
@@ -579,8 +608,10 @@ fn guardian_cleans_after_sigkill() -> R {
         wedge_testkit::skip_or_fail(reason.trim());
         return Ok(());
     }
-    let kv: std::collections::BTreeMap<&str, &str> =
-        line.split_whitespace().filter_map(|t| t.split_once('=')).collect();
+    let kv: std::collections::BTreeMap<&str, &str> = line
+        .split_whitespace()
+        .filter_map(|t| t.split_once('='))
+        .collect();
     let (Some(mnt), Some(dev), Some(dir)) = (kv.get("mnt"), kv.get("dev"), kv.get("dir")) else {
         return Err(format!("crash scene said {line:?}").into());
     };
@@ -590,6 +621,22 @@ fn guardian_cleans_after_sigkill() -> R {
     let clean = wedge_testkit::wait_until(Duration::from_secs(30), || {
         !mounted_at(&mnt) && !dir.exists() && backing_of(dev).as_deref() != Some(img.as_str())
     });
+    // The crashed process's helpers were re-parented to this one (a child
+    // subreaper): reap them, by pid, once they have exited.
+    let helpers: Vec<i32> = kv
+        .get("helpers")
+        .map(|h| h.split(',').filter_map(|p| p.parse().ok()).collect())
+        .unwrap_or_default();
+    wedge_testkit::wait_until(Duration::from_secs(10), || {
+        helpers
+            .iter()
+            .all(|&p| matches!(proc::state_of(p), None | Some('Z') | Some('X')))
+    });
+    for &p in &helpers {
+        let mut status = 0;
+        // SAFETY: waitpid on a specific pid, writing only our int.
+        unsafe { libc::waitpid(p, &mut status, libc::WNOHANG | libc::__WALL) };
+    }
     check(clean, || {
         format!(
             "after SIGKILL: mounted {} dir {} {dev} on {:?}",
@@ -604,9 +651,25 @@ fn crash_scene(parent: &std::ffi::OsStr) -> ! {
     match FrozenFs::start(FsKind::Ext4, std::path::Path::new(parent)) {
         Ok(f) => {
             let mnt = f.mountpoint().display().to_string();
-            let dir = f.mountpoint().parent().map(|p| p.display().to_string()).unwrap_or_default();
-            let dev = f.loop_device().map(|l| l.name().to_string()).unwrap_or_default();
-            println!("mnt={mnt} dev={dev} dir={dir}");
+            let dir = f
+                .mountpoint()
+                .parent()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            let dev = f
+                .loop_device()
+                .map(|l| l.name().to_string())
+                .unwrap_or_default();
+            let helpers: Vec<String> = f
+                .writer_pids()
+                .into_iter()
+                .chain([f.guardian_pid()])
+                .map(|p| p.to_string())
+                .collect();
+            println!(
+                "mnt={mnt} dev={dev} dir={dir} helpers={}",
+                helpers.join(",")
+            );
             // Keep the scene until SIGKILLed; a Drop never runs.
             std::mem::forget(f);
             loop {
@@ -657,7 +720,10 @@ fn main() {
         Trial::test("frozen_xfs", || frozen(FsKind::Xfs)),
         Trial::test("frozen_btrfs", || frozen(FsKind::Btrfs)),
         Trial::test("loop_eio", loop_eio),
-        Trial::test("guardian_cleans_after_sigkill", guardian_cleans_after_sigkill),
+        Trial::test(
+            "guardian_cleans_after_sigkill",
+            guardian_cleans_after_sigkill,
+        ),
     ];
     let conclusion = libtest_mimic::run(&args, tests);
     // Nothing of ours may survive the scenarios' Drops.

@@ -140,7 +140,10 @@ fn loop_on_fuse_chain() -> R {
         format!("wedge why {reader}: no remedy {abort:?}:\n{}", shown(&why))
     })?;
     check(warns_of_loss(&why.stdout), || {
-        format!("wedge why {reader}: the abort remedy does not say what is lost:\n{}", why.stdout)
+        format!(
+            "wedge why {reader}: the abort remedy does not say what is lost:\n{}",
+            why.stdout
+        )
     })?;
     check(why.code == Some(1), || format!("why exit {:?}", why.code))?;
 
@@ -167,9 +170,10 @@ fn loop_on_fuse_chain() -> R {
         })?;
     check(f["severity"] == "critical", || f.to_string())?;
     let remedies = f["remedies"].to_string();
-    check(remedies.contains(&abort) && warns_of_loss(&remedies), || {
-        format!("finding's remedies lack {abort:?} with its data-loss warning: {f}")
-    })?;
+    check(
+        remedies.contains(&abort) && warns_of_loss(&remedies),
+        || format!("finding's remedies lack {abort:?} with its data-loss warning: {f}"),
+    )?;
 
     let w = wedge(&["why", &reader.to_string(), "--json"]).json();
     conforms("why.json", &format!("wedge why {reader} --json"), &w)?;
@@ -196,30 +200,43 @@ fn storage_view_shows_stalled_loop() -> R {
         .collect::<Vec<_>>()
         .join("\n\n");
     check(block.contains(&disk), || {
-        format!("wedge storage: {dev} without its backing file {disk}:\n{}", shown(&run))
+        format!(
+            "wedge storage: {dev} without its backing file {disk}:\n{}",
+            shown(&run)
+        )
     })?;
     check(block.to_ascii_lowercase().contains("flight"), || {
-        format!("wedge storage: {dev} without its requests in flight:\n{}", shown(&run))
+        format!(
+            "wedge storage: {dev} without its requests in flight:\n{}",
+            shown(&run)
+        )
     })?;
 
     let snap = wedge(&["ps", "--json"]).json();
     let d = snap["block_devices"]
         .as_array()
         .and_then(|a| a.iter().find(|d| d["name"] == dev.as_str()))
-        .ok_or_else(|| format!("snapshot has no block device {dev}: {}", snap["block_devices"]))?;
+        .ok_or_else(|| {
+            format!(
+                "snapshot has no block device {dev}: {}",
+                snap["block_devices"]
+            )
+        })?;
     check(d["kind"] == "loop", || d.to_string())?;
     check(d["backing"]["file"] == disk.as_str(), || {
         format!("{dev}: backing file {} (want {disk})", d["backing"])
     })?;
-    let inflight = d["inflight"]["reads"].as_u64().unwrap_or(0) + d["inflight"]["writes"].as_u64().unwrap_or(0);
+    let inflight = d["inflight"]["reads"].as_u64().unwrap_or(0)
+        + d["inflight"]["writes"].as_u64().unwrap_or(0);
     check(inflight >= 1, || format!("{dev}: nothing in flight: {d}"))?;
     let done = |s: &Value| {
         s["reads_completed"].as_u64().unwrap_or(0) + s["writes_completed"].as_u64().unwrap_or(0)
     };
     let p = &d["progress"];
-    check(p.is_object() && done(&p["first"]) == done(&p["second"]), || {
-        format!("{dev}: I/O completed while the daemon parks every request: {p}")
-    })?;
+    check(
+        p.is_object() && done(&p["first"]) == done(&p["second"]),
+        || format!("{dev}: I/O completed while the daemon parks every request: {p}"),
+    )?;
     Ok(())
 }
 
@@ -252,37 +269,62 @@ fn frozen(kind: FsKind) -> R {
 
     for w in f.writers() {
         let why = wedge(&["why", &w.pid.to_string()]);
-        println!("[{label}] wedge why {} ({:?}):\n{}", w.pid, w.kind, why.stdout);
+        println!(
+            "[{label}] wedge why {} ({:?}):\n{}",
+            w.pid, w.kind, why.stdout
+        );
         let text = why.stdout.to_ascii_lowercase();
         check(text.contains("frozen") && why.stdout.contains(&mnt), || {
-            format!("[{label}] wedge why {} ({:?}): not named frozen at {mnt}:\n{}", w.pid, w.kind, shown(&why))
+            format!(
+                "[{label}] wedge why {} ({:?}): not named frozen at {mnt}:\n{}",
+                w.pid,
+                w.kind,
+                shown(&why)
+            )
         })?;
         check(why.stdout.contains(&thaw), || {
-            format!("[{label}] wedge why {}: no remedy {thaw:?}:\n{}", w.pid, shown(&why))
+            format!(
+                "[{label}] wedge why {}: no remedy {thaw:?}:\n{}",
+                w.pid,
+                shown(&why)
+            )
         })?;
         check(!text.contains("inode lock"), || {
-            format!("[{label}] wedge why {}: a frozen filesystem called an inode lock:\n{}", w.pid, why.stdout)
+            format!(
+                "[{label}] wedge why {}: a frozen filesystem called an inode lock:\n{}",
+                w.pid, why.stdout
+            )
         })?;
     }
 
     let check_verdict = |args: &[&str], exact: bool| -> R {
         let run = wedge(args);
         let v = run.json();
-        conforms("verdict.json", &format!("[{label}] wedge {}", args.join(" ")), &v)?;
+        conforms(
+            "verdict.json",
+            &format!("[{label}] wedge {}", args.join(" ")),
+            &v,
+        )?;
         if exact && !bpf_used(&v) {
             return Ok(());
         }
         let about = findings_about(&v, &pids);
         let text = serde_json::to_string(&about).unwrap_or_default();
         check(!text.to_ascii_lowercase().contains("inode lock"), || {
-            format!("[{label}] wedge {}: an inode lock among the writers' findings: {text}", args.join(" "))
+            format!(
+                "[{label}] wedge {}: an inode lock among the writers' findings: {text}",
+                args.join(" ")
+            )
         })?;
         let frozen: Vec<&&Value> = about
             .iter()
             .filter(|f| f.to_string().to_ascii_lowercase().contains("frozen"))
             .collect();
         check(!frozen.is_empty(), || {
-            format!("[{label}] wedge {}: no finding says frozen: {text}", args.join(" "))
+            format!(
+                "[{label}] wedge {}: no finding says frozen: {text}",
+                args.join(" ")
+            )
         })?;
         // Which filesystem: the `write` writer's open fd names it, so even
         // /proc alone can; a create or mkdir names it only in its syscall's
@@ -300,14 +342,19 @@ fn frozen(kind: FsKind) -> R {
                 .is_some_and(|a| a.iter().any(|x| x.as_i64().map(|x| x as i32) == write_pid));
             if exact || has_write {
                 check(s.contains(&mnt) && s.contains(&thaw), || {
-                    format!("[{label}] wedge {}: a frozen finding without {mnt} or {thaw:?}: {fd}", args.join(" "))
+                    format!(
+                        "[{label}] wedge {}: a frozen finding without {mnt} or {thaw:?}: {fd}",
+                        args.join(" ")
+                    )
                 })?;
             }
             // Never the wrong filesystem where it can be known: "fsfreeze
             // -u" only of this one. (Without kernel memory a create or
             // mkdir is tied to a filesystem by its cwd, a guess the finding
             // says it is.)
-            let wrong = s.match_indices("fsfreeze -u ").any(|(i, _)| !s[i..].starts_with(&thaw));
+            let wrong = s
+                .match_indices("fsfreeze -u ")
+                .any(|(i, _)| !s[i..].starts_with(&thaw));
             check(!(wrong && (exact || has_write)), || {
                 format!("[{label}] wedge {}: a frozen finding tells to thaw another filesystem (want {thaw:?}): {fd}", args.join(" "))
             })?;
@@ -325,8 +372,17 @@ fn frozen(kind: FsKind) -> R {
         // Every writer is covered by a frozen finding.
         for p in &pids {
             check(
-                frozen.iter().any(|fd| fd["pids"].as_array().is_some_and(|a| a.iter().any(|x| x.as_i64() == Some(i64::from(*p))))),
-                || format!("[{label}] wedge {}: writer {p} is in no frozen finding: {text}", args.join(" ")),
+                frozen.iter().any(|fd| {
+                    fd["pids"]
+                        .as_array()
+                        .is_some_and(|a| a.iter().any(|x| x.as_i64() == Some(i64::from(*p))))
+                }),
+                || {
+                    format!(
+                        "[{label}] wedge {}: writer {p} is in no frozen finding: {text}",
+                        args.join(" ")
+                    )
+                },
             )?;
         }
         Ok(())
@@ -336,15 +392,26 @@ fn frozen(kind: FsKind) -> R {
 
     // With BPF the snapshot carries the superblock's own freeze level.
     let snap = wedge(&["ps", "--json"]).json();
-    conforms("snapshot.json", &format!("[{label}] wedge ps --json"), &snap)?;
+    conforms(
+        "snapshot.json",
+        &format!("[{label}] wedge ps --json"),
+        &snap,
+    )?;
     if bpf_used(&snap) {
-        let (maj, min) = mount_dev(f.mountpoint()).ok_or_else(|| format!("{mnt} not in mountinfo"))?;
+        let (maj, min) =
+            mount_dev(f.mountpoint()).ok_or_else(|| format!("{mnt} not in mountinfo"))?;
         let sb = snap["superblocks"]
             .as_array()
             .and_then(|a| {
-                a.iter().find(|s| s["major"].as_u64() == Some(maj) && s["minor"].as_u64() == Some(min))
+                a.iter()
+                    .find(|s| s["major"].as_u64() == Some(maj) && s["minor"].as_u64() == Some(min))
             })
-            .ok_or_else(|| format!("[{label}] no superblock {maj}:{min}: {}", snap["superblocks"]))?;
+            .ok_or_else(|| {
+                format!(
+                    "[{label}] no superblock {maj}:{min}: {}",
+                    snap["superblocks"]
+                )
+            })?;
         check(sb["frozen"] == "complete", || {
             format!("[{label}] superblock {maj}:{min} after fsfreeze -f: {sb}")
         })?;
@@ -379,23 +446,44 @@ fn check_storage_events(file: &Path, dev: &str, what: &str) -> R {
         conforms("log-event.json", &format!("{what}: event {}", i + 1), e)?;
     }
     let of = |kind: &str| -> Vec<&Value> {
-        events.iter().filter(|e| e["kind"] == kind && e["device"] == dev).collect()
+        events
+            .iter()
+            .filter(|e| e["kind"] == kind && e["device"] == dev)
+            .collect()
     };
     let blk = of("blk_io_error");
     check(
-        blk.iter().any(|e| e["op"] == "WRITE" && e["sector"].as_u64().is_some()),
-        || format!("{what}: no blk_io_error on {dev} with op WRITE and a sector: {blk:?}\n{}", run.stdout),
+        blk.iter()
+            .any(|e| e["op"] == "WRITE" && e["sector"].as_u64().is_some()),
+        || {
+            format!(
+                "{what}: no blk_io_error on {dev} with op WRITE and a sector: {blk:?}\n{}",
+                run.stdout
+            )
+        },
     )?;
     let buf = of("buffer_io_error");
-    check(buf.iter().any(|e| e["logical_block"].as_u64().is_some()), || {
-        format!("{what}: no buffer_io_error on {dev} with a logical block: {buf:?}\n{}", run.stdout)
-    })?;
+    check(
+        buf.iter().any(|e| e["logical_block"].as_u64().is_some()),
+        || {
+            format!(
+                "{what}: no buffer_io_error on {dev} with a logical block: {buf:?}\n{}",
+                run.stdout
+            )
+        },
+    )?;
     let fse = of("fs_error");
     check(fse.iter().any(|e| e["fs"] == "ext4"), || {
-        format!("{what}: no fs_error of ext4 on {dev}: {fse:?}\n{}", run.stdout)
+        format!(
+            "{what}: no fs_error of ext4 on {dev}: {fse:?}\n{}",
+            run.stdout
+        )
     })?;
     check(fse.iter().any(|e| e["remount_ro"] == true), || {
-        format!("{what}: no fs_error on {dev} with remount_ro: {fse:?}\n{}", run.stdout)
+        format!(
+            "{what}: no fs_error on {dev} with remount_ro: {fse:?}\n{}",
+            run.stdout
+        )
     })?;
     Ok(())
 }
@@ -408,14 +496,18 @@ fn storage_messages_fixture() -> R {
     // Exact values of the first records of each kind.
     let first = |kind: &str| events.iter().find(|e| e["kind"] == kind).cloned();
     let blk = first("blk_io_error").ok_or("no blk_io_error")?;
-    check(blk["sector"] == 17026 && blk["op"] == "WRITE", || blk.to_string())?;
+    check(blk["sector"] == 17026 && blk["op"] == "WRITE", || {
+        blk.to_string()
+    })?;
     let buf = first("buffer_io_error").ok_or("no buffer_io_error")?;
     check(buf["logical_block"] == 8513, || buf.to_string())?;
     let fse = events
         .iter()
         .find(|e| e["kind"] == "fs_error" && e["function"].is_string())
         .ok_or("no fs_error with a function")?;
-    check(fse["function"] == "ext4_journal_check_start", || fse.to_string())?;
+    check(fse["function"] == "ext4_journal_check_start", || {
+        fse.to_string()
+    })?;
     Ok(())
 }
 
@@ -426,8 +518,14 @@ fn storage_messages_live() -> R {
     let dir = scratch("eio");
     let e = setup_or_skip!(LoopEio::start(dir.path()));
     let dev = e.loop_device().name().to_string();
-    let mnt = e.mountpoint().map(|m| m.display().to_string()).unwrap_or_default();
-    println!("the kernel said about {dev}:\n{}", e.kernel_lines().join("\n"));
+    let mnt = e
+        .mountpoint()
+        .map(|m| m.display().to_string())
+        .unwrap_or_default();
+    println!(
+        "the kernel said about {dev}:\n{}",
+        e.kernel_lines().join("\n")
+    );
     let file = dir.path().join("kmsg");
     std::fs::write(&file, e.kernel_lines().join("\n") + "\n").map_err(|x| x.to_string())?;
     check_storage_events(&file, &dev, "wedge log (live lines)")?;
@@ -449,11 +547,53 @@ fn storage_messages_live() -> R {
         })
         .collect();
     check(!tied.is_empty(), || {
-        format!("wedge --json: no finding names both {dev} and its mount {mnt}: {}", v["findings"])
+        format!(
+            "wedge --json: no finding names both {dev} and its mount {mnt}: {}",
+            v["findings"]
+        )
     })?;
     let text = wedge(&[]);
     println!("wedge:\n{}", text.stdout);
     Ok(())
+}
+
+/// A loop device's number is reused: the kernel's errors about an earlier
+/// disk attached as loopN are not the errors of the filesystem mounted from
+/// loopN now. After a LoopEio scene (its ext4 remounted read-only), a fresh
+/// ext4 on the same loopN must not be reported read-only or failing.
+fn earlier_errors_are_not_the_new_mounts() -> R {
+    let dir = scratch("reuse");
+    let old = {
+        let e = setup_or_skip!(LoopEio::start(dir.path()));
+        e.loop_device().name().to_string()
+    };
+    let f = setup_or_skip!(FrozenFs::start(FsKind::Ext4, dir.path()));
+    let dev = f
+        .loop_device()
+        .map(|l| l.name().to_string())
+        .unwrap_or_default();
+    if dev != old {
+        skip_or_fail(&format!(
+            "someone else took {old} in between (the new ext4 is on {dev}): nothing to compare"
+        ));
+        return Ok(());
+    }
+    let mnt = f.mountpoint().display().to_string();
+    let v = wedge(&["--json"]).json();
+    let wrong: Vec<&Value> = v["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|x| {
+            let id = x["id"].as_str().unwrap_or_default();
+            (id == "storage.fs_error" || id == "storage.io_errors") && x.to_string().contains(&mnt)
+        })
+        .collect();
+    check(wrong.is_empty(), || {
+        format!(
+            "the errors of the disk {old} had before are reported as the new ext4's at {mnt}: {wrong:?}"
+        )
+    })
 }
 
 fn main() {
@@ -461,12 +601,19 @@ fn main() {
     let args = Arguments::from_args();
     let tests = vec![
         Trial::test("loop_on_fuse_chain", loop_on_fuse_chain),
-        Trial::test("storage_view_shows_stalled_loop", storage_view_shows_stalled_loop),
+        Trial::test(
+            "storage_view_shows_stalled_loop",
+            storage_view_shows_stalled_loop,
+        ),
         Trial::test("frozen_ext4", frozen_ext4),
         Trial::test("frozen_xfs", frozen_xfs),
         Trial::test("frozen_btrfs", frozen_btrfs),
         Trial::test("storage_messages_fixture", storage_messages_fixture),
         Trial::test("storage_messages_live", storage_messages_live),
+        Trial::test(
+            "earlier_errors_are_not_the_new_mounts",
+            earlier_errors_are_not_the_new_mounts,
+        ),
     ];
     libtest_mimic::run(&args, tests).exit();
 }

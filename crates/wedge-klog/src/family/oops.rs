@@ -23,8 +23,8 @@ pub(crate) const KEYWORDS: &[&str] = &[
     "WARNING:",
     "cut here",
     "Kernel panic",
-    "list_add corruption",
-    "list_del corruption",
+    // `list_add corruption. ...`, `list_del corruption, ...`
+    "orruption",
 ];
 
 /// Sample first lines (from real logs of the corpus and bug reports) and
@@ -229,7 +229,9 @@ pub(crate) fn unable_to_handle(s: &str) -> Line {
 pub(crate) fn bug_at(r: &str) -> Line {
     let loc = r.trim().trim_end_matches('!');
     let (file, line) = match loc.rsplit_once(':') {
-        Some((f, l)) if !f.is_empty() && !f.contains(' ') => (Some(bounded(f, 256)), l.parse().ok()),
+        Some((f, l)) if !f.is_empty() && !f.contains(' ') => {
+            (Some(bounded(f, 256)), l.parse().ok())
+        }
         _ => (None, None),
     };
     Line::report(OopsReport::BugAt {
@@ -454,16 +456,17 @@ impl Assemble for OopsReport {
             OopsReport::BugAt { text, file, line } => {
                 // The corruption report printed just before (CONFIG_BUG_ON_DATA_CORRUPTION)
                 // is the same BUG: it gains the location.
-                let joined = ps.cur(caller).and_then(|i| ps.touch(i)).is_some_and(|o| {
-                    match &mut o.ev.detail {
+                let joined = ps
+                    .cur(caller)
+                    .and_then(|i| ps.touch(i))
+                    .is_some_and(|o| match &mut o.ev.detail {
                         Detail::KernelBug(b) if b.message.is_some() && b.file.is_none() => {
                             b.file.clone_from(&file);
                             b.line = line;
                             true
                         }
                         _ => false,
-                    }
-                });
+                    });
                 if !joined {
                     ps.close_cur(caller);
                     let ev = new_event(

@@ -21,19 +21,27 @@ use crate::util::{after, bounded, kv, lead_u32, lead_u64, token};
 /// Substrings of this family's first lines, for the prefilter (see
 /// `scan.rs`): a line holding none of them is skipped unless a report is
 /// open, so every first line of [`SAMPLES`] must contain one.  The
-/// workqueue lockup starts with `BUG:` (the oops family's keyword).
+/// workqueue lockup starts with `BUG:` (the oops family's keyword).  The
+/// filesystem keywords name the error lines, not the filesystem (every
+/// mount prints `EXT4-fs (sda1): mounted ...`, `XFS (sda1): Mounting ...`,
+/// `BTRFS info ...`); a remount line after an error is seen because a held
+/// error makes the parser read every line.
 pub(crate) const KEYWORDS: &[&str] = &[
     "I/O error",
     "error, dev",
     "QID",
     "controller is down",
     "hostbyte=",
-    "EXT4-fs",
-    "EXT3-fs",
-    "XFS (",
-    "BTRFS",
+    "-fs error",
+    "since last fsck",
+    "orruption",
+    "Internal error",
+    "force_shutdown",
+    "shut down due to",
+    "BTRFS error",
+    "BTRFS: error",
+    "BTRFS critical",
     "Machine Check",
-    "Machine check",
     "page allocation failure",
 ];
 
@@ -292,7 +300,10 @@ pub(crate) fn blk_io_error(s: &str) -> Option<Line> {
     // 4.x `blk_update_request:`, 4.17 `print_req_error:`, 2.6 `end_request:`.
     let status = match head.rsplit_once(": ") {
         Some((pfx, st))
-            if matches!(pfx, "blk_update_request" | "print_req_error" | "end_request") =>
+            if matches!(
+                pfx,
+                "blk_update_request" | "print_req_error" | "end_request"
+            ) =>
         {
             st
         }
@@ -433,7 +444,13 @@ fn func_line(s: &str) -> (Option<String>, Option<u32>, &str) {
     (Some(f.to_string()), None, rest.trim_start())
 }
 
-fn fs_error_line(fs: &str, device: &str, function: Option<String>, line: Option<u32>, msg: &str) -> Line {
+fn fs_error_line(
+    fs: &str,
+    device: &str,
+    function: Option<String>,
+    line: Option<u32>,
+    msg: &str,
+) -> Line {
     let msg = msg.trim();
     Line::report(StorageLine::FsError(FsError {
         fs: fs.to_string(),
@@ -654,10 +671,7 @@ pub(crate) fn mce(r: &str) -> Line {
             Some((n, st)) => {
                 let st = st.trim_start_matches(':').trim();
                 let (hex, _) = token(st);
-                (
-                    Some(n),
-                    crate::util::is_hex(hex).then(|| bounded(hex, 32)),
-                )
+                (Some(n), crate::util::is_hex(hex).then(|| bounded(hex, 32)))
             }
             None => (None, None),
         },
@@ -706,7 +720,10 @@ pub(crate) fn meaning_blk_io_error(_ev: &Event, e: &BlkIoError, _who: &str) -> S
         Some(op) => format!("a {op} request"),
         None => "a request".to_string(),
     };
-    let at = e.sector.map(|s| format!(" at sector {s}")).unwrap_or_default();
+    let at = e
+        .sector
+        .map(|s| format!(" at sector {s}"))
+        .unwrap_or_default();
     let tail = match (e.status.as_str(), e.op.as_deref()) {
         ("operation not supported error", _) => {
             "; the device does not support the operation (often a harmless probe by mkfs or the filesystem)"
@@ -816,11 +833,7 @@ pub(crate) fn meaning_mce(ev: &Event, m: &Mce, _who: &str) -> String {
 }
 
 /// The one-line explanation of a `page_alloc_failure` event.
-pub(crate) fn meaning_page_alloc_failure(
-    _ev: &Event,
-    p: &PageAllocFailure,
-    who: &str,
-) -> String {
+pub(crate) fn meaning_page_alloc_failure(_ev: &Event, p: &PageAllocFailure, who: &str) -> String {
     format!(
         "{who} could not allocate {} contiguous page(s) ({}); the allocation failed, memory is short or fragmented",
         p.order.map_or_else(|| "?".to_string(), |o| (1u64 << o.min(20)).to_string()),
@@ -1017,9 +1030,13 @@ mod tests {
             "[ 1.0] nvme nvme0: I/O tag 17 (0011) opcode 0x1 (Write) QID 3 timeout, aborting req_op:WRITE(1) size:4096",
             &json!({"kind": "nvme_timeout", "command_id": 17, "qid": 3, "action": "aborting"}),
         );
-        let down = one("[ 2.0] nvme nvme0: controller is down; will reset: CSTS=0x3, PCI_STATUS=0x10");
+        let down =
+            one("[ 2.0] nvme nvme0: controller is down; will reset: CSTS=0x3, PCI_STATUS=0x10");
         assert_eq!(down["action"], "will reset");
-        assert!(down.get("qid").is_none() && down.get("command_id").is_none(), "{down}");
+        assert!(
+            down.get("qid").is_none() && down.get("command_id").is_none(),
+            "{down}"
+        );
         // Not timeouts.
         assert!(events("[ 3.0] nvme nvme0: Abort status: 0x0").is_empty());
     }
@@ -1064,7 +1081,10 @@ mod tests {
         assert_eq!(ev[0]["line"], 1455);
         assert_eq!(ev[0]["remount_ro"], true);
         assert_eq!(ev[0]["lines"]["last"], 3);
-        assert!(ev[0]["meaning"].as_str().unwrap_or("").contains("read-only"));
+        assert!(ev[0]["meaning"]
+            .as_str()
+            .unwrap_or("")
+            .contains("read-only"));
         // Another device: its own error, no remount seen.
         assert_eq!(ev[1]["device"], "sda1");
         assert_eq!(ev[1]["function"], "ext4_reserve_inode_write");
@@ -1147,7 +1167,10 @@ mod tests {
         assert_eq!(ev[0]["lines"]["last"], 2);
         assert_eq!(ev[1]["function"], "xfs_do_force_shutdown");
         assert_eq!(ev[1]["line"], 1788);
-        assert!(ev[1]["meaning"].as_str().unwrap_or("").contains("shut down"));
+        assert!(ev[1]["meaning"]
+            .as_str()
+            .unwrap_or("")
+            .contains("shut down"));
         check(
             "[   10.036682] XFS (vda4): Metadata corruption detected at xfs_buf_ioend+0x162/0x570 [xfs], xfs_inode block 0x2fc4e0 xfs_inode_buf_verify",
             &json!({"kind": "fs_error", "fs": "xfs", "device": "vda4", "function": "xfs_buf_ioend"}),
@@ -1201,7 +1224,9 @@ mod tests {
             "[ 1.0] BTRFS critical (device sda state EA): corrupt leaf: root=1 block=1234 slot=5",
             &json!({"kind": "fs_error", "fs": "btrfs", "device": "sda"}),
         );
-        assert!(events("[ 1.0] BTRFS info (device sdb1): disk space caching is enabled").is_empty());
+        assert!(
+            events("[ 1.0] BTRFS info (device sdb1): disk space caching is enabled").is_empty()
+        );
     }
 
     #[test]
@@ -1249,7 +1274,11 @@ mod tests {
         assert_eq!(ev[0]["pid"], 97);
         assert_eq!(
             ev[0]["top_frames"],
-            json!(["dump_stack_lvl", "warn_alloc", "__alloc_pages_slowpath.constprop.0"])
+            json!([
+                "dump_stack_lvl",
+                "warn_alloc",
+                "__alloc_pages_slowpath.constprop.0"
+            ])
         );
         check(
             "[ 2.0] kworker/u16:3: page allocation failure: order:0, mode:0x1080020(GFP_ATOMIC), nodemask=(null),cpuset=/,mems_allowed=0",
@@ -1346,7 +1375,9 @@ mod tests {
         );
         // An I/O error is not a hang: `wedge log` does not exit 1 on it.
         assert!(p.events.iter().all(|e| !e.is_serious()));
-        let wq = crate::parse_str("[ 1.0] BUG: workqueue lockup - pool cpus=1 node=0 flags=0x0 nice=0 stuck for 42s!");
+        let wq = crate::parse_str(
+            "[ 1.0] BUG: workqueue lockup - pool cpus=1 node=0 flags=0x0 nice=0 stuck for 42s!",
+        );
         assert!(wq.events.iter().all(crate::Event::is_serious));
     }
 }
