@@ -415,9 +415,17 @@ fn devices_named(snap: &Snapshot, name: &str) -> Vec<String> {
 /// what the device is now (its backing file, mounts and waiters).
 const LOOP_REUSE_SECS: f64 = 600.0;
 
-/// A loop device's errors logged long before the snapshot: reported, not
-/// tied to the device's present use.
-fn untied_loop_finding(rule: LogRule, dev: &str, es: &[&Event], age_s: f64) -> Finding {
+/// Whether a mount is read-only now: its own flag, or its superblock's
+/// (an ext4 remounted read-only on an error sets SB_RDONLY: mountinfo's
+/// super options say `ro` while the mount's own still say `rw`).
+fn is_read_only(m: &wedge_model::Mount) -> bool {
+    let ro = |o: &str| o.split(',').any(|x| x == "ro");
+    ro(&m.options) || ro(&m.super_options)
+}
+
+/// A device's logged errors that belong to an earlier use of its name:
+/// reported, not tied to its present mounts or waiters; `why` says so.
+fn untied_finding(rule: LogRule, dev: &str, es: &[&Event], why: String) -> Finding {
     let mut evidence: Vec<Evidence> = es
         .iter()
         .take(3)
@@ -425,12 +433,7 @@ fn untied_loop_finding(rule: LogRule, dev: &str, es: &[&Event], age_s: f64) -> F
         .collect();
     evidence.push(Evidence {
         source: "kernel log".into(),
-        fact: format!(
-            "the last of these lines is {} old, and loop device numbers are reused: they are \
-             likely of an earlier backing file of {dev}, so they are not tied to its present \
-             mounts or waiters",
-            wedge_model::human_ms(age_s * 1000.0)
-        ),
+        fact: format!("{why}, so they are not tied to its present mounts or waiters"),
     });
     let what = match rule {
         LogRule::FsError => "filesystem error(s)",
@@ -446,9 +449,8 @@ fn untied_loop_finding(rule: LogRule, dev: &str, es: &[&Event], age_s: f64) -> F
         ..Finding::new(
             rule.id(),
             format!(
-                "{} earlier {what} on {dev} (logged {} before this snapshot)",
-                es.len(),
-                wedge_model::human_ms(age_s * 1000.0)
+                "{} earlier {what} on {dev}, of an earlier use of the name",
+                es.len()
             ),
         )
     }
@@ -470,6 +472,17 @@ fn storage_log(snap: &Snapshot, g: &Graph, events: &[LogEvent], out: &mut Vec<(L
                 .push(e);
         }
     }
+    let went_read_only: Vec<String> = events
+        .iter()
+        .filter_map(|e| match &e.detail {
+            LogDetail::FsError {
+                device,
+                remount_ro: true,
+                ..
+            } => Some(device.clone()),
+            _ => None,
+        })
+        .collect();
     for ((dev, fs), (rule, es)) in groups {
         let first = es[0];
         // Loop device numbers are reused (losetup -f takes the first free
@@ -488,14 +501,35 @@ fn storage_log(snap: &Snapshot, g: &Graph, events: &[LogEvent], out: &mut Vec<(L
         let stale = dev.starts_with("loop")
             && now_s > 0.0
             && last_s.is_some_and(|l| now_s - l > LOOP_REUSE_SECS);
+        let age = wedge_model::human_ms((now_s - last_s.unwrap_or(now_s)) * 1000.0);
         if stale {
-            out.push((
-                rule,
-                untied_loop_finding(rule, &dev, &es, now_s - last_s.unwrap_or(now_s)),
-            ));
+            let why = format!(
+                "the last of these lines is {age} old, and loop device numbers are reused: they \
+                 are likely of an earlier backing file of {dev}"
+            );
+            out.push((rule, untied_finding(rule, &dev, &es, why)));
             continue;
         }
         let devices = devices_named(snap, &dev);
+        // A filesystem the log says went read-only stays so until it is
+        // remounted: a read-write filesystem mounted from the device now is
+        // another one (a reused loop number), or was repaired since.
+        let now_rw: Vec<String> = devices
+            .iter()
+            .flat_map(|d| crate::storage::mounts_on(snap, d))
+            .filter(|m| !is_read_only(m))
+            .map(|m| m.mount_point.clone())
+            .collect();
+        if went_read_only.contains(&dev) && !now_rw.is_empty() {
+            let why = format!(
+                "the log says the filesystem on {dev} was remounted read-only, but the one mounted \
+                 from {dev} now ({}) is read-write: the lines are of an earlier filesystem on \
+                 {dev} (a reused device number), or of one remounted since",
+                now_rw.join(", ")
+            );
+            out.push((rule, untied_finding(rule, &dev, &es, why)));
+            continue;
+        }
         let known = devices.iter().any(|d| snap.block_device_named(d).is_some());
         let mounts: Vec<String> = devices
             .iter()

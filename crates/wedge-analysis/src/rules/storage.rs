@@ -1881,6 +1881,11 @@ mod tests {
         let mut s = loop_on_fuse(true);
         s.mounts
             .push(mount(60, 7, 0, "/mnt/img", "ext4", "/dev/loop0"));
+        // As mountinfo shows an ext4 remounted read-only on an error: the
+        // mount's own options stay rw, the superblock's say ro.
+        if let Some(m) = s.mounts.last_mut() {
+            m.super_options = "ro,errors=remount-ro".into();
+        }
         let io = |line: u64, sector: u64| LogEvent {
             kind: "block_io_error".into(),
             line,
@@ -1942,6 +1947,22 @@ mod tests {
             "{:?}",
             live.evidence
         );
+        // loop0 reused: the ext4 mounted from it now is read-write, so the
+        // lines saying it went read-only are of an earlier one.
+        let mut fresh = s.clone();
+        fresh.mounts.retain(|m| m.mount_id != 60);
+        let mut m = mount(61, 7, 0, "/mnt/new", "ext4", "/dev/loop0");
+        m.super_options = "rw,errors=remount-ro".into();
+        fresh.mounts.push(m);
+        let d = crate::diagnose(&fresh, &events);
+        for id in ["storage.io_errors", "storage.fs_error"] {
+            let f = find(&d.findings, id);
+            assert!(f.pids.is_empty() && !f.title.contains("/mnt/new"), "{f:#?}");
+            assert!(
+                f.evidence.iter().any(|e| e.fact.contains("is read-write")),
+                "{f:#?}"
+            );
+        }
         // An hour later loop0 may be another file's: the lines are
         // reported, not tied (seen live here: a reused loop0).
         s.system.sched_clock_ms = Some(3_600_000.0);
