@@ -415,11 +415,14 @@ fn devices_named(snap: &Snapshot, name: &str) -> Vec<String> {
 /// what the device is now (its backing file, mounts and waiters).
 const LOOP_REUSE_SECS: f64 = 600.0;
 
-/// Whether a mount is read-only now: its own flag, or its superblock's
-/// (an ext4 remounted read-only on an error sets SB_RDONLY: mountinfo's
-/// super options say `ro` while the mount's own still say `rw`).
+/// Whether a mount is read-only now: its own flag, or its superblock's.
+/// An ext4 remounted read-only on an error set SB_RDONLY (mountinfo's
+/// super options `ro`, the mount's own still `rw`) before 6.15's
+/// emergency read-only state, which shows as `emergency_ro` instead —
+/// captured here on 6.18: `rw,relatime - ext4 /dev/loop1
+/// rw,errors=remount-ro,emergency_ro` after trigger_fs_error.
 fn is_read_only(m: &wedge_model::Mount) -> bool {
-    let ro = |o: &str| o.split(',').any(|x| x == "ro");
+    let ro = |o: &str| o.split(',').any(|x| x == "ro" || x == "emergency_ro");
     ro(&m.options) || ro(&m.super_options)
 }
 
