@@ -742,13 +742,18 @@ pub fn target(snap: &Snapshot, p: &Process, t: &Thread) -> Option<Target> {
 fn proven_frozen(snap: &Snapshot) -> Vec<(u32, u32)> {
     let mut v: Vec<(u32, u32)> = Vec::new();
     for p in &snap.processes {
-        for t in p.threads.iter().filter(|t| t.state == TaskState::DiskSleep) {
+        // Cheap checks first: this runs for each cwd-tied frozen writer.
+        for t in p.threads.iter().filter(|t| {
+            t.state == TaskState::DiskSleep
+                && syscall_name(t).is_some_and(|n| FD_CALLS.contains(&n))
+                && t.stack_has(PERCPU_WAIT)
+        }) {
             if !matches!(crate::wait::wait_kind(t), WaitKind::FrozenFilesystem { .. }) {
                 continue;
             }
             if let Some(Target::Filesystem {
                 mount_id,
-                by: TargetBy::Fd { .. } | TargetBy::DirFd { .. },
+                by: TargetBy::Fd { .. },
             }) = target_of_call(snap, p, t)
             {
                 if let Some(m) = snap.mount(mount_id) {

@@ -2088,6 +2088,87 @@ mod tests {
         );
     }
 
+    /// Not a test: the cost of the storage diagnosis on a machine of
+    /// 10,000 threads (`cargo test -p wedge-analysis --release --lib
+    /// storage_cost -- --ignored --nocapture`): 9,800 sleepers, 200 D
+    /// tasks of which half wait on storage (frozen writers, loop readers),
+    /// 64 block devices, against the same machine without the devices and
+    /// superblocks.
+    #[test]
+    #[ignore]
+    fn storage_cost() {
+        let build = |with_storage: bool, storage_waiters: bool| {
+            let mut procs = Vec::new();
+            for i in 0..9_800 {
+                let t = with_stack(
+                    thread(1000 + i, TaskState::Sleeping, None),
+                    &["futex_wait_queue", "futex_wait", "do_futex"],
+                );
+                procs.push(process(1000 + i, vec![t], vec![], "/"));
+            }
+            for i in 0..100 {
+                if !storage_waiters {
+                    let a = waiter(20_000 + i, None, &["msleep", "some_driver_wait"]);
+                    let b = waiter(30_000 + i, None, &["msleep", "some_driver_wait"]);
+                    procs.push(process(20_000 + i, vec![a], vec![], "/"));
+                    procs.push(process(30_000 + i, vec![b], vec![], "/"));
+                    continue;
+                }
+                let w = waiter(
+                    20_000 + i,
+                    Some((OPENAT, "openat", vec![AT_FDCWD, 0, 0])),
+                    OPEN_FROZEN,
+                );
+                procs.push(process(20_000 + i, vec![w], vec![], "/mnt/frozen"));
+                let r = waiter(
+                    30_000 + i,
+                    Some((READ, "read", vec![3, 0, 4096])),
+                    &[
+                        "folio_wait_bit_common",
+                        "filemap_get_pages",
+                        "filemap_read",
+                        "blkdev_read_iter",
+                    ],
+                );
+                procs.push(process(
+                    30_000 + i,
+                    vec![r],
+                    vec![(3, "/dev/loop0", 5)],
+                    "/",
+                ));
+            }
+            let mut devs: Vec<BlockDevice> = (0..64)
+                .map(|i| dev(&format!("loop{i}"), 7, i, BlockKind::Loop))
+                .collect();
+            stalled(&mut devs[0], 1);
+            let mut s = snap(
+                procs,
+                vec![mount(40, 7, 0, "/mnt/frozen", "ext4", "/dev/loop0")],
+                with_storage.then_some(devs),
+            );
+            if with_storage {
+                s.superblocks =
+                    Field::Value(vec![sb(7, 0, "ext4", "loop0", FreezeLevel::Complete)]);
+            }
+            s
+        };
+        for waiters in [false, true] {
+            for with in [false, true] {
+                let s = build(with, waiters);
+                let t0 = std::time::Instant::now();
+                let mut n = 0;
+                for _ in 0..5 {
+                    n += crate::diagnose(&s, &[]).findings.len();
+                }
+                println!(
+                    "storage waiters {waiters}, devices and superblocks {with}: {:.1} ms per diagnosis of {} threads ({n} findings over 5 runs)",
+                    t0.elapsed().as_secs_f64() * 1000.0 / 5.0,
+                    s.processes.len()
+                );
+            }
+        }
+    }
+
     #[test]
     fn the_schema_lists_every_edge_kind() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/schema/common.json");
