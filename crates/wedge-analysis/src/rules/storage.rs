@@ -438,7 +438,10 @@ fn frozen(snap: &Snapshot, n: &Node, waiters: &[Waiter]) -> Option<Finding> {
             command: Some(format!("fsfreeze -u {mount_point}")),
         });
     }
-    let stuck = !waiters.is_empty();
+    // A backup agent's freeze lasts seconds: writers held that briefly
+    // are worth a warning; past STUCK_AFTER_MS (or with no clock to tell)
+    // the freeze is not being lifted.
+    let stuck = !waiters.is_empty() && longest(snap, waiters).is_none_or(|ms| ms >= STUCK_AFTER_MS);
     let title = if waiters.is_empty() {
         format!("filesystem {mount_point} ({fs_type} on {dev}) is frozen")
     } else {
@@ -1536,6 +1539,16 @@ mod tests {
             f.title
         );
         assert!(fs.iter().all(|f| f.id.as_str() != "storage.io_wait"));
+    }
+
+    /// A backup agent's freeze of a few seconds is a warning, not a wedge.
+    #[test]
+    fn a_brief_freeze_is_a_warning() {
+        let mut s = frozen_scene(true, OPEN_FROZEN);
+        s.system.sched_clock_ms = Some(2_000.0);
+        let f = find(&crate::analyze(&s), "storage.frozen").clone();
+        assert_eq!(f.severity, Severity::Warning);
+        assert_eq!(commands(&f), vec!["fsfreeze -u /mnt/frozen".to_string()]);
     }
 
     /// /proc hides the percpu wait on some kernels: path_openat is the top
