@@ -1165,6 +1165,30 @@ mod tests {
             ],
             FreezeGate::PageFault,
         ),
+        // The same mmap store on a frozen xfs and btrfs, captured the
+        // same way (400 MB sparse images): XFS's fault handler is a clone.
+        (
+            "xfs mmap store",
+            &[
+                "percpu_rwsem_wait",
+                "__xfs_write_fault.constprop.0",
+                "do_page_mkwrite",
+                "do_wp_page",
+                "__handle_mm_fault",
+            ],
+            FreezeGate::PageFault,
+        ),
+        (
+            "btrfs mmap store",
+            &[
+                "percpu_rwsem_wait",
+                "btrfs_page_mkwrite",
+                "do_page_mkwrite",
+                "do_wp_page",
+                "__handle_mm_fault",
+            ],
+            FreezeGate::PageFault,
+        ),
         // A full ORC stack (the live kernel through BPF) shows the
         // scheduler above the same frames.
         (
