@@ -826,6 +826,10 @@ fn loop_stuck(snap: &Snapshot, g: &Graph, dev: &str, waiters: &[Waiter]) -> Opti
                 "losetup -d {dev} does not end the wait: while the device is in use it only marks \
                  it to be detached when the last user closes it"
             ),
+            format!(
+                "umount -l of the backing file's mount alone does not end it either: it only \
+                 detaches the name, {dev} keeps the file open and its waiters stay stuck"
+            ),
             DO_NOT_PTRACE.into(),
         ],
         ..Finding::new(
@@ -1712,6 +1716,10 @@ mod tests {
         let w = words(f);
         assert!(w.contains("LOST") && w.contains("I/O errors"), "{w}");
         assert!(f.do_not.iter().any(|d| d.contains("losetup -d")));
+        assert!(f
+            .do_not
+            .iter()
+            .any(|d| d.contains("umount -l") && d.contains("only detaches the name")));
         assert!(
             f.chain.iter().any(|c| c.contains("block device loop0")
                 && c.contains("kworker/u8:8+loop0")
