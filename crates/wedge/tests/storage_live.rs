@@ -193,24 +193,37 @@ fn storage_view_shows_stalled_loop() -> R {
     let run = wedge(&["storage"]);
     println!("wedge storage:\n{}", run.stdout);
     check(run.code.is_some_and(|c| c <= 1), || shown(&run))?;
-    let block: String = run
-        .stdout
-        .split("\n\n")
-        .filter(|b| b.contains(&dev))
-        .collect::<Vec<_>>()
-        .join("\n\n");
-    check(block.contains(&disk), || {
-        format!(
-            "wedge storage: {dev} without its backing file {disk}:\n{}",
-            shown(&run)
-        )
+    // The device's row (NAME MAJ:MIN KIND SIZE FLIGHT I/O …) and the
+    // indented lines under it.
+    let mut lines = run.stdout.lines();
+    let row = lines
+        .find(|l| l.split_whitespace().next() == Some(dev.as_str()))
+        .ok_or_else(|| format!("wedge storage: no row for {dev}:\n{}", shown(&run)))?;
+    let under: Vec<&str> = lines.take_while(|l| l.starts_with(' ')).collect();
+    let cols: Vec<&str> = row.split_whitespace().collect();
+    let flight: u64 = cols.get(4).and_then(|c| c.parse().ok()).unwrap_or(0);
+    check(flight >= 1, || {
+        format!("wedge storage: {dev} has nothing in flight: {row}")
     })?;
-    check(block.to_ascii_lowercase().contains("flight"), || {
-        format!(
-            "wedge storage: {dev} without its requests in flight:\n{}",
-            shown(&run)
-        )
+    check(cols.get(5) == Some(&"STALLED"), || {
+        format!("wedge storage: {dev}'s I/O not called stalled while the daemon parks it: {row}")
     })?;
+    check(
+        under
+            .iter()
+            .any(|l| l.contains(&format!("backing file {disk}")) && l.contains("fuse")),
+        || format!("wedge storage: {dev} without its backing file {disk} on FUSE: {under:?}"),
+    )?;
+    let doc = wedge(&["storage", "--json"]).json();
+    conforms("storage.json", "wedge storage --json", &doc)?;
+    let in_doc = doc["devices"]
+        .as_array()
+        .and_then(|a| a.iter().find(|d| d["device"]["name"] == dev.as_str()))
+        .ok_or_else(|| format!("wedge storage --json: no device {dev}"))?;
+    check(
+        in_doc["device"]["backing"]["file"] == disk.as_str() && in_doc["stalled"] == true,
+        || format!("wedge storage --json: {dev} not stalled on {disk}: {in_doc}"),
+    )?;
 
     let snap = wedge(&["ps", "--json"]).json();
     let d = snap["block_devices"]
