@@ -490,6 +490,50 @@ fn frozen(kind: FsKind) -> R {
     check_verdict(&["--json", "--no-bpf"], false)
 }
 
+/// Two frozen filesystems at once (a snapshot agent freezing every
+/// filesystem does this): a create or mkdir, whose filesystem only its path
+/// argument names, may be ambiguous between them, but it is never put on a
+/// filesystem kernel memory shows unfrozen (its cwd's, say).
+fn two_frozen_filesystems() -> R {
+    let _one = FROZEN_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = scratch("two-frozen");
+    let a = setup_or_skip!(FrozenFs::start(FsKind::Ext4, dir.path()));
+    let b = setup_or_skip!(FrozenFs::start(FsKind::Ext4, dir.path()));
+    let snap = wedge(&["ps", "--json"]).json();
+    if !bpf_used(&snap) {
+        return Ok(());
+    }
+    let frozen_now = frozen_mountpoints(&snap);
+    for m in [a.mountpoint(), b.mountpoint()] {
+        let m = m.display().to_string();
+        check(frozen_now.contains(&m), || {
+            format!("{m} not frozen in kernel memory: {frozen_now:?}")
+        })?;
+    }
+    for w in a.writers().iter().chain(b.writers()) {
+        let why = wedge(&["why", &w.pid.to_string()]);
+        check(why.stdout.to_ascii_lowercase().contains("frozen"), || {
+            format!(
+                "wedge why {} ({:?}): not named frozen:\n{}",
+                w.pid,
+                w.kind,
+                shown(&why)
+            )
+        })?;
+        let wrong: Vec<String> = thawed_in(&why.stdout)
+            .into_iter()
+            .filter(|m| !frozen_now.contains(m))
+            .collect();
+        check(wrong.is_empty(), || {
+            format!(
+                "wedge why {} ({:?}): tells to thaw {wrong:?}, which kernel memory shows not frozen (frozen: {frozen_now:?}):\n{}",
+                w.pid, w.kind, why.stdout
+            )
+        })?;
+    }
+    Ok(())
+}
+
 fn frozen_ext4() -> R {
     frozen(FsKind::Ext4)
 }
@@ -679,6 +723,7 @@ fn main() {
         Trial::test("frozen_ext4", frozen_ext4),
         Trial::test("frozen_xfs", frozen_xfs),
         Trial::test("frozen_btrfs", frozen_btrfs),
+        Trial::test("two_frozen_filesystems", two_frozen_filesystems),
         Trial::test("storage_messages_fixture", storage_messages_fixture),
         Trial::test("storage_messages_live", storage_messages_live),
         Trial::test(
