@@ -411,6 +411,51 @@ fn devices_named(snap: &Snapshot, name: &str) -> Vec<String> {
     v
 }
 
+/// How old a loop device's last logged error may be and still be tied to
+/// what the device is now (its backing file, mounts and waiters).
+const LOOP_REUSE_SECS: f64 = 600.0;
+
+/// Whether a mount is read-only now: its own flag, or its superblock's
+/// (an ext4 remounted read-only on an error sets SB_RDONLY: mountinfo's
+/// super options say `ro` while the mount's own still say `rw`).
+fn is_read_only(m: &wedge_model::Mount) -> bool {
+    let ro = |o: &str| o.split(',').any(|x| x == "ro");
+    ro(&m.options) || ro(&m.super_options)
+}
+
+/// A device's logged errors that belong to an earlier use of its name:
+/// reported, not tied to its present mounts or waiters; `why` says so.
+fn untied_finding(rule: LogRule, dev: &str, es: &[&Event], why: String) -> Finding {
+    let mut evidence: Vec<Evidence> = es
+        .iter()
+        .take(3)
+        .map(|e| ev(e, format!("{}: {}", e.kind, e.meaning)))
+        .collect();
+    evidence.push(Evidence {
+        source: "kernel log".into(),
+        fact: format!("{why}, so they are not tied to its present mounts or waiters"),
+    });
+    let what = match rule {
+        LogRule::FsError => "filesystem error(s)",
+        _ => "I/O error(s)",
+    };
+    Finding {
+        severity: Severity::Info,
+        confidence: Confidence::Medium,
+        pids: Vec::new(),
+        evidence,
+        explanation: rule.explanation().into(),
+        remedies: Vec::new(),
+        ..Finding::new(
+            rule.id(),
+            format!(
+                "{} earlier {what} on {dev}, of an earlier use of the name",
+                es.len()
+            ),
+        )
+    }
+}
+
 /// The kernel's storage messages, grouped per device (and filesystem),
 /// tied to the snapshot's device, its mounts and the tasks whose waits
 /// reach it.
@@ -427,9 +472,64 @@ fn storage_log(snap: &Snapshot, g: &Graph, events: &[LogEvent], out: &mut Vec<(L
                 .push(e);
         }
     }
+    let went_read_only: Vec<String> = events
+        .iter()
+        .filter_map(|e| match &e.detail {
+            LogDetail::FsError {
+                device,
+                remount_ro: true,
+                ..
+            } => Some(device.clone()),
+            _ => None,
+        })
+        .collect();
     for ((dev, fs), (rule, es)) in groups {
         let first = es[0];
+        // Loop device numbers are reused (losetup -f takes the first free
+        // one): lines about loopN from long before the snapshot are likely
+        // of an earlier backing file, and are not tied to what loopN is
+        // now. Other devices keep their names.
+        let now_s = snap
+            .system
+            .sched_clock_ms
+            .map(|ms| ms / 1000.0)
+            .unwrap_or(snap.system.uptime_secs);
+        let last_s = es
+            .iter()
+            .filter_map(|e| e.monotonic)
+            .fold(None, |a: Option<f64>, b| Some(a.map_or(b, |a| a.max(b))));
+        let stale = dev.starts_with("loop")
+            && now_s > 0.0
+            && last_s.is_some_and(|l| now_s - l > LOOP_REUSE_SECS);
+        let age = wedge_model::human_ms((now_s - last_s.unwrap_or(now_s)) * 1000.0);
+        if stale {
+            let why = format!(
+                "the last of these lines is {age} old, and loop device numbers are reused: they \
+                 are likely of an earlier backing file of {dev}"
+            );
+            out.push((rule, untied_finding(rule, &dev, &es, why)));
+            continue;
+        }
         let devices = devices_named(snap, &dev);
+        // A filesystem the log says went read-only stays so until it is
+        // remounted: a read-write filesystem mounted from the device now is
+        // another one (a reused loop number), or was repaired since.
+        let now_rw: Vec<String> = devices
+            .iter()
+            .flat_map(|d| crate::storage::mounts_on(snap, d))
+            .filter(|m| !is_read_only(m))
+            .map(|m| m.mount_point.clone())
+            .collect();
+        if went_read_only.contains(&dev) && !now_rw.is_empty() {
+            let why = format!(
+                "the log says the filesystem on {dev} was remounted read-only, but the one mounted \
+                 from {dev} now ({}) is read-write: the lines are of an earlier filesystem on \
+                 {dev} (a reused device number), or of one remounted since",
+                now_rw.join(", ")
+            );
+            out.push((rule, untied_finding(rule, &dev, &es, why)));
+            continue;
+        }
         let known = devices.iter().any(|d| snap.block_device_named(d).is_some());
         let mounts: Vec<String> = devices
             .iter()

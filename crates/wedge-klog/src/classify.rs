@@ -271,11 +271,12 @@ pub(crate) fn classify(body: &str) -> Line {
             if s.starts_with("CPU ") && s.contains(": Machine Check") {
                 return mce(s);
             }
+            // The space after the colon is lost in some transcriptions.
             if let Some(r) = s
-                .strip_prefix("CIFS VFS: ")
-                .or_else(|| s.strip_prefix("CIFS: VFS: "))
+                .strip_prefix("CIFS VFS:")
+                .or_else(|| s.strip_prefix("CIFS: VFS:"))
             {
-                return cifs(r);
+                return cifs(r.trim_start());
             }
             if s.contains("Unable to handle kernel") {
                 return unable_to_handle(s);

@@ -147,6 +147,141 @@ fn ctime_epoch(s: &str) -> Option<i64> {
     Some(crate::util::days_from_civil(year, mon, day) * 86_400 + h * 3600 + m * 60 + sec)
 }
 
+/// A month name or abbreviation, in English (any case) or in a few other
+/// languages whose abbreviations differ (`mei`, `okt`, `mär`, `déc`, ...).
+fn month_any(m: &str) -> Option<u32> {
+    let m = m.trim_end_matches('.').to_lowercase();
+    let head: String = m.chars().take(3).collect();
+    const EN: [&str; 12] = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ];
+    if let Some(i) = EN.iter().position(|x| *x == head) {
+        return u32::try_from(i + 1).ok();
+    }
+    const OTHER: &[(&str, u32)] = &[
+        ("ene", 1),
+        ("fév", 2),
+        ("fev", 2),
+        ("mär", 3),
+        ("mrz", 3),
+        ("avr", 4),
+        ("abr", 4),
+        ("mei", 5),
+        ("mai", 5),
+        ("juin", 6),
+        ("juil", 7),
+        ("aoû", 8),
+        ("ago", 8),
+        ("set", 9),
+        ("okt", 10),
+        ("dic", 12),
+        ("dez", 12),
+        ("déc", 12),
+    ];
+    OTHER
+        .iter()
+        .find(|(k, _)| m.starts_with(k))
+        .map(|(_, v)| *v)
+}
+
+/// A word of letters (a localized day or month name, `loka`, `kesä`,
+/// `févr.`).
+fn is_word(w: &str) -> bool {
+    let w = w.trim_end_matches('.');
+    let n = w.chars().count();
+    (2..=12).contains(&n) && w.chars().all(char::is_alphabetic)
+}
+
+/// `DAY MON DD HH:MM:SS YYYY` in any language → the epoch when the month
+/// is known (`Some(None)` when it is not).
+fn local_ctime(s: &str) -> Option<Option<i64>> {
+    let mut it = s.split_whitespace();
+    let (wd, mon, day, hms, year) = (it.next()?, it.next()?, it.next()?, it.next()?, it.next()?);
+    if it.next().is_some() || !is_word(wd) || !is_word(mon) {
+        return None;
+    }
+    let day: u32 = day.parse().ok()?;
+    let year: i64 = digits(year, 4, 4)
+        .filter(|(_, r)| r.is_empty())?
+        .0
+        .parse()
+        .ok()?;
+    if !clock(hms).is_some_and(str::is_empty) {
+        return None;
+    }
+    let mut p = hms.split(':');
+    let h: i64 = p.next()?.parse().ok()?;
+    let m: i64 = p.next()?.parse().ok()?;
+    let sec: i64 = p.next()?.parse().ok()?;
+    Some(
+        month_any(mon).map(|mo| {
+            crate::util::days_from_civil(year, mo, day) * 86_400 + h * 3600 + m * 60 + sec
+        }),
+    )
+}
+
+/// A syslog stamp with a month of another language (`loka 14 20:43:06 `,
+/// a Finnish journal): like [`bsd_stamp`], the month any word.
+fn local_bsd_stamp(s: &str) -> Option<(&str, &str)> {
+    let (mon, r) = s.split_once(' ')?;
+    if !is_word(mon) {
+        return None;
+    }
+    let r = r.trim_start_matches(' ');
+    let (_, r) = digits(r, 1, 2)?;
+    let r = r.strip_prefix(' ')?;
+    let r = clock(r)?;
+    let used = s.len() - r.len();
+    let r = r.strip_prefix(' ')?;
+    Some((s.get(..used)?, r))
+}
+
+/// SONiC's `2025 Jul  2 06:56:57.749624 ` (the year first) → (stamp,
+/// rest, epoch).
+fn year_bsd_stamp(s: &str) -> Option<(&str, &str, i64)> {
+    let (y, r) = digits(s, 4, 4)?;
+    let r = r.strip_prefix(' ')?;
+    let (stamp, rest) = bsd_stamp(r)?;
+    let used = s.len() - rest.len() - 1;
+    let mut it = stamp.split_whitespace();
+    let mon = crate::util::month_index(it.next()?)?;
+    let day: u32 = it.next()?.parse().ok()?;
+    let hms = it.next()?;
+    let mut p = hms.split(['.', ':']);
+    let h: i64 = p.next()?.parse().ok()?;
+    let m: i64 = p.next()?.parse().ok()?;
+    let sec: i64 = p.next()?.parse().ok()?;
+    let epoch =
+        crate::util::days_from_civil(y.parse().ok()?, mon, day) * 86_400 + h * 3600 + m * 60 + sec;
+    Some((s.get(..used)?, rest, epoch))
+}
+
+/// A syslog severity word in front of the tag (`host ERR kernel: `, SONiC).
+fn severity_word(t: &str) -> Option<u8> {
+    Some(match t {
+        "EMERG" => 0,
+        "ALERT" => 1,
+        "CRIT" => 2,
+        "ERR" | "ERROR" => 3,
+        "WARNING" | "WARN" => 4,
+        "NOTICE" => 5,
+        "INFO" => 6,
+        "DEBUG" => 7,
+        _ => return None,
+    })
+}
+
+/// The level of `host LEVEL kernel: ...`, if the line has that shape.
+fn severity_before_kernel(s: &str) -> Option<u8> {
+    let (t1, r1) = crate::util::token(s);
+    let (t2, r2) = crate::util::token(r1);
+    let (t3, _) = crate::util::token(r2);
+    if is_hostname(t1) && t3 == "kernel:" {
+        return severity_word(t2);
+    }
+    None
+}
+
 /// The timestamp inside dmesg brackets.
 enum Stamp<'a> {
     Mono(f64),
@@ -183,6 +318,10 @@ fn bracket_stamp(inner: &str) -> Option<Stamp<'_>> {
     // dmesg -T: "Fri Nov  5 21:04:29 2021"
     if let Some(e) = ctime_epoch(t) {
         return Some(Stamp::Wall(t, Some(e)));
+    }
+    // dmesg -T in another locale: "wo jul 28 05:19:43 2021" (Dutch).
+    if let Some(e) = local_ctime(t) {
+        return Some(Stamp::Wall(t, e));
     }
     // dmesg -H: "Sep11 18:40"
     let m = t.get(..3)?;
@@ -276,6 +415,16 @@ fn syslog_tag(s: &str) -> (&str, bool) {
         if t2 == "kernel:" || t2 == "[kernel]" || (t2.starts_with("kernel[") && t2.ends_with("]:"))
         {
             return (r2, true);
+        }
+        // `host ERR kernel: ` (SONiC puts the severity before the tag).
+        if severity_word(t2).is_some() {
+            if let Some(r3) = r2.strip_prefix("kernel:") {
+                return (r3, true);
+            }
+        }
+        // Raw /dev/kmsg records relayed into syslog with no tag.
+        if kmsg_record(r1).is_some() {
+            return (r1, true);
         }
         if t2.ends_with(':') && t2.len() > 1 && !t2.starts_with('[') {
             // `host prog: msg`, unless it is a relay's host with no tag in
@@ -477,6 +626,21 @@ pub(crate) fn strip(line: &str) -> Prefix<'_> {
                         break;
                     }
                 }
+                if let Some((wall, rest, epoch)) = year_bsd_stamp(s) {
+                    if p.wall.is_none() {
+                        p.wall = Some(wall);
+                        p.wall_epoch = Some(epoch);
+                    }
+                    p.stamped = true;
+                    p.syslog = true;
+                    if p.level.is_none() {
+                        p.level = severity_before_kernel(rest);
+                    }
+                    let (body, kernel) = syslog_tag(rest);
+                    p.non_kernel |= !kernel;
+                    s = body;
+                    continue;
+                }
                 // A relay may add its own header in front of the original
                 // one; the outermost stamp is kept.
                 if let Some((wall, rest, epoch)) = iso_stamp(s) {
@@ -641,6 +805,25 @@ pub(crate) fn strip(line: &str) -> Prefix<'_> {
                         continue;
                     }
                 }
+                if p.wall.is_none() {
+                    if let Some((wall, rest)) = local_bsd_stamp(s) {
+                        // Only a header that a tag confirms (`host kernel:`,
+                        // `host prog[pid]:`): a kernel message may start
+                        // with a word, a number and a clock.
+                        let (t1, r1) = crate::util::token(rest);
+                        let (t2, _) = crate::util::token(r1);
+                        let tagged = t1.ends_with(':') || t2.ends_with(':');
+                        let (body, kernel) = syslog_tag(rest);
+                        if tagged && body.len() != rest.len() {
+                            p.wall = Some(wall);
+                            p.stamped = true;
+                            p.syslog = true;
+                            p.non_kernel |= !kernel;
+                            s = body;
+                            continue;
+                        }
+                    }
+                }
                 if let Some(r) = s.strip_prefix("kernel:") {
                     s = r;
                     p.syslog = true;
@@ -792,5 +975,32 @@ mod tests {
         assert_eq!(body("\u{feff}[  1.0] x"), "x");
         let p = strip("6,7,8,-,caller=C3;x");
         assert_eq!((p.body, p.caller), ("x", Some("C3")));
+        // /dev/kmsg records relayed into syslog with a host and no tag.
+        let p = strip("May 25 07:29:42 x 0,16627,40311380557,-,caller=C0;BUG: x");
+        assert_eq!(
+            (p.body, p.level, p.seq, p.caller),
+            ("BUG: x", Some(0), Some(16627), Some("C0"))
+        );
+        assert!(!p.non_kernel);
+        // SONiC: the year first, a severity word before the tag.
+        let p = strip("2025 Jul  2 06:56:57.749624 sonic_testbed ERR kernel: [  993.6] x");
+        assert_eq!((p.body, p.level, p.monotonic), ("x", Some(3), Some(993.6)));
+        assert_eq!(p.wall, Some("2025 Jul  2 06:56:57.749624"));
+        assert_eq!(p.wall_epoch, Some(1_751_439_417));
+        assert!(strip("2025 Jul  2 06:56:57.749624 sonic_testbed INFO bgp#bgpd: x").non_kernel);
+        // Other languages: a Finnish journal, Dutch `dmesg -T`.
+        let p = strip("loka 14 20:43:06 neverwinter kernel: CIFS: VFS: x");
+        assert_eq!((p.body, p.wall), ("CIFS: VFS: x", Some("loka 14 20:43:06")));
+        assert!(strip("loka 14 20:43:06 neverwinter systemd[1]: x").non_kernel);
+        let p = strip("[wo jul 28 05:19:43 2021] EXT4-fs error x");
+        assert_eq!(
+            (p.body, p.wall_epoch),
+            ("EXT4-fs error x", Some(1_627_449_583))
+        );
+        // A message that merely starts with a word, a number and a clock.
+        assert_eq!(
+            body("[ 1.0] took 12 01:02:03 to settle"),
+            "took 12 01:02:03 to settle"
+        );
     }
 }

@@ -176,8 +176,17 @@ pub(super) fn storage(snap: &Snapshot, g: &Graph, out: &mut Vec<Finding>) {
     }
     // Frozen filesystems nobody waits on yet are worth knowing too.
     for m in crate::storage::frozen_mounts(snap) {
-        let n = graph::fs_node(snap, m);
-        groups.entry(Root::Frozen(n)).or_default();
+        // One finding per superblock: its waiters may have come in
+        // through another of its mounts (a bind mount).
+        let covered = groups.keys().any(|r| {
+            matches!(r, Root::Frozen(Node::Filesystem { major, minor, .. })
+                if (*major, *minor) == (m.major, m.minor))
+        });
+        if !covered {
+            groups
+                .entry(Root::Frozen(graph::fs_node(snap, m)))
+                .or_default();
+        }
     }
     for (root, waiters) in groups {
         let f = match &root {
@@ -1872,6 +1881,11 @@ mod tests {
         let mut s = loop_on_fuse(true);
         s.mounts
             .push(mount(60, 7, 0, "/mnt/img", "ext4", "/dev/loop0"));
+        // As mountinfo shows an ext4 remounted read-only on an error: the
+        // mount's own options stay rw, the superblock's say ro.
+        if let Some(m) = s.mounts.last_mut() {
+            m.super_options = "ro,errors=remount-ro".into();
+        }
         let io = |line: u64, sector: u64| LogEvent {
             kind: "block_io_error".into(),
             line,
@@ -1900,6 +1914,8 @@ mod tests {
             ..LogEvent::default()
         };
         let events = vec![io(1, 2048), io(2, 4096), io(3, 1024), fserr];
+        // The snapshot a minute after the last line.
+        s.system.sched_clock_ms = Some(90_000.0);
         let d = crate::diagnose(&s, &events);
         let f = find(&d.findings, "storage.io_errors");
         assert_eq!(
@@ -1928,6 +1944,37 @@ mod tests {
             live.evidence
                 .iter()
                 .any(|e| e.source.starts_with("kernel log line 1")),
+            "{:?}",
+            live.evidence
+        );
+        // loop0 reused: the ext4 mounted from it now is read-write, so the
+        // lines saying it went read-only are of an earlier one.
+        let mut fresh = s.clone();
+        fresh.mounts.retain(|m| m.mount_id != 60);
+        let mut m = mount(61, 7, 0, "/mnt/new", "ext4", "/dev/loop0");
+        m.super_options = "rw,errors=remount-ro".into();
+        fresh.mounts.push(m);
+        let d = crate::diagnose(&fresh, &events);
+        for id in ["storage.io_errors", "storage.fs_error"] {
+            let f = find(&d.findings, id);
+            assert!(f.pids.is_empty() && !f.title.contains("/mnt/new"), "{f:#?}");
+            assert!(
+                f.evidence.iter().any(|e| e.fact.contains("is read-write")),
+                "{f:#?}"
+            );
+        }
+        // An hour later loop0 may be another file's: the lines are
+        // reported, not tied (seen live here: a reused loop0).
+        s.system.sched_clock_ms = Some(3_600_000.0);
+        let d = crate::diagnose(&s, &events);
+        let f = find(&d.findings, "storage.io_errors");
+        assert!(f.pids.is_empty() && f.title.contains("earlier"), "{f:#?}");
+        assert!(!f.title.contains("/mnt/img"), "{}", f.title);
+        let live = find(&d.findings, "storage.loop_backing_stuck");
+        assert!(
+            live.evidence
+                .iter()
+                .all(|e| !e.source.starts_with("kernel log")),
             "{:?}",
             live.evidence
         );

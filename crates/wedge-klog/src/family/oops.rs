@@ -483,6 +483,37 @@ impl Assemble for OopsReport {
                 }
             }
             OopsReport::Corruption { bug, message } => {
+                // 4.9's WARN() prints `WARNING: ... at lib/list_debug.c:N`
+                // first and the message after it: the warning's report goes
+                // on (its identity and trace follow), the corruption is an
+                // event of its own and the warning's message.
+                let warned = ps
+                    .cur(caller)
+                    .and_then(|i| ps.touch(i))
+                    .is_some_and(|o| match &mut o.ev.detail {
+                        Detail::Warning(w)
+                            if w.message.is_none()
+                                && w.file
+                                    .as_deref()
+                                    .is_some_and(|f| f.ends_with("list_debug.c")) =>
+                        {
+                            w.message = Some(format!("{bug}. {message}"));
+                            true
+                        }
+                        _ => false,
+                    });
+                if warned {
+                    ps.push_single(new_event(
+                        Detail::KernelBug(KernelBug {
+                            bug: bug.to_string(),
+                            message: Some(message),
+                            ..KernelBug::default()
+                        }),
+                        p,
+                        ln,
+                    ));
+                    return;
+                }
                 ps.close_cur(caller);
                 let ev = new_event(
                     Detail::KernelBug(KernelBug {

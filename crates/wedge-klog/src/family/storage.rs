@@ -299,14 +299,7 @@ pub(crate) fn blk_io_error(s: &str) -> Option<Line> {
     let (head, rest) = s.split_once(", dev ")?;
     // 4.x `blk_update_request:`, 4.17 `print_req_error:`, 2.6 `end_request:`.
     let status = match head.rsplit_once(": ") {
-        Some((pfx, st))
-            if matches!(
-                pfx,
-                "blk_update_request" | "print_req_error" | "end_request"
-            ) =>
-        {
-            st
-        }
+        Some(("blk_update_request" | "print_req_error" | "end_request", st)) => st,
         Some(_) => return None,
         None => head,
     };
