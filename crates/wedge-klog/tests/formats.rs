@@ -322,7 +322,10 @@ fn kinds_table() {
         "cifs_server_unresponsive",
     ] {
         assert!(wedge_klog::is_known_kind(k), "{k} not in KINDS");
-        assert!(wedge_klog::kind_help().contains(k), "{k} not in --kind's help");
+        assert!(
+            wedge_klog::kind_help().contains(k),
+            "{k} not in --kind's help"
+        );
     }
     // The retired kind is refused, saying what replaced it.
     let err = wedge_klog::parse_kind("cifs_error").expect_err("cifs_error is retired");
