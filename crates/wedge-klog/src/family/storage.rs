@@ -272,12 +272,15 @@ pub(crate) enum StorageLine {
 // ---- line recognisers (called from `classify`) ----
 
 /// The statuses of block/blk-core.c `blk_errors[]`, as printed before
-/// `, dev` (the table has grown since 4.13; `I/O` is the default).
+/// `, dev` (`"%s error, dev %s, ..."`; the table has grown since 4.13 and
+/// 6.5 renamed `critical nexus` to `reservation conflict`; `I/O` is the
+/// default).
 const BLK_STATUSES: &[&str] = &[
     "I/O error",
     "critical medium error",
     "critical target error",
     "critical nexus error",
+    "reservation conflict error",
     "critical space allocation error",
     "recoverable transport error",
     "timeout error",
@@ -285,13 +288,14 @@ const BLK_STATUSES: &[&str] = &[
     "protection error",
     "kernel resource error",
     "device resource error",
+    "nonblocking retry error",
+    "device offline error",
+    "dm internal retry error",
     "zone resource error",
-    "zone open resource error",
-    "zone active resource error",
-    "offline error",
+    "open zones exceeded error",
+    "active zones exceeded error",
     "duration limit exceeded error",
-    "invalid size error",
-    "failover error",
+    "invalid error",
 ];
 
 /// `[PREFIX: ]STATUS, dev NAME, sector N[ op 0xN:(OP) flags ...]`.
