@@ -267,7 +267,7 @@ pub fn render(v: &StorageView<'_>) -> String {
         return out;
     }
     out.push_str(&format!(
-        "{:<22} {:<8} {:<6} {:>6} {:>6} {:<14} {:<10} {}\n",
+        "{:<22} {:<8} {:<6} {:>6} {:>6} {:<16} {:<10} {}\n",
         "DEVICE", "MAJ:MIN", "KIND", "SIZE", "FLIGHT", "I/O", "STATE", "SCHED/TIMEOUT"
     ));
     // Depth of each device in the tree, from the roots.
@@ -309,7 +309,7 @@ pub fn render(v: &StorageView<'_>) -> String {
             (None, None) => "-".into(),
         };
         let line = format!(
-            "{:<22} {:<8} {:<6} {:>6} {:>6} {:<14} {:<10} {}",
+            "{:<22} {:<8} {:<6} {:>6} {:>6} {:<16} {:<10} {}",
             crate::fit(&name, 22),
             format!("{}:{}", b.major, b.minor),
             kind_name(b.kind),
