@@ -415,11 +415,14 @@ fn devices_named(snap: &Snapshot, name: &str) -> Vec<String> {
 /// what the device is now (its backing file, mounts and waiters).
 const LOOP_REUSE_SECS: f64 = 600.0;
 
-/// Whether a mount is read-only now: its own flag, or its superblock's
-/// (an ext4 remounted read-only on an error sets SB_RDONLY: mountinfo's
-/// super options say `ro` while the mount's own still say `rw`).
+/// Whether a mount is read-only now: its own flag, or its superblock's.
+/// An ext4 remounted read-only on an error set SB_RDONLY (mountinfo's
+/// super options `ro`, the mount's own still `rw`) before 6.15's
+/// emergency read-only state, which shows as `emergency_ro` instead —
+/// captured here on 6.18: `rw,relatime - ext4 /dev/loop1
+/// rw,errors=remount-ro,emergency_ro` after trigger_fs_error.
 fn is_read_only(m: &wedge_model::Mount) -> bool {
-    let ro = |o: &str| o.split(',').any(|x| x == "ro");
+    let ro = |o: &str| o.split(',').any(|x| x == "ro" || x == "emergency_ro");
     ro(&m.options) || ro(&m.super_options)
 }
 
@@ -514,18 +517,15 @@ fn storage_log(snap: &Snapshot, g: &Graph, events: &[LogEvent], out: &mut Vec<(L
         // A filesystem the log says went read-only stays so until it is
         // remounted: a read-write filesystem mounted from the device now is
         // another one (a reused loop number), or was repaired since.
-        let now_rw: Vec<String> = devices
+        let now_rw = devices
             .iter()
             .flat_map(|d| crate::storage::mounts_on(snap, d))
-            .filter(|m| !is_read_only(m))
-            .map(|m| m.mount_point.clone())
-            .collect();
-        if went_read_only.contains(&dev) && !now_rw.is_empty() {
+            .any(|m| !is_read_only(m));
+        if went_read_only.contains(&dev) && now_rw {
             let why = format!(
                 "the log says the filesystem on {dev} was remounted read-only, but the one mounted \
-                 from {dev} now ({}) is read-write: the lines are of an earlier filesystem on \
-                 {dev} (a reused device number), or of one remounted since",
-                now_rw.join(", ")
+                 from {dev} now is read-write: the lines are of an earlier filesystem on {dev} (a \
+                 reused device number), or of one remounted since"
             );
             out.push((rule, untied_finding(rule, &dev, &es, why)));
             continue;

@@ -464,6 +464,9 @@ pub enum TargetBy {
     Cwd { cwd: String },
     /// The only frozen filesystem, for a task held at a freeze gate.
     OnlyFrozen,
+    /// A path of the process's command line is on it (for a task held at
+    /// a freeze gate whose cwd is elsewhere).
+    CmdlinePath { path: String },
     /// The process's only open file on a block filesystem.
     OnlyOpenFile,
     /// A kernel thread whose name names the device.
@@ -485,6 +488,9 @@ impl TargetBy {
             TargetBy::Cwd { cwd } => {
                 format!("tied by its working directory {cwd} only (the path argument is not read)")
             }
+            TargetBy::CmdlinePath { path } => format!(
+                "its command line names {path}, on it (the system call's own path argument is not read)"
+            ),
             TargetBy::OnlyFrozen => "the only filesystem shown frozen (its cwd is elsewhere; the path argument is not read)".into(),
             TargetBy::OnlyOpenFile => "the process's only open file on a block filesystem".into(),
             TargetBy::ThreadName { comm } => format!("the kernel thread's name {comm} names it"),
@@ -683,7 +689,8 @@ pub fn target(snap: &Snapshot, p: &Process, t: &Thread) -> Option<Target> {
         return tg;
     }
     let m = snap.mount(*mount_id)?;
-    let frozen: Vec<(u32, u32)> = if snap.superblocks.value().is_some() {
+    let exact = snap.superblocks.value().is_some();
+    let frozen: Vec<(u32, u32)> = if exact {
         frozen_mounts(snap)
             .iter()
             .map(|m| (m.major, m.minor))
@@ -691,19 +698,43 @@ pub fn target(snap: &Snapshot, p: &Process, t: &Thread) -> Option<Target> {
     } else {
         proven_frozen(snap)
     };
-    if frozen.contains(&(m.major, m.minor)) || frozen.len() != 1 {
+    if frozen.contains(&(m.major, m.minor)) {
         return tg;
     }
-    let (major, minor) = frozen[0];
-    let only = snap
-        .mounts
-        .iter()
-        .filter(|x| x.major == major && x.minor == minor)
-        .min_by_key(|x| x.mount_id)?;
-    Some(Target::Filesystem {
-        mount_id: only.mount_id,
-        by: TargetBy::OnlyFrozen,
-    })
+    // `mkdir /mnt/x/new`, `touch /mnt/x/f`: a path of the command line on
+    // one of the frozen filesystems is the likely one (the system call's
+    // own path argument is in the task's memory and is not read).
+    if let Some(args) = p.cmdline.value() {
+        for a in args.iter().skip(1).filter(|a| a.starts_with('/')) {
+            if let Some(x) = snap
+                .mount_at(p, a)
+                .filter(|x| frozen.contains(&(x.major, x.minor)))
+            {
+                return Some(Target::Filesystem {
+                    mount_id: x.mount_id,
+                    by: TargetBy::CmdlinePath { path: a.clone() },
+                });
+            }
+        }
+    }
+    if frozen.len() == 1 {
+        let (major, minor) = frozen[0];
+        let only = snap
+            .mounts
+            .iter()
+            .filter(|x| x.major == major && x.minor == minor)
+            .min_by_key(|x| x.mount_id)?;
+        return Some(Target::Filesystem {
+            mount_id: only.mount_id,
+            by: TargetBy::OnlyFrozen,
+        });
+    }
+    // Kernel memory says the cwd's filesystem is not frozen: the cwd tells
+    // nothing, and several are frozen with nothing to tell which.
+    if exact {
+        return None;
+    }
+    tg
 }
 
 /// Filesystems a writer held at a freeze gate works on through its own fd:

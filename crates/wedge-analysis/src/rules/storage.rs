@@ -103,10 +103,27 @@ enum Root {
     Unknown,
 }
 
-fn root_of(snap: &Snapshot, g: &Graph, node: &Node) -> Root {
+fn root_of(snap: &Snapshot, g: &Graph, node: &Node, kind: &WaitKind) -> Root {
     let direct: Vec<&graph::Edge> = g.out(node).collect();
     if let Some(e) = direct.iter().find(|e| e.kind == EdgeKind::FrozenFilesystem) {
         return Root::Frozen(e.to.clone());
+    }
+    if matches!(kind, WaitKind::FrozenFilesystem { .. }) {
+        // Held at a freeze gate, on a filesystem nothing ties it to.
+        let frozen: Vec<String> = crate::storage::frozen_mounts(snap)
+            .iter()
+            .map(|m| m.mount_point.clone())
+            .collect();
+        return Root::Frozen(Node::Unknown {
+            what: if frozen.is_empty() {
+                "a frozen filesystem wedge cannot tie the writers to".into()
+            } else {
+                format!(
+                    "one of the frozen filesystems {}, not tied to the writers",
+                    frozen.join(", ")
+                )
+            },
+        });
     }
     let mut stalled: Option<String> = None;
     let mut slow: Option<String> = None;
@@ -170,6 +187,7 @@ pub(super) fn storage(snap: &Snapshot, g: &Graph, out: &mut Vec<Finding>) {
                     pid: p.pid,
                     tid: t.tid,
                 },
+                &kind,
             );
             groups.entry(root).or_default().push(Waiter { p, t, kind });
         }
@@ -324,7 +342,7 @@ fn frozen(snap: &Snapshot, n: &Node, waiters: &[Waiter]) -> Option<Finding> {
         device,
     } = n
     else {
-        return None;
+        return untied_frozen(snap, n, waiters);
     };
     let sb = snap.superblock(*major, *minor);
     let dev = device.clone().unwrap_or_else(|| format!("{major}:{minor}"));
@@ -458,6 +476,55 @@ fn frozen(snap: &Snapshot, n: &Node, waiters: &[Waiter]) -> Option<Finding> {
             DO_NOT_PTRACE.into(),
         ],
         ..Finding::new(id, title)
+    })
+}
+
+/// Writers held at a freeze gate that nothing ties to one filesystem: the
+/// frozen ones are named, no thaw is run blind.
+fn untied_frozen(snap: &Snapshot, n: &Node, waiters: &[Waiter]) -> Option<Finding> {
+    let id = StorageRule::Frozen;
+    if waiters.is_empty() {
+        return None;
+    }
+    let what = graph::describe(snap, n);
+    let frozen = crate::storage::frozen_mounts(snap);
+    let mut remedies: Vec<Remedy> = frozen
+        .iter()
+        .map(|m| Remedy {
+            action: format!(
+                "if these writers are {}'s, thawing it releases them — check which path they write \
+                 to first (their command lines, the application's configuration)",
+                m.mount_point
+            ),
+            command: None,
+        })
+        .collect();
+    if remedies.is_empty() {
+        remedies.push(Remedy {
+            action: "find the frozen filesystem: the writers' paths (their command lines), then \
+                     fsfreeze -u on its mount point"
+                .into(),
+            command: None,
+        });
+    }
+    Some(Finding {
+        severity: Severity::Critical,
+        confidence: Confidence::Medium,
+        pids: pids(waiters),
+        evidence: waiter_evidence(snap, waiters),
+        explanation: super::explained(
+            format!("The writers are held by a frozen filesystem: {what}."),
+            id.into(),
+        ),
+        remedies,
+        do_not: vec![DO_NOT_PTRACE.into()],
+        ..Finding::new(
+            id,
+            format!(
+                "{} task(s) held by a frozen filesystem ({what})",
+                waiters.len()
+            ),
+        )
     })
 }
 
@@ -1431,6 +1498,46 @@ mod tests {
         ));
     }
 
+    /// Two frozen filesystems and a writer whose cwd is on neither (seen
+    /// live here, two scenes at once): its command line's path picks one;
+    /// without one no thaw is offered blind.
+    #[test]
+    fn a_frozen_writer_is_tied_by_its_command_line_among_several_frozen() {
+        let mut s = frozen_scene(true, OPEN_FROZEN);
+        s.processes[0].cwd = Field::Value("/".into());
+        s.processes[0].cmdline = Field::Value(vec!["mkdir".into(), "/mnt/frozen/new".into()]);
+        s.mounts
+            .push(mount(70, 7, 1, "/mnt/other", "ext4", "/dev/loop1"));
+        if let Field::Value(v) = &mut s.superblocks {
+            v.push(sb(7, 1, "ext4", "loop1", FreezeLevel::Complete));
+        }
+        let (p, t) = s.thread(10).expect("thread");
+        assert!(matches!(
+            crate::storage::target(&s, p, t).map(|t| t.by().clone()),
+            Some(crate::storage::TargetBy::CmdlinePath { .. })
+        ));
+        let fs = crate::analyze(&s);
+        let f = fs
+            .iter()
+            .find(|f| f.id.as_str() == "storage.frozen" && f.pids == vec![10])
+            .expect("frozen finding of the writer");
+        assert_eq!(commands(f), vec!["fsfreeze -u /mnt/frozen".to_string()]);
+        // Nothing names the filesystem: no thaw command.
+        s.processes[0].cmdline = Field::Value(vec!["writer".into()]);
+        let fs = crate::analyze(&s);
+        let f = fs
+            .iter()
+            .find(|f| f.id.as_str() == "storage.frozen" && f.pids == vec![10])
+            .expect("frozen finding of the writer");
+        assert!(commands(f).is_empty(), "{:?}", f.remedies);
+        assert!(
+            f.title.contains("/mnt/frozen") && f.title.contains("/mnt/other"),
+            "{}",
+            f.title
+        );
+        assert!(fs.iter().all(|f| f.id.as_str() != "storage.io_wait"));
+    }
+
     /// /proc hides the percpu wait on some kernels: path_openat is the top
     /// frame. On a filesystem kernel memory shows frozen that is the
     /// freeze gate, not a directory's inode lock.
@@ -1881,10 +1988,11 @@ mod tests {
         let mut s = loop_on_fuse(true);
         s.mounts
             .push(mount(60, 7, 0, "/mnt/img", "ext4", "/dev/loop0"));
-        // As mountinfo shows an ext4 remounted read-only on an error: the
-        // mount's own options stay rw, the superblock's say ro.
+        // As mountinfo shows an ext4 remounted read-only on an error on
+        // 6.18 (captured here): the mount's own options stay rw, the
+        // superblock's say emergency_ro (ro before 6.15).
         if let Some(m) = s.mounts.last_mut() {
-            m.super_options = "ro,errors=remount-ro".into();
+            m.super_options = "rw,errors=remount-ro,emergency_ro".into();
         }
         let io = |line: u64, sector: u64| LogEvent {
             kind: "block_io_error".into(),
