@@ -1114,6 +1114,18 @@ mod tests {
     }
 
     #[test]
+    fn a_quiet_follower_releases_held_errors() {
+        let mut p = crate::Parser::new();
+        p.push_line(
+            b"[ 1.0] EXT4-fs error (device sdb1): ext4_find_entry:1455: inode #2: comm ls: x",
+        );
+        assert!(p.next_event().is_none(), "held for its remount");
+        p.release_held();
+        let ev = p.next_event().map(|e| e.kind());
+        assert_eq!(ev, Some("fs_error"));
+    }
+
+    #[test]
     fn held_error_keeps_log_order() {
         let ev = events(
             "[ 1.0] EXT4-fs error (device sdb1): ext4_find_entry:1455: inode #2: comm ls: reading directory lblock 0\n\
