@@ -383,6 +383,13 @@ impl Event {
                 .as_ref()
                 .map(|f| format!("{f}:{}", w.line.unwrap_or(0))),
             Detail::NfsNotResponding(n) | Detail::NfsServerOk(n) => Some(n.server.clone()),
+            // Storage errors group by what failed, not by sector.
+            Detail::BlkIoError(e) => Some(format!("{}:{}", e.device, e.status)),
+            Detail::BufferIoError(e) => Some(e.device.clone()),
+            Detail::ScsiError(e) => Some(e.device.clone()),
+            Detail::NvmeTimeout(e) => Some(e.controller.clone()),
+            Detail::FsError(e) => Some(format!("{}:{}", e.fs, e.device)),
+            Detail::CifsServerUnresponsive(c) => Some(c.server.clone()),
             Detail::PsRow(r) => r.wchan.clone(),
             _ => self.rip.clone().or_else(|| self.pc_function.clone()),
         };

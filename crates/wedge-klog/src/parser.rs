@@ -774,6 +774,18 @@ impl Parser {
         self.holds.retain(|(id, _)| !done.contains(id));
     }
 
+    /// Releases every held event as it is (the input went quiet: a live
+    /// follower waits for the next record, and the line that would
+    /// complete a held event comes right after it when it comes at all).
+    pub fn release_held(&mut self) {
+        for (id, _) in self.holds.drain(..) {
+            if let Some(r) = self.ready.iter_mut().find(|r| r.id == id) {
+                r.hold = false;
+            }
+        }
+        self.release();
+    }
+
     fn expire_holds(&mut self) {
         if self.holds.is_empty() {
             return;

@@ -306,6 +306,34 @@ fn kinds_table() {
         }
     }
     assert!(seen > 50, "only {seen} kinds found in expected.json");
+    // The README's kinds that the shared corpus does not hold yet.
+    for k in [
+        "blk_io_error",
+        "buffer_io_error",
+        "nvme_timeout",
+        "scsi_error",
+        "fs_error",
+        "mce",
+        "kernel_bug",
+        "page_alloc_failure",
+        "workqueue_lockup",
+        "cifs_vfs_error",
+        "cifs_mount_failed",
+        "cifs_server_unresponsive",
+    ] {
+        assert!(wedge_klog::is_known_kind(k), "{k} not in KINDS");
+        assert!(
+            wedge_klog::kind_help().contains(k),
+            "{k} not in --kind's help"
+        );
+    }
+    // The retired kind is refused, saying what replaced it.
+    let err = wedge_klog::parse_kind("cifs_error").expect_err("cifs_error is retired");
+    assert!(
+        err.contains("cifs_vfs_error") && err.contains("cifs_mount_failed"),
+        "{err}"
+    );
+    assert!(wedge_klog::parse_kind("cifs_*").is_ok());
 }
 
 #[test]

@@ -4,8 +4,12 @@
 //! dmesg).  The loop driver completes the writes it cannot store with
 //! BLK_STS_NOSPC (`critical space allocation error`), ext4 loses the pages
 //! (`Buffer I/O error on device`), aborts its journal and reports the
-//! error; 6.18 marks the filesystem `emergency_ro` without printing
-//! `Remounting filesystem read-only`, so `remount_ro` stays false.
+//! error; in that run the filesystem went `emergency_ro` (its mount
+//! options said so) without printing `Remounting filesystem read-only`, so
+//! `remount_ro` stays false.  `tests/data/loop-fuse-eio-ext4-6.18.log` is
+//! the scenes' ext4 on a loop device whose backing file is on a FUSE daemon
+//! answering writes with EIO (one mount's lines, captured from dmesg): there
+//! the kernel does print the remount.
 
 use serde_json::Value;
 
@@ -45,4 +49,37 @@ fn loop_enospc_ext4_capture() {
     assert!(model
         .iter()
         .all(|e| !matches!(e.detail, wedge_model::LogDetail::Other)));
+}
+
+#[test]
+fn loop_fuse_eio_ext4_capture() {
+    let log = include_str!("data/loop-fuse-eio-ext4-6.18.log");
+    let ev: Vec<Value> = wedge_klog::parse_str(log)
+        .events
+        .iter()
+        .filter_map(|e| serde_json::to_value(e).ok())
+        .collect();
+    let kinds: Vec<&str> = ev.iter().filter_map(|e| e["kind"].as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "blk_io_error",
+            "blk_io_error",
+            "blk_io_error",
+            "buffer_io_error",
+            "fs_error",
+            "buffer_io_error"
+        ],
+        "{ev:#?}"
+    );
+    assert_eq!(ev[1]["sector"], 17026);
+    assert_eq!(ev[1]["status"], "I/O error");
+    assert_eq!(ev[3]["what"], "lost sync page write");
+    assert_eq!(ev[3]["logical_block"], 16385);
+    let fs = &ev[4];
+    assert_eq!(fs["device"], "loop1");
+    assert_eq!(fs["function"], "ext4_journal_check_start");
+    // `EXT4-fs (loop1): Remounting filesystem read-only`, three lines on.
+    assert_eq!(fs["remount_ro"], true);
+    assert_eq!(fs["lines"], serde_json::json!({"first": 11, "last": 14}));
 }

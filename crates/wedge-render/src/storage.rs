@@ -112,12 +112,17 @@ fn mounts_of(snap: &Snapshot, d: &BlockDevice) -> Vec<MountView> {
     out
 }
 
-/// The mount a backing file's path falls under, as init (or else the
-/// first process) sees the mount table: the path is a string the kernel
-/// printed at LOOP_SET_FD time, matched, never opened.
+/// The mount a backing file's path falls under: the path is a string,
+/// matched, never opened. `loop/backing_file` is `d_path()` of the file
+/// from the root of the task that reads the attribute — wedge itself — so
+/// it is looked up in wedge's own mount namespace (init's if wedge is not
+/// in the snapshot).
 fn backing_of(snap: &Snapshot, d: &BlockDevice) -> Option<BackingView> {
     let b = d.backing.as_ref()?;
-    let viewer = snap.process(1).or_else(|| snap.processes.first());
+    let viewer = i32::try_from(std::process::id())
+        .ok()
+        .and_then(|me| snap.process(me))
+        .or_else(|| snap.process(1));
     let path = b.file.strip_suffix(" (deleted)").unwrap_or(&b.file);
     let m = viewer.and_then(|p| snap.mount_at(p, path));
     Some(BackingView {
@@ -262,7 +267,7 @@ pub fn render(v: &StorageView<'_>) -> String {
         return out;
     }
     out.push_str(&format!(
-        "{:<22} {:<8} {:<6} {:>6} {:>6} {:<14} {:<10} {}\n",
+        "{:<22} {:<8} {:<6} {:>6} {:>6} {:<16} {:<10} {}\n",
         "DEVICE", "MAJ:MIN", "KIND", "SIZE", "FLIGHT", "I/O", "STATE", "SCHED/TIMEOUT"
     ));
     // Depth of each device in the tree, from the roots.
@@ -304,7 +309,7 @@ pub fn render(v: &StorageView<'_>) -> String {
             (None, None) => "-".into(),
         };
         let line = format!(
-            "{:<22} {:<8} {:<6} {:>6} {:>6} {:<14} {:<10} {}",
+            "{:<22} {:<8} {:<6} {:>6} {:>6} {:<16} {:<10} {}",
             crate::fit(&name, 22),
             format!("{}:{}", b.major, b.minor),
             kind_name(b.kind),
@@ -317,8 +322,11 @@ pub fn render(v: &StorageView<'_>) -> String {
         out.push_str(&crate::fit(&line, WIDTH));
         out.push('\n');
         let pad = format!("{}    ", "  ".repeat(level));
-        let mut detail = |s: String| {
-            out.push_str(&crate::fit(&format!("{pad}{s}"), WIDTH));
+        // `cut`: fitted to the width; a command is never cut (one cut
+        // short is worse than a long line).
+        let mut line_out = |s: String, cut: bool| {
+            let l = format!("{pad}{s}");
+            out.push_str(&if cut { crate::fit(&l, WIDTH) } else { l });
             out.push('\n');
         };
         if let Some(dm) = &b.dm {
@@ -327,7 +335,7 @@ pub fn render(v: &StorageView<'_>) -> String {
             } else {
                 ""
             };
-            detail(format!("dm {}{susp}", dm.name));
+            line_out(format!("dm {}{susp}", dm.name), true);
         }
         if let Some(bk) = &d.backing {
             let on = match (&bk.mount_point, &bk.fs_type) {
@@ -341,7 +349,7 @@ pub fn render(v: &StorageView<'_>) -> String {
                 }
                 _ => String::new(),
             };
-            detail(format!("backing file {}{on}", bk.file));
+            line_out(format!("backing file {}{on}", bk.file), true);
         }
         for m in &d.mounts {
             let frozen = match (&d.frozen, &d.frozen_unknown) {
@@ -352,11 +360,7 @@ pub fn render(v: &StorageView<'_>) -> String {
                         format!(" by {}", d.frozen_by.join("+"))
                     };
                     if f.is_frozen() {
-                        format!(
-                            ", {}{by}: thaw with `fsfreeze -u {}`",
-                            freeze_name(*f),
-                            m.mount_point
-                        )
+                        format!(", {}{by}", freeze_name(*f))
                     } else {
                         ", not frozen".into()
                     }
@@ -364,13 +368,21 @@ pub fn render(v: &StorageView<'_>) -> String {
                 (None, Some(why)) => format!(", frozen: unknown: {why}"),
                 (None, None) => String::new(),
             };
-            detail(format!(
-                "mounted on {} ({}){frozen}",
-                m.mount_point, m.fs_type
-            ));
+            line_out(
+                format!("mounted on {} ({}){frozen}", m.mount_point, m.fs_type),
+                true,
+            );
+        }
+        // The remedy on a line of its own.
+        if let Some(m) = d
+            .mounts
+            .first()
+            .filter(|_| d.frozen.is_some_and(|f| f.is_frozen()))
+        {
+            line_out(format!("thaw: fsfreeze -u {}", m.mount_point), false);
         }
         if !b.unread.is_empty() {
-            detail(format!("unread: {}", b.unread.join("; ")));
+            line_out(format!("unread: {}", b.unread.join("; ")), true);
         }
     }
     if hidden > 0 {
@@ -487,11 +499,10 @@ mod tests {
         assert!(line("nvme0n1").contains("resetting"), "{text}");
         assert!(line("nvme0n1").contains("none/30s"), "{text}");
         assert!(
-            text.contains(
-                "mounted on /mnt/a (ext4), FROZEN by user: thaw with `fsfreeze -u /mnt/a`"
-            ),
+            text.contains("mounted on /mnt/a (ext4), FROZEN by user\n"),
             "{text}"
         );
+        assert!(text.contains("      thaw: fsfreeze -u /mnt/a\n"), "{text}");
         assert!(text.contains("mounted on / (ext4), not frozen"), "{text}");
         assert!(text.contains("dm vg0-root, SUSPENDED"), "{text}");
         assert!(text.contains("backing file /work/"), "{text}");

@@ -137,7 +137,7 @@ fn thread(v: &Vmcore, t: &Task, stack: Option<&crate::Result<Stack>>) -> Thread 
         lock_wait: None,
         // The dump's unwinder walks the ORC tables from the saved sp.
         stack_source: stack.map(|_| wedge_model::StackSource::Orc),
-        in_iowait: None,
+        in_iowait: t.in_iowait,
     }
 }
 

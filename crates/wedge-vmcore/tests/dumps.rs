@@ -839,6 +839,7 @@ fn command_lines_through_five_level_page_tables() {
 /// Superblocks from the dump's memory: the ring of `s_list` walked from
 /// pid 1's root, every mount's superblock on it by device number, the
 /// guest's filesystem types by name, and none frozen (nothing froze one).
+/// And each task's `in_iowait` bit.
 #[test]
 fn superblocks_from_memory_are_all_unfrozen() {
     let Some(fx) = boot_or_skip(Boot::Kaslr).unwrap() else {
@@ -877,5 +878,16 @@ fn superblocks_from_memory_are_all_unfrozen() {
                 "{f}: no {ty}: {sbs:#?}"
             );
         }
+        // task->in_iowait from the same BTF: read for every task; the FUSE
+        // reader's request wait is not io_schedule().
+        let all: Vec<&wedge_model::Thread> =
+            snap.processes.iter().flat_map(|p| &p.threads).collect();
+        assert!(all.iter().all(|t| t.in_iowait.is_some()), "{f}");
+        let reader = snap
+            .processes
+            .iter()
+            .find(|p| p.comm == "wk-fuse-reader")
+            .expect("wk-fuse-reader");
+        assert_eq!(reader.threads[0].in_iowait, Some(false), "{f}");
     }
 }

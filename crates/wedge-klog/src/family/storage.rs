@@ -272,12 +272,15 @@ pub(crate) enum StorageLine {
 // ---- line recognisers (called from `classify`) ----
 
 /// The statuses of block/blk-core.c `blk_errors[]`, as printed before
-/// `, dev` (the table has grown since 4.13; `I/O` is the default).
+/// `, dev` (`"%s error, dev %s, ..."`; the table has grown since 4.13 and
+/// 6.5 renamed `critical nexus` to `reservation conflict`; `I/O` is the
+/// default).
 const BLK_STATUSES: &[&str] = &[
     "I/O error",
     "critical medium error",
     "critical target error",
     "critical nexus error",
+    "reservation conflict error",
     "critical space allocation error",
     "recoverable transport error",
     "timeout error",
@@ -285,13 +288,14 @@ const BLK_STATUSES: &[&str] = &[
     "protection error",
     "kernel resource error",
     "device resource error",
+    "nonblocking retry error",
+    "device offline error",
+    "dm internal retry error",
     "zone resource error",
-    "zone open resource error",
-    "zone active resource error",
-    "offline error",
+    "open zones exceeded error",
+    "active zones exceeded error",
     "duration limit exceeded error",
-    "invalid size error",
-    "failover error",
+    "invalid error",
 ];
 
 /// `[PREFIX: ]STATUS, dev NAME, sector N[ op 0xN:(OP) flags ...]`.
@@ -1107,6 +1111,18 @@ mod tests {
         let ev = events(&log);
         assert_eq!(ev.len(), 1);
         assert_eq!(ev[0]["remount_ro"], false);
+    }
+
+    #[test]
+    fn a_quiet_follower_releases_held_errors() {
+        let mut p = crate::Parser::new();
+        p.push_line(
+            b"[ 1.0] EXT4-fs error (device sdb1): ext4_find_entry:1455: inode #2: comm ls: x",
+        );
+        assert!(p.next_event().is_none(), "held for its remount");
+        p.release_held();
+        let ev = p.next_event().map(|e| e.kind());
+        assert_eq!(ev, Some("fs_error"));
     }
 
     #[test]
