@@ -214,6 +214,22 @@ pub struct BlockedRead {
 }
 
 impl BlockedRead {
+    /// A read of a system file rather than of a process's (a block
+    /// device's sysfs attribute): `pid` is 0 and `what` is the whole path.
+    pub fn is_system(&self) -> bool {
+        self.pid == 0
+    }
+
+    /// Where the read was made, as evidence cites it: the process's entry
+    /// and the file (`/proc/42/cmdline`), or a system file's own path.
+    pub fn location(&self, source: &Source) -> String {
+        if self.is_system() {
+            self.what.clone()
+        } else {
+            format!("{}/{}", source.process_locator(self.pid), self.what)
+        }
+    }
+
     /// How long the read is known to have blocked, for text: the deadline
     /// it overran.
     pub fn blocked_ms(&self) -> u64 {

@@ -335,9 +335,8 @@ pub fn ps<C: Serialize>(
     let (mut text, _) = crate::ps::render(snap, opts);
     for b in &snap.blocked_reads {
         text.push_str(&format!(
-            "note: reading /proc/{}/{} blocked > {} ms ({})\n",
-            b.pid,
-            b.what,
+            "note: reading {} blocked > {} ms ({})\n",
+            b.location(&snap.source),
             b.blocked_ms(),
             b.blocks_on
         ));

@@ -27,6 +27,10 @@ impl ReadRule {
 pub(super) fn blocked_reads(snap: &Snapshot, out: &mut Vec<Finding>) {
     let id = ReadRule::Blocked;
     for b in &snap.blocked_reads {
+        if b.is_system() {
+            out.push(system_read(snap, b));
+            continue;
+        }
         let comm = snap.process(b.pid).map(|p| p.comm.as_str()).unwrap_or("?");
         // For mmap_lock reads, name the thread that holds the lock while
         // it waits elsewhere.
@@ -89,5 +93,39 @@ pub(super) fn blocked_reads(snap: &Snapshot, out: &mut Vec<Finding>) {
                 ),
             )
         });
+    }
+}
+
+/// A system file's read that blocked (a block device's queue attribute,
+/// whose show() takes the queue's sysfs/elevator lock): no process is
+/// named, the file itself is the evidence, and lsblk/udev read the same.
+fn system_read(snap: &Snapshot, b: &wedge_model::BlockedRead) -> Finding {
+    let id = ReadRule::Blocked;
+    let path = b.location(&snap.source);
+    Finding {
+        severity: Severity::Critical,
+        confidence: Confidence::Medium,
+        pids: Vec::new(),
+        evidence: vec![ev(
+            path.clone(),
+            format!(
+                "wedge's own read did not return within its {} ms deadline",
+                b.blocked_ms()
+            ),
+        )],
+        explanation: explained(
+            format!(
+                "The kernel blocked wedge's read, which waits on {}.",
+                b.blocks_on
+            ),
+            RuleId::Read(id),
+        ),
+        do_not: vec![format!(
+            "do not run lsblk, udevadm or tools that read {path} without a timeout: they hang on it too"
+        )],
+        ..Finding::new(
+            id,
+            format!("reading {path} blocked for > {} ms", b.blocked_ms()),
+        )
     }
 }
