@@ -58,6 +58,11 @@ fn keywords() -> &'static [&'static str] {
 /// dropped, and a family keyword missing here is appended, so a new one is
 /// searched for at once and only its bucket is left to chance.
 const LAYOUT: &[&str] = &[
+    // The storage family's keywords (and the list corruptions') were
+    // placed by the same count, with callgrind's instructions of the
+    // search over a 16 MB sample of the benchmark's log: 51.4M in this
+    // order against 55.2M appended after `INFO: ` (32.8M without them).
+    "_del corruption",
     "ut of memory",
     "cut here",
     "Code:",
@@ -98,6 +103,17 @@ const LAYOUT: &[&str] = &[
     "detected expedited",
     "Unable to handle kernel",
     "INFO: ",
+    "(device ",
+    "XFS (",
+    "): error count",
+    "Result: ",
+    "QID ",
+    "CSTS=",
+    "I/O error",
+    ", sector ",
+    "Machine Check",
+    ": page allocation failure",
+    "_add corruption",
 ];
 
 /// `family` in [`LAYOUT`] order, then the keywords [`LAYOUT`] lacks.

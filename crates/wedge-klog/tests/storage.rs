@@ -83,3 +83,33 @@ fn loop_fuse_eio_ext4_capture() {
     assert_eq!(fs["remount_ro"], true);
     assert_eq!(fs["lines"], serde_json::json!({"first": 11, "last": 14}));
 }
+
+/// The scenes' `LoopEio` capture (`tests/data/README.md`), as /dev/kmsg
+/// records: the error is `remount_ro` (the remount comes five records after
+/// it), every event carries the record's level and sequence number.
+#[test]
+fn loop_eio_kmsg_capture() {
+    let log = include_str!("data/loop-eio-ext4-6.18.44.kmsg");
+    let ev: Vec<Value> = wedge_klog::parse_str(log)
+        .events
+        .iter()
+        .filter_map(|e| serde_json::to_value(e).ok())
+        .collect();
+    let of = |k: &str| ev.iter().filter(|e| e["kind"] == k).count();
+    assert_eq!(of("blk_io_error"), 6, "{ev:#?}");
+    assert_eq!(of("buffer_io_error"), 12);
+    assert_eq!(of("fs_error"), 1);
+    assert_eq!(ev.len(), 19);
+    let fs = ev
+        .iter()
+        .find(|e| e["kind"] == "fs_error")
+        .unwrap_or(&Value::Null);
+    assert_eq!(fs["remount_ro"], true);
+    assert_eq!(fs["level"], 2);
+    assert_eq!(fs["seq"], 6972);
+    assert!(ev.iter().all(|e| e["device"] == "loop0"));
+    assert!(ev
+        .iter()
+        .filter(|e| e["kind"] == "buffer_io_error")
+        .any(|e| e["what"] == "lost sync page write"));
+}

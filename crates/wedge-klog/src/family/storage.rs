@@ -802,6 +802,10 @@ pub(crate) fn meaning_scsi_error(_ev: &Event, e: &ScsiError, _who: &str) -> Stri
 /// The one-line explanation of a `fs_error` event.
 pub(crate) fn meaning_fs_error(_ev: &Event, e: &FsError, _who: &str) -> String {
     let at = match (&e.function, e.line) {
+        // The line printed is its caller's (`called from line N of file F`).
+        (Some(f), Some(l)) if f == "xfs_do_force_shutdown" => {
+            format!(" ({f} called from line {l})")
+        }
         (Some(f), Some(l)) => format!(" in {f}:{l}"),
         (Some(f), None) => format!(" in {f}"),
         _ => String::new(),
