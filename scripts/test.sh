@@ -20,6 +20,14 @@ command -v lz4 >/dev/null 2>&1 || need+=(lz4)
 # glibc's own debug symbols: backtraces of core files are compared with gdb's.
 [ -d /usr/lib/debug/.build-id ] && dpkg -s libc6-dbg >/dev/null 2>&1 || need+=(libc6-dbg)
 command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
+# The storage scenes (crates/wedge-testkit/src/storage.rs) put ext4, XFS and
+# btrfs on loop devices and freeze them: losetup (mount), fsfreeze and
+# addpart (util-linux), and each filesystem's mkfs.
+command -v losetup >/dev/null 2>&1 || need+=(mount)
+command -v fsfreeze >/dev/null 2>&1 || need+=(util-linux)
+command -v mkfs.ext4 >/dev/null 2>&1 || need+=(e2fsprogs)
+command -v mkfs.xfs >/dev/null 2>&1 || need+=(xfsprogs)
+command -v mkfs.btrfs >/dev/null 2>&1 || need+=(btrfs-progs)
 # wedge-bpf's build.rs compiles its BPF program (crates/wedge-bpf/bpf/) with
 # clang -target bpf against libbpf's headers (bpf_helpers.h, bpf_core_read.h);
 # without them wedge still builds but its BPF tests have nothing to load.
