@@ -45,9 +45,28 @@ pub fn diagnose(snap: &Snapshot, events: &[LogEvent]) -> Diagnosis {
 }
 
 /// Adds log findings; a hung-task report about a task already found stuck
-/// lends its evidence to that finding instead of repeating it.
+/// lends its evidence to that finding instead of repeating it, and so does
+/// an NFS server's "not responding" to the live findings of the tasks
+/// waiting for it (each keeps its own mount's remedies).
 fn merge(findings: &mut Vec<Finding>, from_log: Vec<(LogRule, Finding)>) {
     for (rule, f) in from_log {
+        if rule == LogRule::NfsServerUnreachable {
+            let mut lent = false;
+            for g in findings
+                .iter_mut()
+                .filter(|g| g.id == f.id && g.pids.iter().any(|p| f.pids.contains(p)))
+            {
+                g.evidence.extend(f.evidence.iter().cloned());
+                // The kernel gave up waiting for a reply (a major timeout)
+                // and no "OK" followed: not a slow reply, however short the
+                // task's own wait has been so far.
+                g.severity = g.severity.max(f.severity);
+                lent = true;
+            }
+            if lent {
+                continue;
+            }
+        }
         let same = findings.iter_mut().find(|g| {
             rule == LogRule::HungTask && g.is_wedged() && g.pids.first() == f.pids.first()
         });
