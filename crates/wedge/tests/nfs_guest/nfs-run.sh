@@ -8,7 +8,16 @@
 # prints NFS-FAIL and the script stops.
 set -u
 say() { echo "NFS-$*"; }
-die() { say "FAIL $*"; dmesg | tail -n 30 | sed 's/^/NFS-DMESG /'; exit 1; }
+die() {
+	say "FAIL $*"
+	dmesg | tail -n 30 | sed 's/^/NFS-DMESG /'
+	for c in auth.unix.ip nfsd.export nfsd.fh; do
+		sed "s/^/NFS-CACHE $c /" /proc/net/rpc/$c/content
+	done
+	# Leave no task waiting on the mount: the guest must power off.
+	umount -f /mnt/nfs 2>/dev/null
+	exit 1
+}
 # Seconds since boot, from /proc/uptime (busybox's date has no %N).
 now() { read -r up _ </proc/uptime; echo "${up%.*}"; }
 
@@ -42,11 +51,20 @@ mount -t tmpfs export /export || die "tmpfs /export"
 # - nfsd.fh: DOMAIN FSIDTYPE FSID EXPIRY PATH — fsid type 1 (FSID_NUM),
 #   fsid 0 as four bytes in hex, the root the client's PUTROOTFH finds.
 # EXPIRY is wall-clock seconds: INT_MAX never expires.
-exp=2147483647
-echo "nfsd 127.0.0.1 $exp wk" >/proc/net/rpc/auth.unix.ip/channel || die "auth.unix.ip"
-echo "wk /export $exp 9218 65534 65534 0" >/proc/net/rpc/nfsd.export/channel || die "nfsd.export"
-echo "wk 1 \\x00000000 $exp /export" >/proc/net/rpc/nfsd.fh/channel || die "nfsd.fh"
+# When its last thread exits nfsd flushes the export caches
+# (nfsd_last_thread → nfsd_export_flush): mountd answers the upcalls of a
+# restarted server, here the same lines are written again.
+export_caches() {
+	exp=2147483647
+	echo "nfsd 127.0.0.1 $exp wk" >/proc/net/rpc/auth.unix.ip/channel || die "auth.unix.ip"
+	echo "wk /export $exp 9218 65534 65534 0" >/proc/net/rpc/nfsd.export/channel || die "nfsd.export"
+	echo "wk 1 \\x00000000 $exp /export" >/proc/net/rpc/nfsd.fh/channel || die "nfsd.fh"
+}
+export_caches
 echo 8 >/proc/fs/nfsd/threads || die "threads 8"
+# A fresh server has no clients to reclaim their state: end its grace
+# period now, as nfsdcld does when it knows of none.
+echo Y >/proc/fs/nfsd/v4_end_grace || die "v4_end_grace"
 say "SERVER up: threads $(cat /proc/fs/nfsd/threads)"
 
 # The client: hard (retries forever), 1 s timeouts so that the kernel says
@@ -56,7 +74,7 @@ wk-nfs mount 127.0.0.1:/ /mnt/nfs "$opts" || die "mount nfs4"
 grep ' /mnt/nfs ' /proc/self/mountinfo | sed 's/^/NFS-MOUNTINFO /'
 t0=$(now)
 echo hello >/mnt/nfs/hello || die "first write"
-say "FIRST-WRITE after $(($(now) - t0)) s (the grace period)"
+say "FIRST-WRITE after $(($(now) - t0)) s"
 
 wk-nfs writer /mnt/nfs/data /nfs-stop >/nfs-writer.out 2>&1 &
 writer=$!
@@ -99,6 +117,7 @@ run log wedge log
 # rpc.nfsd 8: the server is back; the hard mount's calls are retried and
 # complete. The writer stops once its fsync returned and it sees /nfs-stop.
 t0=$(now)
+export_caches
 echo 8 >/proc/fs/nfsd/threads || die "threads 8 again"
 say "SERVER restarted"
 touch /nfs-stop
