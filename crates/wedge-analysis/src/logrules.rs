@@ -301,7 +301,7 @@ pub(crate) fn analyze_log_typed(snap: &Snapshot, events: &[LogEvent]) -> Vec<(Lo
                     format!("nfs: server {server} not responding: {}", e.meaning),
                 )],
                 explanation: rule.explanation().into(),
-                remedies: crate::rules::server_remedies(None),
+                remedies: crate::rules::server_remedies(None, crate::rules::Sleeper::Unknown),
                 ..Finding::new(rule.id(), title)
             },
         ));

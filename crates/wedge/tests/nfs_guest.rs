@@ -240,7 +240,14 @@ fn hard_nfs_mount_whose_server_stops_in_the_6_1_guest() {
     }
     let (why, _) = section(out, "why");
     eprintln!("wedge why {writer}:\n{why}");
-    for want in ["/mnt/nfs", "127.0.0.1", "umount -f", "umount -l", "lost"] {
+    for want in [
+        "/mnt/nfs",
+        "127.0.0.1",
+        "not responding",
+        "umount -f",
+        "umount -l",
+        "lost",
+    ] {
         assert!(why.contains(want), "no {want:?} in wedge why:\n{why}");
     }
 
@@ -286,7 +293,36 @@ fn hard_nfs_mount_whose_server_stops_in_the_6_1_guest() {
     let lazy = remedy("umount -l");
     assert!(lazy.contains("stay"), "{lazy}");
     assert!(remedy("soft").contains("corrupt"), "{remedies:#?}");
-    assert!(remedy("kill -9").contains("lost"), "{remedies:#?}");
+    // fsync waits for its pages' writeback uninterruptibly: kill -9 is no
+    // way out for the writer; the stat loop's GETATTR waits killable.
+    assert!(
+        remedy("kill -9").contains("does not end it"),
+        "{remedies:#?}"
+    );
+    let stater: i64 = value_of(out, "NFS-STATER ")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no stat pid: {out}"));
+    let fs = findings
+        .iter()
+        .find(|f| {
+            f["id"] == "netfs.server_unreachable"
+                && f["pids"]
+                    .as_array()
+                    .is_some_and(|p| p.iter().any(|p| p.as_i64() == Some(stater)))
+        })
+        .unwrap_or_else(|| panic!("no netfs.server_unreachable for {stater}: {findings:#?}"));
+    let kill = fs["remedies"]
+        .as_array()
+        .and_then(|r| {
+            r.iter()
+                .find(|r| r["action"].as_str().is_some_and(|a| a.contains("kill -9")))
+        })
+        .unwrap_or_else(|| panic!("no kill -9 for the stat loop: {fs:#}"));
+    assert_eq!(kill["command"], format!("kill -9 {stater}"), "{kill:#}");
+    assert!(
+        kill["action"].as_str().is_some_and(|a| a.contains("lost")),
+        "{kill:#}"
+    );
 
     // The kernel log through /dev/kmsg, typed.
     let (log, _) = section(out, "log");

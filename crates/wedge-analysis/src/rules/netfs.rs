@@ -36,7 +36,7 @@ impl NetFsRule {
 
     pub fn remedies(self) -> Vec<Remedy> {
         match self {
-            NetFsRule::ServerUnreachable => server_remedies(None),
+            NetFsRule::ServerUnreachable => server_remedies(None, Sleeper::Unknown),
             NetFsRule::StdioStale => vec![Remedy {
                 action: "give the process pipes for stdio (the container runtime's log driver) instead of files on NFS".into(),
                 command: None,
@@ -145,6 +145,50 @@ pub fn wait_mounts<'a>(snap: &'a Snapshot, p: &Process, t: &Thread) -> Vec<NetMo
     }
 }
 
+/// How a task waiting on a server sleeps: what kill -9 would do to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sleeper {
+    /// TASK_KILLABLE (the sleep kind read through BPF, or /proc's wchan
+    /// rpc_wait_bit_killable): SIGKILL ends the wait.
+    Killable {
+        pid: i32,
+    },
+    /// TASK_UNINTERRUPTIBLE, in this function (folio_wait_bit_common in
+    /// fsync's wait for writeback).
+    Uninterruptible {
+        function: String,
+    },
+    KernelThread,
+    /// Neither the sleep kind nor the stack says.
+    Unknown,
+}
+
+impl Sleeper {
+    pub fn of(p: &Process, t: &Thread) -> Sleeper {
+        use wedge_kernel::SleepKind;
+        if t.flags.kthread() {
+            return Sleeper::KernelThread;
+        }
+        let top = t
+            .kernel_stack
+            .value()
+            .and_then(|s| s.first())
+            .map(|f| f.base_name().to_string())
+            .or_else(|| t.wchan_name().map(str::to_string));
+        match (t.sleep_kind, top) {
+            (Some(SleepKind::Killable), _) => Sleeper::Killable { pid: p.pid },
+            (_, Some(f)) if f == "rpc_wait_bit_killable" => Sleeper::Killable { pid: p.pid },
+            (Some(SleepKind::Uninterruptible), f) => Sleeper::Uninterruptible {
+                function: f.unwrap_or_else(|| "the kernel".into()),
+            },
+            (None, Some(f)) if f.starts_with("folio_wait") || f.ends_with("wait_on_page_bit") => {
+                Sleeper::Uninterruptible { function: f }
+            }
+            _ => Sleeper::Unknown,
+        }
+    }
+}
+
 /// What ends a wait on a network filesystem's server, and what each way
 /// loses; `at` is the mount when it is known. The NFS sentences follow the
 /// kernel: a hard mount retries every call until the server answers
@@ -153,7 +197,7 @@ pub fn wait_mounts<'a>(snap: &'a Snapshot, p: &Process, t: &Thread) -> Vec<NetMo
 /// (rpc_killall_tasks); `umount -l` only detaches the name (the superblock
 /// lives while files are open); the waits sleep in rpc_wait_bit_killable
 /// (TASK_KILLABLE), so SIGKILL ends them.
-pub fn server_remedies(at: Option<&NetMount<'_>>) -> Vec<Remedy> {
+pub fn server_remedies(at: Option<&NetMount<'_>>, who: Sleeper) -> Vec<Remedy> {
     let mp = at.map_or("MOUNTPOINT", |m| m.mount.mount_point.as_str());
     let server = at.map_or("the server", |m| m.server.as_str());
     let nfs = at.is_none_or(|m| m.fs == "nfs");
@@ -201,13 +245,35 @@ pub fn server_remedies(at: Option<&NetMount<'_>>) -> Vec<Remedy> {
         ),
         command: Some(format!("umount -l {mp}")),
     });
-    v.push(Remedy {
-        action: "kill -9 ends a waiting task: NFS waits sleep killable (rpc_wait_bit_killable), \
-         but what it wrote and the server has not acknowledged is lost to it (no error \
-         reaches it; the dirty pages are dropped if the mount is then forced away)"
-            .into(),
-        command: None,
-    });
+    match who {
+        Sleeper::Killable { pid } => v.push(Remedy {
+            action: format!(
+                "kill -9 {pid} ends it: it sleeps killable (rpc_wait_bit_killable); the call it \
+                 waited for is abandoned, and what it wrote that is not yet on the server stays \
+                 dirty in the page cache, written back if the server returns and lost if the \
+                 mount is then forced away, with no error ever reaching it"
+            ),
+            command: Some(format!("kill -9 {pid}")),
+        }),
+        Sleeper::Uninterruptible { function } => v.push(Remedy {
+            action: format!(
+                "kill -9 does not end it now: it sleeps uninterruptibly in {function} (for a \
+                 writer, its pages' writeback), so SIGKILL acts only once the server answers or \
+                 umount -f fails the call with EIO, and then the pages it wrote are lost"
+            ),
+            command: None,
+        }),
+        // A kernel thread (the NFSv4 state manager, a flusher) takes no
+        // signal: it follows the server or umount -f.
+        Sleeper::KernelThread => {}
+        Sleeper::Unknown => v.push(Remedy {
+            action: "kill -9 ends a task that sleeps killable (rpc_wait_bit_killable, most RPC \
+                     waits), not one waiting for page writeback (folio_wait_writeback); what it \
+                     wrote that is not yet on the server is lost if the mount is then forced away"
+                .into(),
+            command: None,
+        }),
+    }
     if hard {
         v.push(Remedy {
             action: "for the future, mount with soft (or softerr) and timeo=/retrans= if a \
@@ -293,26 +359,23 @@ mod tests {
     const HARD: &str = "rw,vers=4.2,rsize=1048576,wsize=1048576,namlen=255,hard,proto=tcp,\
                         timeo=10,retrans=1,sec=sys,clientaddr=127.0.0.1,local_lock=none,addr=127.0.0.1";
 
-    /// A writer in fsync(2) waiting for its WRITE's reply, with the stack
-    /// the kernel shows for it.
+    /// The guest's writer in fsync(2) once the server stopped, its stack
+    /// as the guest's /proc/PID/stack showed it: it waits for its pages'
+    /// writeback (the WRITE's reply), uninterruptibly.
     fn rpc_waiter(tid: i32) -> Thread {
         let mut t = thread(tid, TaskState::DiskSleep, None);
         t.comm = "wk-nfs-writer".into();
-        t.wchan = Field::Value(Some("rpc_wait_bit_killable".into()));
+        t.wchan = Field::Value(Some("folio_wait_bit_common".into()));
         t.kernel_stack = Field::Value(
             [
-                "rpc_wait_bit_killable",
-                "__rpc_wait_for_completion_task",
-                "nfs_initiate_pgio",
-                "nfs_generic_pg_pgios",
-                "nfs_pageio_doio",
-                "nfs_writepages",
-                "do_writepages",
-                "filemap_fdatawrite_wbc",
+                "folio_wait_bit_common",
+                "folio_wait_writeback",
+                "__filemap_fdatawait_range",
                 "file_write_and_wait_range",
                 "nfs_file_fsync",
                 "__x64_sys_fsync",
                 "do_syscall_64",
+                "entry_SYSCALL_64_after_hwframe",
             ]
             .into_iter()
             .map(KernelFrame::named)
@@ -479,7 +542,9 @@ mod tests {
         let lazy = r("umount -l");
         assert_eq!(lazy.command.as_deref(), Some("umount -l /mnt/nfs"));
         assert!(lazy.action.contains("stay in D"));
-        assert!(r("kill -9").action.contains("lost"));
+        // fsync waits for writeback uninterruptibly: kill -9 does not help.
+        assert!(r("kill -9").action.contains("does not end it"));
+        assert!(r("kill -9").command.is_none());
         assert!(r("soft").action.contains("corruption"));
         // The graph's edge names the mount.
         let edge = d
@@ -509,8 +574,58 @@ mod tests {
         );
         let p = &s.processes[0];
         let ms = wait_mounts(&s, p, &p.threads[0]);
-        let rs = server_remedies(ms.first());
+        let rs = server_remedies(ms.first(), Sleeper::Unknown);
         assert!(!rs.iter().any(|r| r.action.contains("mount with soft")));
         assert!(!rs[0].action.contains("nothing is lost"));
+    }
+
+    #[test]
+    fn kill_is_offered_only_where_the_sleep_is_killable() {
+        // A GETATTR waits in rpc_wait_bit_killable (the guest's stat loop).
+        let mut t = rpc_waiter(201);
+        t.kernel_stack = Field::Value(
+            [
+                "rpc_wait_bit_killable",
+                "__rpc_execute",
+                "rpc_execute",
+                "_nfs4_proc_getattr",
+            ]
+            .into_iter()
+            .map(KernelFrame::named)
+            .collect(),
+        );
+        let p = process(201, vec![t], vec![], "/");
+        let who = Sleeper::of(&p, &p.threads[0]);
+        assert_eq!(who, Sleeper::Killable { pid: 201 });
+        let rs = server_remedies(None, who);
+        let k = rs
+            .iter()
+            .find(|r| r.action.contains("kill -9"))
+            .expect("kill");
+        assert_eq!(k.command.as_deref(), Some("kill -9 201"));
+        assert!(k.action.contains("lost"));
+        // The writer in fsync: folio_wait_bit_common.
+        let mut w = rpc_waiter(200);
+        w.kernel_stack = Field::Value(
+            [
+                "folio_wait_bit_common",
+                "folio_wait_writeback",
+                "nfs_file_fsync",
+            ]
+            .into_iter()
+            .map(KernelFrame::named)
+            .collect(),
+        );
+        let p = process(200, vec![w], vec![], "/");
+        assert_eq!(
+            Sleeper::of(&p, &p.threads[0]),
+            Sleeper::Uninterruptible {
+                function: "folio_wait_bit_common".into()
+            }
+        );
+        // The NFSv4 state manager is a kernel thread: no kill remedy.
+        assert!(!server_remedies(None, Sleeper::KernelThread)
+            .iter()
+            .any(|r| r.action.contains("kill -9")));
     }
 }

@@ -195,7 +195,7 @@ pub(super) fn uninterruptible(snap: &Snapshot, g: &Graph, p: &Process, out: &mut
             evidence,
             explanation: id.explanation().to_string(),
             remedies: if id == RuleId::NetFs(NetFsRule::ServerUnreachable) {
-                super::server_remedies(net.first())
+                super::server_remedies(net.first(), super::Sleeper::of(p, t))
             } else {
                 remedies(id, p)
             },

@@ -36,7 +36,11 @@
 //! programs and `testdata/run-init.sh` as /init), runs them as root once
 //! init.sh's scenarios are up, and brings back each one's output and the
 //! guest's /proc view after it from the serial console: wedge-bpf's
-//! tests/guest.rs runs the BPF task pass and wedge on 6.1 that way.
+//! tests/guest.rs runs the BPF task pass and wedge on 6.1 that way, and
+//! crates/wedge/tests/nfs_guest.rs, with [`run_in_guest_with`], an NFS
+//! server and client (the package's modules and a C helper of its own as
+//! further files; workspace binaries from [`static_build`], C ones from
+//! [`static_c`]).
 //!
 //! Results are cached under `target/vmcore-fixtures/<key>/` (the cargo
 //! target directory, so `CARGO_TARGET_DIR` moves it; override with
