@@ -240,7 +240,7 @@ fi
 # mutates; the record layout is wedge-bpf's own (src/record.rs).
 mkdir -p "$seeds/bpf_records"
 # (wedge-bpf's test record_size_is_the_fuzz_seeds_size keeps this equal.)
-rec=688
+rec=696
 head -c "$rec" /dev/zero >"$seeds/bpf_records/zero"
 head -c "$rec" /dev/zero | tr '\0' '\377' >"$seeds/bpf_records/ones"
 { head -c $((rec - 8)) /dev/urandom; printf '\x03\x10\x00\x00\x88\xff\xff\xff'; head -c "$rec" /dev/urandom; } >"$seeds/bpf_records/two"

@@ -39,7 +39,7 @@ pub fn diagnose(snap: &Snapshot, events: &[LogEvent]) -> Diagnosis {
     let graph = graph::build(snap);
     let mut findings = crate::rules::analyze_with(snap, &graph);
     if !events.is_empty() {
-        merge(&mut findings, analyze_log_typed(snap, events));
+        merge(&mut findings, analyze_log_typed(snap, &graph, events));
     }
     Diagnosis { findings, graph }
 }
@@ -65,6 +65,20 @@ fn merge(findings: &mut Vec<Finding>, from_log: Vec<(LogRule, Finding)>) {
             }
             if lent {
                 continue;
+            }
+        }
+        // A storage error of a device the stuck tasks wait on is evidence
+        // in their findings too (and stays a finding of its own).
+        if matches!(rule, LogRule::StorageIoErrors | LogRule::FsError) {
+            for g in findings
+                .iter_mut()
+                .filter(|g| g.is_wedged() && g.pids.iter().any(|p| f.pids.contains(p)))
+            {
+                for e in f.evidence.iter().take(3) {
+                    if !g.evidence.contains(e) {
+                        g.evidence.push(e.clone());
+                    }
+                }
             }
         }
         let same = findings.iter_mut().find(|g| {

@@ -144,10 +144,10 @@ pub enum Target {
     },
 }
 
-const AT_FDCWD: i32 = -100;
+pub(crate) const AT_FDCWD: i32 = -100;
 
 /// System calls whose first argument is the file they work on.
-const FD_CALLS: &[&str] = &[
+pub(crate) const FD_CALLS: &[&str] = &[
     "read",
     "write",
     "pread64",
@@ -187,7 +187,7 @@ const FD_CALLS: &[&str] = &[
 ];
 
 /// `*at()` calls: directory fd first, then a path.
-const AT_CALLS: &[&str] = &[
+pub(crate) const AT_CALLS: &[&str] = &[
     "openat",
     "openat2",
     "newfstatat",
@@ -216,7 +216,7 @@ const AT_CALLS: &[&str] = &[
 ];
 
 /// Calls that take a path and nothing else to resolve it from.
-const PATH_CALLS: &[&str] = &[
+pub(crate) const PATH_CALLS: &[&str] = &[
     "open",
     "creat",
     "stat",
@@ -250,14 +250,14 @@ const PATH_CALLS: &[&str] = &[
     "symlink",
 ];
 
-fn syscall_name(t: &Thread) -> Option<&str> {
+pub(crate) fn syscall_name(t: &Thread) -> Option<&str> {
     match t.syscall.value()? {
         Syscall::InSyscall { name, .. } => name.as_deref(),
         _ => None,
     }
 }
 
-fn syscall_arg0(t: &Thread) -> Option<i32> {
+pub(crate) fn syscall_arg0(t: &Thread) -> Option<i32> {
     match t.syscall.value()? {
         // The kernel takes an fd as an int: the upper half of the register
         // is whatever the caller left there.

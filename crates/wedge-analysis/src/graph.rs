@@ -30,6 +30,19 @@ pub enum Node {
         fs: String,
         name: String,
     },
+    /// A block device (`loop0`, `sda1`, `dm-3`), by its kernel name.
+    BlockDevice {
+        name: String,
+    },
+    /// A mounted filesystem: where, what type, its superblock's device
+    /// number and, for a block filesystem, the block device.
+    Filesystem {
+        mount_point: String,
+        fs_type: String,
+        major: u32,
+        minor: u32,
+        device: Option<String>,
+    },
     /// Something wedge cannot name (a FUSE daemon it cannot find).
     Unknown {
         what: String,
@@ -50,6 +63,25 @@ pub enum EdgeKind {
     PidNamespaceMember,
     /// Queued on a lock whose (likely) holder is the target.
     LockHolder,
+    /// A task held at a frozen filesystem's gate.
+    FrozenFilesystem,
+    /// A task waiting for I/O or a journal commit of a filesystem.
+    FilesystemIo,
+    /// A task waiting for I/O on a block device itself (its node opened
+    /// directly, or a kernel thread of that device).
+    DeviceIo,
+    /// A filesystem and the block device it lives on.
+    FilesystemDevice,
+    /// A filesystem whose journal thread (jbd2) is itself blocked.
+    JournalThread,
+    /// A partition and its whole disk.
+    PartitionOf,
+    /// A device-mapper or md device and a device it is built on.
+    StackedOn,
+    /// A loop device and the kernel thread doing its I/O now.
+    DeviceWorker,
+    /// A loop device and where its backing file lives.
+    LoopBacking,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -195,7 +227,26 @@ pub fn build(snap: &Snapshot) -> Graph {
             // The kernel names this task's lock owner: that edge (below) is
             // the fact, and no holder is inferred for it.
             let exact_owner = t.lock_wait.as_ref().is_some_and(|l| l.owner_tid.is_some());
-            match wait_kind(t) {
+            match crate::storage::wait_kind_in(snap, p, t) {
+                WaitKind::FuseRequest { .. } | WaitKind::FuseFlush
+                    if crate::storage::loop_worker_fuse(snap, t).is_some() =>
+                {
+                    // A loop worker's request is on its device's backing
+                    // file: that file's mount is the connection.
+                    if let Some((id, mount_point, dev, file)) =
+                        crate::storage::loop_worker_fuse(snap, t)
+                    {
+                        g.edges.push(Edge {
+                            from: from.clone(),
+                            to: Node::FuseConnection { id, mount_point },
+                            kind: EdgeKind::FuseRequest,
+                            detail: format!(
+                                "a FUSE request is unanswered: the I/O of {dev}, whose backing file {file} is on this mount"
+                            ),
+                            likely: false,
+                        });
+                    }
+                }
                 WaitKind::FuseRequest { .. } | WaitKind::FuseFlush => {
                     match crate::fuse::target(snap, p, t) {
                         crate::fuse::Target::Tied(tie) => g.edges.push(Edge {
@@ -371,6 +422,9 @@ pub fn build(snap: &Snapshot) -> Graph {
                         }
                     }
                 }
+                ref k @ (WaitKind::FrozenFilesystem { .. }
+                | WaitKind::BlockIo { .. }
+                | WaitKind::Journal { .. }) => storage_edge(snap, p, t, k, &from, &mut g),
                 _ => {}
             }
             // mmap_lock: a writer (mmap, munmap, mprotect) of p queued
@@ -485,6 +539,7 @@ pub fn build(snap: &Snapshot) -> Graph {
             }
         }
     }
+    expand_storage(snap, &mut g);
     // FUSE connections lead to their daemons.
     let conns: BTreeSet<(u32, String)> = g
         .edges
@@ -551,6 +606,28 @@ pub fn exact_lock_detail(lw: &wedge_model::LockWait) -> String {
 }
 
 impl EdgeKind {
+    /// Every kind, in the order the JSON schema lists their names.
+    pub const ALL: &'static [EdgeKind] = &[
+        EdgeKind::FuseRequest,
+        EdgeKind::FuseDaemon,
+        EdgeKind::NetworkServer,
+        EdgeKind::IoUringWorker,
+        EdgeKind::VforkChild,
+        EdgeKind::Tracer,
+        EdgeKind::ZombieParent,
+        EdgeKind::PidNamespaceMember,
+        EdgeKind::LockHolder,
+        EdgeKind::FrozenFilesystem,
+        EdgeKind::FilesystemIo,
+        EdgeKind::DeviceIo,
+        EdgeKind::FilesystemDevice,
+        EdgeKind::JournalThread,
+        EdgeKind::PartitionOf,
+        EdgeKind::StackedOn,
+        EdgeKind::DeviceWorker,
+        EdgeKind::LoopBacking,
+    ];
+
     pub fn name(&self) -> &'static str {
         match self {
             EdgeKind::FuseRequest => "fuse_request",
@@ -562,6 +639,15 @@ impl EdgeKind {
             EdgeKind::ZombieParent => "zombie_parent",
             EdgeKind::PidNamespaceMember => "pid_namespace_member",
             EdgeKind::LockHolder => "lock_holder",
+            EdgeKind::FrozenFilesystem => "frozen_filesystem",
+            EdgeKind::FilesystemIo => "filesystem_io",
+            EdgeKind::DeviceIo => "device_io",
+            EdgeKind::FilesystemDevice => "filesystem_device",
+            EdgeKind::JournalThread => "journal_thread",
+            EdgeKind::PartitionOf => "partition_of",
+            EdgeKind::StackedOn => "stacked_on",
+            EdgeKind::DeviceWorker => "device_worker",
+            EdgeKind::LoopBacking => "loop_backing",
         }
     }
 }
@@ -708,7 +794,240 @@ pub fn describe(snap: &Snapshot, n: &Node) -> String {
         },
         Node::FuseConnection { id, mount_point } => format!("FUSE connection {id} ({mount_point})"),
         Node::Server { fs, name } => format!("{fs} server {name}"),
+        Node::BlockDevice { name } => crate::storage::device_words(snap, name),
+        Node::Filesystem {
+            mount_point,
+            fs_type,
+            major,
+            minor,
+            device,
+        } => {
+            let mut s = format!(
+                "filesystem {mount_point} ({fs_type} on {}",
+                device.clone().unwrap_or_else(|| format!("{major}:{minor}"))
+            );
+            if let Some(sb) = snap.superblock(*major, *minor) {
+                if sb.frozen.is_frozen() {
+                    s.push_str(", frozen");
+                }
+            }
+            s.push(')');
+            s
+        }
         Node::Unknown { what } => what.clone(),
+    }
+}
+
+/// The node of a mount's filesystem.
+pub fn fs_node(snap: &Snapshot, m: &wedge_model::Mount) -> Node {
+    Node::Filesystem {
+        mount_point: m.mount_point.clone(),
+        fs_type: m.fs_type.clone(),
+        major: m.major,
+        minor: m.minor,
+        device: crate::storage::device_of_mount(snap, m),
+    }
+}
+
+/// A storage waiter's edge to the filesystem or device it waits on.
+fn storage_edge(
+    snap: &Snapshot,
+    p: &Process,
+    t: &Thread,
+    kind: &WaitKind,
+    from: &Node,
+    g: &mut Graph,
+) {
+    use crate::storage::Target;
+    let Some(target) = crate::storage::target(snap, p, t) else {
+        return;
+    };
+    let what = crate::storage::kind_words(kind).unwrap_or_default();
+    let by = target.by().clone();
+    let (to, edge) = match &target {
+        Target::Device { name, .. } => {
+            (Node::BlockDevice { name: name.clone() }, EdgeKind::DeviceIo)
+        }
+        Target::Filesystem { .. } => {
+            let Some(m) = target.mount(snap) else { return };
+            let kind = if matches!(kind, WaitKind::FrozenFilesystem { .. }) {
+                EdgeKind::FrozenFilesystem
+            } else {
+                EdgeKind::FilesystemIo
+            };
+            (fs_node(snap, m), kind)
+        }
+    };
+    g.edges.push(Edge {
+        from: from.clone(),
+        to,
+        kind: edge,
+        detail: format!("{what}; {}", by.words()),
+        likely: by.likely(),
+    });
+}
+
+/// From the filesystems and devices tasks wait on, down the stack: the
+/// filesystem's device (and its blocked journal thread), a partition's
+/// disk, a dm/md device's slaves, a loop device's worker or, when no
+/// worker is seen, where its backing file lives (a FUSE connection, a
+/// server, another filesystem: the chain goes on).
+fn expand_storage(snap: &Snapshot, g: &mut Graph) {
+    use crate::storage::DeviceThread;
+    let mut todo: Vec<Node> = g
+        .edges
+        .iter()
+        .map(|e| e.to.clone())
+        .filter(|n| matches!(n, Node::BlockDevice { .. } | Node::Filesystem { .. }))
+        .collect();
+    let mut done: HashSet<Node> = HashSet::new();
+    let threads = || {
+        snap.processes
+            .iter()
+            .flat_map(|p| p.threads.iter().map(move |t| (p, t)))
+            .filter(|(_, t)| t.flags.kthread())
+    };
+    while let Some(n) = todo.pop() {
+        if !done.insert(n.clone()) || done.len() > 256 {
+            continue;
+        }
+        let mut push = |g: &mut Graph, to: Node, kind: EdgeKind, detail: String, likely: bool| {
+            if matches!(to, Node::BlockDevice { .. } | Node::Filesystem { .. }) {
+                todo.push(to.clone());
+            }
+            g.edges.push(Edge {
+                from: n.clone(),
+                to,
+                kind,
+                detail,
+                likely,
+            });
+        };
+        match &n {
+            // Writers held at a freeze wait on the thaw, not on the
+            // device: the chain ends at the filesystem.
+            Node::Filesystem { .. }
+                if g.edges
+                    .iter()
+                    .filter(|e| e.to == n)
+                    .all(|e| e.kind == EdgeKind::FrozenFilesystem) => {}
+            Node::Filesystem {
+                device: Some(dev), ..
+            } => {
+                let exact = snap.block_device_named(dev).is_some();
+                push(
+                    g,
+                    Node::BlockDevice { name: dev.clone() },
+                    EdgeKind::FilesystemDevice,
+                    if exact {
+                        "lives on this device (the superblock's device number)".into()
+                    } else {
+                        "lives on this device (the mount's source; sysfs not read)".into()
+                    },
+                    !exact,
+                );
+                for (p, t) in threads().filter(|(_, t)| {
+                    t.state == TaskState::DiskSleep
+                        && DeviceThread::of(&t.comm) == Some(DeviceThread::Journal(dev.clone()))
+                }) {
+                    push(
+                        g,
+                        task(p, t),
+                        EdgeKind::JournalThread,
+                        format!("its journal thread {} is blocked", t.comm),
+                        true,
+                    );
+                }
+            }
+            Node::BlockDevice { name } => {
+                let d = snap.block_device_named(name);
+                if let Some(parent) = d.and_then(|d| d.parent.clone()) {
+                    push(
+                        g,
+                        Node::BlockDevice { name: parent },
+                        EdgeKind::PartitionOf,
+                        "a partition of this disk".into(),
+                        false,
+                    );
+                }
+                for s in d.map(|d| d.slaves.clone()).unwrap_or_default() {
+                    push(
+                        g,
+                        Node::BlockDevice { name: s },
+                        EdgeKind::StackedOn,
+                        "built on this device (slaves/)".into(),
+                        false,
+                    );
+                }
+                let loop_dev = d.map_or(name.starts_with("loop"), |d| {
+                    d.kind == wedge_model::BlockKind::Loop
+                });
+                if !loop_dev {
+                    continue;
+                }
+                let workers: Vec<(&Process, &Thread)> = threads()
+                    .filter(|(_, t)| {
+                        t.state != TaskState::Running
+                            && DeviceThread::of(&t.comm)
+                                == Some(DeviceThread::LoopWorker(name.clone()))
+                    })
+                    .collect();
+                for (p, t) in &workers {
+                    push(
+                        g,
+                        task(p, t),
+                        EdgeKind::DeviceWorker,
+                        format!("its I/O is being done by kernel thread {}", t.comm),
+                        true,
+                    );
+                }
+                // The backing file matters while requests are in flight:
+                // an idle loop device waits on nothing.
+                let busy = d.is_some_and(|d| {
+                    d.inflight.is_some_and(|i| i.total() > 0)
+                        || d.progress.is_some_and(|p| p.stalled())
+                });
+                if !workers.is_empty() || !busy {
+                    continue;
+                }
+                let Some(file) = d.and_then(|d| d.backing.as_ref()).map(|b| b.file.clone()) else {
+                    continue;
+                };
+                let Some(m) = crate::storage::mount_of_path(snap, &file) else {
+                    continue;
+                };
+                let to = match m.class() {
+                    FsClass::Fuse { connection, .. } => Node::FuseConnection {
+                        id: connection,
+                        mount_point: m.mount_point.clone(),
+                    },
+                    FsClass::Nfs { server } => Node::Server {
+                        fs: "nfs".into(),
+                        name: server,
+                    },
+                    FsClass::Cifs { server } => Node::Server {
+                        fs: "cifs".into(),
+                        name: server,
+                    },
+                    FsClass::Lustre { server } => Node::Server {
+                        fs: "lustre".into(),
+                        name: server,
+                    },
+                    _ => fs_node(snap, m),
+                };
+                push(
+                    g,
+                    to,
+                    EdgeKind::LoopBacking,
+                    format!(
+                        "its backing file {file} is on {} ({}); no worker thread of it is seen",
+                        m.mount_point, m.fs_type
+                    ),
+                    true,
+                );
+            }
+            _ => {}
+        }
     }
 }
 

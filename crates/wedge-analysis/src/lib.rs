@@ -10,6 +10,7 @@ pub mod fuse;
 pub mod graph;
 mod logrules;
 mod rules;
+pub mod storage;
 mod wait;
 
 pub use diagnosis::{diagnose, user_stacks_refusal, Diagnosis};
@@ -17,6 +18,6 @@ pub use finding::{BlockedOn, Confidence, Evidence, Finding, Remedy, Severity};
 pub use logrules::{analyze_log, LogId, LogRule};
 pub use rules::{
     analyze, analyze_with, FuseRule, IoUringRule, NetFsRule, ReadRule, RuleId, SignalRule,
-    StoppedRule, UnknownRuleId, WaitRule, ZombieRule,
+    StoppedRule, StorageRule, UnknownRuleId, WaitRule, ZombieRule,
 };
 pub use wait::{describe_wait, lock_words, matters, wait_kind, Attention, WaitKind};

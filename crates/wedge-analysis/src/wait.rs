@@ -33,6 +33,25 @@ pub enum WaitKind {
         function: String,
     },
     Coredump,
+    /// Held at a frozen (or freezing) filesystem's gate: sb_start_write(),
+    /// sb_start_pagefault() or sb_start_intwrite() sleeps in
+    /// percpu_rwsem_wait() while `sb->s_writers.frozen` is at or past its
+    /// level, until the filesystem is thawed.
+    FrozenFilesystem {
+        function: String,
+        gate: crate::storage::FreezeGate,
+    },
+    /// Block I/O: a bio, direct I/O, writeback, a page read, a request tag.
+    BlockIo {
+        function: String,
+        what: crate::storage::IoWait,
+    },
+    /// A filesystem's journal or log (jbd2, the XFS log, a btrfs
+    /// transaction commit).
+    Journal {
+        fs: String,
+        function: String,
+    },
     /// Some other kernel function.
     Other {
         function: String,
@@ -169,6 +188,9 @@ pub fn wait_kind(t: &Thread) -> WaitKind {
     // inlined on 6.x) until the child execs or exits.
     if t.wchan_name() == Some("kernel_clone") || has(&["wait_for_vfork_done"]) {
         return WaitKind::VforkChild;
+    }
+    if let Some(k) = crate::storage::frames_wait(t) {
+        return k;
     }
     if let Some(f) = frame_in(t, wedge_kernel::frames::is_sleeping_lock).or_else(|| {
         // /proc hides the rw-semaphore slow path, so a task queued on a
@@ -325,7 +347,7 @@ fn net_mounts(snap: &Snapshot, p: &Process, t: &Thread) -> String {
 /// A plain-language sentence on what a thread waits for, naming the file
 /// system and mount where the process's open files tell.
 pub fn describe_wait(snap: &Snapshot, p: &Process, t: &Thread) -> String {
-    let kind = wait_kind(t);
+    let kind = crate::storage::wait_kind_in(snap, p, t);
     // The mount the wait is tied to (crate::fuse): naming every FUSE
     // mount the process has files on would blame the wrong ones.
     let fuse_mounts = || -> Vec<String> {
@@ -387,6 +409,18 @@ pub fn describe_wait(snap: &Snapshot, p: &Process, t: &Thread) -> String {
         }
         WaitKind::Lock { function } => format!("waits for a lock ({function})"),
         WaitKind::Coredump => "is dumping core, or waits for a core dump to finish".to_string(),
+        WaitKind::FrozenFilesystem { function, gate } => format!(
+            "is held by a frozen filesystem{}: {} waits in {function} until it is thawed",
+            crate::storage::where_words(snap, p, t),
+            gate.words()
+        ),
+        WaitKind::BlockIo { .. } | WaitKind::Journal { .. } => {
+            format!(
+                "{}{}",
+                crate::storage::kind_words(&kind).unwrap_or_default(),
+                crate::storage::where_words(snap, p, t)
+            )
+        }
         WaitKind::Other { function } => format!("sleeps in {function}"),
         WaitKind::None => match t.state {
             TaskState::Running => "is running".to_string(),

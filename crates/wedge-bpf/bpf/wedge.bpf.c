@@ -34,6 +34,10 @@ char LICENSE[] SEC("license") = "GPL";
 #define HAVE_SEM_HOLDER (1u << 3) /* semaphore.last_holder exists */
 #define HAVE_RQ_CLOCK (1u << 4) /* rq_clock_task was read */
 #define HAVE_OWNER_PID (1u << 5)
+#define HAVE_IN_IOWAIT (1u << 6) /* task->in_iowait was read */
+
+/* wedge_task.bits */
+#define BIT_IN_IOWAIT (1u << 0)
 
 /* include/linux/hung_task.h: the low 2 bits of task->blocker. */
 #define BLOCKER_TYPE_MUTEX 0x0UL
@@ -79,6 +83,8 @@ struct wedge_task {
 	__u32 tid_levels;
 	__u32 tgid_levels;
 	__s32 stack_bytes; /* bpf_get_task_stack's return: bytes, or -errno */
+	__u32 bits; /* BIT_* facts of one bit */
+	__u32 reserved; /* keeps stack[] 8-byte aligned */
 	char comm[16];
 	struct ns_nr tids[WEDGE_NS_LEVELS];
 	struct ns_nr tgids[WEDGE_NS_LEVELS];
@@ -242,6 +248,14 @@ int wedge_tasks(struct bpf_iter__task *ctx)
 			if (!bpf_core_read(&r->owner_pid, sizeof(r->owner_pid), &o->pid))
 				r->have |= HAVE_OWNER_PID;
 		}
+	}
+
+	/* Whether the task sleeps in io_schedule() (the kernel's own "this
+	 * wait is I/O", what /proc/PID/stat does not show). */
+	if (bpf_core_field_exists(task->in_iowait)) {
+		if (BPF_CORE_READ_BITFIELD_PROBED(task, in_iowait))
+			r->bits |= BIT_IN_IOWAIT;
+		r->have |= HAVE_IN_IOWAIT;
 	}
 
 	r->stack_bytes = bpf_get_task_stack(task, r->stack, sizeof(r->stack), 0);

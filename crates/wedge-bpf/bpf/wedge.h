@@ -101,6 +101,10 @@ struct task_struct {
 	/* 6.16+, CONFIG_DETECT_HUNG_TASK_BLOCKER: lock address | type. */
 	unsigned long blocker;
 	struct thread_struct thread;
+	/* Set by io_schedule_prepare() around a sleep on I/O (bio or folio
+	 * waits, blk-mq tags; not FUSE's request waits): a bit-field, read
+	 * with BPF_CORE_READ_BITFIELD_PROBED. */
+	unsigned int in_iowait : 1;
 } __pai;
 
 /* Before 5.14 the run state was `long state` (renamed __state so that

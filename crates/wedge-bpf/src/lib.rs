@@ -155,6 +155,10 @@ pub struct TaskRecord {
     pub nivcsw: u64,
     /// `start_time` (ns since boot, CLOCK_MONOTONIC).
     pub start_time_ns: u64,
+    /// `task->in_iowait`: the task sleeps in io_schedule() (block I/O,
+    /// folio locks and writeback, blk-mq tags); `None` where the kernel's
+    /// BTF has no such member.
+    pub in_iowait: Option<bool>,
 }
 
 /// One pass of the task iterator.
@@ -242,7 +246,7 @@ mod tests {
     /// scripts/fuzz.sh writes seeds of whole records of this size.
     #[test]
     fn record_size_is_the_fuzz_seeds_size() {
-        assert_eq!(super::RECORD_SIZE, 688);
+        assert_eq!(super::RECORD_SIZE, 696);
     }
 
     /// The snapshot and the memory layer share one `Bpf` across threads.

@@ -4,14 +4,16 @@
 
 use crate::{Blocker, BlockerKind, TaskRecord, Tasks};
 
-/// sizeof(struct wedge_task): 14 u64, 12 32-bit fields, comm[16], two
+/// sizeof(struct wedge_task): 14 u64, 14 32-bit fields, comm[16], two
 /// 8-level (inum, nr) tables, 48 stack slots.
-pub(crate) const REC_SIZE: usize = 14 * 8 + 12 * 4 + 16 + 2 * NS_LEVELS * 8 + STACK_DEPTH * 8;
+pub(crate) const REC_SIZE: usize = 14 * 8 + N32 * 4 + 16 + 2 * NS_LEVELS * 8 + STACK_DEPTH * 8;
+/// The 32-bit fields, `pid` … `reserved`.
+const N32: usize = 14;
 const NS_LEVELS: usize = 8;
 const STACK_DEPTH: usize = 48;
 
 const OFF_I32: usize = 14 * 8;
-const OFF_COMM: usize = OFF_I32 + 12 * 4;
+const OFF_COMM: usize = OFF_I32 + N32 * 4;
 const OFF_TIDS: usize = OFF_COMM + 16;
 const OFF_TGIDS: usize = OFF_TIDS + NS_LEVELS * 8;
 const OFF_STACK: usize = OFF_TGIDS + NS_LEVELS * 8;
@@ -23,6 +25,9 @@ const HAVE_BLOCKER_FIELD: u32 = 1 << 2;
 const HAVE_SEM_HOLDER: u32 = 1 << 3;
 const HAVE_RQ_CLOCK: u32 = 1 << 4;
 const HAVE_OWNER_PID: u32 = 1 << 5;
+const HAVE_IN_IOWAIT: u32 = 1 << 6;
+/// `bits` (BIT_* in the C).
+const BIT_IN_IOWAIT: u32 = 1 << 0;
 
 /// rwsem `owner` bit 0 (RWSEM_READER_OWNED, kernel/locking/rwsem.c).
 const RWSEM_READER_OWNED: u64 = 1;
@@ -142,6 +147,7 @@ pub(crate) fn parse(buf: &[u8]) -> Result<(Tasks, bool), String> {
             nvcsw: r.u64(11),
             nivcsw: r.u64(12),
             start_time_ns: r.u64(13),
+            in_iowait: (have & HAVE_IN_IOWAIT != 0).then(|| r.f32(12) & BIT_IN_IOWAIT != 0),
         });
     }
     let mut missing = Vec::new();
@@ -180,13 +186,13 @@ mod tests {
 
     #[test]
     fn record_size_matches_the_c_struct() {
-        assert_eq!(REC_SIZE, 688);
+        assert_eq!(REC_SIZE, 696);
     }
 
     #[test]
     fn odd_output_is_an_error() {
         let e = parse(&[0u8; REC_SIZE + 3]).unwrap_err();
-        assert!(e.contains("688-byte"), "{e}");
+        assert!(e.contains("696-byte"), "{e}");
         assert!(parse(&[]).unwrap().0.records.is_empty());
     }
 

@@ -271,6 +271,7 @@ fn fill(t: &mut Thread, r: &TaskRecord, owners: &Owners, stacks: Option<Stacks<'
     t.state = state;
     t.sleep_kind = kind;
     t.flags = TaskFlags(r.flags);
+    t.in_iowait = r.in_iowait;
     t.processor = i32::try_from(r.cpu).ok();
     t.lock_wait = r.blocker.as_ref().map(|b| lock_wait(b, owners));
     // se.exec_start: when its runtime was last accounted, which for a
@@ -419,6 +420,46 @@ fn join_stacks(
     orc
 }
 
+/// Every superblock of the running kernel and its freeze state, walked
+/// from pid 1's root filesystem (the pass's task addresses) by the walker
+/// crash dumps use, over BPF's reads of kernel memory.
+pub fn live_superblocks(
+    k: &LiveKernel,
+    tasks: &Tasks,
+    limits: &mut Vec<Limitation>,
+) -> Field<Vec<wedge_model::SuperBlockState>> {
+    let mut starts: Vec<u64> = tasks
+        .records
+        .iter()
+        .filter(|r| r.pid == 1)
+        .map(|r| r.task)
+        .collect();
+    starts.extend(
+        tasks
+            .records
+            .iter()
+            .filter(|r| r.pid > 1 && r.exit_state == 0)
+            .map(|r| r.task)
+            .take(8),
+    );
+    let head = k.symbol("super_blocks");
+    match wedge_vmcore::superblocks::read_all(&k.bpf, &k.btf, &starts, head) {
+        Ok((all, errors)) => {
+            for e in errors.into_iter().take(8) {
+                limits.push(Limitation {
+                    what: "superblocks".into(),
+                    why: e,
+                });
+            }
+            Field::Value(all)
+        }
+        Err(e) => Field::missing(
+            MissingReason::Error,
+            format!("superblocks not read from kernel memory: {e}"),
+        ),
+    }
+}
+
 /// The live kernel for one snapshot: the programs loaded before the scan
 /// (so the scan can skip what the pass replaces), applied after it.
 pub enum LivePass {
@@ -476,6 +517,10 @@ impl LivePass {
                     t.kernel_stack = Field::missing(MissingReason::Error, why.clone());
                 }
             }
+            snap.superblocks = Field::missing(
+                MissingReason::NotSupported,
+                format!("superblocks are kernel memory, not read: {why}"),
+            );
             snap.limitations.push(Limitation {
                 what: WHAT.into(),
                 why: format!("{why}; {FALLBACK}"),
@@ -487,6 +532,13 @@ impl LivePass {
         };
         let (tasks, a) = match self {
             LivePass::Off(l) => {
+                snap.superblocks = Field::missing(
+                    MissingReason::NotSupported,
+                    format!(
+                        "superblocks are kernel memory, read through BPF, which is {}",
+                        l.why
+                    ),
+                );
                 snap.limitations.push(l);
                 return;
             }
@@ -503,6 +555,7 @@ impl LivePass {
                     Ok(t) => t,
                     Err(e) => return fail(snap, format!("the task pass failed: {e}")),
                 };
+                snap.superblocks = live_superblocks(k, tasks, &mut snap.limitations);
                 let stacks = |r: &TaskRecord| live_stack(k, r);
                 let a = apply(snap, tasks, ns, Some(&stacks));
                 // The unwinder's own gaps matter only where a stack ran
@@ -530,6 +583,12 @@ impl LivePass {
                     what: WHAT.into(),
                     why: format!("kernel stacks stay /proc's: {why}"),
                 });
+                snap.superblocks = Field::missing(
+                    MissingReason::NotSupported,
+                    format!(
+                        "superblocks not read: the kernel's symbols and types are not read: {why}"
+                    ),
+                );
                 let a = apply(snap, &tasks, ns, None);
                 ((tasks.pass_ms, tasks.records.len()), a)
             }

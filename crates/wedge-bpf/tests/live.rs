@@ -397,7 +397,8 @@ fn trimmed_btf_relocates_like_the_whole() -> R {
             && x.stack_base == y.stack_base
             && x.start_time_ns == y.start_time_ns
             && x.ns_tids == y.ns_tids
-            && x.ns_tgids == y.ns_tgids,
+            && x.ns_tgids == y.ns_tgids
+            && x.in_iowait.is_some() == y.in_iowait.is_some(),
         || format!("trimmed {x:?}\nwhole {y:?}"),
     )?;
     // Kernel threads too (kthreadd: pid 2 in the initial namespace).
@@ -407,6 +408,129 @@ fn trimmed_btf_relocates_like_the_whole() -> R {
             == l.map(|l| (l.comm.clone(), l.flags, l.state)),
         || format!("{k:?} vs {l:?}"),
     )
+}
+
+/// A reader of a loop device whose backing file is on a FUSE daemon that
+/// parks its READs: the reader sleeps on the block device's folio lock
+/// (folio_wait_bit_common → io_schedule: `in_iowait` set), the loop worker
+/// (a kworker) in FUSE's request_wait_answer, which is not io_schedule
+/// (`in_iowait` clear). Torn down in Drop, also on panic: the daemon
+/// answers, the reader exits, the loop device is detached, the FUSE mount
+/// goes.
+struct LoopOnFuse {
+    reader: std::process::Child,
+    dev: wedge_testkit::LoopDevice,
+    fs: FuseDaemon,
+}
+
+impl Drop for LoopOnFuse {
+    fn drop(&mut self) {
+        let _ = self.fs.release();
+        let _ = self.reader.kill();
+        let _ = self.reader.wait();
+        let _ = &self.dev;
+    }
+}
+
+fn in_iowait_is_the_kernels() -> R {
+    let Some(bpf) = open() else { return Ok(()) };
+    let fs = setup_or_skip!(FuseDaemon::start());
+    let dev = setup_or_skip!(wedge_testkit::LoopDevice::attach(&fs.path("stall")));
+    let reader = Command::new("dd")
+        .arg(format!("if={}", dev.dev.display()))
+        .args(["of=/dev/null", "bs=4096", "count=1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("dd: {e}"))?;
+    let s = LoopOnFuse { reader, dev, fs };
+    let parked =
+        s.fs.wait_parked("READ", None, Duration::from_secs(10))
+            .map_err(|e| format!("the loop worker's READ never reached the daemon: {e}"))?;
+    let rpid = s.reader.id() as i32;
+    let mut tasks = bpf.tasks()?;
+    // The reader reaches its folio wait just after submitting the read.
+    wait_until(Duration::from_secs(10), || {
+        tasks = bpf.tasks().unwrap_or_else(|_| tasks.clone());
+        record(&tasks.records, rpid).is_some_and(|r| r.state & TASK_UNINTERRUPTIBLE != 0)
+    });
+    let r = record(&tasks.records, rpid).ok_or("reader not iterated")?;
+    check(r.state & TASK_UNINTERRUPTIBLE != 0, || {
+        format!("reader: {r:?}")
+    })?;
+    check(r.in_iowait == Some(true), || {
+        format!("a reader in the block layer's folio wait is in io_schedule: {r:?}")
+    })?;
+    let w = record(&tasks.records, parked.pid).ok_or("loop worker not iterated")?;
+    check(w.comm.starts_with("kworker"), || format!("worker: {w:?}"))?;
+    check(w.in_iowait == Some(false), || {
+        format!("a FUSE request wait is not io_schedule: {w:?}")
+    })?;
+    drop(s);
+    Ok(())
+}
+
+/// An ext4 on a loop device frozen with fsfreeze: the superblock walk of
+/// the live kernel shows it SB_FREEZE_COMPLETE, frozen by user space, at
+/// its mount's major:minor; the machine's own filesystems unfrozen.
+fn superblocks_show_a_frozen_ext4() -> R {
+    if open().is_none() {
+        return Ok(());
+    }
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("bpf-freeze");
+    let dev = setup_or_skip!(wedge_testkit::LoopDevice::new(&dir, 32, &[]));
+    let mut m = setup_or_skip!(wedge_testkit::Ext4Mount::new(&dev.dev, &dir.join("mnt")));
+    // The mount's major:minor as mountinfo prints it (field 3).
+    let mp = m.mount_point.display().to_string();
+    let majmin = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.split(' ').nth(4) == Some(mp.as_str()))
+        .and_then(|l| l.split(' ').nth(2).map(str::to_string))
+        .ok_or_else(|| format!("{mp} not in mountinfo"))?;
+    let (major, minor) = majmin
+        .split_once(':')
+        .and_then(|(a, b)| Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?)))
+        .ok_or_else(|| format!("mountinfo major:minor {majmin:?}"))?;
+    setup_or_skip!(m.freeze());
+    let k = wedge_bpf::live::LiveKernel::open().map_err(|u| u.to_string());
+    let walked = k.as_ref().map_err(Clone::clone).and_then(|k| {
+        let tasks = k.tasks()?;
+        let mut limits = Vec::new();
+        Ok(wedge_bpf::snapshot::live_superblocks(k, tasks, &mut limits))
+    });
+    // Thawed and gone before any check can fail.
+    m.thaw();
+    drop(m);
+    drop(dev);
+    let walked = walked?;
+    let sbs = walked
+        .value()
+        .ok_or_else(|| format!("superblocks: {walked:?}"))?;
+    let s = sbs
+        .iter()
+        .find(|s| (s.major, s.minor) == (major, minor))
+        .ok_or_else(|| format!("no superblock {major}:{minor} among {sbs:#?}"))?;
+    check(
+        s.frozen == wedge_model::FreezeLevel::Complete && s.fs_type == "ext4",
+        || format!("{s:?}"),
+    )?;
+    check(s.holders == ["user"], || {
+        format!("fsfreeze is user space: {s:?}")
+    })?;
+    // Everything else unfrozen — but other tests on this machine freeze
+    // their own filesystems on their own loop devices: those are left out.
+    let others: Vec<_> = sbs
+        .iter()
+        .filter(|o| o.address != s.address && o.frozen.is_frozen() && o.major != 7)
+        .collect();
+    check(others.is_empty(), || format!("frozen: {others:#?}"))?;
+    for ty in ["proc", "sysfs", "tmpfs"] {
+        check(sbs.iter().any(|o| o.fs_type == ty), || {
+            format!("no {ty} superblock: {sbs:#?}")
+        })?;
+    }
+    Ok(())
 }
 
 /// The ids of loaded programs named wedge_*.
@@ -543,6 +667,11 @@ fn main() {
             nothing_stays_loaded_after_sigkill,
         ),
         Trial::test("not_root_is_told_why", not_root_is_told_why),
+        Trial::test("in_iowait_is_the_kernels", in_iowait_is_the_kernels),
+        Trial::test(
+            "superblocks_show_a_frozen_ext4",
+            superblocks_show_a_frozen_ext4,
+        ),
         Trial::test(
             "trimmed_btf_relocates_like_the_whole",
             trimmed_btf_relocates_like_the_whole,

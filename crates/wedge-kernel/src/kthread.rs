@@ -18,11 +18,14 @@ pub enum ThreadKind {
     /// `iou-sqp-N`: the SQPOLL thread of a ring set up with IORING_SETUP_SQPOLL.
     IoUringSqPoll { owner_tid: Option<i32> },
     /// `kworker/CPU:ID[H]` or `kworker/uPOOL:ID`, optionally `-workqueue`
-    /// (the name of the workqueue it last ran, 4.x+).
+    /// (the name of the workqueue it last ran, 4.x+) or `+workqueue` (a
+    /// work item of that workqueue is running now: wq_worker_comm()).
     Kworker {
         unbound: bool,
         highpri: bool,
         workqueue: Option<String>,
+        /// `+`: executing a work item of `workqueue` now.
+        running: bool,
     },
     /// Any other kernel thread: `kswapd0`, `jbd2/sda1-8`, `nfsd`, `ll_ost*`…
     Kernel { family: String },
@@ -45,14 +48,19 @@ impl ThreadKind {
             return ThreadKind::User;
         }
         if let Some(rest) = comm.strip_prefix("kworker/") {
-            let (pool, workqueue) = match rest.split_once('-') {
-                Some((p, wq)) => (p, Some(wq.to_string())),
-                None => (rest, None),
+            let (pool, workqueue, running) = match rest.find(['-', '+']) {
+                Some(i) => (
+                    &rest[..i],
+                    Some(rest[i + 1..].to_string()),
+                    rest.as_bytes()[i] == b'+',
+                ),
+                None => (rest, None, false),
             };
             return ThreadKind::Kworker {
                 unbound: pool.starts_with('u'),
                 highpri: pool.ends_with('H'),
                 workqueue,
+                running,
             };
         }
         // `jbd2/sda1-8`, `irq/24-ahci`: the family is before the slash;
@@ -94,7 +102,19 @@ mod tests {
             ThreadKind::Kworker {
                 unbound: true,
                 highpri: false,
-                workqueue: Some("events_unbound".into())
+                workqueue: Some("events_unbound".into()),
+                running: false,
+            }
+        );
+        // Captured here: a loop device's worker inside its backing file's
+        // FUSE read.
+        assert_eq!(
+            ThreadKind::classify("kworker/u8:8+loop1", TaskFlags(0x200000)),
+            ThreadKind::Kworker {
+                unbound: true,
+                highpri: false,
+                workqueue: Some("loop1".into()),
+                running: true,
             }
         );
         assert_eq!(

@@ -12,8 +12,13 @@ use crate::family::listing::{task_dump_new, task_dump_old, ListingLine};
 use crate::family::lockup::{hard_lockup, soft_lockup};
 use crate::family::netfs::{cifs, lnet, lustre, lustre_error, nfs};
 use crate::family::oom::{oom_constraint, oom_kill, oom_killed_process, oom_reaped, OomLine};
-use crate::family::oops::{bug_line, oops_line, unable_to_handle, warning, OopsReport};
+use crate::family::oops::{
+    bug_at, bug_line, list_corruption, oops_line, unable_to_handle, warning, OopsReport,
+};
 use crate::family::rcu::{rcu_body, rcu_header, rcu_line, RcuLine};
+use crate::family::storage::{
+    blk_io_error, buffer_io_error, fs_line, mce, nvme, page_alloc_failure, scsi_error,
+};
 use crate::frame::{parse_frame_line, FrameLine};
 use crate::util::{
     after, bounded, is_hex, kv, lead_u32, lead_u64, parse_hex_u64, split_digits, token,
@@ -162,6 +167,9 @@ pub(crate) fn classify(body: &str) -> Line {
             if s == "Backtrace:" {
                 return Line::TraceHeader;
             }
+            if let Some(r) = s.strip_prefix("Buffer I/O error on ") {
+                return buffer_io_error(r);
+            }
             if s.starts_with("BadVA") {
                 return Line::Register(Vec::new());
             }
@@ -173,10 +181,7 @@ pub(crate) fn classify(body: &str) -> Line {
         }
         b'k' => {
             if let Some(r) = s.strip_prefix("kernel BUG at ") {
-                return Line::report(OopsReport::Bug {
-                    bug: bounded(&format!("kernel BUG at {r}"), 256),
-                    address: None,
-                });
+                return bug_at(r);
             }
         }
         b'O' => {
@@ -262,11 +267,16 @@ pub(crate) fn classify(body: &str) -> Line {
             if let Some(r) = s.strip_prefix("CPU: ") {
                 return cpu_line(r);
             }
+            // 2.6/3.x `CPU 0: Machine Check Exception: ...` (no `mce: `).
+            if s.starts_with("CPU ") && s.contains(": Machine Check") {
+                return mce(s);
+            }
+            // The space after the colon is lost in some transcriptions.
             if let Some(r) = s
-                .strip_prefix("CIFS VFS: ")
-                .or_else(|| s.strip_prefix("CIFS: VFS: "))
+                .strip_prefix("CIFS VFS:")
+                .or_else(|| s.strip_prefix("CIFS: VFS:"))
             {
-                return cifs(r);
+                return cifs(r.trim_start());
             }
             if s.contains("Unable to handle kernel") {
                 return unable_to_handle(s);
@@ -368,6 +378,11 @@ pub(crate) fn classify(body: &str) -> Line {
             if let Some(r) = s.strip_prefix("nfs: server ") {
                 return nfs(r);
             }
+            if let Some(r) = s.strip_prefix("nvme ") {
+                if let Some(l) = nvme(r) {
+                    return l;
+                }
+            }
         }
         b'o' => {
             if let Some(r) = s.strip_prefix("oom_reaper: reaped process ") {
@@ -378,6 +393,9 @@ pub(crate) fn classify(body: &str) -> Line {
             }
         }
         b'm' => {
+            if let Some(r) = s.strip_prefix("mce: ") {
+                return mce(r);
+            }
             if let Some(r) = s.strip_prefix("memory: usage ") {
                 let (u, rest) = split_digits(r);
                 if let Ok(usage) = u.parse() {
@@ -398,6 +416,9 @@ pub(crate) fn classify(body: &str) -> Line {
             }
         }
         b'l' => {
+            if let Some(l) = list_corruption(s) {
+                return l;
+            }
             if let Some(r) = s.strip_prefix("lr : ") {
                 return Line::Pc {
                     function: symbol_function(r),
@@ -418,6 +439,12 @@ pub(crate) fn classify(body: &str) -> Line {
         b'"' => {
             if s.contains("hung_task_timeout_secs") {
                 return Line::Related;
+            }
+        }
+        b'[' => {
+            // Machine-check records before 4.x carry no `mce: `.
+            if let Some(r) = s.strip_prefix("[Hardware Error]: ") {
+                return mce(r);
             }
         }
         b'.' => {
@@ -446,6 +473,24 @@ pub(crate) fn classify(body: &str) -> Line {
 
 /// Checks that need a substring search rather than a prefix.
 fn generic(s: &str) -> Line {
+    if let Some(l) = fs_line(s) {
+        return l;
+    }
+    if s.contains(" error, dev ") {
+        if let Some(l) = blk_io_error(s) {
+            return l;
+        }
+    }
+    if s.contains("Result: hostbyte=") {
+        if let Some(l) = scsi_error(s) {
+            return l;
+        }
+    }
+    if let Some((head, r)) = s.split_once(": page allocation failure") {
+        if r.starts_with([':', '.']) {
+            return page_alloc_failure(head, r);
+        }
+    }
     if let Some((head, r)) = s.split_once(" invoked oom-killer: ") {
         return Line::report(OomLine::Invoked {
             task: bounded(head.trim(), 64),

@@ -12,7 +12,7 @@ use serde::{Serialize, Serializer};
 
 use crate::code::CodeDump;
 use crate::decode::TaintFlag;
-use crate::family::{faults, hung_task, listing, lockup, netfs, oom, oops, rcu};
+use crate::family::{faults, hung_task, listing, lockup, netfs, oom, oops, rcu, storage};
 use crate::frame::Frame;
 
 // The event types live with their report family; re-exported here so
@@ -22,12 +22,16 @@ pub use crate::family::hung_task::{Blocker, HungTask};
 pub use crate::family::listing::{ProcStack, ProcStatus, PsRow, PsSignals, TaskDump};
 pub use crate::family::lockup::{HardLockup, SoftLockup};
 pub use crate::family::netfs::{
-    CifsError, CifsServer, LnetTimeout, LustreConnection, LustreError, LustreRpc, LustreThread,
-    NfsServer,
+    CifsMountFailed, CifsServer, CifsVfsError, LnetTimeout, LustreConnection, LustreError,
+    LustreRpc, LustreThread, NfsServer,
 };
 pub use crate::family::oom::{OomInvoked, OomKill, OomReaped};
 pub use crate::family::oops::{KernelBug, Oops, Panic, Warning};
 pub use crate::family::rcu::RcuStall;
+pub use crate::family::storage::{
+    BlkIoError, BufferIoError, FsError, Mce, NvmeTimeout, PageAllocFailure, ScsiError,
+    WorkqueueLockup,
+};
 
 /// First and last physical input line (1-based) an event was built from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -132,7 +136,19 @@ kinds! {
     LustreConnectionRestored(LustreConnection) => "lustre_connection_restored", netfs::meaning_lustre_connection_restored;
     LnetTimeout(LnetTimeout) => "lnet_timeout", netfs::meaning_lnet_timeout;
     CifsServerUnresponsive(CifsServer) => "cifs_server_unresponsive", netfs::meaning_cifs_server_unresponsive;
-    CifsError(CifsError) => "cifs_error", netfs::meaning_cifs_error;
+    /// `CIFS VFS: ...` / `CIFS: VFS: ...` other than the two kinds above
+    /// and below (wedge once had one `cifs_error` kind for all three, which
+    /// lost the mount's return code; see [`RETIRED_KINDS`]).
+    CifsVfsError(CifsVfsError) => "cifs_vfs_error", netfs::meaning_cifs_vfs_error;
+    CifsMountFailed(CifsMountFailed) => "cifs_mount_failed", netfs::meaning_cifs_mount_failed;
+    BlkIoError(BlkIoError) => "blk_io_error", storage::meaning_blk_io_error;
+    BufferIoError(BufferIoError) => "buffer_io_error", storage::meaning_buffer_io_error;
+    NvmeTimeout(NvmeTimeout) => "nvme_timeout", storage::meaning_nvme_timeout;
+    ScsiError(ScsiError) => "scsi_error", storage::meaning_scsi_error;
+    FsError(FsError) => "fs_error", storage::meaning_fs_error;
+    Mce(Mce) => "mce", storage::meaning_mce;
+    PageAllocFailure(PageAllocFailure) => "page_alloc_failure", storage::meaning_page_alloc_failure;
+    WorkqueueLockup(WorkqueueLockup) => "workqueue_lockup", storage::meaning_workqueue_lockup;
     ProcStack(ProcStack) => "proc_stack", listing::meaning_proc_stack;
     ProcStatus(ProcStatus) => "proc_status", listing::meaning_proc_status;
     PsRow(PsRow) => "ps_row", listing::meaning_ps_row;
@@ -150,11 +166,23 @@ pub fn is_known_kind(pattern: &str) -> bool {
     }
 }
 
+/// Kinds that earlier versions emitted, and what their events are now: a
+/// `--kind` of one is an error that says so (not silently no events).
+pub const RETIRED_KINDS: &[(&str, &str)] = &[(
+    "cifs_error",
+    "cifs_vfs_error (the message), cifs_mount_failed (the return code) and cifs_server_unresponsive",
+)];
+
 /// `--kind`'s value check: a kind no event can have is refused (with the
 /// valid ones), so a typo is an error, not `0 event(s)`.
 pub fn parse_kind(s: &str) -> Result<String, String> {
     if is_known_kind(s) {
         return Ok(s.to_string());
+    }
+    if let Some((_, now)) = RETIRED_KINDS.iter().find(|(old, _)| *old == s) {
+        return Err(format!(
+            "kind {s} is no longer emitted: its events are now {now}"
+        ));
     }
     Err(format!(
         "no event has this kind; valid kinds (or a prefix followed by `*`): {}",
@@ -355,6 +383,13 @@ impl Event {
                 .as_ref()
                 .map(|f| format!("{f}:{}", w.line.unwrap_or(0))),
             Detail::NfsNotResponding(n) | Detail::NfsServerOk(n) => Some(n.server.clone()),
+            // Storage errors group by what failed, not by sector.
+            Detail::BlkIoError(e) => Some(format!("{}:{}", e.device, e.status)),
+            Detail::BufferIoError(e) => Some(e.device.clone()),
+            Detail::ScsiError(e) => Some(e.device.clone()),
+            Detail::NvmeTimeout(e) => Some(e.controller.clone()),
+            Detail::FsError(e) => Some(format!("{}:{}", e.fs, e.device)),
+            Detail::CifsServerUnresponsive(c) => Some(c.server.clone()),
             Detail::PsRow(r) => r.wchan.clone(),
             _ => self.rip.clone().or_else(|| self.pc_function.clone()),
         };

@@ -37,6 +37,13 @@ pub fn read_kmsg(
                     if !follow {
                         break;
                     }
+                    // Nothing new: a filesystem error held for its
+                    // read-only remount (printed in the same instant when
+                    // printed at all) is shown now, not after 64 more lines.
+                    parser.release_held();
+                    while let Some(ev) = parser.next_event() {
+                        sink(ev)?;
+                    }
                     let mut pfd = libc::pollfd {
                         fd: f.as_raw_fd(),
                         events: libc::POLLIN,

@@ -82,11 +82,13 @@ pub use decode::{
     PageFaultError, TaintFlag,
 };
 pub use event::{
-    is_known_kind, Blocker, BootClock, CifsError, CifsServer, Decision, Detail, Event, FatalSignal,
-    Filter, HardLockup, HungTask, KernelBug, LabeledTrace, LineRange, LnetTimeout,
-    LustreConnection, LustreError, LustreRpc, LustreThread, Mapping, NfsServer, OomInvoked,
-    OomKill, OomReaped, Oops, Panic, ProcStack, ProcStatus, PsRow, PsSignals, RcuStall, Segfault,
-    Since, SinceUncompared, SoftLockup, TaskDump, Timestamp, Trap, Warning, KINDS,
+    is_known_kind, BlkIoError, Blocker, BootClock, BufferIoError, CifsMountFailed, CifsServer,
+    CifsVfsError, Decision, Detail, Event, FatalSignal, Filter, FsError, HardLockup, HungTask,
+    KernelBug, LabeledTrace, LineRange, LnetTimeout, LustreConnection, LustreError, LustreRpc,
+    LustreThread, Mapping, Mce, NfsServer, NvmeTimeout, OomInvoked, OomKill, OomReaped, Oops,
+    PageAllocFailure, Panic, ProcStack, ProcStatus, PsRow, PsSignals, RcuStall, ScsiError,
+    Segfault, Since, SinceUncompared, SoftLockup, TaskDump, Timestamp, Trap, Warning,
+    WorkqueueLockup, KINDS, RETIRED_KINDS,
 };
 pub use event::{kind_help, parse_kind};
 pub use frame::Frame;

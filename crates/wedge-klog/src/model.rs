@@ -26,6 +26,35 @@ impl Event {
             Detail::NfsServerOk(s) => LogDetail::NfsServerOk {
                 server: s.server.clone(),
             },
+            Detail::BlkIoError(e) => LogDetail::BlockIoError {
+                device: e.device.clone(),
+                sector: e.sector,
+                op: e.op.clone(),
+            },
+            Detail::BufferIoError(e) => LogDetail::BufferIoError {
+                device: e.device.clone(),
+                logical_block: e.logical_block,
+            },
+            Detail::NvmeTimeout(e) => LogDetail::NvmeTimeout {
+                controller: e.controller.clone(),
+                qid: e.qid,
+                action: e.action.clone(),
+            },
+            Detail::ScsiError(e) => LogDetail::ScsiError {
+                device: e.device.clone(),
+                hostbyte: e.hostbyte.clone(),
+                driverbyte: e.driverbyte.clone(),
+            },
+            Detail::FsError(e) => LogDetail::FsError {
+                fs: e.fs.clone(),
+                device: e.device.clone(),
+                function: e.function.clone(),
+                remount_ro: e.remount_ro,
+            },
+            Detail::CifsServerUnresponsive(c) => LogDetail::CifsServerUnresponsive {
+                server: c.server.clone(),
+                seconds: c.seconds,
+            },
             _ => LogDetail::Other,
         };
         LogEvent {
@@ -44,14 +73,26 @@ impl Event {
         }
     }
 
-    /// The kernel saw something stuck or broken: a hung task, a lockup, an
-    /// RCU stall, an oops, a BUG or a panic (`wedge log` exits 1 on one).
+    /// The kernel saw something stuck or broken: a hung task, a lockup
+    /// (of a CPU or of a workqueue's worker pool), an RCU stall, an oops, a
+    /// BUG (list corruption included) or a panic (`wedge log` exits 1 on
+    /// one).
+    ///
+    /// Storage errors (`blk_io_error`, `buffer_io_error`, `scsi_error`,
+    /// `nvme_timeout`, `fs_error`) are not: each is the kernel reporting a
+    /// failed request, which it handled (EIO to the caller, a retry, a
+    /// reset, a read-only filesystem); a disk with a bad sector logs them
+    /// for years on a healthy system.  When the I/O never completes, the
+    /// stuck tasks are reported as hung tasks, and that is what makes the
+    /// log serious.  Nor are corrected machine checks or page allocation
+    /// failures (the allocation fails and the caller copes).
     pub fn is_serious(&self) -> bool {
         matches!(
             self.kind(),
             "hung_task"
                 | "soft_lockup"
                 | "hard_lockup"
+                | "workqueue_lockup"
                 | "rcu_stall"
                 | "oops"
                 | "kernel_bug"

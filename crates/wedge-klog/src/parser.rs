@@ -208,6 +208,10 @@ pub struct Parser {
     export: Option<ExportEntry>,
     last_mono: Option<f64>,
     summary: Summary,
+    /// Events held in `ready` for a later line that completes them (a
+    /// filesystem error waits for the `Remounting filesystem read-only` of
+    /// the same filesystem): the event's id and the last line it waits for.
+    holds: Vec<(u64, u64)>,
 }
 
 impl Default for Parser {
@@ -359,6 +363,7 @@ impl Parser {
             export: None,
             last_mono: None,
             summary: Summary::default(),
+            holds: Vec::new(),
         }
     }
 
@@ -390,6 +395,7 @@ impl Parser {
             || self
                 .sysrq
                 .is_some_and(|l| self.line_no.saturating_sub(l) < 16)
+            || !self.holds.is_empty()
     }
 
     /// Account for `n` lines (`bytes` bytes) that the prefilter proved
@@ -423,6 +429,7 @@ impl Parser {
         let text = String::from_utf8_lossy(line);
         self.raw_line(&text);
         self.close_stale();
+        self.expire_holds();
         self.release();
     }
 
@@ -439,6 +446,7 @@ impl Parser {
         for r in &mut self.ready {
             r.hold = false;
         }
+        self.holds.clear();
         self.release();
     }
 
@@ -733,6 +741,67 @@ impl Parser {
             id,
             hold: false,
             ev,
+        });
+    }
+
+    /// A finished event that a later line may still complete: it waits in
+    /// `ready` (and so do the events after it) up to line `until`, or until
+    /// [`Parser::patch_held`] completes it.  Holding keeps the output in
+    /// log order without re-sorting emitted events.
+    pub(crate) fn push_held(&mut self, mut ev: Event, until: u64) {
+        finalize(&mut ev, self.linux_version.as_ref());
+        let id = self.next_id;
+        self.next_id += 1;
+        self.insert_ready(Ready { id, hold: true, ev });
+        self.holds.push((id, until));
+    }
+
+    /// Applies `f` to every held event; one it changed (returns true for)
+    /// is finalized again, extended to this line and released.
+    pub(crate) fn patch_held(&mut self, mut f: impl FnMut(&mut Event) -> bool) {
+        let line = self.line_no;
+        let mut done = Vec::new();
+        for &(id, _) in &self.holds {
+            if let Some(r) = self.ready.iter_mut().find(|r| r.id == id) {
+                if f(&mut r.ev) {
+                    r.ev.lines.last = r.ev.lines.last.max(line);
+                    finalize(&mut r.ev, self.linux_version.as_ref());
+                    r.hold = false;
+                    done.push(id);
+                }
+            }
+        }
+        self.holds.retain(|(id, _)| !done.contains(id));
+    }
+
+    /// Releases every held event as it is (the input went quiet: a live
+    /// follower waits for the next record, and the line that would
+    /// complete a held event comes right after it when it comes at all).
+    pub fn release_held(&mut self) {
+        for (id, _) in self.holds.drain(..) {
+            if let Some(r) = self.ready.iter_mut().find(|r| r.id == id) {
+                r.hold = false;
+            }
+        }
+        self.release();
+    }
+
+    fn expire_holds(&mut self) {
+        if self.holds.is_empty() {
+            return;
+        }
+        let now = self.line_no;
+        let ready = &mut self.ready;
+        self.holds.retain(|&(id, until)| {
+            // Released already (the ready queue's cap) counts as expired.
+            let Some(r) = ready.iter_mut().find(|r| r.id == id) else {
+                return false;
+            };
+            if now >= until {
+                r.hold = false;
+                return false;
+            }
+            true
         });
     }
 

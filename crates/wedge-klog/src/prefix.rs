@@ -8,11 +8,18 @@
 //! * editor line numbers in front of a timestamp (`11745 [4622.64] ...`)
 //! * shell prompts glued to console output (`root@sh:/# [ 1428.38] ...`)
 //! * `/dev/kmsg` records `PRI,SEQ,TS_USEC,FLAGS;message`
+//! * OpenWrt/busybox `logread`: `Tue Feb  1 19:02:25 2022 kern.warn kernel: `
+//!   (ctime with the year, then facility.level, which gives the level)
+//! * RFC 5424 syslog: `<4>1 2024-03-04T08:15:02.123+01:00 host kernel - - - `,
+//!   with or without structured data `[id k="v"]` and the BOM before the
+//!   message
 //! * syslog headers: `May 22 19:04:47 host kernel: `, without host
 //!   (`May 17 18:48:11 kernel: `), metalog's `[kernel]`, RFC 3339 stamps
 //!   (`2024-01-02T03:04:05.123456+00:00 host kernel: `), journalctl
-//!   short-precise (`Jun 15 05:58:24.123456`), a lone `host kernel: `, and the
-//!   `kernel:` of a syslogd wall broadcast
+//!   short-precise (`Jun 15 05:58:24.123456`), a lone `host kernel: `, the
+//!   `kernel:` of a syslogd wall broadcast, and a relay's host with no tag
+//!   (`Mar  4 08:15:02 10.0.0.5 [  512.1] ...`), taken as the kernel's only
+//!   when a dmesg stamp or a kernel report follows
 //! * printk levels `<6>` and `dmesg -x` labels `kern  :info  : `
 //! * dmesg timestamps: `[  123.456789]`, cut fractions `[  240.]`, `dmesg -T`
 //!   `[Fri Nov  5 21:04:29 2021]`, `dmesg -H` `[Sep11 18:40]` / `[  +0.000015]`
@@ -140,6 +147,141 @@ fn ctime_epoch(s: &str) -> Option<i64> {
     Some(crate::util::days_from_civil(year, mon, day) * 86_400 + h * 3600 + m * 60 + sec)
 }
 
+/// A month name or abbreviation, in English (any case) or in a few other
+/// languages whose abbreviations differ (`mei`, `okt`, `mär`, `déc`, ...).
+fn month_any(m: &str) -> Option<u32> {
+    let m = m.trim_end_matches('.').to_lowercase();
+    let head: String = m.chars().take(3).collect();
+    const EN: [&str; 12] = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ];
+    if let Some(i) = EN.iter().position(|x| *x == head) {
+        return u32::try_from(i + 1).ok();
+    }
+    const OTHER: &[(&str, u32)] = &[
+        ("ene", 1),
+        ("fév", 2),
+        ("fev", 2),
+        ("mär", 3),
+        ("mrz", 3),
+        ("avr", 4),
+        ("abr", 4),
+        ("mei", 5),
+        ("mai", 5),
+        ("juin", 6),
+        ("juil", 7),
+        ("aoû", 8),
+        ("ago", 8),
+        ("set", 9),
+        ("okt", 10),
+        ("dic", 12),
+        ("dez", 12),
+        ("déc", 12),
+    ];
+    OTHER
+        .iter()
+        .find(|(k, _)| m.starts_with(k))
+        .map(|(_, v)| *v)
+}
+
+/// A word of letters (a localized day or month name, `loka`, `kesä`,
+/// `févr.`).
+fn is_word(w: &str) -> bool {
+    let w = w.trim_end_matches('.');
+    let n = w.chars().count();
+    (2..=12).contains(&n) && w.chars().all(char::is_alphabetic)
+}
+
+/// `DAY MON DD HH:MM:SS YYYY` in any language → the epoch when the month
+/// is known (`Some(None)` when it is not).
+fn local_ctime(s: &str) -> Option<Option<i64>> {
+    let mut it = s.split_whitespace();
+    let (wd, mon, day, hms, year) = (it.next()?, it.next()?, it.next()?, it.next()?, it.next()?);
+    if it.next().is_some() || !is_word(wd) || !is_word(mon) {
+        return None;
+    }
+    let day: u32 = day.parse().ok()?;
+    let year: i64 = digits(year, 4, 4)
+        .filter(|(_, r)| r.is_empty())?
+        .0
+        .parse()
+        .ok()?;
+    if !clock(hms).is_some_and(str::is_empty) {
+        return None;
+    }
+    let mut p = hms.split(':');
+    let h: i64 = p.next()?.parse().ok()?;
+    let m: i64 = p.next()?.parse().ok()?;
+    let sec: i64 = p.next()?.parse().ok()?;
+    Some(
+        month_any(mon).map(|mo| {
+            crate::util::days_from_civil(year, mo, day) * 86_400 + h * 3600 + m * 60 + sec
+        }),
+    )
+}
+
+/// A syslog stamp with a month of another language (`loka 14 20:43:06 `,
+/// a Finnish journal): like [`bsd_stamp`], the month any word.
+fn local_bsd_stamp(s: &str) -> Option<(&str, &str)> {
+    let (mon, r) = s.split_once(' ')?;
+    if !is_word(mon) {
+        return None;
+    }
+    let r = r.trim_start_matches(' ');
+    let (_, r) = digits(r, 1, 2)?;
+    let r = r.strip_prefix(' ')?;
+    let r = clock(r)?;
+    let used = s.len() - r.len();
+    let r = r.strip_prefix(' ')?;
+    Some((s.get(..used)?, r))
+}
+
+/// SONiC's `2025 Jul  2 06:56:57.749624 ` (the year first) → (stamp,
+/// rest, epoch).
+fn year_bsd_stamp(s: &str) -> Option<(&str, &str, i64)> {
+    let (y, r) = digits(s, 4, 4)?;
+    let r = r.strip_prefix(' ')?;
+    let (stamp, rest) = bsd_stamp(r)?;
+    let used = s.len() - rest.len() - 1;
+    let mut it = stamp.split_whitespace();
+    let mon = crate::util::month_index(it.next()?)?;
+    let day: u32 = it.next()?.parse().ok()?;
+    let hms = it.next()?;
+    let mut p = hms.split(['.', ':']);
+    let h: i64 = p.next()?.parse().ok()?;
+    let m: i64 = p.next()?.parse().ok()?;
+    let sec: i64 = p.next()?.parse().ok()?;
+    let epoch =
+        crate::util::days_from_civil(y.parse().ok()?, mon, day) * 86_400 + h * 3600 + m * 60 + sec;
+    Some((s.get(..used)?, rest, epoch))
+}
+
+/// A syslog severity word in front of the tag (`host ERR kernel: `, SONiC).
+fn severity_word(t: &str) -> Option<u8> {
+    Some(match t {
+        "EMERG" => 0,
+        "ALERT" => 1,
+        "CRIT" => 2,
+        "ERR" | "ERROR" => 3,
+        "WARNING" | "WARN" => 4,
+        "NOTICE" => 5,
+        "INFO" => 6,
+        "DEBUG" => 7,
+        _ => return None,
+    })
+}
+
+/// The level of `host LEVEL kernel: ...`, if the line has that shape.
+fn severity_before_kernel(s: &str) -> Option<u8> {
+    let (t1, r1) = crate::util::token(s);
+    let (t2, r2) = crate::util::token(r1);
+    let (t3, _) = crate::util::token(r2);
+    if is_hostname(t1) && t3 == "kernel:" {
+        return severity_word(t2);
+    }
+    None
+}
+
 /// The timestamp inside dmesg brackets.
 enum Stamp<'a> {
     Mono(f64),
@@ -177,6 +319,10 @@ fn bracket_stamp(inner: &str) -> Option<Stamp<'_>> {
     if let Some(e) = ctime_epoch(t) {
         return Some(Stamp::Wall(t, Some(e)));
     }
+    // dmesg -T in another locale: "wo jul 28 05:19:43 2021" (Dutch).
+    if let Some(e) = local_ctime(t) {
+        return Some(Stamp::Wall(t, e));
+    }
     // dmesg -H: "Sep11 18:40"
     let m = t.get(..3)?;
     if MONTHS.contains(&m) {
@@ -205,8 +351,10 @@ fn caller_id(s: &str) -> Option<(&str, &str)> {
     Some((id, rest))
 }
 
-/// `/dev/kmsg` record header `PRI,SEQ,TS_USEC,FLAGS[,more];`.
-fn kmsg_record(s: &str) -> Option<(u8, u64, f64, &str)> {
+/// `/dev/kmsg` record header `PRI,SEQ,TS_USEC,FLAGS[,more];`: level,
+/// sequence number, seconds since boot, the `caller=T123` field (5.10+
+/// with CONFIG_PRINTK_CALLER) and the message.
+fn kmsg_record(s: &str) -> Option<(u8, u64, f64, Option<&str>, &str)> {
     let (head, body) = s.split_once(';')?;
     if head.len() > 64 {
         return None;
@@ -219,10 +367,11 @@ fn kmsg_record(s: &str) -> Option<(u8, u64, f64, &str)> {
     if flags.len() > 4 || !flags.bytes().all(|b| matches!(b, b'-' | b'c' | b'+')) {
         return None;
     }
+    let caller = it.find_map(|f| f.strip_prefix("caller="));
     // Precision loss above 2^53 µs (285 years of uptime) is irrelevant.
     #[allow(clippy::cast_precision_loss)]
     let ts = usec as f64 / 1e6;
-    Some((u8::try_from(pri & 7).ok()?, seq, ts, body))
+    Some((u8::try_from(pri & 7).ok()?, seq, ts, caller, body))
 }
 
 /// `dmesg -x` `kern  :info  : ` decoration.
@@ -267,11 +416,160 @@ fn syslog_tag(s: &str) -> (&str, bool) {
         {
             return (r2, true);
         }
+        // `host ERR kernel: ` (SONiC puts the severity before the tag).
+        if severity_word(t2).is_some() {
+            if let Some(r3) = r2.strip_prefix("kernel:") {
+                return (r3, true);
+            }
+        }
+        // Raw /dev/kmsg records relayed into syslog with no tag.
+        if kmsg_record(r1).is_some() {
+            return (r1, true);
+        }
         if t2.ends_with(':') && t2.len() > 1 && !t2.starts_with('[') {
-            return (r2, false);
+            // `host prog: msg`, unless it is a relay's host with no tag in
+            // front of a kernel report whose first word ends in a colon
+            // (`INFO: task ...`, `kswapd0: page allocation failure: ...`).
+            let report = !t2.contains('[')
+                && matches!(
+                    crate::classify::classify(r1),
+                    crate::classify::Line::Report(_) | crate::classify::Line::Single { .. }
+                );
+            if !report {
+                return (r2, false);
+            }
+            return (r1, true);
+        }
+        // A relay's host and no tag (remote syslog of a router or a
+        // netconsole): the kernel's only when a dmesg stamp follows or a
+        // report family knows the line; else a program's line.
+        let stamp = r1
+            .strip_prefix('[')
+            .and_then(|x| x.split_once(']'))
+            .is_some_and(|(inner, _)| bracket_stamp(inner).is_some());
+        let known = || {
+            !matches!(
+                crate::classify::classify(r1),
+                crate::classify::Line::Other | crate::classify::Line::Blank
+            )
+        };
+        if !r1.is_empty() && (stamp || known()) {
+            return (r1, true);
+        }
+        if !r1.is_empty() {
+            return (r1, false);
         }
     }
     (s, true)
+}
+
+/// OpenWrt/busybox `logread`: `Tue Feb  1 19:02:25 2022 ` (ctime with the
+/// year) → (stamp, rest, epoch).
+fn logread_stamp(s: &str) -> Option<(&str, &str, i64)> {
+    if !DAYS.contains(&s.get(..3)?) {
+        return None;
+    }
+    let r = s.get(3..)?.strip_prefix(' ')?;
+    let (_, r) = bsd_stamp(r)?;
+    let (_, r) = digits(r, 4, 4)?;
+    let used = s.len() - r.len();
+    let r = r.strip_prefix(' ')?;
+    let wall = s.get(..used)?;
+    Some((wall, r, ctime_epoch(wall)?))
+}
+
+/// `kern.warn` (logread's facility.level) → the printk level.
+fn facility_level(t: &str) -> Option<u8> {
+    let (fac, lvl) = t.split_once('.')?;
+    if fac.is_empty()
+        || !fac
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    {
+        return None;
+    }
+    let l = match lvl {
+        "emerg" | "panic" => 0,
+        "alert" => 1,
+        "crit" => 2,
+        "err" | "error" => 3,
+        "warn" | "warning" => 4,
+        "notice" => 5,
+        "info" => 6,
+        "debug" => 7,
+        _ => return None,
+    };
+    Some(l)
+}
+
+/// The header of an RFC 5424 message after its `<PRI>`.
+struct Rfc5424<'a> {
+    wall: &'a str,
+    epoch: Option<i64>,
+    app: &'a str,
+    msg: &'a str,
+}
+
+/// `1 TIMESTAMP HOST APP PROCID MSGID SD [BOM]MSG` (RFC 5424 section 6):
+/// nil fields are `-`, the structured data one or more `[id k="v" ...]`
+/// elements (`]` and `"` escaped with `\` inside values).
+fn rfc5424(s: &str) -> Option<Rfc5424<'_>> {
+    let r = s.strip_prefix("1 ")?;
+    let (wall, r, epoch) = match r.strip_prefix("- ") {
+        Some(r) => ("", r, None),
+        None => {
+            let (w, r, e) = iso_stamp(r)?;
+            (w, r, Some(e))
+        }
+    };
+    let (_host, r) = crate::util::token(r);
+    let (app, r) = crate::util::token(r);
+    let (_procid, r) = crate::util::token(r);
+    let (_msgid, r) = crate::util::token(r);
+    if app.is_empty() {
+        return None;
+    }
+    let r = structured_data(r)?;
+    let r = r.strip_prefix(' ').unwrap_or(r);
+    let msg = r.strip_prefix('\u{feff}').unwrap_or(r);
+    Some(Rfc5424 {
+        wall,
+        epoch,
+        app,
+        msg,
+    })
+}
+
+/// The text after RFC 5424 structured data (`-` or `[...]...`).
+fn structured_data(r: &str) -> Option<&str> {
+    if let Some(x) = r.strip_prefix('-') {
+        return Some(x);
+    }
+    if !r.starts_with('[') {
+        return None;
+    }
+    let mut in_value = false;
+    let mut escaped = false;
+    let mut depth = 0u32;
+    for (i, c) in r.char_indices() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' if in_value => escaped = true,
+            '"' => in_value = !in_value,
+            '[' if !in_value => depth += 1,
+            ']' if !in_value => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 && !r.get(i + 1..).is_some_and(|n| n.starts_with('[')) {
+                    return r.get(i + 1..);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Strip a shell prompt glued in front of a dmesg timestamp.
@@ -297,7 +595,9 @@ pub(crate) fn strip(line: &str) -> Prefix<'_> {
     };
     let mut s = line;
     for _ in 0..10 {
-        s = s.trim_start_matches([' ', '\t']);
+        // A byte-order mark: the start of a file saved by a Windows editor,
+        // or of an RFC 5424 message relayed verbatim.
+        s = s.trim_start_matches([' ', '\t', '\u{feff}']);
         let b0 = match s.as_bytes().first() {
             Some(b) => *b,
             None => break,
@@ -309,8 +609,13 @@ pub(crate) fn strip(line: &str) -> Prefix<'_> {
             }
             b'0'..=b'9' => {
                 if !p.kmsg {
-                    if let Some((lvl, seq, ts, body)) = kmsg_record(s) {
+                    if let Some((lvl, seq, ts, caller, body)) = kmsg_record(s) {
                         p.level = Some(lvl);
+                        p.caller = caller.filter(|c| {
+                            c.len() >= 2
+                                && matches!(c.as_bytes().first(), Some(b'T' | b'C'))
+                                && c.bytes().skip(1).all(|b| b.is_ascii_digit())
+                        });
                         p.seq = Some(seq);
                         p.monotonic = Some(ts);
                         p.kmsg = true;
@@ -320,6 +625,21 @@ pub(crate) fn strip(line: &str) -> Prefix<'_> {
                         // except for the caller-id dictionary-free case.
                         break;
                     }
+                }
+                if let Some((wall, rest, epoch)) = year_bsd_stamp(s) {
+                    if p.wall.is_none() {
+                        p.wall = Some(wall);
+                        p.wall_epoch = Some(epoch);
+                    }
+                    p.stamped = true;
+                    p.syslog = true;
+                    if p.level.is_none() {
+                        p.level = severity_before_kernel(rest);
+                    }
+                    let (body, kernel) = syslog_tag(rest);
+                    p.non_kernel |= !kernel;
+                    s = body;
+                    continue;
                 }
                 // A relay may add its own header in front of the original
                 // one; the outermost stamp is kept.
@@ -371,6 +691,17 @@ pub(crate) fn strip(line: &str) -> Prefix<'_> {
                     if let Some(r3) = r2.strip_prefix('>') {
                         if p.level.is_none() {
                             p.level = d.parse::<u32>().ok().and_then(|v| u8::try_from(v & 7).ok());
+                        }
+                        if let Some(h) = rfc5424(r3) {
+                            if p.wall.is_none() && !h.wall.is_empty() {
+                                p.wall = Some(h.wall);
+                                p.wall_epoch = h.epoch;
+                            }
+                            p.stamped = true;
+                            p.syslog = true;
+                            p.non_kernel |= h.app != "kernel";
+                            s = h.msg;
+                            continue;
                         }
                         s = r3;
                         continue;
@@ -428,6 +759,39 @@ pub(crate) fn strip(line: &str) -> Prefix<'_> {
                 break;
             }
             _ => {
+                if let Some((wall, rest, epoch)) = logread_stamp(s) {
+                    if p.wall.is_none() {
+                        p.wall = Some(wall);
+                        p.wall_epoch = Some(epoch);
+                    }
+                    p.stamped = true;
+                    p.syslog = true;
+                    let (t1, r1) = crate::util::token(rest);
+                    let rest = match facility_level(t1) {
+                        Some(lvl) => {
+                            if p.level.is_none() {
+                                p.level = Some(lvl);
+                            }
+                            r1
+                        }
+                        None => rest,
+                    };
+                    // logread prints no host: the tag follows.
+                    if let Some(r) = rest.strip_prefix("kernel:") {
+                        s = r;
+                        continue;
+                    }
+                    let (tag, _) = crate::util::token(rest);
+                    if tag.len() > 1 && tag.ends_with(':') {
+                        p.non_kernel = true;
+                        s = rest;
+                        continue;
+                    }
+                    let (body, kernel) = syslog_tag(rest);
+                    p.non_kernel |= !kernel;
+                    s = body;
+                    continue;
+                }
                 if let Some((wall, rest)) = bsd_stamp(s) {
                     {
                         if p.wall.is_none() {
@@ -439,6 +803,25 @@ pub(crate) fn strip(line: &str) -> Prefix<'_> {
                         p.non_kernel |= !kernel;
                         s = body;
                         continue;
+                    }
+                }
+                if p.wall.is_none() {
+                    if let Some((wall, rest)) = local_bsd_stamp(s) {
+                        // Only a header that a tag confirms (`host kernel:`,
+                        // `host prog[pid]:`): a kernel message may start
+                        // with a word, a number and a clock.
+                        let (t1, r1) = crate::util::token(rest);
+                        let (t2, _) = crate::util::token(r1);
+                        let tagged = t1.ends_with(':') || t2.ends_with(':');
+                        let (body, kernel) = syslog_tag(rest);
+                        if tagged && body.len() != rest.len() {
+                            p.wall = Some(wall);
+                            p.stamped = true;
+                            p.syslog = true;
+                            p.non_kernel |= !kernel;
+                            s = body;
+                            continue;
+                        }
                     }
                 }
                 if let Some(r) = s.strip_prefix("kernel:") {
@@ -549,5 +932,75 @@ mod tests {
             "[<ffffffffc04d6bcd>] write_all_supers+0x95d/0xaf0"
         );
         assert_eq!(body("kern  :info  : [  1.0] hello"), "hello");
+    }
+
+    #[test]
+    fn logread_rfc5424_and_relays() {
+        let p = strip("Tue Feb  1 19:02:25 2022 kern.warn kernel: [  512.123456] hello");
+        assert_eq!(
+            (p.body, p.level, p.monotonic, p.wall),
+            (
+                "hello",
+                Some(4),
+                Some(512.123456),
+                Some("Tue Feb  1 19:02:25 2022")
+            )
+        );
+        assert!(!p.non_kernel);
+        let p = strip("Tue Feb  1 19:02:25 2022 daemon.info dnsmasq[99]: hello");
+        assert!(p.non_kernel);
+        let p = strip("Tue Feb  1 19:02:25 2022 user.notice root: hello");
+        assert!(p.non_kernel);
+        // RFC 5424: nil stamp, structured data with an escaped `]`, a BOM.
+        let p = strip("<11>1 - host kernel - - [x@1 a=\"b\\]c\"] \u{feff}[  7.5] hello");
+        assert_eq!(
+            (p.body, p.level, p.monotonic),
+            ("hello", Some(3), Some(7.5))
+        );
+        let p = strip("<14>1 2024-03-04T08:15:02Z host sshd 77 - - Accepted");
+        assert!(p.non_kernel);
+        assert_eq!(p.wall, Some("2024-03-04T08:15:02Z"));
+        // Not RFC 5424: a printk level before a dmesg stamp stays what it was.
+        assert_eq!(strip("<6>[  1.0] x").body, "x");
+        // A relay's host with no tag.
+        assert_eq!(
+            body("Mar  4 08:15:02 10.0.0.5 [  512.123456] hello"),
+            "hello"
+        );
+        assert!(strip("Mar  4 08:15:02 10.0.0.5 backup done").non_kernel);
+        assert!(
+            !strip("Mar  4 08:15:02 10.0.0.5 INFO: task a:1 blocked for more than 120 seconds.")
+                .non_kernel
+        );
+        assert_eq!(body("\u{feff}[  1.0] x"), "x");
+        let p = strip("6,7,8,-,caller=C3;x");
+        assert_eq!((p.body, p.caller), ("x", Some("C3")));
+        // /dev/kmsg records relayed into syslog with a host and no tag.
+        let p = strip("May 25 07:29:42 x 0,16627,40311380557,-,caller=C0;BUG: x");
+        assert_eq!(
+            (p.body, p.level, p.seq, p.caller),
+            ("BUG: x", Some(0), Some(16627), Some("C0"))
+        );
+        assert!(!p.non_kernel);
+        // SONiC: the year first, a severity word before the tag.
+        let p = strip("2025 Jul  2 06:56:57.749624 sonic_testbed ERR kernel: [  993.6] x");
+        assert_eq!((p.body, p.level, p.monotonic), ("x", Some(3), Some(993.6)));
+        assert_eq!(p.wall, Some("2025 Jul  2 06:56:57.749624"));
+        assert_eq!(p.wall_epoch, Some(1_751_439_417));
+        assert!(strip("2025 Jul  2 06:56:57.749624 sonic_testbed INFO bgp#bgpd: x").non_kernel);
+        // Other languages: a Finnish journal, Dutch `dmesg -T`.
+        let p = strip("loka 14 20:43:06 neverwinter kernel: CIFS: VFS: x");
+        assert_eq!((p.body, p.wall), ("CIFS: VFS: x", Some("loka 14 20:43:06")));
+        assert!(strip("loka 14 20:43:06 neverwinter systemd[1]: x").non_kernel);
+        let p = strip("[wo jul 28 05:19:43 2021] EXT4-fs error x");
+        assert_eq!(
+            (p.body, p.wall_epoch),
+            ("EXT4-fs error x", Some(1_627_449_583))
+        );
+        // A message that merely starts with a word, a number and a clock.
+        assert_eq!(
+            body("[ 1.0] took 12 01:02:03 to settle"),
+            "took 12 01:02:03 to settle"
+        );
     }
 }

@@ -1,5 +1,9 @@
-//! One test per file of the kernel-log corpus (`corpus/kernel-logs/` at the
-//! repository's root, copied unchanged from the shared corpus).
+//! One test per file of the kernel-log corpora at the repository's root:
+//! `corpus/kernel-logs/` (copied unchanged from the shared corpus) and
+//! `corpus/found-logs/` (real public storage, CIFS, machine-check and
+//! allocation-failure logs collected for issue 14, in the same conventions).
+//! Both directories get the same checks; a trial is named after its
+//! directory and file, `kernel-logs/hung_task-012` or `found/mce-001`.
 //!
 //! For each file, the events listed in `expected.json` must appear in the
 //! parser's output as an in-order subsequence; for every expected event,
@@ -9,14 +13,18 @@
 //! parsed event of that kind must be the next expected one), so spurious
 //! duplicates fail the test.
 //!
-//! Run one file: `cargo test -p wedge-klog --test corpus -- hung_task-012`.
+//! Run one file: `cargo test -p wedge-klog --test corpus -- found/blk_io_error-001`
+//! (the filter is a substring, so `-- hung_task-012` still works).
 
 use std::path::{Path, PathBuf};
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use serde_json::Value;
 
-const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../corpus/kernel-logs");
+const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../corpus");
+
+/// (directory under `corpus/`, prefix of its trials' names).
+const CORPORA: [(&str, &str); 2] = [("kernel-logs", "kernel-logs/"), ("found-logs", "found/")];
 
 fn check(path: &Path, expected: &[Value]) -> Result<(), Failed> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -99,7 +107,16 @@ fn check(path: &Path, expected: &[Value]) -> Result<(), Failed> {
 
 fn main() {
     let args = Arguments::from_args();
-    let dir = PathBuf::from(CORPUS);
+    let mut trials = Vec::new();
+    for (dir, prefix) in CORPORA {
+        trials.extend(corpus_trials(&PathBuf::from(ROOT).join(dir), prefix));
+    }
+    libtest_mimic::run(&args, trials).exit();
+}
+
+/// The trials of one corpus directory: one per file listed in its
+/// expected.json, and `PREFIXcorpus_is_complete`.
+fn corpus_trials(dir: &Path, prefix: &str) -> Vec<Trial> {
     // A corpus that cannot be read is a failing test that names the file,
     // never a binary that exits before any test is counted.
     let expected: Vec<Value> = match std::fs::read(dir.join("expected.json"))
@@ -109,13 +126,13 @@ fn main() {
         Ok(Value::Array(v)) => v,
         Ok(_) => {
             return fail(
-                &args,
+                prefix,
                 format!("{}/expected.json is not a list", dir.display()),
             )
         }
         Err(e) => {
             return fail(
-                &args,
+                prefix,
                 format!("cannot read {}/expected.json: {e}", dir.display()),
             )
         }
@@ -127,13 +144,13 @@ fn main() {
             let file = entry.get("file")?.as_str()?.to_string();
             let events = entry.get("events")?.as_array()?.clone();
             let path = dir.join(&file);
-            let name = file.trim_end_matches(".log").to_string();
+            let name = format!("{prefix}{}", file.trim_end_matches(".log"));
             listed.insert(file);
             Some(Trial::test(name, move || check(&path, &events)))
         })
         .collect();
     // Every excerpt in the folder has an expectation, and there are some.
-    let unlisted: Vec<String> = std::fs::read_dir(&dir)
+    let unlisted: Vec<String> = std::fs::read_dir(dir)
         .map(|rd| {
             rd.filter_map(|e| e.ok())
                 .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -142,24 +159,28 @@ fn main() {
         })
         .unwrap_or_default();
     let count = listed.len();
-    trials.push(Trial::test("corpus_is_complete", move || {
-        if count == 0 {
-            return Err("expected.json lists no file".into());
-        }
-        if unlisted.is_empty() {
-            Ok(())
-        } else {
-            Err(format!(
-                "files without an entry in expected.json: {}",
-                unlisted.join(", ")
-            )
-            .into())
-        }
-    }));
-    libtest_mimic::run(&args, trials).exit();
+    trials.push(Trial::test(
+        format!("{prefix}corpus_is_complete"),
+        move || {
+            if count == 0 {
+                return Err("expected.json lists no file".into());
+            }
+            if unlisted.is_empty() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "files without an entry in expected.json: {}",
+                    unlisted.join(", ")
+                )
+                .into())
+            }
+        },
+    ));
+    trials
 }
 
-fn fail(args: &Arguments, why: String) {
-    let trial = Trial::test("corpus_present", move || Err(why.clone().into()));
-    libtest_mimic::run(args, vec![trial]).exit();
+fn fail(prefix: &str, why: String) -> Vec<Trial> {
+    vec![Trial::test(format!("{prefix}corpus_present"), move || {
+        Err(why.clone().into())
+    })]
 }

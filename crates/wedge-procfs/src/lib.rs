@@ -16,6 +16,8 @@
 //! Everything is opened relative to an open `/proc/PID` directory, so a pid
 //! reused mid-scan yields errors, never a mix of two processes.
 
+#[doc(hidden)]
+pub mod block;
 pub mod helper;
 mod now;
 #[doc(hidden)]
@@ -62,6 +64,12 @@ pub struct ScanOptions {
     /// Read `/proc/PID/sched` (for time off-CPU) for every task, not only
     /// for tasks that look stuck.
     pub sched_all: bool,
+    /// Where sysfs is mounted (`/sys`): block devices are read from its
+    /// `class/block`.
+    pub sys_root: PathBuf,
+    /// Read the block devices (stack, requests in flight, two samples of
+    /// their counters, queue settings). Off: `block_devices` is Missing.
+    pub block_devices: bool,
 }
 
 impl Default for ScanOptions {
@@ -81,6 +89,8 @@ impl Default for ScanOptions {
             wchan: true,
             fds: true,
             sched_all: false,
+            sys_root: PathBuf::from("/sys"),
+            block_devices: true,
         }
     }
 }
@@ -278,6 +288,11 @@ pub fn scan(opts: &ScanOptions) -> Result<Snapshot, String> {
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
 
+    // The first sample of the block devices' counters: the scan's own
+    // duration is most of the interval over which they must move.
+    let devices_first = opts
+        .block_devices
+        .then(|| block::first_sample(&opts.sys_root));
     let (results, notes, mut helper) = scan::run(opts, proc_fd, pids);
     let mut denied: std::collections::BTreeMap<&'static str, Vec<i32>> = Default::default();
     let mut blocked = notes.blocked;
@@ -350,6 +365,19 @@ pub fn scan(opts: &ScanOptions) -> Result<Snapshot, String> {
     }
     snap.mounts.sort_by_key(|m| m.mount_id);
     snap.fuse_connections = fuse_connections(opts);
+    snap.block_devices = match devices_first {
+        Some(first) => block::read_devices(
+            &opts.sys_root,
+            first,
+            &mut helper,
+            opts.deadline,
+            &mut blocked,
+        ),
+        None => Field::missing(
+            MissingReason::NotCollected,
+            "block devices were not read (--no-devices)",
+        ),
+    };
 
     if snap.system.viewer_uid != 0 {
         snap.limitations.push(Limitation {

@@ -5,6 +5,7 @@ pub mod json;
 pub mod log;
 pub mod output;
 pub mod ps;
+pub mod storage;
 pub mod verdict;
 pub mod view;
 pub mod why;

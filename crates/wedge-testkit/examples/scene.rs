@@ -4,8 +4,13 @@
 //!     cargo run -p wedge-testkit --example scene -- fuse-killed 60
 //!
 //! Scenes: fuse-killed, fuse-thread-killed, fuse-stat, uring-killed, sqpoll-killed, mmap-lock,
-//! inode-lock, fpos-lock, flush-on-exit, pidns-fuse, zombie, vfork, all. Everything is torn down
-//! at the end (or on Ctrl-C, through the kit's cleanup hook).
+//! inode-lock, fpos-lock, flush-on-exit, pidns-fuse, zombie, vfork, all; and the storage
+//! scenes loop-on-fuse, frozen-ext4, frozen-xfs, frozen-btrfs, loop-eio. Everything is torn
+//! down at the end. On Ctrl-C the helpers die with the scene (PR_SET_PDEATHSIG); a storage
+//! scene's guardian process then thaws, unmounts and detaches its loop device.
+//!
+//! Storage scenes keep their images and mount points under `$WEDGE_SCENE_DIR`, by default
+//! the directory of this example's binary (`target/debug/examples`), never /tmp.
 
 use std::time::Duration;
 use wedge_testkit::*;
@@ -13,6 +18,19 @@ use wedge_testkit::*;
 fn hold(secs: u64, what: &str) {
     println!("{what}; holding for {secs} s");
     std::thread::sleep(Duration::from_secs(secs));
+}
+
+/// Where storage scenes keep their images: `$WEDGE_SCENE_DIR`, else next to
+/// this binary.
+fn scene_dir() -> std::path::PathBuf {
+    std::env::var_os("WEDGE_SCENE_DIR")
+        .map(Into::into)
+        .or_else(|| {
+            std::env::current_exe()
+                .ok()
+                .and_then(|e| e.parent().map(|p| p.to_path_buf()))
+        })
+        .unwrap_or_else(std::env::temp_dir)
 }
 
 fn main() -> Result<()> {
@@ -167,6 +185,59 @@ fn main() -> Result<()> {
                     m.pid,
                     z.zombie_pid(),
                     v.pid
+                ),
+            );
+        }
+        "loop-on-fuse" => {
+            let s = LoopOnFuse::start()?;
+            hold(
+                secs,
+                &format!(
+                    "reader {} of /dev/{} waits; loop worker {} waits on FUSE connection {} (daemon {}, disk {})",
+                    s.reader_pid,
+                    s.loop_device().name(),
+                    s.worker_tid,
+                    s.daemon().conn(),
+                    s.daemon().daemon_pid(),
+                    s.daemon().path("disk").display()
+                ),
+            );
+        }
+        "frozen-ext4" | "frozen-xfs" | "frozen-btrfs" => {
+            let kind = match scene.as_str() {
+                "frozen-ext4" => FsKind::Ext4,
+                "frozen-xfs" => FsKind::Xfs,
+                _ => FsKind::Btrfs,
+            };
+            let f = FrozenFs::start(kind, &scene_dir())?;
+            let writers: Vec<String> = f
+                .writers()
+                .iter()
+                .map(|w| format!("{:?} {}", w.kind, w.pid))
+                .collect();
+            hold(
+                secs,
+                &format!(
+                    "{} on /dev/{} mounted at {} is frozen; writers waiting: {}",
+                    kind.name(),
+                    f.loop_device().map_or("?", |l| l.name()),
+                    f.mountpoint().display(),
+                    writers.join(", ")
+                ),
+            );
+        }
+        "loop-eio" => {
+            let e = LoopEio::start(&scene_dir())?;
+            for l in e.kernel_lines() {
+                println!("{l}");
+            }
+            hold(
+                secs,
+                &format!(
+                    "ext4 on /dev/{} (mounted at {}) failed I/O; the kernel's lines are above",
+                    e.loop_device().name(),
+                    e.mountpoint()
+                        .map_or_else(String::new, |m| m.display().to_string())
                 ),
             );
         }

@@ -11,10 +11,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+
 use fuser::{
     Config, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo,
     LockOwner, MountOption, OpenFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory,
-    ReplyEmpty, ReplyEntry, ReplyOpen, Request, Session, SessionACL,
+    ReplyEmpty, ReplyEntry, ReplyOpen, ReplyWrite, Request, Session, SessionACL, TimeOrNow,
+    WriteFlags,
 };
 
 use crate::helper::{self, Helper, TempDir, FSNAME_PREFIX};
@@ -33,6 +37,12 @@ pub const INO_FLUSHSTALL: u64 = 5;
 /// Inode of `liststall`: a directory whose READDIR parks (OPENDIR is
 /// answered, so `open()` succeeds and `getdents64()` is what waits).
 pub const INO_LISTSTALL: u64 = 6;
+/// Inode of `disk`: a [`DISK_SIZE`] regular file backed by a sparse image in
+/// the daemon, opened with `FOPEN_DIRECT_IO`; READ/WRITE follow the
+/// [`DiskMode`].
+pub const INO_DISK: u64 = 7;
+/// Size of `disk`: room for an ext4 with a journal.
+pub const DISK_SIZE: u64 = 64 << 20;
 
 const OK_CONTENT: &[u8] = b"hello from wedge-testkit\n";
 /// Size of `stall`.
@@ -66,10 +76,44 @@ enum Parked {
         ino: u64,
         offset: u64,
     },
+    DiskRead {
+        reply: ReplyData,
+        offset: u64,
+        size: u32,
+    },
+    DiskWrite {
+        reply: ReplyWrite,
+        offset: u64,
+        data: Vec<u8>,
+    },
+}
+
+/// What the daemon does with READ and WRITE of `disk`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DiskMode {
+    /// Pass them through to the image (the default).
+    Answer,
+    /// Hold the replies, like `stall`: the loop worker waits in
+    /// `request_wait_answer` for as long as the daemon keeps them.
+    Park,
+    /// Answer them with EIO: the loop device fails the bio
+    /// (`BLK_STS_IOERR`), which the block layer logs as `I/O error`.
+    Eio,
+}
+
+impl DiskMode {
+    fn word(self) -> &'static str {
+        match self {
+            DiskMode::Answer => "answer",
+            DiskMode::Park => "park",
+            DiskMode::Eio => "eio",
+        }
+    }
 }
 
 struct State {
     parking: bool,
+    disk_mode: DiskMode,
     parked: Vec<Parked>,
     /// Files created in `stalldir` once parking was turned off.
     created: HashMap<OsString, u64>,
@@ -78,6 +122,24 @@ struct State {
 
 struct Shared {
     state: Mutex<State>,
+    /// The image behind `disk`: a memfd (tmpfs, so sparse: only written
+    /// blocks take memory), so nothing is left on any filesystem however the
+    /// daemon ends. `None` if memfd_create failed (then `disk` answers EIO).
+    disk: Option<File>,
+}
+
+/// A sparse [`DISK_SIZE`] image for `disk`.
+fn disk_image() -> Option<File> {
+    // SAFETY: memfd_create takes a NUL-terminated name and flags; it returns
+    // a new fd we take ownership of (or -1).
+    let fd = unsafe { libc::memfd_create(c"wk-disk".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: fd is a fresh descriptor nobody else owns.
+    let f = unsafe { <File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    f.set_len(DISK_SIZE).ok()?;
+    Some(f)
 }
 
 impl Shared {
@@ -115,16 +177,18 @@ fn static_attr(ino: u64) -> Option<FileAttr> {
         INO_STALLDIR => attr(ino, FileType::Directory, 0, 0o777),
         INO_FLUSHSTALL => attr(ino, FileType::RegularFile, FLUSHSTALL_SIZE, 0o666),
         INO_LISTSTALL => attr(ino, FileType::Directory, 0, 0o755),
+        INO_DISK => attr(ino, FileType::RegularFile, DISK_SIZE, 0o666),
         _ => return None,
     })
 }
 
-const ROOT_ENTRIES: [(&str, u64, FileType); 5] = [
+const ROOT_ENTRIES: [(&str, u64, FileType); 6] = [
     ("ok", INO_OK, FileType::RegularFile),
     ("stall", INO_STALL, FileType::RegularFile),
     ("stalldir", INO_STALLDIR, FileType::Directory),
     ("flushstall", INO_FLUSHSTALL, FileType::RegularFile),
     ("liststall", INO_LISTSTALL, FileType::Directory),
+    ("disk", INO_DISK, FileType::RegularFile),
 ];
 
 /// Print one report line for the test process (stdout is a pipe to it).
@@ -147,8 +211,18 @@ struct StallFs {
 }
 
 impl StallFs {
-    fn answer(state: &mut State, p: Parked) {
+    fn answer(disk: Option<&File>, state: &mut State, p: Parked) {
         match p {
+            Parked::DiskRead {
+                reply,
+                offset,
+                size,
+            } => Self::disk_read(disk, reply, offset, size),
+            Parked::DiskWrite {
+                reply,
+                offset,
+                data,
+            } => Self::disk_write(disk, reply, offset, &data),
             Parked::Read {
                 reply,
                 offset,
@@ -168,6 +242,51 @@ impl StallFs {
             Parked::Create { reply, name } => Self::create_now(state, reply, name),
             Parked::Flush { reply } => reply.ok(),
             Parked::Readdir { reply, ino, offset } => Self::list_now(state, reply, ino, offset),
+        }
+    }
+
+    /// Fail a parked disk request with EIO (the `eio` mode); any other
+    /// request is answered as usual.
+    fn fail_eio(disk: Option<&File>, state: &mut State, p: Parked) {
+        match p {
+            Parked::DiskRead { reply, .. } => reply.error(Errno::EIO),
+            Parked::DiskWrite { reply, .. } => reply.error(Errno::EIO),
+            other => Self::answer(disk, state, other),
+        }
+    }
+
+    fn disk_read(disk: Option<&File>, reply: ReplyData, offset: u64, size: u32) {
+        let len = DISK_SIZE.saturating_sub(offset).min(u64::from(size)) as usize;
+        let mut buf = vec![0u8; len];
+        match disk.map(|f| f.read_exact_at(&mut buf, offset)) {
+            Some(Ok(())) => reply.data(&buf),
+            _ => reply.error(Errno::EIO),
+        }
+    }
+
+    fn disk_write(disk: Option<&File>, reply: ReplyWrite, offset: u64, data: &[u8]) {
+        let len = DISK_SIZE.saturating_sub(offset).min(data.len() as u64) as usize;
+        if len < data.len() {
+            // Past the end of the disk: a real disk fails the request too.
+            return reply.error(Errno::ENOSPC);
+        }
+        match disk.map(|f| f.write_all_at(&data[..len], offset)) {
+            Some(Ok(())) => reply.written(len as u32),
+            _ => reply.error(Errno::EIO),
+        }
+    }
+
+    /// A disk READ or WRITE as the current mode says: passed through,
+    /// parked, or failed with EIO.
+    fn disk_request(&self, req: &Request, op: &str, p: Parked) {
+        let mut st = self.shared.lock();
+        match st.disk_mode {
+            DiskMode::Answer => Self::answer(self.shared.disk.as_ref(), &mut st, p),
+            DiskMode::Eio => Self::fail_eio(self.shared.disk.as_ref(), &mut st, p),
+            DiskMode::Park => {
+                report_parked(op, INO_DISK, req);
+                st.parked.push(p);
+            }
         }
     }
 
@@ -232,7 +351,7 @@ impl Filesystem for StallFs {
             });
         } else {
             let name = name.to_owned();
-            Self::answer(&mut st, Parked::Lookup { reply, name });
+            Self::answer(None, &mut st, Parked::Lookup { reply, name });
         }
     }
 
@@ -251,7 +370,12 @@ impl Filesystem for StallFs {
         // the reader itself (fuse_direct_read_iter -> fuse_simple_request), so
         // the reader (or io_uring worker) sleeps in request_wait_answer rather
         // than on a page lock behind an asynchronous readahead request.
-        let flags = if ino.0 == INO_STALL {
+        // `disk` too: a loop device on it then sends every bio to the daemon
+        // as a synchronous READ/WRITE issued by its worker (loop's buffered
+        // mode calls ->read_iter/->write_iter, which FOPEN_DIRECT_IO turns
+        // into fuse_direct_io), with no FUSE page cache in between to
+        // satisfy reads or absorb writes.
+        let flags = if ino.0 == INO_STALL || ino.0 == INO_DISK {
             FopenFlags::FOPEN_DIRECT_IO
         } else {
             FopenFlags::empty()
@@ -287,9 +411,18 @@ impl Filesystem for StallFs {
                     report_parked("READ", ino.0, req);
                     st.parked.push(p);
                 } else {
-                    Self::answer(&mut st, p);
+                    Self::answer(None, &mut st, p);
                 }
             }
+            INO_DISK => self.disk_request(
+                req,
+                "READ",
+                Parked::DiskRead {
+                    reply,
+                    offset,
+                    size,
+                },
+            ),
             INO_FLUSHSTALL => {
                 let len = FLUSHSTALL_SIZE.saturating_sub(offset).min(u64::from(size));
                 reply.data(&vec![0; len as usize]);
@@ -333,7 +466,99 @@ impl Filesystem for StallFs {
             report_parked("READDIR", ino.0, req);
             st.parked.push(p);
         } else {
-            Self::answer(&mut st, p);
+            Self::answer(None, &mut st, p);
+        }
+    }
+
+    fn write(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        offset: u64,
+        data: &[u8],
+        _write_flags: WriteFlags,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyWrite,
+    ) {
+        if ino.0 != INO_DISK {
+            return reply.error(Errno::EROFS);
+        }
+        let data = data.to_vec();
+        self.disk_request(
+            req,
+            "WRITE",
+            Parked::DiskWrite {
+                reply,
+                offset,
+                data,
+            },
+        );
+    }
+
+    fn fsync(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _datasync: bool,
+        reply: ReplyEmpty,
+    ) {
+        // The image is memory: nothing to flush.
+        reply.ok();
+    }
+
+    fn setattr(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _mode: Option<u32>,
+        _uid: Option<u32>,
+        _gid: Option<u32>,
+        _size: Option<u64>,
+        _atime: Option<TimeOrNow>,
+        _mtime: Option<TimeOrNow>,
+        _ctime: Option<std::time::SystemTime>,
+        _fh: Option<FileHandle>,
+        _crtime: Option<std::time::SystemTime>,
+        _chgtime: Option<std::time::SystemTime>,
+        _bkuptime: Option<std::time::SystemTime>,
+        _flags: Option<fuser::BsdFileFlags>,
+        reply: ReplyAttr,
+    ) {
+        // Sizes are fixed; answer with the attributes as they are (the
+        // kernel sends SETATTR for e.g. the mtime update of a write).
+        match static_attr(ino.0) {
+            Some(a) => reply.attr(&TTL, &a),
+            None => reply.error(Errno::ENOENT),
+        }
+    }
+
+    fn fallocate(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        offset: u64,
+        length: u64,
+        mode: i32,
+        reply: ReplyEmpty,
+    ) {
+        // A loop device's DISCARD and WRITE_ZEROES become fallocate() of the
+        // backing file (punch hole / zero range): pass them to the memfd.
+        let Some(disk) = self.shared.disk.as_ref().filter(|_| ino.0 == INO_DISK) else {
+            return reply.error(Errno::EOPNOTSUPP);
+        };
+        let (Ok(off), Ok(len)) = (i64::try_from(offset), i64::try_from(length)) else {
+            return reply.error(Errno::EINVAL);
+        };
+        // SAFETY: fallocate on a descriptor we own, plain integer arguments.
+        let r = unsafe { libc::fallocate(std::os::fd::AsRawFd::as_raw_fd(disk), mode, off, len) };
+        if r == 0 {
+            reply.ok();
+        } else {
+            reply.error(Errno::from(io::Error::last_os_error()));
         }
     }
 
@@ -380,7 +605,7 @@ fn control_loop(shared: Arc<Shared>) -> ! {
                 let parked = std::mem::take(&mut st.parked);
                 let n = parked.len();
                 for p in parked {
-                    StallFs::answer(&mut st, p);
+                    StallFs::answer(shared.disk.as_ref(), &mut st, p);
                 }
                 drop(st);
                 report(&format!("ack {cmd} answered={n}"));
@@ -389,6 +614,36 @@ fn control_loop(shared: Arc<Shared>) -> ! {
                 st.parking = true;
                 drop(st);
                 report("ack park");
+            }
+            "disk answer" | "disk park" | "disk eio" => {
+                let mode = match cmd.as_str() {
+                    "disk answer" => DiskMode::Answer,
+                    "disk park" => DiskMode::Park,
+                    _ => DiskMode::Eio,
+                };
+                st.disk_mode = mode;
+                // Leaving park mode settles the disk requests it held, the
+                // way the new mode would have answered them.
+                let (disk, other): (Vec<Parked>, Vec<Parked>) = std::mem::take(&mut st.parked)
+                    .into_iter()
+                    .partition(|p| matches!(p, Parked::DiskRead { .. } | Parked::DiskWrite { .. }));
+                st.parked = other;
+                let n = disk.len();
+                let held = if mode == DiskMode::Park {
+                    st.parked.extend(disk);
+                    0
+                } else {
+                    for p in disk {
+                        if mode == DiskMode::Eio {
+                            StallFs::fail_eio(shared.disk.as_ref(), &mut st, p);
+                        } else {
+                            StallFs::answer(shared.disk.as_ref(), &mut st, p);
+                        }
+                    }
+                    n
+                };
+                drop(st);
+                report(&format!("ack {cmd} settled={held}"));
             }
             other => {
                 drop(st);
@@ -428,8 +683,10 @@ pub(crate) fn daemon_main(args: &[OsString]) -> ! {
         std::process::exit(2);
     };
     let shared = Arc::new(Shared {
+        disk: disk_image(),
         state: Mutex::new(State {
             parking: true,
+            disk_mode: DiskMode::Answer,
             parked: Vec::new(),
             created: HashMap::new(),
             next_ino: 100,
@@ -565,6 +822,7 @@ pub struct ParkedRequest {
 /// | `stalldir/` | LOOKUP and CREATE of any child are parked |
 /// | `flushstall` | FLUSH (sent by each `close()`, also the implicit one in `do_exit`) is parked |
 /// | `liststall/` | OPENDIR is answered; every READDIR is parked |
+/// | `disk` | 64 MiB image, `FOPEN_DIRECT_IO`; READ/WRITE answered, parked or failed with EIO as [`FuseDaemon::set_disk_mode`] says (answered at start) |
 ///
 /// Parked requests are answered by [`FuseDaemon::answer_parked`] /
 /// [`FuseDaemon::release`], or failed by [`FuseDaemon::abort_connection`].
@@ -710,6 +968,13 @@ impl FuseDaemon {
     /// Start parking again after [`FuseDaemon::release`].
     pub fn park(&self) -> Result<()> {
         self.command("park")
+    }
+
+    /// Switch what the daemon does with READ/WRITE of `disk`. Leaving
+    /// [`DiskMode::Park`] settles the requests it held the way the new mode
+    /// answers (passed through, or EIO).
+    pub fn set_disk_mode(&self, mode: DiskMode) -> Result<()> {
+        self.command(&format!("disk {}", mode.word()))
     }
 
     /// Abort the connection through fusectl: every waiter gets ECONNABORTED

@@ -13,6 +13,7 @@ use rustix::fs::{Mode, OFlags, SeekFrom};
 pub struct KmsgTail {
     fd: OwnedFd,
     lines: Vec<String>,
+    raw: Vec<String>,
 }
 
 impl KmsgTail {
@@ -28,6 +29,7 @@ impl KmsgTail {
         Ok(KmsgTail {
             fd,
             lines: Vec::new(),
+            raw: Vec::new(),
         })
     }
 
@@ -44,6 +46,7 @@ impl KmsgTail {
                     let first = rec.lines().next().unwrap_or("");
                     let msg = first.split_once(';').map_or(first, |(_, m)| m);
                     out.push(msg.to_string());
+                    self.raw.push(first.to_string());
                 }
                 // EPIPE: records were overwritten before we read them; the
                 // next read continues at the oldest available one.
@@ -79,5 +82,12 @@ impl KmsgTail {
     /// All records read so far.
     pub fn lines(&self) -> &[String] {
         &self.lines
+    }
+
+    /// All records read so far as `/dev/kmsg` gave them
+    /// (`PRI,SEQ,USEC,FLAGS;message`, dictionary lines dropped): the format
+    /// `wedge log` reads.
+    pub fn raw_records(&self) -> &[String] {
+        &self.raw
     }
 }

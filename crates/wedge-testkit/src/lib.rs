@@ -33,7 +33,7 @@
 //!
 //! | type | helper comms | situation |
 //! |---|---|---|
-//! | [`FuseDaemon`] | `wk-fused` (+ threads `fuser-0`, `wk-fused-ctl`) | FUSE fs with `ok`, `stall`, `stalldir/`, `flushstall`, `liststall/`; parks requests |
+//! | [`FuseDaemon`] | `wk-fused` (+ threads `fuser-0`, `wk-fused-ctl`) | FUSE fs with `ok`, `stall`, `stalldir/`, `flushstall`, `liststall/`, `disk` (64 MiB, answer/park/EIO); parks requests |
 //! | [`FuseReader`] | `wk-reader` | read(2) of `stall` waiting in `request_wait_answer`; `sigkill()` makes it `D` |
 //! | [`FuseThreadReader`] | `wk-mtreader` (thread `wk-mtread`) | read(2) on a second thread; `sigkill()` leaves the leader `Z` and the reader `D` |
 //! | [`FuseStatWaiter`] | `wk-statter` | `stat()` from a cwd on the mount: the LOOKUP is parked, no file is open there |
@@ -47,6 +47,9 @@
 //! | [`IoUringOnFuse`] | `wk-uring` (+ `iou-wrk-*` / `iou-sqp-*`) | io_uring read stuck in FUSE, plain / IOSQE_ASYNC / SQPOLL |
 //! | [`InodeLockQueue`] | `wk-creator` ×2 | second creator queued on the directory's `i_rwsem` |
 //! | [`FposLockQueue`] | `wk-lister` (threads `wk-list-a`, `wk-list-b`) | two threads list one FUSE dir fd: the second queued on the file's `f_pos_lock` |
+//! | [`LoopOnFuse`] | `wk-blkreader`, `wk-guardian` (+ a `kworker/…+loopN`) | reader of a loop device on the FUSE `disk`, daemon parks: reader → loopN → loop worker → FUSE |
+//! | [`FrozenFs`] | `wk-create`, `wk-write`, `wk-mkdir`, `wk-guardian` | ext4/xfs/btrfs on a loop image, `fsfreeze -f`, three writers `D` |
+//! | [`LoopEio`] | `wk-eiowriter`, `wk-guardian` | ext4 on a loop device on the FUSE `disk` answering EIO: real `I/O error` / `EXT4-fs error` lines |
 //!
 //! FUSE scenarios borrow a [`FuseDaemon`]; use a fresh daemon per scenario
 //! when the *initial* sleep state matters (see its `no_interrupt` caveat).
@@ -70,6 +73,7 @@
 
 mod helper;
 pub mod kmsg;
+pub mod loopdev;
 pub mod mntns;
 pub mod proc;
 mod roles;
@@ -78,19 +82,22 @@ pub mod fuse;
 pub mod fuse_scenarios;
 pub mod pidns;
 pub mod process;
+pub mod storage;
 pub mod uring;
 
 use std::time::{Duration, Instant};
 
-pub use fuse::{FuseDaemon, ParkedRequest};
+pub use fuse::{DiskMode, FuseDaemon, ParkedRequest};
 pub use fuse_scenarios::{
     ExitWhileFlushing, FposLockQueue, FuseReader, FuseStatWaiter, FuseThreadReader, InodeLockQueue,
     MmapLockHolder,
 };
 pub use helper::{cleanup_all, ExitInfo, ROLE_ENV};
 pub use kmsg::KmsgTail;
+pub use loopdev::{Ext4Mount, LoopDevice};
 pub use pidns::{PidnsInit, PidnsInitAbort, PidnsInitWithFuseThread};
 pub use process::{Stopped, Traced, VforkParent, Zombie, ZombieWithStoppedParent};
+pub use storage::{FrozenFs, FsKind, Guardian, LoopEio, LoopOnFuse, WriterKind};
 pub use uring::{IoUringMode, IoUringOnFuse};
 
 /// Env var that turns every skip into a failure (CI sets it).

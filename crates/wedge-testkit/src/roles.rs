@@ -56,6 +56,10 @@ pub(crate) fn run(role: &str, args: &[OsString]) -> ! {
         "wk-lister" => lister(&arg(0)),
         "wk-uring" => crate::uring::uring_main(&arg(0), &arg(1)),
         "wk-setns" => crate::pidns::setns_fork_main(&arg(0)),
+        "wk-guardian" => crate::storage::guardian_main(),
+        "wk-blkreader" => crate::storage::blkreader_main(&arg(0)),
+        "wk-fswriter" => crate::storage::fswriter_main(&arg(0), &arg(1)),
+        "wk-eiowriter" => crate::storage::eiowriter_main(&arg(0)),
         other => {
             say(&format!("error unknown role {other}"));
             std::process::exit(2)

@@ -11,6 +11,7 @@ use wedge_testkit::{
     IoUringMode, IoUringOnFuse, MmapLockHolder, PidnsInit, PidnsInitAbort, PidnsInitWithFuseThread,
     Stopped, Traced, VforkParent, Zombie, ZombieWithStoppedParent,
 };
+use wedge_testkit::{DiskMode, FrozenFs, FsKind, LoopEio, LoopOnFuse};
 
 type R = Result<(), Failed>;
 
@@ -175,7 +176,7 @@ fn fuse_daemon_basics() -> R {
         .collect();
     names.sort();
     check(
-        names == ["flushstall", "liststall", "ok", "stall", "stalldir"],
+        names == ["disk", "flushstall", "liststall", "ok", "stall", "stalldir"],
         || format!("{names:?}"),
     )?;
     // RELEASE/RELEASEDIR are sent in the background: let them drain.
@@ -438,8 +439,259 @@ fn fpos_lock() -> R {
     check(!mp.exists(), || format!("{mp:?} left behind"))
 }
 
+// --- storage ----------------------------------------------------------------
+
+/// Scratch space under cargo's target/tmp, never /tmp.
+fn scratch_parent() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("wedge-testkit-scenarios")
+}
+
+/// `/sys/block/NAME/loop/backing_file`, while NAME is attached.
+fn backing_of(name: &str) -> Option<String> {
+    std::fs::read_to_string(format!("/sys/block/{name}/loop/backing_file"))
+        .ok()
+        .map(|s| s.trim_end().to_string())
+}
+
+fn mounted_at(mnt: &std::path::Path) -> bool {
+    let want = mnt.to_string_lossy();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .map(|s| s.lines().any(|l| l.split(' ').nth(4) == Some(&*want)))
+        .unwrap_or(false)
+}
+
+/// The FUSE `disk` passes I/O through, fails it with EIO, and (direct I/O)
+/// never answers a read from a page cache.
+fn fuse_disk_modes() -> R {
+    use std::os::unix::fs::FileExt;
+    let fs = setup_or_skip!(FuseDaemon::start());
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(fs.path("disk"))
+        .map_err(|e| e.to_string())?;
+    let len = f.metadata().map_err(|e| e.to_string())?.len();
+    check(len == fuse::DISK_SIZE, || format!("disk size {len}"))?;
+    f.write_all_at(b"wedge disk", 4096)
+        .map_err(|e| e.to_string())?;
+    let mut b = [0u8; 10];
+    f.read_exact_at(&mut b, 4096).map_err(|e| e.to_string())?;
+    check(&b == b"wedge disk", || format!("{b:?}"))?;
+    fs.set_disk_mode(DiskMode::Eio).map_err(|e| e.to_string())?;
+    let r = f.read_exact_at(&mut b, 4096);
+    check(
+        r.as_ref().err().and_then(|e| e.raw_os_error()) == Some(libc::EIO),
+        || format!("read in eio mode: {r:?}"),
+    )?;
+    let w = f.write_all_at(b"x", 0);
+    check(
+        w.as_ref().err().and_then(|e| e.raw_os_error()) == Some(libc::EIO),
+        || format!("write in eio mode: {w:?}"),
+    )?;
+    fs.set_disk_mode(DiskMode::Answer)
+        .map_err(|e| e.to_string())?;
+    f.read_exact_at(&mut b, 4096).map_err(|e| e.to_string())?;
+    check(&b == b"wedge disk", || format!("{b:?}"))
+}
+
+fn loop_on_fuse() -> R {
+    let s = setup_or_skip!(LoopOnFuse::start());
+    let name = s.loop_device().name().to_string();
+    let disk = s.daemon().path("disk").display().to_string();
+    dump("loop reader", s.reader_pid);
+    dump("loop worker", s.worker_tid);
+    check(proc::state_of(s.reader_pid) == Some('D'), || {
+        top(s.reader_pid)
+    })?;
+    check(proc::blocked_in(s.reader_pid, "submit_bio_wait"), || {
+        top(s.reader_pid)
+    })?;
+    let comm = proc::comm_of(s.worker_tid).unwrap_or_default();
+    check(
+        comm.starts_with("kworker/") && comm.ends_with(&format!("+{name}")),
+        || format!("loop worker comm {comm:?}"),
+    )?;
+    check(proc::blocked_in(s.worker_tid, "lo_rw_aio"), || {
+        top(s.worker_tid)
+    })?;
+    check(backing_of(&name).as_deref() == Some(disk.as_str()), || {
+        format!("{name} backing {:?}", backing_of(&name))
+    })?;
+    check(s.daemon().waiting() >= Some(1), || {
+        format!("waiting {:?}", s.daemon().waiting())
+    })?;
+    hold();
+    let reader = s.reader_pid;
+    drop(s);
+    check(backing_of(&name).as_deref() != Some(disk.as_str()), || {
+        format!("{name} still attached to {disk}")
+    })?;
+    check(!proc::exists(reader), || format!("reader {reader} left"))
+}
+
+fn frozen(kind: FsKind) -> R {
+    let f = setup_or_skip!(FrozenFs::start(kind, &scratch_parent()));
+    let mnt = f.mountpoint().to_path_buf();
+    let name = f
+        .loop_device()
+        .map(|l| l.name().to_string())
+        .unwrap_or_default();
+    for w in f.writers() {
+        dump(&format!("{} {:?}", kind.name(), w.kind), w.pid);
+        check(proc::blocked_in(w.pid, "percpu_rwsem_wait"), || top(w.pid))?;
+    }
+    hold();
+    let pids = f.writer_pids();
+    drop(f);
+    check(!mounted_at(&mnt), || format!("{mnt:?} still mounted"))?;
+    check(!mnt.exists(), || format!("{mnt:?} left"))?;
+    check(
+        backing_of(&name).is_none_or(|b| !b.starts_with(&*scratch_parent().to_string_lossy())),
+        || format!("{name} still attached"),
+    )?;
+    check(pids.iter().all(|&p| !proc::exists(p)), || {
+        format!("writers {pids:?} left")
+    })
+}
+
+fn loop_eio() -> R {
+    let e = setup_or_skip!(LoopEio::start(&scratch_parent()));
+    let name = e.loop_device().name().to_string();
+    for l in e.kernel_lines() {
+        println!("[loop eio] {l}");
+    }
+    println!("[loop eio] writer: {:?}", e.writer_results);
+    let has = |needle: &str| e.kernel_lines().iter().any(|l| l.contains(needle));
+    check(has(&format!("I/O error, dev {name}, sector")), || {
+        "no block I/O error".into()
+    })?;
+    check(has("op 0x1:(WRITE)"), || "no WRITE error".into())?;
+    check(has("Buffer I/O error on dev"), || {
+        "no buffer I/O error".into()
+    })?;
+    check(has(&format!("EXT4-fs error (device {name})")), || {
+        "no EXT4-fs error".into()
+    })?;
+    check(has("Remounting filesystem read-only"), || {
+        "no remount".into()
+    })?;
+    let mnt = e.mountpoint().map(|m| m.to_path_buf());
+    drop(e);
+    check(mnt.is_some_and(|m| !m.exists()), || {
+        "mount point left".into()
+    })
+}
+
+/// Env var: build a FrozenFs, report it, and wait to be SIGKILLed (the
+/// guardian test runs this binary so).
+const CRASH_ENV: &str = "WEDGE_TESTKIT_CRASH_SCENE";
+
+/// A test process SIGKILLed while its filesystem is frozen: the guardian
+/// thaws, unmounts, detaches the loop device and removes the scratch files.
+fn guardian_cleans_after_sigkill() -> R {
+    if !rustix::process::geteuid().is_root() {
+        wedge_testkit::skip_or_fail("needs root");
+        return Ok(());
+    }
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut child = Command::new(exe)
+        .env(CRASH_ENV, scratch_parent())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let mut out = std::io::BufReader::new(child.stdout.take().ok_or("no stdout")?);
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).map_err(|e| e.to_string())?;
+    let _ = child.kill();
+    let _ = child.wait();
+    if let Some(reason) = line.strip_prefix("skip ") {
+        wedge_testkit::skip_or_fail(reason.trim());
+        return Ok(());
+    }
+    let kv: std::collections::BTreeMap<&str, &str> = line
+        .split_whitespace()
+        .filter_map(|t| t.split_once('='))
+        .collect();
+    let (Some(mnt), Some(dev), Some(dir)) = (kv.get("mnt"), kv.get("dev"), kv.get("dir")) else {
+        return Err(format!("crash scene said {line:?}").into());
+    };
+    let mnt = std::path::PathBuf::from(mnt);
+    let dir = std::path::PathBuf::from(dir);
+    let img = dir.join("img").display().to_string();
+    let clean = wedge_testkit::wait_until(Duration::from_secs(30), || {
+        !mounted_at(&mnt) && !dir.exists() && backing_of(dev).as_deref() != Some(img.as_str())
+    });
+    // The crashed process's helpers were re-parented to this one (a child
+    // subreaper): reap them, by pid, once they have exited.
+    let helpers: Vec<i32> = kv
+        .get("helpers")
+        .map(|h| h.split(',').filter_map(|p| p.parse().ok()).collect())
+        .unwrap_or_default();
+    wedge_testkit::wait_until(Duration::from_secs(10), || {
+        helpers
+            .iter()
+            .all(|&p| matches!(proc::state_of(p), None | Some('Z') | Some('X')))
+    });
+    for &p in &helpers {
+        let mut status = 0;
+        // SAFETY: waitpid on a specific pid, writing only our int.
+        unsafe { libc::waitpid(p, &mut status, libc::WNOHANG | libc::__WALL) };
+    }
+    check(clean, || {
+        format!(
+            "after SIGKILL: mounted {} dir {} {dev} on {:?}",
+            mounted_at(&mnt),
+            dir.exists(),
+            backing_of(dev)
+        )
+    })
+}
+
+fn crash_scene(parent: &std::ffi::OsStr) -> ! {
+    match FrozenFs::start(FsKind::Ext4, std::path::Path::new(parent)) {
+        Ok(f) => {
+            let mnt = f.mountpoint().display().to_string();
+            let dir = f
+                .mountpoint()
+                .parent()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            let dev = f
+                .loop_device()
+                .map(|l| l.name().to_string())
+                .unwrap_or_default();
+            let helpers: Vec<String> = f
+                .writer_pids()
+                .into_iter()
+                .chain([f.guardian_pid()])
+                .map(|p| p.to_string())
+                .collect();
+            println!(
+                "mnt={mnt} dev={dev} dir={dir} helpers={}",
+                helpers.join(",")
+            );
+            // Keep the scene until SIGKILLed; a Drop never runs.
+            std::mem::forget(f);
+            loop {
+                std::thread::sleep(Duration::from_secs(3600));
+            }
+        }
+        Err(wedge_testkit::Error::Skip(r)) => {
+            println!("skip {r}");
+            std::process::exit(0)
+        }
+        Err(e) => {
+            println!("error {e}");
+            std::process::exit(1)
+        }
+    }
+}
+
 fn main() {
     wedge_testkit::role_main_if_requested();
+    if let Some(parent) = std::env::var_os(CRASH_ENV) {
+        crash_scene(&parent);
+    }
     let args = Arguments::from_args();
     let tests = vec![
         Trial::test("zombie", zombie),
@@ -462,6 +714,16 @@ fn main() {
         Trial::test("uring_async", || uring(IoUringMode::Async)),
         Trial::test("uring_sqpoll", || uring(IoUringMode::Sqpoll)),
         Trial::test("inode_lock", inode_lock),
+        Trial::test("fuse_disk_modes", fuse_disk_modes),
+        Trial::test("loop_on_fuse", loop_on_fuse),
+        Trial::test("frozen_ext4", || frozen(FsKind::Ext4)),
+        Trial::test("frozen_xfs", || frozen(FsKind::Xfs)),
+        Trial::test("frozen_btrfs", || frozen(FsKind::Btrfs)),
+        Trial::test("loop_eio", loop_eio),
+        Trial::test(
+            "guardian_cleans_after_sigkill",
+            guardian_cleans_after_sigkill,
+        ),
     ];
     let conclusion = libtest_mimic::run(&args, tests);
     // Nothing of ours may survive the scenarios' Drops.

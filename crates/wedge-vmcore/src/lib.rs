@@ -39,6 +39,7 @@ pub mod process;
 pub mod snapshot;
 pub mod source;
 pub mod stack;
+pub mod superblocks;
 pub mod tasks;
 pub mod x86_64;
 

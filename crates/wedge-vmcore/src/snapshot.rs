@@ -137,7 +137,7 @@ fn thread(v: &Vmcore, t: &Task, stack: Option<&crate::Result<Stack>>) -> Thread 
         lock_wait: None,
         // The dump's unwinder walks the ORC tables from the saved sp.
         stack_source: stack.map(|_| wedge_model::StackSource::Orc),
-        in_iowait: None,
+        in_iowait: t.in_iowait,
     }
 }
 
@@ -350,6 +350,46 @@ fn mount(m: &DumpMount) -> Mount {
 }
 
 /// Builds the snapshot. `stacks` may be empty (no stacks wanted).
+/// The dump's superblocks and their freeze state, walked from pid 1's
+/// root filesystem (any task's, if pid 1's cannot be read).
+fn superblocks(
+    v: &Vmcore,
+    limits: &mut Vec<Limitation>,
+) -> Field<Vec<wedge_model::SuperBlockState>> {
+    let btf = match v.kernel.btf() {
+        Ok(b) => b,
+        Err(e) => {
+            return Field::missing(
+                MissingReason::NotSupported,
+                format!("superblocks not read from the dump: {e}"),
+            )
+        }
+    };
+    let mut starts: Vec<u64> = v
+        .tasks
+        .iter()
+        .filter(|t| t.pid == 1)
+        .map(|t| t.addr)
+        .collect();
+    starts.extend(v.tasks.iter().filter(|t| t.pid > 1).map(|t| t.addr).take(8));
+    let head = v.kernel.syms.addr("super_blocks");
+    match crate::superblocks::read_all(&v.kernel.mem, btf, &starts, head) {
+        Ok((all, errors)) => {
+            for e in errors.into_iter().take(8) {
+                limits.push(Limitation {
+                    what: "superblocks".into(),
+                    why: e,
+                });
+            }
+            Field::Value(all)
+        }
+        Err(e) => Field::missing(
+            MissingReason::NotSupported,
+            format!("superblocks not read from the dump: {e}"),
+        ),
+    }
+}
+
 pub fn build(v: &Vmcore, with_stacks: bool) -> Snapshot {
     let t0 = std::time::Instant::now();
     let mut snap = Snapshot::new(Source::Vmcore {
@@ -501,6 +541,11 @@ pub fn build(v: &Vmcore, with_stacks: bool) -> Snapshot {
             });
         }
     }
+    snap.superblocks = superblocks(v, &mut snap.limitations);
+    snap.block_devices = Field::missing(
+        MissingReason::NotSupported,
+        "block devices are sysfs's, which a crash dump does not have (the superblocks are read)",
+    );
     for w in v.kernel.warnings.iter().chain(&v.task_errors) {
         snap.limitations.push(Limitation {
             what: "dump".into(),

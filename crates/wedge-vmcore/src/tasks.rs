@@ -54,6 +54,8 @@ pub struct Layout {
     pub stime: Option<u64>,
     pub start_time: Option<u64>,
     pub exit_code: Option<u64>,
+    /// `in_iowait`, a one-bit bit-field: its bit offset in task_struct.
+    pub in_iowait_bit: Option<u64>,
 }
 
 impl Layout {
@@ -109,6 +111,10 @@ impl Layout {
             stime: ts("stime"),
             start_time: ts("start_time"),
             exit_code: ts("exit_code"),
+            in_iowait_bit: b
+                .find_struct("task_struct")
+                .and_then(|id| b.member(id, "in_iowait"))
+                .map(|m| m.bit_offset),
         })
     }
 }
@@ -145,6 +151,8 @@ pub struct Task {
     pub utime_ns: Option<u64>,
     pub stime_ns: Option<u64>,
     pub start_time_ns: Option<u64>,
+    /// `task->in_iowait`: asleep in io_schedule() (block I/O, folio waits).
+    pub in_iowait: Option<bool>,
 }
 
 pub(crate) const MAX_TASKS: usize = 1 << 22;
@@ -213,6 +221,11 @@ pub fn read_task(k: &Kernel, l: &Layout, addr: u64) -> Result<Task> {
         utime_ns: opt(l.utime),
         stime_ns: opt(l.stime),
         start_time_ns: opt(l.start_time),
+        // Little-endian bit-fields count from the low bit of the lowest
+        // byte: the byte at bit/8, the bit bit%8 in it.
+        in_iowait: l
+            .in_iowait_bit
+            .and_then(|bit| m.u8(addr + bit / 8).ok().map(|b| b >> (bit % 8) & 1 != 0)),
     })
 }
 

@@ -835,3 +835,59 @@ fn command_lines_through_five_level_page_tables() {
         );
     }
 }
+
+/// Superblocks from the dump's memory: the ring of `s_list` walked from
+/// pid 1's root, every mount's superblock on it by device number, the
+/// guest's filesystem types by name, and none frozen (nothing froze one).
+/// And each task's `in_iowait` bit.
+#[test]
+fn superblocks_from_memory_are_all_unfrozen() {
+    let Some(fx) = boot_or_skip(Boot::Kaslr).unwrap() else {
+        return;
+    };
+    for f in ["elf", "kdump-zlib"] {
+        let v = open(&fx.dumps[f]);
+        let snap = wedge_vmcore::snapshot::build(&v, false);
+        let sbs = snap
+            .superblocks
+            .value()
+            .unwrap_or_else(|| panic!("{f}: {:?}", snap.superblocks));
+        assert!(sbs.len() >= 5, "{f}: {sbs:#?}");
+        for s in sbs {
+            assert_eq!(s.frozen, wedge_model::FreezeLevel::Unfrozen, "{f}: {s:?}");
+            assert!(s.holders.is_empty(), "{f}: {s:?}");
+        }
+        let init = snap.process(1).expect("pid 1");
+        let ns = init.namespace("mnt");
+        for m in snap.mounts.iter().filter(|m| m.mnt_ns == ns) {
+            let s = snap
+                .superblock(m.major, m.minor)
+                .unwrap_or_else(|| panic!("{f}: no superblock for {m:?}: {sbs:#?}"));
+            let base = m.fs_type.split('.').next().unwrap_or_default();
+            assert_eq!(s.fs_type, base, "{f}: {m:?}");
+        }
+        let root = snap
+            .mounts
+            .iter()
+            .find(|m| m.mount_point == "/" && m.mnt_ns == ns)
+            .expect("root mount");
+        assert!(snap.superblock(root.major, root.minor).is_some());
+        for ty in ["proc", "sysfs", "tmpfs", "fuse"] {
+            assert!(
+                sbs.iter().any(|s| s.fs_type == ty),
+                "{f}: no {ty}: {sbs:#?}"
+            );
+        }
+        // task->in_iowait from the same BTF: read for every task; the FUSE
+        // reader's request wait is not io_schedule().
+        let all: Vec<&wedge_model::Thread> =
+            snap.processes.iter().flat_map(|p| &p.threads).collect();
+        assert!(all.iter().all(|t| t.in_iowait.is_some()), "{f}");
+        let reader = snap
+            .processes
+            .iter()
+            .find(|p| p.comm == "wk-fuse-reader")
+            .expect("wk-fuse-reader");
+        assert_eq!(reader.threads[0].in_iowait, Some(false), "{f}");
+    }
+}

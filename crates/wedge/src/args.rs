@@ -46,6 +46,10 @@ pub struct ScanArgs {
     /// states, lock owners, kernel stacks): /proc's summaries only.
     #[arg(long)]
     pub no_bpf: bool,
+    /// Do not read the block devices from sysfs (their stack, requests in
+    /// flight, whether I/O completes during the scan, queue settings).
+    #[arg(long)]
+    pub no_devices: bool,
 }
 
 fn parse_deadline(s: &str) -> Result<u64, String> {
@@ -70,11 +74,16 @@ impl ScanArgs {
             no_cmdline: self.no_cmdline || before.no_cmdline,
             workers: self.workers.or(before.workers),
             no_bpf: self.no_bpf || before.no_bpf,
+            no_devices: self.no_devices || before.no_devices,
         }
     }
 
     fn given(&self) -> bool {
-        self.deadline_ms.is_some() || self.no_cmdline || self.workers.is_some() || self.no_bpf
+        self.deadline_ms.is_some()
+            || self.no_cmdline
+            || self.workers.is_some()
+            || self.no_bpf
+            || self.no_devices
     }
 }
 
@@ -85,6 +94,10 @@ pub enum Command {
     Ps(PsArgs),
     /// Everything about one process, and what it waits for.
     Why(WhyArgs),
+    /// The block devices as a stack (disk, partitions, dm/md, loop and its
+    /// backing file), with mounts, frozen filesystems, requests in flight
+    /// and whether I/O completes.
+    Storage(StorageArgs),
     /// Kernel logs as typed, decoded events: hung tasks, traps, segfaults,
     /// oopses, lockups, stalls, OOM kills, NFS/Lustre/CIFS messages.
     Log(crate::cmd_log::LogArgs),
@@ -135,6 +148,12 @@ pub struct WhyArgs {
     pub scan: ScanArgs,
 }
 
+#[derive(Args, Debug)]
+pub struct StorageArgs {
+    #[command(flatten)]
+    pub scan: ScanArgs,
+}
+
 impl Cli {
     /// The scan options of the command, or an error when scan flags were
     /// given to a command that does not scan /proc.
@@ -153,15 +172,17 @@ impl Cli {
             None => self.scan.clone(),
             Some(Command::Ps(a)) => a.scan.or(&self.scan),
             Some(Command::Why(a)) => a.scan.or(&self.scan),
+            Some(Command::Storage(a)) => a.scan.or(&self.scan),
             Some(_) if self.scan.given() => return Err(
-                "--deadline-ms, --no-cmdline, --no-bpf and --workers apply only to the commands \
-                     that scan /proc (wedge, wedge ps, wedge why)"
+                "--deadline-ms, --no-cmdline, --no-bpf, --no-devices and --workers apply only to \
+                     the commands that scan /proc (wedge, wedge ps, wedge why, wedge storage)"
                     .into(),
             ),
             Some(_) => ScanArgs::default(),
         };
         let mut o = wedge_procfs::ScanOptions {
             cmdline: !args.no_cmdline,
+            block_devices: !args.no_devices,
             ..wedge_procfs::ScanOptions::default()
         };
         if let Some(ms) = args.deadline_ms {
@@ -193,7 +214,13 @@ mod tests {
         for sub in ["log", "core", "vmcore"] {
             let h = help(sub);
             assert!(!h.is_empty(), "no help for {sub}");
-            for flag in ["--deadline-ms", "--no-cmdline", "--workers", "--no-bpf"] {
+            for flag in [
+                "--deadline-ms",
+                "--no-cmdline",
+                "--workers",
+                "--no-bpf",
+                "--no-devices",
+            ] {
                 assert!(!h.contains(flag), "{sub} --help lists {flag}:\n{h}");
             }
             assert!(h.contains("--json"), "{sub} lost --json");

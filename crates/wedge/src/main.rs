@@ -96,6 +96,10 @@ fn run(cli: Cli) -> Result<Status, String> {
             };
             view::why::<(), _>(&snap, &d, why.pid, cli.json, None, stacks, out)
         }
+        Some(Command::Storage(_)) => {
+            let snap = live()?;
+            wedge_render::storage::storage(&snap, cli.json, out)
+        }
         Some(Command::Log(a)) => cmd_log::run(cli.json, a),
         Some(Command::Core(a)) => cmd_core::run(cli.json, &a, out),
         Some(Command::Vmcore(a)) => cmd_vmcore::run(cli.json, cli.verbose, &a, out),

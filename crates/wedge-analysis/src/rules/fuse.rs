@@ -203,14 +203,8 @@ fn remedies(snap: &Snapshot, tied: &[Tie], candidates: &[Candidate]) -> Vec<Reme
             });
         }
     }
-    let fusectl_missing = snap.fuse_connections.value().is_none();
-    if fusectl_missing && !tied.is_empty() && !snap.source.machine_gone() {
-        // The connection number is the mount's device minor (mountinfo's
-        // `0:N`), known without fusectl; aborting needs fusectl's files.
-        remedies.push(Remedy {
-            action: "mount fusectl first: it is not mounted here, and aborting a connection goes through its files".into(),
-            command: Some("mount -t fusectl none /sys/fs/fuse/connections".into()),
-        });
+    if !tied.is_empty() {
+        remedies.extend(fusectl_remedy(snap));
     }
     for tie in tied.iter().filter(|_| !snap.source.machine_gone()) {
         let connection = tie.connection;
@@ -223,16 +217,7 @@ fn remedies(snap: &Snapshot, tied: &[Tie], candidates: &[Candidate]) -> Vec<Reme
                 _ => " — a likely tie (see the evidence)".into(),
             }
         };
-        remedies.push(Remedy {
-            action: format!(
-                "abort FUSE connection {connection} ({mp}): every waiting request fails (ECONNABORTED) and the waiters wake{how}"
-            ),
-            command: Some(format!("echo 1 > /sys/fs/fuse/connections/{connection}/abort")),
-        });
-        remedies.push(Remedy {
-            action: format!("then detach the dead mount {mp}"),
-            command: Some(format!("umount -l {mp}")),
-        });
+        remedies.extend(abort_remedies(connection, mp, &how, ""));
     }
     if !candidates.is_empty() {
         // Aborting a connection fails every request of every process on
@@ -251,4 +236,37 @@ fn remedies(snap: &Snapshot, tied: &[Tie], candidates: &[Candidate]) -> Vec<Reme
         });
     }
     remedies
+}
+
+/// Mounting fusectl, where it is not mounted and the machine is this one:
+/// the connection number is the mount's device minor (mountinfo's `0:N`),
+/// known without fusectl, but aborting goes through fusectl's files.
+pub(super) fn fusectl_remedy(snap: &Snapshot) -> Option<Remedy> {
+    (snap.fuse_connections.value().is_none() && !snap.source.machine_gone()).then(|| Remedy {
+        action: "mount fusectl first: it is not mounted here, and aborting a connection goes through its files".into(),
+        command: Some("mount -t fusectl none /sys/fs/fuse/connections".into()),
+    })
+}
+
+/// Aborting one FUSE connection, then detaching its dead mount: the one
+/// way out of an unanswered request, for every family whose waiters lead
+/// to a connection. `how` qualifies the tie (empty when sure); `also`
+/// says what else fails with it (a loop device's I/O on a backing file).
+/// fuse_abort_conn() ends every pending request with ECONNABORTED and
+/// every later one fails with ENOTCONN. (`umount -l` before the abort
+/// only detaches the name: the stuck tasks stay stuck.)
+pub(super) fn abort_remedies(connection: u32, mp: &str, how: &str, also: &str) -> Vec<Remedy> {
+    vec![
+        Remedy {
+            action: format!(
+                "abort FUSE connection {connection} ({mp}): every waiting request fails (ECONNABORTED) and the waiters wake{also}{how}"
+            ),
+            command: Some(format!("echo 1 > /sys/fs/fuse/connections/{connection}/abort")),
+        },
+        Remedy {
+            action: format!(
+"then detach the dead mount {mp}"),
+            command: Some(format!("umount -l {mp}")),
+        },
+    ]
 }

@@ -46,6 +46,7 @@ mod io_uring;
 mod netfs;
 mod signal;
 mod stopped;
+mod storage;
 mod uninterruptible;
 mod zombie;
 
@@ -56,6 +57,7 @@ pub use netfs::NetFsRule;
 pub(crate) use netfs::{server_remedies, wait_mounts, Sleeper};
 pub use signal::SignalRule;
 pub use stopped::StoppedRule;
+pub use storage::StorageRule;
 pub use uninterruptible::WaitRule;
 pub use zombie::ZombieRule;
 
@@ -123,6 +125,9 @@ families! {
     Stopped(StoppedRule),
     /// `zombie.*`.
     Zombie(ZombieRule),
+    /// `storage.*`: frozen filesystems, devices that do not complete I/O,
+    /// loop devices on stuck backing files, the kernel's storage errors.
+    Storage(StorageRule),
     /// `wedge.read_blocked`: wedge's own read blocked.
     Read(ReadRule),
     /// Ids only the kernel log gives: `kernel.hung_task`, `pidns.init_abort`.
@@ -302,6 +307,7 @@ pub fn analyze_with(snap: &Snapshot, g: &Graph) -> Vec<Finding> {
     uninterruptible::lock_convoys(snap, g, &mut out);
     uninterruptible::cycles(snap, g, &mut out);
     netfs::stdio_stale(snap, &mut out);
+    storage::storage(snap, g, &mut out);
     for f in &mut out {
         // A blocked read names its own lock holders; the graph's edges are
         // about the task, not about wedge's read.
@@ -339,7 +345,7 @@ mod tests {
             assert!(seen.insert(id.as_str()), "{id} is the id of two rules");
         }
         // The ids the views, the JSON schema and the tests name.
-        assert_eq!(seen.len(), 18, "{seen:?}");
+        assert_eq!(seen.len(), 25, "{seen:?}");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use super::{ev, off_cpu, stack_evidence, task_path, RuleId, DO_NOT_PTRACE};
 use super::{IoUringRule, NetFsRule, STUCK_AFTER_MS};
 use crate::finding::{Confidence, Evidence, Finding, Remedy, Severity};
 use crate::graph::{self, Graph, Node};
-use crate::wait::{describe_wait, wait_kind, WaitKind};
+use crate::wait::{describe_wait, WaitKind};
 use std::collections::BTreeMap;
 use wedge_kernel::TaskState;
 use wedge_model::{Process, Snapshot, Thread};
@@ -95,6 +95,7 @@ fn remedies(id: RuleId, p: &Process) -> Vec<Remedy> {
         | RuleId::Signal(_)
         | RuleId::Stopped(_)
         | RuleId::Zombie(_)
+        | RuleId::Storage(_)
         | RuleId::Read(_)
         | RuleId::Log(_) => Vec::new(),
     }
@@ -105,8 +106,11 @@ pub(super) fn uninterruptible(snap: &Snapshot, g: &Graph, p: &Process, out: &mut
         if t.state != TaskState::DiskSleep {
             continue;
         }
-        let kind = wait_kind(t);
-        if matches!(kind, WaitKind::FuseRequest { .. } | WaitKind::FuseFlush) {
+        let kind = crate::storage::wait_kind_in(snap, p, t);
+        // FUSE waits and storage waits have their own families' findings.
+        if matches!(kind, WaitKind::FuseRequest { .. } | WaitKind::FuseFlush)
+            || crate::storage::is_storage(&kind)
+        {
             continue;
         }
         let fatal = !p

@@ -30,6 +30,7 @@ pub(crate) mod netfs;
 pub(crate) mod oom;
 pub(crate) mod oops;
 pub(crate) mod rcu;
+pub(crate) mod storage;
 
 /// How a family's multi-line report is assembled: its lines, once
 /// recognised, join the parser's open reports (or open one) through the
@@ -87,6 +88,7 @@ report_lines! {
     Netfs(netfs::NetfsLine),
     Oops(oops::OopsReport),
     Listing(listing::ListingLine),
+    Storage(storage::StorageLine),
 }
 
 /// A sample report start: the kind it must yield and its text (the first
@@ -149,6 +151,11 @@ pub(crate) const FAMILIES: &[Family] = &[
         name: "netfs",
         keywords: netfs::KEYWORDS,
         samples: netfs::SAMPLES,
+    },
+    Family {
+        name: "storage",
+        keywords: storage::KEYWORDS,
+        samples: storage::SAMPLES,
     },
     Family {
         name: "listing",

@@ -61,12 +61,20 @@ pub(crate) const SAMPLES: &[Sample] = &[
         text: "CIFS VFS: Server <serverip> has not responded in 120 seconds. Reconnecting...",
     },
     Sample {
-        kind: "cifs_error",
+        kind: "cifs_server_unresponsive",
+        text: "[ 1000.000000] CIFS: VFS: \\\\fileserver has not responded in 180 seconds. Reconnecting...",
+    },
+    Sample {
+        kind: "cifs_vfs_error",
         text: "[  100.000000] CIFS VFS: Send error in SessSetup = -13",
     },
     Sample {
-        kind: "cifs_error",
+        kind: "cifs_vfs_error",
         text: "[  100.000000] CIFS: VFS: \\\\srv\\share error -11 on ioctl to get interface list",
+    },
+    Sample {
+        kind: "cifs_mount_failed",
+        text: "[  100.000001] CIFS VFS: cifs_mount failed w/return code = -13",
     },
 ];
 
@@ -142,9 +150,14 @@ pub struct LnetTimeout {
 }
 
 /// `CIFS VFS: Server X has not responded in N seconds. Reconnecting...`
+/// (before 5.x) and `CIFS: VFS: \\\\X has not responded in N seconds.
+/// Reconnecting...` (5.x+ `cifs_server_dbg` puts the UNC `\\\\` in front of
+/// the host name).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CifsServer {
-    /// Server as printed.
+    /// The server's host name or address as printed, without the older
+    /// form's `Server ` and the newer form's leading backslashes (both name
+    /// the same thing: `server->hostname`, as in the mount's source).
     pub server: String,
     /// Seconds without a response.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -153,9 +166,17 @@ pub struct CifsServer {
 
 /// Other `CIFS VFS:` / `CIFS: VFS:` error messages.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CifsError {
-    /// The message text.
+pub struct CifsVfsError {
+    /// The text after `CIFS VFS: ` / `CIFS: VFS: `.
     pub message: String,
+}
+
+/// `CIFS VFS: cifs_mount failed w/return code = -13` (the mount(2) fails
+/// with that errno: -13 EACCES, -112 EHOSTDOWN, -115 EINPROGRESS).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CifsMountFailed {
+    /// The negative errno.
+    pub rc: i64,
 }
 
 /// Multi-line network-filesystem reports (the rest are one line).
@@ -346,12 +367,26 @@ pub(crate) fn cifs(r: &str) -> Line {
     // "CIFS VFS:", later "CIFS: VFS: \\server has not responded ...")
     if let Some((who, tail)) = r.split_once(" has not responded in ") {
         let server = who.strip_prefix("Server ").unwrap_or(who).trim();
+        let server = server.trim_start_matches('\\');
         return Line::single(Detail::CifsServerUnresponsive(CifsServer {
             server: bounded(server, 256),
             seconds: lead_u64(tail).map(|v| v.0),
         }));
     }
-    Line::single(Detail::CifsError(CifsError {
+    if let Some(rc) = after(r, "cifs_mount failed w/return code = ") {
+        let rc = rc.trim();
+        let (neg, digits) = match rc.strip_prefix('-') {
+            Some(d) => (true, d),
+            None => (false, rc),
+        };
+        if let Some((v, _)) = lead_u64(digits) {
+            let v = i64::try_from(v).unwrap_or(i64::MAX);
+            return Line::single(Detail::CifsMountFailed(CifsMountFailed {
+                rc: if neg { -v } else { v },
+            }));
+        }
+    }
+    Line::single(Detail::CifsVfsError(CifsVfsError {
         message: bounded(r.trim(), 512),
     }))
 }
@@ -445,9 +480,24 @@ pub(crate) fn meaning_cifs_server_unresponsive(_ev: &Event, c: &CifsServer, _who
     )
 }
 
-/// The one-line explanation of a `cifs_error` event.
-pub(crate) fn meaning_cifs_error(_ev: &Event, c: &CifsError, _who: &str) -> String {
-    format!("CIFS error: {}", c.message)
+/// The one-line explanation of a `cifs_vfs_error` event.
+pub(crate) fn meaning_cifs_vfs_error(_ev: &Event, c: &CifsVfsError, _who: &str) -> String {
+    format!("the SMB/CIFS client reported an error: {}", c.message)
+}
+
+/// The one-line explanation of a `cifs_mount_failed` event.
+pub(crate) fn meaning_cifs_mount_failed(_ev: &Event, c: &CifsMountFailed, _who: &str) -> String {
+    let why = match c.rc {
+        -13 => " (EACCES: the server refused the credentials)",
+        -2 => " (ENOENT: no such share or path)",
+        -112 => " (EHOSTDOWN: the server is down)",
+        -113 => " (EHOSTUNREACH: no route to the server)",
+        -115 => " (EINPROGRESS: the connection to the server did not complete)",
+        -111 => " (ECONNREFUSED: nothing listens on the SMB port)",
+        -95 => " (EOPNOTSUPP: the server does not support the requested dialect or option)",
+        _ => "",
+    };
+    format!("an SMB/CIFS mount failed with return code {}{why}", c.rc)
 }
 
 // ---- report assembly (called from the parser for `Line::Report`) ----

@@ -23,6 +23,10 @@ pub(crate) const KEYWORDS: &[&str] = &[
     "WARNING:",
     "cut here",
     "Kernel panic",
+    // `list_add corruption. ...`, `list_del corruption, ...` (the `_`
+    // is a cheap first byte for the prefilter, see storage's keywords)
+    "_add corruption",
+    "_del corruption",
 ];
 
 /// Sample first lines (from real logs of the corpus and bug reports) and
@@ -46,6 +50,19 @@ pub(crate) const SAMPLES: &[Sample] = &[
     Sample {
         kind: "kernel_bug",
         text: "[144894.234313] BUG: Bad rss-counter state mm:cc046680 idx:1 val:1",
+    },
+    Sample {
+        kind: "kernel_bug",
+        text: "[  100.000002] kernel BUG at mm/slub.c:1234!\n\
+               [  100.000003] invalid opcode: 0000 [#1] SMP PTI",
+    },
+    Sample {
+        kind: "kernel_bug",
+        text: "[  100.000001] list_add corruption. next->prev should be prev (ffff88810b3e1d28), but was ffff88810b3e1d00. (next=ffff88810b3e1d28).",
+    },
+    Sample {
+        kind: "kernel_bug",
+        text: "[  100.000001] list_del corruption, ffff88800c2ff4c8->next is LIST_POISON1 (dead000000000100)",
     },
     Sample {
         kind: "warning",
@@ -84,11 +101,31 @@ pub struct Oops {
 }
 
 /// A `BUG:` report that is not an oops (`BUG: scheduling while atomic`,
-/// `BUG: KASAN: ...`, `BUG: Bad rss-counter state`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// `BUG: KASAN: ...`, `BUG: Bad rss-counter state`), a `BUG_ON()` that
+/// fired (`kernel BUG at mm/slub.c:1234!`, with the `invalid opcode` /
+/// `Oops - BUG` line that follows it), or a list corruption caught by
+/// CONFIG_DEBUG_LIST (lib/list_debug.c: `list_add corruption. ...`,
+/// `list_del corruption, ...`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
 pub struct KernelBug {
-    /// The text after `BUG: `.
+    /// The text after `BUG: `, `kernel BUG at FILE:LINE!`, or
+    /// `list_add corruption` / `list_del corruption`.
     pub bug: String,
+    /// Source file of the `BUG_ON()`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// Its line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+    /// The corruption message (`next->prev should be prev (...), but was ...`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Error code of the oops line after a `BUG_ON()` (`0000`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oops_code: Option<String>,
+    /// `[#N]` of that oops line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oops_count: Option<u32>,
 }
 
 /// `WARNING: CPU: N PID: P at FILE:LINE FUNC+off/size [module]` (kernel/panic.c `__warn`).
@@ -132,6 +169,15 @@ pub(crate) enum OopsReport {
     },
     /// Other `BUG: ...` lines (an `Oops:` line may follow and make it one).
     KernelBug(String),
+    /// `kernel BUG at FILE:LINE!`: a `BUG_ON()`; joins an open list
+    /// corruption report (lib/list_debug.c BUGs right after printing it).
+    BugAt {
+        text: String,
+        file: Option<String>,
+        line: Option<u32>,
+    },
+    /// `list_add corruption. ...` / `list_del corruption, ...`.
+    Corruption { bug: &'static str, message: String },
     /// `Oops: 0000 [#1] SMP`, `Internal error: ...`, `general protection fault: ...`.
     Oops(OopsLine),
     /// `#PF: supervisor read access in kernel mode` (5.x x86).
@@ -181,7 +227,42 @@ pub(crate) fn unable_to_handle(s: &str) -> Line {
     Line::report(OopsReport::Bug { bug, address })
 }
 
+/// `kernel BUG at FILE:LINE!` (the text after `kernel BUG at `).
+pub(crate) fn bug_at(r: &str) -> Line {
+    let loc = r.trim().trim_end_matches('!');
+    let (file, line) = match loc.rsplit_once(':') {
+        Some((f, l)) if !f.is_empty() && !f.contains(' ') => {
+            (Some(bounded(f, 256)), l.parse().ok())
+        }
+        _ => (None, None),
+    };
+    Line::report(OopsReport::BugAt {
+        text: bounded(&format!("kernel BUG at {}", r.trim()), 256),
+        file,
+        line,
+    })
+}
+
+/// `list_add corruption. ...` / `list_del corruption, ...` (lib/list_debug.c).
+pub(crate) fn list_corruption(s: &str) -> Option<Line> {
+    let bug = ["list_add corruption", "list_del corruption"]
+        .into_iter()
+        .find(|b| s.starts_with(b))?;
+    let message = s
+        .get(bug.len()..)
+        .unwrap_or("")
+        .trim_start_matches(['.', ','])
+        .trim();
+    Some(Line::report(OopsReport::Corruption {
+        bug,
+        message: bounded(message, 256),
+    }))
+}
+
 pub(crate) fn bug_line(r: &str) -> Line {
+    if r.starts_with("workqueue lockup") {
+        return super::storage::workqueue_lockup(r);
+    }
     // x86 page faults (arch/x86/mm/fault.c): before 5.1 "unable to handle
     // kernel NULL pointer dereference at ADDR", since then "kernel NULL
     // pointer dereference, address: ADDR" / "unable to handle page fault
@@ -309,6 +390,18 @@ pub(crate) fn meaning_oops(ev: &Event, o: &Oops, who: &str) -> String {
 
 /// The one-line explanation of a `kernel_bug` event.
 pub(crate) fn meaning_kernel_bug(_ev: &Event, b: &KernelBug, who: &str) -> String {
+    if b.message.is_some() {
+        return format!(
+            "the kernel found a corrupted linked list ({}): memory was overwritten or freed while in use, a kernel bug; the kernel is no longer trustworthy (while running {who})",
+            b.bug
+        );
+    }
+    if let Some(f) = &b.file {
+        return format!(
+            "a kernel assertion failed (BUG_ON at {f}:{}): the task running it was killed and any lock it held stays held (while running {who})",
+            b.line.map_or_else(|| "?".to_string(), |l| l.to_string())
+        );
+    }
     format!("kernel reported BUG: {} (while running {who})", b.bug)
 }
 
@@ -352,8 +445,88 @@ impl Assemble for OopsReport {
             }
             OopsReport::KernelBug(text) => {
                 ps.close_cur(caller);
-                let ev = new_event(Detail::KernelBug(KernelBug { bug: text }), p, ln);
+                let ev = new_event(
+                    Detail::KernelBug(KernelBug {
+                        bug: text,
+                        ..KernelBug::default()
+                    }),
+                    p,
+                    ln,
+                );
                 ps.open_event(ev, p, 8);
+            }
+            OopsReport::BugAt { text, file, line } => {
+                // The corruption report printed just before (CONFIG_BUG_ON_DATA_CORRUPTION)
+                // is the same BUG: it gains the location.
+                let joined = ps
+                    .cur(caller)
+                    .and_then(|i| ps.touch(i))
+                    .is_some_and(|o| match &mut o.ev.detail {
+                        Detail::KernelBug(b) if b.message.is_some() && b.file.is_none() => {
+                            b.file.clone_from(&file);
+                            b.line = line;
+                            true
+                        }
+                        _ => false,
+                    });
+                if !joined {
+                    ps.close_cur(caller);
+                    let ev = new_event(
+                        Detail::KernelBug(KernelBug {
+                            bug: text,
+                            file,
+                            line,
+                            ..KernelBug::default()
+                        }),
+                        p,
+                        ln,
+                    );
+                    ps.open_event(ev, p, 12);
+                }
+            }
+            OopsReport::Corruption { bug, message } => {
+                // 4.9's WARN() prints `WARNING: ... at lib/list_debug.c:N`
+                // first and the message after it: the warning's report goes
+                // on (its identity and trace follow), the corruption is an
+                // event of its own and the warning's message.
+                let warned = ps
+                    .cur(caller)
+                    .and_then(|i| ps.touch(i))
+                    .is_some_and(|o| match &mut o.ev.detail {
+                        Detail::Warning(w)
+                            if w.message.is_none()
+                                && w.file
+                                    .as_deref()
+                                    .is_some_and(|f| f.ends_with("list_debug.c")) =>
+                        {
+                            w.message = Some(format!("{bug}. {message}"));
+                            true
+                        }
+                        _ => false,
+                    });
+                if warned {
+                    ps.push_single(new_event(
+                        Detail::KernelBug(KernelBug {
+                            bug: bug.to_string(),
+                            message: Some(message),
+                            ..KernelBug::default()
+                        }),
+                        p,
+                        ln,
+                    ));
+                    return;
+                }
+                ps.close_cur(caller);
+                let ev = new_event(
+                    Detail::KernelBug(KernelBug {
+                        bug: bug.to_string(),
+                        message: Some(message),
+                        ..KernelBug::default()
+                    }),
+                    p,
+                    ln,
+                );
+                ps.open_event(ev, p, 12);
             }
             OopsReport::Oops(ol) => attach_oops(ps, ol, p),
             OopsReport::PageFault(t) => {
@@ -404,6 +577,17 @@ fn attach_oops(ps: &mut Parser, ol: OopsLine, p: &Prefix<'_>) {
     };
     if let Some(i) = attach {
         if let Some(o) = ps.touch(i) {
+            // A BUG_ON() or list corruption stays a kernel_bug: the oops line
+            // after it only says how the trap was taken.
+            if let Detail::KernelBug(b) = &mut o.ev.detail {
+                if b.file.is_some() || b.message.is_some() {
+                    if b.oops_code.is_none() {
+                        b.oops_code = ol.code;
+                        b.oops_count = ol.count;
+                    }
+                    return;
+                }
+            }
             if let Detail::KernelBug(b) = &o.ev.detail {
                 let bug = b.bug.clone();
                 o.ev.detail = Detail::Oops(Oops {
