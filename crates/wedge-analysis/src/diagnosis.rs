@@ -45,9 +45,28 @@ pub fn diagnose(snap: &Snapshot, events: &[LogEvent]) -> Diagnosis {
 }
 
 /// Adds log findings; a hung-task report about a task already found stuck
-/// lends its evidence to that finding instead of repeating it.
+/// lends its evidence to that finding instead of repeating it, and so does
+/// an NFS server's "not responding" to the live findings of the tasks
+/// waiting for it (each keeps its own mount's remedies).
 fn merge(findings: &mut Vec<Finding>, from_log: Vec<(LogRule, Finding)>) {
     for (rule, f) in from_log {
+        if rule == LogRule::NfsServerUnreachable {
+            let mut lent = false;
+            for g in findings
+                .iter_mut()
+                .filter(|g| g.id == f.id && g.pids.iter().any(|p| f.pids.contains(p)))
+            {
+                g.evidence.extend(f.evidence.iter().cloned());
+                // The kernel gave up waiting for a reply (a major timeout)
+                // and no "OK" followed: not a slow reply, however short the
+                // task's own wait has been so far.
+                g.severity = g.severity.max(f.severity);
+                lent = true;
+            }
+            if lent {
+                continue;
+            }
+        }
         // A storage error of a device the stuck tasks wait on is evidence
         // in their findings too (and stays a finding of its own).
         if matches!(rule, LogRule::StorageIoErrors | LogRule::FsError) {

@@ -306,13 +306,30 @@ pub fn build(snap: &Snapshot) -> Graph {
                     }
                 }
                 WaitKind::NfsServer | WaitKind::LustreServer | WaitKind::CifsServer => {
-                    for (fs, server) in remote_mounts(snap, p) {
+                    // The mount of the wait's own kind where the process's
+                    // files tell; else every remote mount it has, each a guess.
+                    let tied = crate::rules::wait_mounts(snap, p, t);
+                    if tied.is_empty() {
+                        for (fs, server) in remote_mounts(snap, p) {
+                            g.edges.push(Edge {
+                                from: from.clone(),
+                                to: Node::Server { fs, name: server },
+                                kind: EdgeKind::NetworkServer,
+                                detail: "waits for the server's reply".into(),
+                                likely: true,
+                            });
+                        }
+                    }
+                    for m in tied {
                         g.edges.push(Edge {
                             from: from.clone(),
-                            to: Node::Server { fs, name: server },
+                            to: Node::Server {
+                                fs: m.fs.to_string(),
+                                name: m.server.clone(),
+                            },
                             kind: EdgeKind::NetworkServer,
-                            detail: "waits for the server's reply".into(),
-                            likely: false,
+                            detail: format!("waits for the server's reply on {}", m.describe()),
+                            likely: !m.sure,
                         });
                     }
                 }

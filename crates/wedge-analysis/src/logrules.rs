@@ -285,13 +285,18 @@ pub(crate) fn analyze_log_typed(
     }
     for (server, (e, ok)) in servers {
         let (Some(e), false) = (e, ok) else { continue };
+        // The processes waiting on this server: an NFS wait tied to a mount
+        // of it, or to no mount wedge can name (then any NFS waiter).
         let waiting: Vec<i32> = snap
             .processes
             .iter()
             .filter(|p| {
-                p.threads
-                    .iter()
-                    .any(|t| matches!(crate::wait::wait_kind(t), crate::wait::WaitKind::NfsServer))
+                p.threads.iter().any(|t| {
+                    matches!(crate::wait::wait_kind(t), crate::wait::WaitKind::NfsServer) && {
+                        let ms = crate::rules::wait_mounts(snap, p, t);
+                        ms.is_empty() || ms.iter().any(|m| m.server == server)
+                    }
+                })
             })
             .map(|p| p.pid)
             .collect();
@@ -314,14 +319,14 @@ pub(crate) fn analyze_log_typed(
                 },
                 confidence: Confidence::High,
                 pids: waiting,
-                evidence: vec![ev(e, e.meaning.clone())],
+                // The kernel's words (net/sunrpc/clnt.c: "%s: server %s not
+                // responding, still trying"), then what they mean.
+                evidence: vec![ev(
+                    e,
+                    format!("nfs: server {server} not responding: {}", e.meaning),
+                )],
                 explanation: rule.explanation().into(),
-                remedies: vec![Remedy {
-                    action: format!(
-                        "bring {server} back; or force-unmount: umount -f, then umount -l"
-                    ),
-                    command: None,
-                }],
+                remedies: crate::rules::server_remedies(None, crate::rules::Sleeper::Unknown),
                 ..Finding::new(rule.id(), title)
             },
         ));

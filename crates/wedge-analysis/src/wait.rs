@@ -324,6 +324,26 @@ pub fn lock_words(snap: &Snapshot, t: &Thread) -> String {
     s
 }
 
+/// ` 127.0.0.1 for /mnt/nfs (nfs4 from 127.0.0.1:/, hard)`: the server and
+/// mount of a network-filesystem wait, where the process's files or cwd
+/// (or the snapshot having one such mount) tell.
+fn net_mounts(snap: &Snapshot, p: &Process, t: &Thread) -> String {
+    let ms = crate::rules::wait_mounts(snap, p, t);
+    if ms.is_empty() {
+        return String::new();
+    }
+    let likely = if ms.iter().all(|m| m.sure) {
+        ""
+    } else {
+        " (likely: the only such mount; the task holds no file there)"
+    };
+    let each: Vec<String> = ms
+        .iter()
+        .map(|m| format!("{} for {}", m.server, m.describe()))
+        .collect();
+    format!(" {}{likely}", each.join(", "))
+}
+
 /// A plain-language sentence on what a thread waits for, naming the file
 /// system and mount where the process's open files tell.
 pub fn describe_wait(snap: &Snapshot, p: &Process, t: &Thread) -> String {
@@ -366,9 +386,12 @@ pub fn describe_wait(snap: &Snapshot, p: &Process, t: &Thread) -> String {
             "is closing a FUSE file and waits for the daemon to answer FLUSH{}",
             on(fuse_mounts())
         ),
-        WaitKind::NfsServer => "waits for an NFS server".to_string(),
-        WaitKind::LustreServer => "waits for a Lustre server (ptlrpc)".to_string(),
-        WaitKind::CifsServer => "waits for a CIFS/SMB server".to_string(),
+        WaitKind::NfsServer => format!("waits for an NFS server{}", net_mounts(snap, p, t)),
+        WaitKind::LustreServer => format!(
+            "waits for a Lustre server (ptlrpc){}",
+            net_mounts(snap, p, t)
+        ),
+        WaitKind::CifsServer => format!("waits for a CIFS/SMB server{}", net_mounts(snap, p, t)),
         WaitKind::IoUringCancel => {
             "is exiting and waits for its io_uring requests to be cancelled or to finish".to_string()
         }

@@ -17,72 +17,12 @@ mod fixture;
 
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use wedge_kernel::state::decode_state;
 use wedge_kernel::{KernelVersion, SleepKind, TaskState};
 use wedge_testkit::skip_or_fail;
 
 /// PF_KTHREAD (include/linux/sched.h).
 const PF_KTHREAD: u64 = 0x0020_0000;
-
-/// The cargo target directory the tests were built in (cargo gives
-/// integration tests `<target>/tmp`).
-fn target_dir() -> PathBuf {
-    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    tmp.parent().unwrap_or(tmp).to_path_buf()
-}
-
-/// A binary of the workspace built for x86_64-unknown-linux-gnu with static
-/// glibc, into `<target>/bpf-guest` (a target directory of its own: the
-/// outer `cargo test` holds the lock of this one while tests run, and other
-/// RUSTFLAGS would rebuild every crate in it). `what` are cargo's
-/// selection arguments, `rel` the binary's path under the profile
-/// directory. Cargo's fingerprints make a second build a no-op, and an
-/// unchanged binary keeps its mtime, which is what keys the cached boot.
-fn static_build(what: &[&str], rel: &str) -> Result<PathBuf, String> {
-    let dir = target_dir().join("bpf-guest");
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let target = "x86_64-unknown-linux-gnu";
-    let out = Command::new(&cargo)
-        .args(["build", "--offline"])
-        .args(what)
-        .args(["--target", target, "--manifest-path"])
-        .arg(&manifest)
-        .env("CARGO_TARGET_DIR", &dir)
-        // The encoded form wins over RUSTFLAGS and the per-target flags, so
-        // a user's RUSTFLAGS cannot make the binary dynamic; with --target
-        // neither reaches build scripts or proc macros.
-        .env("CARGO_ENCODED_RUSTFLAGS", "-Ctarget-feature=+crt-static")
-        .env_remove("RUSTFLAGS")
-        // The dev profile without debuginfo: a cold build of the example
-        // and its dependencies takes about 60% of a release one, and the
-        // binaries (6 and 31 MB) go into the guest's initramfs.
-        .env("CARGO_PROFILE_DEV_DEBUG", "false")
-        .output()
-        .map_err(|e| format!("running {}: {e}", Path::new(&cargo).display()))?;
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        let n = err.len().saturating_sub(4000);
-        let start = (n..err.len())
-            .find(|&i| err.is_char_boundary(i))
-            .unwrap_or(0);
-        return Err(format!(
-            "cargo build {} (static) failed ({}): {}",
-            what.join(" "),
-            out.status,
-            &err[start..]
-        ));
-    }
-    let bin = dir.join(target).join("debug").join(rel);
-    let bytes = std::fs::read(&bin).map_err(|e| format!("{}: {e}", bin.display()))?;
-    // A static-pie has no PT_INTERP: no dynamic loader is named in it.
-    if bytes.windows(14).any(|w| w == b"/lib64/ld-linu") {
-        return Err(format!("{} is dynamically linked", bin.display()));
-    }
-    Ok(bin)
-}
 
 fn int(v: &Value, k: &str) -> i64 {
     v[k].as_i64().unwrap_or(-1)
@@ -103,12 +43,12 @@ fn pass_loads_and_matches_proc_on_the_6_1_guest() {
         Err(fixture::Unavailable::Failed(why)) => panic!("{why}"),
     }
     let t0 = std::time::Instant::now();
-    let pass = static_build(&["-p", "wedge-bpf", "--example", "pass"], "examples/pass")
+    let pass = fixture::static_build(&["-p", "wedge-bpf", "--example", "pass"], "examples/pass")
         .unwrap_or_else(|e| panic!("{e}"));
     // wedge itself, after the pass: the live snapshot with its BPF source
     // on a kernel without task->blocker.
-    let wedge =
-        static_build(&["-p", "wedge", "--bin", "wedge"], "wedge").unwrap_or_else(|e| panic!("{e}"));
+    let wedge = fixture::static_build(&["-p", "wedge", "--bin", "wedge"], "wedge")
+        .unwrap_or_else(|e| panic!("{e}"));
     let build_secs = t0.elapsed().as_secs_f64();
     let programs = [
         fixture::GuestProgram {

@@ -80,8 +80,11 @@ fn run(cli: Cli) -> Result<Status, String> {
             status
         }
         Some(Command::Why(why)) => {
-            let snap = live()?;
-            let d = wedge_analysis::diagnose(&snap, &[]);
+            let mut snap = live()?;
+            // The kernel's own words about the task's wait (an NFS server
+            // not responding, a hung-task report) join its finding.
+            let events = wedge_klog::live_log_events(&mut snap.limitations);
+            let d = wedge_analysis::diagnose(&snap, &events);
             let deadline = opts.deadline.max(std::time::Duration::from_secs(1));
             let stacks = |p: &Process| {
                 why.user_stacks.then(|| {

@@ -54,6 +54,7 @@ pub use blocked_read::ReadRule;
 pub use fuse::FuseRule;
 pub use io_uring::IoUringRule;
 pub use netfs::NetFsRule;
+pub(crate) use netfs::{server_remedies, wait_mounts, Sleeper};
 pub use signal::SignalRule;
 pub use stopped::StoppedRule;
 pub use storage::StorageRule;

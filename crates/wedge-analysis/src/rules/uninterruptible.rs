@@ -167,6 +167,20 @@ pub(super) fn uninterruptible(snap: &Snapshot, g: &Graph, p: &Process, out: &mut
                 format!("off the CPU for {}", wedge_model::human_ms(ms)),
             ));
         }
+        // A network filesystem's wait: the mount it is tied to, and the
+        // remedies for that mount (what each loses).
+        let net = super::wait_mounts(snap, p, t);
+        for m in &net {
+            evidence.push(ev(
+                format!("{}/mountinfo", task_path(snap, p, t)),
+                format!(
+                    "{}{} is served by {}",
+                    m.describe(),
+                    if m.sure { "" } else { " (the only such mount)" },
+                    m.server
+                ),
+            ));
+        }
         let children: Vec<String> = snap.children(p.pid).map(Process::label).collect();
         if id == RuleId::Wait(WaitRule::VforkWaiting) && !children.is_empty() {
             evidence.push(ev(
@@ -184,7 +198,11 @@ pub(super) fn uninterruptible(snap: &Snapshot, g: &Graph, p: &Process, out: &mut
             pids: vec![p.pid],
             evidence,
             explanation: id.explanation().to_string(),
-            remedies: remedies(id, p),
+            remedies: if id == RuleId::NetFs(NetFsRule::ServerUnreachable) {
+                super::server_remedies(net.first(), super::Sleeper::of(p, t))
+            } else {
+                remedies(id, p)
+            },
             do_not: vec![DO_NOT_PTRACE.into()],
             ..Finding::new(
                 id,

@@ -36,7 +36,11 @@
 //! programs and `testdata/run-init.sh` as /init), runs them as root once
 //! init.sh's scenarios are up, and brings back each one's output and the
 //! guest's /proc view after it from the serial console: wedge-bpf's
-//! tests/guest.rs runs the BPF task pass and wedge on 6.1 that way.
+//! tests/guest.rs runs the BPF task pass and wedge on 6.1 that way, and
+//! crates/wedge/tests/nfs_guest.rs, with [`run_in_guest_with`], an NFS
+//! server and client (the package's modules and a C helper of its own as
+//! further files; workspace binaries from [`static_build`], C ones from
+//! [`static_c`]).
 //!
 //! Results are cached under `target/vmcore-fixtures/<key>/` (the cargo
 //! target directory, so `CARGO_TARGET_DIR` moves it; override with
@@ -542,6 +546,50 @@ fn fail(s: String) -> Unavailable {
     Unavailable::Failed(s)
 }
 
+/// `cc -static -O2 -o OUT SRC`: the guest has no libraries.
+fn cc_static(tools: &Tools, src: &Path, out: &Path) -> Result<(), Unavailable> {
+    let st = Command::new(&tools.cc)
+        .args(["-static", "-O2", "-o"])
+        .arg(out)
+        .arg(src)
+        .status()
+        .map_err(|e| Unavailable::Missing(format!("C compiler {}: {e}", tools.cc)))?;
+    if !st.success() {
+        return Err(Unavailable::Missing(format!(
+            "{} -static {} failed: is static glibc (libc6-dev) installed?",
+            tools.cc,
+            src.display()
+        )));
+    }
+    Ok(())
+}
+
+/// A test's own C helper for [`run_in_guest`], built static once per source
+/// text (the path names its hash, so an unchanged source keeps the binary
+/// and its mtime, which key the cached boot).
+pub fn static_c(name: &str, source: &str) -> Result<PathBuf, Unavailable> {
+    let tools = find_tools()?;
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    fnv(&mut h, source.as_bytes());
+    let dir = cache_root().join("static-c");
+    fs::create_dir_all(&dir).map_err(|e| fail(format!("mkdir {}: {e}", dir.display())))?;
+    let out = dir.join(format!("{name}-{h:016x}"));
+    if !out.is_file() {
+        let src = dir.join(format!("{name}-{h:016x}.c"));
+        fs::write(&src, source).map_err(|e| fail(format!("{}: {e}", src.display())))?;
+        // Built beside and renamed: a concurrent test never runs half a file.
+        let tmp = dir.join(format!("{name}-{h:016x}.{}", std::process::id()));
+        cc_static(&tools, &src, &tmp)?;
+        fs::rename(&tmp, &out).map_err(|e| fail(format!("{}: {e}", out.display())))?;
+    }
+    Ok(out)
+}
+
+/// The guest kernel's modules directory (`…/lib/modules/R`).
+pub fn guest_modules_dir() -> Result<PathBuf, Unavailable> {
+    Ok(find_tools()?.modules)
+}
+
 /// Builds (once) the initramfs shared by all boots.
 fn initramfs(tools: &Tools, dir: &Path) -> Result<PathBuf, Unavailable> {
     let out = dir.join("initramfs.cpio");
@@ -551,18 +599,7 @@ fn initramfs(tools: &Tools, dir: &Path) -> Result<PathBuf, Unavailable> {
     let src = dir.join("wk.c");
     fs::write(&src, WK_C).map_err(|e| fail(e.to_string()))?;
     let wk = dir.join("wk");
-    let st = Command::new(&tools.cc)
-        .args(["-static", "-O2", "-o"])
-        .arg(&wk)
-        .arg(&src)
-        .status()
-        .map_err(|e| Unavailable::Missing(format!("C compiler {}: {e}", tools.cc)))?;
-    if !st.success() {
-        return Err(Unavailable::Missing(format!(
-            "{} -static failed: is static glibc (libc6-dev) installed?",
-            tools.cc
-        )));
-    }
+    cc_static(tools, &src, &wk)?;
     let mut c = Cpio::default();
     for d in ["bin", "dev", "proc", "sys", "tmp"] {
         c.dir(d);
@@ -912,6 +949,17 @@ pub struct GuestProgram<'a> {
     pub args: &'a [&'a str],
 }
 
+/// A file of a test's for [`run_in_guest_with`]: the host's `path` at
+/// `name` in the guest (relative to /), e.g. kernel modules a scenario
+/// loads.
+#[derive(Debug, Clone, Copy)]
+pub struct GuestFile<'a> {
+    pub name: &'a str,
+    pub path: &'a Path,
+    /// 0o755 for a program a script of the test's runs, 0o644 for data.
+    pub mode: u32,
+}
+
 /// What one program printed in the guest.
 #[derive(Debug, Clone, Default)]
 pub struct ProgramRun {
@@ -954,6 +1002,15 @@ const RUN_BOOT_LIMIT: Duration = Duration::from_secs(240);
 /// key plus the programs (name, path, size, mtime, arguments); QEMU is
 /// killed when the boot exceeds [`RUN_BOOT_LIMIT`].
 pub fn run_in_guest(programs: &[GuestProgram<'_>]) -> Result<GuestRun, Unavailable> {
+    run_in_guest_with(programs, &[])
+}
+
+/// [`run_in_guest`] with further files in the programs' archive (keyed like
+/// the programs: name, path, size, mtime).
+pub fn run_in_guest_with(
+    programs: &[GuestProgram<'_>],
+    files: &[GuestFile<'_>],
+) -> Result<GuestRun, Unavailable> {
     let _g = BUILD_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let tools = find_tools()?;
     let (dir, mut h, _lock) = keyed_dir(&tools)?;
@@ -969,13 +1026,18 @@ pub fn run_in_guest(programs: &[GuestProgram<'_>]) -> Result<GuestRun, Unavailab
         list.push('\n');
     }
     fnv(&mut h, list.as_bytes());
+    for f in files {
+        fnv(&mut h, f.name.as_bytes());
+        fnv(&mut h, &f.mode.to_le_bytes());
+        file_id(&mut h, f.path);
+    }
     let rdir = dir.join(format!("run-{h:016x}"));
     let cached = fs::read_to_string(rdir.join("done")).is_ok();
     if !cached {
         let _ = fs::remove_dir_all(&rdir);
         fs::create_dir_all(&rdir).map_err(|e| fail(format!("mkdir {}: {e}", rdir.display())))?;
         let base = initramfs(&tools, &dir)?;
-        run_program_boot(&tools, &rdir, &base, programs, &list)?;
+        run_program_boot(&tools, &rdir, &base, programs, files, &list)?;
         // Only a boot that went as planned is kept: one whose scenarios did
         // not come up is tried again next time, not replayed.
         let log = fs::read_to_string(rdir.join("serial.log")).unwrap_or_default();
@@ -1032,6 +1094,7 @@ fn run_program_boot(
     dir: &Path,
     base_initrd: &Path,
     programs: &[GuestProgram<'_>],
+    files: &[GuestFile<'_>],
     list: &str,
 ) -> Result<(), Unavailable> {
     let t0 = Instant::now();
@@ -1041,6 +1104,20 @@ fn run_program_boot(
     let mut extra = Cpio::default();
     for p in programs {
         extra.file(&format!("bin/{}", p.name), &read(p.path)?, 0o755);
+    }
+    // The unpacker creates no missing parents: each directory comes first.
+    let mut dirs = std::collections::BTreeSet::new();
+    for f in files {
+        let name = f.name.trim_start_matches('/');
+        let mut at = 0;
+        while let Some(i) = name[at..].find('/') {
+            let d = &name[..at + i];
+            if dirs.insert(d.to_string()) {
+                extra.dir(d);
+            }
+            at += i + 1;
+        }
+        extra.file(name, &read(f.path)?, f.mode);
     }
     extra.file("wk-run.list", list.as_bytes(), 0o644);
     extra.file("wk-init.sh", INIT_SH.as_bytes(), 0o755);
@@ -1079,6 +1156,65 @@ fn run_program_boot(
     let secs = t0.elapsed().as_secs_f64();
     fs::write(dir.join("boot-secs"), format!("{secs:.1}\n")).map_err(|e| fail(e.to_string()))?;
     Ok(())
+}
+
+/// The cargo target directory the tests were built in (cargo gives
+/// integration tests `<target>/tmp`).
+pub fn target_dir() -> PathBuf {
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    tmp.parent().unwrap_or(tmp).to_path_buf()
+}
+
+/// A binary of the workspace built for x86_64-unknown-linux-gnu with static
+/// glibc (for [`run_in_guest`]: the guest has no libraries), into
+/// `<target>/bpf-guest` (a target directory of its own: the
+/// outer `cargo test` holds the lock of this one while tests run, and other
+/// RUSTFLAGS would rebuild every crate in it). `what` are cargo's
+/// selection arguments, `rel` the binary's path under the profile
+/// directory. Cargo's fingerprints make a second build a no-op, and an
+/// unchanged binary keeps its mtime, which is what keys the cached boot.
+pub fn static_build(what: &[&str], rel: &str) -> Result<PathBuf, String> {
+    let dir = target_dir().join("bpf-guest");
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let target = "x86_64-unknown-linux-gnu";
+    let out = Command::new(&cargo)
+        .args(["build", "--offline"])
+        .args(what)
+        .args(["--target", target, "--manifest-path"])
+        .arg(&manifest)
+        .env("CARGO_TARGET_DIR", &dir)
+        // The encoded form wins over RUSTFLAGS and the per-target flags, so
+        // a user's RUSTFLAGS cannot make the binary dynamic; with --target
+        // neither reaches build scripts or proc macros.
+        .env("CARGO_ENCODED_RUSTFLAGS", "-Ctarget-feature=+crt-static")
+        .env_remove("RUSTFLAGS")
+        // The dev profile without debuginfo: a cold build of the example
+        // and its dependencies takes about 60% of a release one, and the
+        // binaries (6 and 31 MB) go into the guest's initramfs.
+        .env("CARGO_PROFILE_DEV_DEBUG", "false")
+        .output()
+        .map_err(|e| format!("running {}: {e}", Path::new(&cargo).display()))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let n = err.len().saturating_sub(4000);
+        let start = (n..err.len())
+            .find(|&i| err.is_char_boundary(i))
+            .unwrap_or(0);
+        return Err(format!(
+            "cargo build {} (static) failed ({}): {}",
+            what.join(" "),
+            out.status,
+            &err[start..]
+        ));
+    }
+    let bin = dir.join(target).join("debug").join(rel);
+    let bytes = std::fs::read(&bin).map_err(|e| format!("{}: {e}", bin.display()))?;
+    // A static-pie has no PT_INTERP: no dynamic loader is named in it.
+    if bytes.windows(14).any(|w| w == b"/lib64/ld-linu") {
+        return Err(format!("{} is dynamically linked", bin.display()));
+    }
+    Ok(bin)
 }
 
 /// Puts each library under its soname (what the loader looks for) in /lib,
