@@ -437,7 +437,7 @@ fn in_iowait_is_the_kernels() -> R {
     let fs = setup_or_skip!(FuseDaemon::start());
     let dev = setup_or_skip!(wedge_testkit::LoopDevice::attach(&fs.path("stall")));
     let reader = Command::new("dd")
-        .arg(format!("if={}", dev.dev.display()))
+        .arg(format!("if={}", dev.dev_path().display()))
         .args(["of=/dev/null", "bs=4096", "count=1"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -478,10 +478,20 @@ fn superblocks_show_a_frozen_ext4() -> R {
         return Ok(());
     }
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("bpf-freeze");
+    // Undoes the loop device, the mount and the freeze if this process
+    // dies before its Drops do.
+    let g = setup_or_skip!(wedge_testkit::Guardian::start());
     let dev = setup_or_skip!(wedge_testkit::LoopDevice::new(&dir, 32, &[]));
-    let mut m = setup_or_skip!(wedge_testkit::Ext4Mount::new(&dev.dev, &dir.join("mnt")));
+    setup_or_skip!(dev.guard(&g));
+    let mnt = dir.join("mnt");
+    setup_or_skip!(g.arm("umount", &mnt));
+    let mut m = setup_or_skip!(wedge_testkit::MountedFs::make(
+        &dev.dev_path(),
+        &mnt,
+        wedge_testkit::FsKind::Ext4,
+    ));
     // The mount's major:minor as mountinfo prints it (field 3).
-    let mp = m.mount_point.display().to_string();
+    let mp = m.mountpoint().display().to_string();
     let majmin = std::fs::read_to_string("/proc/self/mountinfo")
         .unwrap_or_default()
         .lines()
@@ -492,6 +502,7 @@ fn superblocks_show_a_frozen_ext4() -> R {
         .split_once(':')
         .and_then(|(a, b)| Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?)))
         .ok_or_else(|| format!("mountinfo major:minor {majmin:?}"))?;
+    setup_or_skip!(g.arm("thaw", &mnt));
     setup_or_skip!(m.freeze());
     let k = wedge_bpf::live::LiveKernel::open().map_err(|u| u.to_string());
     let walked = k.as_ref().map_err(Clone::clone).and_then(|k| {
@@ -503,6 +514,7 @@ fn superblocks_show_a_frozen_ext4() -> R {
     m.thaw();
     drop(m);
     drop(dev);
+    g.disarm();
     let walked = walked?;
     let sbs = walked
         .value()

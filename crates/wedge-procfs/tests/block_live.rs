@@ -16,19 +16,19 @@ fn a_real_loop_device_and_its_partitions() {
     // I/O that completes: read the whole device through the page cache's
     // back (O_DIRECT is not needed: the counters count bios to the loop
     // device either way).
-    let _ = std::fs::read(&l.dev);
+    let _ = std::fs::read(l.dev_path());
     let snap = scan(&ScanOptions {
         cmdline: false,
         ..ScanOptions::default()
     })
     .expect("scan");
     let d = snap
-        .block_device_named(&l.name)
-        .unwrap_or_else(|| panic!("{} not found: {:?}", l.name, snap.block_devices));
+        .block_device_named(l.name())
+        .unwrap_or_else(|| panic!("{} not found: {:?}", l.name(), snap.block_devices));
     assert_eq!(d.kind, BlockKind::Loop);
     assert_eq!(d.major, 7);
     let backing = d.backing.as_ref().expect("backing file");
-    assert_eq!(backing.file, l.image.display().to_string());
+    assert_eq!(backing.file, l.backing_file().display().to_string());
     assert_eq!(d.size_sectors, Some(64 << 11));
     let p = d.progress.expect("two samples");
     assert!(!p.stalled(), "{p:?}");
@@ -38,10 +38,10 @@ fn a_real_loop_device_and_its_partitions() {
     );
     assert!(d.unread.is_empty(), "{:?}", d.unread);
     assert!(d.queue.scheduler.is_some(), "{:?}", d.queue);
-    for part in &l.partitions {
+    for part in l.partitions() {
         let pd = snap.block_device_named(part).expect("partition");
         assert_eq!(pd.kind, BlockKind::Partition);
-        assert_eq!(pd.parent.as_deref(), Some(l.name.as_str()));
+        assert_eq!(pd.parent.as_deref(), Some(l.name()));
         assert_eq!(
             snap.block_device(pd.major, pd.minor).map(|x| &x.name),
             Some(part)

@@ -51,6 +51,11 @@
 //! | [`FrozenFs`] | `wk-create`, `wk-write`, `wk-mkdir`, `wk-guardian` | ext4/xfs/btrfs on a loop image, `fsfreeze -f`, three writers `D` |
 //! | [`LoopEio`] | `wk-eiowriter`, `wk-guardian` | ext4 on a loop device on the FUSE `disk` answering EIO: real `I/O error` / `EXT4-fs error` lines |
 //!
+//! Their building blocks are public too: [`LoopDevice`] (a loop device over
+//! an image of its own with partitions, or over an existing file),
+//! [`MountedFs`] (a filesystem made and mounted on it, frozen and thawed)
+//! and the [`Guardian`] that undoes both if the test process dies.
+//!
 //! FUSE scenarios borrow a [`FuseDaemon`]; use a fresh daemon per scenario
 //! when the *initial* sleep state matters (see its `no_interrupt` caveat).
 //! `WEDGE_TESTKIT_FUSE_LOG=1` makes the daemon log every request to stderr.
@@ -73,7 +78,6 @@
 
 mod helper;
 pub mod kmsg;
-pub mod loopdev;
 pub mod mntns;
 pub mod proc;
 mod roles;
@@ -94,10 +98,11 @@ pub use fuse_scenarios::{
 };
 pub use helper::{cleanup_all, ExitInfo, ROLE_ENV};
 pub use kmsg::KmsgTail;
-pub use loopdev::{Ext4Mount, LoopDevice};
 pub use pidns::{PidnsInit, PidnsInitAbort, PidnsInitWithFuseThread};
 pub use process::{Stopped, Traced, VforkParent, Zombie, ZombieWithStoppedParent};
-pub use storage::{FrozenFs, FsKind, Guardian, LoopEio, LoopOnFuse, WriterKind};
+pub use storage::{
+    FrozenFs, FsKind, Guardian, LoopDevice, LoopEio, LoopOnFuse, MountedFs, WriterKind,
+};
 pub use uring::{IoUringMode, IoUringOnFuse};
 
 /// Env var that turns every skip into a failure (CI sets it).

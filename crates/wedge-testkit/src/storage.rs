@@ -267,29 +267,81 @@ fn unmount_retrying(path: &Path) {
 // Loop devices.
 // ---------------------------------------------------------------------------
 
-/// A loop device attached to a file with `losetup --find`; Drop detaches it
-/// (`losetup -d`, which the kernel defers to the last close if the device is
-/// still open).
+/// A loop device, the one type of this kit: either over a sparse image of
+/// its own with partitions ([`LoopDevice::new`]) or attached to an existing
+/// file ([`LoopDevice::attach`]). Drop detaches it (`losetup -d`, which the
+/// kernel defers to the last close if the device is still open) and removes
+/// the image if it made it.
+///
+/// Drop does not run if the test process dies: [`LoopDevice::guard`] has a
+/// [`Guardian`] detach it (and remove its image) then. The scenes of this
+/// module guard theirs; a test binary that calls
+/// [`crate::role_main_if_requested`] can guard its own.
 #[derive(Debug)]
 pub struct LoopDevice {
     name: String,
     major: u32,
     minor: u32,
     backing: PathBuf,
+    partitions: Vec<String>,
+    /// The backing file is this kit's scratch image, removed on drop.
+    owns_image: bool,
     attached: bool,
 }
 
 impl LoopDevice {
-    /// Attach `backing` to the first free loop device, in buffered mode
+    /// Attach a new sparse `size_mib` MiB image under `dir` (created if
+    /// missing; the image is removed on drop) with partition scanning on
+    /// (`losetup -P`), and add the partitions given as (start, length) in
+    /// 512-byte sectors with BLKPG (`addpart`): that works on a kernel
+    /// without any partition-table parser (CONFIG_*_PARTITION unset). They
+    /// are `loopNp1`, `loopNp2`, … ([`LoopDevice::partitions`]).
+    pub fn new(dir: &Path, size_mib: u64, partitions: &[(u64, u64)]) -> Result<LoopDevice> {
+        require_loop()?;
+        if !partitions.is_empty() {
+            require_program("addpart")?;
+        }
+        fs::create_dir_all(dir).map_err(|e| Error::setup(format!("mkdir {dir:?}: {e}")))?;
+        let image = dir.join(format!("loop-{}-{}.img", std::process::id(), next_id()));
+        sparse_image(&image, size_mib << 20)?;
+        let out = run_cmd(
+            "losetup",
+            &[os("-P"), os("--find"), os("--show"), image.as_os_str()],
+            CMD_TIMEOUT,
+        );
+        let mut l = match out.and_then(|out| LoopDevice::found(&out, &image)) {
+            Ok(l) => l,
+            Err(e) => {
+                let _ = fs::remove_file(&image);
+                return Err(e);
+            }
+        };
+        l.owns_image = true;
+        for (i, (start, len)) in partitions.iter().enumerate() {
+            let n = i + 1;
+            run_cmd(
+                "addpart",
+                &[
+                    l.dev_path().as_os_str(),
+                    os(&n.to_string()),
+                    os(&start.to_string()),
+                    os(&len.to_string()),
+                ],
+                CMD_TIMEOUT,
+            )?;
+            l.partitions.push(format!("{}p{n}", l.name));
+        }
+        Ok(l)
+    }
+
+    /// Attach `backing` (an existing file, on a FUSE mount say; left in
+    /// place on drop) to the first free loop device, without partition
+    /// scanning (attaching reads nothing from it) and in buffered mode
     /// (`--direct-io=off`): loop's worker then calls the backing file's
     /// `->read_iter`/`->write_iter` synchronously, so on FUSE it is the
     /// worker that waits for the daemon.
     pub fn attach(backing: &Path) -> Result<LoopDevice> {
-        crate::require_root()?;
-        require_program("losetup")?;
-        if !Path::new("/dev/loop-control").exists() {
-            return Err(Error::skip("no /dev/loop-control (loop driver missing)"));
-        }
+        require_loop()?;
         let out = run_cmd(
             "losetup",
             &[
@@ -300,26 +352,35 @@ impl LoopDevice {
             ],
             CMD_TIMEOUT,
         )?;
+        LoopDevice::found(&out, backing)
+    }
+
+    /// The device `losetup --show` printed, attached to `backing`.
+    fn found(out: &str, backing: &Path) -> Result<LoopDevice> {
         let dev = out.trim();
         let name = dev
             .strip_prefix("/dev/")
             .filter(|n| n.starts_with("loop"))
             .ok_or_else(|| Error::setup(format!("losetup printed {out:?}")))?
             .to_string();
-        let sys = format!("/sys/block/{name}/dev");
+        let mut me = LoopDevice {
+            name,
+            major: 0,
+            minor: 0,
+            backing: backing.to_path_buf(),
+            partitions: Vec::new(),
+            owns_image: false,
+            attached: true,
+        };
+        // From here on Drop detaches it.
+        let sys = format!("/sys/block/{}/dev", me.name);
         let mm = fs::read_to_string(&sys).unwrap_or_default();
-        let (major, minor) = mm
+        (me.major, me.minor) = mm
             .trim()
             .split_once(':')
             .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
             .ok_or_else(|| Error::setup(format!("{sys}: {mm:?}")))?;
-        Ok(LoopDevice {
-            name,
-            major,
-            minor,
-            backing: backing.to_path_buf(),
-            attached: true,
-        })
+        Ok(me)
     }
 
     /// Detach it now (once: the number may be reused by the next
@@ -331,13 +392,18 @@ impl LoopDevice {
         }
     }
 
-    /// Have `guardian` detach it if the test process dies first.
-    fn guard(&self, guardian: &Guardian) -> Result<()> {
+    /// Have `guardian` detach it (and remove its image, if it made one) if
+    /// the test process dies first. Its Drop does not disarm `guardian`:
+    /// whoever started it disarms it once everything it guards is undone.
+    pub fn guard(&self, guardian: &Guardian) -> Result<()> {
+        if self.owns_image {
+            guardian.arm("rm", &self.backing)?;
+        }
         let arg = format!("{}\t{}", self.dev_path().display(), self.backing.display());
         guardian.arm("losetup-d", Path::new(&arg))
     }
 
-    /// The file it was attached to.
+    /// The file it was attached to (its image, for [`LoopDevice::new`]).
     pub fn backing_file(&self) -> &Path {
         &self.backing
     }
@@ -350,6 +416,11 @@ impl LoopDevice {
     /// `/dev/loopN`.
     pub fn dev_path(&self) -> PathBuf {
         PathBuf::from(format!("/dev/{}", self.name))
+    }
+
+    /// The partitions [`LoopDevice::new`] added: `loopNp1`, …
+    pub fn partitions(&self) -> &[String] {
+        &self.partitions
     }
 
     /// The block device's major number (7 for loop).
@@ -366,6 +437,104 @@ impl LoopDevice {
 impl Drop for LoopDevice {
     fn drop(&mut self) {
         self.detach();
+        if self.owns_image {
+            let _ = fs::remove_file(&self.backing);
+        }
+    }
+}
+
+/// What every loop device needs: root, `losetup`, the loop driver.
+fn require_loop() -> Result<()> {
+    crate::require_root()?;
+    require_program("losetup")?;
+    if !Path::new("/dev/loop-control").exists() {
+        return Err(Error::skip("no /dev/loop-control (loop driver missing)"));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Mounted (and frozen) filesystems.
+// ---------------------------------------------------------------------------
+
+/// A filesystem mounted on a directory, perhaps frozen; Drop thaws it (an
+/// unmount of a frozen filesystem would wait), unmounts it (retrying while
+/// it is busy, then lazily) and removes the mount point if it made it.
+///
+/// Like [`LoopDevice`] it does not arm a guardian itself: a scene arms
+/// `umount MNT` before [`MountedFs::mount`] and `thaw MNT` before
+/// [`MountedFs::freeze`].
+#[derive(Debug)]
+pub struct MountedFs {
+    mnt: PathBuf,
+    kind: FsKind,
+    made_dir: bool,
+    frozen: bool,
+}
+
+impl MountedFs {
+    /// Make a `kind` filesystem on `dev` (destroying what is on it) and
+    /// mount it on `mnt` (made if missing).
+    pub fn make(dev: &Path, mnt: &Path, kind: FsKind) -> Result<MountedFs> {
+        kind.make(dev)?;
+        MountedFs::mount(dev, mnt, kind, "")
+    }
+
+    /// Mount the `kind` filesystem on `dev` on `mnt` (made if missing, and
+    /// then removed on drop) with mount(2) `data` (`""` for none).
+    pub fn mount(dev: &Path, mnt: &Path, kind: FsKind, data: &str) -> Result<MountedFs> {
+        let made_dir = !mnt.exists();
+        if made_dir {
+            fs::create_dir_all(mnt).map_err(|e| Error::setup(format!("mkdir {mnt:?}: {e}")))?;
+        }
+        if let Err(e) = mount_dev(dev, mnt, kind.name(), data) {
+            if made_dir {
+                let _ = fs::remove_dir(mnt);
+            }
+            return Err(e);
+        }
+        Ok(MountedFs {
+            mnt: mnt.to_path_buf(),
+            kind,
+            made_dir,
+            frozen: false,
+        })
+    }
+
+    /// `fsfreeze -f`: the superblock goes to SB_FREEZE_COMPLETE. Thawed on
+    /// drop.
+    pub fn freeze(&mut self) -> Result<()> {
+        require_program("fsfreeze")?;
+        run_cmd("fsfreeze", &[os("-f"), self.mnt.as_os_str()], CMD_TIMEOUT)?;
+        self.frozen = true;
+        Ok(())
+    }
+
+    /// `fsfreeze -u`, if frozen.
+    pub fn thaw(&mut self) {
+        if std::mem::take(&mut self.frozen) {
+            let _ = run_cmd("fsfreeze", &[os("-u"), self.mnt.as_os_str()], CMD_TIMEOUT);
+        }
+    }
+
+    /// Where it is mounted.
+    pub fn mountpoint(&self) -> &Path {
+        &self.mnt
+    }
+
+    /// The filesystem type.
+    pub fn kind(&self) -> FsKind {
+        self.kind
+    }
+}
+
+impl Drop for MountedFs {
+    fn drop(&mut self) {
+        self.thaw();
+        unmount_retrying(&self.mnt);
+        if self.made_dir {
+            let _ = fs::remove_dir(&self.mnt);
+        }
     }
 }
 
@@ -666,6 +835,16 @@ impl FsKind {
             FsKind::Btrfs => ("mkfs.btrfs", &["-q", "-f", "--nodiscard"]),
         }
     }
+
+    /// Make this filesystem on `target` (a device or an image file),
+    /// destroying what is on it, without discarding.
+    pub fn make(self, target: &Path) -> Result<()> {
+        let (mkfs, mkfs_args) = self.mkfs();
+        require_program(mkfs)?;
+        let mut args: Vec<&OsStr> = mkfs_args.iter().map(|a| os(a)).collect();
+        args.push(target.as_os_str());
+        run_cmd(mkfs, &args, CMD_TIMEOUT).map(drop)
+    }
 }
 
 /// How a writer on a frozen filesystem modifies it.
@@ -720,8 +899,7 @@ pub struct FrozenFs {
     kind: FsKind,
     writers: Vec<FrozenWriter>,
     mnt: PathBuf,
-    mounted: bool,
-    frozen: bool,
+    fs: Option<MountedFs>,
     loopdev: Option<LoopDevice>,
     scratch: Option<Scratch>,
     guardian: Guardian,
@@ -735,8 +913,7 @@ impl FrozenFs {
         crate::require_root()?;
         require_program("losetup")?;
         require_program("fsfreeze")?;
-        let (mkfs, mkfs_args) = kind.mkfs();
-        require_program(mkfs)?;
+        require_program(kind.mkfs().0)?;
         let guardian = Guardian::start()?;
         let scratch = Scratch::new(scratch_parent, &format!("frozen-{}", kind.name()))?;
         guardian.arm("rmdir", &scratch.path)?;
@@ -744,17 +921,14 @@ impl FrozenFs {
         let mnt = scratch.path.join("mnt");
         guardian.arm("rm", &img)?;
         sparse_image(&img, kind.image_size())?;
-        let mut args: Vec<&OsStr> = mkfs_args.iter().map(|a| os(a)).collect();
-        args.push(img.as_os_str());
-        run_cmd(mkfs, &args, CMD_TIMEOUT)?;
+        kind.make(&img)?;
         fs::create_dir(&mnt).map_err(|e| Error::setup(format!("mkdir {mnt:?}: {e}")))?;
         guardian.arm("rmdir", &mnt)?;
         let mut me = FrozenFs {
             kind,
             writers: Vec::new(),
             mnt: mnt.clone(),
-            mounted: false,
-            frozen: false,
+            fs: None,
             loopdev: None,
             scratch: Some(scratch),
             guardian,
@@ -764,8 +938,7 @@ impl FrozenFs {
         let dev = loopdev.dev_path();
         me.loopdev = Some(loopdev);
         me.guardian.arm("umount", &mnt)?;
-        mount_dev(&dev, &mnt, kind.name(), "")?;
-        me.mounted = true;
+        me.fs = Some(MountedFs::mount(&dev, &mnt, kind, "")?);
         let existing = mnt.join("existing");
         fs::write(&existing, b"before the freeze\n")
             .map_err(|e| Error::setup(format!("write {existing:?}: {e}")))?;
@@ -784,8 +957,9 @@ impl FrozenFs {
             });
         }
         me.guardian.arm("thaw", &mnt)?;
-        run_cmd("fsfreeze", &[os("-f"), mnt.as_os_str()], CMD_TIMEOUT)?;
-        me.frozen = true;
+        if let Some(f) = &mut me.fs {
+            f.freeze()?;
+        }
         for w in &me.writers {
             w.helper.send("go")?;
         }
@@ -835,16 +1009,15 @@ impl FrozenFs {
 
 impl Drop for FrozenFs {
     fn drop(&mut self) {
-        if self.frozen {
-            let _ = run_cmd("fsfreeze", &[os("-u"), self.mnt.as_os_str()], CMD_TIMEOUT);
+        if let Some(f) = &mut self.fs {
+            f.thaw();
         }
         for w in &self.writers {
             let _ = w.helper.wait_line("done", Duration::from_secs(5));
             w.helper.kill(Duration::from_secs(2));
         }
-        if self.mounted {
-            unmount_retrying(&self.mnt);
-        }
+        // Unmounts.
+        self.fs.take();
         if let Some(mut l) = self.loopdev.take() {
             l.detach();
         }
@@ -874,7 +1047,7 @@ impl Drop for FrozenFs {
 pub struct LoopEio {
     writer: Option<Helper>,
     mnt: Option<Scratch>,
-    mounted: bool,
+    fs: Option<MountedFs>,
     loopdev: LoopDevice,
     daemon: Option<FuseDaemon>,
     guardian: Guardian,
@@ -901,7 +1074,7 @@ impl LoopEio {
         let mut me = LoopEio {
             writer: None,
             mnt: None,
-            mounted: false,
+            fs: None,
             loopdev,
             daemon: Some(daemon),
             guardian,
@@ -909,24 +1082,18 @@ impl LoopEio {
             writer_results: Vec::new(),
         };
         let dev = me.loopdev.dev_path();
-        run_cmd(
-            "mkfs.ext4",
-            &[
-                os("-q"),
-                os("-F"),
-                os("-E"),
-                os("nodiscard"),
-                dev.as_os_str(),
-            ],
-            CMD_TIMEOUT,
-        )?;
+        FsKind::Ext4.make(&dev)?;
         let scratch = Scratch::new(scratch_parent, "eio")?;
         let mnt = scratch.path.clone();
         me.guardian.arm("rmdir", &mnt)?;
         me.mnt = Some(scratch);
         me.guardian.arm("umount", &mnt)?;
-        mount_dev(&dev, &mnt, "ext4", "errors=remount-ro")?;
-        me.mounted = true;
+        me.fs = Some(MountedFs::mount(
+            &dev,
+            &mnt,
+            FsKind::Ext4,
+            "errors=remount-ro",
+        )?);
         fs::write(mnt.join("before-eio"), b"written while the disk worked\n")
             .and_then(|_| fs::File::open(&mnt))
             .and_then(|d| rustix::fs::syncfs(&d).map_err(io::Error::from))
@@ -1013,11 +1180,8 @@ impl Drop for LoopEio {
         if let Some(w) = self.writer.take() {
             w.kill(Duration::from_secs(2));
         }
-        if self.mounted {
-            if let Some(m) = &self.mnt {
-                unmount_retrying(&m.path);
-            }
-        }
+        // Unmounts, then removes the mount point.
+        self.fs.take();
         self.mnt.take();
         self.loopdev.detach();
         self.daemon.take();

@@ -10,7 +10,7 @@ mod common;
 use common::{check, conforms, wedge};
 use libtest_mimic::{Arguments, Failed, Trial};
 use serde_json::Value;
-use wedge_testkit::{setup_or_skip, Ext4Mount, LoopDevice};
+use wedge_testkit::{setup_or_skip, FsKind, Guardian, LoopDevice, MountedFs};
 
 type R = Result<(), Failed>;
 
@@ -23,20 +23,31 @@ fn device<'a>(doc: &'a Value, name: &str) -> Option<&'a Value> {
 
 fn a_frozen_ext4_on_a_loop_device() -> R {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("storage-live");
+    // Undoes the loop device, the mount and the freeze if this process
+    // dies before its Drops do.
+    let g = setup_or_skip!(Guardian::start());
     let l = setup_or_skip!(LoopDevice::new(&dir, 64, &[(2048, 65536)]));
-    let part = l.partitions[0].clone();
-    let mut m = setup_or_skip!(Ext4Mount::new(
+    setup_or_skip!(l.guard(&g));
+    let part = l.partitions()[0].clone();
+    let mnt = dir.join("mnt");
+    setup_or_skip!(g.arm("umount", &mnt));
+    let mut m = setup_or_skip!(MountedFs::make(
         std::path::Path::new(&format!("/dev/{part}")),
-        &dir.join("mnt")
+        &mnt,
+        FsKind::Ext4,
     ));
+    setup_or_skip!(g.arm("thaw", &mnt));
     setup_or_skip!(m.freeze());
-    let mp = m.mount_point.display().to_string();
+    let mp = m.mountpoint().display().to_string();
     let json = wedge(&["storage", "--json"]);
     let text = wedge(&["storage"]);
     let no_bpf = wedge(&["storage", "--json", "--no-bpf"]);
-    // Thawed before anything can fail.
+    // Thawed and gone before anything can fail.
     m.thaw();
     drop(m);
+    let (name, image) = (l.name().to_string(), l.backing_file().display().to_string());
+    drop(l);
+    g.disarm();
     let doc = json.json();
     conforms("storage.json", "wedge storage --json", &doc)?;
     conforms(
@@ -48,7 +59,7 @@ fn a_frozen_ext4_on_a_loop_device() -> R {
         format!("a frozen filesystem is a finding: exit {:?}", json.code)
     })?;
     let d = device(&doc, &part).ok_or_else(|| format!("{part} not listed: {doc}"))?;
-    check(d["device"]["parent"] == l.name.as_str(), || format!("{d}"))?;
+    check(d["device"]["parent"] == name.as_str(), || format!("{d}"))?;
     check(
         d["mounts"].as_array().is_some_and(|ms| {
             ms.iter()
@@ -63,11 +74,10 @@ fn a_frozen_ext4_on_a_loop_device() -> R {
         })?;
     }
     check(d["stalled"] == false, || format!("{d}"))?;
-    let disk = device(&doc, &l.name).ok_or("loop device not listed")?;
-    check(
-        disk["device"]["backing"]["file"] == l.image.display().to_string().as_str(),
-        || format!("{disk}"),
-    )?;
+    let disk = device(&doc, &name).ok_or("loop device not listed")?;
+    check(disk["device"]["backing"]["file"] == image.as_str(), || {
+        format!("{disk}")
+    })?;
     check(
         disk["children"]
             .as_array()
