@@ -420,6 +420,20 @@ fn devices_named(snap: &Snapshot, name: &str) -> Vec<String> {
 /// what the device is now (its backing file, mounts and waiters).
 const LOOP_REUSE_SECS: f64 = 600.0;
 
+/// Why the lines about `dev` (`loop3`, `loop3p1`) belong to an earlier use
+/// of a loop device: sysfs lists the whole device with no backing file.
+fn detached_loop(snap: &Snapshot, dev: &str) -> Option<String> {
+    let number = dev.strip_prefix("loop")?.split('p').next()?;
+    let whole = format!("loop{number}");
+    let d = snap.block_device_named(&whole)?;
+    (d.kind == wedge_model::BlockKind::Loop && d.backing.is_none()).then(|| {
+        format!(
+            "{whole} has no backing file now (it was detached since): the lines are of an \
+             earlier use of {whole}"
+        )
+    })
+}
+
 /// Whether a mount is read-only now: its own flag, or its superblock's.
 /// An ext4 remounted read-only on an error set SB_RDONLY (mountinfo's
 /// super options `ro`, the mount's own still `rw`) before 6.15's
@@ -515,6 +529,14 @@ fn storage_log(snap: &Snapshot, g: &Graph, events: &[LogEvent], out: &mut Vec<(L
                 "the last of these lines is {age} old, and loop device numbers are reused: they \
                  are likely of an earlier backing file of {dev}"
             );
+            out.push((rule, untied_finding(rule, &dev, &es, why)));
+            continue;
+        }
+        // A loop device with no backing file now was detached since the
+        // lines were logged (LOOP_CLR_FD): they are of its earlier use,
+        // whatever their age — the state a test run or a finished
+        // image-mount leaves behind, not a problem of this machine's now.
+        if let Some(why) = detached_loop(snap, &dev) {
             out.push((rule, untied_finding(rule, &dev, &es, why)));
             continue;
         }

@@ -2131,6 +2131,28 @@ mod tests {
             "{:?}",
             live.evidence
         );
+        // loop0 detached since (no backing file in sysfs, as losetup -d
+        // leaves it): a minute-old line is of its earlier use all the same
+        // (seen here after a test run: stale warnings about loop0).
+        let mut detached = fresh.clone();
+        detached.system.sched_clock_ms = Some(90_000.0);
+        detached.mounts.retain(|m| m.mount_id != 61);
+        if let wedge_model::Field::Value(ds) = &mut detached.block_devices {
+            for d in ds.iter_mut().filter(|d| d.name == "loop0") {
+                d.backing = None;
+            }
+        }
+        let d = crate::diagnose(&detached, &events);
+        for id in ["storage.io_errors", "storage.fs_error"] {
+            let f = find(&d.findings, id);
+            assert!(f.title.contains("earlier"), "{f:#?}");
+            assert!(
+                f.evidence
+                    .iter()
+                    .any(|e| e.fact.contains("has no backing file now")),
+                "{f:#?}"
+            );
+        }
     }
 
     /// Not a test: the cost of the storage diagnosis on a machine of
