@@ -142,3 +142,57 @@ fn no_sysfs_is_missing_with_why() {
     let m = f.missing_info().expect("missing");
     assert!(m.detail.contains("/nonexistent-sysfs/class/block"), "{m}");
 }
+
+/// A sysfs tree of garbage — empty, binary, truncated and huge attribute
+/// files, a `dev` that is no device number, a directory where a file
+/// should be — gives each device with what could not be read in `unread`,
+/// never a panic or a made-up value.
+#[test]
+fn garbage_attributes_are_unread_not_invented() {
+    let root = tempfile::tempdir().expect("scratch dir");
+    let class = root.path().join("class/block");
+    let write = |dev: &str, attr: &str, bytes: &[u8]| {
+        let p = class.join(dev).join(attr);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&p, bytes).expect("write");
+    };
+    write("sdz", "dev", b"\xff\xfe not:a:dev");
+    write("sdz", "stat", b"");
+    write("sdz", "size", &[0u8; 64]);
+    write("sdz", "inflight", b"1");
+    write("sdz", "queue/scheduler", &vec![b'['; 1 << 20]);
+    write("loop9", "dev", b"7:9");
+    write("loop9", "stat", b"1 2 3 4 5 6 7 8 9 10 11 12 13");
+    write("loop9", "ro", b"yes");
+    std::fs::create_dir_all(class.join("loop9/loop/backing_file")).expect("mkdir");
+    write("loop9", "loop/offset", b"-5");
+    let first = block::first_sample(root.path());
+    let mut helper = Helper::new();
+    let mut blocked = Vec::new();
+    let devices = block::read_devices(
+        root.path(),
+        first,
+        &mut helper,
+        Duration::from_secs(2),
+        &mut blocked,
+    );
+    helper.finish(Duration::from_secs(1));
+    let all = devices
+        .value()
+        .expect("a listing of garbage is still a listing");
+    for name in ["sdz", "loop9"] {
+        let d = dev(all, name);
+        assert!(!d.unread.is_empty(), "{d:#?}");
+        assert!(d.progress.is_none(), "no counters were readable: {d:#?}");
+    }
+    let sdz = dev(all, "sdz");
+    assert_eq!((sdz.major, sdz.minor), (0, 0), "{sdz:#?}");
+    assert_eq!(sdz.size_sectors, None);
+    assert_eq!(sdz.inflight, None, "one number is not reads and writes");
+    let loop9 = dev(all, "loop9");
+    assert_eq!(loop9.read_only, None);
+    assert!(
+        loop9.backing.as_ref().is_none_or(|b| b.offset.is_none()),
+        "{loop9:#?}"
+    );
+}
