@@ -312,11 +312,7 @@ pub(crate) fn analyze_log_typed(
         out.push((
             rule,
             Finding {
-                severity: if waiting.is_empty() {
-                    Severity::Warning
-                } else {
-                    Severity::Critical
-                },
+                severity: server_severity(&waiting),
                 confidence: Confidence::High,
                 pids: waiting,
                 // The kernel's words (net/sunrpc/clnt.c: "%s: server %s not
@@ -432,6 +428,16 @@ fn detached_loop(snap: &Snapshot, dev: &str) -> Option<String> {
              earlier use of {whole}"
         )
     })
+}
+
+/// A server the log says stopped answering: critical once tasks of the
+/// snapshot wait for it, a warning while none does.
+fn server_severity(waiting: &[i32]) -> Severity {
+    if waiting.is_empty() {
+        Severity::Warning
+    } else {
+        Severity::Critical
+    }
 }
 
 /// Whether a mount is read-only now: its own flag, or its superblock's.
@@ -750,11 +756,7 @@ fn storage_log(snap: &Snapshot, g: &Graph, events: &[LogEvent], out: &mut Vec<(L
         out.push((
             rule,
             Finding {
-                severity: if waiting.is_empty() {
-                    Severity::Warning
-                } else {
-                    Severity::Critical
-                },
+                severity: server_severity(&waiting),
                 confidence: Confidence::High,
                 pids: waiting,
                 evidence: vec![ev(e, e.meaning.clone())],

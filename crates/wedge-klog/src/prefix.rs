@@ -86,7 +86,13 @@ fn bsd_stamp(s: &str) -> Option<(&str, &str)> {
     if !MONTHS.contains(&m) {
         return None;
     }
-    let r = s.get(3..)?.strip_prefix(' ')?;
+    day_and_clock(s, s.get(3..)?.strip_prefix(' ')?)
+}
+
+/// The rest of a BSD stamp after its month and one space, `r` a suffix of
+/// `s`: the (maybe space-padded) day, the clock and the space after it →
+/// (the whole stamp, what follows).
+fn day_and_clock<'a>(s: &'a str, r: &'a str) -> Option<(&'a str, &'a str)> {
     let r = r.trim_start_matches(' ');
     let (_, r) = digits(r, 1, 2)?;
     let r = r.strip_prefix(' ')?;
@@ -227,13 +233,7 @@ fn local_bsd_stamp(s: &str) -> Option<(&str, &str)> {
     if !is_word(mon) {
         return None;
     }
-    let r = r.trim_start_matches(' ');
-    let (_, r) = digits(r, 1, 2)?;
-    let r = r.strip_prefix(' ')?;
-    let r = clock(r)?;
-    let used = s.len() - r.len();
-    let r = r.strip_prefix(' ')?;
-    Some((s.get(..used)?, r))
+    day_and_clock(s, r)
 }
 
 /// SONiC's `2025 Jul  2 06:56:57.749624 ` (the year first) → (stamp,
