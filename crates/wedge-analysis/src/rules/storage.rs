@@ -210,7 +210,20 @@ pub(super) fn storage(snap: &Snapshot, g: &Graph, out: &mut Vec<Finding>) {
         let f = match &root {
             Root::Frozen(n) => frozen(snap, n, &waiters),
             Root::Loop(dev) => loop_stuck(snap, g, dev, &waiters),
-            Root::Device(dev) => stalled(snap, dev, &waiters),
+            Root::Device(dev) if stall_confirmed(snap, dev, &waiters) => {
+                stalled(snap, dev, &waiters)
+            }
+            Root::Device(_) => {
+                // Counters that did not move over one short interval, with
+                // nobody waiting long: a busy disk (a flush on a loaded VM
+                // can take longer than the interval), not a dead one.
+                for w in &waiters {
+                    if let Some(f) = io_wait(snap, w) {
+                        out.push(f);
+                    }
+                }
+                None
+            }
             Root::Slow(dev) => slow(snap, dev, &waiters),
             Root::Unknown => {
                 for w in &waiters {
@@ -660,6 +673,25 @@ fn device_remedies(snap: &Snapshot, d: &BlockDevice) -> Vec<Remedy> {
         }),
     }
     v
+}
+
+/// Whether a device that looked stalled is worth a critical finding. Its
+/// state (a SCSI device offline, an NVMe controller dead, a suspended dm
+/// table) is proof on its own. Counters that did not move are proof only
+/// together with time: the two reads of `stat` are ~100 ms apart, and a
+/// busy device can go that long without completing a request (the CI run
+/// of session 7 saw vda with 34 writes in flight and none done in 117 ms),
+/// so some waiter must also have been off the CPU for STUCK_AFTER_MS.
+fn stall_confirmed(snap: &Snapshot, dev: &str, waiters: &[Waiter]) -> bool {
+    let Some(d) = snap.block_device_named(dev) else {
+        return false;
+    };
+    if crate::storage::bad_state(d).is_some()
+        || d.dm.as_ref().and_then(|x| x.suspended) == Some(true)
+    {
+        return true;
+    }
+    longest(snap, waiters).is_some_and(|ms| ms >= STUCK_AFTER_MS)
 }
 
 fn stalled(snap: &Snapshot, dev: &str, waiters: &[Waiter]) -> Option<Finding> {
@@ -1753,6 +1785,44 @@ mod tests {
             .next()
             .expect("worker edge");
         assert!(e.likely && e.kind == EdgeKind::DeviceWorker);
+    }
+
+    /// A busy disk: writes in flight at both reads of `stat`, none done in
+    /// between, and the fsync has waited two seconds. That is load, not a
+    /// wedge (a CI machine's vda did exactly this); after STUCK_AFTER_MS
+    /// the same counters are a stall.
+    #[test]
+    fn unmoved_counters_need_a_long_wait_to_be_a_stall() {
+        let scene = |clock_ms: f64| {
+            let w = waiter(
+                10,
+                Some((FSYNC, "fsync", vec![4])),
+                &[
+                    "folio_wait_bit_common",
+                    "folio_wait_writeback",
+                    "ext4_sync_file",
+                ],
+            );
+            let p = process(10, vec![w], vec![(4, "/data/db.log", 50)], "/");
+            let mut disk = dev("vdb", 254, 16, BlockKind::Disk);
+            stalled(&mut disk, 34);
+            let mut s = snap(
+                vec![p],
+                vec![mount(50, 254, 16, "/data", "ext4", "/dev/vdb")],
+                Some(vec![disk]),
+            );
+            s.system.sched_clock_ms = Some(clock_ms);
+            s
+        };
+        let busy = crate::analyze(&scene(2_000.0));
+        assert!(
+            busy.iter().all(|f| !f.id.as_str().starts_with("storage.")),
+            "{busy:#?}"
+        );
+        let dead = crate::analyze(&scene(60_000.0));
+        let f = find(&dead, "storage.device_stalled");
+        assert_eq!(f.severity, Severity::Critical);
+        assert_eq!(f.confidence, Confidence::High);
     }
 
     /// ext4 on sda1, a partition of sda, which stopped completing I/O
