@@ -41,6 +41,7 @@ mod load;
 #[cfg_attr(wedge_no_bpf, allow(dead_code))]
 mod record;
 pub mod snapshot;
+pub mod syscalls;
 
 pub use load::kallsyms_addrs;
 

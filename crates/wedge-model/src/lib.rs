@@ -11,6 +11,7 @@ mod duration;
 mod facts;
 mod field;
 mod files;
+mod history;
 mod log;
 mod storage;
 mod task;
@@ -19,6 +20,10 @@ pub use duration::human_ms;
 pub use facts::{Crash, DumpFacts, TaskNow};
 pub use field::{Field, Missing, MissingReason};
 pub use files::{FdDetail, FileKind, FsClass, FuseConnection, IoUringInfo, Mount, OpenFile};
+pub use history::{
+    Ending, Episode, FindingSpan, History, ProcessLife, RecordedLogEvent, RecorderInfo,
+    SyscallEvent,
+};
 pub use log::{LogBlocker, LogDetail, LogEvent};
 pub use storage::{
     BlockDevice, BlockKind, DmInfo, FreezeLevel, Inflight, IoProgress, IoStat, LoopBacking,

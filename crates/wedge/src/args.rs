@@ -23,6 +23,12 @@ pub struct Cli {
     /// How the verdict scans /proc (also accepted after `ps` and `why`).
     #[command(flatten)]
     pub scan: ScanArgs,
+    /// The recorder's database (`wedge record`): written by `record`, read
+    /// by `history`, and by the verdict and `why` for when each task got
+    /// stuck [default: $WEDGE_DB, else /var/lib/wedge/history.db for root,
+    /// else $XDG_STATE_HOME/wedge/history.db].
+    #[arg(long, global = true, value_name = "PATH")]
+    pub db: Option<std::path::PathBuf>,
 }
 
 /// How /proc is scanned: only for the commands that scan it (the verdict,
@@ -108,6 +114,13 @@ pub enum Command {
     /// The running kernel's own objects through BPF: typed memory (eval,
     /// ptype, sym, rd, dis), full kernel stacks (bt), the task pass (tasks).
     Kernel(crate::cmd_kernel::KernelArgs),
+    /// Keep watching: sample the machine at an interval into the history
+    /// database (tasks that matter, findings, kernel-log events, the
+    /// system calls that led into a hang) until stopped.
+    Record(crate::cmd_record::RecordArgs),
+    /// What the recorder saw: when each task got stuck, how long it
+    /// stayed, on what, and how it ended.
+    History(crate::cmd_record::HistoryArgs),
 }
 
 #[derive(Args, Debug)]
@@ -173,9 +186,11 @@ impl Cli {
             Some(Command::Ps(a)) => a.scan.or(&self.scan),
             Some(Command::Why(a)) => a.scan.or(&self.scan),
             Some(Command::Storage(a)) => a.scan.or(&self.scan),
+            Some(Command::Record(a)) => a.scan.or(&self.scan),
             Some(_) if self.scan.given() => return Err(
                 "--deadline-ms, --no-cmdline, --no-bpf, --no-devices and --workers apply only to \
-                     the commands that scan /proc (wedge, wedge ps, wedge why, wedge storage)"
+                     the commands that scan /proc (wedge, wedge ps, wedge why, wedge storage, \
+                     wedge record)"
                     .into(),
             ),
             Some(_) => ScanArgs::default(),

@@ -6,6 +6,7 @@ mod args;
 mod cmd_core;
 mod cmd_kernel;
 mod cmd_log;
+mod cmd_record;
 mod cmd_vmcore;
 
 use args::{Cli, Command};
@@ -104,5 +105,7 @@ fn run(cli: Cli) -> Result<Status, String> {
         Some(Command::Core(a)) => cmd_core::run(cli.json, &a, out),
         Some(Command::Vmcore(a)) => cmd_vmcore::run(cli.json, cli.verbose, &a, out),
         Some(Command::Kernel(a)) => cmd_kernel::run(cli.json, &a, out),
+        Some(Command::Record(a)) => cmd_record::record(&a, &opts, bpf, cli.db.as_deref()),
+        Some(Command::History(a)) => cmd_record::history(cli.json, &a, cli.db.as_deref(), out),
     }
 }
