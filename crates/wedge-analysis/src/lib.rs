@@ -4,6 +4,7 @@
 //! Reads only [`wedge_model::Snapshot`], so live scans, crash dumps and
 //! recordings get the same analysis.
 
+pub mod cgroup;
 mod diagnosis;
 mod finding;
 pub mod fuse;
