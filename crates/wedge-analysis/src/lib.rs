@@ -13,6 +13,7 @@ mod logrules;
 mod rules;
 pub mod storage;
 mod wait;
+pub mod workload;
 
 pub use diagnosis::{diagnose, user_stacks_refusal, Diagnosis};
 pub use finding::{BlockedOn, Confidence, Evidence, Finding, Remedy, Severity};
