@@ -45,42 +45,29 @@ pub fn version_words(v: CgroupVersion) -> &'static str {
 /// that thaws it through that manager (which then knows it is thawed: a
 /// thaw written behind Docker's back leaves `docker ps` saying Paused).
 pub fn manager_thaw(path: &str) -> Option<(String, String)> {
-    let last = path.rsplit('/').next().unwrap_or(path);
-    let hex_id = |s: &str| s.len() >= 12 && s.bytes().all(|b| b.is_ascii_hexdigit());
-    // Docker: v1 `/docker/<id>`, systemd driver `docker-<id>.scope`.
-    if let Some(id) = last
-        .strip_prefix("docker-")
-        .and_then(|r| r.strip_suffix(".scope"))
-        .or_else(|| path.contains("/docker/").then_some(last))
-        .filter(|id| hex_id(id))
-    {
-        return Some((
-            format!("Docker container {}", &id[..12]),
-            format!("docker unpause {}", &id[..12]),
-        ));
+    let w = crate::workload::Workload::from_path(path)?;
+    let short = |id: &str| id.chars().take(12).collect::<String>();
+    match (w.runtime, &w.container) {
+        (Some("docker"), Some(id)) if w.pod_uid.is_none() => Some((
+            format!("Docker container {}", short(id)),
+            format!("docker unpause {}", short(id)),
+        )),
+        (Some("podman"), Some(id)) if !w.monitor => Some((
+            format!("Podman container {}", short(id)),
+            format!("podman unpause {}", short(id)),
+        )),
+        // A systemd unit (`systemctl freeze` writes cgroup.freeze, v2
+        // only); Kubernetes' pod and container scopes are the kubelet's,
+        // not a unit to thaw by hand.
+        (None, None) if w.pod_uid.is_none() && w.qos.is_none() => {
+            let unit = w.unit.or(w.slice)?;
+            Some((
+                format!("systemd unit {unit}"),
+                format!("systemctl thaw {unit}"),
+            ))
+        }
+        _ => None,
     }
-    // Podman: `libpod-<id>.scope`, v1 `/libpod_parent/libpod-<id>`.
-    if let Some(id) = last
-        .strip_prefix("libpod-")
-        .map(|r| r.strip_suffix(".scope").unwrap_or(r))
-        .filter(|id| hex_id(id))
-    {
-        return Some((
-            format!("Podman container {}", &id[..12]),
-            format!("podman unpause {}", &id[..12]),
-        ));
-    }
-    // A systemd unit (`systemctl freeze` writes cgroup.freeze, v2 only).
-    let unit = last.ends_with(".service") || last.ends_with(".scope") || last.ends_with(".slice");
-    // Kubernetes' pod and container scopes are the kubelet's, not a unit
-    // to thaw by hand.
-    if unit && !path.contains("kubepods") {
-        return Some((
-            format!("systemd unit {last}"),
-            format!("systemctl thaw {last}"),
-        ));
-    }
-    None
 }
 
 /// The write that thaws a cgroup directly.
