@@ -536,6 +536,11 @@ fn frozen(kind: FsKind) -> R {
         .loop_device()
         .map(|l| l.name().to_string())
         .unwrap_or_default();
+    // This scene's own image: another scene of this binary, running
+    // beside it, may take the same loop number as soon as it is free.
+    let image = f
+        .loop_device()
+        .map(|l| l.backing_file().display().to_string());
     for w in f.writers() {
         dump(&format!("{} {:?}", kind.name(), w.kind), w.pid);
         check(proc::blocked_in(w.pid, "percpu_rwsem_wait"), || top(w.pid))?;
@@ -546,8 +551,11 @@ fn frozen(kind: FsKind) -> R {
     check(!mounted_at(&mnt), || format!("{mnt:?} still mounted"))?;
     check(!mnt.exists(), || format!("{mnt:?} left"))?;
     check(
-        backing_of(&name).is_none_or(|b| !b.starts_with(&*scratch_parent().to_string_lossy())),
-        || format!("{name} still attached"),
+        // (A deleted image reads "PATH (deleted)".)
+        image
+            .as_deref()
+            .is_none_or(|i| backing_of(&name).is_none_or(|b| !b.starts_with(i))),
+        || format!("{name} still attached to {image:?}"),
     )?;
     check(pids.iter().all(|&p| !proc::exists(p)), || {
         format!("writers {pids:?} left")
