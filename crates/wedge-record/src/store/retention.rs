@@ -146,7 +146,7 @@ impl Writer {
                     [k],
                     |r| r.get(0),
                 )
-                .map(Some)
+                .map(|ms: i64| Some(ms.saturating_add(1)))
                 .or_else(|e| match e {
                     rusqlite::Error::QueryReturnedNoRows => Ok(None),
                     e => Err(e),
@@ -160,7 +160,7 @@ impl Writer {
     }
 
     /// Deletes, in one transaction, up to a batch of samples and of log
-    /// events at or before `t` (oldest first, by id: rows are written in
+    /// events before `t` (oldest first, by id: rows are written in
     /// time order) and what only they referenced. Whether anything went.
     fn delete_before(&mut self, t: i64) -> Result<bool, StoreError> {
         let path = self.path.clone();
@@ -183,7 +183,7 @@ impl Writer {
             let mut run: Option<(i64, i64, i64)> = None;
             for row in rows {
                 let (id, ms) = row.map_err(err(p, table))?;
-                if ms > t {
+                if ms >= t {
                     break;
                 }
                 run = Some((run.map_or(id, |r| r.0), id, ms));

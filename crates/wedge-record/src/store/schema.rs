@@ -171,3 +171,51 @@ UPDATE episodes SET syscall = (
 );
 DROP INDEX migrate_samples_time;
 ";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusqlite::Connection;
+
+    fn objects(c: &Connection) -> Vec<(String, String, Option<String>)> {
+        let mut st = c
+            .prepare("SELECT type, name, sql FROM sqlite_master ORDER BY type, name")
+            .unwrap();
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    /// The committed v1 database is what migration 1 makes: a v1 file in
+    /// the field and the fixture the migration test starts from cannot
+    /// drift apart.
+    #[test]
+    fn the_v1_fixture_is_migration_1() {
+        let fixture = Connection::open_in_memory().unwrap();
+        fixture
+            .execute_batch(include_str!("../../tests/fixtures/history-v1.sql"))
+            .unwrap();
+        let made = Connection::open_in_memory().unwrap();
+        made.execute_batch(MIGRATIONS[0].sql).unwrap();
+        assert_eq!(objects(&fixture), objects(&made));
+        let v: u32 = fixture
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        let app: i32 = fixture
+            .pragma_query_value(None, "application_id", |r| r.get(0))
+            .unwrap();
+        assert_eq!((v, app), (1, APPLICATION_ID));
+    }
+
+    #[test]
+    fn migrations_are_consecutive_up_to_the_schema_version() {
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(m.version as usize, i + 1);
+        }
+        assert_eq!(
+            MIGRATIONS.last().map(|m| m.version),
+            Some(crate::store::SCHEMA_VERSION)
+        );
+    }
+}
