@@ -117,3 +117,37 @@ pub struct Sample<'a> {
 }
 
 impl std::error::Error for StoreError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// $WEDGE_DB first; then root's state directory, or the user's
+    /// (XDG_STATE_HOME only when absolute, else ~/.local/state). The one
+    /// test of this binary that touches these variables.
+    #[test]
+    fn the_default_database_path() {
+        let saved: Vec<_> = ["WEDGE_DB", "XDG_STATE_HOME", "HOME"]
+            .iter()
+            .map(|k| (*k, std::env::var_os(k)))
+            .collect();
+        std::env::set_var("WEDGE_DB", "/srv/h.db");
+        assert_eq!(default_db_path(), PathBuf::from("/srv/h.db"));
+        std::env::set_var("WEDGE_DB", "");
+        std::env::set_var("XDG_STATE_HOME", "relative/state");
+        std::env::set_var("HOME", "/home/u");
+        // SAFETY: geteuid has no preconditions.
+        let expected = if unsafe { libc::geteuid() } == 0 {
+            PathBuf::from("/var/lib/wedge/history.db")
+        } else {
+            PathBuf::from("/home/u/.local/state/wedge/history.db")
+        };
+        assert_eq!(default_db_path(), expected);
+        for (k, v) in saved {
+            match v {
+                Some(v) => std::env::set_var(k, v),
+                None => std::env::remove_var(k),
+            }
+        }
+    }
+}

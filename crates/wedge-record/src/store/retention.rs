@@ -67,7 +67,15 @@ impl Writer {
             deleted = true;
         }
         let (high, low) = marks(&self.retention);
+        let mut shrink = deleted;
         if size_on_disk(&self.path) > high {
+            // Pages freed earlier and not yet given back (a vacuum that a
+            // reader's snapshot kept from reaching the file) count too.
+            let free: i64 = self
+                .conn
+                .pragma_query_value(None, "freelist_count", |r| r.get(0))
+                .map_err(err(&self.path, "freelist_count"))?;
+            shrink |= free > 0;
             // Size: batch after batch, each a small fraction of history,
             // until the pages in use fit under the low mark; the file
             // itself shrinks at the vacuum and checkpoint below.
@@ -84,11 +92,11 @@ impl Writer {
         }
         let wal = size_on_disk(&self.path)
             .saturating_sub(std::fs::metadata(&self.path).map_or(0, |m| m.len()));
-        if deleted
+        if shrink
             || self.since_checkpoint >= CHECKPOINT_EVERY
             || wal > self.retention.max_bytes / 16
         {
-            if deleted {
+            if shrink {
                 self.conn
                     .execute_batch("PRAGMA incremental_vacuum")
                     .map_err(err(&self.path, "incremental_vacuum"))?;
