@@ -87,7 +87,7 @@ impl Writer {
                 if !self.delete_before(t)? {
                     break;
                 }
-                deleted = true;
+                shrink = true;
             }
         }
         let wal = size_on_disk(&self.path)
