@@ -259,6 +259,9 @@ fn a_clean_stop_and_a_restart() {
     let z = h.episodes.iter().find(|e| e.tid == 200).expect("zombie");
     assert_eq!((z.last_seen_unix_ms, z.end_unix_ms), (t(1), Some(t(60))));
     assert_eq!(z.ending, Some(Ending::ProcessGone));
+    let r = Reader::open(&db).expect("opens").expect("exists");
+    assert_eq!(r.gaps(None).expect("gaps"), [(t(1), t(60))]);
+    assert!(r.gaps(Some(t(61))).expect("gaps").is_empty());
     drop(w);
     let c = Connection::open(&db).expect("sqlite");
     let unobserved: i64 = c

@@ -369,6 +369,32 @@ impl Reader {
         })
     }
 
+    /// When the recorder was not watching: each pair of consecutive
+    /// samples more than two intervals apart (the recorder stopped, was
+    /// killed, or the machine slept), as (last sample before, first
+    /// after), oldest first, from `since_unix_ms` on. An episode that
+    /// spans one was stuck on both sides, not necessarily in between.
+    pub fn gaps(&self, since_unix_ms: Option<i64>) -> Result<Vec<(i64, i64)>, StoreError> {
+        let p = &self.path;
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT prev, unix_ms FROM (
+                    SELECT unix_ms, interval_ms,
+                           lag(unix_ms) OVER (ORDER BY id) AS prev
+                    FROM samples)
+                 WHERE prev IS NOT NULL AND unix_ms - prev > 2 * interval_ms
+                   AND (?1 IS NULL OR unix_ms >= ?1)
+                 ORDER BY prev",
+            )
+            .map_err(err(p, "reading samples"))?;
+        let rows = st
+            .query_map([since_unix_ms], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(err(p, "reading samples"))?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(err(p, "reading samples"))
+    }
+
     /// The ongoing (else the latest) episode of each thread of `pid`, by
     /// tid: of the newest process that had this pid (an earlier process
     /// whose pid was reused is not this one).
