@@ -608,6 +608,117 @@ fn the_age_limit_holds() {
     assert!(h.processes.iter().all(|p| p.pid == 100));
 }
 
+/// A scratch tmpfs of `size` at `dir/name`, unmounted when dropped; None
+/// (after skip_or_fail) when it cannot be mounted.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, name: &str, size: &str) -> Option<Tmpfs> {
+        let mnt = dir.join(name);
+        std::fs::create_dir(&mnt).expect("mkdir");
+        let status = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size}"),
+                "wedge-store-test",
+            ])
+            .arg(&mnt)
+            .status();
+        if !status.is_ok_and(|s| s.success()) {
+            wedge_testkit::skip_or_fail("cannot mount a tmpfs (needs root)");
+            return None;
+        }
+        Some(Tmpfs(mnt))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// A sample that cannot be written (the file system is full) fails with
+/// the path named and changes nothing; once there is room the next one
+/// goes on from the last commit: the same episodes, no phantom rows.
+#[test]
+fn a_full_disk_fails_a_sample_and_the_next_goes_on() {
+    let dir = scratch();
+    let Some(fs) = Tmpfs::mount(dir.path(), "full", "1m") else {
+        return;
+    };
+    let db = fs.0.join("history.db");
+    let mut w = Writer::open(&db, Retention::default()).expect("writer");
+    let t = |i: i64| T0 + i * 1000;
+    write(&mut w, &snap(vec![fuse_reader()], t(0)), t(0), &no_calls()).expect("s0");
+    // Fill the rest of the file system.
+    let ballast = fs.0.join("ballast");
+    {
+        use std::io::Write as _;
+        let mut f = std::fs::File::create(&ballast).expect("ballast");
+        let block = vec![0u8; 4096];
+        while f.write_all(&block).is_ok() {}
+    }
+    // New processes stuck at every sample until a write fails.
+    let mut failed = None;
+    let mut i = 1;
+    while i < 500 {
+        let mut procs = vec![fuse_reader()];
+        for k in 0..20 {
+            let pid = 1000 + (i as i32) * 20 + k;
+            procs.push(process(
+                pid,
+                "stuck",
+                vec![thread(
+                    pid,
+                    TaskState::DiskSleep,
+                    FUSE_READ,
+                    Some((0, "read")),
+                )],
+            ));
+        }
+        if let Err(e) = write(&mut w, &snap(procs, t(i)), t(i), &no_calls()) {
+            failed = Some((i, e));
+            break;
+        }
+        i += 1;
+    }
+    let (at, e) = failed.expect("the full file system failed a sample");
+    assert!(e.to_string().contains(&db.display().to_string()), "{e}");
+    std::fs::remove_file(&ballast).expect("make room");
+    write(
+        &mut w,
+        &snap(vec![fuse_reader()], t(at + 1)),
+        t(at + 1),
+        &no_calls(),
+    )
+    .expect("the next sample goes on");
+    let h = read(&db);
+    assert_eq!(
+        h.recorder.samples as i64,
+        at + 1,
+        "every committed sample, not the failed one"
+    );
+    let reader: Vec<_> = h.episodes.iter().filter(|e| e.tid == 100).collect();
+    assert_eq!(reader.len(), 1, "one episode across the failure");
+    assert_eq!(
+        (reader[0].start_unix_ms, reader[0].last_seen_unix_ms),
+        (t(0), t(at + 1))
+    );
+    assert!(
+        h.episodes.iter().all(|e| e.start_unix_ms < t(at)),
+        "nothing of the failed sample"
+    );
+    drop(w);
+    let c = Connection::open(&db).expect("sqlite");
+    let ok: String = c
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .expect("integrity");
+    assert_eq!(ok, "ok");
+}
+
 /// With WAL, a reader needs the -shm beside the file; in a directory it
 /// cannot write (a read-only mount here: root ignores permissions) the
 /// reader falls back on `immutable=1` and still reads everything a
@@ -615,23 +726,10 @@ fn the_age_limit_holds() {
 #[test]
 fn a_reader_in_a_read_only_directory() {
     let dir = scratch();
-    let mnt = dir.path().join("ro");
-    std::fs::create_dir(&mnt).expect("mkdir");
-    let status = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=8m", "wedge-store-test"])
-        .arg(&mnt)
-        .status();
-    if !status.is_ok_and(|s| s.success()) {
-        wedge_testkit::skip_or_fail("cannot mount a tmpfs (needs root)");
+    let Some(fs) = Tmpfs::mount(dir.path(), "ro", "8m") else {
         return;
-    }
-    struct Unmount<'a>(&'a Path);
-    impl Drop for Unmount<'_> {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("umount").arg(self.0).status();
-        }
-    }
-    let _guard = Unmount(&mnt);
+    };
+    let mnt = fs.0.clone();
     let db = mnt.join("history.db");
     let mut w = Writer::open(&db, Retention::default()).expect("writer");
     write(&mut w, &snap(vec![fuse_reader()], T0), T0, &no_calls()).expect("s");

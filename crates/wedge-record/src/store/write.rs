@@ -342,6 +342,32 @@ impl Writer {
 
     /// Writes one sample in one transaction.
     pub fn sample(&mut self, s: &Sample<'_>) -> Result<(), StoreError> {
+        match self.write_sample(s) {
+            Ok(()) => self.enforce_retention(s.unix_ms),
+            Err(e) => {
+                // The transaction rolled back (a full disk, an I/O error):
+                // what this sample changed in memory did not happen in the
+                // file. Rebuild from the file, so the next sample goes on
+                // from the last commit.
+                self.forget();
+                let _ = self.load();
+                Err(e)
+            }
+        }
+    }
+
+    /// Drops everything kept in memory about the file.
+    fn forget(&mut self) {
+        self.last = None;
+        self.open_eps.clear();
+        self.open_spans.clear();
+        self.procs.clear();
+        self.stack_ids.clear();
+        self.text_ids.clear();
+        self.meta_written = None;
+    }
+
+    fn write_sample(&mut self, s: &Sample<'_>) -> Result<(), StoreError> {
         let path = self.path.clone();
         let p = path.as_path();
         let snap = s.snap;
@@ -673,7 +699,7 @@ impl Writer {
         tx.commit().map_err(err(p, "committing the sample"))?;
         self.last = Some((sample_id, now, boot));
         self.since_checkpoint += 1;
-        self.enforce_retention(now)
+        Ok(())
     }
 
     /// Writes kernel-log events; ones already stored (same boot, same
