@@ -133,12 +133,17 @@ impl Writer {
     /// earlier, so that the older of the two tables goes first.
     fn size_cutoff(&self) -> Result<Option<i64>, StoreError> {
         let p = &self.path;
-        let nth = |table: &str| -> Result<Option<i64>, StoreError> {
+        // Rows with ids below `below`: the sample the writer continues
+        // from is never deleted, so it must not hold the cutoff back
+        // either (a flood of log events newer than it would never go).
+        let nth = |table: &str, below: i64| -> Result<Option<i64>, StoreError> {
             let n: i64 = self
                 .conn
-                .query_row(&format!("SELECT max(id) - min(id) FROM {table}"), [], |r| {
-                    r.get::<_, Option<i64>>(0)
-                })
+                .query_row(
+                    &format!("SELECT max(id) - min(id) FROM {table} WHERE id < ?1"),
+                    [below],
+                    |r| r.get::<_, Option<i64>>(0),
+                )
                 .map_err(err(p, table))?
                 .unwrap_or(-1);
             if n < 0 {
@@ -148,10 +153,10 @@ impl Writer {
             self.conn
                 .query_row(
                     &format!(
-                        "SELECT unix_ms FROM {table} WHERE unix_ms IS NOT NULL
+                        "SELECT unix_ms FROM {table} WHERE unix_ms IS NOT NULL AND id < ?2
                          ORDER BY id LIMIT 1 OFFSET ?1"
                     ),
-                    [k],
+                    [k, below],
                     |r| r.get(0),
                 )
                 .map(|ms: i64| Some(ms.saturating_add(1)))
@@ -161,10 +166,13 @@ impl Writer {
                 })
                 .map_err(err(p, table))
         };
-        Ok(match (nth("samples")?, nth("log_events")?) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        })
+        let last_id = self.last.as_ref().map_or(i64::MAX, |l| l.0);
+        Ok(
+            match (nth("samples", last_id)?, nth("log_events", i64::MAX)?) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
+        )
     }
 
     /// Deletes, in one transaction, up to a batch of samples and of log

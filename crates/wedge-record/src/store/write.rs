@@ -20,6 +20,9 @@ use wedge_analysis::graph::{self, Node};
 use wedge_analysis::{Diagnosis, Severity};
 use wedge_model::{Ending, KernelFrame, Process, RecordedLogEvent, Snapshot, Syscall, Thread};
 
+/// Kernel-log events per transaction.
+pub const LOG_BATCH: usize = 256;
+
 /// The one writer of a database (holds its lock while it lives).
 pub struct Writer {
     pub(super) conn: Connection,
@@ -703,8 +706,17 @@ impl Writer {
     }
 
     /// Writes kernel-log events; ones already stored (same boot, same
-    /// sequence number) are skipped.
+    /// sequence number) are skipped. A flood is written in transactions of
+    /// [`LOG_BATCH`] events with the retention between them, so one call
+    /// with the whole ring buffer cannot carry the file past its limit.
     pub fn log_events(&mut self, events: &[RecordedLogEvent]) -> Result<(), StoreError> {
+        for chunk in events.chunks(LOG_BATCH) {
+            self.log_chunk(chunk)?;
+        }
+        Ok(())
+    }
+
+    fn log_chunk(&mut self, events: &[RecordedLogEvent]) -> Result<(), StoreError> {
         if events.is_empty() {
             return Ok(());
         }
