@@ -4,8 +4,12 @@
 //! kernel log quiet. A measurement, not a check (ignored by default):
 //!
 //! ```sh
-//! cargo test -p wedge-record --test size -- --ignored --nocapture
+//! cargo test --release -p wedge-record --test size -- --ignored --nocapture
 //! ```
+//!
+//! Measured here (6.18, 2 shared CPUs under a load of 11): 1,574 bytes per
+//! sample, 5.4 MiB per hour (the same in a debug build); writing a sample
+//! 1.2 ms median, 40 ms at p99 (the minute's checkpoint fsync).
 
 mod common;
 
