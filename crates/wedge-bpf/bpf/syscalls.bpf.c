@@ -10,6 +10,10 @@
  *     checks against the kernel's BTF, no helper) or, on a kernel without
  *     BTF attach points, as raw_tp (one bpf_probe_read_kernel of the
  *     argument registers). Userspace loads one pair.
+ * wedge_sc_enter_tp / wedge_sc_exit_tp  the same on the classic
+ *     tracepoint (the perf event's record of the call), only for the cost
+ *     benchmark (examples/syscall_cost.rs): the kernel first fills that
+ *     record, which the other two skip.
  *
  * The ring of a thread is written only by that thread (the tracepoints run
  * in its context, preemption disabled by the tracepoint's RCU section), so
@@ -188,5 +192,37 @@ int wedge_sc_exit_raw(struct bpf_raw_tracepoint_args *ctx)
 	if (bpf_probe_read_kernel(&nr, sizeof(nr), &regs->orig_ax))
 		return 0;
 	sc_exit(nr, (long)ctx->args[1]);
+	return 0;
+}
+
+/* The classic tracepoint's records (tracefs
+ * events/raw_syscalls/sys_enter/format and sys_exit/format): the common
+ * header, then the call number and the arguments or the return value. */
+struct sc_tp_enter {
+	__u64 common;
+	long id;
+	unsigned long args[6];
+};
+
+struct sc_tp_exit {
+	__u64 common;
+	long id;
+	long ret;
+};
+
+SEC("tracepoint/raw_syscalls/sys_enter")
+int wedge_sc_enter_tp(struct sc_tp_enter *ctx)
+{
+	__u64 a[6] = { ctx->args[0], ctx->args[1], ctx->args[2],
+		       ctx->args[3], ctx->args[4], ctx->args[5] };
+
+	sc_enter(ctx->id, a);
+	return 0;
+}
+
+SEC("tracepoint/raw_syscalls/sys_exit")
+int wedge_sc_exit_tp(struct sc_tp_exit *ctx)
+{
+	sc_exit(ctx->id, ctx->ret);
 	return 0;
 }

@@ -50,6 +50,10 @@ pub enum Attach {
     BtfTracePoint,
     /// `raw_tp/sys_enter`, `raw_tp/sys_exit` (4.17+).
     RawTracePoint,
+    /// The classic tracepoint (`tracepoint/raw_syscalls/sys_enter`), which
+    /// fills the perf record of the call before the program runs; never
+    /// chosen by [`SyscallTrace::open`], only for the cost benchmark.
+    TracePoint,
 }
 
 impl Attach {
@@ -57,6 +61,7 @@ impl Attach {
         match self {
             Attach::BtfTracePoint => "tp_btf",
             Attach::RawTracePoint => "raw_tp",
+            Attach::TracePoint => "tracepoint",
         }
     }
 }
@@ -95,6 +100,21 @@ impl SyscallTrace {
     /// How many calls per thread `read` returns at most.
     pub fn per_thread(&self) -> usize {
         self.per_thread
+    }
+
+    /// The kernel memory of the rings (the map is preallocated: this is
+    /// its size from the start), as /proc/self/fdinfo's `memlock` says.
+    pub fn kernel_bytes(&self) -> Option<u64> {
+        self.inner.map_bytes()
+    }
+
+    /// Each attached program's accumulated run time (ns) and run count,
+    /// which the kernel counts only while some process holds
+    /// BPF_ENABLE_STATS (the cost benchmark does); programs that never ran
+    /// are left out.
+    #[doc(hidden)]
+    pub fn program_stats(&self) -> Vec<(String, u64, u64)> {
+        self.inner.program_stats()
     }
 
     /// The program type that was attached.
@@ -201,6 +221,12 @@ mod imp {
         pub(super) fn ring(&self, _: u32) -> Option<[u64; RING_WORDS]> {
             match self.never {}
         }
+        pub(super) fn map_bytes(&self) -> Option<u64> {
+            match self.never {}
+        }
+        pub(super) fn program_stats(&self) -> Vec<(String, u64, u64)> {
+            match self.never {}
+        }
     }
 }
 
@@ -209,7 +235,7 @@ mod imp {
     use super::{Attach, MAX_THREADS, RING_WORDS};
     use crate::load::{chain, precheck, refused, verifier_reason, SelfStatus};
     use aya::maps::{HashMap as BpfHashMap, MapData};
-    use aya::programs::{BtfTracePoint, ProgramError, RawTracePoint};
+    use aya::programs::{BtfTracePoint, ProgramError, RawTracePoint, TracePoint};
     use aya::{Btf, Ebpf, EbpfLoader};
 
     /// bpf/syscalls.bpf.c compiled by build.rs.
@@ -243,7 +269,16 @@ mod imp {
 
     impl Inner {
         pub(super) fn open(want: Option<Attach>) -> Result<(Inner, Attach), String> {
-            let st = precheck().map_err(|u| u.reason)?;
+            let st = precheck().map_err(|u| {
+                // The shared check names the task iterator; say what this
+                // program needs the capabilities for.
+                if u.reason.starts_with("not root") {
+                    "not root (tracing system calls with BPF needs CAP_BPF and CAP_PERFMON)"
+                        .to_string()
+                } else {
+                    u.reason
+                }
+            })?;
             // aya's EbpfLoader::new() parses the whole of the kernel's BTF;
             // the program has no CO-RE relocation, so that BTF goes unused:
             // let it parse on another CPU while the attach ids are found in
@@ -252,7 +287,7 @@ mod imp {
                 .name("wedge-sc-load".into())
                 .spawn(EbpfLoader::new);
             let btf = match want {
-                Some(Attach::RawTracePoint) => Err(String::new()),
+                Some(Attach::RawTracePoint | Attach::TracePoint) => Err(String::new()),
                 _ => attach_btf(),
             };
             let mut loader = match loader {
@@ -289,12 +324,46 @@ mod imp {
                     }
                     Err(why) => return Err(why),
                 },
+                (Some(Attach::TracePoint), _) => {
+                    attach_tracepoint(&mut ebpf, &st)?;
+                    Attach::TracePoint
+                }
                 (_, Err(_)) => {
                     attach_raw(&mut ebpf, &st)?;
                     Attach::RawTracePoint
                 }
             };
             Ok((Inner { ebpf }, attach))
+        }
+
+        pub(super) fn program_stats(&self) -> Vec<(String, u64, u64)> {
+            self.ebpf
+                .programs()
+                .filter_map(|(name, p)| {
+                    let i = p.info().ok()?;
+                    Some((
+                        name.to_string(),
+                        i.run_time().as_nanos() as u64,
+                        i.run_count(),
+                    ))
+                })
+                .filter(|(_, _, n)| *n > 0)
+                .collect()
+        }
+
+        /// The map's kernel memory as the kernel accounts it (fdinfo
+        /// `memlock`: the preallocated elements and the hash table).
+        pub(super) fn map_bytes(&self) -> Option<u64> {
+            use std::os::fd::{AsFd, AsRawFd};
+            let map = match self.ebpf.map("wedge_sc")? {
+                aya::maps::Map::LruHashMap(d) => d,
+                _ => return None,
+            };
+            let fd = map.fd().as_fd().as_raw_fd();
+            let text = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).ok()?;
+            text.lines()
+                .find_map(|l| l.strip_prefix("memlock:"))
+                .and_then(|v| v.trim().parse().ok())
         }
 
         pub(super) fn ring(&self, tid: u32) -> Option<[u64; RING_WORDS]> {
@@ -314,7 +383,23 @@ mod imp {
             .map_err(|e| format!("cannot parse the kernel's BTF ({BTF_PATH}): {}", chain(&e)))
     }
 
+    /// Both tp_btf programs, or neither: should the second fail, the first
+    /// is unloaded (which detaches it) before the raw_tp fallback.
     fn attach_tp_btf(ebpf: &mut Ebpf, btf: &Btf, st: &SelfStatus) -> Result<(), String> {
+        let r = attach_tp_btf_pair(ebpf, btf, st);
+        if r.is_err() {
+            for prog in ["wedge_sc_enter", "wedge_sc_exit"] {
+                let p: Option<&mut BtfTracePoint> =
+                    ebpf.program_mut(prog).and_then(|p| p.try_into().ok());
+                if let Some(p) = p {
+                    let _ = p.unload();
+                }
+            }
+        }
+        r
+    }
+
+    fn attach_tp_btf_pair(ebpf: &mut Ebpf, btf: &Btf, st: &SelfStatus) -> Result<(), String> {
         for (prog, tp) in [
             ("wedge_sc_enter", "sys_enter"),
             ("wedge_sc_exit", "sys_exit"),
@@ -358,6 +443,28 @@ mod imp {
                 format!(
                     "attaching raw_tp to the tracepoint raw_syscalls:{tp}: {} \
                      (CONFIG_FTRACE_SYSCALLS off?)",
+                    chain(&e)
+                )
+            })?;
+        }
+        Ok(())
+    }
+
+    fn attach_tracepoint(ebpf: &mut Ebpf, st: &SelfStatus) -> Result<(), String> {
+        for (prog, tp) in [
+            ("wedge_sc_enter_tp", "sys_enter"),
+            ("wedge_sc_exit_tp", "sys_exit"),
+        ] {
+            let p: &mut TracePoint = ebpf
+                .program_mut(prog)
+                .ok_or_else(|| format!("{prog} missing from the system-call object"))?
+                .try_into()
+                .map_err(|e: ProgramError| format!("{prog}: {e}"))?;
+            p.load()
+                .map_err(|e| load_err(&format!("{prog} (tracepoint/{tp})"), e, st))?;
+            p.attach("raw_syscalls", tp).map_err(|e| {
+                format!(
+                    "attaching to the tracepoint raw_syscalls:{tp} (tracefs): {}",
                     chain(&e)
                 )
             })?;

@@ -293,9 +293,50 @@ fn a_parked_fuse_read_is_the_last_call() -> R {
     Ok(())
 }
 
+/// As nobody, without capabilities, open says why not.
+fn not_root_is_told_why() -> R {
+    if open(None).is_none() {
+        return Ok(());
+    }
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid",
+            "65534",
+            "--regid",
+            "65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
+        .arg(&exe)
+        .env(ROLE, "open")
+        .output();
+    let out = match out {
+        Ok(o) => o,
+        Err(e) => {
+            skip_or_fail(&format!("setpriv: {e}"));
+            return Ok(());
+        }
+    };
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    if text.is_empty() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        skip_or_fail(&format!("the test binary did not run as nobody: {err}"));
+        return Ok(());
+    }
+    check(
+        text.starts_with("unavailable: not root") && text.contains("CAP_BPF"),
+        || format!("as nobody: {text:?}"),
+    )
+}
+
 fn role(role: &str) -> ! {
     let mut buf = [0u8; 8];
     match role {
+        "open" => match SyscallTrace::open(SLOTS) {
+            Ok(_) => println!("opened"),
+            Err(e) => println!("unavailable: {e}"),
+        },
         "calls" => {
             // SAFETY: raw system calls with valid arguments: a
             // NUL-terminated path, a buffer of the length passed.
@@ -345,6 +386,7 @@ fn main() {
             an_exited_thread_stays_harmlessly,
         ),
         Trial::test("own_calls_are_not_traced", own_calls_are_not_traced),
+        Trial::test("not_root_is_told_why", not_root_is_told_why),
         Trial::test(
             "a_parked_fuse_read_is_the_last_call",
             a_parked_fuse_read_is_the_last_call,
