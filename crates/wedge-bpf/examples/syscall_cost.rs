@@ -255,6 +255,7 @@ fn main() {
     drop(stats);
 
     // The read of 1,000 parked threads.
+    let t_open = Instant::now();
     let trace = match SyscallTrace::open(SLOTS) {
         Ok(t) => t,
         Err(e) => {
@@ -262,6 +263,11 @@ fn main() {
             std::process::exit(1);
         }
     };
+    println!(
+        "open ({}): {:.0} ms",
+        trace.attach().name(),
+        t_open.elapsed().as_secs_f64() * 1e3
+    );
     if let Some(bytes) = trace.kernel_bytes() {
         println!(
             "rings: {} slots x {} threads, map memlock {:.1} MiB",

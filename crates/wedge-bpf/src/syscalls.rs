@@ -523,6 +523,12 @@ mod tests {
     }
 
     #[test]
+    fn the_trace_is_send_and_sync() {
+        fn is<T: Send + Sync>() {}
+        is::<SyscallTrace>();
+    }
+
+    #[test]
     fn an_empty_ring_has_no_calls() {
         let ring = [0u64; RING_WORDS];
         assert!(events(&ring, 1, 1, SLOTS).is_empty());
