@@ -108,6 +108,13 @@ impl SyscallTrace {
         self.inner.map_bytes()
     }
 
+    /// The kernel's ids of the loaded programs (the attached pair), for
+    /// the test that nothing stays loaded after drop.
+    #[doc(hidden)]
+    pub fn program_ids(&self) -> Vec<u32> {
+        self.inner.program_ids()
+    }
+
     /// Each attached program's accumulated run time (ns) and run count,
     /// which the kernel counts only while some process holds
     /// BPF_ENABLE_STATS (the cost benchmark does); programs that never ran
@@ -227,6 +234,9 @@ mod imp {
         pub(super) fn program_stats(&self) -> Vec<(String, u64, u64)> {
             match self.never {}
         }
+        pub(super) fn program_ids(&self) -> Vec<u32> {
+            match self.never {}
+        }
     }
 }
 
@@ -334,6 +344,13 @@ mod imp {
                 }
             };
             Ok((Inner { ebpf }, attach))
+        }
+
+        pub(super) fn program_ids(&self) -> Vec<u32> {
+            self.ebpf
+                .programs()
+                .filter_map(|(_, p)| p.info().ok().map(|i| i.id()))
+                .collect()
         }
 
         pub(super) fn program_stats(&self) -> Vec<(String, u64, u64)> {

@@ -293,6 +293,33 @@ fn a_parked_fuse_read_is_the_last_call() -> R {
     Ok(())
 }
 
+fn loaded_ids() -> std::collections::BTreeSet<u32> {
+    aya::programs::loaded_programs()
+        .flatten()
+        .map(|p| p.id())
+        .collect()
+}
+
+/// Dropping the trace unloads its programs (held by fds only, nothing
+/// pinned): the kernel frees them after an RCU grace period.
+fn nothing_stays_loaded_after_drop() -> R {
+    let Some(trace) = open(None) else {
+        return Ok(());
+    };
+    let ids = trace.program_ids();
+    let loaded = loaded_ids();
+    check(
+        ids.len() == 2 && ids.iter().all(|i| loaded.contains(i)),
+        || format!("the trace's programs {ids:?} not among loaded {loaded:?}"),
+    )?;
+    drop(trace);
+    let gone = wait_until(Duration::from_secs(3), || {
+        let now = loaded_ids();
+        ids.iter().all(|i| !now.contains(i))
+    });
+    check(gone, || format!("programs {ids:?} still loaded after drop"))
+}
+
 /// As nobody, without capabilities, open says why not.
 fn not_root_is_told_why() -> R {
     if open(None).is_none() {
@@ -387,6 +414,10 @@ fn main() {
         ),
         Trial::test("own_calls_are_not_traced", own_calls_are_not_traced),
         Trial::test("not_root_is_told_why", not_root_is_told_why),
+        Trial::test(
+            "nothing_stays_loaded_after_drop",
+            nothing_stays_loaded_after_drop,
+        ),
         Trial::test(
             "a_parked_fuse_read_is_the_last_call",
             a_parked_fuse_read_is_the_last_call,
