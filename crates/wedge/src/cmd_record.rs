@@ -37,12 +37,39 @@ pub fn record(
     Err("wedge record is not built yet".into())
 }
 
+/// `wedge history`: the database at `--db` (else the default path) read
+/// back, filtered by pid and `--since`, through wedge-render's view.
 pub fn history(
     json: bool,
     a: &HistoryArgs,
     db: Option<&Path>,
     out: &mut dyn std::io::Write,
 ) -> Result<Status, String> {
-    let _ = (json, a, db, out);
-    Err("wedge history is not built yet".into())
+    let path = db
+        .map(Path::to_path_buf)
+        .unwrap_or_else(wedge_record::default_db_path);
+    let clock = wedge_render::history::Clock::now();
+    let since = a
+        .since
+        .as_deref()
+        .map(|s| wedge_render::history::parse_since(s, clock.now_unix_ms))
+        .transpose()?;
+    let reader = wedge_record::Reader::open(&path)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| no_database(&path))?;
+    let h = reader.history(a.pid, since).map_err(|e| e.to_string())?;
+    wedge_render::history::history(&h, &clock, json, out)
+}
+
+/// What to say when there is no database: where it was looked for, and
+/// how to start the recorder that writes it.
+pub fn no_database(path: &Path) -> String {
+    format!(
+        "{}: no history database: nothing has been recorded there. Start the recorder with \
+         `wedge record` (add --db {} if that is not its default path), or install \
+         deploy/wedge-record.service as a systemd unit and `systemctl enable --now \
+         wedge-record`; or point --db (or $WEDGE_DB) at another database",
+        path.display(),
+        path.display()
+    )
 }
