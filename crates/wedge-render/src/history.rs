@@ -74,6 +74,84 @@ impl Clock {
     }
 }
 
+/// What `why` and the verdict are given of the recorder's history: the
+/// episodes the diagnosis attached, and the clock to tell them with.
+pub struct Recall<'a> {
+    pub rec: &'a wedge_analysis::Recorded,
+    pub clock: Clock,
+}
+
+impl<'a> Recall<'a> {
+    /// The diagnosis's history, told against the snapshot's time in the
+    /// machine's zone; None without a database.
+    pub fn of(
+        snap: &wedge_model::Snapshot,
+        d: &'a wedge_analysis::Diagnosis,
+    ) -> Option<Recall<'a>> {
+        let rec = d.recorded.as_ref()?;
+        Some(Recall {
+            rec,
+            clock: Clock::system(snap.system.taken_at_unix_ms as i64),
+        })
+    }
+
+    /// The lines under a finding's title: since when, and the calls that
+    /// led in (the last few).
+    pub fn finding_lines(&self, e: &Episode) -> String {
+        let c = &self.clock;
+        let mut o = String::new();
+        let who = if e.tid != e.pid {
+            format!("thread {} ", e.tid)
+        } else {
+            String::new()
+        };
+        let window = uncertainty(e, c, c.crosses_day(e.start_unix_ms))
+            .map(|u| format!("; {u}"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            o,
+            "      since {who}{}{window}  — {}",
+            blocked_since(e, c),
+            printable(&self.rec.db)
+        );
+        let until = c.now_unix_ms;
+        let skip = e.syscalls.len().saturating_sub(3);
+        for s in &e.syscalls[skip..] {
+            let _ = writeln!(o, "      call  {}", printable(&syscall_text(s, c, until)));
+        }
+        o
+    }
+}
+
+/// A finding in JSON, with the episode of its task when the recorder has
+/// one (`episode` is absent otherwise: the document is as without a
+/// recorder).
+#[derive(Serialize)]
+pub struct FindingView<'a> {
+    #[serde(flatten)]
+    pub finding: &'a wedge_analysis::Finding,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub episode: Option<EpisodeView<'a>>,
+}
+
+/// The findings with their episodes.
+pub fn finding_views<'a>(
+    findings: impl IntoIterator<Item = &'a wedge_analysis::Finding>,
+    recall: Option<&Recall<'a>>,
+) -> Vec<FindingView<'a>> {
+    findings
+        .into_iter()
+        .map(|f| FindingView {
+            finding: f,
+            episode: recall.and_then(|r| {
+                r.rec
+                    .of_pids(&f.pids)
+                    .map(|e| EpisodeView::new(e, r.clock.now_unix_ms))
+            }),
+        })
+        .collect()
+}
+
 /// RFC 3339 in UTC (`2026-12-02T03:12:07.123Z`).
 pub fn rfc3339(ms: i64) -> String {
     Timestamp::from_millisecond(ms)
@@ -965,5 +1043,119 @@ mod tests {
                 "{bad}: {e}"
             );
         }
+    }
+
+    /// `why` and the verdict on a real captured scene (a FUSE reader
+    /// killed while its request is unanswered: D, SIGKILL pending), with
+    /// the recorder's episode of its thread: "blocked since" in what it is
+    /// doing and under the finding; an ended episode, one of a thread not
+    /// stuck now, and one older than the thread (a reused tid) say nothing.
+    #[test]
+    fn why_and_the_verdict_say_blocked_since() {
+        let text = include_str!("../../wedge-analysis/tests/fixtures/fuse-reader-killed.json");
+        let snap: wedge_model::Snapshot =
+            serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}"));
+        let taken = snap.system.taken_at_unix_ms as i64;
+        let mut d = wedge_analysis::diagnose(&snap, &[]);
+        let plain_why = {
+            let p = snap.process(17516).unwrap_or_else(|| panic!("no reader"));
+            crate::why::render(&snap, p, &d.findings, &d.graph)
+        };
+        let mut reader = episode(None);
+        (reader.pid, reader.tid) = (17516, 17516);
+        reader.start_unix_ms = taken - 5;
+        reader.not_before_unix_ms = Some(taken - 1_005);
+        for sc in &mut reader.syscalls {
+            sc.start_unix_ms += taken - T0;
+        }
+        let mut ended = episode(Some(taken));
+        (ended.pid, ended.tid) = (17511, 17513);
+        let mut not_stuck = episode(None);
+        (not_stuck.pid, not_stuck.tid) = (17511, 17511);
+        let mut reused = episode(None);
+        (reused.pid, reused.tid) = (17516, 17516);
+        reused.start_unix_ms = taken - 3_600_000;
+        d.attach_history(
+            &snap,
+            "/tmp/h.db".into(),
+            Ok(vec![reused, ended, not_stuck, reader]),
+        );
+        let rec = d.recorded.as_ref().unwrap_or_else(|| panic!("attached"));
+        assert_eq!(rec.episodes.len(), 1, "{:?}", rec.episodes);
+        assert_eq!(rec.episodes[0].start_unix_ms, taken - 5);
+        let recall = Recall {
+            rec,
+            clock: clock(taken + 125_000),
+        };
+        let p = snap.process(17516).unwrap_or_else(|| panic!("no reader"));
+        let why = crate::why::render_with(&snap, p, &d.findings, &d.graph, Some(&recall));
+        assert!(
+            why.contains("SIGKILL pending") || why.contains("is D (disk sleep)"),
+            "{why}"
+        );
+        assert!(
+            why.contains(", blocked since 10:22:13 (2m05s) and "),
+            "{why}"
+        );
+        assert!(
+            why.contains("\nRecorded history (/tmp/h.db)\n  wk-reader (17516): blocked since 10:22:13 (2m05s); D in fuse: request_wait_answer"),
+            "{why}"
+        );
+        assert!(
+            why.contains("        10:22:12.504 read(0x3, 0x7ffc0000, 0x1000)  ← unfinished (in it for 2m06s)\n"),
+            "{why}"
+        );
+        let verdict =
+            crate::verdict::render_recalled(&snap, &d.findings, false, "wedge why", Some(&recall));
+        assert!(
+            verdict.contains("(fuse.unanswered, confidence High)\n      since blocked since 10:22:13 (2m05s)  — /tmp/h.db\n"),
+            "{verdict}"
+        );
+        // JSON: the episode under the finding and per thread.
+        let views = finding_views(&d.findings, Some(&recall));
+        let j = serde_json::to_value(&views).unwrap_or_default();
+        let f = j
+            .as_array()
+            .and_then(|a| a.iter().find(|f| f["id"] == "fuse.unanswered"))
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(f["episode"]["tid"], 17516, "{j}");
+        assert_eq!(f["episode"]["ongoing"], true, "{j}");
+        let r = crate::why::report_with(&snap, p, &d.findings, &d.graph, Some(&recall));
+        let j = serde_json::to_value(&r).unwrap_or_default();
+        assert_eq!(
+            j["episodes"][0]["start_unix"],
+            (taken - 5) as f64 / 1000.0,
+            "{j}"
+        );
+        // Without a database: exactly as before.
+        let plain = crate::why::report(&snap, p, &d.findings, &d.graph);
+        let j = serde_json::to_value(&plain).unwrap_or_default();
+        assert!(
+            j.get("episodes").is_none() && !j.to_string().contains("episode"),
+            "{j}"
+        );
+        assert_eq!(
+            crate::why::render(&snap, p, &d.findings, &d.graph),
+            plain_why
+        );
+        // A database that cannot be read says why.
+        d.attach_history(
+            &snap,
+            "/tmp/h.db".into(),
+            Err("/tmp/h.db: file is not a database".into()),
+        );
+        let recall = Recall {
+            rec: d.recorded.as_ref().unwrap_or_else(|| panic!("attached")),
+            clock: clock(taken),
+        };
+        let why = crate::why::render_with(&snap, p, &d.findings, &d.graph, Some(&recall));
+        assert!(
+            why.contains(
+                "  (cannot see the recorded history: /tmp/h.db: file is not a database)\n"
+            ),
+            "{why}"
+        );
+        assert!(!why.contains("blocked since"), "{why}");
     }
 }

@@ -73,3 +73,48 @@ pub fn no_database(path: &Path) -> String {
         path.display()
     )
 }
+
+/// The recorder's episodes of `pids` joined to a live diagnosis, for the
+/// verdict and `why`: nothing when there is no database (the views are as
+/// without a recorder); a database that cannot be read is a limitation
+/// that says why. The read is the store's (SQLite in WAL mode: a reader
+/// never waits for the running recorder).
+pub fn attach_history(
+    snap: &mut wedge_model::Snapshot,
+    d: &mut wedge_analysis::Diagnosis,
+    db: Option<&Path>,
+    pids: &[i32],
+) {
+    let path = db
+        .map(Path::to_path_buf)
+        .unwrap_or_else(wedge_record::default_db_path);
+    let name = path.display().to_string();
+    let episodes = match wedge_record::Reader::open(&path) {
+        Ok(None) => return,
+        Ok(Some(r)) => {
+            let mut all = Vec::new();
+            let mut err = None;
+            for &pid in pids {
+                match r.episodes_of(pid) {
+                    Ok(e) => all.extend(e),
+                    Err(e) => {
+                        err = Some(e.to_string());
+                        break;
+                    }
+                }
+            }
+            match err {
+                Some(e) => Err(e),
+                None => Ok(all),
+            }
+        }
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(e) = &episodes {
+        snap.limitations.push(wedge_model::Limitation {
+            what: format!("the recorded history ({name})"),
+            why: e.clone(),
+        });
+    }
+    d.attach_history(snap, name, episodes);
+}
