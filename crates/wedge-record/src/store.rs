@@ -1,20 +1,57 @@
-//! The recorder's database. CONTRACT STUB: the `store` piece fills it in;
-//! names and signatures may grow, not change.
+//! The recorder's database: one SQLite file in WAL mode, written by one
+//! [`Writer`] (the recorder, holding `PATH.lock`) and read by any number of
+//! [`Reader`]s (`wedge history`, `why`, the verdict) that never block it.
+//!
+//! - [`schema`]: the tables and the ordered migrations.
+//! - `lock`: the writer's flock.
+//! - `write`: one transaction per sample — tasks, episodes, finding spans
+//!   and processes together, so a kill -9 leaves every committed sample.
+//! - `retention`: age and size limits, in bounded batches.
+//! - `read`: the views' queries, into [`wedge_model::History`].
+
+mod conn;
+mod lock;
+mod read;
+mod retention;
+pub mod schema;
+mod write;
+
+pub use read::Reader;
+pub use write::Writer;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use wedge_analysis::Diagnosis;
-use wedge_model::{Episode, History, RecordedLogEvent, Snapshot, SyscallEvent};
+use wedge_model::{Snapshot, SyscallEvent};
 
 /// The database's schema version (`PRAGMA user_version`); every older
-/// version has a migration.
-pub const SCHEMA_VERSION: u32 = 1;
+/// version has a migration ([`schema`]). 1: the first cut; 2: the system
+/// calls that led into each episode (`syscalls`, `episodes.syscall`).
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Where the database lives when `--db` is not given: `$WEDGE_DB`; for
 /// root `/var/lib/wedge/history.db` (systemd's `StateDirectory=wedge`);
 /// otherwise `$XDG_STATE_HOME/wedge/history.db` (`~/.local/state/...`).
 pub fn default_db_path() -> PathBuf {
-    todo!("store piece")
+    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+    if let Some(p) = env("WEDGE_DB") {
+        return PathBuf::from(p);
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        return PathBuf::from("/var/lib/wedge/history.db");
+    }
+    // The XDG base-directory spec ignores a relative $XDG_STATE_HOME.
+    let state = env("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| env("HOME").map(|h| PathBuf::from(h).join(".local/state")));
+    match state {
+        Some(dir) => dir.join("wedge/history.db"),
+        // No home at all (a stripped-down service environment): the
+        // working directory, said plainly by the path itself.
+        None => PathBuf::from("wedge-history.db"),
+    }
 }
 
 /// How much history is kept: older samples, and the oldest beyond the
@@ -79,69 +116,4 @@ pub struct Sample<'a> {
     pub syscalls: &'a HashMap<i32, Vec<SyscallEvent>>,
 }
 
-/// The one writer of a database (holds its lock while it lives).
-pub struct Writer {
-    _private: (),
-}
-
-impl Writer {
-    /// Opens (creating, migrating) `path` and takes the writer's lock.
-    pub fn open(path: &Path, retention: Retention) -> Result<Writer, StoreError> {
-        let _ = (path, retention);
-        todo!("store piece")
-    }
-
-    /// Writes one sample in one transaction.
-    pub fn sample(&mut self, s: &Sample<'_>) -> Result<(), StoreError> {
-        let _ = s;
-        todo!("store piece")
-    }
-
-    /// Writes kernel-log events; ones already stored (same boot, same
-    /// sequence number) are skipped.
-    pub fn log_events(&mut self, events: &[RecordedLogEvent]) -> Result<(), StoreError> {
-        let _ = events;
-        todo!("store piece")
-    }
-
-    /// The highest kmsg sequence number stored for this boot.
-    pub fn last_log_seq(&self, boot_id: &str) -> Result<Option<u64>, StoreError> {
-        let _ = boot_id;
-        todo!("store piece")
-    }
-
-    /// A clean stop: open episodes and findings end as `RecorderStopped`.
-    pub fn close(self, unix_ms: i64) -> Result<(), StoreError> {
-        let _ = unix_ms;
-        todo!("store piece")
-    }
-}
-
-/// A read-only view of a database (never blocks a running recorder).
-pub struct Reader {
-    _private: (),
-}
-
-impl Reader {
-    /// None when there is no database at `path`.
-    pub fn open(path: &Path) -> Result<Option<Reader>, StoreError> {
-        let _ = path;
-        todo!("store piece")
-    }
-
-    /// Everything, or what concerns `pid`, from `since_unix_ms` on.
-    pub fn history(
-        &self,
-        pid: Option<i32>,
-        since_unix_ms: Option<i64>,
-    ) -> Result<History, StoreError> {
-        let _ = (pid, since_unix_ms);
-        todo!("store piece")
-    }
-
-    /// The ongoing (else the latest) episode of each thread of `pid`.
-    pub fn episodes_of(&self, pid: i32) -> Result<Vec<Episode>, StoreError> {
-        let _ = pid;
-        todo!("store piece")
-    }
-}
+impl std::error::Error for StoreError {}
