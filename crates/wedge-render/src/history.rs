@@ -110,7 +110,7 @@ impl<'a> Recall<'a> {
             .unwrap_or_default();
         let _ = writeln!(
             o,
-            "      since {who}{}{window}  — {}",
+            "      when  {who}{}{window}  — {}",
             blocked_since(e, c),
             printable(&self.rec.db)
         );
@@ -256,15 +256,17 @@ pub fn syscall_lines(e: &Episode, c: &Clock, indent: &str) -> String {
     o
 }
 
-/// What the episode was: `D in fuse: request_wait_answer — waits on FUSE
-/// daemon labfuse (981); finding fuse.unanswered`.
+/// What the episode was: `D: waits for a FUSE daemon to answer … — on
+/// FUSE connection 41 (/mnt) → wk-fused 981 (S, futex_do_wait); finding
+/// fuse.unanswered` (the wait and the chain in the analysis's words, as
+/// the recorder stored them at the first sample).
 pub fn episode_what(e: &Episode) -> String {
     let mut s = e.state.clone();
     if let Some(w) = &e.wait {
-        let _ = write!(s, " {w}");
+        let _ = write!(s, ": {w}");
     }
     if let Some(b) = &e.blocker {
-        let _ = write!(s, " — waits on {b}");
+        let _ = write!(s, " — on {b}");
     }
     if let Some(sc) = e.syscall.as_deref().filter(|_| e.syscalls.is_empty()) {
         let _ = write!(s, "; in {sc}()");
@@ -935,7 +937,7 @@ mod tests {
         );
         assert_eq!(lines[2], "  8041 samples, 03:02:07 → 05:26:31 (2h24m)");
         assert!(
-            text.contains("\nwk-reader (16722), started 03:12:05, gone by 05:26:31\n  03:12:07 → 05:26:31 (2h14m) D in fuse: request_wait_answer — waits on FUSE daemon labfuse (981); finding fuse.unanswered; ended: process gone\n"),
+            text.contains("\nwk-reader (16722), started 03:12:05, gone by 05:26:31\n  03:12:07 → 05:26:31 (2h14m) D: in fuse: request_wait_answer — on FUSE daemon labfuse (981); finding fuse.unanswered; ended: process gone\n"),
             "{text}"
         );
         // One interval between the samples: the second shown says it.
@@ -970,7 +972,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("  since 03:12:07 (2h14m, ongoing) D in fuse"),
+            text.contains("  since 03:12:07 (2h14m, ongoing) D: in fuse"),
             "{text}"
         );
         assert!(
@@ -1065,6 +1067,7 @@ mod tests {
         (reader.pid, reader.tid) = (17516, 17516);
         reader.start_unix_ms = taken - 5;
         reader.not_before_unix_ms = Some(taken - 1_005);
+        reader.last_seen_unix_ms = taken + 10_000;
         for sc in &mut reader.syscalls {
             sc.start_unix_ms += taken - T0;
         }
@@ -1098,7 +1101,7 @@ mod tests {
             "{why}"
         );
         assert!(
-            why.contains("\nRecorded history (/tmp/h.db)\n  wk-reader (17516): blocked since 10:22:13 (2m05s); D in fuse: request_wait_answer"),
+            why.contains("\nRecorded history (/tmp/h.db)\n  wk-reader (17516): blocked since 10:22:13 (2m05s): first seen D at 10:22:13, last seen at 10:22:23; finding fuse.unanswered\n"),
             "{why}"
         );
         assert!(
@@ -1108,7 +1111,7 @@ mod tests {
         let verdict =
             crate::verdict::render_recalled(&snap, &d.findings, false, "wedge why", Some(&recall));
         assert!(
-            verdict.contains("(fuse.unanswered, confidence High)\n      since blocked since 10:22:13 (2m05s)  — /tmp/h.db\n"),
+            verdict.contains("(fuse.unanswered, confidence High)\n      when  blocked since 10:22:13 (2m05s)  — /tmp/h.db\n"),
             "{verdict}"
         );
         // JSON: the episode under the finding and per thread.

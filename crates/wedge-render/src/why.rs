@@ -616,11 +616,21 @@ fn recorded_text(o: &mut String, p: &Process, rc: &Recall<'_>) {
         } else {
             format!("thread {} ({})", e.tid, printable(&e.comm))
         };
+        // What it waits for is in "What it is doing" above; this says
+        // what only the samples know.
+        let dated = c.crosses_day(e.start_unix_ms);
+        let findings = if e.findings.is_empty() {
+            String::new()
+        } else {
+            format!("; finding {}", e.findings.join(", "))
+        };
         let _ = writeln!(
             o,
-            "  {who}: {}; {}",
+            "  {who}: {}: first seen {} at {}, last seen at {}{findings}",
             crate::history::blocked_since(e, c),
-            printable(&crate::history::episode_what(e))
+            printable(&e.state),
+            c.time(e.start_unix_ms, dated),
+            c.time(e.last_seen_unix_ms, dated)
         );
         if let Some(u) = crate::history::uncertainty(e, c, c.crosses_day(e.start_unix_ms)) {
             let _ = writeln!(o, "      {u}");
