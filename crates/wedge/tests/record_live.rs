@@ -21,10 +21,10 @@ mod common;
 
 use common::{check, scratch};
 use libtest_mimic::{Arguments, Failed, Trial};
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-use serde_json::Value;
 use wedge_model::History;
 use wedge_testkit::{setup_or_skip, skip_or_fail, FuseDaemon, FuseReader};
 
@@ -58,7 +58,8 @@ struct Recorder {
 impl Recorder {
     fn start(db: &Path, extra: &[&str]) -> Result<Recorder, Failed> {
         let stderr = db.with_extension(format!("stderr.{}", unix_ms()));
-        let err = std::fs::File::create(&stderr).map_err(|e| format!("{}: {e}", stderr.display()))?;
+        let err =
+            std::fs::File::create(&stderr).map_err(|e| format!("{}: {e}", stderr.display()))?;
         let interval = format!("{}", INTERVAL_MS as f64 / 1e3);
         let child = Command::new(env!("CARGO_BIN_EXE_wedge"))
             .args(["record", "--db"])
@@ -98,7 +99,11 @@ impl Recorder {
         if !ok {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(format!("wedge record did not stop on signal {sig}: {}", self.stderr()).into());
+            return Err(format!(
+                "wedge record did not stop on signal {sig}: {}",
+                self.stderr()
+            )
+            .into());
         }
         let st = child.wait().map_err(|e| e.to_string())?;
         use std::os::unix::process::ExitStatusExt;
@@ -181,22 +186,30 @@ fn scene_across_a_recorder_restart() -> R {
     drop(reader);
     drop(fs);
     let torn = unix_ms();
-    check(
-        wedge_testkit::proc::state_of(tid).is_none(),
-        || format!("reader {tid} still there after the teardown"),
-    )?;
+    check(wedge_testkit::proc::state_of(tid).is_none(), || {
+        format!("reader {tid} still there after the teardown")
+    })?;
     sampled_after(&db, &rec, torn)?;
     let status = rec.stop(libc::SIGTERM)?;
     check(status == 0, || format!("SIGTERM: exit status {status}"))?;
 
     // What the user sees: `wedge history PID --json`.
     let run = common::try_run(
-        &["history", &tid.to_string(), "--db", &db.display().to_string(), "--json"],
+        &[
+            "history",
+            &tid.to_string(),
+            "--db",
+            &db.display().to_string(),
+            "--json",
+        ],
         common::Opts::within(PATIENCE),
     )
     .map_err(|e| e.to_string())?;
     check(run.code == Some(0), || {
-        format!("wedge history exit {:?} with every episode over: {}", run.code, run.stderr)
+        format!(
+            "wedge history exit {:?} with every episode over: {}",
+            run.code, run.stderr
+        )
     })?;
     let doc = run.json();
     common::conforms("history.json", "wedge history PID --json", &doc)?;
@@ -218,7 +231,10 @@ fn scene_across_a_recorder_restart() -> R {
     // reader at some point within it: shorter than an interval, or the
     // next tick would have been skipped.
     check(start + INTERVAL_MS >= began, || {
-        format!("episode starts at {start}, more than an interval before the scene ({began}): {}", all())
+        format!(
+            "episode starts at {start}, more than an interval before the scene ({began}): {}",
+            all()
+        )
     })?;
     // The sample before it, which did not see it stuck, came before the
     // scene was established: the start is known to within one interval.
@@ -239,9 +255,15 @@ fn scene_across_a_recorder_restart() -> R {
     let last = *eps.last().ok_or("no episode")?;
     let end = ms(&last["end_unix"]).ok_or_else(|| format!("the episode never ended: {}", all()))?;
     let last_seen = ms(&last["last_seen_unix"]).ok_or_else(|| all())?;
-    check(end + INTERVAL_MS >= torn_from && last_seen <= torn && end > last_seen, || {
-        format!("teardown {torn_from}..{torn}, episode ended at {end}: {}", all())
-    })?;
+    check(
+        end + INTERVAL_MS >= torn_from && last_seen <= torn && end > last_seen,
+        || {
+            format!(
+                "teardown {torn_from}..{torn}, episode ended at {end}: {}",
+                all()
+            )
+        },
+    )?;
     check(last["ending"] == "process_gone", || {
         format!("ending {}: {}", last["ending"], all())
     })?;
@@ -339,7 +361,11 @@ fn log_flood_stays_under_max_size() -> R {
     uniq.sort_unstable();
     uniq.dedup();
     check(uniq.len() == ours.len(), || {
-        format!("{} flood events stored, {} distinct", ours.len(), uniq.len())
+        format!(
+            "{} flood events stored, {} distinct",
+            ours.len(),
+            uniq.len()
+        )
     })?;
     check(!ours.is_empty(), || {
         format!(
@@ -357,7 +383,10 @@ fn log_flood_stays_under_max_size() -> R {
         .ok_or("no flood event")?;
     let max_seq = h.log_events.iter().map(|e| e.seq).max().unwrap_or(0);
     check(newest.seq + 64 >= max_seq || ours.len() < LINES, || {
-        format!("the newest flood event {} is far from the newest stored {max_seq}", newest.seq)
+        format!(
+            "the newest flood event {} is far from the newest stored {max_seq}",
+            newest.seq
+        )
     })?;
     println!(
         "flood: {LINES} lines, {} of them stored, peak size {peak} B (limit {MAX})",
@@ -416,7 +445,14 @@ fn second_recorder_refuses() -> R {
     let first = Recorder::start(&db, &["--no-bpf"])?;
     sampled_after(&db, &first, 0)?;
     let second = common::try_run(
-        &["record", "--no-bpf", "--db", &db.display().to_string(), "--samples", "1"],
+        &[
+            "record",
+            "--no-bpf",
+            "--db",
+            &db.display().to_string(),
+            "--samples",
+            "1",
+        ],
         common::Opts::within(PATIENCE),
     )
     .map_err(|e| e.to_string())?;
@@ -433,12 +469,22 @@ fn second_recorder_refuses() -> R {
     check(status == 0, || format!("SIGTERM: exit status {status}"))?;
     // Once the first has gone, the database is free again.
     let third = common::try_run(
-        &["record", "--no-bpf", "--db", &db.display().to_string(), "--samples", "1"],
+        &[
+            "record",
+            "--no-bpf",
+            "--db",
+            &db.display().to_string(),
+            "--samples",
+            "1",
+        ],
         common::Opts::within(PATIENCE),
     )
     .map_err(|e| e.to_string())?;
     check(third.code == Some(0), || {
-        format!("recorder after the first stopped: exit {:?}: {}", third.code, third.stderr)
+        format!(
+            "recorder after the first stopped: exit {:?}: {}",
+            third.code, third.stderr
+        )
     })
 }
 
