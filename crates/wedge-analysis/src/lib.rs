@@ -13,7 +13,7 @@ mod rules;
 pub mod storage;
 mod wait;
 
-pub use diagnosis::{diagnose, user_stacks_refusal, Diagnosis};
+pub use diagnosis::{diagnose, user_stacks_refusal, Diagnosis, Recorded};
 pub use finding::{BlockedOn, Confidence, Evidence, Finding, Remedy, Severity};
 pub use logrules::{analyze_log, LogId, LogRule};
 pub use rules::{

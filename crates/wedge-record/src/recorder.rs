@@ -22,7 +22,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wedge_bpf::snapshot::KeptPass;
 use wedge_bpf::syscalls::SyscallTrace;
-use wedge_kernel::TaskState;
 use wedge_model::{LogEvent, RecordedLogEvent, Snapshot, SyscallEvent};
 
 pub struct RecordOptions {
@@ -36,13 +35,17 @@ pub struct RecordOptions {
     pub samples: Option<u64>,
     /// How /proc is scanned (deadlines, workers, what is read).
     pub scan: wedge_procfs::ScanOptions,
-    /// How many system calls each thread's ring keeps.
+    /// How many system calls of each thread are read; 0: the rings are not
+    /// attached at all.
     pub syscalls_per_thread: usize,
 }
 
 /// The kernel-log events kept in memory for the diagnosis: a boot's log
 /// rarely has more than a few hundred; a flood is cut to the latest.
 const MAX_LOG_EVENTS: usize = 20_000;
+
+/// Kernel-log events per transaction.
+const LOG_BATCH: usize = 64;
 
 /// How long the kmsg follower polls before looking at its stop flag.
 const KMSG_POLL_MS: i32 = 200;
@@ -116,29 +119,15 @@ fn boot_id() -> Result<String, String> {
         .map_err(|e| format!("{path}: {e}"))
 }
 
-/// Whether a thread is one whose last system calls matter: stuck in D, a
-/// stop, or a zombie, or a thread of a process a finding names (a FUSE
-/// wait in S).
-fn stuck_tids(snap: &Snapshot, d: &wedge_analysis::Diagnosis) -> Vec<i32> {
-    let named: std::collections::HashSet<i32> = d
-        .findings
+/// The threads whose last system calls are read: the ones the store
+/// records as stuck (`wedge ps`'s notion, [`wedge_analysis::matters`]).
+fn stuck_tids(snap: &Snapshot) -> Vec<i32> {
+    snap.processes
         .iter()
-        .flat_map(|f| f.pids.iter().copied())
-        .collect();
-    let mut tids = Vec::new();
-    for p in &snap.processes {
-        let in_finding = named.contains(&p.pid);
-        for t in &p.threads {
-            let stuck = matches!(
-                t.state,
-                TaskState::DiskSleep | TaskState::Stopped | TaskState::TracingStop
-            ) || (in_finding && t.state != TaskState::Zombie);
-            if stuck {
-                tids.push(t.tid);
-            }
-        }
-    }
-    tids
+        .flat_map(|p| p.threads.iter().map(move |t| (p, t)))
+        .filter(|(p, t)| wedge_analysis::matters(p, t).is_some())
+        .map(|(_, t)| t.tid)
+        .collect()
 }
 
 impl Recorder {
@@ -151,6 +140,8 @@ impl Recorder {
         let pass = KeptPass::open(opts.bpf);
         let trace = if !opts.bpf {
             Err("not used (--no-bpf)".to_string())
+        } else if opts.syscalls_per_thread == 0 {
+            Err("not used (--no-syscalls)".to_string())
         } else if !pass.uses_bpf() {
             Err(pass
                 .degraded()
@@ -258,11 +249,14 @@ impl Recorder {
         while self.events.len() > MAX_LOG_EVENTS {
             self.events.pop_front();
         }
-        if !fresh.is_empty() {
-            if let Err(e) = self.writer.log_events(&fresh) {
+        // In small transactions: the store enforces its size limit after
+        // each, and one transaction of a whole flood would grow the WAL by
+        // all of it first.
+        for chunk in fresh.chunks(LOG_BATCH) {
+            if let Err(e) = self.writer.log_events(chunk) {
                 eprintln!(
                     "wedge record: {} kernel-log event(s) not written: {e}",
-                    fresh.len()
+                    chunk.len()
                 );
             }
         }
@@ -287,7 +281,7 @@ impl Recorder {
         let events = self.events.make_contiguous();
         let d = wedge_analysis::diagnose(&snap, events);
         let syscalls: HashMap<i32, Vec<SyscallEvent>> = match &self.trace {
-            Ok(t) => t.read(&stuck_tids(&snap, &d)),
+            Ok(t) => t.read(&stuck_tids(&snap)),
             Err(_) => HashMap::new(),
         };
         let scan_ms = t0.elapsed().as_secs_f64() * 1e3;

@@ -1,6 +1,7 @@
 //! Outputs over the same snapshot and findings: text for people, JSON for
 //! programs. One format per module.
 
+pub mod history;
 pub mod json;
 pub mod log;
 pub mod output;
