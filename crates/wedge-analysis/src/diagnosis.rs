@@ -7,7 +7,7 @@ use crate::finding::Finding;
 use crate::graph::{self, Graph};
 use crate::logrules::{analyze_log_typed, LogRule};
 use crate::wait::{wait_kind, WaitKind};
-use wedge_model::{FsClass, LogEvent, Process, Snapshot};
+use wedge_model::{Episode, FsClass, LogEvent, Process, Snapshot};
 
 /// Everything concluded from one snapshot.
 #[derive(Debug)]
@@ -17,12 +17,91 @@ pub struct Diagnosis {
     pub findings: Vec<Finding>,
     /// Who waits for whom.
     pub graph: Graph,
+    /// What the recorder's database (`wedge record`) says of this
+    /// snapshot's stuck threads; None when there is no database (the views
+    /// are then exactly as without a recorder).
+    pub recorded: Option<Recorded>,
+}
+
+/// The recorder's history as the views use it: the episodes of threads
+/// that are stuck now, attached by [`Diagnosis::attach_history`].
+#[derive(Debug, Clone, Default)]
+pub struct Recorded {
+    /// The database read.
+    pub db: String,
+    /// Ongoing episodes whose thread this snapshot shows stuck (the same
+    /// thread: it started before the episode did).
+    pub episodes: Vec<Episode>,
+    /// Why the database could not be read, when it could not.
+    pub error: Option<String>,
+}
+
+impl Recorded {
+    /// The ongoing episode of thread `tid`, when the recorder has one.
+    pub fn of_thread(&self, tid: i32) -> Option<&Episode> {
+        self.episodes.iter().find(|e| e.tid == tid)
+    }
+
+    /// The episode a finding about `pids` is told with: of the first pid
+    /// that has one, its main thread's, else its longest.
+    pub fn of_pids(&self, pids: &[i32]) -> Option<&Episode> {
+        pids.iter().find_map(|&pid| {
+            self.episodes
+                .iter()
+                .filter(|e| e.pid == pid || e.tid == pid)
+                .min_by_key(|e| (e.tid != pid, e.start_unix_ms))
+        })
+    }
 }
 
 impl Diagnosis {
     /// Anything will not make progress by itself.
     pub fn wedged(&self) -> bool {
         self.findings.iter().any(|f| f.is_wedged())
+    }
+
+    /// Joins the recorder's episodes (the ongoing, else latest, episode of
+    /// each thread, as the store gives them) to this snapshot. One is kept
+    /// only while it lasts and its thread is stuck now (D, Z, T/t, a fatal
+    /// signal pending, a known-to-hang wait: what `ps` lists): an episode
+    /// that ended, or whose thread runs again, says nothing of "since".
+    /// A tid the kernel reused for a thread that started after the episode
+    /// began is another thread.
+    pub fn attach_history(
+        &mut self,
+        snap: &Snapshot,
+        db: String,
+        episodes: Result<Vec<Episode>, String>,
+    ) {
+        let (episodes, error) = match episodes {
+            Ok(e) => (e, None),
+            Err(e) => (Vec::new(), Some(e)),
+        };
+        let boot_ms = snap.system.taken_at_unix_ms as f64 - snap.system.uptime_secs * 1000.0;
+        let hz = snap.system.clock_ticks_per_sec.max(1) as f64;
+        let mut kept: Vec<Episode> = episodes
+            .into_iter()
+            .filter(|e| e.end_unix_ms.is_none())
+            .filter(|e| {
+                let Some((p, t)) = snap.thread(e.tid) else {
+                    return false;
+                };
+                // The start time is in clock ticks since boot; a second of
+                // slack covers the boot time's rounding (uptime is read in
+                // centiseconds, the wall clock apart from it).
+                let started_ms = boot_ms + t.start_time as f64 * 1000.0 / hz;
+                let same =
+                    snap.system.uptime_secs <= 0.0 || started_ms <= e.start_unix_ms as f64 + 1000.0;
+                p.pid == e.pid && same && crate::wait::matters(p, t).is_some()
+            })
+            .collect();
+        kept.sort_by_key(|e| (e.pid, e.tid));
+        kept.dedup_by_key(|e| e.tid);
+        self.recorded = Some(Recorded {
+            db,
+            episodes: kept,
+            error,
+        });
     }
 
     /// A finding that names `pid` is wedged.
@@ -41,7 +120,11 @@ pub fn diagnose(snap: &Snapshot, events: &[LogEvent]) -> Diagnosis {
     if !events.is_empty() {
         merge(&mut findings, analyze_log_typed(snap, &graph, events));
     }
-    Diagnosis { findings, graph }
+    Diagnosis {
+        findings,
+        graph,
+        recorded: None,
+    }
 }
 
 /// Adds log findings; a hung-task report about a task already found stuck

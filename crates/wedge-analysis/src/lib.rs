@@ -15,7 +15,7 @@ pub mod storage;
 mod wait;
 pub mod workload;
 
-pub use diagnosis::{diagnose, user_stacks_refusal, Diagnosis};
+pub use diagnosis::{diagnose, user_stacks_refusal, Diagnosis, Recorded};
 pub use finding::{BlockedOn, Confidence, Evidence, Finding, Remedy, Severity};
 pub use logrules::{analyze_log, LogId, LogRule};
 pub use rules::{

@@ -6,6 +6,7 @@
 //! `task_struct`), so that every other wedge crate speaks about them the same
 //! way. Nothing in this crate does I/O.
 
+pub mod errno;
 pub mod flags;
 pub mod frames;
 pub mod kthread;
@@ -15,6 +16,7 @@ pub mod text;
 pub mod version;
 pub mod waits;
 
+pub use errno::{errno_name, syscall_ret_text};
 pub use flags::{TaskFlag, TaskFlags};
 pub use kthread::ThreadKind;
 pub use signal::{Signal, SignalSet};

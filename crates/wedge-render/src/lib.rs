@@ -2,6 +2,7 @@
 //! programs. One format per module.
 
 pub mod check;
+pub mod history;
 pub mod json;
 pub mod log;
 pub mod output;

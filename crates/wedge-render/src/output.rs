@@ -18,7 +18,8 @@ pub struct Verdict<'a> {
     /// `wedge_model::SCHEMA_VERSION`: see docs/json-schema.md.
     pub schema_version: u32,
     pub wedged: bool,
-    pub findings: &'a [Finding],
+    /// Each with the episode of its task, when the recorder has one.
+    pub findings: Vec<crate::history::FindingView<'a>>,
     /// The lock waits the live kernel names (task->blocker through BPF),
     /// every one; absent when there are none or BPF was not used.
     #[serde(skip_serializing_if = "<[LockWaitView]>::is_empty")]

@@ -67,6 +67,19 @@ pub fn render(snap: &Snapshot, findings: &[Finding], verbose: bool) -> String {
 /// [`render`], with the command that shows one process: `wedge why` on
 /// the live machine, `wedge vmcore DUMP why` for a dump.
 pub fn render_with(snap: &Snapshot, findings: &[Finding], verbose: bool, why: &str) -> String {
+    render_recalled(snap, findings, verbose, why, None)
+}
+
+/// [`render_with`], each finding whose task the recorder saw get stuck
+/// saying since when ("blocked since 03:12:07 (2h14m)") and the calls
+/// that led in, under its title.
+pub fn render_recalled(
+    snap: &Snapshot,
+    findings: &[Finding],
+    verbose: bool,
+    why: &str,
+    recall: Option<&crate::history::Recall<'_>>,
+) -> String {
     let mut o = String::new();
     let wedged = findings.iter().filter(|f| f.is_wedged()).count();
     let _ = writeln!(
@@ -105,7 +118,17 @@ pub fn render_with(snap: &Snapshot, findings: &[Finding], verbose: bool, why: &s
     }
     for f in findings {
         let full = verbose || f.severity == Severity::Critical;
-        o.push_str(&finding_text(f, full));
+        let text = finding_text(f, full);
+        match recall.and_then(|r| Some((r, r.rec.of_pids(&f.pids)?))) {
+            Some((r, e)) => {
+                // After the title line, before the evidence.
+                let (title, rest) = text.split_once('\n').unwrap_or((&text, ""));
+                let _ = writeln!(o, "{title}");
+                o.push_str(&r.finding_lines(e));
+                o.push_str(rest);
+            }
+            None => o.push_str(&text),
+        }
     }
     for l in &snap.limitations {
         let _ = writeln!(

@@ -241,11 +241,14 @@ pub fn verdict<C: Serialize>(
     let wedged = d.wedged() || crashed;
     // A dump's lock waits and the live kernel's (BPF) are the same facts.
     let waits = lock_waits(snap);
+    // The recorder's history is the live machine's: a dump's tasks are not
+    // the ones it saw.
+    let recall = crate::history::Recall::of(snap, d).filter(|_| dump.is_none());
     let doc = match (json, dump) {
         (true, None) => json_line(&output::Verdict {
             schema_version: SCHEMA_VERSION,
             wedged,
-            findings,
+            findings: crate::history::finding_views(findings, recall.as_ref()),
             lock_waits: &waits,
             limitations: &snap.limitations,
             stats: &snap.stats,
@@ -289,7 +292,13 @@ pub fn verdict<C: Serialize>(
             };
             // After the verdict's first line (what was scanned), before
             // the findings.
-            let body = crate::verdict::render(snap, findings, verbose);
+            let body = crate::verdict::render_recalled(
+                snap,
+                findings,
+                verbose,
+                "wedge why",
+                recall.as_ref(),
+            );
             match body.split_once('\n') {
                 Some((first, rest)) if !head.is_empty() => format!("{first}\n{head}{rest}"),
                 _ => head + &body,
@@ -383,7 +392,8 @@ pub fn why<C: Serialize, U: Serialize>(
                 .any(|t| t.tid == w.waiter || Some(t.tid) == w.owner)
         })
         .collect();
-    let report = || crate::why::report(snap, p, &d.findings, &d.graph);
+    let recall = crate::history::Recall::of(snap, d).filter(|_| dump.is_none());
+    let report = || crate::why::report_with(snap, p, &d.findings, &d.graph, recall.as_ref());
     let doc = match (json, dump) {
         (true, None) => json_line(&output::Why {
             schema_version: SCHEMA_VERSION,
@@ -399,7 +409,7 @@ pub fn why<C: Serialize, U: Serialize>(
             limitations: &snap.limitations,
         })?,
         (false, _) => {
-            let mut text = crate::why::render(snap, p, &d.findings, &d.graph);
+            let mut text = crate::why::render_with(snap, p, &d.findings, &d.graph, recall.as_ref());
             if let Some((_, t)) = &stacks {
                 text.push_str(t);
             }

@@ -1,5 +1,6 @@
 //! `wedge why PID`: everything about one process, readable.
 
+use crate::history::Recall;
 use crate::{human_ms, printable, ps::notes};
 use serde::Serialize;
 use std::fmt::Write;
@@ -39,8 +40,16 @@ pub struct WhyReport<'a> {
     /// For each waiting thread, the chains to what it ultimately waits on.
     pub chains: Vec<String>,
     pub thread_groups: Vec<ThreadGroup>,
-    pub findings: Vec<&'a Finding>,
+    /// Each with the episode of its task, when the recorder has one.
+    pub findings: Vec<crate::history::FindingView<'a>>,
     pub blocked_reads: Vec<&'a wedge_model::BlockedRead>,
+    /// The recorder's ongoing episode of each thread stuck now (absent
+    /// without a database).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub episodes: Vec<crate::history::EpisodeView<'a>>,
+    /// Why the recorder's database could not be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history_unreadable: Option<&'a str>,
 }
 
 fn stack_names(t: &Thread) -> Vec<String> {
@@ -100,6 +109,12 @@ pub fn groups(snap: &Snapshot, p: &Process) -> Vec<ThreadGroup> {
 
 /// One sentence per notable thread.
 pub fn summary(snap: &Snapshot, p: &Process) -> Vec<String> {
+    summary_with(snap, p, None)
+}
+
+/// [`summary`], saying since when a thread has been blocked where the
+/// recorder's history knows it.
+pub fn summary_with(snap: &Snapshot, p: &Process, recall: Option<&Recall<'_>>) -> Vec<String> {
     let mut s = Vec::new();
     for t in &p.threads {
         if wedge_analysis::matters(p, t).is_some() || t.tid == p.pid {
@@ -113,8 +128,15 @@ pub fn summary(snap: &Snapshot, p: &Process) -> Vec<String> {
                 .filter(|_| t.state != TaskState::Running)
                 .map(|ms| format!(", off the CPU for {}", human_ms(ms)))
                 .unwrap_or_default();
+            let since = recall
+                .and_then(|r| {
+                    r.rec
+                        .of_thread(t.tid)
+                        .map(|e| format!(", {}", crate::history::blocked_since(e, &r.clock)))
+                })
+                .unwrap_or_default();
             s.push(format!(
-                "{who} is {} ({}){off} and {}",
+                "{who} is {} ({}){off}{since} and {}",
                 t.state.code(),
                 t.state.name(),
                 describe_wait(snap, p, t)
@@ -139,6 +161,17 @@ pub fn report<'a>(
     findings: &'a [Finding],
     g: &wedge_analysis::graph::Graph,
 ) -> WhyReport<'a> {
+    report_with(snap, p, findings, g, None)
+}
+
+/// [`report`] with the recorder's history, when there is a database.
+pub fn report_with<'a>(
+    snap: &'a Snapshot,
+    p: &'a Process,
+    findings: &'a [Finding],
+    g: &wedge_analysis::graph::Graph,
+    recall: Option<&Recall<'a>>,
+) -> WhyReport<'a> {
     let mut chains = Vec::new();
     for t in &p.threads {
         let node = wedge_analysis::graph::Node::Task {
@@ -158,14 +191,24 @@ pub fn report<'a>(
     }
     WhyReport {
         process: p,
-        summary: summary(snap, p),
+        summary: summary_with(snap, p, recall),
         chains,
         thread_groups: groups(snap, p),
-        findings: findings
-            .iter()
-            .filter(|f| f.pids.contains(&p.pid))
-            .collect(),
+        findings: crate::history::finding_views(
+            findings.iter().filter(|f| f.pids.contains(&p.pid)),
+            recall,
+        ),
         blocked_reads: snap.blocked_reads_of(p.pid).collect(),
+        episodes: recall
+            .map(|r| {
+                p.threads
+                    .iter()
+                    .filter_map(|t| r.rec.of_thread(t.tid))
+                    .map(|e| crate::history::EpisodeView::new(e, r.clock.now_unix_ms))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        history_unreadable: recall.and_then(|r| r.rec.error.as_deref()),
     }
 }
 
@@ -193,7 +236,20 @@ pub fn render(
     findings: &[Finding],
     g: &wedge_analysis::graph::Graph,
 ) -> String {
-    let r = report(snap, p, findings, g);
+    render_with(snap, p, findings, g, None)
+}
+
+/// [`render`] with the recorder's history: "blocked since" in what each
+/// thread is doing, and a section with each episode's start, its window
+/// of uncertainty and the system calls that led in.
+pub fn render_with(
+    snap: &Snapshot,
+    p: &Process,
+    findings: &[Finding],
+    g: &wedge_analysis::graph::Graph,
+    recall: Option<&Recall<'_>>,
+) -> String {
+    let r = report_with(snap, p, findings, g, recall);
     let version = snap.kernel_version();
     let mut o = String::new();
     let leader_state = p.leader().map(|l| l.state).unwrap_or(TaskState::Other('?'));
@@ -309,6 +365,9 @@ pub fn render(
     let _ = writeln!(o, "\nWhat it is doing");
     for line in &r.summary {
         let _ = writeln!(o, "  • {}", printable(line));
+    }
+    if let Some(rc) = recall {
+        recorded_text(&mut o, p, rc);
     }
     if !r.chains.is_empty() {
         let _ = writeln!(o, "\nWaits on (to the root cause)");
@@ -527,8 +586,58 @@ pub fn render(
     if !r.findings.is_empty() {
         let _ = writeln!(o, "\nFindings");
         for f in &r.findings {
-            o.push_str(&crate::verdict::finding_text(f, true));
+            o.push_str(&crate::verdict::finding_text(f.finding, true));
         }
     }
     o
+}
+
+/// The recorder's episodes of the process's stuck threads: since when,
+/// how sure the start is, the calls that led in; or why the database
+/// could not be read.
+fn recorded_text(o: &mut String, p: &Process, rc: &Recall<'_>) {
+    if let Some(e) = &rc.rec.error {
+        let _ = writeln!(o, "  (cannot see the recorded history: {})", printable(e));
+        return;
+    }
+    let eps: Vec<_> = p
+        .threads
+        .iter()
+        .filter_map(|t| rc.rec.of_thread(t.tid))
+        .collect();
+    if eps.is_empty() {
+        return;
+    }
+    let _ = writeln!(o, "\nRecorded history ({})", printable(&rc.rec.db));
+    let c = &rc.clock;
+    for e in eps {
+        let who = if e.tid == e.pid {
+            format!("{} ({})", printable(&e.process_comm), e.pid)
+        } else {
+            format!("thread {} ({})", e.tid, printable(&e.comm))
+        };
+        // What it waits for is in "What it is doing" above; this says
+        // what only the samples know.
+        let dated = c.crosses_day(e.start_unix_ms);
+        let findings = if e.findings.is_empty() {
+            String::new()
+        } else {
+            format!("; finding {}", e.findings.join(", "))
+        };
+        let _ = writeln!(
+            o,
+            "  {who}: {}: first seen {} at {}, last seen at {}{findings}",
+            crate::history::blocked_since(e, c),
+            printable(&e.state),
+            c.time(e.start_unix_ms, dated),
+            c.time(e.last_seen_unix_ms, dated)
+        );
+        if let Some(u) = crate::history::uncertainty(e, c, c.crosses_day(e.start_unix_ms)) {
+            let _ = writeln!(o, "      {u}");
+        }
+        if !e.syscalls.is_empty() {
+            let _ = writeln!(o, "      system calls that led in (oldest first):");
+            o.push_str(&crate::history::syscall_lines(e, c, "        "));
+        }
+    }
 }

@@ -69,7 +69,19 @@ fn run(cli: Cli) -> Result<Status, String> {
             // The kernel log of this boot: what dead processes left behind
             // and the kernel's own hang reports.
             let events = wedge_klog::live_log_events(&mut snap.limitations);
-            let d = wedge_analysis::diagnose(&snap, &events);
+            let mut d = wedge_analysis::diagnose(&snap, &events);
+            // Since when each finding's task has been stuck, where the
+            // recorder saw it.
+            let mut pids: Vec<i32> = Vec::new();
+            for &p in d.findings.iter().flat_map(|f| &f.pids) {
+                if !pids.contains(&p) {
+                    pids.push(p);
+                }
+            }
+            // One indexed query a pid; a finding naming thousands of
+            // tasks tells its episode by its first ones.
+            pids.truncate(64);
+            cmd_record::attach_history(&mut snap, &mut d, cli.db.as_deref(), &pids);
             view::verdict::<()>(&snap, &d, cli.verbose, cli.json, None, out)
         }
         Some(Command::Ps(ps)) => {
@@ -85,7 +97,12 @@ fn run(cli: Cli) -> Result<Status, String> {
             // The kernel's own words about the task's wait (an NFS server
             // not responding, a hung-task report) join its finding.
             let events = wedge_klog::live_log_events(&mut snap.limitations);
-            let d = wedge_analysis::diagnose(&snap, &events);
+            let mut d = wedge_analysis::diagnose(&snap, &events);
+            let pid = snap
+                .process(why.pid)
+                .or_else(|| snap.thread(why.pid).map(|(p, _)| p))
+                .map_or(why.pid, |p| p.pid);
+            cmd_record::attach_history(&mut snap, &mut d, cli.db.as_deref(), &[pid]);
             let deadline = opts.deadline.max(std::time::Duration::from_secs(1));
             let stacks = |p: &Process| {
                 why.user_stacks.then(|| {
