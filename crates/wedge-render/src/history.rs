@@ -794,20 +794,9 @@ pub fn parse_since(s: &str, now_unix_ms: i64) -> Result<i64, String> {
         }
         return Ok((secs * 1000.0) as i64);
     }
-    if let Some(unit) = t.chars().last().filter(|c| c.is_ascii_alphabetic()) {
-        let n = &t[..t.len() - 1];
-        if let Ok(n) = n.parse::<f64>() {
-            let scale = match unit {
-                's' => 1_000.0,
-                'm' => 60_000.0,
-                'h' => 3_600_000.0,
-                'd' => 86_400_000.0,
-                _ => return Err(bad()),
-            };
-            if !n.is_finite() || n < 0.0 {
-                return Err(bad());
-            }
-            return Ok(now_unix_ms - (n * scale) as i64);
+    if t.ends_with(|c: char| c.is_ascii_alphabetic()) {
+        if let Some(secs) = wedge_model::parse_age_secs(t) {
+            return Ok(now_unix_ms - (secs * 1000.0) as i64);
         }
     }
     t.parse::<Timestamp>()
