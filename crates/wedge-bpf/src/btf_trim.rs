@@ -69,6 +69,14 @@ fn extra(kind: u32, vlen: usize) -> Option<usize> {
 /// The trimmed copy of `raw` (a little-endian vmlinux BTF blob), or why
 /// not (the caller then gives aya the whole BTF).
 pub(crate) fn trim(raw: &[u8]) -> Result<Vec<u8>, String> {
+    trim_to(raw, ROOTS)
+}
+
+/// The same, keeping `roots` (structs, unions, functions or typedefs, by
+/// name): the system-call rings (src/syscalls.rs) need only the typedefs
+/// `btf_trace_sys_enter` / `btf_trace_sys_exit`, whose ids are the
+/// tp_btf programs' attach ids.
+pub(crate) fn trim_to(raw: &[u8], roots: &[&str]) -> Result<Vec<u8>, String> {
     let bad = |what: &str| format!("/sys/kernel/btf/vmlinux: {what}");
     if raw.len() < 24 || u16::from_le_bytes([raw[0], raw[1]]) != BTF_MAGIC {
         return Err(bad("not little-endian BTF"));
@@ -114,9 +122,9 @@ pub(crate) fn trim(raw: &[u8]) -> Result<Vec<u8>, String> {
     let mut todo: Vec<usize> = Vec::new();
     for (id, &start) in starts.iter().enumerate().skip(1) {
         let kind = (info_of(id) >> 24) & 0x1f;
-        if matches!(kind, KIND_STRUCT | KIND_UNION | KIND_FUNC) {
+        if matches!(kind, KIND_STRUCT | KIND_UNION | KIND_FUNC | KIND_TYPEDEF) {
             let n = name(u32_at(types, start).unwrap_or(0));
-            if ROOTS.iter().any(|r| r.as_bytes() == n) {
+            if roots.iter().any(|r| r.as_bytes() == n) {
                 todo.push(id);
             }
         }

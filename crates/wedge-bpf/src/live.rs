@@ -281,6 +281,16 @@ impl LiveKernel {
             .map_err(Clone::clone)
     }
 
+    /// A new task-iterator pass in place of the kept one. `wedge record`
+    /// keeps one `LiveKernel` across its samples, so kallsyms, the BTF and
+    /// the ORC tables are read once, and needs each sample's tasks rather
+    /// than the first's. What [`Derived`] found from tasks (init_task, the
+    /// runqueues) is a kernel address that does not move: it is kept.
+    pub fn refresh_tasks(&mut self) -> Result<&Tasks, String> {
+        self.tasks = OnceCell::new();
+        self.tasks()
+    }
+
     /// The record of a pid (initial pid namespace), from [`LiveKernel::tasks`].
     pub fn record(&self, pid: i64) -> Option<&TaskRecord> {
         self.tasks()

@@ -20,7 +20,7 @@ pub(crate) const SLOT_SIZE: usize = 4096;
 /// error rather than unbounded memory.
 const MAX_TASK_BYTES: usize = 256 << 20;
 
-fn unavailable(reason: impl Into<String>) -> Unavailable {
+pub(crate) fn unavailable(reason: impl Into<String>) -> Unavailable {
     Unavailable {
         reason: reason.into(),
     }
@@ -62,7 +62,7 @@ pub fn kallsyms_addrs(names: &[&str]) -> Result<Vec<Option<u64>>, String> {
 }
 
 /// `/proc/self/status` fields: effective uid, CapEff, Seccomp mode.
-struct SelfStatus {
+pub(crate) struct SelfStatus {
     euid: Option<u32>,
     cap_eff: Option<u64>,
     seccomp: Option<u32>,
@@ -87,7 +87,7 @@ const CAP_PERFMON: u32 = 38;
 const CAP_BPF: u32 = 39;
 
 /// The checks that need no bpf() call, each with its own reason.
-fn precheck() -> Result<SelfStatus, Unavailable> {
+pub(crate) fn precheck() -> Result<SelfStatus, Unavailable> {
     let st = self_status();
     if let Some(caps) = st.cap_eff {
         let has = |c: u32| caps & (1u64 << c) != 0;
@@ -138,7 +138,7 @@ fn errno_of(e: &(dyn std::error::Error + 'static)) -> Option<i32> {
 }
 
 /// An error and its causes on one line.
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {
@@ -154,7 +154,7 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
 
 /// The line of a verifier log that says what was refused: the last line
 /// that is not the statistics the kernel appends.
-fn verifier_reason(log: &str) -> Option<String> {
+pub(crate) fn verifier_reason(log: &str) -> Option<String> {
     log.lines()
         .map(str::trim)
         .rfind(|l| {
@@ -169,7 +169,11 @@ fn verifier_reason(log: &str) -> Option<String> {
 
 /// Names why a bpf() step failed: EPERM although the capabilities are
 /// there is a seccomp filter or an LSM; the verifier's own line otherwise.
-fn refused(step: &str, e: &(dyn std::error::Error + 'static), st: &SelfStatus) -> Unavailable {
+pub(crate) fn refused(
+    step: &str,
+    e: &(dyn std::error::Error + 'static),
+    st: &SelfStatus,
+) -> Unavailable {
     if errno_of(e) == Some(libc::EPERM) {
         let why = if st.seccomp.unwrap_or(0) != 0 {
             "a seccomp filter is active on this process"

@@ -511,37 +511,12 @@ impl LivePass {
     /// with the reason, never guessed.
     pub fn apply(self, snap: &mut Snapshot) {
         let t0 = std::time::Instant::now();
-        let fail = |snap: &mut Snapshot, why: String| {
-            for t in snap.processes.iter_mut().flat_map(|p| &mut p.threads) {
-                if t.kernel_stack.value().is_none() {
-                    t.kernel_stack = Field::missing(MissingReason::Error, why.clone());
-                }
-            }
-            snap.superblocks = Field::missing(
-                MissingReason::NotSupported,
-                format!("superblocks are kernel memory, not read: {why}"),
-            );
-            snap.limitations.push(Limitation {
-                what: WHAT.into(),
-                why: format!("{why}; {FALLBACK}"),
-            });
-        };
         let ns = match viewer_pid_ns() {
             Ok(ns) => ns,
             Err(e) => return fail(snap, format!("wedge's own pid namespace is unknown: {e}")),
         };
         let (tasks, a) = match self {
-            LivePass::Off(l) => {
-                snap.superblocks = Field::missing(
-                    MissingReason::NotSupported,
-                    format!(
-                        "superblocks are kernel memory, read through BPF, which is {}",
-                        l.why
-                    ),
-                );
-                snap.limitations.push(l);
-                return;
-            }
+            LivePass::Off(l) => return off(snap, &l),
             LivePass::Kernel(h) => {
                 let k = match h.join() {
                     Ok(Ok(k)) => k,
@@ -550,57 +525,188 @@ impl LivePass {
                     }
                     Err(_) => return fail(snap, "reading the live kernel failed".into()),
                 };
-                let k = &k;
                 let tasks = match k.tasks() {
                     Ok(t) => t,
                     Err(e) => return fail(snap, format!("the task pass failed: {e}")),
                 };
-                snap.superblocks = live_superblocks(k, tasks, &mut snap.limitations);
-                let stacks = |r: &TaskRecord| live_stack(k, r);
-                let a = apply(snap, tasks, ns, Some(&stacks));
-                // The unwinder's own gaps matter only where a stack ran
-                // into them (an unwind continued with BPF's frames).
-                let joined_stacks = snap
-                    .processes
-                    .iter()
-                    .flat_map(|p| &p.threads)
-                    .filter_map(|t| t.kernel_stack.value())
-                    .any(|s| s.iter().any(|f| f.origin == Some(StackSource::Bpf)));
-                for w in k.warnings.iter().filter(|_| joined_stacks) {
-                    snap.limitations.push(Limitation {
-                        what: "kernel stacks (ORC)".into(),
-                        why: w.clone(),
-                    });
-                }
-                ((tasks.pass_ms, tasks.records.len()), a)
+                apply_kernel(snap, &k, tasks, ns)
             }
             LivePass::Tasks(bpf, why) => {
                 let tasks = match bpf.tasks() {
                     Ok(t) => t,
                     Err(e) => return fail(snap, format!("the task pass failed: {e}")),
                 };
-                snap.limitations.push(Limitation {
-                    what: WHAT.into(),
-                    why: format!("kernel stacks stay /proc's: {why}"),
-                });
-                snap.superblocks = Field::missing(
-                    MissingReason::NotSupported,
-                    format!(
-                        "superblocks not read: the kernel's symbols and types are not read: {why}"
-                    ),
-                );
-                let a = apply(snap, &tasks, ns, None);
-                ((tasks.pass_ms, tasks.records.len()), a)
+                apply_tasks(snap, &tasks, ns, &why)
             }
         };
-        snap.stats.bpf = Some(BpfStats {
-            pass_ms: tasks.0,
-            total_ms: t0.elapsed().as_secs_f64() * 1e3,
-            tasks: tasks.1,
-            joined: a.joined,
-            not_visible: a.not_visible,
+        stats(snap, t0, tasks, a);
+    }
+}
+
+/// A pass that could not run: what the scan left to it (stacks) is
+/// missing with the reason, never guessed.
+fn fail(snap: &mut Snapshot, why: String) {
+    for t in snap.processes.iter_mut().flat_map(|p| &mut p.threads) {
+        if t.kernel_stack.value().is_none() {
+            t.kernel_stack = Field::missing(MissingReason::Error, why.clone());
+        }
+    }
+    snap.superblocks = Field::missing(
+        MissingReason::NotSupported,
+        format!("superblocks are kernel memory, not read: {why}"),
+    );
+    snap.limitations.push(Limitation {
+        what: WHAT.into(),
+        why: format!("{why}; {FALLBACK}"),
+    });
+}
+
+fn off(snap: &mut Snapshot, l: &Limitation) {
+    snap.superblocks = Field::missing(
+        MissingReason::NotSupported,
+        format!(
+            "superblocks are kernel memory, read through BPF, which is {}",
+            l.why
+        ),
+    );
+    snap.limitations.push(l.clone());
+}
+
+/// The live kernel kept loaded across snapshots, for `wedge record`: a
+/// [`LivePass`] is made for one snapshot (the programs loaded, kallsyms'
+/// 120,000 lines, 5 MiB of BTF and the ORC tables parsed, then dropped),
+/// which at one sample a second would cost more than the samples. This one
+/// loads once and re-runs only the task iterator at each [`KeptPass::apply`].
+pub enum KeptPass {
+    Kernel(Box<LiveKernel>),
+    Tasks(Bpf, String),
+    Off(Limitation),
+}
+
+impl KeptPass {
+    /// Loads the programs and reads the kernel's symbols now (it blocks for
+    /// what [`LivePass::open`] does on a thread).
+    pub fn open(wanted: bool) -> KeptPass {
+        match LivePass::open(wanted) {
+            LivePass::Kernel(h) => match h.join() {
+                Ok(Ok(k)) => KeptPass::Kernel(Box::new(k)),
+                Ok(Err(e)) => KeptPass::Off(Limitation {
+                    what: WHAT.into(),
+                    why: format!("the live kernel could not be read: {e}; {FALLBACK}"),
+                }),
+                Err(_) => KeptPass::Off(Limitation {
+                    what: WHAT.into(),
+                    why: format!("reading the live kernel failed; {FALLBACK}"),
+                }),
+            },
+            LivePass::Tasks(b, why) => KeptPass::Tasks(b, why),
+            LivePass::Off(l) => KeptPass::Off(l),
+        }
+    }
+
+    /// As [`LivePass::replaces_stacks`].
+    pub fn replaces_stacks(&self) -> bool {
+        matches!(self, KeptPass::Kernel(_))
+    }
+
+    /// Whether the task pass runs at all.
+    pub fn uses_bpf(&self) -> bool {
+        !matches!(self, KeptPass::Off(_))
+    }
+
+    /// What is degraded and why, in a sentence; `None` when nothing is.
+    pub fn degraded(&self) -> Option<String> {
+        match self {
+            KeptPass::Kernel(_) => None,
+            KeptPass::Tasks(_, why) => Some(format!("kernel stacks stay /proc's: {why}")),
+            KeptPass::Off(l) => Some(l.why.clone()),
+        }
+    }
+
+    /// The loaded kernel, for what else reads it between samples.
+    pub fn kernel(&self) -> Option<&LiveKernel> {
+        match self {
+            KeptPass::Kernel(k) => Some(k),
+            _ => None,
+        }
+    }
+
+    /// A fresh task pass joined into `snap`, as [`LivePass::apply`].
+    pub fn apply(&mut self, snap: &mut Snapshot) {
+        let t0 = std::time::Instant::now();
+        let ns = match viewer_pid_ns() {
+            Ok(ns) => ns,
+            Err(e) => return fail(snap, format!("wedge's own pid namespace is unknown: {e}")),
+        };
+        let (tasks, a) = match self {
+            KeptPass::Off(l) => return off(snap, l),
+            KeptPass::Kernel(k) => {
+                if let Err(e) = k.refresh_tasks() {
+                    return fail(snap, format!("the task pass failed: {e}"));
+                }
+                let k: &LiveKernel = k;
+                match k.tasks() {
+                    Ok(tasks) => apply_kernel(snap, k, tasks, ns),
+                    Err(e) => return fail(snap, format!("the task pass failed: {e}")),
+                }
+            }
+            KeptPass::Tasks(bpf, why) => match bpf.tasks() {
+                Ok(tasks) => apply_tasks(snap, &tasks, ns, why),
+                Err(e) => return fail(snap, format!("the task pass failed: {e}")),
+            },
+        };
+        stats(snap, t0, tasks, a);
+    }
+}
+
+/// The pass with the kernel's symbols: stacks named and unwound, the
+/// superblocks walked.
+fn apply_kernel(snap: &mut Snapshot, k: &LiveKernel, tasks: &Tasks, ns: u32) -> PassDone {
+    snap.superblocks = live_superblocks(k, tasks, &mut snap.limitations);
+    let stacks = |r: &TaskRecord| live_stack(k, r);
+    let a = apply(snap, tasks, ns, Some(&stacks));
+    // The unwinder's own gaps matter only where a stack ran into them (an
+    // unwind continued with BPF's frames).
+    let joined_stacks = snap
+        .processes
+        .iter()
+        .flat_map(|p| &p.threads)
+        .filter_map(|t| t.kernel_stack.value())
+        .any(|s| s.iter().any(|f| f.origin == Some(StackSource::Bpf)));
+    for w in k.warnings.iter().filter(|_| joined_stacks) {
+        snap.limitations.push(Limitation {
+            what: "kernel stacks (ORC)".into(),
+            why: w.clone(),
         });
     }
+    ((tasks.pass_ms, tasks.records.len()), a)
+}
+
+/// The pass without the kernel's symbols: states and locks only.
+fn apply_tasks(snap: &mut Snapshot, tasks: &Tasks, ns: u32, why: &str) -> PassDone {
+    snap.limitations.push(Limitation {
+        what: WHAT.into(),
+        why: format!("kernel stacks stay /proc's: {why}"),
+    });
+    snap.superblocks = Field::missing(
+        MissingReason::NotSupported,
+        format!("superblocks not read: the kernel's symbols and types are not read: {why}"),
+    );
+    let a = apply(snap, tasks, ns, None);
+    ((tasks.pass_ms, tasks.records.len()), a)
+}
+
+/// The pass's wall time and task count, and what [`apply`] joined.
+type PassDone = ((f64, usize), Applied);
+
+fn stats(snap: &mut Snapshot, t0: std::time::Instant, tasks: (f64, usize), a: Applied) {
+    snap.stats.bpf = Some(BpfStats {
+        pass_ms: tasks.0,
+        total_ms: t0.elapsed().as_secs_f64() * 1e3,
+        tasks: tasks.1,
+        joined: a.joined,
+        not_visible: a.not_visible,
+    });
 }
 
 #[cfg(test)]

@@ -92,7 +92,7 @@ pub use event::{
 };
 pub use event::{kind_help, parse_kind};
 pub use frame::Frame;
-pub use kmsg::{live_events, read_kmsg};
+pub use kmsg::{follow_kmsg, kmsg_record_seq, live_events, read_kmsg, KmsgItem};
 pub use model::to_log_events;
 pub use parser::{FormatCounts, Fragment, Parser, Summary};
 pub use read::{kernel_log_limitation, live_log_events, read_log, LogRequest, LogSink};

@@ -1,5 +1,4 @@
-//! `wedge record` and `wedge history`: arguments and dispatch. CONTRACT
-//! STUB: the `recorder` piece fills it in.
+//! `wedge record` and `wedge history`: arguments and dispatch.
 
 use clap::Args;
 use std::path::Path;
@@ -13,8 +12,55 @@ pub struct RecordArgs {
     /// Stop after this many samples (default: run until SIGINT/SIGTERM).
     #[arg(long, hide = true)]
     pub samples: Option<u64>,
+    /// Keep this much history: seconds, or with a unit (`30m`, `12h`,
+    /// `7d`) [default: 7d].
+    #[arg(long, value_name = "AGE")]
+    pub max_age: Option<String>,
+    /// Keep the database under this size: bytes, or with a unit (`64M`,
+    /// `1G`) [default: 256M]; the oldest samples go first.
+    #[arg(long, value_name = "SIZE")]
+    pub max_size: Option<String>,
     #[command(flatten)]
     pub scan: crate::args::ScanArgs,
+}
+
+/// `7d`, `12h`, `30m`, `45s`, `3600` → seconds.
+fn parse_age(s: &str) -> Result<u64, String> {
+    let bad = || format!("--max-age {s:?}: expected seconds or a number with s, m, h or d");
+    let t = s.trim();
+    let (num, unit) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&t[..i], c),
+        _ => (t, 's'),
+    };
+    let n: u64 = num.trim().parse().map_err(|_| bad())?;
+    let mult = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(mult).filter(|&v| v > 0).ok_or_else(bad)
+}
+
+/// `256M`, `1G`, `64k`, `1048576` → bytes (binary units).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let bad = || format!("--max-size {s:?}: expected bytes or a number with K, M or G");
+    let t = s.trim().trim_end_matches(['B', 'b']).trim_end_matches(['i']);
+    let (num, shift) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (
+            &t[..i],
+            match c.to_ascii_uppercase() {
+                'K' => 10,
+                'M' => 20,
+                'G' => 30,
+                _ => return Err(bad()),
+            },
+        ),
+        _ => (t, 0),
+    };
+    let n: u64 = num.trim().parse().map_err(|_| bad())?;
+    n.checked_mul(1 << shift).filter(|&v| v > 0).ok_or_else(bad)
 }
 
 #[derive(Args, Debug)]
@@ -27,14 +73,44 @@ pub struct HistoryArgs {
     pub since: Option<String>,
 }
 
+/// `wedge record`: samples until SIGINT/SIGTERM (exit 0) or `--samples`;
+/// a database another recorder holds is an error (exit 2) naming it.
 pub fn record(
     a: &RecordArgs,
     opts: &wedge_procfs::ScanOptions,
     bpf: bool,
     db: Option<&Path>,
 ) -> Result<Status, String> {
-    let _ = (a, opts, bpf, db);
-    Err("wedge record is not built yet".into())
+    if !(a.interval.is_finite() && a.interval >= 0.01 && a.interval <= 86_400.0) {
+        return Err(format!(
+            "--interval {}: expected seconds between 0.01 and 86400",
+            a.interval
+        ));
+    }
+    let mut retention = wedge_record::Retention::default();
+    if let Some(s) = &a.max_age {
+        retention.max_age_secs = parse_age(s)?;
+    }
+    if let Some(s) = &a.max_size {
+        retention.max_bytes = parse_size(s)?;
+    }
+    let db = db
+        .map(Path::to_path_buf)
+        .unwrap_or_else(wedge_record::default_db_path);
+    let stop = wedge_record::recorder::stop_on_signals()?;
+    wedge_record::recorder::run(
+        wedge_record::recorder::RecordOptions {
+            db,
+            interval_ms: (a.interval * 1e3).round() as u64,
+            retention,
+            bpf,
+            samples: a.samples,
+            scan: opts.clone(),
+            syscalls_per_thread: 16,
+        },
+        stop,
+    )?;
+    Ok(Status::Clear)
 }
 
 /// `wedge history`: the database at `--db` (else the default path) read
@@ -117,4 +193,24 @@ pub fn attach_history(
         });
     }
     d.attach_history(snap, name, episodes);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retention_flags() {
+        assert_eq!(parse_age("7d"), Ok(7 * 86_400));
+        assert_eq!(parse_age("90"), Ok(90));
+        assert_eq!(parse_age("30m"), Ok(1800));
+        assert!(parse_age("0").is_err());
+        assert!(parse_age("1w").is_err());
+        assert!(parse_age("").is_err());
+        assert_eq!(parse_size("256M"), Ok(256 << 20));
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert!(parse_size("1T").is_err());
+        assert!(parse_size("-1").is_err());
+    }
 }
