@@ -263,7 +263,10 @@ mod tests {
     #[test]
     fn record_seq() {
         assert_eq!(kmsg_record_seq(b"6,1234,5678,-;hello, world"), Some(1234));
-        assert_eq!(kmsg_record_seq(b"4,7,1,c,caller=T1;x\n SUBSYSTEM=usb"), Some(7));
+        assert_eq!(
+            kmsg_record_seq(b"4,7,1,c,caller=T1;x\n SUBSYSTEM=usb"),
+            Some(7)
+        );
         assert_eq!(kmsg_record_seq(b"garbage"), None);
         assert_eq!(kmsg_record_seq(b""), None);
     }

@@ -53,7 +53,10 @@ const KMSG_POLL_MS: i32 = 200;
 enum FromLog {
     /// An event, and whether it is not stored yet.
     Event(Box<wedge_klog::Event>, bool),
-    Lost { count: u64, before_seq: u64 },
+    Lost {
+        count: u64,
+        before_seq: u64,
+    },
     Failed(String),
 }
 
@@ -326,8 +329,8 @@ impl Recorder {
                 break;
             }
             let elapsed = start.elapsed();
-            let due = u32::try_from(elapsed.as_nanos() / interval.as_nanos().max(1))
-                .unwrap_or(u32::MAX);
+            let due =
+                u32::try_from(elapsed.as_nanos() / interval.as_nanos().max(1)).unwrap_or(u32::MAX);
             tick = (tick + 1).max(due.saturating_add(1));
             let next = start + interval.saturating_mul(tick);
             // Slept in slices, so a signal's stop flag is seen within
@@ -361,9 +364,9 @@ impl Recorder {
 fn follow(after: Option<u64>, stop: &AtomicBool, tx: &mpsc::Sender<FromLog>) {
     let gone = |_| "the recorder stopped".to_string();
     let r = wedge_klog::follow_kmsg(after, stop, KMSG_POLL_MS, |item| match item {
-        wedge_klog::KmsgItem::Event { event, fresh } => {
-            tx.send(FromLog::Event(Box::new(event), fresh)).map_err(gone)
-        }
+        wedge_klog::KmsgItem::Event { event, fresh } => tx
+            .send(FromLog::Event(Box::new(event), fresh))
+            .map_err(gone),
         wedge_klog::KmsgItem::Lost { count, before_seq } => {
             tx.send(FromLog::Lost { count, before_seq }).map_err(gone)
         }

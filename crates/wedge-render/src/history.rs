@@ -221,8 +221,12 @@ pub fn syscall_text(s: &SyscallEvent, c: &Clock, until_ms: i64) -> String {
     let name = s.name.clone().unwrap_or_else(|| format!("#{}", s.nr));
     let args: Vec<String> = s.args.iter().take(3).map(|a| format!("{a:#x}")).collect();
     let outcome = match (s.ret, s.duration_ns) {
-        (Some(r), Some(ns)) => format!(" = {r}  ({})", human_ms(ns as f64 / 1e6)),
-        (Some(r), None) => format!(" = {r}"),
+        // Under a millisecond says nothing next to a hang of seconds
+        // (and human_ms has no finer unit).
+        (Some(r), Some(ns)) if ns >= 1_000_000 => {
+            format!(" = {r}  ({})", human_ms(ns as f64 / 1e6))
+        }
+        (Some(r), _) => format!(" = {r}"),
         (None, _) => format!(
             "  ← unfinished (in it for {})",
             human_ms((until_ms - s.start_unix_ms).max(0) as f64)

@@ -46,7 +46,10 @@ fn parse_age(s: &str) -> Result<u64, String> {
 /// `256M`, `1G`, `64k`, `1048576` → bytes (binary units).
 fn parse_size(s: &str) -> Result<u64, String> {
     let bad = || format!("--max-size {s:?}: expected bytes or a number with K, M or G");
-    let t = s.trim().trim_end_matches(['B', 'b']).trim_end_matches(['i']);
+    let t = s
+        .trim()
+        .trim_end_matches(['B', 'b'])
+        .trim_end_matches(['i']);
     let (num, shift) = match t.char_indices().last() {
         Some((i, c)) if c.is_ascii_alphabetic() => (
             &t[..i],

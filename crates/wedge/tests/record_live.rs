@@ -57,7 +57,8 @@ struct Recorder {
 impl Recorder {
     fn start(db: &Path, extra: &[&str]) -> Result<Recorder, Failed> {
         let stderr = db.with_extension(format!("stderr.{}", unix_ms()));
-        let err = std::fs::File::create(&stderr).map_err(|e| format!("{}: {e}", stderr.display()))?;
+        let err =
+            std::fs::File::create(&stderr).map_err(|e| format!("{}: {e}", stderr.display()))?;
         let interval = format!("{}", INTERVAL_MS as f64 / 1e3);
         let child = Command::new(env!("CARGO_BIN_EXE_wedge"))
             .args(["record", "--db"])
@@ -97,7 +98,11 @@ impl Recorder {
         if !ok {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(format!("wedge record did not stop on signal {sig}: {}", self.stderr()).into());
+            return Err(format!(
+                "wedge record did not stop on signal {sig}: {}",
+                self.stderr()
+            )
+            .into());
         }
         let st = child.wait().map_err(|e| e.to_string())?;
         use std::os::unix::process::ExitStatusExt;
@@ -180,10 +185,9 @@ fn scene_across_a_recorder_restart() -> R {
     drop(reader);
     drop(fs);
     let torn = unix_ms();
-    check(
-        wedge_testkit::proc::state_of(tid).is_none(),
-        || format!("reader {tid} still there after the teardown"),
-    )?;
+    check(wedge_testkit::proc::state_of(tid).is_none(), || {
+        format!("reader {tid} still there after the teardown")
+    })?;
     sampled_after(&db, &rec, torn)?;
     let status = rec.stop(libc::SIGTERM)?;
     check(status == 0, || format!("SIGTERM: exit status {status}"))?;
@@ -205,7 +209,11 @@ fn scene_across_a_recorder_restart() -> R {
     // reader at some point within it: shorter than an interval, or the
     // next tick would have been skipped.
     check(first.start_unix_ms + INTERVAL_MS >= began, || {
-        format!("episode starts at {}, more than an interval before the scene ({began}): {}", first.start_unix_ms, all())
+        format!(
+            "episode starts at {}, more than an interval before the scene ({began}): {}",
+            first.start_unix_ms,
+            all()
+        )
     })?;
     let nb = first
         .not_before_unix_ms
@@ -221,7 +229,10 @@ fn scene_across_a_recorder_restart() -> R {
             .unwrap_or_default()
             .to_lowercase()
             .contains("fuse")
-            || first.stack.iter().any(|f| f.contains("request_wait_answer")),
+            || first
+                .stack
+                .iter()
+                .any(|f| f.contains("request_wait_answer")),
         || format!("the episode's wait is not the FUSE one: {}", all()),
     )?;
     // It ended when the scene was torn down: last seen before the
@@ -231,7 +242,10 @@ fn scene_across_a_recorder_restart() -> R {
         .end_unix_ms
         .ok_or_else(|| format!("the episode never ended: {}", all()))?;
     check(end >= torn_from && last.last_seen_unix_ms <= torn, || {
-        format!("teardown {torn_from}..{torn}, episode ended at {end}: {}", all())
+        format!(
+            "teardown {torn_from}..{torn}, episode ended at {end}: {}",
+            all()
+        )
     })?;
     check(last.ending == Some(Ending::ProcessGone), || {
         format!("ending {:?}: {}", last.ending, all())
@@ -243,13 +257,15 @@ fn scene_across_a_recorder_restart() -> R {
         || format!("no episode covers the killed reader: {}", all()),
     )?;
     // Every episode of the reader lies within the scene.
-    check(eps.iter().all(|e| e.start_unix_ms + INTERVAL_MS >= began), || all())?;
+    check(
+        eps.iter().all(|e| e.start_unix_ms + INTERVAL_MS >= began),
+        || all(),
+    )?;
     // The process's life: started before the scene, gone by its end.
     if let Some(p) = h.processes.iter().find(|p| p.pid == tid) {
-        check(
-            p.exit_unix_ms.is_some_and(|x| x >= torn_from),
-            || format!("process life {p:?}"),
-        )?;
+        check(p.exit_unix_ms.is_some_and(|x| x >= torn_from), || {
+            format!("process life {p:?}")
+        })?;
     }
     Ok(())
 }
@@ -334,7 +350,11 @@ fn log_flood_stays_under_max_size() -> R {
     uniq.sort_unstable();
     uniq.dedup();
     check(uniq.len() == ours.len(), || {
-        format!("{} flood events stored, {} distinct", ours.len(), uniq.len())
+        format!(
+            "{} flood events stored, {} distinct",
+            ours.len(),
+            uniq.len()
+        )
     })?;
     check(!ours.is_empty(), || {
         format!(
@@ -352,7 +372,10 @@ fn log_flood_stays_under_max_size() -> R {
         .ok_or("no flood event")?;
     let max_seq = h.log_events.iter().map(|e| e.seq).max().unwrap_or(0);
     check(newest.seq + 64 >= max_seq || ours.len() < LINES, || {
-        format!("the newest flood event {} is far from the newest stored {max_seq}", newest.seq)
+        format!(
+            "the newest flood event {} is far from the newest stored {max_seq}",
+            newest.seq
+        )
     })?;
     println!(
         "flood: {LINES} lines, {} of them stored, peak size {peak} B (limit {MAX})",
@@ -411,7 +434,14 @@ fn second_recorder_refuses() -> R {
     let first = Recorder::start(&db, &["--no-bpf"])?;
     sampled_after(&db, &first, 0)?;
     let second = common::try_run(
-        &["record", "--no-bpf", "--db", &db.display().to_string(), "--samples", "1"],
+        &[
+            "record",
+            "--no-bpf",
+            "--db",
+            &db.display().to_string(),
+            "--samples",
+            "1",
+        ],
         common::Opts::within(PATIENCE),
     )
     .map_err(|e| e.to_string())?;
@@ -428,12 +458,22 @@ fn second_recorder_refuses() -> R {
     check(status == 0, || format!("SIGTERM: exit status {status}"))?;
     // Once the first has gone, the database is free again.
     let third = common::try_run(
-        &["record", "--no-bpf", "--db", &db.display().to_string(), "--samples", "1"],
+        &[
+            "record",
+            "--no-bpf",
+            "--db",
+            &db.display().to_string(),
+            "--samples",
+            "1",
+        ],
         common::Opts::within(PATIENCE),
     )
     .map_err(|e| e.to_string())?;
     check(third.code == Some(0), || {
-        format!("recorder after the first stopped: exit {:?}: {}", third.code, third.stderr)
+        format!(
+            "recorder after the first stopped: exit {:?}: {}",
+            third.code, third.stderr
+        )
     })
 }
 
