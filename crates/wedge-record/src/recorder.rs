@@ -35,7 +35,8 @@ pub struct RecordOptions {
     pub samples: Option<u64>,
     /// How /proc is scanned (deadlines, workers, what is read).
     pub scan: wedge_procfs::ScanOptions,
-    /// How many system calls each thread's ring keeps.
+    /// How many system calls of each thread are read; 0: the rings are not
+    /// attached at all.
     pub syscalls_per_thread: usize,
 }
 
@@ -139,6 +140,8 @@ impl Recorder {
         let pass = KeptPass::open(opts.bpf);
         let trace = if !opts.bpf {
             Err("not used (--no-bpf)".to_string())
+        } else if opts.syscalls_per_thread == 0 {
+            Err("not used (--no-syscalls)".to_string())
         } else if !pass.uses_bpf() {
             Err(pass
                 .degraded()

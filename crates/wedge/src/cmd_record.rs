@@ -20,6 +20,11 @@ pub struct RecordArgs {
     /// `1G`) [default: 256M]; the oldest samples go first.
     #[arg(long, value_name = "SIZE")]
     pub max_size: Option<String>,
+    /// Do not keep each thread's last system calls in the kernel (the
+    /// BPF rings on raw_syscalls that show what a stuck task did just
+    /// before).
+    #[arg(long)]
+    pub no_syscalls: bool,
     #[command(flatten)]
     pub scan: crate::args::ScanArgs,
 }
@@ -109,7 +114,7 @@ pub fn record(
             bpf,
             samples: a.samples,
             scan: opts.clone(),
-            syscalls_per_thread: 16,
+            syscalls_per_thread: if a.no_syscalls { 0 } else { 16 },
         },
         stop,
     )?;

@@ -21,10 +21,11 @@ mod common;
 
 use common::{check, scratch};
 use libtest_mimic::{Arguments, Failed, Trial};
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-use wedge_model::{Ending, History};
+use wedge_model::History;
 use wedge_testkit::{setup_or_skip, skip_or_fail, FuseDaemon, FuseReader};
 
 type R = Result<(), Failed>;
@@ -192,81 +193,91 @@ fn scene_across_a_recorder_restart() -> R {
     let status = rec.stop(libc::SIGTERM)?;
     check(status == 0, || format!("SIGTERM: exit status {status}"))?;
 
-    let h = history(&db)?.ok_or("the database is gone")?;
-    let mut eps: Vec<_> = h.episodes.iter().filter(|e| e.tid == tid).collect();
-    eps.sort_by_key(|e| e.start_unix_ms);
-    let all = || serde_json::to_string_pretty(&eps).unwrap_or_default();
-    let first = eps.first().ok_or_else(|| {
+    // What the user sees: `wedge history PID --json`.
+    let run = common::try_run(
+        &[
+            "history",
+            &tid.to_string(),
+            "--db",
+            &db.display().to_string(),
+            "--json",
+        ],
+        common::Opts::within(PATIENCE),
+    )
+    .map_err(|e| e.to_string())?;
+    check(run.code == Some(0), || {
         format!(
-            "no episode of the reader {tid}: {}",
-            serde_json::to_string(&h.episodes).unwrap_or_default()
+            "wedge history exit {:?} with every episode over: {}",
+            run.code, run.stderr
         )
     })?;
-    // The first sample that saw it stuck came after the scene began, and
-    // the one before it (which did not) before it was established: the
-    // episode's start is known to within one sampling interval.
+    let doc = run.json();
+    common::conforms("history.json", "wedge history PID --json", &doc)?;
+    // Times in the JSON are Unix seconds; the test's clock is ms.
+    let ms = |v: &Value| v.as_f64().map(|s| (s * 1e3).round() as i64);
+    let mut eps: Vec<&Value> = doc["episodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["tid"] == tid)
+        .collect();
+    eps.sort_by_key(|e| ms(&e["start_unix"]));
+    let all = || serde_json::to_string_pretty(&eps).unwrap_or_default();
+    let first = *eps
+        .first()
+        .ok_or_else(|| format!("no episode of the reader {tid}: {doc}"))?;
+    let start = ms(&first["start_unix"]).ok_or_else(|| all())?;
     // A sample's time is when its scan started, and the scan sees the
     // reader at some point within it: shorter than an interval, or the
     // next tick would have been skipped.
-    check(first.start_unix_ms + INTERVAL_MS >= began, || {
+    check(start + INTERVAL_MS >= began, || {
         format!(
-            "episode starts at {}, more than an interval before the scene ({began}): {}",
-            first.start_unix_ms,
+            "episode starts at {start}, more than an interval before the scene ({began}): {}",
             all()
         )
     })?;
-    let nb = first
-        .not_before_unix_ms
+    // The sample before it, which did not see it stuck, came before the
+    // scene was established: the start is known to within one interval.
+    let nb = ms(&first["not_before_unix"])
         .ok_or_else(|| format!("the episode has no sample before it: {}", all()))?;
-    check(nb <= established, || {
+    check(nb <= established && start > nb, || {
         format!("the sample before the episode ({nb}) is after the scene was established ({established}): {}", all())
     })?;
-    check(first.start_unix_ms > nb, || all())?;
     check(
-        first
-            .wait
-            .as_deref()
-            .unwrap_or_default()
-            .to_lowercase()
-            .contains("fuse")
-            || first
-                .stack
-                .iter()
-                .any(|f| f.contains("request_wait_answer")),
+        first["wait"].as_str().unwrap_or_default().contains("FUSE")
+            || first["stack"].to_string().contains("request_wait_answer"),
         || format!("the episode's wait is not the FUSE one: {}", all()),
     )?;
-    // It ended when the scene was torn down: last seen before the
-    // teardown finished, ended at a sample after it began, the process gone.
-    let last = eps.last().ok_or("no episode")?;
-    let end = last
-        .end_unix_ms
-        .ok_or_else(|| format!("the episode never ended: {}", all()))?;
-    check(end >= torn_from && last.last_seen_unix_ms <= torn, || {
-        format!(
-            "teardown {torn_from}..{torn}, episode ended at {end}: {}",
-            all()
-        )
+    // It ended when the scene was torn down: last seen before the teardown
+    // finished, ended at the sample that saw it gone (whose scan, started
+    // up to an interval earlier, reached the reader after it began), the
+    // process gone.
+    let last = *eps.last().ok_or("no episode")?;
+    let end = ms(&last["end_unix"]).ok_or_else(|| format!("the episode never ended: {}", all()))?;
+    let last_seen = ms(&last["last_seen_unix"]).ok_or_else(|| all())?;
+    check(
+        end + INTERVAL_MS >= torn_from && last_seen <= torn && end > last_seen,
+        || {
+            format!(
+                "teardown {torn_from}..{torn}, episode ended at {end}: {}",
+                all()
+            )
+        },
+    )?;
+    check(last["ending"] == "process_gone", || {
+        format!("ending {}: {}", last["ending"], all())
     })?;
-    check(last.ending == Some(Ending::ProcessGone), || {
-        format!("ending {:?}: {}", last.ending, all())
-    })?;
-    // The killed reader was seen in D by the restarted recorder.
+    // The restarted recorder saw the killed reader (in D).
     check(
         eps.iter()
-            .any(|e| e.state == "D" || e.last_seen_unix_ms >= killed),
+            .any(|e| ms(&e["last_seen_unix"]).is_some_and(|t| t >= killed)),
         || format!("no episode covers the killed reader: {}", all()),
     )?;
-    // Every episode of the reader lies within the scene.
     check(
-        eps.iter().all(|e| e.start_unix_ms + INTERVAL_MS >= began),
+        eps.iter()
+            .all(|e| ms(&e["start_unix"]).is_some_and(|t| t + INTERVAL_MS >= began)),
         || all(),
     )?;
-    // The process's life: started before the scene, gone by its end.
-    if let Some(p) = h.processes.iter().find(|p| p.pid == tid) {
-        check(p.exit_unix_ms.is_some_and(|x| x >= torn_from), || {
-            format!("process life {p:?}")
-        })?;
-    }
     Ok(())
 }
 
