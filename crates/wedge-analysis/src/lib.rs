@@ -4,6 +4,7 @@
 //! Reads only [`wedge_model::Snapshot`], so live scans, crash dumps and
 //! recordings get the same analysis.
 
+pub mod cgroup;
 mod diagnosis;
 mod finding;
 pub mod fuse;
@@ -12,6 +13,7 @@ mod logrules;
 mod rules;
 pub mod storage;
 mod wait;
+pub mod workload;
 
 pub use diagnosis::{diagnose, user_stacks_refusal, Diagnosis, Recorded};
 pub use finding::{BlockedOn, Confidence, Evidence, Finding, Remedy, Severity};

@@ -434,6 +434,24 @@ pub fn is_storage(kind: &WaitKind) -> bool {
 /// (mnt_want_write() in open_last_lookups), not queued on an inode lock.
 pub fn wait_kind_in(snap: &Snapshot, p: &Process, t: &Thread) -> WaitKind {
     let kind = crate::wait::wait_kind(t);
+    // A freezable sleep (TASK_FREEZABLE, 6.1+: nanosleep, NFS, many
+    // kthreads) is frozen where it sleeps, without passing through
+    // __refrigerator: the stack shows the old wait. A cgroup that is
+    // FROZEN holds every task in it whatever its stack says.
+    if !matches!(kind, WaitKind::Frozen { .. } | WaitKind::None)
+        && matches!(t.state, TaskState::DiskSleep | TaskState::Sleeping)
+        && snap.cgroup_freezes.value().is_some_and(|v| !v.is_empty())
+        && crate::cgroup::freeze_of(snap, p)
+            .is_some_and(|f| f.progress == wedge_model::FreezeProgress::Frozen)
+    {
+        return WaitKind::Frozen {
+            function: t
+                .top_frame()
+                .map(|f| f.base_name().to_string())
+                .or_else(|| t.wchan_name().map(str::to_string))
+                .unwrap_or_else(|| "a freezable sleep".into()),
+        };
+    }
     match &kind {
         WaitKind::Lock { function } if function == "path_openat" && t.lock_wait.is_none() => {
             let frozen = target(snap, p, t)

@@ -52,6 +52,13 @@ pub enum WaitKind {
         fs: String,
         function: String,
     },
+    /// Held by the freezer: cgroup v1's (and system suspend's) in
+    /// `__refrigerator`, entered from the signal path after a freeze woke
+    /// the task; or cgroup v2's freezer trap (`do_freezer_trap`, inlined in
+    /// `get_signal`), an interruptible sleep. Thawing the cgroup ends it.
+    Frozen {
+        function: String,
+    },
     /// Some other kernel function.
     Other {
         function: String,
@@ -102,6 +109,24 @@ pub fn wait_kind(t: &Thread) -> WaitKind {
                 .or_else(|| t.top_frame().map(|f| f.base_name()))
                 .unwrap_or(lw.kind.as_str())
                 .to_string(),
+        };
+    }
+    // The freezer: v1 parks the task in __refrigerator (D, TASK_FROZEN);
+    // v2 traps it in get_signal (S). No other sleep starts in get_signal
+    // itself: job control and ptrace stops are T and t.
+    if t.stack_has(&["__refrigerator"]) || t.wchan_name() == Some("__refrigerator") {
+        return WaitKind::Frozen {
+            function: "__refrigerator".into(),
+        };
+    }
+    if t.state == TaskState::Sleeping
+        && t.top_frame()
+            .map(|f| f.base_name())
+            .or_else(|| t.wchan_name())
+            == Some("get_signal")
+    {
+        return WaitKind::Frozen {
+            function: "get_signal".into(),
         };
     }
     // Most sleepers wait on nothing of interest (futexes, poll, pipes):
@@ -421,6 +446,17 @@ pub fn describe_wait(snap: &Snapshot, p: &Process, t: &Thread) -> String {
                 crate::storage::where_words(snap, p, t)
             )
         }
+        WaitKind::Frozen { function } => match crate::cgroup::freeze_of(snap, p) {
+            Some(f) => format!(
+                "is frozen by its cgroup {} ({}, {function}); it runs again when {} is thawed",
+                f.path,
+                crate::cgroup::version_words(f.version),
+                f.frozen_by
+            ),
+            None => format!(
+                "is held by the kernel's freezer ({function}); it runs again when it is thawed"
+            ),
+        },
         WaitKind::Other { function } => format!("sleeps in {function}"),
         WaitKind::None => match t.state {
             TaskState::Running => "is running".to_string(),
@@ -452,7 +488,9 @@ pub fn describe_wait(snap: &Snapshot, p: &Process, t: &Thread) -> String {
     let pending = p.shared_pending.union(t.pending);
     if pending.contains(Signal::SIGKILL) && !matches!(t.state, TaskState::Zombie | TaskState::Dead)
     {
-        if t.state == TaskState::DiskSleep {
+        if matches!(kind, WaitKind::Frozen { .. }) {
+            s.push_str("; SIGKILL is pending and is acted on once the task is thawed");
+        } else if t.state == TaskState::DiskSleep {
             s.push_str(
                 "; SIGKILL is pending but cannot be delivered until this uninterruptible wait ends",
             );

@@ -7,6 +7,7 @@
 //! where a value could not be obtained, a [`Field`] says why, in a sentence
 //! the source wrote.
 
+mod cgroup;
 mod duration;
 mod facts;
 mod field;
@@ -16,6 +17,7 @@ mod log;
 mod storage;
 mod task;
 
+pub use cgroup::{CgroupFreeze, CgroupVersion, FreezeProgress};
 pub use duration::{human_ms, parse_age_secs};
 pub use facts::{Crash, DumpFacts, TaskNow};
 pub use field::{Field, Missing, MissingReason};
@@ -86,6 +88,10 @@ pub struct Snapshot {
     /// kernel through BPF, a crash dump); missing, with why, otherwise.
     #[serde(default)]
     pub superblocks: Field<Vec<SuperBlockState>>,
+    /// The cgroups that are frozen or freezing (cgroup v1's freezer, v2's
+    /// `cgroup.freeze`), among those the snapshot's processes are in.
+    #[serde(default)]
+    pub cgroup_freezes: Field<Vec<CgroupFreeze>>,
     /// Reads that did not finish in time. Each is evidence in itself: the
     /// kernel blocked wedge where it blocks the stuck tasks.
     pub blocked_reads: Vec<BlockedRead>,
@@ -304,6 +310,7 @@ impl Snapshot {
             fuse_connections: Field::default(),
             block_devices: Field::default(),
             superblocks: Field::default(),
+            cgroup_freezes: Field::default(),
             blocked_reads: Vec::new(),
             limitations: Vec::new(),
             partial: None,

@@ -18,6 +18,7 @@
 
 #[doc(hidden)]
 pub mod block;
+pub mod cgroups;
 pub mod helper;
 mod now;
 #[doc(hidden)]
@@ -365,6 +366,15 @@ pub fn scan(opts: &ScanOptions) -> Result<Snapshot, String> {
     }
     snap.mounts.sort_by_key(|m| m.mount_id);
     snap.fuse_connections = fuse_connections(opts);
+    // The hierarchies as mounted where wedge runs: the mount namespace of
+    // /proc's `self`, the process that writes the thaw the user is told.
+    let own_mnt_ns = std::fs::read_link(format!("{root}/self/ns/mnt"))
+        .ok()
+        .and_then(|l| {
+            let l = l.to_string_lossy().into_owned();
+            l.strip_prefix("mnt:[")?.strip_suffix(']')?.parse().ok()
+        });
+    snap.cgroup_freezes = cgroups::read_freezes(&snap.processes, &snap.mounts, own_mnt_ns);
     snap.block_devices = match devices_first {
         Some(first) => block::read_devices(
             &opts.sys_root,

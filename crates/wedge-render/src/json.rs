@@ -70,6 +70,7 @@ fn shallow(snap: &Snapshot) -> Snapshot {
         fuse_connections: snap.fuse_connections.clone(),
         block_devices: snap.block_devices.clone(),
         superblocks: snap.superblocks.clone(),
+        cgroup_freezes: snap.cgroup_freezes.clone(),
         blocked_reads: snap.blocked_reads.clone(),
         limitations: snap.limitations.clone(),
         partial: snap.partial.clone(),

@@ -118,6 +118,9 @@ struct Registry {
     pids: Vec<i32>,
     mounts: BTreeMap<u64, (PathBuf, Option<u32>)>,
     dirs: BTreeMap<u64, PathBuf>,
+    /// Frozen cgroups made by the kit: thawed before helpers are killed
+    /// (a v1-frozen task acts on SIGKILL only once thawed), removed after.
+    cgroups: BTreeMap<u64, (PathBuf, bool)>,
 }
 
 fn registry() -> &'static Mutex<Registry> {
@@ -184,7 +187,11 @@ pub fn cleanup_all() {
     let mounts = std::mem::take(&mut r.mounts);
     let pids = std::mem::take(&mut r.pids);
     let dirs = std::mem::take(&mut r.dirs);
+    let cgroups = std::mem::take(&mut r.cgroups);
     drop(r);
+    for (dir, v1) in cgroups.values() {
+        crate::cgroup::thaw(dir, *v1);
+    }
     for (path, conn) in mounts.values() {
         if let Some(c) = conn {
             let _ = abort_conn(*c);
@@ -201,6 +208,23 @@ pub fn cleanup_all() {
     reap_adopted_orphans();
     for d in dirs.values() {
         let _ = fs::remove_dir(d);
+    }
+    for (dir, _) in cgroups.values() {
+        crate::cgroup::remove(dir);
+    }
+}
+
+pub(crate) fn register_cgroup(dir: &Path, v1: bool) -> u64 {
+    let id = next_id();
+    if let Ok(mut r) = registry().lock() {
+        r.cgroups.insert(id, (dir.to_path_buf(), v1));
+    }
+    id
+}
+
+pub(crate) fn unregister_cgroup(id: u64) {
+    if let Ok(mut r) = registry().lock() {
+        r.cgroups.remove(&id);
     }
 }
 

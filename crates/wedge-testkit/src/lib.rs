@@ -82,6 +82,7 @@ pub mod mntns;
 pub mod proc;
 mod roles;
 
+pub mod cgroup;
 pub mod fuse;
 pub mod fuse_scenarios;
 pub mod pidns;
@@ -91,6 +92,7 @@ pub mod uring;
 
 use std::time::{Duration, Instant};
 
+pub use cgroup::{Freezer, FrozenCgroup};
 pub use fuse::{DiskMode, FuseDaemon, ParkedRequest};
 pub use fuse_scenarios::{
     ExitWhileFlushing, FposLockQueue, FuseReader, FuseStatWaiter, FuseThreadReader, InodeLockQueue,

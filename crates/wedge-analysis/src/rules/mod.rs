@@ -41,6 +41,7 @@ macro_rules! rule_ids {
 pub(crate) use rule_ids;
 
 mod blocked_read;
+mod cgroup;
 mod fuse;
 mod io_uring;
 mod netfs;
@@ -51,6 +52,7 @@ mod uninterruptible;
 mod zombie;
 
 pub use blocked_read::ReadRule;
+pub use cgroup::CgroupRule;
 pub use fuse::FuseRule;
 pub use io_uring::IoUringRule;
 pub use netfs::NetFsRule;
@@ -123,6 +125,8 @@ families! {
     Signal(SignalRule),
     /// `task.stopped`, `ptrace.stopped`.
     Stopped(StoppedRule),
+    /// `cgroup.frozen`: tasks held by a frozen cgroup.
+    Cgroup(CgroupRule),
     /// `zombie.*`.
     Zombie(ZombieRule),
     /// `storage.*`: frozen filesystems, devices that do not complete I/O,
@@ -303,6 +307,7 @@ pub fn analyze_with(snap: &Snapshot, g: &Graph) -> Vec<Finding> {
         stopped::stopped(snap, p, &mut out);
     }
     zombie::zombies(snap, &mut out);
+    cgroup::frozen(snap, &mut out);
     blocked_read::blocked_reads(snap, &mut out);
     uninterruptible::lock_convoys(snap, g, &mut out);
     uninterruptible::cycles(snap, g, &mut out);
@@ -345,7 +350,7 @@ mod tests {
             assert!(seen.insert(id.as_str()), "{id} is the id of two rules");
         }
         // The ids the views, the JSON schema and the tests name.
-        assert_eq!(seen.len(), 25, "{seen:?}");
+        assert_eq!(seen.len(), 26, "{seen:?}");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use super::{ev, explained, stack_evidence, task_path, RuleId, DO_NOT_PTRACE};
 use crate::finding::{Confidence, Finding, Remedy, Severity};
-use crate::wait::{describe_wait, wait_kind, WaitKind};
+use crate::wait::{describe_wait, WaitKind};
 use wedge_kernel::{Signal, TaskState};
 use wedge_model::{Process, Snapshot};
 
@@ -42,10 +42,16 @@ pub(super) fn fatal_pending(snap: &Snapshot, p: &Process, out: &mut Vec<Finding>
             continue;
         }
         // FUSE waits and io_uring exits carry their own findings.
+        let kind = crate::storage::wait_kind_in(snap, p, t);
         if matches!(
-            wait_kind(t),
+            kind,
             WaitKind::FuseRequest { .. } | WaitKind::FuseFlush | WaitKind::IoUringCancel
         ) {
+            continue;
+        }
+        // A frozen cgroup's member: its SIGKILL waits for the thaw, and
+        // cgroup.frozen says so with the thaw command.
+        if matches!(kind, WaitKind::Frozen { .. }) && crate::cgroup::freeze_of(snap, p).is_some() {
             continue;
         }
         let mut evidence = vec![ev(

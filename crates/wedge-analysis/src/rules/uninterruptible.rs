@@ -94,6 +94,7 @@ fn remedies(id: RuleId, p: &Process) -> Vec<Remedy> {
         RuleId::Fuse(_)
         | RuleId::Signal(_)
         | RuleId::Stopped(_)
+        | RuleId::Cgroup(_)
         | RuleId::Zombie(_)
         | RuleId::Storage(_)
         | RuleId::Read(_)
@@ -108,8 +109,11 @@ pub(super) fn uninterruptible(snap: &Snapshot, g: &Graph, p: &Process, out: &mut
         }
         let kind = crate::storage::wait_kind_in(snap, p, t);
         // FUSE waits and storage waits have their own families' findings.
+        // So do tasks a frozen cgroup holds (cgroup.frozen).
         if matches!(kind, WaitKind::FuseRequest { .. } | WaitKind::FuseFlush)
             || crate::storage::is_storage(&kind)
+            || matches!(kind, WaitKind::Frozen { .. })
+                && crate::cgroup::freeze_of(snap, p).is_some()
         {
             continue;
         }
