@@ -18,7 +18,7 @@ mod storage;
 mod task;
 
 pub use cgroup::{CgroupFreeze, CgroupVersion, FreezeProgress};
-pub use duration::human_ms;
+pub use duration::{human_ms, parse_age_secs};
 pub use facts::{Crash, DumpFacts, TaskNow};
 pub use field::{Field, Missing, MissingReason};
 pub use files::{FdDetail, FileKind, FsClass, FuseConnection, IoUringInfo, Mount, OpenFile};

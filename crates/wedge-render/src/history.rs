@@ -221,8 +221,12 @@ pub fn syscall_text(s: &SyscallEvent, c: &Clock, until_ms: i64) -> String {
     let name = s.name.clone().unwrap_or_else(|| format!("#{}", s.nr));
     let args: Vec<String> = s.args.iter().take(3).map(|a| format!("{a:#x}")).collect();
     let outcome = match (s.ret, s.duration_ns) {
-        (Some(r), Some(ns)) => format!(" = {r}  ({})", human_ms(ns as f64 / 1e6)),
-        (Some(r), None) => format!(" = {r}"),
+        // Under a millisecond says nothing next to a hang of seconds
+        // (and human_ms has no finer unit).
+        (Some(r), Some(ns)) if ns >= 1_000_000 => {
+            format!(" = {r}  ({})", human_ms(ns as f64 / 1e6))
+        }
+        (Some(r), _) => format!(" = {r}"),
         (None, _) => format!(
             "  ← unfinished (in it for {})",
             human_ms((until_ms - s.start_unix_ms).max(0) as f64)
@@ -794,20 +798,9 @@ pub fn parse_since(s: &str, now_unix_ms: i64) -> Result<i64, String> {
         }
         return Ok((secs * 1000.0) as i64);
     }
-    if let Some(unit) = t.chars().last().filter(|c| c.is_ascii_alphabetic()) {
-        let n = &t[..t.len() - 1];
-        if let Ok(n) = n.parse::<f64>() {
-            let scale = match unit {
-                's' => 1_000.0,
-                'm' => 60_000.0,
-                'h' => 3_600_000.0,
-                'd' => 86_400_000.0,
-                _ => return Err(bad()),
-            };
-            if !n.is_finite() || n < 0.0 {
-                return Err(bad());
-            }
-            return Ok(now_unix_ms - (n * scale) as i64);
+    if t.ends_with(|c: char| c.is_ascii_alphabetic()) {
+        if let Some(secs) = wedge_model::parse_age_secs(t) {
+            return Ok(now_unix_ms - (secs * 1000.0) as i64);
         }
     }
     t.parse::<Timestamp>()
