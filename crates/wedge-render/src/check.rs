@@ -46,14 +46,21 @@ fn who(snap: &Snapshot, f: &Finding) -> String {
     }
 }
 
-/// How long the finding's longest-waiting thread has been off the CPU.
-fn how_long(snap: &Snapshot, f: &Finding) -> Option<String> {
+/// How long, in ms, the finding's longest-waiting thread has been off the
+/// CPU (the scheduler clock of its CPU minus its last run): the line's
+/// "for 3 h" and the metrics' oldest blocked time, one measure.
+pub fn oldest_off_cpu_ms(snap: &Snapshot, f: &Finding) -> Option<f64> {
     f.pids
         .iter()
         .filter_map(|&pid| snap.process(pid))
         .flat_map(|p| &p.threads)
         .filter_map(|t| snap.off_cpu_ms(t))
         .fold(None, |a: Option<f64>, b| Some(a.map_or(b, |a| a.max(b))))
+}
+
+/// How long the finding's longest-waiting thread has been off the CPU.
+fn how_long(snap: &Snapshot, f: &Finding) -> Option<String> {
+    oldest_off_cpu_ms(snap, f)
         .filter(|ms| *ms >= 1000.0)
         .map(wedge_model::human_ms)
 }
