@@ -14,7 +14,6 @@ use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Registry, Unit};
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
@@ -77,6 +76,48 @@ fn severity_word(s: wedge_analysis::Severity) -> &'static str {
     }
 }
 
+/// The Prometheus text format (0.0.4) of [`metrics`]'s OpenMetrics text,
+/// for readers that take only it: node_exporter's textfile collector and
+/// `promtool check metrics`. OpenMetrics names a counter's family without
+/// `_total` (`# TYPE x counter`, samples `x_total`) where the text format
+/// names family and samples alike; `# UNIT` and `# EOF` are OpenMetrics'
+/// own lines.
+pub fn text_format(openmetrics: &str) -> String {
+    let counters: std::collections::BTreeSet<&str> = openmetrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let meta = ["# HELP ", "# TYPE "]
+            .iter()
+            .find_map(|p| line.strip_prefix(p).map(|rest| (*p, rest)));
+        match meta {
+            Some((p, rest)) => {
+                let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+                if counters.contains(name) {
+                    out.push_str(&format!("{p}{name}_total {tail}\n"));
+                } else {
+                    out.push_str(line);
+                    out.push('\n');
+                }
+            }
+            None => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
+/// The MIME type of [`text_format`]'s text.
+pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
 /// The whole exposition: every metric of this snapshot, then `# EOF`.
 pub fn metrics(
     snap: &Snapshot,
@@ -86,19 +127,25 @@ pub fn metrics(
 ) -> String {
     let mut reg = Registry::with_prefix("wedge");
 
-    let build = Info::new(vec![
-        ("version", env!("CARGO_PKG_VERSION").to_string()),
-        (
-            "kernel",
-            snap.system
-                .kernel_release
-                .clone()
-                .unwrap_or_else(|| "unknown".into()),
-        ),
-    ]);
+    // A gauge at 1 rather than OpenMetrics' info type: the Prometheus
+    // text format (node_exporter's textfile collector, promtool) has no
+    // info type, and a gauge named *_info is the convention both read.
+    let build = Family::<Labels, Gauge>::default();
+    build
+        .get_or_create(&vec![
+            ("version", env!("CARGO_PKG_VERSION").to_string()),
+            (
+                "kernel",
+                snap.system
+                    .kernel_release
+                    .clone()
+                    .unwrap_or_else(|| "unknown".into()),
+            ),
+        ])
+        .set(1);
     reg.register(
-        "build",
-        "wedge's version and the kernel release it scanned (uname -r)",
+        "build_info",
+        "Always 1: wedge's version and the kernel release it scanned (uname -r)",
         build,
     );
 
@@ -372,6 +419,23 @@ mod tests {
         assert!(
             text.contains(r#"wedge_kernel_log_events_total{kind="hung_task"} 2"#),
             "{text}"
+        );
+        assert!(
+            text.contains("# TYPE wedge_kernel_log_events counter"),
+            "{text}"
+        );
+        let plain = text_format(&text);
+        assert!(
+            plain.contains("# TYPE wedge_kernel_log_events_total counter"),
+            "{plain}"
+        );
+        assert!(
+            plain.contains("# HELP wedge_kernel_log_events_total Kernel"),
+            "{plain}"
+        );
+        assert!(
+            !plain.contains("# EOF") && !plain.contains("# UNIT"),
+            "{plain}"
         );
     }
 }
