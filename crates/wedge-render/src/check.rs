@@ -79,15 +79,31 @@ pub fn line(snap: &Snapshot, d: &Diagnosis) -> (Status, String) {
         .map(|d| format!(" for {d}"))
         .unwrap_or_default();
     let who = who(snap, f);
-    // The cause: the chain past the task itself, else the finding's title.
-    let cause = if f.chain.len() > 1 {
-        let tail: Vec<&str> = f.chain[1..].iter().map(|s| bare(s)).collect();
-        format!("{who} waits on {}", tail.join(" → "))
+    // The cause: the first chain past the task itself, else the finding's
+    // title. Each chain is one line, its steps joined with " → "
+    // (rules::mod's chain), the task first.
+    let steps: Vec<&str> = f
+        .chain
+        .first()
+        .map(|c| c.split(" → ").collect())
+        .unwrap_or_default();
+    let tail = format!("{long}{more}");
+    let room = MAX_LINE.saturating_sub(tail.chars().count());
+    let cause = if steps.len() > 1 {
+        let tail: Vec<&str> = steps[1..].iter().map(|s| bare(s)).collect();
+        let all = format!("{who} waits on {}", tail.join(" → "));
+        // Too long (a pod and container id take 40 characters): the root
+        // cause, the chain's last step, matters more than the steps
+        // between.
+        match tail.last() {
+            Some(last) if all.chars().count() > room && tail.len() > 1 => {
+                format!("{who} waits on … → {last}")
+            }
+            _ => all,
+        }
     } else {
         f.title.clone()
     };
-    let tail = format!("{long}{more}");
-    let room = MAX_LINE.saturating_sub(tail.chars().count());
     (Status::Found, format!("{}{tail}", cut(&cause, room)))
 }
 
@@ -108,5 +124,18 @@ mod tests {
         assert_eq!(bare("loop0"), "loop0");
         assert_eq!(cut("abcdef", 4), "abc…");
         assert_eq!(cut("abc", 4), "abc");
+    }
+
+    /// The killed FUSE reader captured here: the line names the daemon
+    /// past the connection, from the finding's one chain line.
+    #[test]
+    fn names_the_daemon() {
+        let text = include_str!("../../wedge-analysis/tests/fixtures/fuse-reader-killed.json");
+        let snap: Snapshot = serde_json::from_str(text).unwrap();
+        let d = wedge_analysis::diagnose(&snap, &[]);
+        let (status, line) = line(&snap, &d);
+        assert_eq!(status, Status::Found);
+        assert!(line.chars().count() <= MAX_LINE, "{line}");
+        assert!(line.contains(" → wk-fused 17511"), "{line}");
     }
 }
