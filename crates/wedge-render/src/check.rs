@@ -46,6 +46,17 @@ fn who(snap: &Snapshot, f: &Finding) -> String {
     }
 }
 
+/// Who, without the container: `comm (pid N)`.
+fn short_who(snap: &Snapshot, f: &Finding) -> String {
+    match f.pids.first() {
+        Some(&pid) => match snap.process(pid) {
+            Some(p) => format!("{} (pid {pid})", p.comm),
+            None => format!("pid {pid}"),
+        },
+        None => String::new(),
+    }
+}
+
 /// How long, in ms, the finding's longest-waiting thread has been off the
 /// CPU (the scheduler clock of its CPU minus its last run): the line's
 /// "for 3 h" and the metrics' oldest blocked time, one measure.
@@ -91,16 +102,25 @@ pub fn line(snap: &Snapshot, d: &Diagnosis) -> (Status, String) {
     let room = MAX_LINE.saturating_sub(tail.chars().count());
     let cause = if steps.len() > 1 {
         let tail: Vec<&str> = steps[1..].iter().map(|s| bare(s)).collect();
-        let all = format!("{who} waits on {}", tail.join(" → "));
-        // Too long (a pod and container id take 40 characters): the root
-        // cause, the chain's last step, matters more than the steps
-        // between.
-        match tail.last() {
-            Some(last) if all.chars().count() > room && tail.len() > 1 => {
-                format!("{who} waits on … → {last}")
-            }
-            _ => all,
-        }
+        let last = tail.last().copied().unwrap_or_default();
+        let short = short_who(snap, f);
+        // The first that fits: the whole chain; the root cause (the
+        // chain's last step) with the steps between elided; without the
+        // ellipsis; without the container words (a pod and container id
+        // take 40 characters). The root cause matters more than the steps
+        // between, and more than the container.
+        let candidates = [
+            format!("{who} waits on {}", tail.join(" → ")),
+            format!("{who} waits on … → {last}"),
+            format!("{who} waits on {last}"),
+            format!("{short} waits on {last}"),
+        ];
+        let fits = |c: &&String| c.chars().count() <= room;
+        candidates
+            .iter()
+            .find(fits)
+            .unwrap_or(&candidates[3])
+            .clone()
     } else {
         f.title.clone()
     };
