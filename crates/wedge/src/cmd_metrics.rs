@@ -222,7 +222,10 @@ pub fn run_serve(
         drop(w);
         let (waiting, opts, top) = (Arc::clone(&waiting), opts.clone(), a.top.top);
         std::thread::spawn(move || {
-            let body = scrape(&opts, bpf, top);
+            // A scan that panicked must still answer its scrapers and
+            // free the queue, or every later scrape would wait forever.
+            let body = std::panic::catch_unwind(|| scrape(&opts, bpf, top))
+                .unwrap_or_else(|_| Err("the scan panicked".into()));
             let q = waiting.lock().ok().and_then(|mut w| w.take());
             for r in q.into_iter().flatten() {
                 respond(r, &body);
