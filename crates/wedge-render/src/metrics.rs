@@ -277,7 +277,8 @@ pub fn metrics(
     g.set(snap.stats.duration_ms / 1000.0);
     reg.register_with_unit(
         "scan_duration",
-        "Wall time of the scan of /proc (and the BPF task pass) behind these metrics",
+        "Wall time of the scan of /proc behind these metrics (every read bounded by its \
+         deadline; the BPF step is wedge_bpf_step_seconds)",
         Unit::Seconds,
         g,
     );
@@ -296,6 +297,17 @@ pub fn metrics(
             "scan_readers_abandoned",
             "Reader processes wedge forked for a read that could block, gave up on and killed, \
              that are still stuck in the kernel past their SIGKILL",
+            g,
+        );
+    }
+    if let Some(b) = &snap.stats.bpf {
+        let g = FGauge::default();
+        g.set(b.total_ms / 1000.0);
+        reg.register_with_unit(
+            "bpf_step",
+            "Wall time of the BPF step: the task iterator's pass over every task_struct, the \
+             symbolisation of kernel stacks and their join to the scan's threads",
+            Unit::Seconds,
             g,
         );
     }
