@@ -52,6 +52,8 @@ if ((${#need[@]})); then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 bash scripts/vmcore-guest.sh
+# Prometheus and promtool, unpacked under target/ (the metrics tests).
+bash scripts/prometheus.sh
 rustup component list --installed 2>/dev/null | grep -q rustfmt || rustup component add rustfmt clippy
 
 if [ "${CI:-}" = "true" ]; then

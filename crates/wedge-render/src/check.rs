@@ -46,14 +46,32 @@ fn who(snap: &Snapshot, f: &Finding) -> String {
     }
 }
 
-/// How long the finding's longest-waiting thread has been off the CPU.
-fn how_long(snap: &Snapshot, f: &Finding) -> Option<String> {
+/// Who, without the container: `comm (pid N)`.
+fn short_who(snap: &Snapshot, f: &Finding) -> String {
+    match f.pids.first() {
+        Some(&pid) => match snap.process(pid) {
+            Some(p) => format!("{} (pid {pid})", p.comm),
+            None => format!("pid {pid}"),
+        },
+        None => String::new(),
+    }
+}
+
+/// How long, in ms, the finding's longest-waiting thread has been off the
+/// CPU (the scheduler clock of its CPU minus its last run): the line's
+/// "for 3 h" and the metrics' oldest blocked time, one measure.
+pub fn oldest_off_cpu_ms(snap: &Snapshot, f: &Finding) -> Option<f64> {
     f.pids
         .iter()
         .filter_map(|&pid| snap.process(pid))
         .flat_map(|p| &p.threads)
         .filter_map(|t| snap.off_cpu_ms(t))
         .fold(None, |a: Option<f64>, b| Some(a.map_or(b, |a| a.max(b))))
+}
+
+/// How long the finding's longest-waiting thread has been off the CPU.
+fn how_long(snap: &Snapshot, f: &Finding) -> Option<String> {
+    oldest_off_cpu_ms(snap, f)
         .filter(|ms| *ms >= 1000.0)
         .map(wedge_model::human_ms)
 }
@@ -72,15 +90,40 @@ pub fn line(snap: &Snapshot, d: &Diagnosis) -> (Status, String) {
         .map(|d| format!(" for {d}"))
         .unwrap_or_default();
     let who = who(snap, f);
-    // The cause: the chain past the task itself, else the finding's title.
-    let cause = if f.chain.len() > 1 {
-        let tail: Vec<&str> = f.chain[1..].iter().map(|s| bare(s)).collect();
-        format!("{who} waits on {}", tail.join(" → "))
+    // The cause: the first chain past the task itself, else the finding's
+    // title. Each chain is one line, its steps joined with " → "
+    // (rules::mod's chain), the task first.
+    let steps: Vec<&str> = f
+        .chain
+        .first()
+        .map(|c| c.split(" → ").collect())
+        .unwrap_or_default();
+    let tail = format!("{long}{more}");
+    let room = MAX_LINE.saturating_sub(tail.chars().count());
+    let cause = if steps.len() > 1 {
+        let tail: Vec<&str> = steps[1..].iter().map(|s| bare(s)).collect();
+        let last = tail.last().copied().unwrap_or_default();
+        let short = short_who(snap, f);
+        // The first that fits: the whole chain; the root cause (the
+        // chain's last step) with the steps between elided; without the
+        // ellipsis; without the container words (a pod and container id
+        // take 40 characters). The root cause matters more than the steps
+        // between, and more than the container.
+        let candidates = [
+            format!("{who} waits on {}", tail.join(" → ")),
+            format!("{who} waits on … → {last}"),
+            format!("{who} waits on {last}"),
+            format!("{short} waits on {last}"),
+        ];
+        let fits = |c: &&String| c.chars().count() <= room;
+        candidates
+            .iter()
+            .find(fits)
+            .unwrap_or(&candidates[3])
+            .clone()
     } else {
         f.title.clone()
     };
-    let tail = format!("{long}{more}");
-    let room = MAX_LINE.saturating_sub(tail.chars().count());
     (Status::Found, format!("{}{tail}", cut(&cause, room)))
 }
 
@@ -101,5 +144,18 @@ mod tests {
         assert_eq!(bare("loop0"), "loop0");
         assert_eq!(cut("abcdef", 4), "abc…");
         assert_eq!(cut("abc", 4), "abc");
+    }
+
+    /// The killed FUSE reader captured here: the line names the daemon
+    /// past the connection, from the finding's one chain line.
+    #[test]
+    fn names_the_daemon() {
+        let text = include_str!("../../wedge-analysis/tests/fixtures/fuse-reader-killed.json");
+        let snap: Snapshot = serde_json::from_str(text).unwrap();
+        let d = wedge_analysis::diagnose(&snap, &[]);
+        let (status, line) = line(&snap, &d);
+        assert_eq!(status, Status::Found);
+        assert!(line.chars().count() <= MAX_LINE, "{line}");
+        assert!(line.contains(" → wk-fused 17511"), "{line}");
     }
 }

@@ -5,6 +5,7 @@ pub mod check;
 pub mod history;
 pub mod json;
 pub mod log;
+pub mod metrics;
 pub mod output;
 pub mod ps;
 pub mod storage;

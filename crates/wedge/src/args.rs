@@ -121,6 +121,17 @@ pub enum Command {
     /// What the recorder saw: when each task got stuck, how long it
     /// stayed, on what, and how it ended.
     History(crate::cmd_record::HistoryArgs),
+    /// The scan as Prometheus metrics (tasks by state, wedged findings by
+    /// id, blocked tasks by cause, kernel-log events, FUSE waiting), on
+    /// stdout or in a file for node_exporter's textfile collector.
+    Metrics(crate::cmd_metrics::MetricsArgs),
+    /// Serve the metrics over HTTP (GET /metrics), one scan per scrape,
+    /// until SIGTERM or SIGINT.
+    Serve(crate::cmd_metrics::ServeArgs),
+    /// node-problem-detector's custom plugin: one line (at most 80
+    /// characters) naming what is wedged and its cause; exit 0 OK, 1
+    /// problem, 2 unknown.
+    Check(crate::cmd_metrics::CheckArgs),
 }
 
 #[derive(Args, Debug)]
@@ -187,10 +198,13 @@ impl Cli {
             Some(Command::Why(a)) => a.scan.or(&self.scan),
             Some(Command::Storage(a)) => a.scan.or(&self.scan),
             Some(Command::Record(a)) => a.scan.or(&self.scan),
+            Some(Command::Metrics(a)) => a.scan.or(&self.scan),
+            Some(Command::Serve(a)) => a.scan.or(&self.scan),
+            Some(Command::Check(a)) => a.scan.or(&self.scan),
             Some(_) if self.scan.given() => return Err(
                 "--deadline-ms, --no-cmdline, --no-bpf, --no-devices and --workers apply only to \
                      the commands that scan /proc (wedge, wedge ps, wedge why, wedge storage, \
-                     wedge record)"
+                     wedge record, wedge metrics, wedge serve, wedge check)"
                     .into(),
             ),
             Some(_) => ScanArgs::default(),

@@ -6,6 +6,7 @@ mod args;
 mod cmd_core;
 mod cmd_kernel;
 mod cmd_log;
+mod cmd_metrics;
 mod cmd_record;
 mod cmd_vmcore;
 
@@ -124,5 +125,8 @@ fn run(cli: Cli) -> Result<Status, String> {
         Some(Command::Kernel(a)) => cmd_kernel::run(cli.json, &a, out),
         Some(Command::Record(a)) => cmd_record::record(&a, &opts, bpf, cli.db.as_deref()),
         Some(Command::History(a)) => cmd_record::history(cli.json, &a, cli.db.as_deref(), out),
+        Some(Command::Metrics(a)) => cmd_metrics::run_metrics(&a, &opts, bpf, out),
+        Some(Command::Serve(a)) => cmd_metrics::run_serve(&a, &opts, bpf),
+        Some(Command::Check(_)) => cmd_metrics::run_check(&opts, bpf, out),
     }
 }
