@@ -49,8 +49,11 @@ pub struct Workload {
     pub monitor: bool,
 }
 
+/// A container id: 64 hex digits in every runtime named here (Docker,
+/// containerd, CRI-O, Podman). Shorter hex names are not taken for one:
+/// a sandbox's own `/process_api/<32 hex>` cgroup is no container.
 fn is_id(s: &str) -> bool {
-    s.len() >= 12 && s.bytes().all(|b| b.is_ascii_hexdigit())
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 impl Workload {
@@ -300,6 +303,7 @@ mod tests {
             "unit session-3.scope"
         );
         assert!(Workload::from_path("/").is_none());
+        assert!(Workload::from_path("/process_api/298a80e6b0592bf2c3c3bdd81f588ca4").is_none());
     }
 
     #[test]

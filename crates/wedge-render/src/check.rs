@@ -46,8 +46,28 @@ fn who(snap: &Snapshot, f: &Finding) -> String {
     }
 }
 
-/// Who, without the container: `comm (pid N)`.
+/// Who, with only the pod (a pod's UID prefix is 8 characters, its
+/// container's id 12 more) or, outside a pod, without the container:
+/// `pod 8a3c1f2e comm (pid N)`, `comm (pid N)`.
 fn short_who(snap: &Snapshot, f: &Finding) -> String {
+    match f.pids.first() {
+        Some(&pid) => match snap.process(pid) {
+            Some(p) => match wedge_analysis::workload::of(p).and_then(|w| w.pod_uid) {
+                Some(uid) => format!(
+                    "pod {} {} (pid {pid})",
+                    uid.split('-').next().unwrap_or(&uid),
+                    p.comm
+                ),
+                None => format!("{} (pid {pid})", p.comm),
+            },
+            None => format!("pid {pid}"),
+        },
+        None => String::new(),
+    }
+}
+
+/// Who, bare: `comm (pid N)`.
+fn bare_who(snap: &Snapshot, f: &Finding) -> String {
     match f.pids.first() {
         Some(&pid) => match snap.process(pid) {
             Some(p) => format!("{} (pid {pid})", p.comm),
@@ -109,17 +129,20 @@ pub fn line(snap: &Snapshot, d: &Diagnosis) -> (Status, String) {
         // ellipsis; without the container words (a pod and container id
         // take 40 characters). The root cause matters more than the steps
         // between, and more than the container.
+        let bare = bare_who(snap, f);
         let candidates = [
             format!("{who} waits on {}", tail.join(" → ")),
             format!("{who} waits on … → {last}"),
             format!("{who} waits on {last}"),
+            format!("{short} waits on {}", tail.join(" → ")),
             format!("{short} waits on {last}"),
+            format!("{bare} waits on {last}"),
         ];
         let fits = |c: &&String| c.chars().count() <= room;
         candidates
             .iter()
             .find(fits)
-            .unwrap_or(&candidates[3])
+            .unwrap_or(&candidates[5])
             .clone()
     } else {
         f.title.clone()

@@ -132,10 +132,45 @@ pub struct FindingView<'a> {
     pub finding: &'a wedge_analysis::Finding,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub episode: Option<EpisodeView<'a>>,
+    /// The containers and pods its processes run in.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub workloads: Vec<WorkloadView>,
+}
+
+/// A container or pod and the finding's processes in it.
+#[derive(Serialize)]
+pub struct WorkloadView {
+    #[serde(flatten)]
+    pub workload: wedge_analysis::workload::Workload,
+    /// In words, as the text shows it.
+    pub words: String,
+    pub pids: Vec<i32>,
+}
+
+fn workload_views(snap: &wedge_model::Snapshot, pids: &[i32]) -> Vec<WorkloadView> {
+    let mut out: Vec<WorkloadView> = Vec::new();
+    for &pid in pids {
+        let Some(w) = snap.process(pid).and_then(wedge_analysis::workload::of) else {
+            continue;
+        };
+        if w.container.is_none() && w.pod_uid.is_none() {
+            continue;
+        }
+        match out.iter_mut().find(|v| v.workload == w) {
+            Some(v) => v.pids.push(pid),
+            None => out.push(WorkloadView {
+                words: w.words(),
+                workload: w,
+                pids: vec![pid],
+            }),
+        }
+    }
+    out
 }
 
 /// The findings with their episodes.
 pub fn finding_views<'a>(
+    snap: &wedge_model::Snapshot,
     findings: impl IntoIterator<Item = &'a wedge_analysis::Finding>,
     recall: Option<&Recall<'a>>,
 ) -> Vec<FindingView<'a>> {
@@ -143,6 +178,7 @@ pub fn finding_views<'a>(
         .into_iter()
         .map(|f| FindingView {
             finding: f,
+            workloads: workload_views(snap, &f.pids),
             episode: recall.and_then(|r| {
                 r.rec
                     .of_pids(&f.pids)
@@ -1108,7 +1144,7 @@ mod tests {
             "{verdict}"
         );
         // JSON: the episode under the finding and per thread.
-        let views = finding_views(&d.findings, Some(&recall));
+        let views = finding_views(&snap, &d.findings, Some(&recall));
         let j = serde_json::to_value(&views).unwrap_or_default();
         let f = j
             .as_array()

@@ -56,6 +56,12 @@ pub fn notes(p: &Process, t: &Thread) -> String {
     if t.kind.is_io_uring() {
         n.push("io_uring worker".into());
     }
+    // The container or pod, so "pod X's process waits for …" is one row.
+    if let Some(w) = wedge_analysis::workload::of(p) {
+        if w.container.is_some() || w.pod_uid.is_some() {
+            n.push(format!("in {}", w.words()));
+        }
+    }
     n.join(", ")
 }
 

@@ -60,6 +60,36 @@ pub fn finding_text(f: &Finding, full: bool) -> String {
     o
 }
 
+/// `      in    pod 8a3c1f2e container 4f1c9e2b7d3a (containerd): web (4242)`
+/// for each container or pod a finding's processes run in (three at most).
+pub fn workload_lines(snap: &Snapshot, f: &Finding) -> String {
+    let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+    for &pid in &f.pids {
+        let Some(p) = snap.process(pid) else {
+            continue;
+        };
+        let Some(w) = wedge_analysis::workload::of(p) else {
+            continue;
+        };
+        if w.container.is_none() && w.pod_uid.is_none() {
+            continue;
+        }
+        let who = format!("{} ({pid})", printable(&p.comm));
+        match groups.iter_mut().find(|(k, _)| *k == w.words()) {
+            Some((_, v)) => v.push(who),
+            None => groups.push((w.words(), vec![who])),
+        }
+    }
+    let mut o = String::new();
+    for (words, who) in groups.iter().take(3) {
+        let _ = writeln!(o, "      in    {words}: {}", who.join(", "));
+    }
+    if groups.len() > 3 {
+        let _ = writeln!(o, "      in    and {} more container(s)", groups.len() - 3);
+    }
+    o
+}
+
 pub fn render(snap: &Snapshot, findings: &[Finding], verbose: bool) -> String {
     render_with(snap, findings, verbose, "wedge why")
 }
@@ -119,16 +149,15 @@ pub fn render_recalled(
     for f in findings {
         let full = verbose || f.severity == Severity::Critical;
         let text = finding_text(f, full);
-        match recall.and_then(|r| Some((r, r.rec.of_pids(&f.pids)?))) {
-            Some((r, e)) => {
-                // After the title line, before the evidence.
-                let (title, rest) = text.split_once('\n').unwrap_or((&text, ""));
-                let _ = writeln!(o, "{title}");
-                o.push_str(&r.finding_lines(e));
-                o.push_str(rest);
-            }
-            None => o.push_str(&text),
+        // After the title line, before the evidence: where the processes
+        // run (container, pod) and since when the recorder saw them stuck.
+        let (title, rest) = text.split_once('\n').unwrap_or((&text, ""));
+        let _ = writeln!(o, "{title}");
+        o.push_str(&workload_lines(snap, f));
+        if let Some((r, e)) = recall.and_then(|r| Some((r, r.rec.of_pids(&f.pids)?))) {
+            o.push_str(&r.finding_lines(e));
         }
+        o.push_str(rest);
     }
     for l in &snap.limitations {
         let _ = writeln!(

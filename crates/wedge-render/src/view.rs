@@ -248,7 +248,7 @@ pub fn verdict<C: Serialize>(
         (true, None) => json_line(&output::Verdict {
             schema_version: SCHEMA_VERSION,
             wedged,
-            findings: crate::history::finding_views(findings, recall.as_ref()),
+            findings: crate::history::finding_views(snap, findings, recall.as_ref()),
             lock_waits: &waits,
             limitations: &snap.limitations,
             stats: &snap.stats,

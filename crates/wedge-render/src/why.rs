@@ -195,6 +195,7 @@ pub fn report_with<'a>(
         chains,
         thread_groups: groups(snap, p),
         findings: crate::history::finding_views(
+            snap,
             findings.iter().filter(|f| f.pids.contains(&p.pid)),
             recall,
         ),
@@ -301,6 +302,17 @@ pub fn render_with(
         ),
     };
     let _ = writeln!(o, "  parent      {parent}");
+    if let Some(w) = wedge_analysis::workload::of(p) {
+        let mut words = w.words();
+        if let Some(u) = w
+            .unit
+            .as_ref()
+            .filter(|_| w.container.is_some() || w.pod_uid.is_some())
+        {
+            words.push_str(&format!(", unit {u}"));
+        }
+        let _ = writeln!(o, "  runs in     {words}");
+    }
     let kids: Vec<String> = snap
         .children(p.pid)
         .map(|c| printable(&c.label()).into_owned())
@@ -338,8 +350,16 @@ pub fn render_with(
         let _ = writeln!(o, "  namespaces  {}", list.join(" "));
     }
     if let Some(cg) = p.cgroup.value() {
-        if let Some(first) = cg.first() {
-            let _ = writeln!(o, "  cgroup      {first}");
+        // The line that says most: the unified hierarchy's unless it is
+        // the root, else the first v1 line below a root.
+        let not_root = |l: &&String| !l.ends_with(":/");
+        let shown = cg
+            .iter()
+            .find(|l| l.starts_with("0::") && not_root(l))
+            .or_else(|| cg.iter().find(not_root))
+            .or(cg.first());
+        if let Some(line) = shown {
+            let _ = writeln!(o, "  cgroup      {line}");
         }
     }
     // Unread dispositions are not empty sets: say so rather than print `-`.

@@ -207,3 +207,71 @@ impl Drop for FrozenCgroup {
         helper::unregister_cgroup(self.reg);
     }
 }
+
+/// A cgroup made under a runtime's name (`/docker/<id>`,
+/// `/kubepods.slice/…/cri-containerd-<id>.scope`), for attribution tests:
+/// every missing level is created; dropping moves the members back to the
+/// root and removes the levels it made, innermost first.
+#[derive(Debug)]
+pub struct NamedCgroup {
+    /// The innermost directory.
+    pub dir: PathBuf,
+    made: Vec<(PathBuf, u64)>,
+    root: PathBuf,
+}
+
+impl NamedCgroup {
+    /// Creates `path` (absolute in the hierarchy) in `freezer`'s hierarchy
+    /// (v1: the freezer controller's, v2: the unified one).
+    pub fn create(freezer: Freezer, path: &str) -> Result<NamedCgroup> {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            return Err(Error::Skip("making cgroups needs root".into()));
+        }
+        let Some(root) = hierarchy(freezer) else {
+            return Err(Error::Skip(format!(
+                "no {freezer:?} cgroup hierarchy is mounted"
+            )));
+        };
+        let mut dir = root.clone();
+        let mut made = Vec::new();
+        for part in path.split('/').filter(|p| !p.is_empty()) {
+            dir.push(part);
+            if !dir.exists() {
+                std::fs::create_dir(&dir)
+                    .map_err(|e| Error::setup(format!("mkdir {}: {e}", dir.display())))?;
+                made.push(dir.clone());
+            }
+        }
+        // Innermost first, so the exit hook removes children before parents.
+        let made = made
+            .into_iter()
+            .rev()
+            .map(|d| {
+                let id = helper::register_cgroup(&d, freezer == Freezer::V1);
+                (d, id)
+            })
+            .collect();
+        Ok(NamedCgroup { dir, made, root })
+    }
+
+    /// Moves `pid` in.
+    pub fn add(&self, pid: i32) -> Result<()> {
+        std::fs::write(self.dir.join("cgroup.procs"), pid.to_string())
+            .map_err(|e| Error::setup(format!("move {pid} into {}: {e}", self.dir.display())))
+    }
+}
+
+impl Drop for NamedCgroup {
+    fn drop(&mut self) {
+        if let Ok(procs) = std::fs::read_to_string(self.dir.join("cgroup.procs")) {
+            for pid in procs.split_whitespace() {
+                let _ = std::fs::write(self.root.join("cgroup.procs"), pid);
+            }
+        }
+        for (d, id) in &self.made {
+            remove(d);
+            helper::unregister_cgroup(*id);
+        }
+    }
+}

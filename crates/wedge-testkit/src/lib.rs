@@ -92,7 +92,7 @@ pub mod uring;
 
 use std::time::{Duration, Instant};
 
-pub use cgroup::{Freezer, FrozenCgroup};
+pub use cgroup::{Freezer, FrozenCgroup, NamedCgroup};
 pub use fuse::{DiskMode, FuseDaemon, ParkedRequest};
 pub use fuse_scenarios::{
     ExitWhileFlushing, FposLockQueue, FuseReader, FuseStatWaiter, FuseThreadReader, InodeLockQueue,

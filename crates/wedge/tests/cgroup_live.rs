@@ -13,7 +13,7 @@ mod common;
 use common::{check, conforms, wedge};
 use libtest_mimic::{Arguments, Failed, Trial};
 use serde_json::Value;
-use wedge_testkit::{setup_or_skip, Freezer, FrozenCgroup, FuseDaemon, FuseReader};
+use wedge_testkit::{setup_or_skip, Freezer, FrozenCgroup, FuseDaemon, FuseReader, NamedCgroup};
 
 type R = Result<(), Failed>;
 
@@ -157,6 +157,120 @@ fn v1_freeze_held_up_by_fuse() -> R {
     Ok(())
 }
 
+/// A container id as the runtimes make them (64 hex digits), unique to
+/// this test process.
+fn container_id(tag: u8) -> String {
+    format!("{:08x}{:02x}{}", std::process::id(), tag, "ab".repeat(27))
+}
+
+/// Container attribution on real cgroups named the way the runtimes name
+/// them: a killed FUSE reader moved into a Kubernetes pod's containerd
+/// scope (cgroup v2, systemd driver) is "pod … container … (containerd)"
+/// in ps, why, the verdict (text and JSON) and wedge check; sleepers in
+/// Docker's v1 layout and a Podman scope are attributed in why.
+fn container_attribution() -> R {
+    let uid = format!("{:08x}-1b2c-4d5e-9f00-112233445566", std::process::id());
+    let id = container_id(1);
+    let under = uid.replace('-', "_");
+    let pod = setup_or_skip!(NamedCgroup::create(
+        Freezer::V2,
+        &format!(
+            "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{under}.slice/cri-containerd-{id}.scope"
+        )
+    ));
+    let fs = setup_or_skip!(FuseDaemon::start());
+    let reader = setup_or_skip!(FuseReader::start(&fs));
+    pod.add(reader.pid).map_err(|e| e.to_string())?;
+    reader.sigkill().map_err(|e| format!("FUSE reader: {e}"))?;
+    let short_uid = &uid[..8];
+    let words = format!("pod {short_uid} container {} (containerd)", &id[..12]);
+
+    let ps = wedge(&["ps"]);
+    let row = ps
+        .stdout
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(reader.pid.to_string().as_str()))
+        .unwrap_or_default()
+        .to_string();
+    check(row.contains(&format!("in {words}")), || {
+        format!("ps row lacks {words:?}: {row}")
+    })?;
+    let why = wedge(&["why", &reader.pid.to_string()]);
+    check(why.stdout.contains(&format!("runs in     {words}")), || {
+        why.stdout.clone()
+    })?;
+    let verdict = wedge(&[]);
+    check(
+        verdict
+            .stdout
+            .contains(&format!("in    {words}: wk-reader ({})", reader.pid)),
+        || verdict.stdout.clone(),
+    )?;
+    let v = wedge(&["--json"]).json();
+    conforms("verdict.json", "wedge --json (a pod's container)", &v)?;
+    let f = about(&v, reader.pid)
+        .into_iter()
+        .find(|f| f["id"].as_str().is_some_and(|i| i.starts_with("fuse.")))
+        .ok_or("no FUSE finding about the reader")?;
+    let w = &f["workloads"][0];
+    check(
+        w["pod_uid"] == uid.as_str()
+            && w["container"] == id.as_str()
+            && w["runtime"] == "containerd"
+            && w["qos"] == "burstable",
+        || format!("workload: {w}"),
+    )?;
+    let chk = wedge(&["check"]);
+    let line = chk.stdout.trim_end().to_string();
+    check(line.chars().count() <= 80, || {
+        format!("check line over 80: {line:?}")
+    })?;
+    if about(&v, reader.pid)
+        .first()
+        .is_some_and(|f0| v["findings"][0] == *f0)
+    {
+        check(line.contains(&format!("pod {short_uid}")), || {
+            format!("check: {line:?}")
+        })?;
+    }
+    drop(reader);
+    drop(fs);
+    drop(pod);
+
+    // Sleepers in Docker's v1 layout (the freezer hierarchy) and a
+    // rootful Podman scope (v2).
+    let docker_id = container_id(2);
+    let podman_id = container_id(3);
+    for (freezer, path, want) in [
+        (
+            Freezer::V1,
+            format!("/docker/{docker_id}"),
+            format!("docker {}", &docker_id[..12]),
+        ),
+        (
+            Freezer::V2,
+            format!("/machine.slice/libpod-{podman_id}.scope"),
+            format!("podman {}", &podman_id[..12]),
+        ),
+    ] {
+        let c = setup_or_skip!(NamedCgroup::create(freezer, &path));
+        let mut child = std::process::Command::new("sleep")
+            .arg("60")
+            .spawn()
+            .map_err(|e| format!("sleep: {e}"))?;
+        let pid = child.id() as i32;
+        let added = c.add(pid).map_err(|e| e.to_string());
+        let why = wedge(&["why", &pid.to_string()]);
+        let _ = child.kill();
+        let _ = child.wait();
+        added?;
+        check(why.stdout.contains(&format!("runs in     {want}")), || {
+            format!("{path}: want {want:?}:\n{}", why.stdout)
+        })?;
+    }
+    Ok(())
+}
+
 fn main() {
     wedge_testkit::role_main_if_requested();
     let args = Arguments::from_args();
@@ -164,6 +278,7 @@ fn main() {
         Trial::test("v1_frozen_then_killed", v1_frozen_then_killed),
         Trial::test("v2_frozen", v2_frozen),
         Trial::test("v1_freeze_held_up_by_fuse", v1_freeze_held_up_by_fuse),
+        Trial::test("container_attribution", container_attribution),
     ];
     libtest_mimic::run(&args, tests).exit();
 }
