@@ -572,6 +572,20 @@ fn off(snap: &mut Snapshot, l: &Limitation) {
     snap.limitations.push(l.clone());
 }
 
+/// What one task pass says by itself about the tasks that matter.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PassView {
+    /// Each task that matters by the pass alone (a zombie; D, stopped or
+    /// traced; on a lock; in a wait of a subsystem that hangs), by the
+    /// viewer's tid, with its class (`Z`, `D`, `T`, `S`).
+    pub matter: std::collections::BTreeSet<(i32, char)>,
+    /// Their processes, their parents and the owners of the locks they
+    /// wait on (the viewer's tgids): what a diagnosis of them reads.
+    pub pids: std::collections::HashSet<i32>,
+    /// Every process the pass saw.
+    pub alive: std::collections::HashSet<i32>,
+}
+
 /// The live kernel kept loaded across snapshots, for `wedge record`: a
 /// [`LivePass`] is made for one snapshot (the programs loaded, kallsyms'
 /// 120,000 lines, 5 MiB of BTF and the ORC tables parsed, then dropped),
@@ -629,6 +643,76 @@ impl KeptPass {
             KeptPass::Kernel(k) => Some(k),
             _ => None,
         }
+    }
+
+    /// A fresh task pass, and what it says by itself (before any /proc
+    /// read) about the tasks that matter: the recorder reads /proc only
+    /// for their processes while that set stays the same. `None` without
+    /// the kernel's symbols (the stack names decide part of it) or when
+    /// the pass fails.
+    pub fn refresh_view(&mut self) -> Option<PassView> {
+        let KeptPass::Kernel(k) = self else {
+            return None;
+        };
+        let ns = viewer_pid_ns().ok()?;
+        k.refresh_tasks().ok()?;
+        let k: &LiveKernel = k;
+        let tasks = k.tasks().ok()?;
+        // Global pid → the viewer's tgid, for parents and lock owners.
+        let tgid_of: HashMap<i32, i32> = tasks
+            .records
+            .iter()
+            .filter_map(|r| Some((r.pid, in_ns(&r.ns_tgids, ns)?)))
+            .collect();
+        let mut v = PassView::default();
+        for r in &tasks.records {
+            let (Some(tid), Some(tgid)) = (in_ns(&r.ns_tids, ns), in_ns(&r.ns_tgids, ns)) else {
+                continue;
+            };
+            v.alive.insert(tgid);
+            let class = if r.exit_state != 0 {
+                'Z'
+            } else if wants_orc(r, k) {
+                use wedge_kernel::state::bits::*;
+                match r.state {
+                    s if s & TASK_UNINTERRUPTIBLE != 0 => 'D',
+                    s if s & (TASK_STOPPED | TASK_TRACED) != 0 => 'T',
+                    _ => 'S',
+                }
+            } else {
+                continue;
+            };
+            v.matter.insert((tid, class));
+            v.pids.insert(tgid);
+            if let Some(&pp) = tgid_of.get(&r.ppid) {
+                v.pids.insert(pp);
+            }
+            if let Some(owner) = r.blocker.as_ref().and_then(|b| b.owner_pid) {
+                if let Some(&o) = tgid_of.get(&owner) {
+                    v.pids.insert(o);
+                }
+            }
+        }
+        Some(v)
+    }
+
+    /// Joins the pass [`KeptPass::refresh_view`] made into `snap` (no new
+    /// pass: the light sample's /proc reads came right after it).
+    pub fn apply_current(&mut self, snap: &mut Snapshot) {
+        let t0 = std::time::Instant::now();
+        let KeptPass::Kernel(k) = self else {
+            return self.apply(snap);
+        };
+        let ns = match viewer_pid_ns() {
+            Ok(ns) => ns,
+            Err(e) => return fail(snap, format!("wedge's own pid namespace is unknown: {e}")),
+        };
+        let k: &LiveKernel = k;
+        let (tasks, a) = match k.tasks() {
+            Ok(tasks) => apply_kernel(snap, k, tasks, ns),
+            Err(e) => return fail(snap, format!("the task pass failed: {e}")),
+        };
+        stats(snap, t0, tasks, a);
     }
 
     /// A fresh task pass joined into `snap`, as [`LivePass::apply`].

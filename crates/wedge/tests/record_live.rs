@@ -278,6 +278,25 @@ fn scene_across_a_recorder_restart() -> R {
             .all(|e| ms(&e["start_unix"]).is_some_and(|t| t + INTERVAL_MS >= began)),
         || all(),
     )?;
+    // The finding lasts as the wait does: a span for the wait (the restart
+    // and the SIGKILL may each begin another), never one per sample, which
+    // is what a light sample missing the FUSE daemon would make.
+    let spans: Vec<&Value> = doc["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|f| {
+            f["id"] == "fuse.unanswered" && f["pids"].to_string().contains(&tid.to_string())
+        })
+        .collect();
+    println!("fuse.unanswered spans of the reader: {}", spans.len());
+    check(!spans.is_empty() && spans.len() <= 4, || {
+        format!(
+            "{} fuse.unanswered spans: {}",
+            spans.len(),
+            serde_json::to_string_pretty(&spans).unwrap_or_default()
+        )
+    })?;
     Ok(())
 }
 
