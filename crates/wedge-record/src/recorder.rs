@@ -433,7 +433,7 @@ impl Recorder {
                     failed_in_a_row += 1;
                     // Said for the first failures and then every 60th, so
                     // a full disk does not flood the journal.
-                    if failed_in_a_row <= 3 || failed_in_a_row % 60 == 0 {
+                    if failed_in_a_row <= 3 || failed_in_a_row.is_multiple_of(60) {
                         eprintln!("wedge record: sample not recorded: {e}");
                     }
                 }
@@ -484,9 +484,9 @@ impl Recorder {
 fn follow(after: Option<u64>, stop: &AtomicBool, tx: &mpsc::Sender<FromLog>) {
     let gone = |_| "the recorder stopped".to_string();
     let r = wedge_klog::follow_kmsg(after, stop, KMSG_POLL_MS, |item| match item {
-        wedge_klog::KmsgItem::Event { event, fresh } => tx
-            .send(FromLog::Event(Box::new(event), fresh))
-            .map_err(gone),
+        wedge_klog::KmsgItem::Event { event, fresh } => {
+            tx.send(FromLog::Event(event, fresh)).map_err(gone)
+        }
         wedge_klog::KmsgItem::Lost { count, before_seq } => {
             tx.send(FromLog::Lost { count, before_seq }).map_err(gone)
         }
