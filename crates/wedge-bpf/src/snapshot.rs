@@ -338,6 +338,24 @@ fn wants_orc(r: &TaskRecord, k: &LiveKernel) -> bool {
         })
 }
 
+/// [`wants_orc`] with each address's verdict kept in `cache`.
+fn wants_orc_cached(r: &TaskRecord, k: &LiveKernel, cache: &mut HashMap<u64, bool>) -> bool {
+    use wedge_kernel::state::bits::*;
+    if r.exit_state != 0 {
+        return false;
+    }
+    r.state & (TASK_UNINTERRUPTIBLE | TASK_STOPPED | TASK_TRACED) != 0
+        || r.blocker.is_some()
+        || r.stack.iter().any(|&a| {
+            *cache.entry(a).or_insert_with(|| {
+                k.frame(a)
+                    .function
+                    .as_deref()
+                    .is_some_and(wedge_kernel::waits::names_a_blocking_subsystem)
+            })
+        })
+}
+
 /// A record's stack through the live kernel: ORC for the tasks that matter
 /// ([`wants_orc`]), bpf_get_task_stack's return addresses named through
 /// its kallsyms for the rest, and whenever the unwind cannot be made.
@@ -592,7 +610,14 @@ pub struct PassView {
 /// which at one sample a second would cost more than the samples. This one
 /// loads once and re-runs only the task iterator at each [`KeptPass::apply`].
 pub enum KeptPass {
-    Kernel(Box<LiveKernel>),
+    /// The kernel, and for each kernel text address seen in a stack whether
+    /// its function is a wait of a subsystem that hangs: 10,000 threads
+    /// share a few hundred return addresses, and naming each one through
+    /// kallsyms at every sample was most of a light sample's time. Text
+    /// addresses do not move while the kernel runs (a module loaded again
+    /// at the same address is the exception; the cache is cleared when
+    /// large).
+    Kernel(Box<LiveKernel>, HashMap<u64, bool>),
     Tasks(Bpf, String),
     Off(Limitation),
 }
@@ -603,7 +628,7 @@ impl KeptPass {
     pub fn open(wanted: bool) -> KeptPass {
         match LivePass::open(wanted) {
             LivePass::Kernel(h) => match h.join() {
-                Ok(Ok(k)) => KeptPass::Kernel(Box::new(k)),
+                Ok(Ok(k)) => KeptPass::Kernel(Box::new(k), HashMap::new()),
                 Ok(Err(e)) => KeptPass::Off(Limitation {
                     what: WHAT.into(),
                     why: format!("the live kernel could not be read: {e}; {FALLBACK}"),
@@ -620,7 +645,7 @@ impl KeptPass {
 
     /// As [`LivePass::replaces_stacks`].
     pub fn replaces_stacks(&self) -> bool {
-        matches!(self, KeptPass::Kernel(_))
+        matches!(self, KeptPass::Kernel(..))
     }
 
     /// Whether the task pass runs at all.
@@ -631,7 +656,7 @@ impl KeptPass {
     /// What is degraded and why, in a sentence; `None` when nothing is.
     pub fn degraded(&self) -> Option<String> {
         match self {
-            KeptPass::Kernel(_) => None,
+            KeptPass::Kernel(..) => None,
             KeptPass::Tasks(_, why) => Some(format!("kernel stacks stay /proc's: {why}")),
             KeptPass::Off(l) => Some(l.why.clone()),
         }
@@ -640,7 +665,7 @@ impl KeptPass {
     /// The loaded kernel, for what else reads it between samples.
     pub fn kernel(&self) -> Option<&LiveKernel> {
         match self {
-            KeptPass::Kernel(k) => Some(k),
+            KeptPass::Kernel(k, _) => Some(k),
             _ => None,
         }
     }
@@ -651,12 +676,15 @@ impl KeptPass {
     /// the kernel's symbols (the stack names decide part of it) or when
     /// the pass fails.
     pub fn refresh_view(&mut self) -> Option<PassView> {
-        let KeptPass::Kernel(k) = self else {
+        let KeptPass::Kernel(k, blocking) = self else {
             return None;
         };
         let ns = viewer_pid_ns().ok()?;
         k.refresh_tasks().ok()?;
         let k: &LiveKernel = k;
+        if blocking.len() > 100_000 {
+            blocking.clear();
+        }
         let tasks = k.tasks().ok()?;
         // Global pid → the viewer's tgid, for parents and lock owners.
         let tgid_of: HashMap<i32, i32> = tasks
@@ -672,7 +700,7 @@ impl KeptPass {
             v.alive.insert(tgid);
             let class = if r.exit_state != 0 {
                 'Z'
-            } else if wants_orc(r, k) {
+            } else if wants_orc_cached(r, k, blocking) {
                 use wedge_kernel::state::bits::*;
                 match r.state {
                     s if s & TASK_UNINTERRUPTIBLE != 0 => 'D',
@@ -700,7 +728,7 @@ impl KeptPass {
     /// pass: the light sample's /proc reads came right after it).
     pub fn apply_current(&mut self, snap: &mut Snapshot) {
         let t0 = std::time::Instant::now();
-        let KeptPass::Kernel(k) = self else {
+        let KeptPass::Kernel(k, _) = self else {
             return self.apply(snap);
         };
         let ns = match viewer_pid_ns() {
@@ -724,7 +752,7 @@ impl KeptPass {
         };
         let (tasks, a) = match self {
             KeptPass::Off(l) => return off(snap, l),
-            KeptPass::Kernel(k) => {
+            KeptPass::Kernel(k, _) => {
                 if let Err(e) = k.refresh_tasks() {
                     return fail(snap, format!("the task pass failed: {e}"));
                 }
