@@ -8,8 +8,9 @@ each source — BPF with the system-call rings, BPF without them
   measured window, as % of one CPU (the issue's target: < 0.5 %);
 - RSS: VmRSS sampled every few seconds over the window (first, max, last:
   flat or growing?);
-- the database's growth (main file + WAL) over the window, extrapolated to
-  an hour; and the samples' own scan_ms from the database.
+- the database's growth (its pages in use) over the window, extrapolated
+  to an hour, and its size on disk (file + WAL) at the end; and the
+  samples' own scan_ms from the database.
 
 The first --warmup seconds are not measured: they load the BPF programs
 and parse kallsyms, BTF and ORC once (reported separately).
@@ -74,6 +75,19 @@ def size_on_disk(db):
     return sum(os.path.getsize(p) for p in (db, db + "-wal") if os.path.exists(p))
 
 
+def live_bytes(db):
+    """Bytes in the database's pages that hold data (page_count minus the
+    free list): what the history takes, whatever the WAL's and the file's
+    momentary length (the first samples import the whole boot's kernel log
+    into the WAL, which a checkpoint later truncates)."""
+    c = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
+    try:
+        q = lambda p: c.execute(f"PRAGMA {p}").fetchone()[0]
+        return (q("page_count") - q("freelist_count")) * q("page_size")
+    finally:
+        c.close()
+
+
 def db_samples(db, since_ms):
     """(count, median scan_ms, max scan_ms, sources) of the samples since."""
     c = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
@@ -100,13 +114,14 @@ def measure(a, mode, scratch):
         if p.poll() is not None:
             sys.exit(f"{' '.join(cmd)} exited {p.returncode}: {open(err_path).read()[:500]}")
         warm_ticks = cpu_ticks(p.pid)
-        t0, c0, s0 = time.monotonic(), warm_ticks, size_on_disk(db)
+        t0, c0, s0 = time.monotonic(), warm_ticks, live_bytes(db)
         since_ms = int(time.time() * 1000)
         rss = []
         while time.monotonic() - t0 < a.duration:
             rss.append(rss_kb(p.pid))
             time.sleep(min(5.0, max(0.0, a.duration - (time.monotonic() - t0))))
-        c1, t1, s1 = cpu_ticks(p.pid), time.monotonic(), size_on_disk(db)
+        c1, t1, s1 = cpu_ticks(p.pid), time.monotonic(), live_bytes(db)
+        disk = size_on_disk(db)
         rss.append(rss_kb(p.pid))
         n, scan_med, scan_max, sources = db_samples(db, since_ms)
     finally:
@@ -127,7 +142,7 @@ def measure(a, mode, scratch):
         "elapsed": elapsed,
         "rss": (rss[0], max(rss), rss[-1]),
         "growth_per_h": (s1 - s0) / elapsed * 3600,
-        "size": s1,
+        "size": disk,
         "samples": n,
         "scan_med": scan_med,
         "scan_max": scan_max,

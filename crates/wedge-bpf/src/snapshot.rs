@@ -338,6 +338,24 @@ fn wants_orc(r: &TaskRecord, k: &LiveKernel) -> bool {
         })
 }
 
+/// [`wants_orc`] with each address's verdict kept in `cache`.
+fn wants_orc_cached(r: &TaskRecord, k: &LiveKernel, cache: &mut HashMap<u64, bool>) -> bool {
+    use wedge_kernel::state::bits::*;
+    if r.exit_state != 0 {
+        return false;
+    }
+    r.state & (TASK_UNINTERRUPTIBLE | TASK_STOPPED | TASK_TRACED) != 0
+        || r.blocker.is_some()
+        || r.stack.iter().any(|&a| {
+            *cache.entry(a).or_insert_with(|| {
+                k.frame(a)
+                    .function
+                    .as_deref()
+                    .is_some_and(wedge_kernel::waits::names_a_blocking_subsystem)
+            })
+        })
+}
+
 /// A record's stack through the live kernel: ORC for the tasks that matter
 /// ([`wants_orc`]), bpf_get_task_stack's return addresses named through
 /// its kallsyms for the rest, and whenever the unwind cannot be made.
@@ -572,13 +590,34 @@ fn off(snap: &mut Snapshot, l: &Limitation) {
     snap.limitations.push(l.clone());
 }
 
+/// What one task pass says by itself about the tasks that matter.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PassView {
+    /// Each task that matters by the pass alone (a zombie; D, stopped or
+    /// traced; on a lock; in a wait of a subsystem that hangs), by the
+    /// viewer's tid, with its class (`Z`, `D`, `T`, `S`).
+    pub matter: std::collections::BTreeSet<(i32, char)>,
+    /// Their processes, their parents and the owners of the locks they
+    /// wait on (the viewer's tgids): what a diagnosis of them reads.
+    pub pids: std::collections::HashSet<i32>,
+    /// Every process the pass saw.
+    pub alive: std::collections::HashSet<i32>,
+}
+
 /// The live kernel kept loaded across snapshots, for `wedge record`: a
 /// [`LivePass`] is made for one snapshot (the programs loaded, kallsyms'
 /// 120,000 lines, 5 MiB of BTF and the ORC tables parsed, then dropped),
 /// which at one sample a second would cost more than the samples. This one
 /// loads once and re-runs only the task iterator at each [`KeptPass::apply`].
 pub enum KeptPass {
-    Kernel(Box<LiveKernel>),
+    /// The kernel, and for each kernel text address seen in a stack whether
+    /// its function is a wait of a subsystem that hangs: 10,000 threads
+    /// share a few hundred return addresses, and naming each one through
+    /// kallsyms at every sample was most of a light sample's time. Text
+    /// addresses do not move while the kernel runs (a module loaded again
+    /// at the same address is the exception; the cache is cleared when
+    /// large).
+    Kernel(Box<LiveKernel>, HashMap<u64, bool>),
     Tasks(Bpf, String),
     Off(Limitation),
 }
@@ -589,7 +628,7 @@ impl KeptPass {
     pub fn open(wanted: bool) -> KeptPass {
         match LivePass::open(wanted) {
             LivePass::Kernel(h) => match h.join() {
-                Ok(Ok(k)) => KeptPass::Kernel(Box::new(k)),
+                Ok(Ok(k)) => KeptPass::Kernel(Box::new(k), HashMap::new()),
                 Ok(Err(e)) => KeptPass::Off(Limitation {
                     what: WHAT.into(),
                     why: format!("the live kernel could not be read: {e}; {FALLBACK}"),
@@ -606,7 +645,7 @@ impl KeptPass {
 
     /// As [`LivePass::replaces_stacks`].
     pub fn replaces_stacks(&self) -> bool {
-        matches!(self, KeptPass::Kernel(_))
+        matches!(self, KeptPass::Kernel(..))
     }
 
     /// Whether the task pass runs at all.
@@ -617,7 +656,7 @@ impl KeptPass {
     /// What is degraded and why, in a sentence; `None` when nothing is.
     pub fn degraded(&self) -> Option<String> {
         match self {
-            KeptPass::Kernel(_) => None,
+            KeptPass::Kernel(..) => None,
             KeptPass::Tasks(_, why) => Some(format!("kernel stacks stay /proc's: {why}")),
             KeptPass::Off(l) => Some(l.why.clone()),
         }
@@ -626,9 +665,82 @@ impl KeptPass {
     /// The loaded kernel, for what else reads it between samples.
     pub fn kernel(&self) -> Option<&LiveKernel> {
         match self {
-            KeptPass::Kernel(k) => Some(k),
+            KeptPass::Kernel(k, _) => Some(k),
             _ => None,
         }
+    }
+
+    /// A fresh task pass, and what it says by itself (before any /proc
+    /// read) about the tasks that matter: the recorder reads /proc only
+    /// for their processes while that set stays the same. `None` without
+    /// the kernel's symbols (the stack names decide part of it) or when
+    /// the pass fails.
+    pub fn refresh_view(&mut self) -> Option<PassView> {
+        let KeptPass::Kernel(k, blocking) = self else {
+            return None;
+        };
+        let ns = viewer_pid_ns().ok()?;
+        k.refresh_tasks().ok()?;
+        let k: &LiveKernel = k;
+        if blocking.len() > 100_000 {
+            blocking.clear();
+        }
+        let tasks = k.tasks().ok()?;
+        // Global pid → the viewer's tgid, for parents and lock owners.
+        let tgid_of: HashMap<i32, i32> = tasks
+            .records
+            .iter()
+            .filter_map(|r| Some((r.pid, in_ns(&r.ns_tgids, ns)?)))
+            .collect();
+        let mut v = PassView::default();
+        for r in &tasks.records {
+            let (Some(tid), Some(tgid)) = (in_ns(&r.ns_tids, ns), in_ns(&r.ns_tgids, ns)) else {
+                continue;
+            };
+            v.alive.insert(tgid);
+            let class = if r.exit_state != 0 {
+                'Z'
+            } else if wants_orc_cached(r, k, blocking) {
+                use wedge_kernel::state::bits::*;
+                match r.state {
+                    s if s & TASK_UNINTERRUPTIBLE != 0 => 'D',
+                    s if s & (TASK_STOPPED | TASK_TRACED) != 0 => 'T',
+                    _ => 'S',
+                }
+            } else {
+                continue;
+            };
+            v.matter.insert((tid, class));
+            v.pids.insert(tgid);
+            if let Some(&pp) = tgid_of.get(&r.ppid) {
+                v.pids.insert(pp);
+            }
+            if let Some(owner) = r.blocker.as_ref().and_then(|b| b.owner_pid) {
+                if let Some(&o) = tgid_of.get(&owner) {
+                    v.pids.insert(o);
+                }
+            }
+        }
+        Some(v)
+    }
+
+    /// Joins the pass [`KeptPass::refresh_view`] made into `snap` (no new
+    /// pass: the light sample's /proc reads came right after it).
+    pub fn apply_current(&mut self, snap: &mut Snapshot) {
+        let t0 = std::time::Instant::now();
+        let KeptPass::Kernel(k, _) = self else {
+            return self.apply(snap);
+        };
+        let ns = match viewer_pid_ns() {
+            Ok(ns) => ns,
+            Err(e) => return fail(snap, format!("wedge's own pid namespace is unknown: {e}")),
+        };
+        let k: &LiveKernel = k;
+        let (tasks, a) = match k.tasks() {
+            Ok(tasks) => apply_kernel(snap, k, tasks, ns),
+            Err(e) => return fail(snap, format!("the task pass failed: {e}")),
+        };
+        stats(snap, t0, tasks, a);
     }
 
     /// A fresh task pass joined into `snap`, as [`LivePass::apply`].
@@ -640,7 +752,7 @@ impl KeptPass {
         };
         let (tasks, a) = match self {
             KeptPass::Off(l) => return off(snap, l),
-            KeptPass::Kernel(k) => {
+            KeptPass::Kernel(k, _) => {
                 if let Err(e) = k.refresh_tasks() {
                     return fail(snap, format!("the task pass failed: {e}"));
                 }

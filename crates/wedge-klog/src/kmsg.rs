@@ -92,8 +92,9 @@ pub enum KmsgItem {
     /// sequence number is at or below the `after` the follower was given
     /// (a restarted recorder stored it already).
     Event {
-        /// The event.
-        event: Event,
+        /// The event (boxed: an event with its call trace and code dump
+        /// is large, a gap is two numbers).
+        event: Box<Event>,
         /// Not stored before.
         fresh: bool,
     },
@@ -147,7 +148,10 @@ pub fn follow_kmsg(
                 (Some(s), Some(a)) => s > a,
                 _ => true,
             };
-            sink(KmsgItem::Event { event, fresh })?;
+            sink(KmsgItem::Event {
+                event: Box::new(event),
+                fresh,
+            })?;
         }
         Ok::<(), String>(())
     };

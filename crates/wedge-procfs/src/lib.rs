@@ -71,6 +71,10 @@ pub struct ScanOptions {
     /// Read the block devices (stack, requests in flight, two samples of
     /// their counters, queue settings). Off: `block_devices` is Missing.
     pub block_devices: bool,
+    /// Read only these processes (tgids), not every one /proc lists: the
+    /// recorder's light samples, when its BPF task pass already says which
+    /// tasks matter. None: all.
+    pub only_pids: Option<std::collections::HashSet<i32>>,
 }
 
 impl Default for ScanOptions {
@@ -92,6 +96,7 @@ impl Default for ScanOptions {
             sched_all: false,
             sys_root: PathBuf::from("/sys"),
             block_devices: true,
+            only_pids: None,
         }
     }
 }
@@ -256,6 +261,11 @@ pub fn scan(opts: &ScanOptions) -> Result<Snapshot, String> {
             "{root} lists no processes: is procfs mounted there?"
         ));
     }
+
+    let pids = match &opts.only_pids {
+        Some(only) => pids.into_iter().filter(|p| only.contains(p)).collect(),
+        None => pids,
+    };
 
     let mut snap = Snapshot::new(Source::Live { root: root.clone() });
     snap.system.kernel_release = read_small(&format!("{root}/sys/kernel/osrelease"));

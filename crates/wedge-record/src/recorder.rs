@@ -77,7 +77,42 @@ pub struct Recorder {
     /// Why the kernel log is not followed, once known.
     log_down: Option<String>,
     resumed_after: Option<u64>,
+    /// The light samples' state (see [`Recorder::scan`]).
+    light: Light,
 }
+
+/// A sample reads /proc for every process only when something changed:
+/// at 10,000 threads a full scan is some 30,000 reads (stat, status,
+/// syscall of each thread), a third of a CPU at 1 Hz, while the BPF task
+/// pass sees every task in one pass. So a light sample reads only the
+/// processes of the tasks that matter by the pass alone, their parents and
+/// lock owners, the processes the last full sample's findings named (a
+/// FUSE daemon found through its fds) and every process that was stuck or
+/// named by a finding and lives (the store notes their exit, from a sample
+/// that does not list them; a task that got unstuck is read as one).
+///
+/// A full sample is made when a task got stuck that was not at the last
+/// full one (at once for a wait of a subsystem that hangs, FUSE or NFS;
+/// for D, a stop or a zombie, of which every I/O, ptrace stop and exit
+/// makes one for a moment, once it lasts to a second sample), and every
+/// [`FULL_EVERY`] samples (what the pass cannot see: a fatal signal
+/// pending in S, a new FUSE daemon).
+#[derive(Default)]
+struct Light {
+    /// The pass's tasks that matter at the last full sample, and at the
+    /// last sample.
+    at_full: Option<std::collections::BTreeSet<(i32, char)>>,
+    prev: std::collections::BTreeSet<(i32, char)>,
+    since_full: u32,
+    related: std::collections::HashSet<i32>,
+    ever_stuck: std::collections::HashSet<i32>,
+    /// Counts, for the benchmark's log.
+    full: u64,
+    light: u64,
+}
+
+/// Samples between two full ones at most.
+const FULL_EVERY: u32 = 60;
 
 struct RecordOptionsOwned {
     db: PathBuf,
@@ -173,6 +208,7 @@ impl Recorder {
             events: VecDeque::new(),
             log_down: None,
             resumed_after,
+            light: Light::default(),
         })
     }
 
@@ -262,24 +298,99 @@ impl Recorder {
         }
     }
 
-    /// One sample: scan, pass, diagnosis, rings, written.
-    fn sample(&mut self) -> Result<(), String> {
-        let started = unix_ms();
-        let t0 = Instant::now();
-        self.drain_log();
+    /// The snapshot: /proc (all of it, or a light sample's processes) and
+    /// the BPF pass joined.
+    fn scan(&mut self) -> Result<Snapshot, String> {
         let mut scan = self.opts.scan.clone();
         if self.pass.replaces_stacks() {
             scan.stacks = false;
             scan.wchan = false;
         }
+        let l = &mut self.light;
+        let view = self.pass.refresh_view();
+        let light = match &view {
+            Some(v) => {
+                let light = l.at_full.as_ref().is_some_and(|at_full| {
+                    l.since_full < FULL_EVERY
+                        && !v.matter.iter().any(|m| {
+                            // New since the last full sample, and not a
+                            // blip: a wait of a subsystem that hangs (FUSE,
+                            // NFS) at once; D, a stop or a zombie (which
+                            // every exit, I/O and ptrace stop makes for a
+                            // moment) once it lasts a second sample.
+                            !at_full.contains(m) && (m.1 == 'S' || l.prev.contains(m))
+                        })
+                });
+                l.prev = v.matter.clone();
+                if !light {
+                    l.at_full = Some(v.matter.clone());
+                }
+                light
+            }
+            None => false,
+        };
+        if let (true, Some(v)) = (light, view) {
+            l.since_full += 1;
+            l.light += 1;
+            let mut only = v.pids;
+            only.extend(l.related.iter().copied());
+            only.extend(l.ever_stuck.iter().filter(|p| v.alive.contains(p)));
+            scan.only_pids = Some(only);
+            let mut snap = wedge_procfs::scan(&scan)?;
+            self.pass.apply_current(&mut snap);
+            return Ok(snap);
+        }
+        l.since_full = 0;
+        l.full += 1;
+        l.related.clear();
         let mut snap = wedge_procfs::scan(&scan)?;
+        // The pass again, after the scan: where the two disagree the
+        // later read wins.
         self.pass.apply(&mut snap);
+        Ok(snap)
+    }
+
+    /// What the next light samples must read: the processes this sample's
+    /// findings name and the ones stuck now.
+    fn learn(&mut self, snap: &Snapshot, d: &wedge_analysis::Diagnosis) {
+        let l = &mut self.light;
+        for f in &d.findings {
+            l.related.extend(f.pids.iter().copied());
+            l.related.extend(f.blocked_on.iter().filter_map(|b| b.pid));
+            // The store keeps the life of every process a finding named:
+            // a light sample that left one out would end it as exited.
+            l.ever_stuck.extend(f.pids.iter().copied());
+        }
+        for p in &snap.processes {
+            if p.threads
+                .iter()
+                .any(|t| wedge_analysis::matters(p, t).is_some())
+            {
+                l.ever_stuck.insert(p.pid);
+            }
+        }
+        // Pids the machine no longer has are forgotten (the store saw
+        // them go): the set stays as small as what is stuck.
+        if l.since_full == 0 {
+            let seen: std::collections::HashSet<i32> =
+                snap.processes.iter().map(|p| p.pid).collect();
+            l.ever_stuck.retain(|p| seen.contains(p));
+        }
+    }
+
+    /// One sample: scan, pass, diagnosis, rings, written.
+    fn sample(&mut self) -> Result<(), String> {
+        let started = unix_ms();
+        let t0 = Instant::now();
+        self.drain_log();
+        let mut snap = self.scan()?;
         if let Some(why) = &self.log_down {
             snap.limitations
                 .push(wedge_klog::kernel_log_limitation(why.clone()));
         }
         let events = self.events.make_contiguous();
         let d = wedge_analysis::diagnose(&snap, events);
+        self.learn(&snap, &d);
         let syscalls: HashMap<i32, Vec<SyscallEvent>> = match &self.trace {
             Ok(t) => t.read(&stuck_tids(&snap)),
             Err(_) => HashMap::new(),
@@ -322,7 +433,7 @@ impl Recorder {
                     failed_in_a_row += 1;
                     // Said for the first failures and then every 60th, so
                     // a full disk does not flood the journal.
-                    if failed_in_a_row <= 3 || failed_in_a_row % 60 == 0 {
+                    if failed_in_a_row <= 3 || failed_in_a_row.is_multiple_of(60) {
                         eprintln!("wedge record: sample not recorded: {e}");
                     }
                 }
@@ -358,6 +469,12 @@ impl Recorder {
             let _ = h.join();
         }
         self.drain_log();
+        if std::env::var_os("WEDGE_RECORD_STATS").is_some() {
+            eprintln!(
+                "wedge record: {} full and {} light samples",
+                self.light.full, self.light.light
+            );
+        }
         self.writer.close(unix_ms()).map_err(|e| e.to_string())
     }
 }
@@ -367,9 +484,9 @@ impl Recorder {
 fn follow(after: Option<u64>, stop: &AtomicBool, tx: &mpsc::Sender<FromLog>) {
     let gone = |_| "the recorder stopped".to_string();
     let r = wedge_klog::follow_kmsg(after, stop, KMSG_POLL_MS, |item| match item {
-        wedge_klog::KmsgItem::Event { event, fresh } => tx
-            .send(FromLog::Event(Box::new(event), fresh))
-            .map_err(gone),
+        wedge_klog::KmsgItem::Event { event, fresh } => {
+            tx.send(FromLog::Event(event, fresh)).map_err(gone)
+        }
         wedge_klog::KmsgItem::Lost { count, before_seq } => {
             tx.send(FromLog::Lost { count, before_seq }).map_err(gone)
         }

@@ -226,7 +226,7 @@ fn scene_across_a_recorder_restart() -> R {
     let first = *eps
         .first()
         .ok_or_else(|| format!("no episode of the reader {tid}: {doc}"))?;
-    let start = ms(&first["start_unix"]).ok_or_else(|| all())?;
+    let start = ms(&first["start_unix"]).ok_or_else(all)?;
     // A sample's time is when its scan started, and the scan sees the
     // reader at some point within it: shorter than an interval, or the
     // next tick would have been skipped.
@@ -254,7 +254,7 @@ fn scene_across_a_recorder_restart() -> R {
     // process gone.
     let last = *eps.last().ok_or("no episode")?;
     let end = ms(&last["end_unix"]).ok_or_else(|| format!("the episode never ended: {}", all()))?;
-    let last_seen = ms(&last["last_seen_unix"]).ok_or_else(|| all())?;
+    let last_seen = ms(&last["last_seen_unix"]).ok_or_else(all)?;
     check(
         end + INTERVAL_MS >= torn_from && last_seen <= torn && end > last_seen,
         || {
@@ -276,8 +276,27 @@ fn scene_across_a_recorder_restart() -> R {
     check(
         eps.iter()
             .all(|e| ms(&e["start_unix"]).is_some_and(|t| t + INTERVAL_MS >= began)),
-        || all(),
+        all,
     )?;
+    // The finding lasts as the wait does: a span for the wait (the restart
+    // and the SIGKILL may each begin another), never one per sample, which
+    // is what a light sample missing the FUSE daemon would make.
+    let spans: Vec<&Value> = doc["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|f| {
+            f["id"] == "fuse.unanswered" && f["pids"].to_string().contains(&tid.to_string())
+        })
+        .collect();
+    println!("fuse.unanswered spans of the reader: {}", spans.len());
+    check(!spans.is_empty() && spans.len() <= 4, || {
+        format!(
+            "{} fuse.unanswered spans: {}",
+            spans.len(),
+            serde_json::to_string_pretty(&spans).unwrap_or_default()
+        )
+    })?;
     Ok(())
 }
 
