@@ -38,7 +38,24 @@ pub struct RecordOptions {
     /// How many system calls of each thread are read; 0: the rings are not
     /// attached at all.
     pub syscalls_per_thread: usize,
+    /// Called with every sample's snapshot and diagnosis (`wedge record
+    /// --listen` serves its metrics from them, with no scan of its own).
+    pub observer: Option<Observer>,
 }
+
+/// One sample as an observer sees it.
+pub struct Observed<'a> {
+    pub snap: &'a Snapshot,
+    pub diagnosis: &'a wedge_analysis::Diagnosis,
+    /// This boot's kernel-log events so far.
+    pub events: &'a [LogEvent],
+    /// A full sample (every process read); a light one read only the
+    /// processes that matter and those around them (see `Light`), so
+    /// counts over every task are the last full sample's.
+    pub full: bool,
+}
+
+pub type Observer = Box<dyn FnMut(&Observed<'_>) + Send>;
 
 /// The kernel-log events kept in memory for the diagnosis: a boot's log
 /// rarely has more than a few hundred; a flood is cut to the latest.
@@ -118,6 +135,7 @@ struct RecordOptionsOwned {
     db: PathBuf,
     interval_ms: u64,
     samples: Option<u64>,
+    observer: Option<Observer>,
     scan: wedge_procfs::ScanOptions,
 }
 
@@ -198,6 +216,7 @@ impl Recorder {
                 interval_ms: opts.interval_ms.max(1),
                 samples: opts.samples,
                 scan: opts.scan,
+                observer: opts.observer,
             },
             pass,
             trace,
@@ -390,6 +409,14 @@ impl Recorder {
         }
         let events = self.events.make_contiguous();
         let d = wedge_analysis::diagnose(&snap, events);
+        if let Some(o) = &mut self.opts.observer {
+            o(&Observed {
+                snap: &snap,
+                diagnosis: &d,
+                events,
+                full: self.light.since_full == 0,
+            });
+        }
         self.learn(&snap, &d);
         let syscalls: HashMap<i32, Vec<SyscallEvent>> = match &self.trace {
             Ok(t) => t.read(&stuck_tids(&snap)),

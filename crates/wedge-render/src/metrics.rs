@@ -40,6 +40,21 @@ pub struct MetricsOptions {
     /// up on that are still stuck in the kernel past their SIGKILL
     /// (`wedge_child::outlived`); `None` when the caller does not know.
     pub abandoned_readers: Option<usize>,
+    /// Threads by state letter, when the caller counted them over more
+    /// than the snapshot holds (the recorder's light samples read only the
+    /// tasks that matter: it gives the last full sample's counts of the
+    /// others); None: counted over the snapshot.
+    pub task_states: Option<BTreeMap<char, i64>>,
+}
+
+/// Threads by state letter over a snapshot (R, S, D, T and Z always
+/// present, at 0 when none).
+pub fn task_states(snap: &Snapshot) -> BTreeMap<char, i64> {
+    let mut by_state: BTreeMap<char, i64> = "RSDTZ".chars().map(|c| (c, 0)).collect();
+    for t in snap.processes.iter().flat_map(|p| &p.threads) {
+        *by_state.entry(t.state.code()).or_default() += 1;
+    }
+    by_state
 }
 
 /// The root cause a task in D waits on, in a few fixed words.
@@ -152,11 +167,13 @@ pub fn metrics(
     // Tasks by state: every thread's letter from /proc/PID/task/TID/stat
     // (or the task_struct's __state through BPF, which tells I from D).
     let tasks = Family::<Labels, Gauge>::default();
-    let mut by_state: BTreeMap<char, i64> = "RSDTZ".chars().map(|c| (c, 0)).collect();
+    let by_state = opts
+        .task_states
+        .clone()
+        .unwrap_or_else(|| task_states(snap));
     let mut blocked: BTreeMap<&str, i64> = CAUSE_KINDS.iter().map(|k| (*k, 0)).collect();
     for p in &snap.processes {
         for t in &p.threads {
-            *by_state.entry(t.state.code()).or_default() += 1;
             if t.state == TaskState::DiskSleep {
                 *blocked
                     .entry(cause_kind(&wait_kind_in(snap, p, t)))
@@ -409,6 +426,9 @@ mod tests {
             top: 99,
             ..Default::default()
         };
+        let mut counted = MetricsOptions::default();
+        counted.task_states = Some([('S', 9999)].into_iter().collect());
+        assert!(metrics(&s, &d, &[], &counted).contains(r#"wedge_tasks{state="S"} 9999"#));
         let text = metrics(&s, &d, &[], &top);
         assert!(text.contains(&format!(r#"pid="{pid}",comm="#)), "{text}");
     }

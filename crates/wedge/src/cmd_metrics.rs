@@ -61,6 +61,7 @@ fn scrape(opts: &wedge_procfs::ScanOptions, bpf: bool, top: u8) -> Result<String
     let o = MetricsOptions {
         top: usize::from(top),
         abandoned_readers: Some(wedge_child::outlived(Duration::ZERO).len()),
+        task_states: None,
     };
     Ok(metrics::metrics(&snap, &d, &events, &o))
 }
@@ -182,6 +183,44 @@ fn respond(r: tiny_http::Request, body: &Result<String, String>) {
     }
     // A scraper that went away is not an error of the server.
     let _ = r.respond(resp);
+}
+
+/// The metrics of the recorder's last sample, for its `--listen`.
+pub type Latest = Arc<Mutex<Result<String, String>>>;
+
+/// `wedge record --listen`: serves GET /metrics from `latest` (the last
+/// sample's metrics, made by the recorder's own loop) on a thread, with no
+/// scan of its own; ends when `stop` is set.
+pub fn serve_latest(
+    listen: &str,
+    latest: Latest,
+    stop: &'static AtomicBool,
+) -> Result<std::thread::JoinHandle<()>, String> {
+    let server =
+        tiny_http::Server::http(listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    std::thread::Builder::new()
+        .name("wedge-metrics".into())
+        .spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                let r = match server.recv_timeout(Duration::from_millis(200)) {
+                    Ok(Some(r)) => r,
+                    _ => continue,
+                };
+                let path = r.url().split('?').next().unwrap_or("");
+                if path != "/metrics" || *r.method() != tiny_http::Method::Get {
+                    let resp = tiny_http::Response::from_string("not found: GET /metrics\n")
+                        .with_status_code(404);
+                    let _ = r.respond(resp);
+                    continue;
+                }
+                let body = latest
+                    .lock()
+                    .map(|b| b.clone())
+                    .unwrap_or_else(|_| Err("the recorder's metrics broke".into()));
+                respond(r, &body);
+            }
+        })
+        .map_err(|e| format!("cannot start the metrics thread: {e}"))
 }
 
 /// Scrapes that arrive while a scan runs wait for that scan: at most one

@@ -25,6 +25,17 @@ pub struct RecordArgs {
     /// before).
     #[arg(long)]
     pub no_syscalls: bool,
+    /// Also serve the metrics of `wedge metrics` over HTTP (GET /metrics)
+    /// from the recorder's own samples, e.g. 127.0.0.1:9964: no second
+    /// scan. Threads by state come from the last full sample (every 60
+    /// samples, and whenever a task gets stuck); everything else from the
+    /// last sample.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// With --listen: a series per wedged process (pid, comm, workload),
+    /// the oldest first, at most 20.
+    #[arg(long, value_name = "N", default_value = "0")]
+    pub top: u8,
     #[command(flatten)]
     pub scan: crate::args::ScanArgs,
 }
@@ -106,6 +117,56 @@ pub fn record(
         .map(Path::to_path_buf)
         .unwrap_or_else(wedge_record::default_db_path);
     let stop = wedge_record::recorder::stop_on_signals()?;
+    let observer = match &a.listen {
+        None => None,
+        Some(addr) => {
+            if usize::from(a.top) > wedge_render::metrics::MAX_TOP {
+                return Err(format!(
+                    "--top {}: at most {} series per wedged process",
+                    a.top,
+                    wedge_render::metrics::MAX_TOP
+                ));
+            }
+            let latest: crate::cmd_metrics::Latest =
+                std::sync::Arc::new(std::sync::Mutex::new(Err("no sample yet".into())));
+            crate::cmd_metrics::serve_latest(addr, std::sync::Arc::clone(&latest), stop)?;
+            eprintln!("wedge record: serving http://{addr}/metrics");
+            let top = usize::from(a.top);
+            let mut full_counts: Option<std::collections::BTreeMap<char, i64>> = None;
+            let o: wedge_record::recorder::Observer = Box::new(move |s| {
+                let now = wedge_render::metrics::task_states(s.snap);
+                // A light sample holds every task that matters (D, T, t,
+                // Z) but not the rest: those are the last full sample's.
+                let counts = match (&full_counts, s.full) {
+                    (Some(f), false) => {
+                        let mut c = f.clone();
+                        for st in ['D', 'T', 't', 'Z'] {
+                            c.insert(st, now.get(&st).copied().unwrap_or(0));
+                        }
+                        c
+                    }
+                    _ => {
+                        full_counts = Some(now.clone());
+                        now
+                    }
+                };
+                let text = wedge_render::metrics::metrics(
+                    s.snap,
+                    s.diagnosis,
+                    s.events,
+                    &wedge_render::metrics::MetricsOptions {
+                        top,
+                        abandoned_readers: None,
+                        task_states: Some(counts),
+                    },
+                );
+                if let Ok(mut l) = latest.lock() {
+                    *l = Ok(text);
+                }
+            });
+            Some(o)
+        }
+    };
     wedge_record::recorder::run(
         wedge_record::recorder::RecordOptions {
             db,
@@ -114,7 +175,12 @@ pub fn record(
             bpf,
             samples: a.samples,
             scan: opts.clone(),
-            syscalls_per_thread: if a.no_syscalls { 0 } else { 16 },
+            syscalls_per_thread: if a.no_syscalls {
+                0
+            } else {
+                wedge_bpf::syscalls::SLOTS
+            },
+            observer,
         },
         stop,
     )?;

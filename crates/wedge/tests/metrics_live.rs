@@ -395,6 +395,69 @@ fn textfile_atomic() -> R {
     )
 }
 
+/// The recorder serves the same metrics from its own samples
+/// (`wedge record --listen`): no scan per scrape. A scene's wedged series
+/// appears within a few samples, with the reader's pid under `--top`.
+fn recorder_serves_metrics() -> R {
+    if !is_root() {
+        skip_or_fail("wedge record needs root (BPF, /dev/kmsg)");
+        return Ok(());
+    }
+    let tmp = scratch("recmetrics");
+    let db = tmp.path().join("history.db");
+    let port = free_port()?;
+    let listen = format!("127.0.0.1:{port}");
+    let mut rec = Command::new(env!("CARGO_BIN_EXE_wedge"))
+        .args([
+            "record",
+            "--interval",
+            "0.5",
+            "--top",
+            "3",
+            "--listen",
+            &listen,
+            "--db",
+        ])
+        .arg(&db)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("wedge record: {e}"))?;
+    let result = (|| -> R {
+        let fs = setup_or_skip!(FuseDaemon::start());
+        let reader = setup_or_skip!(FuseReader::start(&fs));
+        reader.sigkill().map_err(|e| format!("FUSE reader: {e}"))?;
+        let want = r#"wedge_findings{id="fuse.unanswered",severity="critical"}"#;
+        let pid_label = format!(r#"pid="{}""#, reader.pid);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut last = String::new();
+        while Instant::now() < deadline {
+            if let Ok((200, body)) = http_get(port, "/metrics") {
+                if body.contains(want) && body.contains(&pid_label) {
+                    return Ok(());
+                }
+                last = body;
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        Err(format!("the recorder's /metrics never showed {want} with {pid_label}:\n{last}").into())
+    })();
+    // SAFETY: kill(2) of our own child, not yet reaped.
+    unsafe { libc::kill(rec.id() as i32, libc::SIGTERM) };
+    let stopped = wedge_testkit::wait_until(Duration::from_secs(10), || {
+        matches!(rec.try_wait(), Ok(Some(_)))
+    });
+    if !stopped {
+        let _ = rec.kill();
+    }
+    let status = rec.wait().map_err(|e| e.to_string())?;
+    result?;
+    check(status.code() == Some(0), || {
+        format!("wedge record on SIGTERM: {status:?}")
+    })
+}
+
 fn main() {
     wedge_testkit::role_main_if_requested();
     let args = Arguments::from_args();
@@ -404,6 +467,7 @@ fn main() {
         Trial::test("npd_check", npd_check),
         Trial::test("bounded_series", bounded_series),
         Trial::test("textfile_atomic", textfile_atomic),
+        Trial::test("recorder_serves_metrics", recorder_serves_metrics),
     ];
     libtest_mimic::run(&args, tests).exit();
 }
