@@ -426,8 +426,10 @@ mod tests {
             top: 99,
             ..Default::default()
         };
-        let mut counted = MetricsOptions::default();
-        counted.task_states = Some([('S', 9999)].into_iter().collect());
+        let counted = MetricsOptions {
+            task_states: Some([('S', 9999)].into_iter().collect()),
+            ..Default::default()
+        };
         assert!(metrics(&s, &d, &[], &counted).contains(r#"wedge_tasks{state="S"} 9999"#));
         let text = metrics(&s, &d, &[], &top);
         assert!(text.contains(&format!(r#"pid="{pid}",comm="#)), "{text}");
