@@ -223,6 +223,9 @@ mod imp {
         pub(crate) fn tasks(&self) -> Result<Tasks, String> {
             match self.never {}
         }
+        pub(crate) fn reuse_stacks(&self) -> Result<(), String> {
+            match self.never {}
+        }
         pub(crate) fn read_many(&self, _: &mut [(u64, &mut [u8])]) -> Vec<Result<(), ReadFault>> {
             match self.never {}
         }
@@ -242,6 +245,7 @@ mod imp {
     use aya::maps::{Array, Map, MapData};
     use aya::programs::{Iter, ProgramError, RawTracePoint};
     use aya::{Btf, Ebpf, EbpfLoader};
+    use std::collections::HashMap;
     use std::io::Read;
     use std::os::fd::{AsFd, AsRawFd};
     use std::ptr::NonNull;
@@ -330,7 +334,15 @@ mod imp {
         rq_why: Mutex<Option<Result<(), String>>>,
         /// Relocated against the trimmed BTF (not the fallback).
         pub(crate) trimmed: bool,
+        /// After [`Loaded::reuse_stacks`]: the last pass's stack of each
+        /// task (by task_struct address, with its start time), for the
+        /// records the program marks reused.
+        kept: Mutex<Option<HashMap<u64, (u64, Vec<u64>)>>>,
     }
+
+    /// wedge_cfg.stacks (STACKS_* in the C).
+    const STACKS_REMEMBER: u32 = 1;
+    const STACKS_REUSE: u32 = 2;
 
     /// `union bpf_attr` for BPF_PROG_TEST_RUN (include/uapi/linux/bpf.h,
     /// the `test` member up to `batch_size`). aya 0.14 keeps its test-run
@@ -515,6 +527,7 @@ mod imp {
                 read_fd,
                 rq_why: Mutex::new(None),
                 trimmed: false,
+                kept: Mutex::new(None),
             })
         }
 
@@ -552,7 +565,80 @@ mod imp {
             Ok(())
         }
 
+        fn set_stacks_mode(&self, mode: u32) -> Result<(), String> {
+            let mut st = self.st.lock().map_err(|_| "lock poisoned".to_string())?;
+            let map = st
+                .ebpf
+                .map_mut("wedge_cfg")
+                .ok_or("BPF map wedge_cfg missing")?;
+            let mut arr: Array<&mut MapData, [u32; 2]> =
+                Array::try_from(map).map_err(|e| format!("wedge_cfg: {e}"))?;
+            arr.set(0, [mode, 0], 0)
+                .map_err(|e| format!("wedge_cfg: {e}"))
+        }
+
+        pub(crate) fn reuse_stacks(&self) -> Result<(), String> {
+            self.set_stacks_mode(STACKS_REUSE)?;
+            let mut kept = self.kept.lock().map_err(|_| "lock poisoned".to_string())?;
+            kept.get_or_insert_with(HashMap::new);
+            Ok(())
+        }
+
+        /// A pass, with the stacks the program did not walk again taken
+        /// from the previous one. A record marked reused without a kept
+        /// stack (wedge_seen outlived a failed pass) makes one pass that
+        /// walks every stack.
         pub(crate) fn tasks(&self) -> Result<Tasks, String> {
+            let mut kept = self.kept.lock().map_err(|_| "lock poisoned".to_string())?;
+            let Some(prev) = kept.as_mut() else {
+                return self.tasks_once();
+            };
+            let mut tasks = self.tasks_once()?;
+            let complete = |tasks: &mut Tasks, prev: &HashMap<u64, (u64, Vec<u64>)>| {
+                let mut all = true;
+                for r in tasks.records.iter_mut().filter(|r| r.stack_reused) {
+                    match prev.get(&r.task) {
+                        Some((start, stack)) if *start == r.start_time_ns => {
+                            r.stack.clone_from(stack)
+                        }
+                        _ => all = false,
+                    }
+                }
+                all
+            };
+            if !complete(&mut tasks, prev) {
+                self.set_stacks_mode(STACKS_REMEMBER)?;
+                let again = self.tasks_once();
+                self.set_stacks_mode(STACKS_REUSE)?;
+                tasks = again?;
+            }
+            let now: HashMap<u64, (u64, Vec<u64>)> = tasks
+                .records
+                .iter()
+                .map(|r| (r.task, (r.start_time_ns, r.stack.clone())))
+                .collect();
+            // Tasks gone since the last pass: their wedge_seen entries
+            // would fill the map (a new task at the same address is told
+            // apart by its start time, so a miss is harmless).
+            let gone: Vec<u64> = prev.keys().filter(|t| !now.contains_key(t)).copied().collect();
+            *prev = now;
+            drop(kept);
+            if !gone.is_empty() {
+                let mut st = self.st.lock().map_err(|_| "lock poisoned".to_string())?;
+                if let Some(map) = st.ebpf.map_mut("wedge_seen") {
+                    if let Ok(mut seen) =
+                        aya::maps::HashMap::<&mut MapData, u64, [u64; 2]>::try_from(map)
+                    {
+                        for t in gone {
+                            let _ = seen.remove(&t);
+                        }
+                    }
+                }
+            }
+            Ok(tasks)
+        }
+
+        fn tasks_once(&self) -> Result<Tasks, String> {
             let (mut tasks, rq_clock) = self.pass()?;
             if rq_clock || tasks.records.is_empty() {
                 return Ok(tasks);

@@ -36,6 +36,7 @@ fn thread(tid: i32) -> Thread {
         lock_wait: None,
         stack_source: Some(StackSource::Proc),
         in_iowait: None,
+        stack_reused: false,
     }
 }
 
@@ -103,6 +104,7 @@ fn record(pid: i32, tgid: i32, state: u32) -> TaskRecord {
         nivcsw: 1,
         start_time_ns: 0,
         in_iowait: Some(false),
+        stack_reused: false,
     }
 }
 
