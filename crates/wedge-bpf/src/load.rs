@@ -615,16 +615,24 @@ mod imp {
                 self.set_stacks_mode(STACKS_REUSE)?;
                 tasks = again?;
             }
-            let now: HashMap<u64, (u64, Vec<u64>)> = tasks
-                .records
-                .iter()
-                .map(|r| (r.task, (r.start_time_ns, r.stack.clone())))
-                .collect();
-            // Tasks gone since the last pass: their wedge_seen entries
-            // would fill the map (a new task at the same address is told
-            // apart by its start time, so a miss is harmless).
-            let gone: Vec<u64> = prev.keys().filter(|t| !now.contains_key(t)).copied().collect();
-            *prev = now;
+            // Only the walked stacks are stored again (the reused ones are
+            // there already); tasks gone since the last pass are dropped,
+            // and their wedge_seen entries with them, which would fill the
+            // map (a new task at the same address is told apart by its
+            // start time, so a stale entry is harmless meanwhile).
+            let seen: std::collections::HashSet<u64> =
+                tasks.records.iter().map(|r| r.task).collect();
+            let mut gone = Vec::new();
+            prev.retain(|t, _| {
+                let keep = seen.contains(t);
+                if !keep {
+                    gone.push(*t);
+                }
+                keep
+            });
+            for r in tasks.records.iter().filter(|r| !r.stack_reused) {
+                prev.insert(r.task, (r.start_time_ns, r.stack.clone()));
+            }
             drop(kept);
             if !gone.is_empty() {
                 let mut st = self.st.lock().map_err(|_| "lock poisoned".to_string())?;

@@ -390,18 +390,19 @@ fn kept_pass_reuses_the_stack_a_fresh_walk_gives() -> R {
     for pid in [q.first_pid, q.second_pid] {
         let k = record(&second.records, pid).ok_or("parked task not in the kept pass")?;
         let f = record(&fresh.records, pid).ok_or("parked task not in the fresh pass")?;
-        check(k.stack_reused, || format!("parked {pid} walked again: {k:?}"))?;
+        check(k.stack_reused, || {
+            format!("parked {pid} walked again: {k:?}")
+        })?;
         check(!k.stack.is_empty() && k.stack == f.stack, || {
-            format!(
-                "parked {pid}: reused {:x?}, fresh {:x?}",
-                k.stack, f.stack
-            )
+            format!("parked {pid}: reused {:x?}, fresh {:x?}", k.stack, f.stack)
         })?;
     }
     // This thread runs the pass: it is on a CPU, walked every time.
     let me = tid_of_current_thread();
     let r = record(&second.records, me).ok_or("this thread not iterated")?;
-    check(!r.stack_reused, || format!("the running thread reused: {r:?}"))?;
+    check(!r.stack_reused, || {
+        format!("the running thread reused: {r:?}")
+    })?;
     let reused = second.records.iter().filter(|r| r.stack_reused).count();
     eprintln!(
         "kept pass: {reused} of {} stacks reused",
