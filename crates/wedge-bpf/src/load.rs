@@ -337,10 +337,14 @@ mod imp {
         /// After [`Loaded::reuse_stacks`]: the last pass's stack of each
         /// task (by task_struct address, with its start time), for the
         /// records the program marks reused.
-        kept: Mutex<Option<HashMap<u64, (u64, Vec<u64>)>>>,
+        /// Boxed, as `buf`: `Bpf` sits beside `LiveKernel` in enums.
+        kept: Mutex<Option<Box<KeptStacks>>>,
         /// The iterator's output, kept between passes.
-        buf: Mutex<Vec<u8>>,
+        buf: Box<Mutex<Vec<u8>>>,
     }
+
+    /// Per task_struct address: its start time and last walked stack.
+    type KeptStacks = HashMap<u64, (u64, Vec<u64>)>;
 
     /// wedge_cfg.stacks (STACKS_* in the C).
     const STACKS_REMEMBER: u32 = 1;
@@ -530,7 +534,7 @@ mod imp {
                 rq_why: Mutex::new(None),
                 trimmed: false,
                 kept: Mutex::new(None),
-                buf: Mutex::new(Vec::new()),
+                buf: Box::new(Mutex::new(Vec::new())),
             })
         }
 
@@ -583,7 +587,7 @@ mod imp {
         pub(crate) fn reuse_stacks(&self) -> Result<(), String> {
             self.set_stacks_mode(STACKS_REUSE)?;
             let mut kept = self.kept.lock().map_err(|_| "lock poisoned".to_string())?;
-            kept.get_or_insert_with(HashMap::new);
+            kept.get_or_insert_with(Default::default);
             Ok(())
         }
 
@@ -597,7 +601,7 @@ mod imp {
                 return self.tasks_once();
             };
             let mut tasks = self.tasks_once()?;
-            let complete = |tasks: &mut Tasks, prev: &HashMap<u64, (u64, Vec<u64>)>| {
+            let complete = |tasks: &mut Tasks, prev: &KeptStacks| {
                 let mut all = true;
                 for r in tasks.records.iter_mut().filter(|r| r.stack_reused) {
                     match prev.get(&r.task) {

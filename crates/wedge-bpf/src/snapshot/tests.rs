@@ -36,7 +36,6 @@ fn thread(tid: i32) -> Thread {
         lock_wait: None,
         stack_source: Some(StackSource::Proc),
         in_iowait: None,
-        stack_reused: false,
     }
 }
 
