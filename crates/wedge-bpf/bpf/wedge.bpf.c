@@ -122,7 +122,11 @@ struct {
  * for a one-shot pass. */
 struct wedge_cfg {
 	__u32 stacks;
-	__u32 pad;
+	/* The pass, counted by user space: the program runs again for a
+	 * task whose record did not fit the seq_file buffer (the next read()
+	 * retries it), and that second run must not take the first's fresh
+	 * entry for the previous pass's. */
+	__u32 pass;
 };
 
 struct {
@@ -143,6 +147,7 @@ struct {
 struct wedge_seen {
 	__u64 switches;
 	__u64 start_time;
+	__u64 pass;
 };
 
 struct {
@@ -308,6 +313,7 @@ int wedge_tasks(struct bpf_iter__task *ctx)
 		struct wedge_seen now = {
 			.switches = r->nvcsw + r->nivcsw,
 			.start_time = r->start_time,
+			.pass = cfg ? cfg->pass : 0,
 		};
 		int off_cpu = bpf_core_field_exists(task->on_cpu) && !task->on_cpu &&
 			      !r->exit_state;
@@ -317,7 +323,7 @@ int wedge_tasks(struct bpf_iter__task *ctx)
 			struct wedge_seen *was = bpf_map_lookup_elem(&wedge_seen, &key);
 
 			if (was && was->switches == now.switches &&
-			    was->start_time == now.start_time) {
+			    was->start_time == now.start_time && was->pass != now.pass) {
 				r->bits |= BIT_STACK_REUSED;
 				r->stack_bytes = 0;
 				bpf_seq_write(seq, r, sizeof(*r));

@@ -341,6 +341,8 @@ mod imp {
         kept: Mutex<Option<Box<KeptStacks>>>,
         /// The iterator's output, kept between passes.
         buf: Box<Mutex<Vec<u8>>>,
+        /// wedge_cfg.pass: set anew before each kept pass.
+        pass_no: std::sync::atomic::AtomicU32,
     }
 
     /// Per task_struct address: its start time and last walked stack.
@@ -535,6 +537,7 @@ mod imp {
                 trimmed: false,
                 kept: Mutex::new(None),
                 buf: Box::new(Mutex::new(Vec::new())),
+                pass_no: std::sync::atomic::AtomicU32::new(0),
             })
         }
 
@@ -573,6 +576,10 @@ mod imp {
         }
 
         fn set_stacks_mode(&self, mode: u32) -> Result<(), String> {
+            let pass = self
+                .pass_no
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                .wrapping_add(1);
             let mut st = self.st.lock().map_err(|_| "lock poisoned".to_string())?;
             let map = st
                 .ebpf
@@ -580,7 +587,7 @@ mod imp {
                 .ok_or("BPF map wedge_cfg missing")?;
             let mut arr: Array<&mut MapData, [u32; 2]> =
                 Array::try_from(map).map_err(|e| format!("wedge_cfg: {e}"))?;
-            arr.set(0, [mode, 0], 0)
+            arr.set(0, [mode, pass], 0)
                 .map_err(|e| format!("wedge_cfg: {e}"))
         }
 
@@ -600,6 +607,7 @@ mod imp {
             let Some(prev) = kept.as_mut() else {
                 return self.tasks_once();
             };
+            self.set_stacks_mode(STACKS_REUSE)?;
             let mut tasks = self.tasks_once()?;
             let complete = |tasks: &mut Tasks, prev: &KeptStacks| {
                 let mut all = true;
@@ -615,9 +623,7 @@ mod imp {
             };
             if !complete(&mut tasks, prev) {
                 self.set_stacks_mode(STACKS_REMEMBER)?;
-                let again = self.tasks_once();
-                self.set_stacks_mode(STACKS_REUSE)?;
-                tasks = again?;
+                tasks = self.tasks_once()?;
             }
             // Only the walked stacks are stored again (the reused ones are
             // there already); tasks gone since the last pass are dropped,
@@ -642,7 +648,7 @@ mod imp {
                 let mut st = self.st.lock().map_err(|_| "lock poisoned".to_string())?;
                 if let Some(map) = st.ebpf.map_mut("wedge_seen") {
                     if let Ok(mut seen) =
-                        aya::maps::HashMap::<&mut MapData, u64, [u64; 2]>::try_from(map)
+                        aya::maps::HashMap::<&mut MapData, u64, [u64; 3]>::try_from(map)
                     {
                         for t in gone {
                             let _ = seen.remove(&t);
