@@ -377,6 +377,21 @@ fn kept_pass_reuses_the_stack_a_fresh_walk_gives() -> R {
     let Some(kept) = open() else { return Ok(()) };
     let fs = setup_or_skip!(FuseDaemon::start());
     let q = setup_or_skip!(InodeLockQueue::start(&fs));
+    // Enough idle threads that a pass spans several read()s of the
+    // iterator: the record that does not fit the seq_file buffer is made
+    // again by the next read, which must walk it again, not reuse it.
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
+    let idle: Vec<_> = (0..2000)
+        .filter_map(|_| {
+            let rx = rx.clone();
+            std::thread::Builder::new()
+                .stack_size(64 * 1024)
+                .spawn(move || drop(rx.lock().map(|r| r.recv())))
+                .ok()
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
     kept.reuse_stacks()?;
     let first = kept.tasks()?;
     check(first.records.iter().all(|r| !r.stack_reused), || {
@@ -408,7 +423,12 @@ fn kept_pass_reuses_the_stack_a_fresh_walk_gives() -> R {
         "kept pass: {reused} of {} stacks reused",
         second.records.len()
     );
-    Ok(())
+    drop(tx);
+    for h in idle {
+        let _ = h.join();
+    }
+    // Most of the idle threads did not run between the passes.
+    check(reused > 1000, || format!("only {reused} stacks reused"))
 }
 
 /// The trimmed BTF (src/btf_trim.rs) relocates the program exactly as the
