@@ -38,6 +38,14 @@ char LICENSE[] SEC("license") = "GPL";
 
 /* wedge_task.bits */
 #define BIT_IN_IOWAIT (1u << 0)
+/* The stack was not walked: the task has not run since the walk
+ * wedge_seen remembers, so user space reuses that walk's frames. */
+#define BIT_STACK_REUSED (1u << 1)
+
+/* wedge_cfg[0].stacks */
+#define STACKS_WALK_ALL 0 /* one-shot: every stack walked, nothing kept */
+#define STACKS_REMEMBER 1 /* every stack walked, its switch count kept */
+#define STACKS_REUSE 2 /* unchanged tasks' stacks not walked again */
 
 /* include/linux/hung_task.h: the low 2 bits of task->blocker. */
 #define BLOCKER_TYPE_MUTEX 0x0UL
@@ -109,6 +117,45 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } wedge_rq SEC(".maps");
+
+/* Set by user space (wedge record's kept pass); zero (walk every stack)
+ * for a one-shot pass. */
+struct wedge_cfg {
+	__u32 stacks;
+	/* The pass, counted by user space: the program runs again for a
+	 * task whose record did not fit the seq_file buffer (the next read()
+	 * retries it), and that second run must not take the first's fresh
+	 * entry for the previous pass's. */
+	__u32 pass;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct wedge_cfg);
+} wedge_cfg SEC(".maps");
+
+/* Per task (its task_struct address) the switch count and start time at
+ * the last walk of its stack made while it was off every CPU. Every
+ * switch-out increments nvcsw or nivcsw (__schedule, prev != next), and a
+ * task switched in stays on_cpu until it is switched out again: a task
+ * off CPU now and at that walk, with the same count, has not run since,
+ * and its stack is the same. start_time tells a reused task_struct from
+ * the exited one. User space deletes the entries of tasks gone; when the
+ * map is full a task is walked every time (correct, only dearer). */
+struct wedge_seen {
+	__u64 switches;
+	__u64 start_time;
+	__u64 pass;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct wedge_seen);
+} wedge_seen SEC(".maps");
 
 static __always_inline void ns_numbers(struct pid *p, struct ns_nr *out, __u32 *levels)
 {
@@ -258,7 +305,41 @@ int wedge_tasks(struct bpf_iter__task *ctx)
 		r->have |= HAVE_IN_IOWAIT;
 	}
 
-	r->stack_bytes = bpf_get_task_stack(task, r->stack, sizeof(r->stack), 0);
+	{
+		struct wedge_cfg *cfg = bpf_map_lookup_elem(&wedge_cfg, &zero);
+		__u32 mode = cfg ? cfg->stacks : STACKS_WALK_ALL;
+		/* Read before the walk: a task that runs during it switches out
+		 * (a new count) before it is off CPU again. */
+		struct wedge_seen now = {
+			.switches = r->nvcsw + r->nivcsw,
+			.start_time = r->start_time,
+			.pass = cfg ? cfg->pass : 0,
+		};
+		int off_cpu = bpf_core_field_exists(task->on_cpu) && !task->on_cpu &&
+			      !r->exit_state;
+
+		if (mode == STACKS_REUSE && off_cpu) {
+			__u64 key = r->task;
+			struct wedge_seen *was = bpf_map_lookup_elem(&wedge_seen, &key);
+
+			if (was && was->switches == now.switches &&
+			    was->start_time == now.start_time && was->pass != now.pass) {
+				r->bits |= BIT_STACK_REUSED;
+				r->stack_bytes = 0;
+				bpf_seq_write(seq, r, sizeof(*r));
+				return 0;
+			}
+		}
+		r->stack_bytes = bpf_get_task_stack(task, r->stack, sizeof(r->stack), 0);
+		if (mode != STACKS_WALK_ALL) {
+			__u64 key = r->task;
+
+			if (off_cpu && r->stack_bytes >= 0)
+				bpf_map_update_elem(&wedge_seen, &key, &now, BPF_ANY);
+			else
+				bpf_map_delete_elem(&wedge_seen, &key);
+		}
+	}
 	bpf_seq_write(seq, r, sizeof(*r));
 	return 0;
 }

@@ -85,6 +85,9 @@ struct task_struct {
 	unsigned int __state;
 	void *stack;
 	unsigned int flags;
+	/* CONFIG_SMP: 1 from the moment the scheduler picks the task until
+	 * finish_task() after it is switched out. */
+	int on_cpu;
 	unsigned int cpu;
 	struct sched_entity se;
 	struct sched_info sched_info;

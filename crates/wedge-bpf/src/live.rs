@@ -291,6 +291,12 @@ impl LiveKernel {
         self.tasks()
     }
 
+    /// As [`Bpf::reuse_stacks`], for the passes [`LiveKernel::refresh_tasks`]
+    /// makes.
+    pub fn reuse_stacks(&self) -> Result<(), String> {
+        self.bpf.reuse_stacks()
+    }
+
     /// The record of a pid (initial pid namespace), from [`LiveKernel::tasks`].
     pub fn record(&self, pid: i64) -> Option<&TaskRecord> {
         self.tasks()

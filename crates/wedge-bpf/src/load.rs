@@ -223,6 +223,9 @@ mod imp {
         pub(crate) fn tasks(&self) -> Result<Tasks, String> {
             match self.never {}
         }
+        pub(crate) fn reuse_stacks(&self) -> Result<(), String> {
+            match self.never {}
+        }
         pub(crate) fn read_many(&self, _: &mut [(u64, &mut [u8])]) -> Vec<Result<(), ReadFault>> {
             match self.never {}
         }
@@ -242,6 +245,7 @@ mod imp {
     use aya::maps::{Array, Map, MapData};
     use aya::programs::{Iter, ProgramError, RawTracePoint};
     use aya::{Btf, Ebpf, EbpfLoader};
+    use std::collections::HashMap;
     use std::io::Read;
     use std::os::fd::{AsFd, AsRawFd};
     use std::ptr::NonNull;
@@ -330,7 +334,23 @@ mod imp {
         rq_why: Mutex<Option<Result<(), String>>>,
         /// Relocated against the trimmed BTF (not the fallback).
         pub(crate) trimmed: bool,
+        /// After [`Loaded::reuse_stacks`]: the last pass's stack of each
+        /// task (by task_struct address, with its start time), for the
+        /// records the program marks reused.
+        /// Boxed, as `buf`: `Bpf` sits beside `LiveKernel` in enums.
+        kept: Mutex<Option<Box<KeptStacks>>>,
+        /// The iterator's output, kept between passes.
+        buf: Box<Mutex<Vec<u8>>>,
+        /// wedge_cfg.pass: set anew before each kept pass.
+        pass_no: std::sync::atomic::AtomicU32,
     }
+
+    /// Per task_struct address: its start time and last walked stack.
+    type KeptStacks = HashMap<u64, (u64, Vec<u64>)>;
+
+    /// wedge_cfg.stacks (STACKS_* in the C).
+    const STACKS_REMEMBER: u32 = 1;
+    const STACKS_REUSE: u32 = 2;
 
     /// `union bpf_attr` for BPF_PROG_TEST_RUN (include/uapi/linux/bpf.h,
     /// the `test` member up to `batch_size`). aya 0.14 keeps its test-run
@@ -515,6 +535,9 @@ mod imp {
                 read_fd,
                 rq_why: Mutex::new(None),
                 trimmed: false,
+                kept: Mutex::new(None),
+                buf: Box::new(Mutex::new(Vec::new())),
+                pass_no: std::sync::atomic::AtomicU32::new(0),
             })
         }
 
@@ -552,7 +575,91 @@ mod imp {
             Ok(())
         }
 
+        fn set_stacks_mode(&self, mode: u32) -> Result<(), String> {
+            let pass = self
+                .pass_no
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                .wrapping_add(1);
+            let mut st = self.st.lock().map_err(|_| "lock poisoned".to_string())?;
+            let map = st
+                .ebpf
+                .map_mut("wedge_cfg")
+                .ok_or("BPF map wedge_cfg missing")?;
+            let mut arr: Array<&mut MapData, [u32; 2]> =
+                Array::try_from(map).map_err(|e| format!("wedge_cfg: {e}"))?;
+            arr.set(0, [mode, pass], 0)
+                .map_err(|e| format!("wedge_cfg: {e}"))
+        }
+
+        pub(crate) fn reuse_stacks(&self) -> Result<(), String> {
+            self.set_stacks_mode(STACKS_REUSE)?;
+            let mut kept = self.kept.lock().map_err(|_| "lock poisoned".to_string())?;
+            kept.get_or_insert_with(Default::default);
+            Ok(())
+        }
+
+        /// A pass, with the stacks the program did not walk again taken
+        /// from the previous one. A record marked reused without a kept
+        /// stack (wedge_seen outlived a failed pass) makes one pass that
+        /// walks every stack.
         pub(crate) fn tasks(&self) -> Result<Tasks, String> {
+            let mut kept = self.kept.lock().map_err(|_| "lock poisoned".to_string())?;
+            let Some(prev) = kept.as_mut() else {
+                return self.tasks_once();
+            };
+            self.set_stacks_mode(STACKS_REUSE)?;
+            let mut tasks = self.tasks_once()?;
+            let complete = |tasks: &mut Tasks, prev: &KeptStacks| {
+                let mut all = true;
+                for r in tasks.records.iter_mut().filter(|r| r.stack_reused) {
+                    match prev.get(&r.task) {
+                        Some((start, stack)) if *start == r.start_time_ns => {
+                            r.stack.clone_from(stack)
+                        }
+                        _ => all = false,
+                    }
+                }
+                all
+            };
+            if !complete(&mut tasks, prev) {
+                self.set_stacks_mode(STACKS_REMEMBER)?;
+                tasks = self.tasks_once()?;
+            }
+            // Only the walked stacks are stored again (the reused ones are
+            // there already); tasks gone since the last pass are dropped,
+            // and their wedge_seen entries with them, which would fill the
+            // map (a new task at the same address is told apart by its
+            // start time, so a stale entry is harmless meanwhile).
+            let seen: std::collections::HashSet<u64> =
+                tasks.records.iter().map(|r| r.task).collect();
+            let mut gone = Vec::new();
+            prev.retain(|t, _| {
+                let keep = seen.contains(t);
+                if !keep {
+                    gone.push(*t);
+                }
+                keep
+            });
+            for r in tasks.records.iter().filter(|r| !r.stack_reused) {
+                prev.insert(r.task, (r.start_time_ns, r.stack.clone()));
+            }
+            drop(kept);
+            if !gone.is_empty() {
+                let mut st = self.st.lock().map_err(|_| "lock poisoned".to_string())?;
+                if let Some(map) = st.ebpf.map_mut("wedge_seen") {
+                    if let Ok(mut seen) =
+                        aya::maps::HashMap::<&mut MapData, u64, [u64; 3]>::try_from(map)
+                    {
+                        for t in gone {
+                            let _ = seen.remove(&t);
+                        }
+                    }
+                }
+            }
+            Ok(tasks)
+        }
+
+        fn tasks_once(&self) -> Result<Tasks, String> {
             let (mut tasks, rq_clock) = self.pass()?;
             if rq_clock || tasks.records.is_empty() {
                 return Ok(tasks);
@@ -649,7 +756,13 @@ mod imp {
                         .ok()
                 })
                 .unwrap_or(1024);
-            let mut buf = Vec::with_capacity(
+            // The kept pass's buffer is reused: a new 7 MB one each second
+            // is 1,700 pages faulted in and zeroed again (perf:
+            // clear_page_erms).
+            let mut kept_buf = self.buf.lock().map_err(|_| "lock poisoned".to_string())?;
+            let buf: &mut Vec<u8> = &mut kept_buf;
+            buf.clear();
+            buf.reserve(
                 (threads + threads / 8 + 64)
                     .saturating_mul(record::REC_SIZE)
                     .min(MAX_TASK_BYTES + 1),
@@ -658,14 +771,14 @@ mod imp {
             // pages of records); the take() bounds the total.
             (&mut file)
                 .take(MAX_TASK_BYTES as u64 + 1)
-                .read_to_end(&mut buf)
+                .read_to_end(buf)
                 .map_err(|e| format!("reading the task iterator: {e}"))?;
             if buf.len() > MAX_TASK_BYTES {
                 return Err(format!(
                     "the task iterator produced more than {MAX_TASK_BYTES} bytes"
                 ));
             }
-            let (mut tasks, rq_clock) = record::parse(&buf)?;
+            let (mut tasks, rq_clock) = record::parse(buf)?;
             tasks.pass_ms = t0.elapsed().as_secs_f64() * 1e3;
             Ok((tasks, rq_clock))
         }

@@ -28,6 +28,7 @@ const HAVE_OWNER_PID: u32 = 1 << 5;
 const HAVE_IN_IOWAIT: u32 = 1 << 6;
 /// `bits` (BIT_* in the C).
 const BIT_IN_IOWAIT: u32 = 1 << 0;
+const BIT_STACK_REUSED: u32 = 1 << 1;
 
 /// rwsem `owner` bit 0 (RWSEM_READER_OWNED, kernel/locking/rwsem.c).
 const RWSEM_READER_OWNED: u64 = 1;
@@ -148,6 +149,7 @@ pub(crate) fn parse(buf: &[u8]) -> Result<(Tasks, bool), String> {
             nivcsw: r.u64(12),
             start_time_ns: r.u64(13),
             in_iowait: (have & HAVE_IN_IOWAIT != 0).then(|| r.f32(12) & BIT_IN_IOWAIT != 0),
+            stack_reused: r.f32(12) & BIT_STACK_REUSED != 0,
         });
     }
     let mut missing = Vec::new();

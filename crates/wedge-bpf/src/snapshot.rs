@@ -628,7 +628,14 @@ impl KeptPass {
     pub fn open(wanted: bool) -> KeptPass {
         match LivePass::open(wanted) {
             LivePass::Kernel(h) => match h.join() {
-                Ok(Ok(k)) => KeptPass::Kernel(Box::new(k), HashMap::new()),
+                Ok(Ok(k)) => {
+                    // Samples a second apart: walk only the stacks of
+                    // tasks that ran since. If the switch cannot be set
+                    // every stack is walked, as in a one-shot pass: the
+                    // same records, only dearer.
+                    let _ = k.reuse_stacks();
+                    KeptPass::Kernel(Box::new(k), HashMap::new())
+                }
                 Ok(Err(e)) => KeptPass::Off(Limitation {
                     what: WHAT.into(),
                     why: format!("the live kernel could not be read: {e}; {FALLBACK}"),

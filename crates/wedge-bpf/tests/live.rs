@@ -367,6 +367,70 @@ fn blocker_names_the_rwsem_owner() -> R {
     check(a.blocker.is_none(), || format!("first: {a:?}"))
 }
 
+/// `wedge record`'s kept pass (Bpf::reuse_stacks) does not walk again the
+/// stack of a task that has not run since the last pass: a FUSE creator
+/// parked in D and the one waiting behind it on the directory's i_rwsem
+/// keep the frames of the pass before, and those are the frames a one-shot
+/// pass (what `wedge ps`/`why` use) walks now. A one-shot pass reuses
+/// nothing.
+fn kept_pass_reuses_the_stack_a_fresh_walk_gives() -> R {
+    let Some(kept) = open() else { return Ok(()) };
+    let fs = setup_or_skip!(FuseDaemon::start());
+    let q = setup_or_skip!(InodeLockQueue::start(&fs));
+    // Enough idle threads that a pass spans several read()s of the
+    // iterator: the record that does not fit the seq_file buffer is made
+    // again by the next read, which must walk it again, not reuse it.
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
+    let idle: Vec<_> = (0..2000)
+        .filter_map(|_| {
+            let rx = rx.clone();
+            std::thread::Builder::new()
+                .stack_size(64 * 1024)
+                .spawn(move || drop(rx.lock().map(|r| r.recv())))
+                .ok()
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    kept.reuse_stacks()?;
+    let first = kept.tasks()?;
+    check(first.records.iter().all(|r| !r.stack_reused), || {
+        "the first kept pass reused a stack it never walked".into()
+    })?;
+    let second = kept.tasks()?;
+    let fresh = open().ok_or("BPF opened once but not twice")?.tasks()?;
+    check(fresh.records.iter().all(|r| !r.stack_reused), || {
+        "a one-shot pass reused a stack".into()
+    })?;
+    for pid in [q.first_pid, q.second_pid] {
+        let k = record(&second.records, pid).ok_or("parked task not in the kept pass")?;
+        let f = record(&fresh.records, pid).ok_or("parked task not in the fresh pass")?;
+        check(k.stack_reused, || {
+            format!("parked {pid} walked again: {k:?}")
+        })?;
+        check(!k.stack.is_empty() && k.stack == f.stack, || {
+            format!("parked {pid}: reused {:x?}, fresh {:x?}", k.stack, f.stack)
+        })?;
+    }
+    // This thread runs the pass: it is on a CPU, walked every time.
+    let me = tid_of_current_thread();
+    let r = record(&second.records, me).ok_or("this thread not iterated")?;
+    check(!r.stack_reused, || {
+        format!("the running thread reused: {r:?}")
+    })?;
+    let reused = second.records.iter().filter(|r| r.stack_reused).count();
+    eprintln!(
+        "kept pass: {reused} of {} stacks reused",
+        second.records.len()
+    );
+    drop(tx);
+    for h in idle {
+        let _ = h.join();
+    }
+    // Most of the idle threads did not run between the passes.
+    check(reused > 1000, || format!("only {reused} stacks reused"))
+}
+
 /// The trimmed BTF (src/btf_trim.rs) relocates the program exactly as the
 /// whole BTF does: the same facts missing, the same members read.
 fn trimmed_btf_relocates_like_the_whole() -> R {
@@ -680,6 +744,10 @@ fn main() {
         ),
         Trial::test("not_root_is_told_why", not_root_is_told_why),
         Trial::test("in_iowait_is_the_kernels", in_iowait_is_the_kernels),
+        Trial::test(
+            "kept_pass_reuses_the_stack_a_fresh_walk_gives",
+            kept_pass_reuses_the_stack_a_fresh_walk_gives,
+        ),
         Trial::test(
             "superblocks_show_a_frozen_ext4",
             superblocks_show_a_frozen_ext4,

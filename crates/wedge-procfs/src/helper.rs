@@ -161,6 +161,12 @@ impl Helper {
         }
     }
 
+    /// Reaps the readers killed at their deadline (at most `bound`) and
+    /// keeps the idle one for the next scan; returns those still alive.
+    pub fn reap(&mut self, bound: Duration) -> Vec<libc::pid_t> {
+        self.abandoned.finish(bound)
+    }
+
     /// Ends the helper: the idle reader exits on EOF of its request pipe,
     /// killed ones are reaped. Waits at most `bound` in all; returns the
     /// readers still alive then — stuck in an uninterruptible wait that
@@ -184,6 +190,32 @@ impl Drop for Helper {
     fn drop(&mut self) {
         // Most callers finish() first; this only catches the rest.
         self.finish(Duration::from_millis(250));
+    }
+}
+
+/// The reader kept between scans that ask for it
+/// ([`crate::ScanOptions::keep_helper`]).
+static KEPT: std::sync::Mutex<Option<Helper>> = std::sync::Mutex::new(None);
+
+impl Helper {
+    /// The kept reader when `keep` (a new one when none is kept), else a
+    /// new one.
+    pub(crate) fn for_scan(keep: bool) -> Helper {
+        if !keep {
+            return Helper::new();
+        }
+        KEPT.lock()
+            .ok()
+            .and_then(|mut k| k.take())
+            .unwrap_or_default()
+    }
+
+    /// Keeps this reader for the next scan (a kept one already there, from
+    /// a concurrent scan, is ended).
+    pub(crate) fn keep(self) {
+        if let Ok(mut k) = KEPT.lock() {
+            *k = Some(self);
+        }
     }
 }
 

@@ -75,6 +75,12 @@ pub struct ScanOptions {
     /// recorder's light samples, when its BPF task pass already says which
     /// tasks matter. None: all.
     pub only_pids: Option<std::collections::HashSet<i32>>,
+    /// Keep the bounded reader's child alive for the next scan rather than
+    /// fork a new one each scan: `wedge record` scans every second, and
+    /// fork() copies the page tables of a process holding the kernel's
+    /// symbols, BTF and ORC tables (perf: copy_page_range, 12% of the
+    /// recorder's CPU). A one-shot command ends it with the scan.
+    pub keep_helper: bool,
 }
 
 impl Default for ScanOptions {
@@ -97,6 +103,7 @@ impl Default for ScanOptions {
             sys_root: PathBuf::from("/sys"),
             block_devices: true,
             only_pids: None,
+            keep_helper: false,
         }
     }
 }
@@ -304,7 +311,7 @@ pub fn scan(opts: &ScanOptions) -> Result<Snapshot, String> {
     let devices_first = opts
         .block_devices
         .then(|| block::first_sample(&opts.sys_root));
-    let (results, notes, mut helper) = scan::run(opts, proc_fd, pids);
+    let (results, notes, mut helper, abandoned_before) = scan::run(opts, proc_fd, pids);
     let mut denied: std::collections::BTreeMap<&'static str, Vec<i32>> = Default::default();
     let mut blocked = notes.blocked;
     snap.stats.reads += notes.reads;
@@ -426,10 +433,16 @@ pub fn scan(opts: &ScanOptions) -> Result<Snapshot, String> {
             },
         });
     }
-    let abandoned = helper.abandoned();
+    let abandoned = helper.abandoned().saturating_sub(abandoned_before);
     // Reap the readers killed at their deadline: a bounded wait of one more
     // read's deadline; those that outlive it cannot be killed at all.
-    let stuck = helper.finish(opts.deadline);
+    let stuck = if opts.keep_helper {
+        let stuck = helper.reap(opts.deadline);
+        helper.keep();
+        stuck
+    } else {
+        helper.finish(opts.deadline)
+    };
     if abandoned > 0 {
         snap.limitations.push(Limitation {
             what: format!("{abandoned} reads were abandoned"),

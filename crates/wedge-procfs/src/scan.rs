@@ -729,8 +729,12 @@ pub(crate) fn run(
     opts: &ScanOptions,
     proc_fd: OwnedFd,
     pids: Vec<i32>,
-) -> (Vec<PidResult>, Notes, Helper) {
+) -> (Vec<PidResult>, Notes, Helper, usize) {
     let workers = opts.workers.max(1);
+    // Readers still stuck from an earlier scan that kept its helper: not
+    // this scan's abandoned reads.
+    let helper = Helper::for_scan(opts.keep_helper);
+    let abandoned_before = helper.abandoned();
     let shared = Arc::new(Shared {
         opts: opts.clone(),
         root: opts.proc_root.display().to_string(),
@@ -739,7 +743,7 @@ pub(crate) fn run(
         next: AtomicUsize::new(0),
         queue: Mutex::new(VecDeque::new()),
         chunks: Mutex::new(HashMap::new()),
-        helper: Mutex::new(Helper::new()),
+        helper: Mutex::new(helper),
         stop: AtomicBool::new(false),
     });
     type Msg = (JobId, u32, Output, usize);
@@ -924,7 +928,7 @@ pub(crate) fn run(
             ordered.push(r);
         }
     }
-    (ordered, notes, helper)
+    (ordered, notes, helper, abandoned_before)
 }
 
 pub(crate) fn merge(into: &mut Notes, from: Notes) {

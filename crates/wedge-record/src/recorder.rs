@@ -321,6 +321,8 @@ impl Recorder {
     /// the BPF pass joined.
     fn scan(&mut self) -> Result<Snapshot, String> {
         let mut scan = self.opts.scan.clone();
+        // One bounded reader serves every sample (not a fork a sample).
+        scan.keep_helper = true;
         if self.pass.replaces_stacks() {
             scan.stacks = false;
             scan.wchan = false;

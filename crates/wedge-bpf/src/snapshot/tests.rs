@@ -103,6 +103,7 @@ fn record(pid: i32, tgid: i32, state: u32) -> TaskRecord {
         nivcsw: 1,
         start_time_ns: 0,
         in_iowait: Some(false),
+        stack_reused: false,
     }
 }
 
