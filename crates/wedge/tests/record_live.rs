@@ -133,13 +133,25 @@ fn history(db: &Path) -> Result<Option<History>, Failed> {
 /// `after_ms` (so it saw the machine as it was at `after_ms` or later).
 fn sampled_after(db: &Path, rec: &Recorder, after_ms: i64) -> R {
     let mut last = None;
-    let ok = wedge_testkit::wait_until(PATIENCE, || {
+    // Polled at a reader's pace (a person re-running `wedge history`), not
+    // back to back: a reader whose read transactions never end keeps the
+    // writer's TRUNCATE checkpoint from resetting the WAL, which then
+    // grows past the size limit (seen in CI: 578,528 B at 512 KiB, with
+    // this loop reading the whole history every 3 ms).
+    let deadline = std::time::Instant::now() + PATIENCE;
+    let ok = loop {
         last = history(db)
             .ok()
             .flatten()
             .and_then(|h| h.recorder.last_sample_unix_ms);
-        last.is_some_and(|l| l > after_ms)
-    });
+        if last.is_some_and(|l| l > after_ms) {
+            break true;
+        }
+        if std::time::Instant::now() >= deadline {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
     check(ok, || {
         format!(
             "no sample after {after_ms} (last {last:?}); recorder said: {}",
