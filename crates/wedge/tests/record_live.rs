@@ -132,7 +132,7 @@ fn history(db: &Path) -> Result<Option<History>, Failed> {
 /// Waits until the recorder has written a sample that started after
 /// `after_ms` (so it saw the machine as it was at `after_ms` or later).
 fn sampled_after(db: &Path, rec: &Recorder, after_ms: i64) -> R {
-    let mut last = None;
+    let mut last;
     // Polled at a reader's pace (a person re-running `wedge history`), not
     // back to back: a reader whose read transactions never end keeps the
     // writer's TRUNCATE checkpoint from resetting the WAL, which then
