@@ -8,30 +8,13 @@ use wedge_model::{CgroupFreeze, CgroupVersion, Process, Snapshot};
 pub fn freeze_of<'a>(snap: &'a Snapshot, p: &Process) -> Option<&'a CgroupFreeze> {
     let freezes = snap.cgroup_freezes.value()?;
     let lines = p.cgroup.value()?;
-    let mine = member_paths(lines);
+    let mine = wedge_model::freezer_paths(lines);
     let find = |v: CgroupVersion| {
         mine.iter()
             .filter(|(mv, _)| *mv == v)
             .find_map(|(_, path)| freezes.iter().find(|f| f.version == v && &f.path == path))
     };
     find(CgroupVersion::V1).or_else(|| find(CgroupVersion::V2))
-}
-
-/// The freezer hierarchies' lines of a `/proc/PID/cgroup` list.
-fn member_paths(lines: &[String]) -> Vec<(CgroupVersion, String)> {
-    let mut out = Vec::new();
-    for l in lines {
-        let mut it = l.splitn(3, ':');
-        let (Some(id), Some(ctl), Some(path)) = (it.next(), it.next(), it.next()) else {
-            continue;
-        };
-        if id == "0" && ctl.is_empty() {
-            out.push((CgroupVersion::V2, path.to_string()));
-        } else if ctl.split(',').any(|c| c == "freezer") {
-            out.push((CgroupVersion::V1, path.to_string()));
-        }
-    }
-    out
 }
 
 pub fn version_words(v: CgroupVersion) -> &'static str {

@@ -153,7 +153,7 @@ impl Workload {
     /// container or unit, else the first v1 line that does (on a hybrid
     /// machine Docker may manage only the v1 hierarchies).
     pub fn from_lines(lines: &[String]) -> Option<Workload> {
-        let path_of = |l: &String| l.splitn(3, ':').nth(2).map(str::to_string);
+        let path_of = |l: &String| wedge_model::membership(l).map(|(_, _, p)| p.to_string());
         let mut best: Option<Workload> = None;
         let unified = lines.iter().filter(|l| l.starts_with("0::"));
         let v1 = lines.iter().filter(|l| !l.starts_with("0::"));

@@ -47,3 +47,26 @@ pub struct CgroupFreeze {
     /// `frozen_by`'s directory.
     pub frozen_by_dir: String,
 }
+
+/// One `/proc/PID/cgroup` line as `(hierarchy id, controllers, path)`:
+/// `6:freezer:/docker/4f…`, `0::/system.slice/…` (the unified one: id 0,
+/// no controllers). The path may itself hold colons. None for a line of
+/// another shape.
+pub fn membership(line: &str) -> Option<(&str, &str, &str)> {
+    let mut it = line.splitn(3, ':');
+    Some((it.next()?, it.next()?, it.next()?))
+}
+
+/// The freezer hierarchies' cgroups of a membership list: v1's `freezer`
+/// controller line and the unified line.
+pub fn freezer_paths(lines: &[String]) -> Vec<(CgroupVersion, String)> {
+    let mut out = Vec::new();
+    for (id, controllers, path) in lines.iter().filter_map(|l| membership(l)) {
+        if id == "0" && controllers.is_empty() {
+            out.push((CgroupVersion::V2, path.to_string()));
+        } else if controllers.split(',').any(|c| c == "freezer") {
+            out.push((CgroupVersion::V1, path.to_string()));
+        }
+    }
+    out
+}

@@ -17,7 +17,7 @@ mod log;
 mod storage;
 mod task;
 
-pub use cgroup::{CgroupFreeze, CgroupVersion, FreezeProgress};
+pub use cgroup::{freezer_paths, membership, CgroupFreeze, CgroupVersion, FreezeProgress};
 pub use duration::{human_ms, parse_age_secs};
 pub use facts::{Crash, DumpFacts, TaskNow};
 pub use field::{Field, Missing, MissingReason};

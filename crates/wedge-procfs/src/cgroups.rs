@@ -16,24 +16,7 @@ use wedge_model::{
     CgroupFreeze, CgroupVersion, Field, FreezeProgress, MissingReason, Mount, Process,
 };
 
-/// The cgroup of each hierarchy that can freeze, from one
-/// `/proc/PID/cgroup` membership list: the v1 freezer's line
-/// (`6:freezer:/docker/4f…`) and the unified one (`0::/system.slice/…`).
-pub fn freezer_paths(lines: &[String]) -> Vec<(CgroupVersion, String)> {
-    let mut out = Vec::new();
-    for l in lines {
-        let mut it = l.splitn(3, ':');
-        let (Some(id), Some(controllers), Some(path)) = (it.next(), it.next(), it.next()) else {
-            continue;
-        };
-        if id == "0" && controllers.is_empty() {
-            out.push((CgroupVersion::V2, path.to_string()));
-        } else if controllers.split(',').any(|c| c == "freezer") {
-            out.push((CgroupVersion::V1, path.to_string()));
-        }
-    }
-    out
-}
+pub use wedge_model::freezer_paths;
 
 /// Where each hierarchy is mounted in wedge's own mount namespace: the
 /// mount point and the mount's root within the hierarchy (not `/` when

@@ -130,34 +130,6 @@ pub fn run_check(
     wedge_render::check::check(&snap, &d, out)
 }
 
-static STOP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_stop(_: libc::c_int) {
-    STOP.store(true, Ordering::SeqCst);
-}
-
-/// SIGTERM (systemd, the kubelet) and SIGINT end the accept loop, which
-/// polls the flag between requests.
-fn catch_stop_signals() -> Result<(), String> {
-    for sig in [libc::SIGTERM, libc::SIGINT] {
-        // SAFETY: the handler only stores to an atomic, which is
-        // async-signal-safe; the sigaction struct is zeroed then filled.
-        let rc = unsafe {
-            let mut sa: libc::sigaction = std::mem::zeroed();
-            sa.sa_sigaction = on_stop as extern "C" fn(libc::c_int) as libc::sighandler_t;
-            libc::sigemptyset(&mut sa.sa_mask);
-            libc::sigaction(sig, &sa, std::ptr::null_mut())
-        };
-        if rc != 0 {
-            return Err(format!(
-                "cannot catch signal {sig}: {}",
-                std::io::Error::last_os_error()
-            ));
-        }
-    }
-    Ok(())
-}
-
 /// Whether the scraper takes OpenMetrics (Prometheus asks for it first in
 /// its Accept header); others get the Prometheus text format.
 fn wants_openmetrics(r: &tiny_http::Request) -> bool {
@@ -233,12 +205,14 @@ pub fn run_serve(
     opts: &wedge_procfs::ScanOptions,
     bpf: bool,
 ) -> Result<Status, String> {
-    catch_stop_signals()?;
+    // SIGTERM (systemd, the kubelet) and SIGINT end the accept loop, which
+    // polls the flag between requests: the recorder's one handler.
+    let stop = wedge_record::recorder::stop_on_signals()?;
     let server = tiny_http::Server::http(&a.listen)
         .map_err(|e| format!("cannot listen on {}: {e}", a.listen))?;
     eprintln!("wedge: serving http://{}/metrics", a.listen);
     let waiting: Waiting = Arc::new(Mutex::new(None));
-    while !STOP.load(Ordering::SeqCst) {
+    while !stop.load(Ordering::SeqCst) {
         let r = match server.recv_timeout(Duration::from_millis(200)) {
             Ok(Some(r)) => r,
             Ok(None) => continue,
